@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The region's robust process-shared mutex, and its repair when a holder died with it.
+ *
+ * The mutex guards what is really shared state: retirement, reaping, and the header's
+ * hints. Seats never need it. A holder that dies leaves the mutex to the kernel's robust
+ * list handling, and the next locker gets EOWNERDEAD: that is repaired here and only
+ * here (as LMDB does in mdb_mutex_failed): we recount the seats, clear the records of
+ * dead holders, mark the mutex consistent and go on. Nobody ever deadlocks on a dead
+ * holder.
+ *
+ * Lock calls are bounded in time: a hostile user who can write a shared region could
+ * otherwise hold the mutex forever and hang everyone else.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "hc-internal.h"
+#include "region.h"
+
+static int repair(hc_region *rg) {
+        int r;
+
+        /* handle_count() with reaping refreshes the live hint and clears dead records;
+         * it needs no mutex itself, so calling it here cannot recurse. */
+        r = handle_count(rg, true, NULL);
+        __atomic_add_fetch(&rg->hdr->generation, 1, __ATOMIC_RELEASE);
+        (void) pthread_mutex_consistent(&rg->hdr->lock);
+        return r < 0 ? r : 1;
+}
+
+/* Returns 0, or 1 when the previous holder died and the region was repaired. */
+int region_lock(hc_region *rg, int timeout_ms) {
+        struct timespec ts;
+        int r;
+
+        if (!rg->writable)
+                return -EACCES;
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        r = pthread_mutex_timedlock(&rg->hdr->lock, &ts);
+        if (r == 0)
+                return 0;
+        if (r == EOWNERDEAD) {
+                r = repair(rg);
+                if (r < 0) {
+                        (void) pthread_mutex_unlock(&rg->hdr->lock);
+                        return r;
+                }
+                return 1;
+        }
+        if (r == ENOTRECOVERABLE || r == EINVAL)
+                return -EBADMSG;          /* a mutex nobody could have left in this state */
+        return -r;
+}
+
+void region_unlock(hc_region *rg) {
+        (void) pthread_mutex_unlock(&rg->hdr->lock);
+}

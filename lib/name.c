@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Names, scopes and directories: which file a name means, and whether the directory
+ * and the file may be trusted. Nothing here touches a region's bytes.
+ *
+ * Scope directories, in order of precedence:
+ *   opt->dir                   explicit; must exist
+ *   "Global\NAME"              system scope, as opt->scope = HC_SCOPE_SYSTEM
+ *   "Local\NAME"               user scope, as opt->scope = HC_SCOPE_USER
+ *   HC_SCOPE_SYSTEM            /run/headcount (root-owned, 1777, from tmpfiles.d)
+ *   $HEADCOUNT_DIR             replaces the user scope's directory; must exist
+ *   HC_SCOPE_USER              $XDG_RUNTIME_DIR/headcount, or /dev/shm/headcount-UID when
+ *                              XDG_RUNTIME_DIR is unset (cron, containers, CI): created
+ *                              0700 on first use and verified every time we create in it
+ *
+ * A directory that others may write to must be sticky (as /tmp is): otherwise another
+ * user could unlink a live region and let a second set of instances start beside the
+ * first. A region file is trusted when it is a regular file owned by us or by root and,
+ * outside the system scope, not writable by group or others (root-owned regions may be).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "hc-internal.h"
+#include "region.h"
+
+#define SYSTEM_DIR "/run/headcount"
+
+int name_check(const char *name) {
+        size_t n = 0;
+
+        if (!name || name[0] == '\0' || name[0] == '.')
+                return -EINVAL;
+        for (const char *p = name; *p; p++, n++) {
+                char c = *p;
+                if (n >= HC_NAME_MAX)
+                        return -EINVAL;
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-'))
+                        return -EINVAL;
+        }
+        return 0;
+}
+
+static int copy_str(char *dst, size_t len, const char *src) {
+        size_t n = strlen(src);
+
+        if (n >= len)
+                return -ENAMETOOLONG;
+        memcpy(dst, src, n + 1);
+        return 0;
+}
+
+/* Fills ret->dir and ret->system from the options and an optional name prefix. */
+static int resolve_dir(const hc_options *opt, int prefix_scope, struct scope *ret) {
+        const char *dir = opt ? opt->dir : NULL, *env;
+        int scope = prefix_scope >= 0 ? prefix_scope : (opt ? opt->scope : HC_SCOPE_USER);
+
+        if (scope != HC_SCOPE_USER && scope != HC_SCOPE_SYSTEM)
+                return -EINVAL;
+
+        ret->system = false;
+        ret->user_default = false;
+        if (dir) {
+                if (dir[0] == '\0')
+                        return -EINVAL;
+                return copy_str(ret->dir, sizeof ret->dir, dir);
+        }
+        if (scope == HC_SCOPE_SYSTEM) {
+                ret->system = true;
+                return copy_str(ret->dir, sizeof ret->dir, SYSTEM_DIR);
+        }
+        env = secure_getenv("HEADCOUNT_DIR");
+        if (env && env[0] != '\0')
+                return copy_str(ret->dir, sizeof ret->dir, env);
+
+        ret->user_default = true;
+        env = secure_getenv("XDG_RUNTIME_DIR");
+        if (env && env[0] == '/') {
+                if ((size_t) snprintf(ret->dir, sizeof ret->dir, "%s/headcount", env) >= sizeof ret->dir)
+                        return -ENAMETOOLONG;
+                return 0;
+        }
+        (void) snprintf(ret->dir, sizeof ret->dir, "/dev/shm/headcount-%u", (unsigned) geteuid());
+        return 0;
+}
+
+static int check_options(const hc_options *opt) {
+        if (!opt)
+                return 0;
+        if (opt->size < HC_OPTIONS_SIZE_V1 || opt->size > 4096)
+                return -EINVAL;
+        return 0;
+}
+
+int scope_resolve_dir(const hc_options *opt, struct scope *ret) {
+        int r = check_options(opt);
+
+        if (r < 0)
+                return r;
+        ret->name[0] = '\0';
+        ret->path[0] = '\0';
+        return resolve_dir(opt, -1, ret);
+}
+
+int scope_resolve(const char *name, const hc_options *opt, struct scope *ret) {
+        int prefix = -1, r;
+
+        r = check_options(opt);
+        if (r < 0)
+                return r;
+        if (!name)
+                return -EINVAL;
+        if (strncmp(name, "Local\\", 6) == 0) {
+                prefix = HC_SCOPE_USER;
+                name += 6;
+        } else if (strncmp(name, "Global\\", 7) == 0) {
+                prefix = HC_SCOPE_SYSTEM;
+                name += 7;
+        }
+        r = name_check(name);
+        if (r < 0)
+                return r;
+        r = resolve_dir(opt, prefix, ret);
+        if (r < 0)
+                return r;
+        strcpy(ret->name, name);          /* name_check() bounded it */
+        if ((size_t) snprintf(ret->path, sizeof ret->path, "%s/%s", ret->dir, name) >= sizeof ret->path)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+/* Filesystems where byte-range locks are emulated, advisory per client, or not shared. */
+static bool fs_is_remote(long type) {
+        switch ((unsigned long) type) {
+        case 0x6969:            /* NFS */
+        case 0x517B:            /* SMB */
+        case 0xFF534D42:        /* CIFS */
+        case 0xFE534D42:        /* SMB2 */
+        case 0x73757245:        /* CODA */
+        case 0x5346414F:        /* AFS */
+        case 0x6B414653:        /* kAFS */
+        case 0x00C36400:        /* Ceph */
+        case 0x01021997:        /* 9P */
+        case 0x47504653:        /* GPFS */
+        case 0x0BD00BD0:        /* Lustre */
+                return true;
+        }
+        return false;
+}
+
+#ifdef HC_TEST_HOOKS
+long hc_test_fs_type;           /* tests pretend to be on this filesystem type */
+#endif
+
+/*
+ * -EREMOTE when FD is on a network filesystem. The answer for one device is cached:
+ * a device number keeps its filesystem for as long as it is mounted.
+ */
+int fs_check_local(int fd, dev_t dev) {
+        static __thread dev_t cached_dev;
+        static __thread bool cached;
+        struct statfs sfs;
+        long type;
+
+        if (cached && cached_dev == dev)
+                return 0;
+        if (fstatfs(fd, &sfs) < 0)
+                return -errno;
+        type = sfs.f_type;
+#ifdef HC_TEST_HOOKS
+        if (hc_test_fs_type)
+                type = hc_test_fs_type;
+#endif
+        if (fs_is_remote(type))
+                return -EREMOTE;
+#ifdef HC_TEST_HOOKS
+        if (hc_test_fs_type)
+                return 0;
+#endif
+        cached_dev = dev;
+        cached = true;
+        return 0;
+}
+
+int file_trust(const struct stat *st, bool system) {
+        if (!S_ISREG(st->st_mode))
+                return -EPERM;
+        if (st->st_uid != geteuid() && st->st_uid != 0)
+                return -EPERM;
+        if ((st->st_mode & 0022) && !system && st->st_uid != 0)
+                return -EPERM;
+        return 0;
+}
+
+static int dir_trust(const struct stat *st, bool user_default) {
+        if (!S_ISDIR(st->st_mode))
+                return -ENOTDIR;
+        if (user_default) {
+                /* ours alone: nobody else may even look at which programs we run */
+                if (st->st_uid != geteuid() || (st->st_mode & 0077))
+                        return -EPERM;
+                return 0;
+        }
+        if (st->st_uid != geteuid() && st->st_uid != 0)
+                return -EPERM;
+        if ((st->st_mode & 0022) && !(st->st_mode & S_ISVTX))
+                return -EPERM;
+        return 0;
+}
+
+/*
+ * Opens the scope directory and verifies it; with CREATE, creates the user scope's
+ * default directory (0700) or, for root, the system directory (1777) when missing.
+ */
+int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        int r;
+
+        for (unsigned attempt = 0;; attempt++) {
+                fd = open(sc->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0)
+                        break;
+                if (errno == ELOOP)
+                        return -EPERM;            /* a symlink in place of our directory */
+                if (errno != ENOENT || !create || attempt > 0)
+                        return -errno;
+                if (sc->user_default) {
+                        if (mkdir(sc->dir, 0700) < 0 && errno != EEXIST)
+                                return -errno;
+                } else if (sc->system && geteuid() == 0) {
+                        if (mkdir(sc->dir, 01777) < 0 && errno != EEXIST)
+                                return -errno;
+                        (void) chmod(sc->dir, 01777);   /* past the umask */
+                } else
+                        return -ENOENT;
+        }
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        r = dir_trust(&st, sc->user_default);
+        if (r < 0)
+                return r;
+        r = fs_check_local(fd, st.st_dev);
+        if (r < 0)
+                return r;
+        *ret_dirfd = TAKE_FD(fd);
+        return 0;
+}
