@@ -224,11 +224,20 @@ int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd) {
         int r;
 
         for (unsigned attempt = 0;; attempt++) {
-                fd = open(sc->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                /* The per-user default must be the directory itself: in /dev/shm anyone
+                 * could plant a symlink by that name. Explicit directories may be reached
+                 * through symlinks (as /var/run is); their target is what we check. */
+                fd = open(sc->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+                          (sc->user_default ? O_NOFOLLOW : 0));
                 if (fd >= 0)
                         break;
+                if (sc->user_default && (errno == ELOOP || errno == ENOTDIR)) {
+                        struct stat lst;
+                        if (lstat(sc->dir, &lst) == 0 && S_ISLNK(lst.st_mode))
+                                return -EPERM;    /* a symlink in place of our directory */
+                }
                 if (errno == ELOOP)
-                        return -EPERM;            /* a symlink in place of our directory */
+                        return -EPERM;
                 if (errno != ENOENT || !create || attempt > 0)
                         return -errno;
                 if (sc->user_default) {

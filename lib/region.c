@@ -102,6 +102,15 @@ void (*hc_test_debug)(const char *what, uint64_t expected, uint64_t found);
                 }                                                       \
         } while (0)
 
+uint64_t header_layout_check(const struct hc_region_header *h) {
+        const uint8_t *p = (const uint8_t *) h;
+        uint64_t x = UINT64_C(0xcbf29ce484222325);
+
+        for (size_t i = 0; i < offsetof(struct hc_region_header, layout_check); i++)
+                x = (x ^ p[i]) * UINT64_C(0x100000001b3);
+        return x;
+}
+
 /*
  * Checks a header read from the file; FILE_SIZE is the file's real size, or UINT64_MAX
  * when it is not known yet. -EBADMSG for any field out of place: bad magic and wrong
@@ -126,6 +135,7 @@ int header_check(const struct hc_region_header *h, uint64_t file_size) {
         EXPECT(h->file_size, header_file_size(h->capacity, h->data_size, &table, &data));
         EXPECT(h->table_offset, table);
         EXPECT(h->data_offset, data);
+        EXPECT(h->layout_check, header_layout_check(h));
         if (file_size != UINT64_MAX)
                 EXPECT(file_size, h->file_size);
         return 0;
@@ -218,6 +228,12 @@ static int build_header(int fd, uint32_t capacity, uint64_t data_size, uint64_t 
                 .file_size = size,
                 .region_id = id,
         };
+        {
+                /* the check covers the magic, which is stored last */
+                struct hc_region_header tmp = *h;
+                tmp.magic = HC_REGION_MAGIC;
+                h->layout_check = header_layout_check(&tmp);
+        }
         r = -pthread_mutexattr_init(&attr);
         if (r == 0) {
                 (void) pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
@@ -258,19 +274,27 @@ int region_create(const struct scope *sc, const hc_options *opt, int *ret_fd) {
                 return r;
         (void) region_sweep(dirfd, sc->system);
 
-        (void) random_id(&id);
-        r = lockfile_name(tmp, sizeof tmp, sc->name, id, 0);
-        if (r < 0)
-                return r;
-        fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return -errno;
-        /* Marks the temporary as being built, for region_sweep(). */
-        if (fcntl(fd, F_OFD_SETLK, &(struct flock) {
-                        .l_type = F_WRLCK, .l_whence = SEEK_SET,
-                        .l_start = HC_LOCK_CREATE, .l_len = 1 }) < 0) {
-                r = -errno;
-                goto fail;
+        /* A sweeper may take the creation lock of a temporary in the moment between its
+         * creation and our lock, and remove it: we then find it unlinked, or the lock
+         * taken, and start again under a new name. */
+        for (unsigned attempt = 0;; attempt++) {
+                struct stat st;
+
+                (void) random_id(&id);
+                r = lockfile_name(tmp, sizeof tmp, sc->name, id, 0);
+                if (r < 0)
+                        return r;
+                fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd < 0)
+                        return -errno;
+                if (fcntl(fd, F_OFD_SETLK, &(struct flock) {
+                                .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                                .l_start = HC_LOCK_CREATE, .l_len = 1 }) == 0 &&
+                    fstat(fd, &st) == 0 && st.st_nlink > 0)
+                        break;
+                fd = safe_close(fd);
+                if (attempt >= 16)
+                        return -EAGAIN;
         }
         if (fchmod(fd, mode) < 0) {       /* exactly the mode asked for, past the umask */
                 r = -errno;
@@ -431,22 +455,22 @@ int region_sweep(int dirfd, bool system) {
 
                 /* A temporary being built carries its creator's lock. */
                 (void) lockfile_name(tmp, sizeof tmp, name, id, 0);
-                fd = openat(dirfd, tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+                fd = openat(dirfd, tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
                 if (fd >= 0) {
-                        struct flock fl = {
-                                .l_type = F_WRLCK, .l_whence = SEEK_SET,
-                                .l_start = HC_LOCK_CREATE, .l_len = 1,
-                        };
+                        /* We take the creation lock ourselves, so that no creator can take
+                         * it after our look; a creator that finds it taken, or its file
+                         * gone, starts over (region_create()). */
                         struct stat tst, again;
-                        bool dead = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK &&
+                        bool dead = fcntl(fd, F_OFD_SETLK, &(struct flock) {
+                                                .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                                                .l_start = HC_LOCK_CREATE, .l_len = 1 }) == 0 &&
                                     fstat(fd, &tst) == 0 &&
                                     fstatat(dirfd, tmp, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
                                     again.st_ino == tst.st_ino;
+                        if (dead)
+                                (void) unlinkat(dirfd, tmp, 0);
                         (void) close(fd);
-                        if (!dead)
-                                continue;
-                        (void) unlinkat(dirfd, tmp, 0);
-                        if (k == 0)
+                        if (!dead || k == 0)
                                 continue;
                 } else if (k == 0)
                         continue;

@@ -76,6 +76,8 @@ struct hc_region_header {
         uint64_t data_size;      /* bytes of user data */
         uint64_t file_size;      /* the file's size, fixed at creation */
         uint64_t region_id;      /* random; names the lock files, salts record checks */
+        uint64_t layout_check;   /* header_layout_check() of the fields above: they are
+                                  * written once, so any change to them is damage */
         uint32_t flags;          /* HC_REGION_RETIRED, written under the mutex */
         uint32_t generation;     /* futex word: bumped by joins and leaves through a handle,
                                   * by reaps and by retirement */
@@ -107,6 +109,7 @@ int file_trust(const struct stat *st, bool system);
 /* ---- region.c: the file and its layout ---- */
 
 int header_check(const struct hc_region_header *h, uint64_t file_size);
+uint64_t header_layout_check(const struct hc_region_header *h);
 uint64_t header_file_size(uint32_t capacity, uint64_t data_size, uint64_t *ret_table,
                           uint64_t *ret_data);
 int region_create(const struct scope *sc, const hc_options *opt, int *ret_fd);

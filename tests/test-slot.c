@@ -1,1 +1,538 @@
-/* placeholder */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Seats: the limit, the exact count, records, crashes, fork and exec (lib/slot.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+/* A second joiner with max 1 is refused with -EBUSY; after the first leaves, it gets in. */
+START_TEST(test_slot_single_instance)
+{
+        hc_slot *a = NULL, *b = NULL;
+        hc_instance who;
+
+        ck_assert_int_eq(hc_join("one", TOPT(.max = 1, .tag = "first"), &a), 0);
+        ck_assert_int_eq(hc_join("one", TOPT(.max = 1), &b), -EBUSY);
+        ck_assert_ptr_null(b);
+        ck_assert_int_eq(hc_primary("one", TOPT(), &who), 0);
+        ck_assert_int_eq(who.pid, getpid());
+        ck_assert_str_eq(who.tag, "first");
+        ck_assert_uint_eq(who.slot, 0);
+        a = hc_leave(a);
+        ck_assert_ptr_null(a);
+        ck_assert_int_eq(hc_primary("one", TOPT(), &who), -ENOENT);
+        ck_assert_int_eq(hc_join("one", TOPT(.max = 1), &b), 0);
+        b = hc_leave(b);
+        ck_assert_ptr_null(hc_leave(NULL));
+}
+END_TEST
+
+/* With max N exactly N seats are given, lowest first, and the count follows. */
+START_TEST(test_slot_max_n)
+{
+        hc_slot *s[6] = { NULL };
+
+        for (unsigned i = 0; i < 5; i++) {
+                ck_assert_int_eq(hc_join("n", TOPT(.max = 5), &s[i]), 0);
+                ck_assert_uint_eq(hc_slot_index(s[i]), i);
+                ck_assert_int_eq(hc_count("n", TOPT()), (int) i + 1);
+        }
+        ck_assert_int_eq(hc_join("n", TOPT(.max = 5), &s[5]), -EBUSY);
+        /* a caller with a smaller max is refused while the first seats are taken */
+        s[2] = hc_leave(s[2]);
+        ck_assert_int_eq(hc_join("n", TOPT(.max = 2), &s[5]), -EBUSY);
+        ck_assert_int_eq(hc_join("n", TOPT(.max = 5), &s[5]), 0);
+        ck_assert_uint_eq(hc_slot_index(s[5]), 2);
+        /* capacity caps max: the default capacity is 64 */
+        for (unsigned i = 0; i < 6; i++)
+                s[i] = hc_leave(s[i]);
+        ck_assert_int_eq(hc_count("n", TOPT()), 0);
+}
+END_TEST
+
+/* The region's capacity is a hard limit whatever max a caller passes. */
+START_TEST(test_slot_capacity_caps_max)
+{
+        hc_slot *s[4] = { NULL };
+
+        ck_assert_int_eq(hc_create("cap", TOPT(.capacity = 3)), 1);
+        for (int i = 0; i < 3; i++)
+                ck_assert_int_eq(hc_join("cap", TOPT(.max = 100), &s[i]), 0);
+        ck_assert_int_eq(hc_join("cap", TOPT(.max = 100), &s[3]), -EBUSY);
+        for (int i = 0; i < 3; i++)
+                hc_leave(s[i]);
+}
+END_TEST
+
+/* Seats beyond the first lock file (capacity 200, 3 lock files + region) count exactly,
+ * cold and through a handle. */
+START_TEST(test_slot_many_seats)
+{
+        hc_region *rg = NULL;
+        hc_slot *s[200];
+        hc_instance *l = NULL;
+
+        ck_assert_int_eq(hc_region_open("many", TOPT(.capacity = 200), &rg), 0);
+        for (int i = 0; i < 200; i++) {
+                if (i % 2)
+                        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 200), &s[i]), 0);
+                else
+                        ck_assert_int_eq(hc_join("many", TOPT(.max = 200), &s[i]), 0);
+        }
+        ck_assert_int_eq(hc_count("many", TOPT()), 200);
+        ck_assert_int_eq(hc_region_count(rg), 200);
+        ck_assert_int_eq(hc_region_count_approx(rg), 200);
+        for (int i = 0; i < 200; i += 3)
+                s[i] = hc_leave(s[i]);
+        ck_assert_int_eq(hc_count("many", TOPT()), 133);
+        ck_assert_int_eq(hc_list("many", TOPT(), &l), 133);
+        for (int i = 0; i < 133; i++) {
+                ck_assert_int_eq(l[i].pid, getpid());
+                ck_assert_uint_eq(l[i].flags, 0);
+                ck_assert_uint_ne(l[i].slot % 3, 0);
+        }
+        free(l);
+        for (int i = 0; i < 200; i++)
+                if (i % 3)
+                        s[i] = hc_leave(s[i]);
+        ck_assert_int_eq(hc_region_count(rg), 0);
+        rg = hc_region_close(rg);
+}
+END_TEST
+
+/* hc_list reports pid, uid, tag, join time and seq in join order; the primary is the
+ * oldest live seat. */
+START_TEST(test_slot_list_records)
+{
+        hc_slot *a = NULL, *b = NULL;
+        hc_instance *l = NULL, who;
+        long long before = (long long) time(NULL) * 1000000;
+        const char tag[] = "quote\" back\\ ctl\x01 hi\xff";
+
+        ck_assert_int_eq(hc_join("l", TOPT(.max = 3, .tag = tag), &a), 0);
+        ck_assert_int_eq(hc_join("l", TOPT(.max = 3), &b), 0);
+        ck_assert_int_eq(hc_list("l", TOPT(), &l), 2);
+        ck_assert_uint_eq(l[0].slot, 0);
+        ck_assert_uint_eq(l[1].slot, 1);
+        ck_assert_int_eq(l[0].pid, getpid());
+        ck_assert_uint_eq(l[0].uid, getuid());
+        ck_assert_str_eq(l[0].tag, tag);
+        ck_assert_str_eq(l[1].tag, "");
+        ck_assert_uint_lt(l[0].seq, l[1].seq);
+        ck_assert_uint_eq(l[0].seq, hc_slot_seq(a));
+        ck_assert_int_ge(l[0].joined_usec, before - 1000000);
+        ck_assert_int_le(l[0].joined_usec, (long long) time(NULL) * 1000000 + 1000000);
+        ck_assert_uint_eq(l[0].flags & (HC_INSTANCE_OTHER_PIDNS | HC_INSTANCE_OTHER_BOOT), 0);
+        free(l);
+        a = hc_leave(a);
+        ck_assert_int_eq(hc_primary("l", TOPT(), &who), 0);
+        ck_assert_uint_eq(who.slot, 1);
+        ck_assert_int_eq(hc_slot_set_pid(b, 1), 0);
+        ck_assert_int_eq(hc_primary("l", TOPT(), &who), 0);
+        ck_assert_int_eq(who.pid, 1);
+        ck_assert_int_eq(hc_slot_set_pid(NULL, 1), -EINVAL);
+        ck_assert_int_eq(hc_slot_set_pid(b, 0), -EINVAL);
+        b = hc_leave(b);
+}
+END_TEST
+
+/* A seat held by a process killed with SIGKILL is free for the next joiner, its record
+ * is not listed, and the count is exact at once. */
+START_TEST(test_slot_sigkill_frees_seat)
+{
+        for (int handle = 0; handle < 2; handle++) {
+                hc_slot *s = NULL;
+                hc_instance *l = NULL;
+                int seat, err;
+                pid_t child = spawn_holder("k", 1, handle, &seat, &err);
+
+                ck_assert_int_gt(child, 0);
+                ck_assert_int_eq(hc_count("k", TOPT()), 1);
+                ck_assert_int_eq(hc_join("k", TOPT(.max = 1), &s), -EBUSY);
+                ck_assert_int_eq(hc_list("k", TOPT(), &l), 1);
+                ck_assert_int_eq(l[0].pid, child);
+                ck_assert_str_eq(l[0].tag, "holder");
+                free(l);
+                kill_and_reap(child, SIGKILL);
+                ck_assert_int_eq(hc_count("k", TOPT()), 0);
+                ck_assert_int_eq(hc_list("k", TOPT(), &l), 0);
+                ck_assert_int_eq(hc_join("k", TOPT(.max = 1), &s), 0);
+                s = hc_leave(s);
+        }
+}
+END_TEST
+
+/* Holders killed at random moments, through both paths: the count always equals the
+ * number of holders still alive. */
+START_TEST(test_slot_count_exact_after_random_kills)
+{
+        pid_t kids[10];
+        unsigned alive = 0;
+
+        srand(12345);
+        for (int i = 0; i < 10; i++) {
+                kids[i] = spawn_holder("rk", 10, i % 2, NULL, NULL);
+                ck_assert_int_gt(kids[i], 0);
+                alive++;
+        }
+        ck_assert_int_eq(hc_count("rk", TOPT()), 10);
+        for (int round = 0; round < 10; round++) {
+                int i = rand() % 10;
+                if (kids[i] > 0) {
+                        kill_and_reap(kids[i], SIGKILL);
+                        kids[i] = -1;
+                        alive--;
+                } else {
+                        kids[i] = spawn_holder("rk", 10, round % 2, NULL, NULL);
+                        ck_assert_int_gt(kids[i], 0);
+                        alive++;
+                }
+                ck_assert_int_eq(hc_count("rk", TOPT()), (int) alive);
+        }
+        for (int i = 0; i < 10; i++)
+                if (kids[i] > 0)
+                        kill_and_reap(kids[i], SIGKILL);
+        ck_assert_int_eq(hc_count("rk", TOPT()), 0);
+        ck_assert_int_ge(hc_reap("rk", TOPT()), 0);
+        ck_assert_int_eq(hc_reap("rk", TOPT()), 0);
+}
+END_TEST
+
+struct thread_arg {
+        hc_region *rg;
+        int inside;
+        int max_seen;
+        int errors;
+};
+
+static void *thread_loop(void *p) {
+        struct thread_arg *a = p;
+
+        for (int i = 0; i < 300; i++) {
+                hc_slot *s = NULL;
+                int r, in;
+
+                if (i % 2)
+                        r = hc_region_join(a->rg, TOPT(.max = 2, .timeout_ms = -1), &s);
+                else
+                        r = hc_join("th", TOPT(.max = 2, .timeout_ms = -1), &s);
+                if (r < 0) {
+                        __atomic_add_fetch(&a->errors, 1, __ATOMIC_RELAXED);
+                        continue;
+                }
+                in = __atomic_add_fetch(&a->inside, 1, __ATOMIC_ACQ_REL);
+                int seen = a->max_seen;
+                while (in > seen && !__atomic_compare_exchange_n(&a->max_seen, &seen, in, false,
+                                                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                        ;
+                if (hc_slot_index(s) >= 2)
+                        __atomic_add_fetch(&a->errors, 1, __ATOMIC_RELAXED);
+                __atomic_sub_fetch(&a->inside, 1, __ATOMIC_ACQ_REL);
+                s = hc_leave(s);
+        }
+        return NULL;
+}
+
+/* 8 threads x 300 join/leave with max 2 (waiting for a seat) never have more than 2
+ * inside at once, and all of them get in. */
+START_TEST(test_slot_threads_never_exceed_max)
+{
+        struct thread_arg a = { 0 };
+        pthread_t t[8];
+
+        ck_assert_int_eq(hc_region_open("th", TOPT(), &a.rg), 0);
+        for (int i = 0; i < 8; i++)
+                ck_assert_int_eq(pthread_create(&t[i], NULL, thread_loop, &a), 0);
+        for (int i = 0; i < 8; i++)
+                pthread_join(t[i], NULL);
+        ck_assert_int_eq(a.errors, 0);
+        ck_assert_int_le(a.max_seen, 2);
+        ck_assert_int_ge(a.max_seen, 1);
+        ck_assert_int_eq(hc_count("th", TOPT()), 0);
+        a.rg = hc_region_close(a.rg);
+}
+END_TEST
+
+/*
+ * 12 processes x 400 join/leave with max 3, while the parent SIGKILLs them at random and
+ * starts replacements: a process that holds a seat marks it in a shared table; a seat
+ * found marked by another live process would be a violation. The count never exceeds 3
+ * and ends at 0.
+ */
+START_TEST(test_slot_processes_never_exceed_max)
+{
+        /* [0..2] owner pid per seat, [8] violations, [15] n killed, [16..] killed pids */
+        volatile int *page = shared_page();
+        pid_t kids[12];
+        int spawned = 0, killed = 0;
+
+        ck_assert_int_eq(hc_create("procs", TOPT()), 1);
+
+        srand(777);
+        for (int i = 0; i < 12; i++, spawned++) {
+                kids[i] = fork();
+                ck_assert_int_ge(kids[i], 0);
+                if (kids[i] == 0) {
+                        for (int n = 0; n < 400; n++) {
+                                hc_slot *s = NULL;
+                                int r = hc_join("procs", TOPT(.max = 3, .timeout_ms = -1), &s);
+                                if (r < 0)
+                                        _exit(10);
+                                unsigned idx = hc_slot_index(s);
+                                if (idx >= 3)
+                                        _exit(11);
+                                pid_t prev = __atomic_exchange_n(&page[idx], getpid(), __ATOMIC_ACQ_REL);
+                                /* the previous owner of this seat must be gone: either it
+                                 * cleared its mark before leaving, or the parent killed it
+                                 * (the parent notes a pid before it sends SIGKILL) */
+                                if (prev != 0) {
+                                        bool was_killed = false;
+                                        int nk = __atomic_load_n(&page[15], __ATOMIC_ACQUIRE);
+                                        for (int k = 0; k < nk; k++)
+                                                if (page[16 + k] == prev)
+                                                        was_killed = true;
+                                        if (!was_killed)
+                                                __atomic_add_fetch(&page[8], 1, __ATOMIC_RELAXED);
+                                }
+                                int c = hc_count("procs", TOPT());
+                                if (c < 1 || c > 3)
+                                        __atomic_add_fetch(&page[8], 1, __ATOMIC_RELAXED);
+                                pid_t me = getpid();
+                                __atomic_compare_exchange_n(&page[idx], &me, 0, false, __ATOMIC_ACQ_REL,
+                                                            __ATOMIC_RELAXED);
+                                s = hc_leave(s);
+                        }
+                        _exit(0);
+                }
+        }
+        for (;;) {
+                int status, live = 0;
+                for (int i = 0; i < 12; i++) {
+                        if (kids[i] <= 0)
+                                continue;
+                        pid_t w = waitpid(kids[i], &status, WNOHANG);
+                        if (w == kids[i]) {
+                                ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                                              "worker failed: %d", status);
+                                kids[i] = 0;
+                                continue;
+                        }
+                        live++;
+                }
+                if (live == 0)
+                        break;
+                int c = hc_count("procs", TOPT());
+                ck_assert_int_ge(c, 0);
+                ck_assert_int_le(c, 3);
+                if (killed < 20 && rand() % 4 == 0) {
+                        int i = rand() % 12;
+                        if (kids[i] > 0) {
+                                page[16 + killed] = kids[i];
+                                __atomic_store_n(&page[15], killed + 1, __ATOMIC_RELEASE);
+                                kill(kids[i], SIGKILL);
+                                ck_assert_int_eq(waitpid(kids[i], &status, 0), kids[i]);
+                                kids[i] = 0;
+                                killed++;
+                        }
+                }
+                usleep(2000);
+        }
+        ck_assert_int_eq(page[8], 0);
+        ck_assert_int_gt(killed, 0);
+        ck_assert_int_eq(hc_count("procs", TOPT()), 0);
+}
+END_TEST
+
+/* After fork the child shares the seat; its hc_leave does not release the parent's
+ * seat, and the seat stays held until the parent gives it back. */
+START_TEST(test_slot_fork_child_cannot_release)
+{
+        for (int handle = 0; handle < 2; handle++) {
+                hc_region *rg = NULL;
+                hc_slot *s = NULL, *t = NULL;
+                int status;
+                pid_t pid;
+
+                if (handle) {
+                        ck_assert_int_eq(hc_region_open("f", TOPT(), &rg), 0);
+                        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 1), &s), 0);
+                } else
+                        ck_assert_int_eq(hc_join("f", TOPT(.max = 1), &s), 0);
+                pid = fork();
+                ck_assert_int_ge(pid, 0);
+                if (pid == 0) {
+                        hc_slot *u = NULL;
+                        s = hc_leave(s);
+                        /* still held by the parent: the child can neither join nor count 0 */
+                        if (hc_count("f", TOPT()) != 1)
+                                _exit(1);
+                        if (hc_join("f", TOPT(.max = 1), &u) != -EBUSY)
+                                _exit(2);
+                        if (rg && hc_region_join(rg, TOPT(.max = 1), &u) != -EBUSY)
+                                _exit(3);
+                        _exit(0);
+                }
+                ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+                ck_assert(WIFEXITED(status));
+                ck_assert_int_eq(WEXITSTATUS(status), 0);
+                ck_assert_int_eq(hc_count("f", TOPT()), 1);
+                ck_assert_int_eq(hc_join("f", TOPT(.max = 1), &t), -EBUSY);
+
+                /* the joiner's leave releases the seat even though a child shares it */
+                pid = fork();
+                ck_assert_int_ge(pid, 0);
+                if (pid == 0) {
+                        pause();
+                        _exit(0);
+                }
+                s = hc_leave(s);
+                ck_assert_int_eq(hc_count("f", TOPT()), 0);
+                kill_and_reap(pid, SIGKILL);
+                rg = hc_region_close(rg);
+        }
+}
+END_TEST
+
+/* A seat joined with HC_INHERIT stays held by an exec'd child after the joiner dies,
+ * and is released when that child dies. Without it, exec closes the seat. */
+START_TEST(test_slot_inherit_across_exec)
+{
+        for (int inherit = 0; inherit < 2; inherit++) {
+                int p[2], status;
+                pid_t wrapper, cmd = 0;
+
+                ck_assert_int_eq(pipe(p), 0);
+                wrapper = fork();
+                ck_assert_int_ge(wrapper, 0);
+                if (wrapper == 0) {
+                        hc_slot *s = NULL;
+                        pid_t c;
+                        close(p[0]);
+                        if (hc_join("ex", TOPT(.flags = inherit ? HC_INHERIT : 0), &s) < 0)
+                                _exit(1);
+                        c = fork();
+                        if (c == 0) {
+                                execlp("sleep", "sleep", "60", (char *) NULL);
+                                _exit(127);
+                        }
+                        hc_slot_set_pid(s, c);
+                        if (write(p[1], &c, sizeof c) != sizeof c)
+                                _exit(2);
+                        raise(SIGKILL);           /* the wrapper dies without leaving */
+                        _exit(3);
+                }
+                close(p[1]);
+                ck_assert_int_eq(read(p[0], &cmd, sizeof cmd), (ssize_t) sizeof cmd);
+                close(p[0]);
+                ck_assert_int_eq(waitpid(wrapper, &status, 0), wrapper);
+                /* the command may still be between fork and exec: wait for the exec */
+                for (int i = 0; i < 2000; i++) {
+                        char path[64], comm[32] = "";
+                        FILE *f;
+                        snprintf(path, sizeof path, "/proc/%d/comm", cmd);
+                        f = fopen(path, "r");
+                        if (f) {
+                                if (!fgets(comm, sizeof comm, f))
+                                        comm[0] = '\0';
+                                fclose(f);
+                        }
+                        if (strncmp(comm, "sleep", 5) == 0)
+                                break;
+                        usleep(1000);
+                }
+                if (inherit) {
+                        hc_instance who;
+                        ck_assert_int_eq(hc_count("ex", TOPT()), 1);
+                        ck_assert_int_eq(hc_primary("ex", TOPT(), &who), 0);
+                        ck_assert_int_eq(who.pid, cmd);
+                } else
+                        ck_assert_int_eq(hc_count("ex", TOPT()), 0);
+                kill(cmd, SIGKILL);
+                /* the orphan is reaped by init or a subreaper; its lock goes at exit */
+                ck_assert_int_eq(hc_wait("ex", TOPT(), 1, 10000), 0);
+        }
+}
+END_TEST
+
+/* A join that waits for a seat gets it when the holder leaves, or times out. */
+START_TEST(test_slot_join_waits_for_seat)
+{
+        hc_slot *s = NULL;
+        long long t0;
+        int seat, err;
+        pid_t child = spawn_holder("w", 1, false, &seat, &err);
+
+        ck_assert_int_gt(child, 0);
+        t0 = mono_usec();
+        ck_assert_int_eq(hc_join("w", TOPT(.max = 1, .timeout_ms = 50), &s), -ETIMEDOUT);
+        ck_assert_int_ge(mono_usec() - t0, 50000);
+        pid_t killer = fork();
+        if (killer == 0) {
+                usleep(100000);
+                kill(child, SIGKILL);
+                _exit(0);
+        }
+        ck_assert_int_eq(hc_join("w", TOPT(.max = 1, .timeout_ms = 20000), &s), 0);
+        waitpid(killer, NULL, 0);
+        waitpid(child, NULL, 0);
+        s = hc_leave(s);
+}
+END_TEST
+
+/* The approximate count follows joins and leaves through a handle and exact counts. */
+START_TEST(test_slot_approx_count)
+{
+        hc_region *rg = NULL;
+        hc_slot *s[3];
+
+        ck_assert_int_eq(hc_region_open("ap", TOPT(), &rg), 0);
+        ck_assert_int_eq(hc_region_count_approx(rg), 0);
+        for (int i = 0; i < 3; i++)
+                ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 3), &s[i]), 0);
+        ck_assert_int_eq(hc_region_count_approx(rg), 3);
+        ck_assert_int_eq(hc_count_approx("ap", TOPT()), 3);
+        s[0] = hc_leave(s[0]);
+        ck_assert_int_eq(hc_region_count_approx(rg), 2);
+        s[1] = hc_leave(s[1]);
+        s[2] = hc_leave(s[2]);
+        ck_assert_int_eq(hc_region_count_approx(rg), 0);
+        rg = hc_region_close(rg);
+        ck_assert_int_eq(hc_count_approx("none", TOPT()), -ENOENT);
+}
+END_TEST
+
+Suite *suite_slot(void) {
+        Suite *s = suite_create("slot");
+        TCase *tc;
+
+        tc = tcase_new("core", 60);
+        tcase_add_test(tc, test_slot_single_instance);
+        tcase_add_test(tc, test_slot_max_n);
+        tcase_add_test(tc, test_slot_capacity_caps_max);
+        tcase_add_test(tc, test_slot_many_seats);
+        tcase_add_test(tc, test_slot_list_records);
+        tcase_add_test(tc, test_slot_approx_count);
+        tcase_add_test(tc, test_slot_join_waits_for_seat);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_new("limits", 300);
+        tcase_add_test(tc, test_slot_threads_never_exceed_max);
+        tcase_add_test(tc, test_slot_processes_never_exceed_max);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_new("crash", 120);
+        tcase_add_test(tc, test_slot_sigkill_frees_seat);
+        tcase_add_test(tc, test_slot_count_exact_after_random_kills);
+        tcase_add_test(tc, test_slot_fork_child_cannot_release);
+        tcase_add_test(tc, test_slot_inherit_across_exec);
+        suite_add_tcase(s, tc);
+        return s;
+}
