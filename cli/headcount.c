@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * headcount(1): the command line, its checks, and the commands small enough to need no
+ * file of their own (count, wait, create, remove). 'run' lives in run.c, the listings in
+ * list.c. Everything goes through the public API in headcount.h.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>                   /* isfinite(), a macro: no libm */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdio_ext.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define streq(a, b) (strcmp((a), (b)) == 0)
+
+enum {
+        OPT_TAG = CHAR_MAX + 1,
+        OPT_JSON,
+        OPT_BELOW,
+        OPT_ZERO,
+        OPT_TIMEOUT,
+        OPT_MODE,
+        OPT_CAPACITY,
+        OPT_DATA_SIZE,
+        OPT_USER,
+        OPT_SYSTEM,
+        OPT_DIR,
+};
+
+/* Which options each command takes, as bits of (1 << option index in the table below). */
+static const struct option longopts[] = {
+        { "max",                required_argument, NULL, 'm'           },
+        { "wait",               optional_argument, NULL, 'w'           },
+        { "tag",                required_argument, NULL, OPT_TAG       },
+        { "conflict-exit-code", required_argument, NULL, 'E'           },
+        { "quiet",              no_argument,       NULL, 'q'           },
+        { "json",               no_argument,       NULL, OPT_JSON      },
+        { "below",              required_argument, NULL, OPT_BELOW     },
+        { "zero",               no_argument,       NULL, OPT_ZERO      },
+        { "timeout",            required_argument, NULL, OPT_TIMEOUT   },
+        { "mode",               required_argument, NULL, OPT_MODE      },
+        { "capacity",           required_argument, NULL, OPT_CAPACITY  },
+        { "data-size",          required_argument, NULL, OPT_DATA_SIZE },
+        { "user",               no_argument,       NULL, OPT_USER      },
+        { "system",             no_argument,       NULL, OPT_SYSTEM    },
+        { "dir",                required_argument, NULL, OPT_DIR       },
+        { "help",               no_argument,       NULL, 'h'           },
+        { "version",            no_argument,       NULL, 'V'           },
+        { NULL,                 0,                 NULL, 0             },
+};
+
+enum {
+        F_MAX = 1 << 0,
+        F_WAIT = 1 << 1,
+        F_TAG = 1 << 2,
+        F_CONFLICT = 1 << 3,
+        F_QUIET = 1 << 4,
+        F_JSON = 1 << 5,
+        F_BELOW = 1 << 6,
+        F_ZERO = 1 << 7,
+        F_TIMEOUT = 1 << 8,
+        F_MODE = 1 << 9,
+        F_CAPACITY = 1 << 10,
+        F_DATA_SIZE = 1 << 11,
+};
+
+static const struct command {
+        const char *name;
+        bool takes_name;
+        unsigned options;       /* F_* this command accepts besides the scope options */
+        int (*run)(const struct cli *c);
+} *command;
+
+static int command_count(const struct cli *c);
+static int command_wait(const struct cli *c);
+static int command_create(const struct cli *c);
+static int command_remove(const struct cli *c);
+
+static const struct command commands[] = {
+        { "run",    true,  F_MAX | F_WAIT | F_TAG | F_CONFLICT | F_QUIET, command_run    },
+        { "count",  true,  0,                                             command_count  },
+        { "list",   true,  F_JSON,                                        command_list   },
+        { "names",  false, F_JSON,                                        command_names  },
+        { "wait",   true,  F_BELOW | F_ZERO | F_TIMEOUT,                  command_wait   },
+        { "create", true,  F_MODE | F_CAPACITY | F_DATA_SIZE,             command_create },
+        { "remove", true,  0,                                             command_remove },
+};
+
+void log_error(const char *format, ...) {
+        va_list ap;
+
+        fputs("headcount: ", stderr);
+        va_start(ap, format);
+        vfprintf(stderr, format, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+_Noreturn void usage_error(const char *format, ...) {
+        va_list ap;
+
+        fputs("headcount: ", stderr);
+        va_start(ap, format);
+        vfprintf(stderr, format, ap);
+        va_end(ap);
+        fputs("\nTry 'headcount --help' for more information.\n", stderr);
+        exit(EXIT_USAGE);
+}
+
+static _Noreturn void usage(void) {
+        FILE *out = stdout;
+
+        fputs("\nUsage:\n"
+              " headcount [options] <command> <name> [<argument>...]\n"
+              "\nCount and limit running instances of a program.\n"
+              "\nCommands:\n"
+              " run <name> -- <cmd> [<arg>...]  run <cmd> while holding a seat\n"
+              " count <name>                    print the exact number of live instances\n"
+              " list <name>                     print one line per live instance\n"
+              " names                           print every region in the scope with its count\n"
+              " wait <name>                     wait until the count drops below a bound\n"
+              " create <name>                   create a region ahead of use\n"
+              " remove <name>                   retire a region that nobody is in\n"
+              "\nOptions:\n"
+              " -m, --max <number>              seats available to 'run' (default 1)\n"
+              " -w, --wait[=<secs>]             'run': wait for a free seat, at most <secs>\n"
+              "     --tag <text>                'run': text shown by 'list'\n"
+              " -E, --conflict-exit-code <num>  exit status when no seat is free (default 75)\n"
+              " -q, --quiet                     'run': say nothing when no seat is free\n"
+              "     --json                      'list', 'names': print JSON\n"
+              "     --below <number>            'wait': until fewer than <number> are running\n"
+              "     --zero                      'wait': until nobody is running\n"
+              "     --timeout <secs>            'wait': give up after <secs> (exit 124)\n"
+              "     --mode <mode>               'create': file mode, octal (default 0644)\n"
+              "     --capacity <number>         'create': seats in the region (default 64)\n"
+              "     --data-size <bytes>         'create': user data bytes in the region\n"
+              "     --user                      use the per-user scope (default)\n"
+              "     --system                    use the system scope\n"
+              "     --dir <dir>                 use the regions in <dir>\n"
+              "\n"
+              " -h, --help                      display this help\n"
+              " -V, --version                   display version\n"
+              "\nFor more details see headcount(1).\n", out);
+        exit(EXIT_SUCCESS);
+}
+
+/* ---- Checked numbers ---- */
+
+static unsigned parse_unsigned(const char *opt, const char *arg, unsigned min, unsigned max,
+                               int base) {
+        unsigned long v;
+        char *end;
+
+        errno = 0;
+        if (arg[0] < '0' || arg[0] > '9')
+                usage_error("invalid %s value '%s'", opt, arg);
+        v = strtoul(arg, &end, base);
+        if (errno != 0 || *end != '\0' || v < min || v > max)
+                usage_error("invalid %s value '%s'", opt, arg);
+        return (unsigned) v;
+}
+
+/* Seconds, fractions allowed, as milliseconds rounded up; never negative. */
+static int parse_seconds(const char *opt, const char *arg) {
+        double v;
+        char *end;
+
+        errno = 0;
+        if (!((arg[0] >= '0' && arg[0] <= '9') || arg[0] == '.'))
+                usage_error("invalid %s value '%s'", opt, arg);
+        v = strtod(arg, &end);
+        if (errno != 0 || *end != '\0' || !isfinite(v) || v < 0)
+                usage_error("invalid %s value '%s'", opt, arg);
+        v *= 1000;
+        if (v >= INT_MAX)
+                return INT_MAX;                 /* about 24 days: as good as forever */
+        return (int) v + ((double) (int) v < v);        /* round up: never wait less */
+}
+
+static size_t parse_size(const char *opt, const char *arg) {
+        unsigned long long v;
+        char *end;
+
+        errno = 0;
+        if (arg[0] < '0' || arg[0] > '9')
+                usage_error("invalid %s value '%s'", opt, arg);
+        v = strtoull(arg, &end, 10);
+        if (errno != 0 || *end != '\0' || v > SIZE_MAX)
+                usage_error("invalid %s value '%s'", opt, arg);
+        return (size_t) v;
+}
+
+/* ---- The command line ---- */
+
+static const struct command *find_command(const char *name) {
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (streq(commands[i].name, name))
+                        return &commands[i];
+        return NULL;
+}
+
+static const char *option_name(unsigned bit) {
+        for (unsigned i = 0; longopts[i].name; i++)
+                if (bit == 1u << i)
+                        return longopts[i].name;
+        return "?";
+}
+
+static void parse_argv(int argc, char *argv[], struct cli *c) {
+        const char *positional[2] = {};
+        unsigned npositional = 0, given = 0;
+
+        *c = (struct cli) {
+                .scope = HC_SCOPE_USER,
+                .max = 1,
+                .conflict_exit_code = EXIT_FULL,
+                .timeout_ms = -1,
+        };
+
+        /* Options may come before the command, after it, and after the name; "+" stops
+         * getopt at each word that is not an option, which we collect ourselves, so that
+         * nothing after 'run NAME --' is ever taken for an option of ours. */
+        optind = 1;
+        while (optind < argc) {
+                int ch, index = -1;
+
+                if (streq(argv[optind], "--")) {
+                        optind++;
+                        if (npositional >= 1 && streq(positional[0], "run")) {
+                                if (npositional < 2)
+                                        usage_error("no name given before '--'");
+                                c->cmd = argv + optind;
+                                break;
+                        }
+                        while (optind < argc && npositional < 2)
+                                positional[npositional++] = argv[optind++];
+                        if (optind < argc)
+                                usage_error("unexpected argument '%s'", argv[optind]);
+                        break;
+                }
+
+                ch = getopt_long(argc, argv, "+:m:w::E:qhV", longopts, &index);
+                if (ch == -1) {
+                        if (npositional == 2 && streq(positional[0], "run"))
+                                usage_error("missing '--' before the command '%s'", argv[optind]);
+                        if (npositional == 2 ||
+                            (npositional == 1 && streq(positional[0], "names")))
+                                usage_error("unexpected argument '%s'", argv[optind]);
+                        positional[npositional++] = argv[optind++];
+                        continue;
+                }
+                if (index < 0)
+                        for (unsigned i = 0; longopts[i].name; i++)
+                                if (longopts[i].val == ch)
+                                        index = (int) i;
+                if (index >= 0 && index < 12)
+                        given |= 1u << index;
+
+                switch (ch) {
+                case 'm':
+                        c->max = parse_unsigned("--max", optarg, 1, HC_CAPACITY_MAX, 10);
+                        break;
+                case 'w':
+                        c->timeout_ms = optarg ? parse_seconds("--wait", optarg) : -1;
+                        break;
+                case OPT_TAG:
+                        if (strlen(optarg) > HC_TAG_MAX)
+                                usage_error("--tag is longer than %d bytes", HC_TAG_MAX);
+                        c->tag = optarg;
+                        break;
+                case 'E':
+                        c->conflict_exit_code = (int) parse_unsigned("--conflict-exit-code",
+                                                                     optarg, 0, 255, 10);
+                        break;
+                case 'q':
+                        c->quiet = true;
+                        break;
+                case OPT_JSON:
+                        c->json = true;
+                        break;
+                case OPT_BELOW:
+                        c->below = parse_unsigned("--below", optarg, 1, INT_MAX, 10);
+                        break;
+                case OPT_ZERO:
+                        c->below = 1;
+                        break;
+                case OPT_TIMEOUT:
+                        c->timeout_ms = parse_seconds("--timeout", optarg);
+                        break;
+                case OPT_MODE:
+                        c->mode = parse_unsigned("--mode", optarg, 0, 0777, 8);
+                        break;
+                case OPT_CAPACITY:
+                        c->capacity = parse_unsigned("--capacity", optarg, 1, HC_CAPACITY_MAX, 10);
+                        break;
+                case OPT_DATA_SIZE:
+                        c->data_size = parse_size("--data-size", optarg);
+                        break;
+                case OPT_USER:
+                        c->scope = HC_SCOPE_USER;
+                        c->dir = NULL;
+                        break;
+                case OPT_SYSTEM:
+                        c->scope = HC_SCOPE_SYSTEM;
+                        c->dir = NULL;
+                        break;
+                case OPT_DIR:
+                        if (optarg[0] == '\0')
+                                usage_error("invalid --dir value ''");
+                        c->dir = optarg;
+                        break;
+                case 'h':
+                        usage();
+                case 'V':
+                        printf("headcount %s\n", PACKAGE_VERSION);
+                        exit(EXIT_SUCCESS);
+                case ':':
+                        usage_error("option '%s' requires an argument", argv[optind - 1]);
+                default:
+                        if (optopt > 0 && optopt <= CHAR_MAX && argv[optind - 1][1] != '-')
+                                usage_error("invalid option -- '%c'", optopt);
+                        usage_error("unrecognized option '%s'", argv[optind - 1]);
+                }
+        }
+
+        if (npositional == 0)
+                usage_error("no command given");
+        command = find_command(positional[0]);
+        if (!command)
+                usage_error("unknown command '%s'", positional[0]);
+        c->command = command->name;
+
+        for (unsigned bit = 1; bit < 1u << 12; bit <<= 1)
+                if ((given & bit) && !(command->options & bit))
+                        usage_error("option '--%s' does not apply to '%s'", option_name(bit),
+                                    command->name);
+
+        if (command->takes_name) {
+                if (npositional < 2)
+                        usage_error("no name given for '%s'", command->name);
+                c->name = positional[1];
+                if (hc_name_valid(c->name) < 0)
+                        usage_error("invalid name '%s'", c->name);
+        }
+        if (streq(command->name, "run")) {
+                if (!c->cmd || !c->cmd[0])
+                        usage_error("no command given after '%s --'", c->name);
+                if (!(given & F_WAIT))
+                        c->timeout_ms = 0;      /* without --wait a full region fails at once */
+        }
+        if (streq(command->name, "wait")) {
+                if ((given & F_BELOW) && (given & F_ZERO))
+                        usage_error("--below and --zero exclude each other");
+                if (c->below == 0)
+                        usage_error("'wait' needs --below <number> or --zero");
+        }
+}
+
+/* ---- The small commands ---- */
+
+static int command_count(const struct cli *c) {
+        int n;
+
+        n = hc_count(c->name, CLI_OPTIONS(c));
+        if (n == -ENOENT)
+                n = 0;                  /* a region nobody created yet has nobody in it */
+        if (n < 0) {
+                log_error("cannot count region '%s': %s", c->name, strerror(-n));
+                return EXIT_FAILURE;
+        }
+        printf("%d\n", n);
+        return EXIT_SUCCESS;
+}
+
+static int command_wait(const struct cli *c) {
+        int r;
+
+        r = hc_wait(c->name, CLI_OPTIONS(c), c->below, c->timeout_ms);
+        if (r == -ETIMEDOUT)
+                return EXIT_TIMEDOUT;
+        if (r < 0) {
+                log_error("cannot wait for region '%s': %s", c->name, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
+}
+
+static int command_create(const struct cli *c) {
+        int r;
+
+        r = hc_create(c->name, CLI_OPTIONS(c, .mode = c->mode, .capacity = c->capacity,
+                                           .data_size = c->data_size));
+        if (r < 0) {
+                log_error("cannot create region '%s': %s", c->name, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
+}
+
+static int command_remove(const struct cli *c) {
+        int r;
+
+        r = hc_remove(c->name, CLI_OPTIONS(c));
+        if (r < 0) {
+                log_error("cannot remove region '%s': %s", c->name, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
+}
+
+/* ---- Output errors (util-linux close_stdout) ---- */
+
+static int close_stream(FILE *stream) {
+        bool pending = __fpending(stream) != 0, failed = ferror(stream) != 0;
+        bool close_failed = fclose(stream) != 0;
+
+        if (failed || (close_failed && (pending || errno != EBADF))) {
+                if (!close_failed)
+                        errno = 0;
+                return EOF;
+        }
+        return 0;
+}
+
+static void close_stdout(void) {
+        if (close_stream(stdout) != 0 && errno != EPIPE) {
+                if (errno)
+                        log_error("write error: %s", strerror(errno));
+                else
+                        log_error("write error");
+                _exit(EXIT_FAILURE);
+        }
+        if (close_stream(stderr) != 0)
+                _exit(EXIT_FAILURE);
+}
+
+int main(int argc, char *argv[]) {
+        struct cli c;
+
+        atexit(close_stdout);
+        parse_argv(argc, argv, &c);
+        return command->run(&c);
+}
