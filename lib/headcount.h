@@ -165,8 +165,9 @@ int hc_count(const char *name, const hc_options *opt);
 
 /*
  * Returns a hint (>= 0) at the count, read from the region header without checking any
- * seat: it reflects the last exact count, reap, or join and leave through a handle, and
- * may lag behind plain hc_join() calls and deaths. Errors as hc_count().
+ * seat: the count seen by the last exact count through a handle, hc_list(), or reap, by
+ * any process (headcountd keeps it fresh). Joins and leaves do not update it: that would
+ * make every join write a cache line that all instances share. Errors as hc_count().
  */
 int hc_count_approx(const char *name, const hc_options *opt);
 

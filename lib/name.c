@@ -129,9 +129,16 @@ int scope_resolve(const char *name, const hc_options *opt, struct scope *ret) {
         r = resolve_dir(opt, prefix, ret);
         if (r < 0)
                 return r;
-        strcpy(ret->name, name);          /* name_check() bounded it */
-        if ((size_t) snprintf(ret->path, sizeof ret->path, "%s/%s", ret->dir, name) >= sizeof ret->path)
-                return -ENAMETOOLONG;
+        {
+                size_t dl = strlen(ret->dir), nl = strlen(name);   /* name_check() bounded nl */
+
+                memcpy(ret->name, name, nl + 1);
+                if (dl + 1 + nl >= sizeof ret->path)
+                        return -ENAMETOOLONG;
+                memcpy(ret->path, ret->dir, dl);
+                ret->path[dl] = '/';
+                memcpy(ret->path + dl + 1, name, nl + 1);
+        }
         return 0;
 }
 

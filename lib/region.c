@@ -106,8 +106,13 @@ uint64_t header_layout_check(const struct hc_region_header *h) {
         const uint8_t *p = (const uint8_t *) h;
         uint64_t x = UINT64_C(0xcbf29ce484222325);
 
-        for (size_t i = 0; i < offsetof(struct hc_region_header, layout_check); i++)
-                x = (x ^ p[i]) * UINT64_C(0x100000001b3);
+        _Static_assert(offsetof(struct hc_region_header, layout_check) % 8 == 0, "whole words");
+        for (size_t i = 0; i < offsetof(struct hc_region_header, layout_check); i += 8) {
+                uint64_t w;
+                memcpy(&w, p + i, 8);
+                x = (x ^ w) * UINT64_C(0x100000001b3);
+                x ^= x >> 29;
+        }
         return x;
 }
 
@@ -509,6 +514,7 @@ static void handle_free(hc_region *rg) {
         safe_close(rg->fd);
         free(rg->file_fd);
         free(rg->idle_fd);
+        free(rg->spare);
         (void) pthread_mutex_destroy(&rg->cache_lock);
         free(rg);
 }

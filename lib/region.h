@@ -78,15 +78,21 @@ struct hc_region_header {
         uint64_t region_id;      /* random; names the lock files, salts record checks */
         uint64_t layout_check;   /* header_layout_check() of the fields above: they are
                                   * written once, so any change to them is damage */
+        /* Read by every join; written rarely. */
         uint32_t flags;          /* HC_REGION_RETIRED, written under the mutex */
-        uint32_t generation;     /* futex word: bumped by joins and leaves through a handle,
-                                  * by reaps and by retirement */
-        uint32_t live;           /* hint: the last known count; the truth is the seat locks */
-        uint32_t waiters;        /* hint: hc_wait callers asleep; leaves through a handle
-                                  * poke them only when it is non-zero */
+        uint32_t waiters;        /* hint: hc_wait callers asleep; a leave through a handle
+                                  * bumps generation and pokes them only when non-zero */
+        /* Written by counts, reaps and pokes, on a cache line of their own, so that joins
+         * and leaves in parallel processes never bounce a shared line (bench/README.md). */
+        uint32_t generation __attribute__((aligned(64)));
+                                 /* futex word: bumped by leaves that have waiters, reaps,
+                                  * and retirement */
+        uint32_t live;           /* hint: the count seen by the last exact count, list or
+                                  * reap; the truth is the seat locks */
         uint32_t poke;           /* written with pwrite() to raise an inotify event */
         uint32_t reserved;       /* zero */
-        pthread_mutex_t lock;    /* robust, process-shared: retirement, reaping, user data */
+        pthread_mutex_t lock __attribute__((aligned(64)));
+                                 /* robust, process-shared: retirement, reaping, user data */
 } __attribute__((aligned(64)));
 
 /* ---- name.c: names, scopes, directories ---- */
@@ -123,7 +129,8 @@ int region_retire(hc_region *rg);
 
 /* The handle. */
 struct hc_region {
-        pthread_mutex_t cache_lock;      /* guards seat_fd[] and seat_busy[] */
+        pthread_mutex_t cache_lock;      /* serialises joins through the handle (last_seat);
+                                          * idle_fd[] and spare are swapped atomically */
         unsigned n_ref;                  /* the handle, plus each seat taken through it */
         struct scope sc;
         int fd;                          /* query description on the region file */
@@ -144,6 +151,10 @@ struct hc_region {
         int *idle_fd;                    /* per file: a spare description for taking seats,
                                           * or -1; one that holds a seat is never here */
         uint64_t fork_epoch;             /* process epoch idle_fd[] belongs to */
+        struct hc_slot *spare;           /* a freed seat struct, for the next join */
+        unsigned last_seat;              /* tried first by the next join: a loop of joins
+                                          * and leaves keeps to one seat instead of every
+                                          * process probing seat 0 first */
 };
 
 int handle_open(const struct scope *sc, const hc_options *opt, hc_region **ret);

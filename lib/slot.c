@@ -157,7 +157,7 @@ void record_fill(struct hc_slot_rec *r, unsigned slot, uint64_t region_id, const
         (void) pthread_once(&ids_once, ids_init);
         memset(r, 0, sizeof *r);
         r->seq = (uint64_t) clock_ns(CLOCK_MONOTONIC);
-        r->joined_usec = clock_ns(CLOCK_REALTIME) / 1000;
+        r->joined_usec = clock_ns(CLOCK_REALTIME_COARSE) / 1000;   /* to a tick: for people */
         r->pidns = pidns_ino;
         memcpy(r->boot_id, boot_id, sizeof boot_id);
         r->pid = self_pid();
@@ -253,15 +253,15 @@ static void seat_unlock(int fd, unsigned seat, short type) {
                         .l_start = HC_LOCK_BASE + seat, .l_len = 1 });
 }
 
-/* 1 when one of seats FIRST..FIRST+N-1 is only read-locked: a reaper or a retirer,
- * which lets go within microseconds. */
+/* 1 when one of seats FIRST..FIRST+N-1 is worth another try: free by now, or only
+ * read-locked (a reaper or a retirer, which lets go within microseconds). */
 int seat_probe(int fd, unsigned first, unsigned n) {
         for (unsigned i = 0; i < n; i++) {
                 struct flock fl = {
                         .l_type = F_WRLCK, .l_whence = SEEK_SET,
                         .l_start = HC_LOCK_BASE + first + i, .l_len = 1,
                 };
-                if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_RDLCK)
+                if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_WRLCK)
                         return 1;
         }
         return 0;
@@ -526,8 +526,9 @@ static int handle_idle_fd(hc_region *rg, unsigned k, int *ret) {
         char self[64];
         int fd;
 
-        if (rg->idle_fd[k] >= 0) {
-                *ret = TAKE_FD(rg->idle_fd[k]);
+        fd = __atomic_exchange_n(&rg->idle_fd[k], -EBADF, __ATOMIC_ACQ_REL);
+        if (fd >= 0) {
+                *ret = fd;
                 return 0;
         }
         /* a new description of the very same file, whatever its name is now */
@@ -539,65 +540,70 @@ static int handle_idle_fd(hc_region *rg, unsigned k, int *ret) {
         return 0;
 }
 
+/* Keeps FD as the spare description of file K (closing any other), or closes it. Lock
+ * free: a leave takes no mutex. */
 static void handle_put_idle(hc_region *rg, unsigned k, int fd) {
-        (void) pthread_mutex_lock(&rg->cache_lock);
-        if (rg->fork_epoch == self_epoch() && rg->idle_fd[k] < 0)
-                rg->idle_fd[k] = TAKE_FD(fd);
-        (void) pthread_mutex_unlock(&rg->cache_lock);
-        safe_close(fd);
+        if (__atomic_load_n(&rg->fork_epoch, __ATOMIC_ACQUIRE) != self_epoch()) {
+                safe_close(fd);
+                return;
+        }
+        safe_close(__atomic_exchange_n(&rg->idle_fd[k], fd, __ATOMIC_ACQ_REL));
 }
 
-static int handle_try_seats(hc_region *rg, unsigned n, int *ret_fd) {
-        int r = -EAGAIN;
+/* Tries seat I through the spare description of its file: 0, -EAGAIN, or an error. */
+static int handle_try_one(hc_region *rg, unsigned i, int *fds, int *ret_fd) {
+        unsigned k = i / rg->seats_per_file;
+        int r;
 
-        (void) pthread_mutex_lock(&rg->cache_lock);
-        if (rg->fork_epoch != self_epoch()) {
-                /* a child: the spare descriptions are shared with the parent */
-                for (unsigned k = 0; k < rg->n_files; k++)
-                        rg->idle_fd[k] = safe_close(rg->idle_fd[k]);
-                rg->fork_epoch = self_epoch();
-        }
-        for (unsigned k = 0; k * rg->seats_per_file < n && r == -EAGAIN; k++) {
-                unsigned first = k * rg->seats_per_file;
-                unsigned m = n - first < rg->seats_per_file ? n - first : rg->seats_per_file;
-                int fd = -EBADF;
-
-                r = handle_idle_fd(rg, k, &fd);
+        if (fds[k] < 0) {
+                r = handle_idle_fd(rg, k, &fds[k]);
                 if (r < 0)
-                        break;
-                r = -EAGAIN;
-                for (unsigned i = 0; i < m; i++) {
-                        int q = seat_try(fd, first + i);
-                        if (q == 0) {
-                                *ret_fd = fd;
-                                r = (int) (first + i);
-                                break;
-                        }
-                        if (q != -EAGAIN) {
-                                r = q;
-                                break;
-                        }
-                }
-                if (r < 0) {
-                        if (rg->idle_fd[k] < 0)
-                                rg->idle_fd[k] = fd;
-                        else
-                                safe_close(fd);
-                }
+                        return r;
         }
-        (void) pthread_mutex_unlock(&rg->cache_lock);
+        r = seat_try(fds[k], i);
+        if (r == 0) {
+                *ret_fd = TAKE_FD(fds[k]);
+                return 0;
+        }
         return r;
 }
 
-static void hint_add(hc_region *rg, int delta) {
-        uint32_t v = __atomic_load_n(&rg->hdr->live, __ATOMIC_RELAXED), nv;
+/*
+ * Tries the seat this handle had last, then seats 0..N-1 lowest first. Returns the seat,
+ * -EAGAIN when all are held, or an error. Called with cache_lock held.
+ */
+static int handle_try_seats(hc_region *rg, unsigned n, int *ret_fd) {
+        int fds[HC_CAPACITY_MAX / HC_SEATS_PER_FILE];
+        int r = -EAGAIN;
 
-        do {
-                if (delta < 0 && v == 0)
-                        return;
-                nv = v + (uint32_t) delta;
-        } while (!__atomic_compare_exchange_n(&rg->hdr->live, &v, nv, true, __ATOMIC_RELAXED,
-                                              __ATOMIC_RELAXED));
+        if (rg->fork_epoch != self_epoch()) {
+                /* a child: the spare descriptions are shared with the parent */
+                for (unsigned k = 0; k < rg->n_files; k++)
+                        safe_close(__atomic_exchange_n(&rg->idle_fd[k], -EBADF, __ATOMIC_ACQ_REL));
+                __atomic_store_n(&rg->fork_epoch, self_epoch(), __ATOMIC_RELEASE);
+        }
+        for (unsigned k = 0; k < rg->n_files; k++)
+                fds[k] = -EBADF;
+
+        if (rg->last_seat < n) {
+                r = handle_try_one(rg, rg->last_seat, fds, ret_fd);
+                if (r == 0)
+                        r = (int) rg->last_seat;
+        }
+        for (unsigned i = 0; i < n && r == -EAGAIN; i++) {
+                if (i == rg->last_seat)
+                        continue;
+                r = handle_try_one(rg, i, fds, ret_fd);
+                if (r == 0) {
+                        rg->last_seat = i;
+                        r = (int) i;
+                }
+        }
+        /* spare descriptions go back (one per file is kept) */
+        for (unsigned k = 0; k < rg->n_files; k++)
+                if (fds[k] >= 0)
+                        handle_put_idle(rg, k, fds[k]);
+        return r;
 }
 
 int slot_join_handle(hc_region *rg, const hc_options *opt, hc_slot **ret) {
@@ -608,7 +614,7 @@ int slot_join_handle(hc_region *rg, const hc_options *opt, hc_slot **ret) {
         bool w_ready = false, recent = false;
         unsigned transient_waits = 0;
         int fd = -EBADF, seat, r;
-        hc_slot *s;
+        hc_slot *s = NULL;
 
         if (!rg->writable)
                 return -EACCES;
@@ -617,9 +623,14 @@ int slot_join_handle(hc_region *rg, const hc_options *opt, hc_slot **ret) {
                         r = -ESTALE;
                         goto fail;
                 }
+                (void) pthread_mutex_lock(&rg->cache_lock);
                 seat = handle_try_seats(rg, n, &fd);
-                if (seat >= 0)
+                if (seat >= 0) {
+                        s = __atomic_exchange_n(&rg->spare, NULL, __ATOMIC_ACQ_REL);
+                        (void) pthread_mutex_unlock(&rg->cache_lock);
                         break;
+                }
+                (void) pthread_mutex_unlock(&rg->cache_lock);
                 if (seat != -EAGAIN) {
                         r = seat;
                         goto fail;
@@ -657,10 +668,12 @@ int slot_join_handle(hc_region *rg, const hc_options *opt, hc_slot **ret) {
         if (__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED) {
                 seat_unlock(fd, (unsigned) seat, F_WRLCK);
                 safe_close(fd);
+                free(s);
                 return -ESTALE;
         }
 
-        s = calloc(1, sizeof *s);
+        if (!s)
+                s = malloc(sizeof *s);
         if (!s) {
                 seat_unlock(fd, (unsigned) seat, F_WRLCK);
                 handle_put_idle(rg, (unsigned) seat_file((unsigned) seat), fd);
@@ -683,8 +696,6 @@ int slot_join_handle(hc_region *rg, const hc_options *opt, hc_slot **ret) {
         record_fill(&s->rec, s->index, s->region_id, opt ? opt->tag : NULL);
         record_write_mapped(rg, s->index, &s->rec);
         __atomic_add_fetch(&rg->n_ref, 1, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&rg->hdr->generation, 1, __ATOMIC_RELEASE);
-        hint_add(rg, 1);
         *ret = s;
         return 0;
 
@@ -717,15 +728,13 @@ void slot_leave(hc_slot *s) {
                 (void) __atomic_compare_exchange_n(&dst->check, &mine, 0, false, __ATOMIC_RELEASE,
                                                    __ATOMIC_RELAXED);
                 seat_unlock(s->fd, s->index, F_WRLCK);
+                handle_poke(rg);
                 if (s->inherit || s->fd_exposed)
                         safe_close(s->fd);
                 else
                         handle_put_idle(rg, (unsigned) seat_file(s->index), s->fd);
-                __atomic_add_fetch(&rg->hdr->generation, 1, __ATOMIC_RELEASE);
-                hint_add(rg, -1);
-                handle_poke(rg);
+                free(__atomic_exchange_n(&rg->spare, s, __ATOMIC_ACQ_REL));
                 handle_unref(rg);
-                free(s);
                 return;
         }
 

@@ -8,7 +8,7 @@
  *
  *  - On the last close, __fput() sends the close event before it drops the file's locks
  *    (locks_remove_file() comes later; Linux 3.15 to 6.x). A waiter that wakes on an event
- *    and finds nothing changed looks again after 0.25, 0.5, 1, ... 8 ms before it goes
+ *    and finds nothing changed looks again after 0.05, 0.1, 0.2, ... 6.4 ms before it goes
  *    back to sleep, instead of sleeping through the release.
  *  - A seat given back without a close sends no event: a leave through a handle (which
  *    keeps its description for the next join) and a joiner's leave while a forked child
@@ -35,7 +35,7 @@
 
 #define WATCH_MASK (IN_OPEN | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_MODIFY | IN_ATTRIB | \
                     IN_DELETE_SELF)
-#define BACKOFF_STEPS 6
+#define BACKOFF_STEPS 8
 
 int64_t now_usec(void) {
         struct timespec ts;
@@ -87,7 +87,7 @@ int waiter_sleep(struct waiter *w, int64_t deadline, bool recent, bool *ret_even
                 return -ETIMEDOUT;
         if (recent) {
                 if (step < BACKOFF_STEPS)
-                        wait_us = (int64_t) 250 << step++;
+                        wait_us = (int64_t) 50 << step++;
         } else
                 step = 0;
         if (deadline > 0) {
@@ -123,6 +123,7 @@ void handle_poke(hc_region *rg) {
 
         if (!rg->writable || __atomic_load_n(&rg->hdr->waiters, __ATOMIC_ACQUIRE) == 0)
                 return;
+        __atomic_add_fetch(&rg->hdr->generation, 1, __ATOMIC_RELEASE);
         (void) syscall(SYS_futex, &rg->hdr->generation, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
         (void) pwrite(rg->fd, &one, sizeof one, (off_t) offsetof(struct hc_region_header, poke));
 }

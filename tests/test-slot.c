@@ -487,22 +487,29 @@ START_TEST(test_slot_join_waits_for_seat)
 }
 END_TEST
 
-/* The approximate count follows joins and leaves through a handle and exact counts. */
+/* The approximate count is the count seen by the last exact count, list or reap, by any
+ * process; joins and leaves do not touch it. */
 START_TEST(test_slot_approx_count)
 {
         hc_region *rg = NULL;
         hc_slot *s[3];
+        hc_instance *l = NULL;
 
         ck_assert_int_eq(hc_region_open("ap", TOPT(), &rg), 0);
         ck_assert_int_eq(hc_region_count_approx(rg), 0);
         for (int i = 0; i < 3; i++)
                 ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 3), &s[i]), 0);
+        ck_assert_int_eq(hc_region_count_approx(rg), 0);
+        ck_assert_int_eq(hc_region_count(rg), 3);
         ck_assert_int_eq(hc_region_count_approx(rg), 3);
         ck_assert_int_eq(hc_count_approx("ap", TOPT()), 3);
         s[0] = hc_leave(s[0]);
+        ck_assert_int_eq(hc_list("ap", TOPT(), &l), 2);
+        free(l);
         ck_assert_int_eq(hc_region_count_approx(rg), 2);
         s[1] = hc_leave(s[1]);
         s[2] = hc_leave(s[2]);
+        ck_assert_int_eq(hc_reap("ap", TOPT()), 0);
         ck_assert_int_eq(hc_region_count_approx(rg), 0);
         rg = hc_region_close(rg);
         ck_assert_int_eq(hc_count_approx("none", TOPT()), -ENOENT);
