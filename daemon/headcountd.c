@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * headcountd: the command line, the single-instance rule, and the life cycle that
+ * systemd sees (Type=notify: READY=1, STATUS=, WATCHDOG=1, STOPPING=1). It does not
+ * fork: a service manager runs it in the foreground.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "headcountd.h"
+#include "log.h"
+
+#define EXIT_USAGE 64
+
+static int arg_scope = HC_SCOPE_USER;
+static const char *arg_dir;
+static int arg_bus = -1;
+static int arg_log_target = LOG_TARGET_AUTO;
+static bool arg_verbose;
+
+static void help(void) {
+        printf("Usage:\n"
+               " %1$s [options]\n"
+               "\n"
+               "Watch the regions of one headcount scope: keep their counts for D-Bus\n"
+               "clients, log joins, leaves and crashes, and reap dead holders at once.\n"
+               "\n"
+               "Options:\n"
+               "     --user                 watch the per-user scope (default)\n"
+               "     --system               watch the system scope (/run/headcount)\n"
+               " -d, --dir <dir>            watch the regions in <dir>\n"
+               "     --bus <bus>            serve D-Bus on 'user', 'system' or 'none'\n"
+               "                            (default: the system bus for --system, else user)\n"
+               "     --log-target <target>  'auto' (default), 'journal' or 'stderr'\n"
+               " -v, --verbose              log debug messages too\n"
+               "\n"
+               " -h, --help                 display this help\n"
+               " -V, --version              display version\n"
+               "\n"
+               "For more details see headcountd(8).\n",
+               program_invocation_short_name);
+}
+
+static int usage_error(const char *what, const char *arg) {
+        fprintf(stderr, "%s: %s%s%s%s\nTry '%s --help' for more information.\n",
+                program_invocation_short_name, what, arg ? " '" : "", arg ? arg : "",
+                arg ? "'" : "", program_invocation_short_name);
+        return -EINVAL;
+}
+
+/* Returns 1 to go on, 0 to exit successfully (--help), or -EINVAL. */
+static int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_USER = CHAR_MAX + 1,
+                ARG_SYSTEM,
+                ARG_BUS,
+                ARG_LOG_TARGET,
+        };
+        static const struct option options[] = {
+                { "user",       no_argument,       NULL, ARG_USER       },
+                { "system",     no_argument,       NULL, ARG_SYSTEM     },
+                { "dir",        required_argument, NULL, 'd'            },
+                { "bus",        required_argument, NULL, ARG_BUS        },
+                { "log-target", required_argument, NULL, ARG_LOG_TARGET },
+                { "verbose",    no_argument,       NULL, 'v'            },
+                { "help",       no_argument,       NULL, 'h'            },
+                { "version",    no_argument,       NULL, 'V'            },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, ":d:vhV", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_USER:
+                        arg_scope = HC_SCOPE_USER;
+                        arg_dir = NULL;
+                        break;
+                case ARG_SYSTEM:
+                        arg_scope = HC_SCOPE_SYSTEM;
+                        arg_dir = NULL;
+                        break;
+                case 'd':
+                        if (optarg[0] == '\0')
+                                return usage_error("empty directory name", NULL);
+                        arg_dir = optarg;
+                        break;
+                case ARG_BUS:
+                        if (strcmp(optarg, "user") == 0 || strcmp(optarg, "session") == 0)
+                                arg_bus = HCD_BUS_USER;
+                        else if (strcmp(optarg, "system") == 0)
+                                arg_bus = HCD_BUS_SYSTEM;
+                        else if (strcmp(optarg, "none") == 0)
+                                arg_bus = HCD_BUS_NONE;
+                        else
+                                return usage_error("unknown bus", optarg);
+                        break;
+                case ARG_LOG_TARGET:
+                        arg_log_target = log_target_from_string(optarg);
+                        if (arg_log_target < 0)
+                                return usage_error("unknown log target", optarg);
+                        break;
+                case 'v':
+                        arg_verbose = true;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case 'V':
+                        printf("%s %s\n", program_invocation_short_name, PACKAGE_VERSION);
+                        return 0;
+                case ':':
+                        return usage_error("missing argument to option", argv[optind - 1]);
+                default:
+                        return usage_error("unrecognized option", argv[optind - 1]);
+                }
+        if (optind < argc)
+                return usage_error("unexpected argument", argv[optind]);
+        if (arg_bus < 0)
+                arg_bus = arg_scope == HC_SCOPE_SYSTEM && !arg_dir ? HCD_BUS_SYSTEM : HCD_BUS_USER;
+        return 1;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_notify(false, "STOPPING=1");
+        log_info("Received %s; stopping", strsignal((int) si->ssi_signo));
+        return sd_event_exit(m->event, EXIT_SUCCESS);
+}
+
+static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_notify(false, "WATCHDOG=1");
+        return sd_event_source_set_time(s, usec + m->watchdog_usec / 2);
+}
+
+/* Takes the only seat of our own region, or says who has it. */
+static int manager_claim_scope(Manager *m) {
+        hc_options o = m->options;
+        hc_instance holder;
+        int k;
+
+        o.max = 1;
+        o.capacity = 1;
+        o.tag = "headcountd";
+        k = hc_join(HCD_SELF_REGION, &o, &m->self);
+        if (k == -EBUSY) {
+                if (hc_primary(HCD_SELF_REGION, &m->options, &holder) >= 0 &&
+                    !(holder.flags & HC_INSTANCE_NO_RECORD))
+                        return log_error_errno(k, "Another headcountd (pid %i) already watches "
+                                               "%s; refusing to start a second one",
+                                               (int) holder.pid, m->dir);
+                return log_error_errno(k, "Another headcountd already watches %s; refusing "
+                                       "to start a second one", m->dir);
+        }
+        if (k < 0)
+                return log_error_errno(k, "Cannot join region '%s' in %s: %m",
+                                       HCD_SELF_REGION, m->dir);
+        return 0;
+}
+
+static int manager_start(Manager *m) {
+        uint64_t now;
+        sigset_t mask;
+        int k;
+
+        k = hc_scope_dir(&m->options, m->dir, sizeof m->dir);
+        if (k < 0)
+                return log_error_errno(k, "Cannot resolve the scope directory: %m");
+
+        k = manager_claim_scope(m);
+        if (k < 0)
+                return k;
+
+        k = sd_event_default(&m->event);
+        if (k < 0)
+                return log_error_errno(k, "Cannot create the event loop: %m");
+
+        /* sd-event reads signals from a signalfd: they must be blocked first. */
+        (void) sigemptyset(&mask);
+        (void) sigaddset(&mask, SIGTERM);
+        (void) sigaddset(&mask, SIGINT);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
+        k = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
+        if (k >= 0)
+                k = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+        if (k < 0)
+                return log_error_errno(k, "Cannot watch signals: %m");
+
+        k = manager_monitor_start(m);
+        if (k < 0)
+                return k;
+
+        if (m->bus_type != HCD_BUS_NONE) {
+                k = manager_bus_start(m);
+                if (k < 0)
+                        return k;
+        }
+
+        if (sd_watchdog_enabled(false, &m->watchdog_usec) > 0 && m->watchdog_usec >= 2) {
+                (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+                k = sd_event_add_time(m->event, &m->watchdog_source, CLOCK_MONOTONIC,
+                                      now + m->watchdog_usec / 2, m->watchdog_usec / 20 + 1,
+                                      on_watchdog, m);
+                if (k < 0)
+                        return log_error_errno(k, "Cannot add the watchdog timer: %m");
+                (void) sd_event_source_set_enabled(m->watchdog_source, SD_EVENT_ON);
+        }
+
+        log_info("Watching %s%s%s", m->dir,
+                 m->bus_type == HCD_BUS_NONE ? "" : "; serving " HCD_BUS_NAME " on the ",
+                 m->bus_type == HCD_BUS_NONE ? "" : m->bus_type == HCD_BUS_SYSTEM ?
+                 "system bus" : "user bus");
+        m->ready = true;
+        manager_update_status(m);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status ? m->status : "");
+        return 0;
+}
+
+static void manager_done(Manager *m) {
+        manager_monitor_stop(m);
+        m->watchdog_source = sd_event_source_disable_unref(m->watchdog_source);
+        m->bus = sd_bus_flush_close_unref(m->bus);
+        m->event = sd_event_unref(m->event);
+        m->self = hc_leave(m->self);
+        free(m->status);
+        m->status = NULL;
+}
+
+int main(int argc, char *argv[]) {
+        Manager m = {};
+        int k;
+
+        k = parse_argv(argc, argv);
+        if (k <= 0)
+                return k < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+
+        log_open(arg_log_target);
+        if (arg_verbose)
+                log_set_max_level(LOG_DEBUG);
+
+        m.options = (hc_options) {
+                .size = sizeof(hc_options),
+                .scope = arg_scope,
+                .dir = arg_dir,
+        };
+        m.bus_type = arg_bus;
+
+        k = manager_start(&m);
+        if (k >= 0)
+                k = sd_event_loop(m.event);
+        if (k < 0 && m.ready)
+                log_error_errno(k, "The event loop failed: %m");
+        manager_done(&m);
+        return k == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

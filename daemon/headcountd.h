@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * headcountd: the state shared by the daemon's modules. The daemon keeps one Region per
+ * region file in the scope directory and one Holder per live instance it has seen there;
+ * monitor.c keeps them current, bus.c serves them, log.c reports their changes.
+ */
+#ifndef HEADCOUNTD_H
+#define HEADCOUNTD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "headcount.h"
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+/* The daemon's own region: holding its only seat keeps a second daemon off the scope. */
+#define HCD_SELF_REGION "headcountd"
+
+#define HCD_BUS_NAME "org.headcount.Manager1"
+#define HCD_BUS_PATH "/org/headcount/Manager1"
+#define HCD_BUS_INTERFACE "org.headcount.Manager1"
+#define HCD_BUS_ERROR_NO_SUCH_REGION "org.headcount.Manager1.Error.NoSuchRegion"
+
+/* Re-checks after an event that changed nothing: 0.25, 0.5, 1, 2, 4, 8 ms. */
+#define HCD_SETTLE_STEPS 6
+#define HCD_SETTLE_FIRST_USEC 250
+
+/* Every region is counted again this often, for seats reused through a handle that give
+ * no inotify event while nobody waits in hc_wait(). */
+#define HCD_RECHECK_USEC (1000 * 1000)
+
+enum {
+        HCD_BUS_NONE,
+        HCD_BUS_USER,
+        HCD_BUS_SYSTEM,
+};
+
+typedef struct Manager Manager;
+typedef struct Region Region;
+typedef struct Holder Holder;
+
+struct Holder {
+        Region *region;
+        hc_instance instance;            /* as last listed */
+        sd_event_source *pidfd_source;   /* owns the pidfd; NULL when we have none */
+        bool exited;                     /* the pidfd said the process is gone */
+};
+
+struct Region {
+        Manager *manager;
+        char *name;
+        hc_region *handle;
+        unsigned capacity;
+        int count;                       /* last exact count */
+        Holder **holders;                /* instances with a record, in seat order */
+        size_t n_holders;
+        bool dirty;                      /* count again at the next dispatch */
+        unsigned settle_step;            /* re-checks done since the last event */
+        uint64_t settle_usec;            /* CLOCK_MONOTONIC of the next re-check, or 0 */
+};
+
+struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        int bus_type;
+        hc_options options;              /* the scope, as given on the command line */
+        char dir[4096];                  /* the scope directory */
+        hc_slot *self;                   /* our seat in HCD_SELF_REGION */
+        bool ready;                      /* READY=1 was sent: joins are news from now on */
+
+        Region **regions;                /* sorted by name */
+        size_t n_regions;
+
+        sd_event_source *inotify_source;
+        sd_event_source *dispatch_source;        /* defer: counts dirty regions */
+        sd_event_source *settle_source;          /* timer: re-checks after an event */
+        sd_event_source *recheck_source;         /* timer: HCD_RECHECK_USEC */
+        sd_event_source *watchdog_source;
+        uint64_t watchdog_usec;
+        char *status;                            /* the last STATUS= sent */
+};
+
+/* monitor.c */
+int manager_monitor_start(Manager *m);
+void manager_monitor_stop(Manager *m);
+Region *manager_find_region(Manager *m, const char *name);
+int manager_track_region(Manager *m, const char *name, Region **ret);
+int region_refresh(Region *r, hc_instance **ret_list);
+void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances);
+void manager_update_status(Manager *m);
+
+/* bus.c */
+int manager_bus_start(Manager *m);
+void manager_bus_count_changed(Manager *m, const char *name, int count);
+void manager_bus_region_added(Manager *m, const char *name);
+void manager_bus_region_removed(Manager *m, const char *name);
+
+#endif

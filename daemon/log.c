@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Logging for headcountd. Under systemd our stderr is a stream to the journal and
+ * $JOURNAL_STREAM names it ("DEV:INO"); we then send entries with sd_journal_send() so
+ * the structured fields survive. Anywhere else (a terminal, a test, another supervisor)
+ * we print "<N>message" lines on stderr, the form sd-daemon(3) describes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-journal.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static bool use_journal;
+static int max_level = LOG_INFO;
+
+int log_target_from_string(const char *s) {
+        if (strcmp(s, "auto") == 0)
+                return LOG_TARGET_AUTO;
+        if (strcmp(s, "journal") == 0)
+                return LOG_TARGET_JOURNAL;
+        if (strcmp(s, "stderr") == 0 || strcmp(s, "console") == 0)
+                return LOG_TARGET_STDERR;
+        return -EINVAL;
+}
+
+/* True when stderr is the very stream $JOURNAL_STREAM names (systemd.exec(5)). */
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        uintmax_t dev, ino;
+        struct stat st;
+
+        if (!e || sscanf(e, "%ju:%ju", &dev, &ino) != 2)
+                return false;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return (uintmax_t) st.st_dev == dev && (uintmax_t) st.st_ino == ino;
+}
+
+void log_open(int target) {
+        if (target == LOG_TARGET_AUTO)
+                use_journal = stderr_is_journal();
+        else
+                use_journal = target == LOG_TARGET_JOURNAL;
+}
+
+void log_set_max_level(int level) {
+        max_level = level;
+}
+
+static void log_write(int level, const char *message) {
+        if (use_journal &&
+            sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level, NULL) >= 0)
+                return;
+        (void) fprintf(stderr, "<%i>%s\n", level, message);
+}
+
+int log_full_errno(int level, int error, const char *format, ...) {
+        char buf[2048];
+        va_list ap;
+
+        if (error < 0)
+                error = -error;
+        if (level <= max_level) {
+                int saved = errno;
+
+                errno = error;                  /* so that %m works */
+                va_start(ap, format);
+                (void) vsnprintf(buf, sizeof buf, format, ap);
+                va_end(ap);
+                errno = saved;
+                log_write(level, buf);
+        }
+        return error == 0 ? -EINVAL : -error;
+}
+
+void log_region_event(int level, const char *event, const char *name, pid_t pid,
+                      unsigned slot, int count, const char *format, ...) {
+        char buf[2048];
+        va_list ap;
+
+        if (level > max_level)
+                return;
+
+        va_start(ap, format);
+        (void) vsnprintf(buf, sizeof buf, format, ap);
+        va_end(ap);
+
+        if (use_journal &&
+            sd_journal_send("MESSAGE=%s", buf,
+                            "PRIORITY=%i", level,
+                            "HEADCOUNT_EVENT=%s", event,
+                            "HEADCOUNT_NAME=%s", name,
+                            "HEADCOUNT_PID=%i", (int) pid,
+                            "HEADCOUNT_SLOT=%u", slot,
+                            "HEADCOUNT_COUNT=%i", count,
+                            NULL) >= 0)
+                return;
+        (void) fprintf(stderr, "<%i>%s\n", level, buf);
+}

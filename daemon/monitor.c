@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The daemon's picture of the scope directory: which regions exist, who holds their
+ * seats, and how it learns of every change at once.
+ *
+ * One inotify watch on the directory tells us about everything in it: a region file
+ * linked into place (IN_CREATE, or IN_MOVED_TO), one removed (IN_DELETE, IN_MOVED_FROM),
+ * and every open, close and write of a region file or of its lock files (".NAME.ID.K"),
+ * since every join opens a description and writes its record and every leave or death
+ * closes one. On such an event we list the region again through a handle that we keep
+ * open; counting through it opens nothing, so our own counting does not feed the watch.
+ *
+ * Two things make an event alone too early or not enough:
+ *  - On the last close, the kernel queues the close event before it drops the file's
+ *    locks (__fput() notifies, locks_remove_file() comes later; Linux 3.15 to 6.x). When
+ *    an event finds nothing changed we look again after 0.25, 0.5, 1, 2, 4 and 8 ms.
+ *  - A holder that dies while a forked child shares its description closes nothing. So
+ *    we also hold a pidfd for every live holder in our PID namespace: when it becomes
+ *    readable the process is gone (its files were closed and its locks dropped before
+ *    exit notification), and we reap the region, which also wakes every hc_wait() caller,
+ *    and count again at once.
+ * A seat given back through a handle that keeps its description for the next join makes
+ * no event while nobody sleeps in hc_wait(); a re-check every HCD_RECHECK_USEC catches it.
+ *
+ * A pidfd refers to the process we opened it for, but the PID we read from a record may
+ * have been reused between the listing and pidfd_open(). That costs nothing worse than a
+ * pidfd that never fires: the dead holder's close event and the re-checks still see the
+ * seat go.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "headcountd.h"
+#include "log.h"
+
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+
+#define WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_OPEN | \
+                    IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_MODIFY | IN_DELETE_SELF |   \
+                    IN_MOVE_SELF | IN_ONLYDIR)
+
+#define STATUS_NAMES_MAX 10
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static Holder *holder_free(Holder *h) {
+        if (!h)
+                return NULL;
+        (void) sd_event_source_disable_unref(h->pidfd_source);
+        free(h);
+        return NULL;
+}
+
+static Region *region_free(Region *r) {
+        if (!r)
+                return NULL;
+        for (size_t i = 0; i < r->n_holders; i++)
+                holder_free(r->holders[i]);
+        free(r->holders);
+        (void) hc_region_close(r->handle);
+        free(r->name);
+        free(r);
+        return NULL;
+}
+
+static int name_compare(const void *key, const void *elem) {
+        return strcmp(key, (*(Region * const *) elem)->name);
+}
+
+static int region_compare(const void *a, const void *b) {
+        return strcmp((*(Region * const *) a)->name, (*(Region * const *) b)->name);
+}
+
+Region *manager_find_region(Manager *m, const char *name) {
+        Region **found;
+
+        if (m->n_regions == 0)
+                return NULL;
+        found = bsearch(name, m->regions, m->n_regions, sizeof(Region *), name_compare);
+        return found ? *found : NULL;
+}
+
+static void manager_schedule_dispatch(Manager *m) {
+        (void) sd_event_source_set_enabled(m->dispatch_source, SD_EVENT_ONESHOT);
+}
+
+/* Opens the region NAME with options that never create it. */
+static int region_open_handle(Manager *m, const char *name, hc_region **ret) {
+        hc_options o = m->options;
+        struct stat st;
+        char path[sizeof m->dir + HC_NAME_MAX + 2];
+
+        /* "web.sock", the primary's socket, has a valid name but is no region. */
+        (void) snprintf(path, sizeof path, "%s/%s", m->dir, name);
+        if (lstat(path, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -ENOENT;
+
+        o.flags |= HC_NO_CREATE;
+        return hc_region_open(name, &o, ret);
+}
+
+static void manager_untrack_region(Manager *m, Region *r) {
+        size_t i;
+
+        for (i = 0; i < m->n_regions; i++)
+                if (m->regions[i] == r)
+                        break;
+        if (i == m->n_regions)
+                return;
+        memmove(m->regions + i, m->regions + i + 1, (m->n_regions - i - 1) * sizeof(Region *));
+        m->n_regions--;
+
+        log_info("Region '%s' was removed", r->name);
+        if (r->count > 0)
+                manager_bus_count_changed(m, r->name, 0);
+        manager_bus_region_removed(m, r->name);
+        region_free(r);
+        manager_update_status(m);
+}
+
+int manager_track_region(Manager *m, const char *name, Region **ret) {
+        hc_region *handle = NULL;
+        Region *r, **a;
+        int k;
+
+        r = manager_find_region(m, name);
+        if (r) {
+                if (ret)
+                        *ret = r;
+                return 0;
+        }
+        if (hc_name_valid(name) < 0 || strchr(name, '\\'))
+                return -EINVAL;
+
+        k = region_open_handle(m, name, &handle);
+        if (k < 0)
+                return k;
+
+        a = realloc(m->regions, (m->n_regions + 1) * sizeof(Region *));
+        r = calloc(1, sizeof *r);
+        if (a)
+                m->regions = a;
+        if (!a || !r || !(r->name = strdup(name))) {
+                free(r);
+                (void) hc_region_close(handle);
+                return -ENOMEM;
+        }
+        r->manager = m;
+        r->handle = handle;
+        r->capacity = hc_region_capacity(handle);
+        m->regions[m->n_regions++] = r;
+        qsort(m->regions, m->n_regions, sizeof(Region *), region_compare);
+
+        log_debug("Tracking region '%s' (%u seats)", name, r->capacity);
+        manager_bus_region_added(m, name);
+        k = region_refresh(r, NULL);
+        if (k == -ENOENT)
+                return k;                       /* gone again already, and untracked */
+        if (ret)
+                *ret = r;
+        return 1;
+}
+
+/* The region was retired or replaced: open the name again, or forget it. */
+static int region_reopen(Region *r) {
+        Manager *m = r->manager;
+        hc_region *handle = NULL;
+        int k;
+
+        k = region_open_handle(m, r->name, &handle);
+        if (k == -ENOENT) {
+                manager_untrack_region(m, r);
+                return -ENOENT;
+        }
+        if (k < 0)
+                return log_warning_errno(k, "Cannot open region '%s' again: %m", r->name);
+
+        (void) hc_region_close(r->handle);
+        r->handle = handle;
+        r->capacity = hc_region_capacity(handle);
+        return 0;
+}
+
+static int pidfd_open(pid_t pid) {
+        return (int) syscall(__NR_pidfd_open, pid, 0);
+}
+
+static int on_holder_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Holder *h = userdata;
+        Region *r = h->region;
+        int k;
+
+        h->exited = true;
+        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+
+        /* Clears the dead record and wakes hc_wait() callers before we count. */
+        k = hc_region_reap(r->handle);
+        if (k < 0 && k != -EACCES)
+                log_debug("Cannot reap region '%s': %s", r->name, strerror(-k));
+        (void) region_refresh(r, NULL);          /* may free h */
+        return 0;
+}
+
+static void holder_watch(Holder *h) {
+        const hc_instance *in = &h->instance;
+        int fd, k;
+
+        if (in->pid <= 0 || (in->flags & (HC_INSTANCE_OTHER_PIDNS | HC_INSTANCE_OTHER_BOOT)))
+                return;                          /* its PID means nothing here */
+        fd = pidfd_open(in->pid);
+        if (fd < 0) {
+                if (errno == ESRCH) {
+                        /* Dead already, while a forked child (or nobody) holds the seat. */
+                        h->exited = true;
+                        h->region->dirty = true;
+                        manager_schedule_dispatch(h->region->manager);
+                } else
+                        log_debug("Cannot open a pidfd for pid %i: %m", (int) in->pid);
+                return;
+        }
+        k = sd_event_add_io(h->region->manager->event, &h->pidfd_source, fd, EPOLLIN,
+                            on_holder_exit, h);
+        if (k < 0) {
+                (void) close(fd);
+                log_debug("Cannot watch pid %i: %s", (int) in->pid, strerror(-k));
+                return;
+        }
+        (void) sd_event_source_set_io_fd_own(h->pidfd_source, true);
+        (void) sd_event_source_set_description(h->pidfd_source, "holder-pidfd");
+}
+
+static void log_join(Region *r, const hc_instance *in, int count) {
+        Manager *m = r->manager;
+
+        if (!m->ready) {
+                log_region_event(LOG_DEBUG, "join", r->name, in->pid, in->slot, count,
+                                 "%s: pid %i holds slot %u", r->name, (int) in->pid, in->slot);
+                return;
+        }
+        log_region_event(LOG_INFO, "join", r->name, in->pid, in->slot, count,
+                         "%s: pid %i joined, slot %u (%i of %u seats held)",
+                         r->name, (int) in->pid, in->slot, count, r->capacity);
+}
+
+static void log_leave(Region *r, const Holder *h, int count) {
+        const hc_instance *in = &h->instance;
+
+        if (h->exited)
+                log_region_event(LOG_NOTICE, "died", r->name, in->pid, in->slot, count,
+                                 "%s: pid %i died holding slot %u; seat reaped (%i of %u seats held)",
+                                 r->name, (int) in->pid, in->slot, count, r->capacity);
+        else
+                log_region_event(LOG_INFO, "leave", r->name, in->pid, in->slot, count,
+                                 "%s: pid %i left, slot %u (%i of %u seats held)",
+                                 r->name, (int) in->pid, in->slot, count, r->capacity);
+}
+
+static Holder *holder_new(Region *r, const hc_instance *in) {
+        Holder *h = calloc(1, sizeof *h);
+
+        if (!h)
+                return NULL;
+        h->region = r;
+        h->instance = *in;
+        holder_watch(h);
+        return h;
+}
+
+/*
+ * Lists the region again and brings the holders up to date, logging each join and leave
+ * and signalling a change of the count. Returns 1 when the count changed, 0 when not,
+ * -ENOENT when the region is gone (R is then freed), or another error. With RET_LIST the
+ * fresh listing is handed to the caller (free() it).
+ */
+int region_refresh(Region *r, hc_instance **ret_list) {
+        Manager *m = r->manager;
+        hc_instance *list = NULL;
+        Holder **next, **gone;
+        size_t n_next = 0, n_gone = 0, i = 0;
+        int n, old, k;
+
+        if (hc_region_retired(r->handle)) {
+                k = region_reopen(r);
+                if (k < 0)
+                        return k;
+        }
+
+        n = hc_region_list(r->handle, &list);
+        if (n < 0)
+                return log_warning_errno(n, "Cannot list region '%s': %m", r->name);
+
+        next = calloc((size_t) n + r->n_holders + 1, sizeof(Holder *));
+        gone = calloc(r->n_holders + 1, sizeof(Holder *));
+        if (!next || !gone) {
+                free(next);
+                free(gone);
+                free(list);
+                return log_oom();
+        }
+
+        /* Both lists are in seat order: merge them. A seat whose record is being written
+         * keeps the holder we knew, if any; its write is an event that brings us back. */
+        for (int j = 0; j < n; j++) {
+                const hc_instance *in = list + j;
+                Holder *h;
+
+                while (i < r->n_holders && r->holders[i]->instance.slot < in->slot)
+                        gone[n_gone++] = r->holders[i++];
+                h = i < r->n_holders && r->holders[i]->instance.slot == in->slot ?
+                        r->holders[i] : NULL;
+
+                if (in->flags & HC_INSTANCE_NO_RECORD) {
+                        if (h) {
+                                next[n_next++] = h;
+                                i++;
+                        }
+                        continue;
+                }
+                if (h && h->instance.seq == in->seq) {
+                        if (h->instance.pid != in->pid) {
+                                /* hc_slot_set_pid(): a wrapper handed the seat on. */
+                                h->pidfd_source = sd_event_source_disable_unref(h->pidfd_source);
+                                h->instance = *in;
+                                h->exited = false;
+                                holder_watch(h);
+                        } else
+                                h->instance = *in;
+                        next[n_next++] = h;
+                        i++;
+                        continue;
+                }
+                if (h) {
+                        gone[n_gone++] = h;      /* a new holder took the same seat */
+                        i++;
+                }
+                h = holder_new(r, in);
+                if (h)
+                        next[n_next++] = h;
+                else
+                        (void) log_oom();       /* counted, but not followed */
+                log_join(r, in, n);
+        }
+        while (i < r->n_holders)
+                gone[n_gone++] = r->holders[i++];
+
+        for (size_t g = 0; g < n_gone; g++) {
+                if (!gone[g]->exited && gone[g]->pidfd_source) {
+                        int fd = sd_event_source_get_io_fd(gone[g]->pidfd_source);
+                        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+                        /* The pidfd may not have been dispatched yet. */
+                        if (poll(&p, 1, 0) > 0)
+                                gone[g]->exited = true;
+                }
+                log_leave(r, gone[g], n);
+                holder_free(gone[g]);
+        }
+        free(r->holders);
+        r->holders = next;
+        r->n_holders = n_next;
+
+        old = r->count;
+        r->count = n;
+        k = old != n;
+        if (k) {
+                manager_bus_count_changed(m, r->name, n);
+                manager_update_status(m);
+        }
+        if (ret_list)
+                *ret_list = list;
+        else
+                free(list);
+        free(gone);
+        return k;
+}
+
+/* After an event that changed nothing, looks again a little later (see the top). */
+static void region_settle(Region *r, bool changed) {
+        if (changed || r->settle_step >= HCD_SETTLE_STEPS) {
+                r->settle_usec = 0;
+                return;
+        }
+        r->settle_usec = now_usec() + ((uint64_t) HCD_SETTLE_FIRST_USEC << r->settle_step);
+        r->settle_step++;
+}
+
+static void manager_arm_settle(Manager *m) {
+        uint64_t next = 0;
+
+        for (size_t i = 0; i < m->n_regions; i++)
+                if (m->regions[i]->settle_usec && (!next || m->regions[i]->settle_usec < next))
+                        next = m->regions[i]->settle_usec;
+        if (!next) {
+                (void) sd_event_source_set_enabled(m->settle_source, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(m->settle_source, next);
+        (void) sd_event_source_set_enabled(m->settle_source, SD_EVENT_ONESHOT);
+}
+
+/* Counts every region marked dirty. Iterates by name: a refresh may untrack a region. */
+static int on_dispatch(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < m->n_regions;) {
+                Region *r = m->regions[i];
+                size_t before = m->n_regions;
+                int k;
+
+                if (!r->dirty) {
+                        i++;
+                        continue;
+                }
+                r->dirty = false;
+                k = region_refresh(r, NULL);
+                if (m->n_regions < before)
+                        continue;               /* r was untracked: i is the next one */
+                if (k >= 0)
+                        region_settle(r, k > 0);
+                i++;
+        }
+        manager_arm_settle(m);
+        return 0;
+}
+
+static int on_settle(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        uint64_t now = now_usec();
+
+        for (size_t i = 0; i < m->n_regions; i++)
+                if (m->regions[i]->settle_usec && m->regions[i]->settle_usec <= now) {
+                        m->regions[i]->settle_usec = 0;
+                        m->regions[i]->dirty = true;
+                }
+        return on_dispatch(NULL, m);
+}
+
+static int on_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < m->n_regions; i++)
+                m->regions[i]->dirty = true;
+        manager_schedule_dispatch(m);
+        (void) sd_event_source_set_time(s, usec + HCD_RECHECK_USEC);
+        return 0;
+}
+
+static int scan_one(const char *name, int count, void *userdata) {
+        Manager *m = userdata;
+        int k;
+
+        if (count < 0) {
+                log_warning("Ignoring region '%s': %s", name, strerror(-count));
+                return 0;
+        }
+        k = manager_track_region(m, name, NULL);
+        if (k < 0 && k != -ENOENT)
+                log_warning("Ignoring region '%s': %s", name, strerror(-k));
+        return 0;
+}
+
+/* Tracks every region in the directory and forgets those that are no longer there. */
+static int manager_scan(Manager *m) {
+        int k;
+
+        for (size_t i = 0; i < m->n_regions; i++)
+                m->regions[i]->dirty = true;
+        k = hc_names(&m->options, scan_one, m);
+        if (k < 0)
+                return log_error_errno(k, "Cannot list the regions in %s: %m", m->dir);
+        manager_schedule_dispatch(m);
+        return 0;
+}
+
+/* ".NAME.0123456789abcdef.K" and ".NAME.0123456789abcdef.tmp" belong to region NAME. */
+static Region *region_of_lock_file(Manager *m, const char *file) {
+        char name[HC_NAME_MAX + 1];
+        const char *last, *id;
+        size_t n;
+
+        if (file[0] != '.')
+                return NULL;
+        last = strrchr(file, '.');
+        if (!last || last == file)
+                return NULL;
+        for (id = last - 1; id > file && *id != '.'; id--)
+                ;
+        if (id == file || last - id != 17)
+                return NULL;
+        n = (size_t) (id - file - 1);
+        if (n == 0 || n > HC_NAME_MAX)
+                return NULL;
+        memcpy(name, file + 1, n);
+        name[n] = '\0';
+        return manager_find_region(m, name);
+}
+
+static int on_directory_event(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        Manager *m = userdata;
+        Region *r;
+        int k;
+
+        if (ev->mask & IN_Q_OVERFLOW) {
+                log_debug("The inotify queue overflowed; scanning %s again", m->dir);
+                return manager_scan(m) < 0 ? 0 : 0;
+        }
+        if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
+                log_error("The scope directory %s was removed; exiting", m->dir);
+                return sd_event_exit(m->event, EXIT_FAILURE);
+        }
+        if (ev->len == 0 || ev->name[0] == '\0')
+                return 0;
+
+        if (ev->name[0] == '.') {
+                r = region_of_lock_file(m, ev->name);
+                if (!r || (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)))
+                        return 0;
+                r->dirty = true;
+                r->settle_step = 0;
+                manager_schedule_dispatch(m);
+                return 0;
+        }
+
+        r = manager_find_region(m, ev->name);
+        if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+                if (r) {
+                        /* A name we knew now names another file. */
+                        k = region_reopen(r);
+                        if (k >= 0) {
+                                r->dirty = true;
+                                manager_schedule_dispatch(m);
+                        }
+                        return 0;
+                }
+                k = manager_track_region(m, ev->name, NULL);
+                if (k < 0 && k != -ENOENT && k != -EINVAL)
+                        log_warning("Ignoring region '%s': %s", ev->name, strerror(-k));
+                if (k > 0)
+                        log_info("Region '%s' appeared", ev->name);
+                return 0;
+        }
+        if (!r)
+                return 0;
+        if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+                (void) region_reopen(r);         /* untracks it when the name is gone */
+                return 0;
+        }
+        r->dirty = true;
+        r->settle_step = 0;
+        manager_schedule_dispatch(m);
+        return 0;
+}
+
+int manager_monitor_start(Manager *m) {
+        int k;
+
+        k = sd_event_add_inotify(m->event, &m->inotify_source, m->dir, WATCH_MASK,
+                                 on_directory_event, m);
+        if (k < 0)
+                return log_error_errno(k, "Cannot watch %s: %m", m->dir);
+        (void) sd_event_source_set_description(m->inotify_source, "scope-directory");
+
+        /* Runs after every pending inotify event: one count per region per batch. */
+        k = sd_event_add_defer(m->event, &m->dispatch_source, on_dispatch, m);
+        if (k < 0)
+                return log_error_errno(k, "Cannot add an event source: %m");
+        (void) sd_event_source_set_priority(m->dispatch_source, SD_EVENT_PRIORITY_IDLE);
+        (void) sd_event_source_set_enabled(m->dispatch_source, SD_EVENT_OFF);
+
+        /* An accuracy of 1 us: the default slack of 250 ms would defeat the purpose. */
+        k = sd_event_add_time(m->event, &m->settle_source, CLOCK_MONOTONIC, 0, 1, on_settle, m);
+        if (k < 0)
+                return log_error_errno(k, "Cannot add a timer: %m");
+        (void) sd_event_source_set_enabled(m->settle_source, SD_EVENT_OFF);
+
+        k = sd_event_add_time(m->event, &m->recheck_source, CLOCK_MONOTONIC,
+                              now_usec() + HCD_RECHECK_USEC, HCD_RECHECK_USEC / 10, on_recheck, m);
+        if (k < 0)
+                return log_error_errno(k, "Cannot add a timer: %m");
+        (void) sd_event_source_set_enabled(m->recheck_source, SD_EVENT_ON);
+
+        /* The watch is in place before we look, so nothing falls between the two. */
+        return manager_scan(m);
+}
+
+void manager_monitor_stop(Manager *m) {
+        for (size_t i = 0; i < m->n_regions; i++)
+                region_free(m->regions[i]);
+        free(m->regions);
+        m->regions = NULL;
+        m->n_regions = 0;
+        m->inotify_source = sd_event_source_disable_unref(m->inotify_source);
+        m->dispatch_source = sd_event_source_disable_unref(m->dispatch_source);
+        m->settle_source = sd_event_source_disable_unref(m->settle_source);
+        m->recheck_source = sd_event_source_disable_unref(m->recheck_source);
+}
+
+void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances) {
+        unsigned regions = 0, instances = 0;
+
+        for (size_t i = 0; i < m->n_regions; i++) {
+                if (strcmp(m->regions[i]->name, HCD_SELF_REGION) == 0)
+                        continue;
+                regions++;
+                instances += (unsigned) m->regions[i]->count;
+        }
+        *ret_regions = regions;
+        *ret_instances = instances;
+}
+
+/*
+ * STATUS= for systemctl status: "3 regions, 7 instances; web 2/4, build 1/64, ...".
+ * Our own region is left out: it is always "headcountd 1/1" while we run.
+ */
+void manager_update_status(Manager *m) {
+        unsigned regions, instances, shown = 0;
+        char buf[1024];
+        size_t n;
+
+        manager_totals(m, &regions, &instances);
+        n = (size_t) snprintf(buf, sizeof buf, "%u region%s, %u instance%s",
+                              regions, regions == 1 ? "" : "s",
+                              instances, instances == 1 ? "" : "s");
+        for (size_t i = 0; i < m->n_regions && n < sizeof buf; i++) {
+                Region *r = m->regions[i];
+
+                if (strcmp(r->name, HCD_SELF_REGION) == 0)
+                        continue;
+                if (shown == STATUS_NAMES_MAX) {
+                        n += (size_t) snprintf(buf + n, sizeof buf - n, ", ...");
+                        break;
+                }
+                n += (size_t) snprintf(buf + n, sizeof buf - n, "%s %.40s %i/%u",
+                                       shown == 0 ? ";" : ",", r->name, r->count, r->capacity);
+                shown++;
+        }
+
+        if (m->status && strcmp(m->status, buf) == 0)
+                return;
+        free(m->status);
+        m->status = strdup(buf);
+        if (m->ready)
+                (void) sd_notifyf(false, "STATUS=%s", buf);
+}

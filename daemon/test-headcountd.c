@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * headcountd end to end: a private session bus, a notification socket in systemd's place,
+ * the real daemon binary, and seat holders that the tests join and kill. Each test has its
+ * own scratch directory and bus, and synchronises on notifications, signals and process
+ * exits, never on sleeps.
+ */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "headcount.h"
+#include "test-harness.h"
+
+#define T_MS 10000               /* a generous bound for anything to happen */
+
+static struct harness h;
+
+static void setup(void) {
+        ck_assert_int_eq(harness_init(&h), 0);
+        ck_assert_int_eq(harness_start_bus(&h), 0);
+        ck_assert_int_eq(harness_connect(&h), 0);
+}
+
+static void teardown(void) {
+        harness_done(&h);
+}
+
+static void start_daemon(uint64_t watchdog_usec) {
+        ck_assert_int_eq(harness_spawn_daemon(&h, NULL, watchdog_usec, NULL), 0);
+        ck_assert_msg(harness_notify_wait(&h, "READY=1", T_MS, NULL, 0) == 0,
+                      "no READY=1 from headcountd");
+}
+
+static bool log_contains(const char *needle) {
+        char buf[65536];
+        FILE *f = fopen(h.log, "re");
+        size_t n;
+
+        if (!f)
+                return false;
+        n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        (void) fclose(f);
+        return strstr(buf, needle) != NULL;
+}
+
+/* READY=1 comes with a STATUS= line, and STATUS= follows the counts. */
+START_TEST(test_daemon_ready_and_status)
+{
+        char line[1024];
+        pid_t a, b;
+
+        ck_assert_int_eq(harness_spawn_daemon(&h, NULL, 0, NULL), 0);
+        ck_assert_int_eq(harness_notify_wait(&h, "STATUS=", T_MS, line, sizeof line), 0);
+        ck_assert_str_eq(line, "STATUS=0 regions, 0 instances");
+
+        a = harness_spawn_holder(&h, "web", 4, 4, NULL, false, NULL);
+        b = harness_spawn_holder(&h, "web", 4, 4, NULL, false, NULL);
+        ck_assert_int_gt(a, 0);
+        ck_assert_int_gt(b, 0);
+        ck_assert_int_eq(harness_notify_wait(&h, "STATUS=1 region, 2 instances; web 2/4",
+                                             T_MS, NULL, 0), 0);
+        harness_kill(a);
+        ck_assert_int_eq(harness_notify_wait(&h, "STATUS=1 region, 1 instance; web 1/4",
+                                             T_MS, NULL, 0), 0);
+        harness_kill(b);
+}
+END_TEST
+
+/* With WATCHDOG_USEC set, WATCHDOG=1 comes again and again. */
+START_TEST(test_daemon_watchdog)
+{
+        uint64_t t0, t3;
+
+        start_daemon(200 * 1000);
+        t0 = harness_now_usec();
+        for (int i = 0; i < 3; i++)
+                ck_assert_msg(harness_notify_wait(&h, "WATCHDOG=1", T_MS, NULL, 0) == 0,
+                              "WATCHDOG=1 number %d missing", i + 1);
+        t3 = harness_now_usec();
+        /* Half the interval apart: three pings take at least about 300 ms. */
+        ck_assert_uint_ge(t3 - t0, 250 * 1000);
+}
+END_TEST
+
+/* SIGTERM: STOPPING=1, then exit status 0. */
+START_TEST(test_daemon_sigterm)
+{
+        int status;
+
+        start_daemon(0);
+        ck_assert_int_eq(kill(h.daemon_pid, SIGTERM), 0);
+        ck_assert_int_eq(harness_notify_wait(&h, "STOPPING=1", T_MS, NULL, 0), 0);
+        status = harness_wait_exit(h.daemon_pid, T_MS);
+        h.daemon_pid = 0;
+        ck_assert_int_ge(status, 0);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+/* A region created after the start is picked up and counted. */
+START_TEST(test_daemon_region_appears)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint32_t count = 99;
+        pid_t a;
+
+        start_daemon(0);
+        ck_assert_int_eq(hc_create("late", HC_OPTIONS(.dir = h.dir, .capacity = 3)), 1);
+        ck_assert_int_eq(harness_wait_signal(&h, "RegionAdded", "late", -1, T_MS, NULL), 0);
+        ck_assert_int_eq(harness_count(&h, "late", &error, &count), 0);
+        ck_assert_uint_eq(count, 0);
+
+        a = harness_spawn_holder(&h, "late", 3, 3, NULL, false, NULL);
+        ck_assert_int_gt(a, 0);
+        ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "late", 1, T_MS, NULL), 0);
+        ck_assert_int_eq(harness_count(&h, "late", &error, &count), 0);
+        ck_assert_uint_eq(count, 1);
+        ck_assert(log_contains("late: pid "));
+
+        harness_kill(a);
+        ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "late", 0, T_MS, NULL), 0);
+        ck_assert_int_eq(hc_remove("late", HC_OPTIONS(.dir = h.dir)), 0);
+        ck_assert_int_eq(harness_wait_signal(&h, "RegionRemoved", "late", -1, T_MS, NULL), 0);
+        sd_bus_error_free(&error);
+}
+END_TEST
+
+/* Regions that exist at the start are counted before READY=1; ListNames and
+ * ListInstances report them. */
+START_TEST(test_daemon_lists)
+{
+        sd_bus_message *reply = NULL;
+        uint32_t slot, pid, uid, flags, count;
+        uint64_t seq, joined;
+        const char *name, *tag;
+        bool seen = false;
+        pid_t a;
+
+        a = harness_spawn_holder(&h, "early", 2, 2, "caf\xc3\xa9 \xff", false, NULL);
+        ck_assert_int_gt(a, 0);
+        start_daemon(0);
+
+        ck_assert_int_ge(sd_bus_call_method(h.bus, "org.headcount.Manager1",
+                                            "/org/headcount/Manager1", "org.headcount.Manager1",
+                                            "ListNames", NULL, &reply, ""), 0);
+        ck_assert_int_eq(sd_bus_message_enter_container(reply, 'a', "(su)"), 1);
+        while (sd_bus_message_read(reply, "(su)", &name, &count) > 0)
+                if (strcmp(name, "early") == 0) {
+                        ck_assert_uint_eq(count, 1);
+                        seen = true;
+                }
+        ck_assert(seen);
+        reply = sd_bus_message_unref(reply);
+
+        ck_assert_int_ge(sd_bus_call_method(h.bus, "org.headcount.Manager1",
+                                            "/org/headcount/Manager1", "org.headcount.Manager1",
+                                            "ListInstances", NULL, &reply, "s", "early"), 0);
+        ck_assert_int_eq(sd_bus_message_enter_container(reply, 'a', "(uuuttus)"), 1);
+        ck_assert_int_eq(sd_bus_message_read(reply, "(uuuttus)", &slot, &pid, &uid, &seq,
+                                             &joined, &flags, &tag), 1);
+        ck_assert_uint_eq(slot, 0);
+        ck_assert_uint_eq(pid, (uint32_t) a);
+        ck_assert_uint_eq(uid, getuid());
+        ck_assert_uint_eq(flags, 0);
+        ck_assert_uint_gt(joined, 0);
+        ck_assert_str_eq(tag, "caf\xc3\xa9 \\xff");       /* UTF-8 kept, the rest escaped */
+        ck_assert_int_eq(sd_bus_message_read(reply, "(uuuttus)", &slot, &pid, &uid, &seq,
+                                             &joined, &flags, &tag), 0);
+        sd_bus_message_unref(reply);
+        harness_kill(a);
+}
+END_TEST
+
+/* CountChanged arrives at once (well within 1 s; the benchmark measures it) after a
+ * holder is killed with SIGKILL, the count is right, and the death is logged. */
+START_TEST(test_daemon_sigkill_signal)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint64_t t_kill, t_signal;
+        uint32_t count = 99;
+        pid_t a, b;
+
+        start_daemon(0);
+        a = harness_spawn_holder(&h, "web", 4, 0, NULL, false, NULL);
+        ck_assert_int_gt(a, 0);
+        ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "web", 1, T_MS, NULL), 0);
+        b = harness_spawn_holder(&h, "web", 4, 0, NULL, false, NULL);
+        ck_assert_int_gt(b, 0);
+        ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "web", 2, T_MS, NULL), 0);
+
+        t_kill = harness_now_usec();
+        harness_kill(a);
+        ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "web", 1, T_MS, &t_signal), 0);
+        fprintf(stderr, "CountChanged %llu us after SIGKILL\n",
+                (unsigned long long) (t_signal - t_kill));
+        ck_assert_uint_lt(t_signal - t_kill, 1000 * 1000);
+        ck_assert_int_eq(harness_count(&h, "web", &error, &count), 0);
+        ck_assert_uint_eq(count, 1);
+        ck_assert_int_eq(hc_count("web", HC_OPTIONS(.dir = h.dir)), 1);
+
+        harness_kill(b);
+        ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "web", 0, T_MS, NULL), 0);
+
+        /* The log has the deaths, with the holder's pid. */
+        ck_assert_int_eq(kill(h.daemon_pid, SIGTERM), 0);
+        ck_assert_int_ge(harness_wait_exit(h.daemon_pid, T_MS), 0);
+        h.daemon_pid = 0;
+        {
+                char died[128];
+
+                (void) snprintf(died, sizeof died, "web: pid %d died holding slot", (int) a);
+                ck_assert_msg(log_contains(died), "no '%s' in the log", died);
+        }
+        sd_bus_error_free(&error);
+}
+END_TEST
+
+/* A holder whose seat a forked child shares dies: the seat is still held, and the count
+ * stays until the child dies too. */
+START_TEST(test_daemon_shared_seat)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint32_t count = 99;
+        pid_t a, child = 0;
+
+        start_daemon(0);
+        a = harness_spawn_holder(&h, "shared", 2, 0, NULL, true, &child);
+        ck_assert_int_gt(a, 0);
+        ck_assert_int_gt(child, 0);
+        ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "shared", 1, T_MS, NULL), 0);
+
+        harness_kill(a);
+        /* The daemon has counted again after the pidfd fired once Count answers; the seat is
+         * still held by the child. */
+        ck_assert_int_eq(harness_count(&h, "shared", &error, &count), 0);
+        ck_assert_uint_eq(count, 1);
+
+        (void) kill(child, SIGKILL);             /* our grandchild: init reaps it */
+        ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "shared", 0, T_MS, NULL), 0);
+        ck_assert_int_eq(harness_count(&h, "shared", &error, &count), 0);
+        ck_assert_uint_eq(count, 0);
+        sd_bus_error_free(&error);
+}
+END_TEST
+
+/* A second daemon for the same scope is refused with one log line and exit status 1. */
+START_TEST(test_daemon_second_refused)
+{
+        const char *args[] = { "--bus=none", NULL };
+        char buf[4096];
+        int status, lines = 0;
+        pid_t second;
+        FILE *f;
+        size_t n;
+
+        start_daemon(0);
+        ck_assert_int_eq(truncate(h.log, 0), 0);
+        ck_assert_int_eq(harness_spawn_daemon(&h, args, 0, &second), 0);
+        status = harness_wait_exit(second, T_MS);
+        ck_assert_int_ge(status, 0);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 1);
+
+        f = fopen(h.log, "re");
+        ck_assert_ptr_nonnull(f);
+        n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        (void) fclose(f);
+        for (char *p = buf; *p; p++)
+                lines += *p == '\n';
+        ck_assert_msg(lines == 1, "expected one line, got: %s", buf);
+        ck_assert_ptr_nonnull(strstr(buf, "<3>Another headcountd"));
+        ck_assert_ptr_nonnull(strstr(buf, "refusing to start a second one"));
+
+        /* The first one still serves. */
+        ck_assert_int_eq(kill(h.daemon_pid, 0), 0);
+}
+END_TEST
+
+static void assert_call_error(const char *method, const char *error_name, const char *types,
+                              ...) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *m = NULL;
+        va_list ap;
+        int k;
+
+        ck_assert_int_eq(sd_bus_message_new_method_call(h.bus, &m, "org.headcount.Manager1",
+                                                        "/org/headcount/Manager1",
+                                                        "org.headcount.Manager1", method), 0);
+        va_start(ap, types);
+        ck_assert_int_ge(sd_bus_message_appendv(m, types, ap), 0);
+        va_end(ap);
+        k = sd_bus_call(h.bus, m, 0, &error, NULL);
+        ck_assert_int_lt(k, 0);
+        ck_assert_msg(sd_bus_error_has_name(&error, error_name), "%s: got %s: %s", method,
+                      error.name, error.message);
+        ck_assert_ptr_nonnull(error.message);
+        sd_bus_error_free(&error);
+        sd_bus_message_unref(m);
+}
+
+/* Malformed arguments get D-Bus errors with messages, and the daemon lives on. */
+START_TEST(test_daemon_bad_arguments)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char longname[HC_NAME_MAX + 2];
+        uint32_t count;
+
+        start_daemon(0);
+        memset(longname, 'a', sizeof longname - 1);
+        longname[sizeof longname - 1] = '\0';
+
+        assert_call_error("Count", SD_BUS_ERROR_INVALID_ARGS, "s", "bad/name");
+        assert_call_error("Count", SD_BUS_ERROR_INVALID_ARGS, "s", "");
+        assert_call_error("Count", SD_BUS_ERROR_INVALID_ARGS, "s", ".hidden");
+        assert_call_error("Count", SD_BUS_ERROR_INVALID_ARGS, "s", "Global\\web");
+        assert_call_error("Count", SD_BUS_ERROR_INVALID_ARGS, "s", longname);
+        assert_call_error("Count", SD_BUS_ERROR_INVALID_ARGS, "u", 7);
+        assert_call_error("Count", SD_BUS_ERROR_INVALID_ARGS, "ss", "web", "extra");
+        assert_call_error("Count", SD_BUS_ERROR_INVALID_ARGS, "");
+        assert_call_error("ListInstances", SD_BUS_ERROR_INVALID_ARGS, "s", "../etc");
+        assert_call_error("ListNames", SD_BUS_ERROR_INVALID_ARGS, "s", "web");
+        assert_call_error("Count", "org.headcount.Manager1.Error.NoSuchRegion", "s", "missing");
+        assert_call_error("ListInstances", "org.headcount.Manager1.Error.NoSuchRegion", "s",
+                          "missing");
+        assert_call_error("NoSuchMethod", SD_BUS_ERROR_UNKNOWN_METHOD, "");
+
+        /* Still serving. */
+        ck_assert_int_eq(harness_count(&h, "headcountd", &error, &count), 0);
+        ck_assert_uint_eq(count, 1);
+        ck_assert_int_eq(kill(h.daemon_pid, 0), 0);
+        sd_bus_error_free(&error);
+}
+END_TEST
+
+static int run_daemon_status(const char *arg, char *out, size_t len) {
+        char cmd[8192];
+        FILE *p;
+        size_t n;
+
+        (void) snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", harness_daemon_path(), arg);
+        p = popen(cmd, "r");
+        ck_assert_ptr_nonnull(p);
+        n = fread(out, 1, len - 1, p);
+        out[n] = '\0';
+        return pclose(p);
+}
+
+/* --help and --version exit 0; a usage error exits 64 with a hint. */
+START_TEST(test_daemon_usage)
+{
+        char out[8192];
+        int status;
+
+        status = run_daemon_status("--help", out, sizeof out);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ck_assert_ptr_nonnull(strstr(out, "--system"));
+        status = run_daemon_status("--version", out, sizeof out);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ck_assert_str_eq(out, "headcountd " PACKAGE_VERSION "\n");
+        status = run_daemon_status("--bogus", out, sizeof out);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 64);
+        ck_assert_ptr_nonnull(strstr(out, "Try 'headcountd --help'"));
+        status = run_daemon_status("--bus=carrier-pigeon", out, sizeof out);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 64);
+}
+END_TEST
+
+static Suite *suite_daemon(void) {
+        Suite *s = suite_create("headcountd");
+        TCase *tc;
+
+        tc = tcase_create("core");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_daemon_ready_and_status);
+        tcase_add_test(tc, test_daemon_watchdog);
+        tcase_add_test(tc, test_daemon_sigterm);
+        tcase_add_test(tc, test_daemon_region_appears);
+        tcase_add_test(tc, test_daemon_lists);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("crash");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_daemon_sigkill_signal);
+        tcase_add_test(tc, test_daemon_shared_seat);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("hostile");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_daemon_second_refused);
+        tcase_add_test(tc, test_daemon_bad_arguments);
+        tcase_add_test(tc, test_daemon_usage);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr;
+        int failed;
+
+        if (!harness_have_dbus()) {
+                printf("SKIP: dbus-daemon is not installed (Debian package 'dbus-daemon')\n");
+                return 77;
+        }
+        sr = srunner_create(suite_daemon());
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
