@@ -201,6 +201,8 @@ int cold_count(const struct scope *sc, const hc_options *opt);
 
 struct waiter {
         int ifd;
+        unsigned n_wd;
+        int wd[HC_CAPACITY_MAX / HC_SEATS_PER_FILE + 1];
 };
 int waiter_init(struct waiter *w, const int *fds, unsigned n);
 void waiter_done(struct waiter *w);

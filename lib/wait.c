@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/inotify.h>
 #include <sys/syscall.h>
@@ -53,23 +54,73 @@ int64_t deadline_from(int timeout_ms) {
         return now_usec() + (int64_t) timeout_ms * 1000;
 }
 
+/*
+ * Closing the last descriptor of an inotify instance waits for an SRCU grace period in
+ * the kernel (fsnotify_destroy_group(), measured here at 5 to 20 ms), which would come
+ * straight after the wake-up we are trying to deliver fast. So we keep one spare
+ * instance per process and reuse it, watches removed; a child after fork() never uses
+ * its parent's.
+ */
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static int spare_ifd = -1;
+static uint64_t spare_epoch;
+
+static void drain(int ifd) {
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+        while (read(ifd, buf, sizeof buf) > 0)
+                ;
+}
+
 int waiter_init(struct waiter *w, const int *fds, unsigned n) {
-        w->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        int stale = -EBADF;
+
+        w->n_wd = 0;
+        w->ifd = -EBADF;
+        (void) pthread_mutex_lock(&spare_lock);
+        if (spare_ifd >= 0) {
+                if (spare_epoch == self_epoch())
+                        w->ifd = spare_ifd;
+                else
+                        stale = spare_ifd;        /* the parent's: only our reference goes */
+                spare_ifd = -1;
+        }
+        (void) pthread_mutex_unlock(&spare_lock);
+        safe_close(stale);
+        if (w->ifd < 0)
+                w->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (w->ifd < 0)
                 return 0;                 /* fall back to the bounded re-check */
-        for (unsigned i = 0; i < n; i++) {
+        drain(w->ifd);
+        for (unsigned i = 0; i < n && i < ELEMENTSOF(w->wd); i++) {
                 char self[64];
+                int wd;
 
                 (void) snprintf(self, sizeof self, "/proc/self/fd/%d", fds[i]);
-                if (inotify_add_watch(w->ifd, self, WATCH_MASK) < 0) {
-                        w->ifd = safe_close(w->ifd);
+                wd = inotify_add_watch(w->ifd, self, WATCH_MASK);
+                if (wd < 0) {
+                        waiter_done(w);
+                        w->ifd = -EBADF;
                         return 0;
                 }
+                w->wd[w->n_wd++] = wd;
         }
         return 0;
 }
 
 void waiter_done(struct waiter *w) {
+        if (w->ifd < 0)
+                return;
+        for (unsigned i = 0; i < w->n_wd; i++)
+                (void) inotify_rm_watch(w->ifd, w->wd[i]);
+        w->n_wd = 0;
+        drain(w->ifd);
+        (void) pthread_mutex_lock(&spare_lock);
+        if (spare_ifd < 0) {
+                spare_ifd = TAKE_FD(w->ifd);
+                spare_epoch = self_epoch();
+        }
+        (void) pthread_mutex_unlock(&spare_lock);
         w->ifd = safe_close(w->ifd);
 }
 
@@ -107,9 +158,7 @@ int waiter_sleep(struct waiter *w, int64_t deadline, bool recent, bool *ret_even
         if (r < 0 && errno != EINTR)
                 return -errno;
         if (r > 0) {
-                char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-                while (read(w->ifd, buf, sizeof buf) > 0)
-                        ;
+                drain(w->ifd);
                 step = 0;
                 *ret_event = true;
         } else

@@ -453,8 +453,10 @@ START_TEST(test_slot_inherit_across_exec)
                         ck_assert_int_eq(hc_count("ex", TOPT()), 1);
                         ck_assert_int_eq(hc_primary("ex", TOPT(), &who), 0);
                         ck_assert_int_eq(who.pid, cmd);
-                } else
-                        ck_assert_int_eq(hc_count("ex", TOPT()), 0);
+                } else {
+                        /* exec closes the seat (after comm changes: wait for it) */
+                        ck_assert_int_eq(hc_wait("ex", TOPT(), 1, 10000), 0);
+                }
                 kill(cmd, SIGKILL);
                 /* the orphan is reaped by init or a subreaper; its lock goes at exit */
                 ck_assert_int_eq(hc_wait("ex", TOPT(), 1, 10000), 0);
