@@ -1,0 +1,41 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Sets everything up, then shows single-instance refusal and exact counting with the CLI.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+sh "$top/scripts/setup.sh"
+
+hc="$top/build/cli/headcount"
+dir=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+export HEADCOUNT_DIR="$dir"
+say() { printf '\n$ %s\n' "$*"; }
+# waits (at most 10 s) until NAME has at least N instances
+await() { i=0; while [ "$("$hc" count "$1")" -lt "$2" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done; }
+
+say "headcount run --max 1 demo -- sleep 30 &      # the first instance takes the only seat"
+"$hc" run --max 1 --tag first demo -- sleep 30 &
+await demo 1
+
+say "headcount run --max 1 demo -- echo second    # a second launch is refused"
+set +e
+"$hc" run --max 1 demo -- echo second
+echo "exit status $? (75: no free seat)"
+set -e
+
+say "headcount run --max 3 pool -- sleep 30 &      (three times: at most 3 at once)"
+for i in 1 2 3; do "$hc" run --max 3 --tag "worker $i" pool -- sleep 30 & done
+await pool 3
+
+say "headcount count pool"
+"$hc" count pool
+say "headcount list pool"
+"$hc" list pool
+
+say "kill -KILL <one worker>; headcount count pool   # a crash never leaves a stale seat"
+victim=$("$hc" list pool | awk 'NR==1 {print $2}')
+kill -KILL "$victim"
+"$hc" wait pool --below 3 --timeout 5 >/dev/null
+"$hc" count pool
+say "headcount names"
+"$hc" names

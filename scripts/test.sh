@@ -1,0 +1,33 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Sets everything up and runs every test: the suites, the suites again under ASan+UBSan,
+# the Check suite under valgrind, and make distcheck. Ends with one line of totals.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc)
+
+sh scripts/setup.sh --enable-werror
+status=0
+
+echo "== make check"
+make -C build -s -j"$jobs" check >build/check.out 2>&1 || { status=1; cat build/check.out; }
+grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build/check.out || true
+
+echo "== make check under ASan and UBSan"
+mkdir -p build-sanitize
+(cd build-sanitize && { [ -f Makefile ] || ../configure -q --enable-sanitize; } && make -s -j"$jobs" >/dev/null)
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        make -C build-sanitize -s -j"$jobs" check >build-sanitize/check.out 2>&1 || { status=1; cat build-sanitize/check.out; }
+grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build-sanitize/check.out || true
+
+echo "== the Check suite under valgrind memcheck"
+make -C build -s check-valgrind >build/valgrind.out 2>&1 || { status=1; cat build/valgrind.out; }
+tail -n 1 build/valgrind.out
+
+echo "== make distcheck"
+make -C build -s distcheck >build/distcheck.out 2>&1 || { status=1; tail -n 40 build/distcheck.out; }
+grep -E 'archives ready|ready for distribution' build/distcheck.out || true
+
+sh tests/summary.sh build build-sanitize
+exit $status
