@@ -81,7 +81,7 @@ typedef struct hc_options {
 typedef struct hc_instance {
         unsigned slot;           /* seat index, 0..capacity-1 */
         pid_t pid;               /* the holder's PID in *its* PID namespace (see flags) */
-        uid_t uid;               /* the holder's real uid */
+        uid_t uid;               /* the holder's real uid at its process's first join */
         uint64_t seq;            /* orders joins: a later join has a larger seq (see below) */
         int64_t joined_usec;     /* CLOCK_REALTIME of the join, microseconds since the epoch */
         uint64_t pidns;          /* inode number of the holder's PID namespace */

@@ -129,8 +129,8 @@ int region_retire(hc_region *rg);
 
 /* The handle. */
 struct hc_region {
-        pthread_mutex_t cache_lock;      /* serialises joins through the handle (last_seat);
-                                          * idle_fd[] and spare are swapped atomically */
+        pthread_mutex_t cache_lock;      /* taken only to drop idle_fd[] after a fork; otherwise
+                                          * idle_fd[], spare and last_seat are atomics */
         unsigned n_ref;                  /* the handle, plus each seat taken through it */
         struct scope sc;
         int fd;                          /* query description on the region file */

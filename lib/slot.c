@@ -50,6 +50,7 @@
 /* ---- Who we are ---- */
 
 static pid_t cached_pid;
+static uid_t cached_uid;
 static uint64_t forks;          /* forks this process made or was made by */
 static uint64_t epoch;          /* changes in every child */
 
@@ -59,12 +60,26 @@ static void atfork_parent(void) {
 
 static void atfork_child(void) {
         cached_pid = 0;
+        cached_uid = (uid_t) -1;
         forks++;
         epoch++;
 }
 
 __attribute__((constructor)) static void slot_init(void) {
+        cached_uid = (uid_t) -1;
         (void) pthread_atfork(NULL, atfork_parent, atfork_child);
+}
+
+/* getuid() is a system call (185 ns in a VM here): once per process. A process that
+ * changes its uid after its first join is recorded with the first one. */
+static uid_t self_uid(void) {
+        uid_t u = __atomic_load_n(&cached_uid, __ATOMIC_RELAXED);
+
+        if (_unlikely_(u == (uid_t) -1)) {
+                u = getuid();
+                __atomic_store_n(&cached_uid, u, __ATOMIC_RELAXED);
+        }
+        return u;
 }
 
 pid_t self_pid(void) {
@@ -161,7 +176,7 @@ void record_fill(struct hc_slot_rec *r, unsigned slot, uint64_t region_id, const
         r->pidns = pidns_ino;
         memcpy(r->boot_id, boot_id, sizeof boot_id);
         r->pid = self_pid();
-        r->uid = getuid();
+        r->uid = self_uid();
         r->tag_len = (uint16_t) n;
         if (n)
                 memcpy(r->tag, tag, n);
@@ -316,6 +331,10 @@ static unsigned file_seats(uint32_t capacity, unsigned k) {
 }
 
 /* ---- Joining without a handle ---- */
+
+/* One freed seat struct kept for the next join: a join and leave in a loop then costs no
+ * allocation. */
+static hc_slot *spare_slot;
 
 struct cold {
         int fd;                  /* region file, O_RDWR */
@@ -478,7 +497,9 @@ int slot_join_cold(const struct scope *sc, const hc_options *opt, hc_slot **ret)
         if (w_ready)
                 waiter_done(&w);
 
-        s = calloc(1, sizeof *s);
+        s = __atomic_exchange_n(&spare_slot, NULL, __ATOMIC_ACQ_REL);
+        if (!s)
+                s = malloc(sizeof *s);
         if (!s) {
                 r = -ENOMEM;
                 goto fail_nowait;
@@ -570,32 +591,40 @@ static int handle_try_one(hc_region *rg, unsigned i, int *fds, int *ret_fd) {
 
 /*
  * Tries the seat this handle had last, then seats 0..N-1 lowest first. Returns the seat,
- * -EAGAIN when all are held, or an error. Called with cache_lock held.
+ * -EAGAIN when all are held, or an error. Lock free: the spare descriptions are swapped
+ * atomically, and two threads that race for one seat are told apart by the kernel.
  */
 static int handle_try_seats(hc_region *rg, unsigned n, int *ret_fd) {
         int fds[HC_CAPACITY_MAX / HC_SEATS_PER_FILE];
+        unsigned last;
         int r = -EAGAIN;
 
-        if (rg->fork_epoch != self_epoch()) {
+        if (__atomic_load_n(&rg->fork_epoch, __ATOMIC_ACQUIRE) != self_epoch()) {
                 /* a child: the spare descriptions are shared with the parent */
-                for (unsigned k = 0; k < rg->n_files; k++)
-                        safe_close(__atomic_exchange_n(&rg->idle_fd[k], -EBADF, __ATOMIC_ACQ_REL));
-                __atomic_store_n(&rg->fork_epoch, self_epoch(), __ATOMIC_RELEASE);
+                (void) pthread_mutex_lock(&rg->cache_lock);
+                if (rg->fork_epoch != self_epoch()) {
+                        for (unsigned k = 0; k < rg->n_files; k++)
+                                safe_close(__atomic_exchange_n(&rg->idle_fd[k], -EBADF,
+                                                               __ATOMIC_ACQ_REL));
+                        __atomic_store_n(&rg->fork_epoch, self_epoch(), __ATOMIC_RELEASE);
+                }
+                (void) pthread_mutex_unlock(&rg->cache_lock);
         }
         for (unsigned k = 0; k < rg->n_files; k++)
                 fds[k] = -EBADF;
 
-        if (rg->last_seat < n) {
-                r = handle_try_one(rg, rg->last_seat, fds, ret_fd);
+        last = __atomic_load_n(&rg->last_seat, __ATOMIC_RELAXED);
+        if (last < n) {
+                r = handle_try_one(rg, last, fds, ret_fd);
                 if (r == 0)
-                        r = (int) rg->last_seat;
+                        r = (int) last;
         }
         for (unsigned i = 0; i < n && r == -EAGAIN; i++) {
-                if (i == rg->last_seat)
+                if (i == last)
                         continue;
                 r = handle_try_one(rg, i, fds, ret_fd);
                 if (r == 0) {
-                        rg->last_seat = i;
+                        __atomic_store_n(&rg->last_seat, i, __ATOMIC_RELAXED);
                         r = (int) i;
                 }
         }
@@ -623,14 +652,11 @@ int slot_join_handle(hc_region *rg, const hc_options *opt, hc_slot **ret) {
                         r = -ESTALE;
                         goto fail;
                 }
-                (void) pthread_mutex_lock(&rg->cache_lock);
                 seat = handle_try_seats(rg, n, &fd);
                 if (seat >= 0) {
                         s = __atomic_exchange_n(&rg->spare, NULL, __ATOMIC_ACQ_REL);
-                        (void) pthread_mutex_unlock(&rg->cache_lock);
                         break;
                 }
-                (void) pthread_mutex_unlock(&rg->cache_lock);
                 if (seat != -EAGAIN) {
                         r = seat;
                         goto fail;
@@ -744,7 +770,7 @@ void slot_leave(hc_slot *s) {
                 seat_unlock(s->fd, s->index, F_WRLCK);
         safe_close(s->fd);
         safe_close(s->rec_fd);
-        free(s);
+        free(__atomic_exchange_n(&spare_slot, s, __ATOMIC_ACQ_REL));
 }
 
 /* ---- Counting and listing ---- */
