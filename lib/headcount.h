@@ -117,11 +117,17 @@ enum {
  *   -ETIMEDOUT  no seat became free within timeout_ms
  *   -ENOENT     HC_NO_CREATE was given and there is no such region, or the directory
  *               is missing and cannot be created
- *   -EPERM      the region file or its directory is not one we can trust
+ *   -ENOTDIR    the scope directory is not a directory
+ *   -EPERM      the region file or its directory is not one we can trust (a symlink,
+ *               a directory, FIFO or socket in its place, another owner, writable by
+ *               others outside the system scope, a directory others may write to
+ *               without the sticky bit)
  *   -EACCES     the region exists but we may not open it for writing
  *   -EBADMSG    the region is corrupt or was made by an incompatible build
  *   -EREMOTE    the directory is on a network filesystem, where byte-range locks are
  *               emulated or local to one client
+ *   -ESTALE     the region was retired and made again more than 100 times while we
+ *               tried to join it
  *   -ENOSPC, -EDQUOT, -EMFILE, -ENOMEM, ...  as the underlying system calls report
  *
  * The seat belongs to an open file description of its own. It is released by
