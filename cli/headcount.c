@@ -14,6 +14,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -252,6 +253,8 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         if (npositional == 2 ||
                             (npositional == 1 && streq(positional[0], "names")))
                                 usage_error("unexpected argument '%s'", argv[optind]);
+                        if (npositional == 0 && !find_command(argv[optind]))
+                                usage_error("unknown command '%s'", argv[optind]);
                         positional[npositional++] = argv[optind++];
                         continue;
                 }

@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Sourced by the shell tests of headcount(1) and of the examples: where the programs are,
+# a private directory per test (removed at exit), and the checks.
+#
+# Tests run in the build directory (automake's harness) or wherever HEADCOUNT points to
+# the program. They synchronise on events (fifos, 'headcount wait'), never on sleeps.
+
+set -u
+set -m          # background jobs get their own process group and keep SIGINT and SIGQUIT
+
+: "${srcdir:=.}"
+top_builddir=${top_builddir:-$PWD}
+HEADCOUNT=${HEADCOUNT:-$top_builddir/cli/headcount}
+if [ ! -x "$HEADCOUNT" ]; then
+        echo "SKIP: no headcount program at $HEADCOUNT" >&2
+        exit 77
+fi
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/headcount-test.XXXXXX") || exit 99
+chmod 0700 "$T"
+export T
+D=$T/regions
+mkdir -m 0700 "$D"
+export HEADCOUNT_DIR=$D
+unset XDG_RUNTIME_DIR
+
+checks=0
+failures=0
+bg_pids=
+
+# Every background job we start is remembered, and its process group (set -m gives each
+# job its own) is killed at exit if still running: the wrapper and CMD alike. Start the
+# jobs that get signals as "$HEADCOUNT" ... &, not through hc(), so that $! is headcount.
+track() {
+        bg_pids="$bg_pids $1"
+}
+
+cleanup() {
+        for p in $bg_pids; do
+                kill -KILL -- "-$p" 2>/dev/null
+        done
+        exec 3>&- 4>&- 2>/dev/null
+        rm -rf "$T"
+}
+trap cleanup EXIT
+
+hc() {
+        "$HEADCOUNT" "$@"
+}
+
+fail() {
+        failures=$((failures + 1))
+        echo "FAIL: $*" >&2
+        if [ -s "$T/err" ]; then
+                sed 's/^/  stderr: /' "$T/err" >&2
+        fi
+}
+
+# expect STATUS CMD [ARG...]: runs CMD with stdout in $T/out and stderr in $T/err.
+expect() {
+        local want=$1 got
+        shift
+        "$@" >"$T/out" 2>"$T/err"
+        got=$?
+        checks=$((checks + 1))
+        if [ "$got" != "$want" ]; then
+                fail "'$*' exited $got, expected $want"
+                return 1
+        fi
+        return 0
+}
+
+# same WHAT GOT WANT
+same() {
+        checks=$((checks + 1))
+        if [ "$2" != "$3" ]; then
+                fail "$1: got '$2', expected '$3'"
+                return 1
+        fi
+        return 0
+}
+
+# contains FILE TEXT: FILE has a line containing TEXT (a fixed string).
+contains() {
+        checks=$((checks + 1))
+        if ! grep -qF -- "$2" "$1"; then
+                fail "$(basename "$1") does not contain '$2': $(head -c 300 "$1")"
+                return 1
+        fi
+        return 0
+}
+
+# One line of error, in the fixed format, and nothing on stdout.
+one_error_line() {
+        same "stderr lines" "$(wc -l <"$T/err")" 1
+        contains "$T/err" "headcount: $1"
+}
+
+# A usage error: the message, then the hint, exit 64.
+usage_fails() {
+        local msg=$1
+        shift
+        expect 64 "$@" || return
+        same "usage error lines of '$*'" "$(wc -l <"$T/err")" 2
+        contains "$T/err" "headcount: $msg"
+        contains "$T/err" "Try 'headcount --help' for more information."
+}
+
+# The event pipe: background commands write lines to $T/events, the test reads them from
+# fd 3 (opened read-write, so writers never block and never see EOF).
+events_open() {
+        mkfifo "$T/events" "$T/gate"
+        exec 3<>"$T/events"
+        exec 4<>"$T/gate"
+}
+
+# next_event: reads one line from the event pipe into $event (fails after 60 s: a hang).
+next_event() {
+        if ! IFS= read -r -t 60 event <&3; then
+                fail "no event within 60 s"
+                exit 1
+        fi
+}
+
+# release N: lets N commands blocked in 'read _ <$T/gate' go on.
+release() {
+        local i
+        for i in $(seq "$1"); do
+                echo go >&4
+        done
+}
+
+finish() {
+        if [ "$failures" -ne 0 ]; then
+                echo "$failures of $checks checks failed" >&2
+                exit 1
+        fi
+        echo "PASS: $checks checks"
+        exit 0
+}

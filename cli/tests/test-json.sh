@@ -1,0 +1,57 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# 'list --json' and 'names --json' are valid JSON for any tag, as a real parser says.
+. "${srcdir:-.}/cli/tests/lib.sh"
+events_open
+
+if ! command -v python3 >/dev/null; then
+        echo "SKIP: python3 is needed to parse the JSON" >&2
+        exit 77
+fi
+
+expect 0 hc list --json web && same "empty list" "$(python3 -c 'import json,sys; print(json.load(sys.stdin))' <"$T/out")" "[]"
+expect 0 hc names --json && same "empty names" "$(python3 -c 'import json,sys; print(json.load(sys.stdin))' <"$T/out")" "[]"
+
+# Quotes, backslashes, control bytes, a slash, valid UTF-8, and bytes that are not UTF-8:
+# a lone continuation byte, a truncated sequence, an overlong '/', a surrogate, 0xff.
+tag=$'q"b\\s/\x01\x1f\t\n\x7f é€😀 \x80 \xc3( \xc0\xaf \xed\xa0\x80 \xff'
+"$HEADCOUNT" run --max 2 --tag "$tag" web -- sh -c 'echo up >&3; read _ <"$T/gate"' &
+track $!
+next_event
+"$HEADCOUNT" run --max 2 web -- sh -c 'echo up >&3; read _ <"$T/gate"' &
+track $!
+next_event
+
+expect 0 hc list --json web
+cat >"$T/check.py" <<'PY'
+import json, sys, re, os
+data = json.load(open(sys.argv[1], encoding="utf-8"))
+assert isinstance(data, list) and len(data) == 2, data
+for i, o in enumerate(data):
+    assert set(o) >= {"slot", "pid", "uid", "seq", "joined", "tag"}, o
+    assert o["slot"] == i and o["uid"] == os.getuid(), o
+    assert isinstance(o["pid"], int) and o["pid"] > 0, o
+    assert isinstance(o["seq"], int), o
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", o["joined"]), o
+want = ('q"b\\s/\x01\x1f\t\n\x7f é€😀 \ufffd \ufffd( \ufffd\ufffd \ufffd\ufffd\ufffd \ufffd')
+assert data[0]["tag"] == want, (data[0]["tag"], want)
+assert data[1]["tag"] == "", data[1]
+assert data[0]["seq"] < data[1]["seq"], data
+print("ok")
+PY
+same "parsed list" "$(python3 "$T/check.py" "$T/out" 2>&1)" ok
+
+# The text format keeps one instance per line and the tag in its column.
+expect 0 hc list web
+same "text lines" "$(wc -l <"$T/out")" 2
+same "text tag" "$(head -1 "$T/out" | cut -f6)" 'q"b\\s/\x01\x1f\t\n\x7f é€😀 \x80 \xc3( \xc0\xaf \xed\xa0\x80 \xff'
+
+expect 0 hc create idle
+expect 0 hc names --json
+same "parsed names" "$(python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(sorted((o["name"], o["count"]) for o in d))' <"$T/out")" "[('idle', 0), ('web', 2)]"
+
+release 2
+finish

@@ -1,0 +1,117 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# count, list, names, wait, create, remove; the scope options before and after the
+# command; errors that are not usage errors (exit 1, one line); output errors.
+. "${srcdir:-.}/cli/tests/lib.sh"
+events_open
+
+# A region that does not exist has nobody in it.
+expect 0 hc count web && same "count of a new name" "$(cat "$T/out")" 0
+expect 0 hc list web && same "list of a new name" "$(cat "$T/out")" ""
+expect 0 hc names && same "names of an empty scope" "$(cat "$T/out")" ""
+expect 0 hc --dir "$T/nowhere" names && same "names of a missing dir" "$(cat "$T/out")" ""
+expect 0 hc wait web --zero
+
+# Scope options before and after the command, and $HEADCOUNT_DIR.
+mkdir -m 0700 "$T/other"
+"$HEADCOUNT" --dir "$T/other" run --max 2 web -- sh -c 'echo up >&3; read _ <"$T/gate"' &
+track $!
+next_event
+"$HEADCOUNT" run --dir "$T/other" --max 2 --tag second web -- sh -c 'echo up >&3; read _ <"$T/gate"' &
+track $!
+next_event
+expect 0 hc --dir "$T/other" count web && same "--dir before" "$(cat "$T/out")" 2
+expect 0 hc count --dir "$T/other" web && same "--dir after" "$(cat "$T/out")" 2
+expect 0 hc count web --dir "$T/other" && same "--dir last" "$(cat "$T/out")" 2
+expect 0 env HEADCOUNT_DIR="$T/other" "$HEADCOUNT" count web && same "HEADCOUNT_DIR" "$(cat "$T/out")" 2
+expect 0 hc count web && same "the other scope" "$(cat "$T/out")" 0
+expect 0 hc --dir "$D" --user count web && same "--user after --dir" "$(cat "$T/out")" 0
+
+# list: slot, pid, uid, seq, joined (RFC 3339 UTC), tag; tab-separated, in seat order.
+expect 0 hc --dir "$T/other" list web
+same "list lines" "$(wc -l <"$T/out")" 2
+same "slots" "$(cut -f1 "$T/out" | tr '\n' ' ')" "0 1 "
+same "uids" "$(cut -f3 "$T/out" | sort -u)" "$(id -u)"
+same "tag of seat 1" "$(sed -n 2p "$T/out" | cut -f6)" second
+checks=$((checks + 1))
+grep -Eq '^[0-9]+	[0-9]+	[0-9]+	[0-9]+	[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z	' "$T/out" ||
+        fail "list format: $(cat "$T/out")"
+seq0=$(sed -n 1p "$T/out" | cut -f4)
+seq1=$(sed -n 2p "$T/out" | cut -f4)
+checks=$((checks + 1))
+[ "$seq0" -lt "$seq1" ] || fail "later join has a smaller seq: $seq0 $seq1"
+
+# names: one line per region with its count.
+expect 0 hc create idle --dir "$T/other"
+expect 0 hc names --dir "$T/other"
+same "names" "$(cat "$T/out")" "$(printf 'idle\t0\nweb\t2')"
+
+# wait: 0 when met, 124 on timeout; it wakes when a holder ends.
+expect 124 hc --dir "$T/other" wait web --below 2 --timeout 0.1
+expect 124 hc --dir "$T/other" wait web --zero --timeout 0
+expect 0 hc --dir "$T/other" wait web --below 3 --timeout 0
+"$HEADCOUNT" --dir "$T/other" wait web --below 2 && echo "wait-done $?" >&3 &
+track $!
+release 1
+next_event
+same "wait woke" "$event" "wait-done 0"
+
+# remove refuses a region in use, removes an empty one, and fails on a missing one.
+expect 1 hc --dir "$T/other" remove web && one_error_line "cannot remove region 'web': Device or resource busy"
+release 1
+expect 0 hc --dir "$T/other" wait web --zero --timeout 60
+expect 0 hc --dir "$T/other" remove web
+expect 1 hc --dir "$T/other" remove web && one_error_line "cannot remove region 'web': No such file or directory"
+expect 0 hc --dir "$T/other" names && same "names after remove" "$(cat "$T/out")" "$(printf 'idle\t0')"
+
+# create: mode and capacity; the capacity caps every caller's --max.
+expect 0 hc create small --capacity 1 --mode 0600 --data-size 128
+same "mode of a created region" "$(stat -c %a "$D/small")" 600
+expect 0 hc create small            # it exists: fine, left as it is
+"$HEADCOUNT" run --max 5 small -- sh -c 'echo up >&3; read _ <"$T/gate"' &
+track $!
+next_event
+expect 75 hc run --max 5 small -- true
+release 1
+expect 0 hc wait small --zero --timeout 60
+
+# Errors that are not usage errors: exit 1 with one line naming the cause.
+touch "$T/file"
+expect 1 hc --dir "$T/file" count web && one_error_line "cannot count region 'web': Not a directory"
+expect 1 hc --dir "$T/file" run web -- true && one_error_line "cannot join region 'web': Not a directory"
+expect 1 hc --dir "$T/file" names && one_error_line "cannot list regions in '$T/file': Not a directory"
+mkdir -m 0777 "$T/open"     # writable by all and not sticky: anyone could swap regions
+expect 1 hc --dir "$T/open" run web -- true && one_error_line "cannot join region 'web': Operation not permitted"
+expect 1 hc --dir "$T/open" create web && one_error_line "cannot create region 'web': Operation not permitted"
+if [ "$(id -u)" = 0 ] && setpriv --reuid=nobody --regid=nogroup --clear-groups true 2>/dev/null &&
+   setpriv --reuid=nobody --regid=nogroup --clear-groups "$HEADCOUNT" --version >/dev/null 2>&1; then
+        # an unreadable directory, as somebody who may not read it
+        mkdir -m 0700 "$T/private"
+        chmod 0711 "$T"
+        expect 1 setpriv --reuid=nobody --regid=nogroup --clear-groups "$HEADCOUNT" --dir "$T/private" run web -- true &&
+                one_error_line "cannot join region 'web': Permission denied"
+        expect 1 setpriv --reuid=nobody --regid=nogroup --clear-groups "$HEADCOUNT" --dir "$T/private" names &&
+                one_error_line "cannot list regions in '$T/private': Permission denied"
+        chmod 0700 "$T"
+elif [ "$(id -u)" != 0 ]; then
+        mkdir -m 0000 "$T/private"
+        expect 1 hc --dir "$T/private" run web -- true && one_error_line "cannot join region 'web': Permission denied"
+        chmod 0700 "$T/private"
+fi
+printf 'not a region' >"$D/junk"
+chmod 0600 "$D/junk"
+expect 1 hc count junk && one_error_line "cannot count region 'junk': Bad message"
+expect 1 hc list junk && one_error_line "cannot list region 'junk': Bad message"
+
+# Output errors are errors.
+"$HEADCOUNT" run out -- sh -c 'echo up >&3; read _ <"$T/gate"' &
+track $!
+next_event
+expect 1 sh -c "'$HEADCOUNT' list --json out >/dev/full"
+expect 1 sh -c "'$HEADCOUNT' list out >/dev/full" && one_error_line "write error: No space left on device"
+expect 1 sh -c "'$HEADCOUNT' count out >/dev/full"
+expect 1 sh -c "'$HEADCOUNT' names >/dev/full"
+expect 1 sh -c "'$HEADCOUNT' --help >/dev/full"
+release 1
+
+finish
