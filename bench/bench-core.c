@@ -115,6 +115,25 @@ static double ref_flock_cycle(void *p, int iters) {
         return now_ns() - t0;
 }
 
+/* The system calls a cold join and leave cannot do without, on the region file itself. */
+static double ref_cold_syscalls(void *p, int iters) {
+        struct file_ctx *f = p;
+        struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 1L << 40, .l_len = 1 };
+        char buf[256] = { 0 };
+        struct stat st;
+        double t0 = now_ns();
+
+        for (int i = 0; i < iters; i++) {
+                int fd = open(f->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+                (void) !pread(fd, buf, 256, 0);
+                fcntl(fd, F_OFD_SETLK, &l);
+                fstat(fd, &st);
+                (void) !pwrite(fd, buf, 128, 4096);
+                close(fd);
+        }
+        return now_ns() - t0;
+}
+
 #ifdef HAVE_LIBBSD
 static double ref_pidfile_cycle(void *p, int iters) {
         struct file_ctx *f = p;
@@ -428,6 +447,9 @@ int main(int argc, char **argv) {
         snprintf(f.path, sizeof f.path, "%s/ref-flock", dir);
         hc_create(name, OPTS());
         compare("cold join+leave", "open+flock+close", ref_flock_cycle, &f, cand_cold, name, 20000, 2.0);
+        snprintf(f.path, sizeof f.path, "%s/%s", dir, name);
+        compare("cold join+leave", "its bare syscalls (no library)", ref_cold_syscalls, &f, cand_cold,
+                name, 20000, 1.3);
 #ifdef HAVE_LIBBSD
         snprintf(f.path, sizeof f.path, "%s/ref.pid", dir);
         compare("cold join+leave", "libbsd pidfile open+write+remove", ref_pidfile_cycle, &f, cand_cold,
