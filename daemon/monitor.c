@@ -249,6 +249,41 @@ static void holder_watch(Holder *h) {
         (void) sd_event_source_set_description(h->pidfd_source, "holder-pidfd");
 }
 
+/*
+ * Whether a holder whose seat just went is dying: its pidfd is readable, or it is
+ * already past the point of no return in do_exit(). The kernel releases a dying
+ * process's locks (exit_files()) before it makes the pidfd readable (exit_notify()),
+ * so a count may see the seat go before the pidfd says why; PF_EXITING is set before
+ * both. Only the log's wording depends on it.
+ */
+static bool holder_exiting(const Holder *h) {
+        struct pollfd p = { .fd = sd_event_source_get_io_fd(h->pidfd_source), .events = POLLIN };
+        char path[64], buf[1024], *s;
+        unsigned long flags;
+        ssize_t n;
+        int fd;
+
+        if (p.fd < 0 || poll(&p, 1, 0) > 0)
+                return true;
+
+        (void) snprintf(path, sizeof path, "/proc/%i/stat", (int) h->instance.pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT || errno == ESRCH;
+        n = read(fd, buf, sizeof buf - 1);
+        (void) close(fd);
+        if (n <= 0)
+                return false;
+        buf[n] = '\0';
+        s = strrchr(buf, ')');           /* the command name may hold anything */
+        if (!s)
+                return false;
+        /* ") S ppid pgrp session tty_nr tpgid flags" */
+        if (sscanf(s + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+                return s[2] == 'Z' || s[2] == 'X';
+        return (flags & 0x4 /* PF_EXITING */) || s[2] == 'Z' || s[2] == 'X';
+}
+
 static void log_join(Region *r, const hc_instance *in, int count) {
         Manager *m = r->manager;
 
@@ -364,14 +399,8 @@ int region_refresh(Region *r, hc_instance **ret_list) {
                 gone[n_gone++] = r->holders[i++];
 
         for (size_t g = 0; g < n_gone; g++) {
-                if (!gone[g]->exited && gone[g]->pidfd_source) {
-                        int fd = sd_event_source_get_io_fd(gone[g]->pidfd_source);
-                        struct pollfd p = { .fd = fd, .events = POLLIN };
-
-                        /* The pidfd may not have been dispatched yet. */
-                        if (poll(&p, 1, 0) > 0)
-                                gone[g]->exited = true;
-                }
+                if (!gone[g]->exited && gone[g]->pidfd_source)
+                        gone[g]->exited = holder_exiting(gone[g]);
                 log_leave(r, gone[g], n);
                 holder_free(gone[g]);
         }

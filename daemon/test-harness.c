@@ -167,33 +167,51 @@ int harness_spawn_daemon(struct harness *h, const char *const *args, uint64_t wa
         return 0;
 }
 
-int harness_notify_wait(struct harness *h, const char *needle, int timeout_ms,
-                        char *ret, size_t len) {
-        uint64_t deadline = harness_now_usec() + (uint64_t) timeout_ms * 1000;
-
+/* Reads every pending notification into h->notes, dropping the oldest when full. */
+static int notify_drain(struct harness *h) {
         for (;;) {
                 char buf[4096];
                 ssize_t k;
 
                 k = recv(h->notify_fd, buf, sizeof buf - 1, 0);
-                if (k < 0 && errno != EAGAIN)
-                        return -errno;
-                if (k < 0) {
-                        struct pollfd pfd = { .fd = h->notify_fd, .events = POLLIN };
-                        int ms = remaining_ms(deadline);
-
-                        if (ms == 0 || poll(&pfd, 1, ms) == 0)
-                                return -ETIMEDOUT;
-                        continue;
-                }
+                if (k < 0)
+                        return errno == EAGAIN ? 0 : -errno;
                 buf[k] = '\0';
-                for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-                        if (strstr(line, needle)) {
-                                if (ret && len) {
-                                        (void) snprintf(ret, len, "%s", line);
-                                }
-                                return 0;
+                for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+                        const size_t max = sizeof h->notes / sizeof h->notes[0];
+
+                        if (h->n_notes == max) {
+                                memmove(h->notes, h->notes + 1, (max - 1) * sizeof h->notes[0]);
+                                h->n_notes--;
                         }
+                        (void) snprintf(h->notes[h->n_notes++], sizeof h->notes[0], "%s", line);
+                }
+        }
+}
+
+int harness_notify_wait(struct harness *h, const char *needle, int timeout_ms,
+                        char *ret, size_t len) {
+        uint64_t deadline = harness_now_usec() + (uint64_t) timeout_ms * 1000;
+
+        for (;;) {
+                struct pollfd pfd = { .fd = h->notify_fd, .events = POLLIN };
+                int k, ms;
+
+                k = notify_drain(h);
+                if (k < 0)
+                        return k;
+                for (size_t i = 0; i < h->n_notes; i++) {
+                        if (!strstr(h->notes[i], needle))
+                                continue;
+                        if (ret && len)
+                                (void) snprintf(ret, len, "%s", h->notes[i]);
+                        memmove(h->notes, h->notes + i + 1, (h->n_notes - i - 1) * sizeof h->notes[0]);
+                        h->n_notes -= i + 1;
+                        return 0;
+                }
+                ms = remaining_ms(deadline);
+                if (ms == 0 || poll(&pfd, 1, ms) == 0)
+                        return -ETIMEDOUT;
         }
 }
 
@@ -239,6 +257,27 @@ int harness_connect(struct harness *h) {
         return k < 0 ? k : 0;
 }
 
+/* Waits for the bus or for a notification (which we read at once), until DEADLINE. */
+static int bus_wait(struct harness *h, uint64_t deadline) {
+        struct pollfd p[2] = {
+                { .fd = sd_bus_get_fd(h->bus), .events = (short) sd_bus_get_events(h->bus) },
+                { .fd = h->notify_fd, .events = POLLIN },
+        };
+        uint64_t until = deadline, bus_timeout;
+        int ms;
+
+        if (p[0].fd < 0)
+                return p[0].fd;
+        if (sd_bus_get_timeout(h->bus, &bus_timeout) >= 0 && bus_timeout < until)
+                until = bus_timeout;
+        ms = remaining_ms(until);
+        if (poll(p, 2, ms) < 0 && errno != EINTR)
+                return -errno;
+        if (p[1].revents)
+                return notify_drain(h);
+        return 0;
+}
+
 int harness_wait_signal(struct harness *h, const char *member, const char *name, long count,
                         int timeout_ms, uint64_t *ret_usec) {
         uint64_t deadline = harness_now_usec() + (uint64_t) timeout_ms * 1000;
@@ -265,7 +304,7 @@ int harness_wait_signal(struct harness *h, const char *member, const char *name,
                         continue;
                 if (remaining_ms(deadline) == 0)
                         return -ETIMEDOUT;
-                k = sd_bus_wait(h->bus, (uint64_t) remaining_ms(deadline) * 1000);
+                k = bus_wait(h, deadline);
                 if (k < 0)
                         return k;
         }

@@ -28,6 +28,8 @@ struct harness {
         char log[PATH_MAX];              /* the daemon's stderr, top/daemon.log */
         char notify_path[PATH_MAX];      /* top/notify */
         int notify_fd;
+        char notes[256][512];            /* notification lines read and not yet consumed */
+        size_t n_notes;
         pid_t bus_pid;
         char bus_address[1024];
         pid_t daemon_pid;
@@ -53,7 +55,9 @@ int harness_start_bus(struct harness *h);
 int harness_spawn_daemon(struct harness *h, const char *const *args, uint64_t watchdog_usec,
                          pid_t *ret_pid);
 
-/* Reads notifications until a line contains NEEDLE; copies that line into RET. */
+/* Reads notifications until a line contains NEEDLE; copies that line into RET. Lines
+ * before it are consumed. Notifications are also read (and kept) while we wait for
+ * signals, so that the daemon never blocks on a full socket. */
 int harness_notify_wait(struct harness *h, const char *needle, int timeout_ms,
                         char *ret, size_t len);
 
