@@ -7,6 +7,7 @@
 #   packaging/debian-smoke.sh            build, install, test, then purge the packages
 #   KEEP=1 packaging/debian-smoke.sh     leave them installed
 #   DEB_OUT=DIR                          also copy the .deb files to DIR
+#   DEB_BUILD_OPTIONS=nocheck            skip 'make check' inside the package build
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,8 +49,10 @@ chmod +x "$src/debian/rules"
 
 step "building (dpkg-buildpackage -us -uc -b)"
 (cd "$src" && dpkg-buildpackage -us -uc -b) > "$work/build.log" 2>&1 || {
+        cp "$work/build.log" "${TMPDIR:-/tmp}/headcount-deb-build.log"
+        find "$src" -name '*.log' -path '*/tests/*' -exec tail -n 40 {} + >&2 2>/dev/null || :
         tail -n 60 "$work/build.log" >&2
-        echo "debian-smoke: dpkg-buildpackage failed" >&2
+        echo "debian-smoke: dpkg-buildpackage failed; log in ${TMPDIR:-/tmp}/headcount-deb-build.log" >&2
         exit 1
 }
 ls "$work"/*.deb
