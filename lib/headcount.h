@@ -48,6 +48,9 @@ enum {
 enum {
         HC_NO_CREATE = 1 << 0,   /* hc_join/hc_region_open: fail with -ENOENT, do not create */
         HC_INHERIT = 1 << 1,     /* the seat's descriptor survives exec(): for wrappers */
+        HC_WATCH = 1 << 2,       /* hc_region_open: count as a waiter while the handle is
+                                  * open, so that every leave raises an inotify event on
+                                  * the region file (IN_MODIFY): for monitors */
 };
 
 /*

@@ -503,6 +503,8 @@ int region_sweep(int dirfd, bool system) {
 /* ---- The handle ---- */
 
 static void handle_free(hc_region *rg) {
+        if (rg->watching)
+                __atomic_sub_fetch(&rg->hdr->waiters, 1, __ATOMIC_ACQ_REL);
         if (rg->hdr)
                 (void) munmap(rg->hdr, rg->map_size);
         if (rg->file_fd)
@@ -612,6 +614,10 @@ int handle_open(const struct scope *sc, const hc_options *opt, hc_region **ret) 
                 }
         }
         rg->fork_epoch = self_epoch();
+        if (opt && (opt->flags & HC_WATCH) && rg->writable) {
+                __atomic_add_fetch(&rg->hdr->waiters, 1, __ATOMIC_ACQ_REL);
+                rg->watching = true;
+        }
         *ret = rg;
         return 0;
 

@@ -139,6 +139,7 @@ struct hc_region {
         struct hc_region_header *hdr;    /* the mapping */
         size_t map_size;
         bool writable;                   /* opened O_RDWR */
+        bool watching;                   /* HC_WATCH: counted in the header's waiters */
         /* validated copies: never re-read from the mapping, which others may change */
         uint32_t capacity;
         uint32_t seats_per_file;

@@ -2,6 +2,8 @@
 /* Waiting for the count to change (lib/wait.c). */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/inotify.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -149,6 +151,38 @@ START_TEST(test_wait_shared_descriptor_recheck)
 }
 END_TEST
 
+/* A handle opened with HC_WATCH makes every leave through a handle (which keeps its
+ * descriptor open) raise an inotify event on the region file; without it, none. */
+START_TEST(test_wait_watch_handle_sees_leaves)
+{
+        for (int watch = 0; watch < 2; watch++) {
+                hc_region *mon = NULL, *rg = NULL;
+                hc_slot *s = NULL;
+                char path[512], buf[4096];
+                int ifd, n;
+
+                ck_assert_int_eq(hc_region_open("wt", TOPT(.flags = watch ? HC_WATCH : 0), &mon), 0);
+                ck_assert_int_eq(hc_region_open("wt", TOPT(), &rg), 0);
+                ck_assert_int_eq(hc_region_join(rg, TOPT(), &s), 0);
+                s = hc_leave(s);                  /* the handle now has a spare descriptor */
+                snprintf(path, sizeof path, "%s/wt", test_dir);
+                ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+                ck_assert_int_ge(ifd, 0);
+                ck_assert_int_ge(inotify_add_watch(ifd, path, IN_MODIFY | IN_CLOSE | IN_OPEN), 0);
+                ck_assert_int_eq(hc_region_join(rg, TOPT(), &s), 0);
+                s = hc_leave(s);
+                n = (int) read(ifd, buf, sizeof buf);
+                if (watch)
+                        ck_assert_int_gt(n, 0);
+                else
+                        ck_assert_int_eq(n, -1);
+                close(ifd);
+                rg = hc_region_close(rg);
+                mon = hc_region_close(mon);
+        }
+}
+END_TEST
+
 Suite *suite_wait(void) {
         Suite *s = suite_create("wait");
         TCase *tc;
@@ -156,6 +190,7 @@ Suite *suite_wait(void) {
         tc = tcase_new("core", 60);
         tcase_add_test(tc, test_wait_immediate_and_timeout);
         tcase_add_test(tc, test_wait_for_zero);
+        tcase_add_test(tc, test_wait_watch_handle_sees_leaves);
         suite_add_tcase(s, tc);
 
         tc = tcase_new("crash", 60);
