@@ -19,8 +19,9 @@
  *    readable the process is gone (its files were closed and its locks dropped before
  *    exit notification), and we reap the region, which also wakes every hc_wait() caller,
  *    and count again at once.
- * A seat given back through a handle that keeps its description for the next join makes
- * no event while nobody sleeps in hc_wait(); a re-check every HCD_RECHECK_USEC catches it.
+ * A seat given back through a handle that keeps its description for the next join closes
+ * nothing; our handles are opened with HC_WATCH, so such a leave writes the header's poke
+ * word, an IN_MODIFY. A re-check every HCD_RECHECK_USEC remains as the backstop.
  *
  * A pidfd refers to the process we opened it for, but the PID we read from a record may
  * have been reused between the listing and pidfd_open(). That costs nothing worse than a
@@ -115,7 +116,9 @@ static int region_open_handle(Manager *m, const char *name, hc_region **ret) {
         if (!S_ISREG(st.st_mode))
                 return -ENOENT;
 
-        o.flags |= HC_NO_CREATE;
+        /* HC_WATCH: leaves through other processes' handles, which keep their descriptors
+         * open, then raise an IN_MODIFY on the region file for our watch */
+        o.flags |= HC_NO_CREATE | HC_WATCH;
         return hc_region_open(name, &o, ret);
 }
 
