@@ -11,6 +11,7 @@ set -m          # background jobs get their own process group and keep SIGINT an
 : "${srcdir:=.}"
 top_builddir=${top_builddir:-$PWD}
 HEADCOUNT=${HEADCOUNT:-$top_builddir/cli/headcount}
+export HEADCOUNT
 if [ ! -x "$HEADCOUNT" ]; then
         echo "SKIP: no headcount program at $HEADCOUNT" >&2
         exit 77
