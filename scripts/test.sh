@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Sets everything up and runs every test: the suites, the suites again under ASan+UBSan,
-# the Check suite under valgrind, and make distcheck. Ends with one line of totals.
+# the Check suite under valgrind, make distcheck, and the Debian packages built, installed
+# and smoke-tested. Ends with one line of totals.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -28,6 +29,11 @@ tail -n 1 build/valgrind.out
 echo "== make distcheck"
 make -C build -s distcheck >build/distcheck.out 2>&1 || { status=1; tail -n 40 build/distcheck.out; }
 grep -E 'archives ready|ready for distribution' build/distcheck.out || true
+
+echo "== Debian packages: build, install, smoke-test, purge"
+# the suites ran above; the package build need not run them a third time
+DEB_BUILD_OPTIONS=nocheck sh packaging/debian-smoke.sh >build/debian.out 2>&1 || { status=1; tail -n 40 build/debian.out; }
+grep -E '^debian-smoke:' build/debian.out | tail -n 3 || true
 
 sh tests/summary.sh build build-sanitize
 exit $status
