@@ -22,7 +22,7 @@ static int check_join_options(const hc_options *opt) {
                 return -EINVAL;
         if (opt->tag && strlen(opt->tag) > HC_TAG_MAX)
                 return -EINVAL;
-        if (opt->flags & ~(unsigned) (HC_NO_CREATE | HC_INHERIT | HC_WATCH))
+        if (opt->flags & ~(unsigned) (HC_NO_CREATE | HC_INHERIT | HC_WATCH | HC_ALLOW_ROOT))
                 return -EINVAL;
         return 0;
 }

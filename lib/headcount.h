@@ -51,6 +51,8 @@ enum {
         HC_WATCH = 1 << 2,       /* hc_region_open: count as a waiter while the handle is
                                   * open, so that every leave raises an inotify event on
                                   * the region file (IN_MODIFY): for monitors */
+        HC_ALLOW_ROOT = 1 << 3,  /* hc_listen: also accept messages from root; hc_send:
+                                  * (always) accepts a primary that runs as root */
 };
 
 /*
@@ -72,7 +74,14 @@ typedef struct hc_options {
         unsigned capacity;       /* creation: seats, 1..HC_CAPACITY_MAX; 0 means
                                   * HC_CAPACITY_DEFAULT or max, whichever is larger */
         size_t data_size;        /* creation: bytes of user data after the slot table */
-        unsigned flags;          /* HC_NO_CREATE, HC_INHERIT */
+        unsigned flags;          /* HC_NO_CREATE, HC_INHERIT, HC_WATCH, HC_ALLOW_ROOT */
+        /* Read only when .size covers them (programs built against 0.1 headers before
+         * they were added pass a smaller size and get the defaults). */
+        size_t message_max;      /* hc_listen, hc_send: the longest message or reply, in
+                                  * bytes; 0 means HC_MESSAGE_MAX_DEFAULT */
+        int peer_timeout_ms;     /* hc_listen: how long a sender may take to deliver its
+                                  * message, or to take the reply; 0 means
+                                  * HC_PEER_TIMEOUT_DEFAULT_MS */
 } hc_options;
 
 #define HC_OPTIONS_SIZE_V1 (offsetof(hc_options, flags) + sizeof(unsigned))
@@ -301,6 +310,211 @@ int hc_region_retired(const hc_region *rg);
  * mutex could not be had within 5 seconds.
  */
 int hc_region_reap(hc_region *rg);
+
+/* ---- The primary: forwarding work to it ------------------------------------------------ */
+
+/*
+ * The primary is the live seat with the lowest sequence number (hc_primary()). It may
+ * listen for messages from other instances on a Unix stream socket named
+ * "<scope dir>/.<name>.sock" (hidden, so that it can never collide with a region: a
+ * region may well be called "web.sock"). The socket gets the region file's mode. One
+ * listener per region: hc_listen() holds a lock on the region for as long as it listens,
+ * and whoever holds it replaces any socket file it finds, so the socket a crashed primary
+ * left behind never blocks the next one.
+ *
+ * A message is one request and one reply on one connection, each framed with a small
+ * header (a magic and a 32-bit length) and at most opt->message_max bytes long. The
+ * listener refuses peers of another uid than its own (root too, unless HC_ALLOW_ROOT),
+ * and drops a peer that sends a bad frame, too much, or takes longer than
+ * opt->peer_timeout_ms, without affecting itself or other peers.
+ */
+typedef struct hc_listener hc_listener;
+
+/* A message received by the primary. Allocated by the library; read-only for the caller
+ * (later releases may add fields at the end). */
+typedef struct hc_message {
+        void *data;              /* the bytes sent, followed by a NUL that is not counted */
+        size_t size;             /* their number, <= message_max */
+        pid_t pid;               /* the sender, as the kernel saw it (SO_PEERCRED) */
+        uid_t uid;
+        gid_t gid;
+} hc_message;
+
+#define HC_MESSAGE_MAX_DEFAULT (64 * 1024)
+#define HC_PEER_TIMEOUT_DEFAULT_MS 5000
+#define HC_SEND_TIMEOUT_DEFAULT_MS 5000
+
+/*
+ * Starts listening for messages to the primary of region NAME. SLOT must be a seat of
+ * this process in that region, and the primary. Returns 0 and the listener in *ret, or:
+ *   -EINVAL     bad NAME, OPT or SLOT
+ *   -EBUSY      SLOT is not the primary, or another listener is active for NAME
+ *   -ENOENT     no such region
+ *   -ENAMETOOLONG  the socket's path does not fit in a sockaddr_un
+ *   -EPERM, -EACCES, -EBADMSG, -EREMOTE  as hc_count()
+ *   -EMFILE, -ENOMEM, ...  as the underlying system calls report
+ * Free the listener (which removes the socket) before leaving the seat.
+ */
+int hc_listen(const char *name, const hc_options *opt, const hc_slot *slot, hc_listener **ret);
+
+/* Stops listening and removes the socket. Messages not yet replied to stay valid (reply
+ * or free them). NULL-safe; returns NULL. */
+hc_listener *hc_listener_free(hc_listener *l);
+
+/*
+ * The one descriptor to watch for POLLIN in the caller's poll() or event loop (an epoll
+ * descriptor over the socket, the peers and a timer). When it is readable, call
+ * hc_listener_receive() until it returns -EAGAIN. Do not read or close it yourself.
+ */
+int hc_listener_fd(const hc_listener *l);
+
+/*
+ * Does the listener's pending work without blocking (accepts, reads, drops bad and
+ * stalled peers) and returns 0 with the next complete message in *ret, or -EAGAIN when
+ * there is none yet, -EINVAL for NULL arguments. Answer each message with
+ * hc_message_reply() or drop it with hc_message_free().
+ */
+int hc_listener_receive(hc_listener *l, hc_message **ret);
+
+/*
+ * Sends LEN bytes of DATA (LEN <= message_max) as the reply to M and frees M in all
+ * cases. The reply is delivered in the background when the sender is slow to take it
+ * (bounded by the peer timeout). Returns 0, -EMSGSIZE when LEN is too long (the sender
+ * gets -EMSGSIZE), -EPIPE when the sender has gone, -EINVAL for a NULL M.
+ */
+int hc_message_reply(hc_message *m, const void *data, size_t len);
+
+/* Drops M without a reply (the sender gets -ECONNRESET). NULL-safe; returns NULL. */
+hc_message *hc_message_free(hc_message *m);
+
+/*
+ * Sends LEN bytes of MSG to the primary of region NAME and waits for its reply, at most
+ * opt->timeout_ms (0: HC_SEND_TIMEOUT_DEFAULT_MS; -1: forever). Checks that the listener
+ * runs as our effective uid or as root. On success returns 0 and stores a malloc()ed
+ * copy of the reply (followed by a NUL that is not counted) in *ret_reply and its length
+ * in *ret_len; free(*ret_reply) when done. RET_REPLY may be NULL to ignore the reply.
+ *   -ENOENT        nobody listens (no socket), or the scope directory does not exist
+ *   -ECONNREFUSED  nobody listens (a socket left by a primary that died)
+ *   -ETIMEDOUT     the primary did not answer in time
+ *   -EPERM         the listener runs as another user, or refused us (our uid)
+ *   -EMSGSIZE      the message or the reply is longer than message_max (ours or the
+ *                  listener's)
+ *   -ECONNRESET    the primary dropped the message without a reply
+ *   -EBADMSG       the reply was not a valid frame
+ *   -EINVAL, -ENAMETOOLONG, -ENOMEM, ...
+ */
+int hc_send(const char *name, const hc_options *opt, const void *msg, size_t len,
+            void **ret_reply, size_t *ret_len);
+
+/*
+ * Packs a working directory and a NULL-terminated argument vector into one message (for
+ * hc_send()): CWD NULL means the current directory. Returns 0 and a malloc()ed buffer in
+ * *ret and its length in *ret_len, -EINVAL or -ENOMEM, or -E2BIG beyond 4 GiB.
+ */
+int hc_args_pack(const char *cwd, char *const argv[], void **ret, size_t *ret_len);
+
+/*
+ * Unpacks a message made by hc_args_pack(). Returns argc (>= 0) and stores the working
+ * directory in *ret_cwd and a NULL-terminated vector in *ret_argv; both live in one
+ * malloc()ed block: free(*ret_argv) frees everything. -EBADMSG when DATA is not such a
+ * message, -EINVAL, -ENOMEM.
+ */
+int hc_args_unpack(const void *data, size_t len, char **ret_cwd, char ***ret_argv);
+
+/*
+ * Returns 1 when SLOT is the primary of region NAME now, 0 when it is not, or an error as
+ * hc_count(). A secondary that wants to take over when the primary ends polls this;
+ * between polls it can sleep in hc_wait() or hc_region_wait() for the count to drop,
+ * which wakes it at once when the primary dies.
+ */
+int hc_slot_is_primary(const char *name, const hc_options *opt, const hc_slot *slot);
+
+/* ---- Shared data ----------------------------------------------------------------------- */
+
+/*
+ * The region's user data area (opt->data_size bytes, fixed when the region was created;
+ * hc_region_data_size()), mapped shared into every process that opens the region: NULL
+ * when the region has none. Mapped read-only for a handle opened read-only. Guard every
+ * access with hc_region_lock(). Store no pointers and no descriptors there: each process
+ * maps the area at its own address.
+ */
+void *hc_region_data(hc_region *rg);
+
+/* hc_region_lock() when the previous holder died while it held the lock. */
+#define HC_OWNER_DIED 1
+
+/*
+ * Takes the region's robust mutex for the caller's data, waiting at most TIMEOUT_MS (-1:
+ * forever; 0: only try). The mutex is not recursive. Returns 0, or HC_OWNER_DIED when the
+ * previous holder for user data died holding it (the caller must repair or recompute the
+ * data, which may be half-written; the lock is held and the region itself was already
+ * repaired), or -ETIMEDOUT, -EACCES for a handle opened read-only, -EBADMSG for a mutex
+ * in a state nobody could have left it in, -EINVAL.
+ */
+int hc_region_lock(hc_region *rg, int timeout_ms);
+
+/* Releases it. Returns 0, or -EPERM when the caller does not hold it for user data. */
+int hc_region_unlock(hc_region *rg);
+
+/* The handle SLOT was taken through (hc_region_join()), or NULL for an hc_join() seat. */
+hc_region *hc_slot_region(const hc_slot *slot);
+
+/* ---- Shared variables (the Windows shared data section) -------------------------------- */
+
+/*
+ * HC_SHARED_SECTION(type, var) defines VAR, a global whose value (VAR.value, of TYPE) is
+ * one copy shared by every process that calls hc_section_attach() on the same region,
+ * as a "#pragma data_seg" section linked RWS is on Windows:
+ *
+ *     static HC_SHARED_SECTION(struct counters, shared) = { .value = { .starts = 0 } };
+ *     hc_section_attach("myapp", NULL, &shared, sizeof shared);
+ *     hc_section_lock(&shared, -1); shared.value.starts++; hc_section_unlock(&shared);
+ *
+ * A plain C variable cannot be given a page of its own portably, so VAR is a union of
+ * the value and a pad to a multiple of HC_SECTION_ALIGN (64 KiB: every page size Linux
+ * uses on common architectures), aligned to it, in the ELF section "hc_shared"; the
+ * region's pages can then be mapped over it. Its initial value is what the first process
+ * to attach puts into the region.
+ *
+ * What is safe there: plain data of a fixed layout (integers, fixed arrays, structs of
+ * them), shared by builds of the same program. Not: pointers (including to strings),
+ * file descriptors, anything holding a process-local resource, types whose layout
+ * differs between the builds that share the region.
+ */
+#define HC_SECTION_ALIGN 65536
+#define HC_SHARED_SECTION(type, var)                                                    \
+        union {                                                                         \
+                type value;                                                             \
+                unsigned char hc_page[(sizeof(type) + HC_SECTION_ALIGN - 1) /           \
+                                      HC_SECTION_ALIGN * HC_SECTION_ALIGN];             \
+        } var __attribute__((section("hc_shared"), aligned(HC_SECTION_ALIGN)))
+
+/*
+ * Maps the user data of region NAME over the SIZE bytes at ADDR (a variable defined with
+ * HC_SHARED_SECTION: pass &var, sizeof var), creating the region with a data area of
+ * SIZE bytes when it does not exist (opt->data_size, if larger, is used instead). The
+ * first process to attach copies ADDR's current contents into the region; later ones see
+ * the shared values instead of their own. Call it before other threads use the variable.
+ * Returns 0, or:
+ *   -EINVAL    ADDR or SIZE is not a multiple of the running page size, or SIZE is 0
+ *   -EBUSY     ADDR is attached already
+ *   -EMSGSIZE  the region exists with a data area smaller than SIZE
+ *   -EACCES    we may not write the region
+ *   -ETIMEDOUT the region's mutex could not be had within 5 seconds
+ *   and the errors of hc_region_open()
+ */
+int hc_section_attach(const char *name, const hc_options *opt, void *addr, size_t size);
+
+/* As hc_region_lock() and hc_region_unlock() for the region attached at ADDR; -ENOENT
+ * when nothing is attached there. */
+int hc_section_lock(void *addr, int timeout_ms);
+int hc_section_unlock(void *addr);
+
+/*
+ * Detaches ADDR: the variable keeps its current value as a private copy. Returns 0, or
+ * -ENOENT when nothing is attached there, -ENOMEM.
+ */
+int hc_section_detach(void *addr);
 
 #ifdef __cplusplus
 }

@@ -677,6 +677,7 @@ int region_retire(hc_region *rg) {
         __atomic_add_fetch(&rg->hdr->generation, 1, __ATOMIC_RELEASE);
         __atomic_store_n(&rg->hdr->live, 0, __ATOMIC_RELAXED);
         unlink_lockfiles(dirfd, rg->sc.name, rg->region_id, rg->n_files);
+        listen_socket_remove(dirfd, rg->sc.name);
         if (fstatat(dirfd, rg->sc.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == rg->ino &&
             st.st_dev == rg->dev)
                 (void) unlinkat(dirfd, rg->sc.name, 0);

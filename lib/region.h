@@ -20,9 +20,11 @@
  * the byte to exist, and no read or write of the file ever touches them.
  *   HC_LOCK_BASE + i   seat i (seats S*k .. S*k+S-1 live in lock file k, S = seats per file)
  *   HC_LOCK_CREATE     held by the creator while a temporary is being built
+ *   HC_LOCK_LISTEN     held by the primary's listener for as long as it listens (forward.c)
  */
 #define HC_LOCK_BASE ((off_t) 1 << 40)
 #define HC_LOCK_CREATE (HC_LOCK_BASE - 1)
+#define HC_LOCK_LISTEN (HC_LOCK_BASE - 2)
 
 /*
  * Seats per lock file. The kernel keeps one lock list per inode and walks all of it on
@@ -55,6 +57,8 @@ _Static_assert(sizeof(struct hc_slot_rec) % 64 == 0, "slot records never share a
 
 enum {
         HC_REGION_RETIRED = 1 << 0,      /* hc_remove() retired it; reopen by name */
+        HC_REGION_SEEDED = 1 << 1,       /* the first hc_section_attach() copied its
+                                          * variable into the user data (section.c) */
 };
 
 /* Everything that must agree between two builds that share one region. */
@@ -79,7 +83,7 @@ struct hc_region_header {
         uint64_t layout_check;   /* header_layout_check() of the fields above: they are
                                   * written once, so any change to them is damage */
         /* Read by every join; written rarely. */
-        uint32_t flags;          /* HC_REGION_RETIRED, written under the mutex */
+        uint32_t flags;          /* HC_REGION_*, written under the mutex */
         uint32_t waiters;        /* hint: hc_wait callers asleep; a leave through a handle
                                   * bumps generation and pokes them only when non-zero */
         /* Written by counts, reaps and pokes, on a cache line of their own, so that joins
@@ -90,7 +94,11 @@ struct hc_region_header {
         uint32_t live;           /* hint: the count seen by the last exact count, list or
                                   * reap; the truth is the seat locks */
         uint32_t poke;           /* written with pwrite() to raise an inotify event */
-        uint32_t reserved;       /* zero */
+        uint32_t data_locked;    /* 1 while the mutex is held for user data
+                                  * (hc_region_lock()), written only under the mutex. A
+                                  * locker that finds it set knows the holder died inside
+                                  * the user data, even when an internal locker consumed
+                                  * the EOWNERDEAD first (data.c) */
         pthread_mutex_t lock __attribute__((aligned(64)));
                                  /* robust, process-shared: retirement, reaping, user data */
 } __attribute__((aligned(64)));
@@ -126,6 +134,15 @@ int lockfile_open(int dirfd, const struct scope *sc, uint64_t region_id, unsigne
 int lockfile_name(char *buf, size_t len, const char *name, uint64_t region_id, unsigned k);
 int region_sweep(int dirfd, bool system);
 int region_retire(hc_region *rg);
+
+/* ---- data.c: the user data lock ---- */
+
+int data_lock(hc_region *rg, int timeout_ms);
+int data_unlock(hc_region *rg);
+
+/* ---- forward.c: the primary's socket ---- */
+
+void listen_socket_remove(int dirfd, const char *name);
 
 /* The handle. */
 struct hc_region {
