@@ -49,5 +49,8 @@ Suite *suite_region(void);
 Suite *suite_slot(void);
 Suite *suite_lock(void);
 Suite *suite_wait(void);
+Suite *suite_forward(void);
+Suite *suite_data(void);
+Suite *suite_section(void);
 
 #endif

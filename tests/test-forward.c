@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Forwarding to the primary: hc_listen, hc_send and the framing (lib/forward.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+/* The wire format, as lib/forward.c writes it. */
+struct frame {
+        uint32_t magic;
+        uint32_t size;
+        int32_t status;
+        uint32_t reserved;
+};
+#define FRAME_REQUEST 0x48434d31u
+#define FRAME_REPLY 0x48435231u
+
+enum serve_mode {
+        SERVE_ECHO,              /* reply "<server pid> <sender pid> <size> <data>" */
+        SERVE_SILENT,            /* keep every message, never reply */
+        SERVE_DROP,              /* free every message without a reply */
+};
+
+/* Serves L forever in MODE. */
+static _Noreturn void serve(hc_listener *l, enum serve_mode mode) {
+        for (;;) {
+                struct pollfd pfd = { .fd = hc_listener_fd(l), .events = POLLIN };
+                hc_message *m;
+                int r;
+
+                if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+                        _exit(20);
+                while ((r = hc_listener_receive(l, &m)) == 0) {
+                        char *reply;
+                        int n;
+
+                        if (mode == SERVE_SILENT)
+                                continue;         /* kept (and leaked) on purpose */
+                        if (mode == SERVE_DROP) {
+                                hc_message_free(m);
+                                continue;
+                        }
+                        n = asprintf(&reply, "%d %d %zu %s", (int) getpid(), (int) m->pid, m->size,
+                                     (const char *) m->data);
+                        if (n < 0)
+                                _exit(21);
+                        (void) hc_message_reply(m, reply, (size_t) n);
+                        free(reply);
+                }
+                if (r != -EAGAIN)
+                        _exit(22);
+        }
+}
+
+/*
+ * Forks a process that joins NAME (any of 8 seats), listens with OPT (dir set to test_dir
+ * here) and serves in MODE. Returns its pid once it listens; the child dies with us.
+ */
+static pid_t spawn_server(const char *name, hc_options opt, enum serve_mode mode) {
+        int p[2], r = 0;
+        pid_t pid;
+
+        opt.size = sizeof opt;
+        opt.dir = test_dir;
+        opt.max = 8;
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                hc_listener *l = NULL;
+                hc_slot *s = NULL;
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                r = hc_join(name, &opt, &s);
+                if (r == 0)
+                        r = hc_listen(name, &opt, s, &l);
+                if (write(p[1], &r, sizeof r) != sizeof r || r < 0)
+                        _exit(2);
+                serve(l, mode);
+        }
+        close(p[1]);
+        ck_assert_int_eq(read(p[0], &r, sizeof r), (ssize_t) sizeof r);
+        close(p[0]);
+        ck_assert_int_eq(r, 0);
+        return pid;
+}
+
+/* Sends MSG and checks the echo came from SERVER for this process. */
+static void send_expect_echo(const char *name, pid_t server, const char *msg) {
+        char *want;
+        void *reply = NULL;
+        size_t len = 0;
+
+        ck_assert_int_eq(hc_send(name, TOPT(.timeout_ms = 30000), msg, strlen(msg), &reply, &len), 0);
+        ck_assert_int_ge(asprintf(&want, "%d %d %zu %s", (int) server, (int) getpid(), strlen(msg), msg), 0);
+        ck_assert_str_eq(reply, want);
+        ck_assert_uint_eq(len, strlen(want));
+        free(want);
+        free(reply);
+}
+
+static int raw_connect(const char *name) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s/.%s.sock", test_dir, name);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        return fd;
+}
+
+/* Reads what the listener sends FD until it closes; returns the status of the frame it
+ * sent (0 when none). Fails the test when the listener keeps it open for 30 s. */
+static int raw_drain(int fd) {
+        struct frame f = {};
+        size_t got = 0;
+
+        for (;;) {
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                char buf[256];
+                ssize_t n;
+
+                ck_assert_int_eq(poll(&pfd, 1, 30000), 1);
+                n = read(fd, buf, sizeof buf);
+                if (n <= 0)
+                        break;
+                if (got < sizeof f)
+                        memcpy((char *) &f + got, buf,
+                               (size_t) n < sizeof f - got ? (size_t) n : sizeof f - got);
+                got += (size_t) n;
+        }
+        close(fd);
+        if (got < sizeof f)
+                return 0;
+        ck_assert_uint_eq(f.magic, FRAME_REPLY);
+        return f.status;
+}
+
+/* ---- core ---- */
+
+/* A message reaches the primary, which sees our pid, and its reply comes back whole. */
+START_TEST(test_forward_round_trip)
+{
+        pid_t server = spawn_server("fw", (hc_options) {}, SERVE_ECHO);
+
+        send_expect_echo("fw", server, "hello");
+        send_expect_echo("fw", server, "");               /* empty messages are fine */
+        send_expect_echo("fw", server, "again, the same listener");
+        kill_and_reap(server, SIGKILL);
+}
+END_TEST
+
+/* Fifty secondaries sending at the same moment all get their own answer. */
+START_TEST(test_forward_fifty_senders)
+{
+        pid_t server = spawn_server("many", (hc_options) {}, SERVE_ECHO), kids[50];
+        int gate[2];
+
+        ck_assert_int_eq(pipe2(gate, O_CLOEXEC), 0);
+        for (int i = 0; i < 50; i++) {
+                kids[i] = fork();
+                ck_assert_int_ge(kids[i], 0);
+                if (kids[i] == 0) {
+                        char msg[32], *want = NULL;
+                        void *reply = NULL;
+                        char c;
+
+                        close(gate[1]);
+                        (void) read(gate[0], &c, 1);      /* all start together */
+                        snprintf(msg, sizeof msg, "sender %d", i);
+                        if (hc_send("many", TOPT(.timeout_ms = 60000), msg, strlen(msg), &reply, NULL) != 0)
+                                _exit(1);
+                        if (asprintf(&want, "%d %d %zu %s", (int) server, (int) getpid(), strlen(msg), msg) < 0)
+                                _exit(2);
+                        _exit(strcmp(reply, want) == 0 ? 0 : 3);
+                }
+        }
+        close(gate[0]);
+        close(gate[1]);                   /* EOF: go */
+        for (int i = 0; i < 50; i++) {
+                int st;
+                ck_assert_int_eq(waitpid(kids[i], &st, 0), kids[i]);
+                ck_assert(WIFEXITED(st));
+                ck_assert_int_eq(WEXITSTATUS(st), 0);
+        }
+        kill_and_reap(server, SIGKILL);
+}
+END_TEST
+
+/* argv and the working directory survive packing; anything else is not taken for them. */
+START_TEST(test_forward_args_round_trip)
+{
+        char *argv[] = { "editor", "a file.txt", "", "--flag", NULL }, *cwd = NULL, **out = NULL;
+        void *buf = NULL;
+        size_t len = 0;
+        char *p;
+
+        ck_assert_int_eq(hc_args_pack("/some/dir", argv, &buf, &len), 0);
+        ck_assert_int_eq(hc_args_unpack(buf, len, &cwd, &out), 4);
+        ck_assert_str_eq(cwd, "/some/dir");
+        for (int i = 0; i < 4; i++)
+                ck_assert_str_eq(out[i], argv[i]);
+        ck_assert_ptr_null(out[4]);
+        free(out);
+
+        /* damaged: truncated, wrong magic, empty */
+        ck_assert_int_eq(hc_args_unpack(buf, len - 1, &cwd, &out), -EBADMSG);
+        p = buf;
+        p[0] ^= 1;
+        ck_assert_int_eq(hc_args_unpack(buf, len, &cwd, &out), -EBADMSG);
+        ck_assert_int_eq(hc_args_unpack(buf, 0, &cwd, &out), -EBADMSG);
+        free(buf);
+
+        /* NULL cwd means ours; no arguments at all is fine */
+        ck_assert_int_eq(hc_args_pack(NULL, (char *[]) { NULL }, &buf, &len), 0);
+        ck_assert_int_eq(hc_args_unpack(buf, len, &cwd, &out), 0);
+        p = getcwd(NULL, 0);
+        ck_assert_str_eq(cwd, p);
+        free(p);
+        free(out);
+        free(buf);
+}
+END_TEST
+
+/* Only the primary may listen, and only one listener at a time; freeing it removes the
+ * socket, after which senders are told nobody listens. */
+START_TEST(test_forward_only_primary_listens)
+{
+        hc_slot *first = NULL, *second = NULL;
+        hc_listener *l = NULL, *l2 = NULL;
+        char path[512];
+        struct stat st;
+
+        ck_assert_int_eq(hc_send("one", TOPT(), "x", 1, NULL, NULL), -ENOENT);
+        ck_assert_int_eq(hc_join("one", TOPT(.max = 2), &first), 0);
+        ck_assert_int_eq(hc_join("one", TOPT(.max = 2), &second), 0);
+        ck_assert_int_eq(hc_slot_is_primary("one", TOPT(), first), 1);
+        ck_assert_int_eq(hc_slot_is_primary("one", TOPT(), second), 0);
+
+        ck_assert_int_eq(hc_listen("one", TOPT(), second, &l), -EBUSY);
+        ck_assert_int_eq(hc_listen("one", TOPT(), first, &l), 0);
+        ck_assert_int_eq(hc_listen("one", TOPT(), first, &l2), -EBUSY);
+        ck_assert_int_ge(hc_listener_fd(l), 0);
+        snprintf(path, sizeof path, "%s/.one.sock", test_dir);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert(S_ISSOCK(st.st_mode));
+        ck_assert_uint_eq(st.st_mode & 0777, 0600);        /* the region's mode */
+
+        l = hc_listener_free(l);
+        ck_assert_int_eq(stat(path, &st), -1);
+        ck_assert_int_eq(hc_send("one", TOPT(), "x", 1, NULL, NULL), -ENOENT);
+
+        /* when the first leaves, the second is promoted and may listen */
+        first = hc_leave(first);
+        ck_assert_int_eq(hc_slot_is_primary("one", TOPT(), second), 1);
+        ck_assert_int_eq(hc_listen("one", TOPT(), second, &l), 0);
+        l = hc_listener_free(l);
+        second = hc_leave(second);
+        ck_assert_int_eq(hc_listen("nope", TOPT(), second, &l), -EINVAL);
+}
+END_TEST
+
+/* A primary that never answers costs the sender its timeout, no more; one that drops
+ * the message is reported as such. */
+START_TEST(test_forward_timeout_and_drop)
+{
+        pid_t silent = spawn_server("silent", (hc_options) {}, SERVE_SILENT);
+        pid_t dropper = spawn_server("drop", (hc_options) {}, SERVE_DROP);
+        long long t0 = mono_usec(), dt;
+
+        ck_assert_int_eq(hc_send("silent", TOPT(.timeout_ms = 300), "x", 1, NULL, NULL), -ETIMEDOUT);
+        dt = mono_usec() - t0;
+        ck_assert_int_ge(dt, 300000);
+        ck_assert_int_lt(dt, 10000000);
+        ck_assert_int_eq(hc_send("drop", TOPT(), "x", 1, NULL, NULL), -ECONNRESET);
+        kill_and_reap(silent, SIGKILL);
+        kill_and_reap(dropper, SIGKILL);
+}
+END_TEST
+
+/* ---- crash ---- */
+
+/* The primary is SIGKILLed between messages: the secondary learns it was promoted,
+ * listens over the dead one's socket, and the next message reaches it. */
+START_TEST(test_forward_primary_killed_takeover)
+{
+        int ev[2];
+        pid_t first, second;
+        char c;
+
+        ck_assert_int_eq(pipe2(ev, O_CLOEXEC), 0);
+        first = spawn_server("take", (hc_options) {}, SERVE_ECHO);
+        send_expect_echo("take", first, "to the first");
+
+        second = fork();
+        ck_assert_int_ge(second, 0);
+        if (second == 0) {
+                hc_listener *l = NULL;
+                hc_slot *s = NULL;
+                int r;
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                close(ev[0]);
+                if (hc_join("take", TOPT(.max = 8), &s) < 0)
+                        _exit(10);
+                if (hc_slot_is_primary("take", TOPT(), s) != 0)
+                        _exit(11);
+                (void) write(ev[1], "j", 1);
+                /* sleeps until the count drops below 2, then checks */
+                while ((r = hc_slot_is_primary("take", TOPT(), s)) == 0)
+                        (void) hc_wait("take", TOPT(), 2, 1000);
+                if (r != 1)
+                        _exit(12);
+                if (hc_listen("take", TOPT(), s, &l) < 0)
+                        _exit(13);
+                (void) write(ev[1], "L", 1);
+                serve(l, SERVE_ECHO);
+        }
+        close(ev[1]);
+        ck_assert_int_eq(read(ev[0], &c, 1), 1);
+        ck_assert_int_eq(c, 'j');
+        send_expect_echo("take", first, "still the first");
+
+        kill_and_reap(first, SIGKILL);
+        ck_assert_int_eq(read(ev[0], &c, 1), 1);
+        ck_assert_int_eq(c, 'L');
+        send_expect_echo("take", second, "to the second");
+        kill_and_reap(second, SIGKILL);
+        close(ev[0]);
+
+        /* and now nobody listens: the second's socket is stale */
+        ck_assert_int_eq(hc_send("take", TOPT(), "x", 1, NULL, NULL), -ECONNREFUSED);
+}
+END_TEST
+
+/* A socket file nobody listens on (and a temporary of a listener that died half-way)
+ * never blocks a new primary. Removing the region removes its socket. */
+START_TEST(test_forward_stale_socket)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char tmp[512];
+        struct stat st;
+        pid_t server;
+        int fd;
+
+        ck_assert_int_eq(hc_create("stale", TOPT()), 1);
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s/.stale.sock", test_dir);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        close(fd);                        /* bound, never listening: stale */
+        snprintf(tmp, sizeof tmp, "%s/.stale.sock~0123456789abcdef", test_dir);
+        memcpy(sa.sun_path, tmp, strlen(tmp) + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        close(fd);
+
+        ck_assert_int_eq(hc_send("stale", TOPT(), "x", 1, NULL, NULL), -ECONNREFUSED);
+        server = spawn_server("stale", (hc_options) {}, SERVE_ECHO);
+        send_expect_echo("stale", server, "over the stale one");
+        ck_assert_int_eq(stat(tmp, &st), -1);             /* the temporary was swept */
+
+        /* killed: its socket is stale now, and hc_remove() takes it away */
+        kill_and_reap(server, SIGKILL);
+        ck_assert_int_eq(hc_send("stale", TOPT(), "x", 1, NULL, NULL), -ECONNREFUSED);
+        ck_assert_int_eq(hc_remove("stale", TOPT()), 0);
+        ck_assert_int_eq(dir_entries(), 0);
+}
+END_TEST
+
+/* ---- hostile ---- */
+
+/* A peer of another uid is refused by the listener itself (the socket and directory let
+ * it connect), and the listener goes on serving. */
+START_TEST(test_forward_foreign_uid_refused)
+{
+        char path[512];
+        struct stat st;
+        pid_t server, kid;
+        int status;
+
+        if (geteuid() != 0)
+                return;                   /* needs root to become somebody else */
+        ck_assert_int_eq(chmod(test_dir, 01777), 0);
+        ck_assert_int_eq(hc_create("uid", TOPT(.mode = 0666)), 1);
+        server = spawn_server("uid", (hc_options) {}, SERVE_ECHO);
+        snprintf(path, sizeof path, "%s/.uid.sock", test_dir);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 0777, 0666);
+
+        kid = fork();
+        ck_assert_int_ge(kid, 0);
+        if (kid == 0) {
+                int r;
+
+                if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(10);
+                r = hc_send("uid", TOPT(), "let me in", 9, NULL, NULL);
+                _exit(r == -EPERM ? 0 : r == -EACCES ? 11 : 12);
+        }
+        ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        send_expect_echo("uid", server, "but we are welcome");
+        kill_and_reap(server, SIGKILL);
+}
+END_TEST
+
+/* A peer that sends garbage is dropped (told EBADMSG); the listener keeps serving. */
+START_TEST(test_forward_garbage_dropped)
+{
+        pid_t server = spawn_server("junk", (hc_options) {}, SERVE_ECHO);
+        const char junk[] = "GET / HTTP/1.0\r\n\r\n";
+        int fd = raw_connect("junk");
+
+        ck_assert_int_eq(write(fd, junk, sizeof junk), (ssize_t) sizeof junk);
+        ck_assert_int_eq(raw_drain(fd), EBADMSG);
+        send_expect_echo("junk", server, "after the junk");
+
+        /* a peer that connects and closes at once is just forgotten */
+        close(raw_connect("junk"));
+        send_expect_echo("junk", server, "after the quitter");
+        kill_and_reap(server, SIGKILL);
+}
+END_TEST
+
+/* Too long a message is refused before it is read, on both sides. */
+START_TEST(test_forward_oversize_dropped)
+{
+        pid_t server = spawn_server("big", (hc_options) { .message_max = 1024 }, SERVE_ECHO);
+        struct frame f = { .magic = FRAME_REQUEST, .size = 1u << 30 };
+        char *big = calloc(1, 4096);
+        int fd;
+
+        ck_assert_ptr_nonnull(big);
+        memset(big, 'x', 4095);
+        /* ours: the default limit */
+        ck_assert_int_eq(hc_send("big", TOPT(), big, HC_MESSAGE_MAX_DEFAULT + 1, NULL, NULL), -EMSGSIZE);
+        /* theirs: 1024 */
+        ck_assert_int_eq(hc_send("big", TOPT(), big, 4095, NULL, NULL), -EMSGSIZE);
+        fd = raw_connect("big");
+        ck_assert_int_eq(write(fd, &f, sizeof f), (ssize_t) sizeof f);
+        ck_assert_int_eq(raw_drain(fd), EMSGSIZE);
+        big[1000] = '\0';
+        send_expect_echo("big", server, big);
+        free(big);
+        kill_and_reap(server, SIGKILL);
+}
+END_TEST
+
+/* A peer that stalls half-way is dropped at its deadline; meanwhile others are served. */
+START_TEST(test_forward_stalled_dropped)
+{
+        pid_t server = spawn_server("slow", (hc_options) { .peer_timeout_ms = 500 }, SERVE_ECHO);
+        struct frame f = { .magic = FRAME_REQUEST, .size = 100 };
+        int fd = raw_connect("slow"), idle = raw_connect("slow");
+
+        ck_assert_int_eq(write(fd, &f, sizeof f), (ssize_t) sizeof f);
+        ck_assert_int_eq(write(fd, "part", 4), 4);        /* and then nothing */
+        send_expect_echo("slow", server, "not held up");
+        ck_assert_int_eq(raw_drain(fd), ETIMEDOUT);
+        ck_assert_int_eq(raw_drain(idle), ETIMEDOUT);     /* connected, never wrote */
+        send_expect_echo("slow", server, "still serving");
+        kill_and_reap(server, SIGKILL);
+}
+END_TEST
+
+/* Bad arguments are refused before anything happens. */
+START_TEST(test_forward_bad_arguments)
+{
+        hc_listener *l = NULL;
+        hc_message *m = NULL;
+
+        ck_assert_int_eq(hc_send("bad/name", TOPT(), "x", 1, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(hc_send("ok", TOPT(), NULL, 1, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(hc_send("ok", TOPT(.timeout_ms = -2), "x", 1, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(hc_send("ok", TOPT(.message_max = (size_t) 1 << 31), "x", 1, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(hc_listen("ok", TOPT(), NULL, &l), -EINVAL);
+        ck_assert_int_eq(hc_listener_receive(NULL, &m), -EINVAL);
+        ck_assert_int_eq(hc_listener_fd(NULL), -EINVAL);
+        ck_assert_int_eq(hc_message_reply(NULL, "x", 1), -EINVAL);
+        ck_assert_ptr_null(hc_message_free(NULL));
+        ck_assert_ptr_null(hc_listener_free(NULL));
+        ck_assert_int_eq(hc_slot_is_primary("ok", TOPT(), NULL), -EINVAL);
+}
+END_TEST
+
+Suite *suite_forward(void) {
+        Suite *s = suite_create("forward");
+        TCase *tc;
+
+        tc = tcase_new("core", 120);
+        tcase_add_test(tc, test_forward_round_trip);
+        tcase_add_test(tc, test_forward_fifty_senders);
+        tcase_add_test(tc, test_forward_args_round_trip);
+        tcase_add_test(tc, test_forward_only_primary_listens);
+        tcase_add_test(tc, test_forward_timeout_and_drop);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_new("crash", 120);
+        tcase_add_test(tc, test_forward_primary_killed_takeover);
+        tcase_add_test(tc, test_forward_stale_socket);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_new("hostile", 120);
+        tcase_add_test(tc, test_forward_foreign_uid_refused);
+        tcase_add_test(tc, test_forward_garbage_dropped);
+        tcase_add_test(tc, test_forward_oversize_dropped);
+        tcase_add_test(tc, test_forward_stalled_dropped);
+        tcase_add_test(tc, test_forward_bad_arguments);
+        suite_add_tcase(s, tc);
+        return s;
+}
