@@ -227,7 +227,8 @@ int command_names(const struct cli *c) {
                 ret = EXIT_FAILURE;
                 goto finish;
         }
-        qsort(e.v, e.n, sizeof *e.v, entry_compare);
+        if (e.n > 0)                   /* qsort() wants an array, even of none */
+                qsort(e.v, e.n, sizeof *e.v, entry_compare);
 
         if (c->json)
                 array = json_object_new_array();
