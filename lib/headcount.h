@@ -51,8 +51,8 @@ enum {
         HC_WATCH = 1 << 2,       /* hc_region_open: count as a waiter while the handle is
                                   * open, so that every leave raises an inotify event on
                                   * the region file (IN_MODIFY): for monitors */
-        HC_ALLOW_ROOT = 1 << 3,  /* hc_listen: also accept messages from root; hc_send:
-                                  * (always) accepts a primary that runs as root */
+        HC_ALLOW_ROOT = 1 << 3,  /* hc_listen: also accept messages from root; hc_send
+                                  * run by root: also send to a primary of another uid */
 };
 
 /*
@@ -390,7 +390,8 @@ hc_message *hc_message_free(hc_message *m);
 /*
  * Sends LEN bytes of MSG to the primary of region NAME and waits for its reply, at most
  * opt->timeout_ms (0: HC_SEND_TIMEOUT_DEFAULT_MS; -1: forever). Checks that the listener
- * runs as our effective uid or as root. On success returns 0 and stores a malloc()ed
+ * runs as our effective uid or as root (or, for root with HC_ALLOW_ROOT, as anyone; the
+ * listener must allow root too). On success returns 0 and stores a malloc()ed
  * copy of the reply (followed by a NUL that is not counted) in *ret_reply and its length
  * in *ret_len; free(*ret_reply) when done. RET_REPLY may be NULL to ignore the reply.
  *   -ENOENT        nobody listens (no socket), or the scope directory does not exist

@@ -68,7 +68,7 @@ static _Noreturn void serve(hc_listener *l, enum serve_mode mode) {
  * Forks a process that joins NAME (any of 8 seats), listens with OPT (dir set to test_dir
  * here) and serves in MODE. Returns its pid once it listens; the child dies with us.
  */
-static pid_t spawn_server(const char *name, hc_options opt, enum serve_mode mode) {
+static pid_t spawn_server_as(const char *name, hc_options opt, enum serve_mode mode, uid_t uid) {
         int p[2], r = 0;
         pid_t pid;
 
@@ -83,7 +83,11 @@ static pid_t spawn_server(const char *name, hc_options opt, enum serve_mode mode
                 hc_slot *s = NULL;
 
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                r = hc_join(name, &opt, &s);
+                if (uid != 0 && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0 ||
+                                 prctl(PR_SET_PDEATHSIG, SIGKILL) < 0))
+                        r = -errno;
+                if (r == 0)
+                        r = hc_join(name, &opt, &s);
                 if (r == 0)
                         r = hc_listen(name, &opt, s, &l);
                 if (write(p[1], &r, sizeof r) != sizeof r || r < 0)
@@ -97,6 +101,10 @@ static pid_t spawn_server(const char *name, hc_options opt, enum serve_mode mode
         return pid;
 }
 
+static pid_t spawn_server(const char *name, hc_options opt, enum serve_mode mode) {
+        return spawn_server_as(name, opt, mode, 0);
+}
+
 /* Sends MSG and checks the echo came from SERVER for this process. */
 static void send_expect_echo(const char *name, pid_t server, const char *msg) {
         char *want;
@@ -104,7 +112,8 @@ static void send_expect_echo(const char *name, pid_t server, const char *msg) {
         size_t len = 0;
 
         ck_assert_int_eq(hc_send(name, TOPT(.timeout_ms = 30000), msg, strlen(msg), &reply, &len), 0);
-        ck_assert_int_ge(asprintf(&want, "%d %d %zu %s", (int) server, (int) getpid(), strlen(msg), msg), 0);
+        ck_assert_int_ge(asprintf(&want, "%d %d %zu %s", (int) server, (int) getpid(), strlen(msg),
+                                  msg), 0);
         ck_assert_str_eq(reply, want);
         ck_assert_uint_eq(len, strlen(want));
         free(want);
@@ -181,9 +190,11 @@ START_TEST(test_forward_fifty_senders)
                         close(gate[1]);
                         (void) read(gate[0], &c, 1);      /* all start together */
                         snprintf(msg, sizeof msg, "sender %d", i);
-                        if (hc_send("many", TOPT(.timeout_ms = 60000), msg, strlen(msg), &reply, NULL) != 0)
+                        if (hc_send("many", TOPT(.timeout_ms = 60000), msg, strlen(msg), &reply,
+                                    NULL) != 0)
                                 _exit(1);
-                        if (asprintf(&want, "%d %d %zu %s", (int) server, (int) getpid(), strlen(msg), msg) < 0)
+                        if (asprintf(&want, "%d %d %zu %s", (int) server, (int) getpid(),
+                                     strlen(msg), msg) < 0)
                                 _exit(2);
                         _exit(strcmp(reply, want) == 0 ? 0 : 3);
                 }
@@ -418,6 +429,31 @@ START_TEST(test_forward_foreign_uid_refused)
 }
 END_TEST
 
+/* Root talks to another user's primary only when both sides opt in with HC_ALLOW_ROOT. */
+START_TEST(test_forward_root_needs_consent)
+{
+        pid_t open_door, closed_door;
+        void *reply = NULL;
+
+        if (geteuid() != 0)
+                return;
+        ck_assert_int_eq(chmod(test_dir, 01777), 0);      /* nobody may make regions here */
+        open_door = spawn_server_as("open", (hc_options) { .flags = HC_ALLOW_ROOT }, SERVE_ECHO,
+                                    65534);
+        closed_door = spawn_server_as("closed", (hc_options) {}, SERVE_ECHO, 65534);
+
+        /* without the flag root does not even send to another user's listener */
+        ck_assert_int_eq(hc_send("open", TOPT(), "x", 1, NULL, NULL), -EPERM);
+        ck_assert_int_eq(hc_send("open", TOPT(.flags = HC_ALLOW_ROOT), "x", 1, &reply, NULL), 0);
+        ck_assert_ptr_nonnull(strstr(reply, " 1 x"));
+        free(reply);
+        /* and that listener must want root's messages */
+        ck_assert_int_eq(hc_send("closed", TOPT(.flags = HC_ALLOW_ROOT), "x", 1, NULL, NULL), -EPERM);
+        kill_and_reap(open_door, SIGKILL);
+        kill_and_reap(closed_door, SIGKILL);
+}
+END_TEST
+
 /* A peer that sends garbage is dropped (told EBADMSG); the listener keeps serving. */
 START_TEST(test_forward_garbage_dropped)
 {
@@ -486,7 +522,8 @@ START_TEST(test_forward_bad_arguments)
         ck_assert_int_eq(hc_send("bad/name", TOPT(), "x", 1, NULL, NULL), -EINVAL);
         ck_assert_int_eq(hc_send("ok", TOPT(), NULL, 1, NULL, NULL), -EINVAL);
         ck_assert_int_eq(hc_send("ok", TOPT(.timeout_ms = -2), "x", 1, NULL, NULL), -EINVAL);
-        ck_assert_int_eq(hc_send("ok", TOPT(.message_max = (size_t) 1 << 31), "x", 1, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(hc_send("ok", TOPT(.message_max = (size_t) 1 << 31), "x", 1, NULL, NULL),
+                         -EINVAL);
         ck_assert_int_eq(hc_listen("ok", TOPT(), NULL, &l), -EINVAL);
         ck_assert_int_eq(hc_listener_receive(NULL, &m), -EINVAL);
         ck_assert_int_eq(hc_listener_fd(NULL), -EINVAL);
@@ -516,6 +553,7 @@ Suite *suite_forward(void) {
 
         tc = tcase_new("hostile", 120);
         tcase_add_test(tc, test_forward_foreign_uid_refused);
+        tcase_add_test(tc, test_forward_root_needs_consent);
         tcase_add_test(tc, test_forward_garbage_dropped);
         tcase_add_test(tc, test_forward_oversize_dropped);
         tcase_add_test(tc, test_forward_stalled_dropped);
