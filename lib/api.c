@@ -333,18 +333,26 @@ _hc_public_ int hc_create(const char *name, const hc_options *opt) {
         r = check_create_options(opt);
         if (r < 0)
                 return r;
-        r = region_create(&sc, opt, &fd);
-        safe_close(fd);
-        if (r == 0) {
-                /* it exists: make sure it is one we can use */
+        for (unsigned attempt = 0;; attempt++) {
                 hc_region *rg = NULL;
                 hc_options o;
-                int q = hc_region_open(name, no_create(opt, &o), &rg);
+                int q;
+
+                r = region_create(&sc, opt, &fd);
+                fd = safe_close(fd);
+                if (r != 0)
+                        return r;
+                HC_HOOK("create-exists");
+                /* it exists: make sure it is one we can use. It may also have been
+                 * removed since we found it; then we create it after all. */
+                q = hc_region_open(name, no_create(opt, &o), &rg);
                 hc_region_close(rg);
-                if (q < 0)
-                        return q;
+                if (q == -ENOENT && attempt < 100)
+                        continue;
+                if (q == -ENOENT)
+                        return -ESTALE;   /* removed and made again, over and over */
+                return q < 0 ? q : 0;
         }
-        return r;
 }
 
 _hc_public_ int hc_remove(const char *name, const hc_options *opt) {

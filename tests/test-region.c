@@ -388,6 +388,35 @@ START_TEST(test_region_retire_race)
 }
 END_TEST
 
+extern void (*hc_test_hook)(const char *point);
+
+static void remove_once(const char *point) {
+        if (strcmp(point, "create-exists") != 0)
+                return;
+        hc_test_hook = NULL;
+        ck_assert_int_eq(hc_remove("r", TOPT()), 0);
+}
+
+/* hc_create() that finds the region, which another process then removes before the
+ * check, creates it after all: it never reports -ENOENT (found by the chaos soak). */
+START_TEST(test_region_create_removed_meanwhile)
+{
+        struct stat st;
+
+        ck_assert_int_eq(hc_create("r", TOPT()), 1);
+        hc_test_hook = remove_once;
+        ck_assert_int_eq(hc_create("r", TOPT(.capacity = 3)), 1);
+        ck_assert_ptr_null(hc_test_hook);
+        ck_assert_int_eq(stat(region_path("r"), &st), 0);
+        {
+                hc_region *rg = NULL;
+                ck_assert_int_eq(hc_region_open("r", TOPT(.flags = HC_NO_CREATE), &rg), 0);
+                ck_assert_uint_eq(hc_region_capacity(rg), 3);
+                rg = hc_region_close(rg);
+        }
+}
+END_TEST
+
 Suite *suite_region(void) {
         Suite *s = suite_create("region");
         TCase *tc;
@@ -400,6 +429,7 @@ Suite *suite_region(void) {
         tc = tcase_new("limits", 120);
         tcase_add_test(tc, test_region_create_race);
         tcase_add_test(tc, test_region_retire_race);
+        tcase_add_test(tc, test_region_create_removed_meanwhile);
         suite_add_tcase(s, tc);
 
         tc = tcase_new("crash", 60);
