@@ -10,6 +10,7 @@
 
 /* Exit codes (sysexits and timeout(1), as DESIGN.md fixes them). */
 #define EXIT_USAGE 64           /* EX_USAGE */
+#define EXIT_NO_PRIMARY 69      /* EX_UNAVAILABLE: 'send' found no primary listening */
 #define EXIT_FULL 75            /* EX_TEMPFAIL: no free seat, the default --conflict-exit-code */
 #define EXIT_TIMEDOUT 124       /* 'wait' ran out of time, as timeout(1) */
 #define EXIT_CANNOT_EXEC 126    /* as a shell: found but not executable */
@@ -19,13 +20,13 @@
 struct cli {
         const char *command;    /* "run", "count", ... */
         const char *name;       /* the region; NULL for 'names' */
-        char **cmd;             /* run: the command and its arguments */
+        char **cmd;             /* run: the command and its arguments; send: the words */
 
         int scope;              /* HC_SCOPE_USER or HC_SCOPE_SYSTEM */
         const char *dir;        /* --dir, or NULL */
 
         unsigned max;           /* run --max */
-        int timeout_ms;         /* run --wait, wait --timeout: -1 forever, 0 at once */
+        int timeout_ms;         /* run --wait, wait and send --timeout: -1 forever, 0 at once */
         const char *tag;        /* run --tag */
         int conflict_exit_code; /* run --conflict-exit-code */
         bool quiet;             /* run --quiet */
@@ -46,6 +47,7 @@ _Noreturn void usage_error(const char *format, ...) __attribute__((format(printf
 int command_run(const struct cli *c);
 int command_list(const struct cli *c);
 int command_names(const struct cli *c);
+int command_send(const struct cli *c);
 
 /* Options for the library from the scope part of the command line. */
 #define CLI_OPTIONS(c, ...) \

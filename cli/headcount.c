@@ -91,6 +91,7 @@ static const struct command commands[] = {
         { "wait",   true,  F_BELOW | F_ZERO | F_TIMEOUT,                  command_wait   },
         { "create", true,  F_MODE | F_CAPACITY | F_DATA_SIZE,             command_create },
         { "remove", true,  0,                                             command_remove },
+        { "send",   true,  F_TIMEOUT,                                     command_send   },
 };
 
 void log_error(const char *format, ...) {
@@ -128,6 +129,7 @@ static _Noreturn void usage(void) {
               " wait <name>                     wait until the count drops below a bound\n"
               " create <name>                   create a region ahead of use\n"
               " remove <name>                   retire a region that nobody is in\n"
+              " send <name> [--] <message>...   send to the primary instance, print its reply\n"
               "\nOptions:\n"
               " -m, --max <number>              seats available to 'run' (default 1)\n"
               " -w, --wait[=<secs>]             'run': wait for a free seat, at most <secs>\n"
@@ -137,7 +139,7 @@ static _Noreturn void usage(void) {
               "     --json                      'list', 'names': print JSON\n"
               "     --below <number>            'wait': until fewer than <number> are running\n"
               "     --zero                      'wait': until nobody is running\n"
-              "     --timeout <secs>            'wait': give up after <secs> (exit 124)\n"
+              "     --timeout <secs>            'wait', 'send': give up after <secs>\n"
               "     --mode <mode>               'create': file mode, octal (default 0644)\n"
               "     --capacity <number>         'create': seats in the region (default 64)\n"
               "     --data-size <bytes>         'create': user data bytes in the region\n"
@@ -233,7 +235,8 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
 
                 if (streq(argv[optind], "--")) {
                         optind++;
-                        if (npositional >= 1 && streq(positional[0], "run")) {
+                        if (npositional >= 1 && (streq(positional[0], "run") ||
+                                                 streq(positional[0], "send"))) {
                                 if (npositional < 2)
                                         usage_error("no name given before '--'");
                                 c->cmd = argv + optind;
@@ -248,6 +251,10 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
 
                 ch = getopt_long(argc, argv, "+:m:w::E:qhV", longopts, &index);
                 if (ch == -1) {
+                        if (npositional == 2 && streq(positional[0], "send")) {
+                                c->cmd = argv + optind;     /* the message, words as given */
+                                break;
+                        }
                         if (npositional == 2 && streq(positional[0], "run"))
                                 usage_error("missing '--' before the command '%s'", argv[optind]);
                         if (npositional == 2 ||
@@ -356,6 +363,14 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         usage_error("no command given after '%s --'", c->name);
                 if (!(given & F_WAIT))
                         c->timeout_ms = 0;      /* without --wait a full region fails at once */
+        }
+        if (streq(command->name, "send")) {
+                if (!c->cmd || !c->cmd[0])
+                        usage_error("no message given for '%s'", c->name);
+                if (!(given & F_TIMEOUT))
+                        c->timeout_ms = 0;      /* the library's default */
+                else if (c->timeout_ms == 0)
+                        c->timeout_ms = 1;      /* --timeout 0: as short as can be */
         }
         if (streq(command->name, "wait")) {
                 if ((given & F_BELOW) && (given & F_ZERO))

@@ -31,9 +31,19 @@ esac
 expect 0 "$EX/editor"
 same "no files" "$(cat "$T/out")" "editor $ed opened 0 files"
 
+# headcount send: the words go to the primary, its reply comes back on stdout.
+expect 0 "$HEADCOUNT" send ed hello world
+same "send: the primary's reply" "$(cat "$T/out")" "editor $ed: not a list of files"
+expect 0 "$HEADCOUNT" send --timeout 5 ed -- --not-an-option
+same "send: words after -- are the message" "$(cat "$T/out")" "editor $ed: not a list of files"
+expect 64 "$HEADCOUNT" send ed
+expect 64 "$HEADCOUNT" send --timeout x ed hi
+
 # Killed: its socket stays behind, stale; the next launch becomes the editor anyway.
 kill -KILL $ed
 wait $ed 2>/dev/null
+expect 69 "$HEADCOUNT" send ed anyone
+contains "$T/err" "no primary listens on region 'ed'"
 "$EX/editor" >&3 &
 ed2=$!
 track $ed2
@@ -55,6 +65,7 @@ next_event
 same "seat held" "$event" held
 expect 69 "$EX/editor" lost.txt
 contains "$T/err" "editor: cannot reach the running editor"
+expect 69 "$HEADCOUNT" send ed hi
 release 1
 
 # appinst-section: one shared count and last starter, right after a SIGKILL.

@@ -12,7 +12,7 @@ expect 0 hc count web --help
 usage_fails "no command given" hc
 usage_fails "no command given" hc --dir "$D"
 usage_fails "unknown command 'frob'" hc frob web
-usage_fails "unknown command 'send'" hc send web hello
+usage_fails "unknown command 'frobnicate'" hc frobnicate web hello
 usage_fails "unrecognized option '--bogus'" hc count --bogus web
 usage_fails "unrecognized option '--bogus'" hc --bogus count web
 usage_fails "invalid option -- 'x'" hc -x count web
