@@ -10,10 +10,18 @@
  * holder.
  *
  * Lock calls are bounded in time: a hostile user who can write a shared region could
- * otherwise hold the mutex forever and hang everyone else.
+ * otherwise hold the mutex forever and hang everyone else. And the mutex's kind is
+ * checked before every lock: glibc trusts the kind word inside the mutex, and a region
+ * whose mutex claims to be priority-protected makes pthread_mutex_timedlock() abort the
+ * process on an assertion (glibc 2.36, nptl/tpp.c), a priority-inheriting one sends the
+ * kernel a made-up owner. Only the kind we create (robust, process-shared, normal) is
+ * locked. A writer who changes the word between our check and glibc's read could still
+ * get there; that needs a race won against every locker, where the plain lock word
+ * already lets such a writer make each locker wait out its bound.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "hc-internal.h"
@@ -36,6 +44,35 @@ static int repair(hc_region *rg) {
 int hc_test_lock_timeout_ms;
 #endif
 
+#ifdef __GLIBC__
+static pthread_once_t kind_once = PTHREAD_ONCE_INIT;
+static int kind_expected;
+
+static void kind_init(void) {
+        pthread_mutexattr_t attr;
+        pthread_mutex_t m;
+
+        /* as region.c creates it */
+        (void) pthread_mutexattr_init(&attr);
+        (void) pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+        (void) pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+        (void) pthread_mutex_init(&m, &attr);
+        (void) pthread_mutexattr_destroy(&attr);
+        kind_expected = m.__data.__kind;
+        (void) pthread_mutex_destroy(&m);
+}
+
+static bool kind_ok(hc_region *rg) {
+        (void) pthread_once(&kind_once, kind_init);
+        return __atomic_load_n(&rg->hdr->lock.__data.__kind, __ATOMIC_RELAXED) == kind_expected;
+}
+#else
+static bool kind_ok(hc_region *rg) {
+        (void) rg;
+        return true;
+}
+#endif
+
 /* Returns 0, or 1 when the previous holder died and the region was repaired. */
 int region_lock(hc_region *rg, int timeout_ms) {
         struct timespec ts;
@@ -43,6 +80,8 @@ int region_lock(hc_region *rg, int timeout_ms) {
 
         if (!rg->writable)
                 return -EACCES;
+        if (!kind_ok(rg))
+                return -EBADMSG;          /* not a mutex we made: see above */
 #ifdef HC_TEST_HOOKS
         if (hc_test_lock_timeout_ms > 0 && timeout_ms > hc_test_lock_timeout_ms)
                 timeout_ms = hc_test_lock_timeout_ms;

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The robust mutex and its repair after a holder died with it (lib/lock.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
+#include "region.h"
 
 /* A process killed while it holds the region mutex (inside the reaper) leaves no
  * deadlock: the next locker repairs the region and carries on, and the counts stay
@@ -74,12 +77,45 @@ START_TEST(test_lock_repeated_owner_deaths)
 }
 END_TEST
 
+/* A region whose mutex claims another kind than the robust, process-shared one we make
+ * (here priority-protected, which made glibc abort the process: found by fuzz-region)
+ * is refused with -EBADMSG by everything that locks it; nothing crashes. */
+START_TEST(test_lock_hostile_mutex_kind)
+{
+        static const int kinds[] = { 64, 32, 16 | 64 | 128, 16 | 32 | 128, 0, 1, -1 };
+
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+                struct hc_region_header h;
+                char path[512];
+                int fd;
+
+                ck_assert_int_eq(hc_create("k", TOPT()), 1);
+                snprintf(path, sizeof path, "%s/k", test_dir);
+                fd = open(path, O_RDWR | O_CLOEXEC);
+                ck_assert_int_ge(fd, 0);
+                ck_assert_int_eq(pread(fd, &h, sizeof h, 0), (ssize_t) sizeof h);
+                h.lock.__data.__kind = kinds[i];
+                ck_assert_int_eq(pwrite(fd, &h, sizeof h, 0), (ssize_t) sizeof h);
+                close(fd);
+
+                ck_assert_int_eq(hc_reap("k", TOPT()), -EBADMSG);
+                ck_assert_int_eq(hc_remove("k", TOPT()), -EBADMSG);
+                ck_assert_int_eq(hc_count("k", TOPT()), 0);     /* no mutex needed */
+                ck_assert_int_eq(unlink(path), 0);
+        }
+}
+END_TEST
+
 Suite *suite_lock(void) {
         Suite *s = suite_create("lock");
         TCase *tc = tcase_new("crash", 60);
 
         tcase_add_test(tc, test_lock_holder_killed_inside_mutex);
         tcase_add_test(tc, test_lock_repeated_owner_deaths);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_new("hostile", 60);
+        tcase_add_test(tc, test_lock_hostile_mutex_kind);
         suite_add_tcase(s, tc);
         return s;
 }
