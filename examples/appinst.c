@@ -10,10 +10,9 @@
  * good. Here each copy holds a seat whose lock the kernel drops when the process dies,
  * however it dies, so the count is the number of live copies, SIGKILL included.
  *
- * The region is opened once as a handle, as a monitor does. hc_region_wait() sleeps until
- * the count drops below what we showed (a copy ended: it wakes at once, even for SIGKILL).
- * The library has no call that waits for the count to rise, so we also look again every
- * RECHECK_MS to notice new copies.
+ * The region is opened once as a handle, as a monitor does. hc_region_wait_change() sleeps
+ * until the count differs from what we showed: a copy started, or ended (at once, even
+ * for SIGKILL). It wakes every STOP_CHECK_MS only to see whether we were asked to stop.
  *
  *   ./appinst [NAME]        (start several; kill some; stop them with Ctrl-C)
  */
@@ -25,7 +24,7 @@
 
 #include <headcount.h>
 
-#define RECHECK_MS 100
+#define STOP_CHECK_MS 500
 
 static volatile sig_atomic_t stop;
 
@@ -68,8 +67,8 @@ int main(int argc, char *argv[]) {
                         fflush(stdout);
                         shown = n;
                 }
-                /* Returns at once when a copy ends; -ETIMEDOUT after RECHECK_MS. */
-                r = hc_region_wait(rg, (unsigned) shown, RECHECK_MS);
+                /* Returns the new count at once when a copy starts or ends. */
+                r = hc_region_wait_change(rg, (unsigned) shown, STOP_CHECK_MS);
                 if (r < 0 && r != -ETIMEDOUT && r != -EINTR) {
                         fprintf(stderr, "%s: cannot wait: %s\n", name, strerror(-r));
                         break;

@@ -13,7 +13,6 @@
  * Without $NOTIFY_SOCKET (not started by systemd) sd_notify() does nothing.
  */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,7 +21,7 @@
 #include <headcount.h>
 
 #define SELF "notify-daemon-example"
-#define RECHECK_MS 250
+#define STOP_CHECK_MS 250
 
 static volatile sig_atomic_t stop;
 
@@ -74,11 +73,9 @@ int main(int argc, char *argv[]) {
                                           n == 1 ? "" : "s", watch);
                         shown = n;
                 }
-                /* wakes at once when one ends; rises are seen within RECHECK_MS */
-                if (n > 0)
-                        (void) hc_region_wait(rg, (unsigned) n, RECHECK_MS);
-                else
-                        (void) poll(NULL, 0, RECHECK_MS);
+                /* wakes at once when one starts or ends; every STOP_CHECK_MS to see
+                 * whether we were asked to stop */
+                (void) hc_region_wait_change(rg, (unsigned) n, STOP_CHECK_MS);
         }
 
         (void) sd_notify(0, "STOPPING=1");

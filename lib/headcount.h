@@ -291,6 +291,16 @@ int hc_region_list(hc_region *rg, hc_instance **ret);
 int hc_region_primary(hc_region *rg, hc_instance *ret);
 int hc_region_wait(hc_region *rg, unsigned below, int timeout_ms);
 
+/*
+ * Waits until the count differs from SEEN (typically the last count the caller showed)
+ * and returns the new count (>= 0), at once when it already differs. Wakes on joins as
+ * well as on leaves and deaths: for monitors and for programs that show the count, as
+ * examples/appinst.c does. TIMEOUT_MS as hc_region_wait(). Errors: -ETIMEDOUT, -ESTALE
+ * when the region was retired while SEEN is 0 (nothing can change any more), -EINVAL,
+ * and those of hc_region_count().
+ */
+int hc_region_wait_change(hc_region *rg, unsigned seen, int timeout_ms);
+
 /* The region's name, capacity, and user data size. */
 const char *hc_region_name(const hc_region *rg);
 unsigned hc_region_capacity(const hc_region *rg);

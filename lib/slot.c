@@ -722,6 +722,7 @@ int slot_join_handle(hc_region *rg, const hc_options *opt, hc_slot **ret) {
         record_fill(&s->rec, s->index, s->region_id, opt ? opt->tag : NULL);
         record_write_mapped(rg, s->index, &s->rec);
         __atomic_add_fetch(&rg->n_ref, 1, __ATOMIC_RELAXED);
+        handle_poke(rg);                  /* for hc_region_wait_change() callers */
         *ret = s;
         return 0;
 

@@ -194,7 +194,8 @@ static int futex_sleep(hc_region *rg, uint32_t seen, int64_t deadline) {
         return 0;
 }
 
-int handle_wait(hc_region *rg, unsigned below, int timeout_ms) {
+/* Sleeps until the count is below BELOW (CHANGE false) or differs from it (CHANGE true). */
+static int handle_wait_until(hc_region *rg, bool change, unsigned value, int timeout_ms) {
         int64_t deadline = deadline_from(timeout_ms);
         struct waiter w = { .ifd = -EBADF };
         bool ready = false, recent = false;
@@ -207,10 +208,13 @@ int handle_wait(hc_region *rg, unsigned below, int timeout_ms) {
 
                 if (__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED) {
                         r = 0;                    /* retired: nobody is in it */
+                        if (!change || value != 0)
+                                break;
+                        r = -ESTALE;              /* and it never will be again */
                         break;
                 }
                 r = handle_count(rg, false, NULL);
-                if (r < 0 || (unsigned) r < below)
+                if (r < 0 || (change ? (unsigned) r != value : (unsigned) r < value))
                         break;
                 if (!ready) {
                         r = waiter_init(&w, rg->file_fd, rg->n_files);
@@ -231,4 +235,13 @@ int handle_wait(hc_region *rg, unsigned below, int timeout_ms) {
         if (rg->writable)
                 __atomic_sub_fetch(&rg->hdr->waiters, 1, __ATOMIC_ACQ_REL);
         return r;
+}
+
+int handle_wait(hc_region *rg, unsigned below, int timeout_ms) {
+        return handle_wait_until(rg, false, below, timeout_ms);
+}
+
+_hc_public_ int hc_region_wait_change(hc_region *rg, unsigned seen, int timeout_ms) {
+        hc_assert_return(rg && timeout_ms >= -1, -EINVAL);
+        return handle_wait_until(rg, true, seen, timeout_ms);
 }

@@ -183,6 +183,76 @@ START_TEST(test_wait_watch_handle_sees_leaves)
 }
 END_TEST
 
+/* Forks a process that sleeps in hc_region_wait_change(SEEN) and exits with the result. */
+static pid_t spawn_change_waiter(const char *name, unsigned seen, int *ready_fd) {
+        int p[2];
+        pid_t pid;
+
+        ck_assert_int_eq(pipe(p), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                hc_region *rg = NULL;
+                int r;
+
+                close(p[0]);
+                if (hc_region_open(name, TOPT(), &rg) < 0)
+                        _exit(100);
+                if (write(p[1], "r", 1) != 1)
+                        _exit(101);
+                r = hc_region_wait_change(rg, seen, 20000);
+                _exit(r == -ETIMEDOUT ? 99 : r < 0 ? 98 : r);
+        }
+        close(p[1]);
+        *ready_fd = p[0];
+        return pid;
+}
+
+/* hc_region_wait_change wakes on a join (cold, and through a handle that opens nothing)
+ * and on a leave, and returns the new count; it returns at once when the count already
+ * differs. */
+START_TEST(test_wait_change_wakes_on_join_and_leave)
+{
+        hc_region *rg = NULL;
+        hc_slot *s = NULL, *t = NULL;
+        int fd, status;
+        pid_t waiter;
+
+        ck_assert_int_eq(hc_region_open("ch", TOPT(), &rg), 0);
+        ck_assert_int_eq(hc_region_wait_change(rg, 5, 0), 0);      /* differs already */
+        ck_assert_int_eq(hc_region_wait_change(rg, 0, 0), -ETIMEDOUT);
+        ck_assert_int_eq(hc_region_wait_change(rg, 0, 50), -ETIMEDOUT);
+
+        /* a cold join */
+        waiter = spawn_change_waiter("ch", 0, &fd);
+        await_ready(fd);
+        ck_assert_int_eq(hc_join("ch", TOPT(.max = 3), &s), 0);
+        ck_assert_int_eq(waitpid(waiter, &status, 0), waiter);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 1);
+
+        /* a join through a handle whose spare descriptor is already open */
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 3), &t), 0);
+        t = hc_leave(t);
+        waiter = spawn_change_waiter("ch", 1, &fd);
+        await_ready(fd);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 3), &t), 0);
+        ck_assert_int_eq(waitpid(waiter, &status, 0), waiter);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 2);
+
+        /* a leave */
+        waiter = spawn_change_waiter("ch", 2, &fd);
+        await_ready(fd);
+        s = hc_leave(s);
+        ck_assert_int_eq(waitpid(waiter, &status, 0), waiter);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 1);
+        t = hc_leave(t);
+        rg = hc_region_close(rg);
+}
+END_TEST
+
 Suite *suite_wait(void) {
         Suite *s = suite_create("wait");
         TCase *tc;
@@ -191,6 +261,7 @@ Suite *suite_wait(void) {
         tcase_add_test(tc, test_wait_immediate_and_timeout);
         tcase_add_test(tc, test_wait_for_zero);
         tcase_add_test(tc, test_wait_watch_handle_sees_leaves);
+        tcase_add_test(tc, test_wait_change_wakes_on_join_and_leave);
         suite_add_tcase(s, tc);
 
         tc = tcase_new("crash", 60);
