@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Sets everything up and runs every test: the suites, the suites again under ASan+UBSan,
-# the Check suite under valgrind, make distcheck, and the Debian packages built, installed
-# and smoke-tested. Ends with one line of totals.
+# the Check suite under valgrind, make distcheck, the Debian packages built, installed
+# and smoke-tested, and the RPM packages built from the tarball. Ends with one line of totals.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -34,6 +34,10 @@ echo "== Debian packages: build, install, smoke-test, purge"
 # the suites ran above; the package build need not run them a third time
 DEB_BUILD_OPTIONS=nocheck sh packaging/debian-smoke.sh >build/debian.out 2>&1 || { status=1; tail -n 40 build/debian.out; }
 grep -E '^debian-smoke:' build/debian.out | tail -n 3 || true
+
+echo "== RPM packages from the release tarball"
+sh packaging/rpm-smoke.sh build >build/rpm.out 2>&1 || { status=1; tail -n 40 build/rpm.out; }
+tail -n 1 build/rpm.out
 
 sh tests/summary.sh build build-sanitize
 exit $status
