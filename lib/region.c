@@ -359,6 +359,24 @@ fail:
         return r;
 }
 
+/*
+ * The checks that need the region file's inode, once its header has been read into H:
+ * a file we trust, of the size its header says, on a local filesystem. *RET_ST is left
+ * for the caller's own look at st_nlink (0: retired since we opened it).
+ */
+int region_check_inode(int fd, const struct hc_region_header *h, bool system, struct stat *ret_st) {
+        int r;
+
+        if (fstat(fd, ret_st) < 0)
+                return -errno;
+        r = file_trust(ret_st, system);
+        if (r < 0)
+                return r;
+        if ((uint64_t) ret_st->st_size != h->file_size)
+                return -EBADMSG;
+        return fs_check_local(fd, ret_st->st_dev);
+}
+
 /* Why a file we could not use was refused: distrust comes before corruption. */
 static int refusal(int fd, bool system, int r) {
         struct stat st;
@@ -534,7 +552,7 @@ int handle_open(const struct scope *sc, const hc_options *opt, hc_region **ret) 
         bool create = !(opt && (opt->flags & HC_NO_CREATE));
         hc_region *rg;
         struct stat st;
-        int fd, r;
+        int fd = -EBADF, r;
 
         r = region_open_file(sc, opt, O_RDWR, create, &fd, &h);
         if (r == -EACCES || r == -EROFS)          /* read-only use: count, list, wait */
@@ -553,17 +571,7 @@ int handle_open(const struct scope *sc, const hc_options *opt, hc_region **ret) 
         rg->fd = fd;
         rg->writable = (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
 
-        if (fstat(fd, &st) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        r = file_trust(&st, sc->system);
-        if (r < 0)
-                goto fail;
-        r = fs_check_local(fd, st.st_dev);
-        if (r < 0)
-                goto fail;
-        r = header_check(&h, (uint64_t) st.st_size);
+        r = region_check_inode(fd, &h, sc->system, &st);
         if (r < 0)
                 goto fail;
         rg->dev = st.st_dev;

@@ -127,6 +127,7 @@ uint64_t header_layout_check(const struct hc_region_header *h);
 uint64_t header_file_size(uint32_t capacity, uint64_t data_size, uint64_t *ret_table,
                           uint64_t *ret_data);
 int region_create(const struct scope *sc, const hc_options *opt, int *ret_fd);
+int region_check_inode(int fd, const struct hc_region_header *h, bool system, struct stat *ret_st);
 int region_open_file(const struct scope *sc, const hc_options *opt, int oflags, bool create,
                      int *ret_fd, struct hc_region_header *ret_header);
 int lockfile_open(int dirfd, const struct scope *sc, uint64_t region_id, unsigned k, int oflags,

@@ -446,7 +446,7 @@ int slot_join_cold(const struct scope *sc, const hc_options *opt, hc_slot **ret)
 
                 for (;;) {
                         seat = cold_try_seats(&c, sc, n, &seat_fd);
-                        if (seat >= 0 || seat != -EAGAIN)
+                        if (seat != -EAGAIN)              /* a seat, or an error */
                                 break;
                         /* all taken; a read lock means a reaper or a retirer, not a holder */
                         if (transient_waits < 200 && cold_transient(&c, sc, n)) {
@@ -469,18 +469,7 @@ int slot_join_cold(const struct scope *sc, const hc_options *opt, hc_slot **ret)
 
                 /* The seat is ours. Now the checks that need the file's inode: trust,
                  * size, filesystem, and whether it was retired after we opened it. */
-                if (fstat(c.fd, &st) < 0) {
-                        r = -errno;
-                        goto fail;
-                }
-                r = file_trust(&st, sc->system);
-                if (r < 0)
-                        goto fail;
-                if ((uint64_t) st.st_size != c.h.file_size) {
-                        r = -EBADMSG;
-                        goto fail;
-                }
-                r = fs_check_local(c.fd, st.st_dev);
+                r = region_check_inode(c.fd, &c.h, sc->system, &st);
                 if (r < 0)
                         goto fail;
                 if (st.st_nlink > 0)
@@ -610,7 +599,7 @@ static int handle_try_seats(hc_region *rg, unsigned n, int *ret_fd) {
                 }
                 (void) pthread_mutex_unlock(&rg->cache_lock);
         }
-        for (unsigned k = 0; k < rg->n_files; k++)
+        for (size_t k = 0; k < ELEMENTSOF(fds); k++)
                 fds[k] = -EBADF;
 
         last = __atomic_load_n(&rg->last_seat, __ATOMIC_RELAXED);
@@ -874,18 +863,7 @@ int cold_count(const struct scope *sc, const hc_options *opt) {
         r = region_open_file(sc, opt, O_RDONLY, false, &c.fd, &c.h);
         if (r < 0)
                 return r;
-        if (fstat(c.fd, &st) < 0) {
-                r = -errno;
-                goto finish;
-        }
-        r = file_trust(&st, sc->system);
-        if (r < 0)
-                goto finish;
-        if ((uint64_t) st.st_size != c.h.file_size) {
-                r = -EBADMSG;
-                goto finish;
-        }
-        r = fs_check_local(c.fd, st.st_dev);
+        r = region_check_inode(c.fd, &c.h, sc->system, &st);
         if (r < 0)
                 goto finish;
         for (unsigned k = 0; k * HC_SEATS_PER_FILE < c.h.capacity; k++) {
