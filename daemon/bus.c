@@ -65,18 +65,25 @@ static void tag_escape(const char *tag, char *buf, size_t len) {
 static int region_from_bus(Manager *m, const char *name, Region **ret, sd_bus_error *error) {
         int k;
 
-        if (hc_name_valid(name) < 0 || strchr(name, '\\'))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Invalid region name '%.*s': a name is 1 to %d bytes of "
-                                         "[A-Za-z0-9._-] and does not start with '.'",
-                                         HC_NAME_MAX, name, HC_NAME_MAX);
+        /* sd_bus_error_set*() return a negative errno; the "< 0 ?" says so to analysers */
+        if (hc_name_valid(name) < 0 || strchr(name, '\\')) {
+                k = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                      "Invalid region name '%.*s': a name is 1 to %d bytes of "
+                                      "[A-Za-z0-9._-] and does not start with '.'",
+                                      HC_NAME_MAX, name, HC_NAME_MAX);
+                return k < 0 ? k : -EINVAL;
+        }
         k = manager_track_region(m, name, ret);
-        if (k == -ENOENT)
-                return sd_bus_error_setf(error, HCD_BUS_ERROR_NO_SUCH_REGION,
-                                         "No region '%s' in %s", name, m->dir);
-        if (k < 0)
-                return sd_bus_error_set_errnof(error, k, "Cannot open region '%s' in %s: %m",
-                                               name, m->dir);
+        if (k == -ENOENT) {
+                int e = sd_bus_error_setf(error, HCD_BUS_ERROR_NO_SUCH_REGION,
+                                          "No region '%s' in %s", name, m->dir);
+                return e < 0 ? e : k;
+        }
+        if (k < 0) {
+                int e = sd_bus_error_set_errnof(error, k, "Cannot open region '%s' in %s: %m",
+                                                name, m->dir);
+                return e < 0 ? e : k;
+        }
         return 0;
 }
 
@@ -113,8 +120,8 @@ static int method_list_names(sd_bus_message *msg, void *userdata, sd_bus_error *
 
 static int method_count(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        const char *name;
-        Region *r;
+        const char *name = NULL;
+        Region *r = NULL;
         int k;
 
         k = sd_bus_message_read(msg, "s", &name);
@@ -136,8 +143,8 @@ static int method_list_instances(sd_bus_message *msg, void *userdata, sd_bus_err
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
         hc_instance *list = NULL;
-        const char *name;
-        Region *r;
+        const char *name = NULL;
+        Region *r = NULL;
         int n, k;
 
         k = sd_bus_message_read(msg, "s", &name);

@@ -554,7 +554,8 @@ static int on_directory_event(sd_event_source *s, const struct inotify_event *ev
 
         if (ev->mask & IN_Q_OVERFLOW) {
                 log_debug("The inotify queue overflowed; scanning %s again", m->dir);
-                return manager_scan(m) < 0 ? 0 : 0;
+                (void) manager_scan(m);         /* the event is handled whatever the scan found */
+                return 0;
         }
         if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
                 log_error("The scope directory %s was removed; exiting", m->dir);
