@@ -161,6 +161,8 @@ static unsigned parse_unsigned(const char *opt, const char *arg, unsigned min, u
         char *end;
 
         errno = 0;
+        /* getopt_long() sets optarg for every option that requires an argument */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
         if (arg[0] < '0' || arg[0] > '9')
                 usage_error("invalid %s value '%s'", opt, arg);
         v = strtoul(arg, &end, base);
@@ -191,6 +193,8 @@ static size_t parse_size(const char *opt, const char *arg) {
         char *end;
 
         errno = 0;
+        /* getopt_long() sets optarg for every option that requires an argument */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
         if (arg[0] < '0' || arg[0] > '9')
                 usage_error("invalid %s value '%s'", opt, arg);
         v = strtoull(arg, &end, 10);
@@ -280,6 +284,7 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         c->timeout_ms = optarg ? parse_seconds("--wait", optarg) : -1;
                         break;
                 case OPT_TAG:
+                        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): required_argument */
                         if (strlen(optarg) > HC_TAG_MAX)
                                 usage_error("--tag is longer than %d bytes", HC_TAG_MAX);
                         c->tag = optarg;
@@ -321,6 +326,7 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         c->dir = NULL;
                         break;
                 case OPT_DIR:
+                        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): required_argument */
                         if (optarg[0] == '\0')
                                 usage_error("invalid --dir value ''");
                         c->dir = optarg;
