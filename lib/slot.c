@@ -218,11 +218,13 @@ static int record_read_mapped(hc_region *rg, unsigned slot, hc_instance *ret) {
 
         for (unsigned attempt = 0; attempt < 2000; attempt++) {
                 uint64_t c1 = __atomic_load_n(&src->check, __ATOMIC_ACQUIRE);
-                const volatile uint64_t *s = (const volatile uint64_t *) src;
+                const uint64_t *s = (const uint64_t *) src;
                 uint64_t *d = (uint64_t *) &copy;
 
+                /* relaxed atomic loads: a writer may be changing the words (a torn copy
+                 * fails its check); plain or volatile loads would be a data race in C11 */
                 for (size_t i = 0; i < sizeof copy / 8; i++)
-                        d[i] = s[i];
+                        d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
                 __atomic_thread_fence(__ATOMIC_ACQUIRE);
                 if (c1 == __atomic_load_n(&src->check, __ATOMIC_RELAXED) &&
                     record_to_instance(&copy, slot, rg->region_id, ret) == 0)
@@ -236,13 +238,13 @@ static int record_read_mapped(hc_region *rg, unsigned slot, hc_instance *ret) {
 
 static void record_write_mapped(hc_region *rg, unsigned slot, const struct hc_slot_rec *rec) {
         struct hc_slot_rec *dst = (struct hc_slot_rec *) ((char *) rg->hdr + rg->table_offset) + slot;
-        volatile uint64_t *d = (volatile uint64_t *) dst;
+        uint64_t *d = (uint64_t *) dst;
         const uint64_t *s = (const uint64_t *) rec;
 
         __atomic_store_n(&dst->check, 0, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_RELEASE);
         for (size_t i = 1; i < sizeof *rec / 8; i++)
-                d[i] = s[i];
+                __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);     /* readers may look */
         __atomic_store_n(&dst->check, rec->check, __ATOMIC_RELEASE);
 }
 
