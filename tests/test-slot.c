@@ -229,7 +229,7 @@ static void *thread_loop(void *p) {
                         continue;
                 }
                 in = __atomic_add_fetch(&a->inside, 1, __ATOMIC_ACQ_REL);
-                int seen = a->max_seen;
+                int seen = __atomic_load_n(&a->max_seen, __ATOMIC_RELAXED);
                 while (in > seen && !__atomic_compare_exchange_n(&a->max_seen, &seen, in, false,
                                                                  __ATOMIC_RELAXED, __ATOMIC_RELAXED))
                         ;
@@ -257,6 +257,66 @@ START_TEST(test_slot_threads_never_exceed_max)
         ck_assert_int_le(a.max_seen, 2);
         ck_assert_int_ge(a.max_seen, 1);
         ck_assert_int_eq(hc_count("th", TOPT()), 0);
+        a.rg = hc_region_close(a.rg);
+}
+END_TEST
+
+struct share_arg {
+        hc_region *rg;
+        int joiners_left;
+        int errors;
+};
+
+static void *share_joiner(void *p) {
+        struct share_arg *a = p;
+
+        for (int i = 0; i < 200; i++) {
+                hc_slot *s = NULL;
+                int r = i % 3 ? hc_region_join(a->rg, TOPT(.max = 3, .timeout_ms = -1), &s)
+                              : hc_join("sh", TOPT(.max = 3, .timeout_ms = -1), &s);
+
+                if (r < 0 || hc_slot_index(s) >= 3)
+                        __atomic_add_fetch(&a->errors, 1, __ATOMIC_RELAXED);
+                s = hc_leave(s);
+        }
+        __atomic_sub_fetch(&a->joiners_left, 1, __ATOMIC_RELEASE);
+        return NULL;
+}
+
+static void *share_querier(void *p) {
+        struct share_arg *a = p;
+
+        while (__atomic_load_n(&a->joiners_left, __ATOMIC_ACQUIRE) > 0) {
+                hc_instance *l = NULL, who;
+                int c = hc_region_count(a->rg), n = hc_region_list(a->rg, &l), w, q;
+
+                w = hc_region_wait(a->rg, 4, 0);
+                q = hc_region_primary(a->rg, &who);
+                if (c < 0 || c > 3 || n < 0 || n > 3 || w < 0 || w > 3 || (q < 0 && q != -ENOENT))
+                        __atomic_add_fetch(&a->errors, 1, __ATOMIC_RELAXED);
+                free(l);
+                (void) hc_region_count_approx(a->rg);
+        }
+        return NULL;
+}
+
+/* One handle shared by threads that join and leave (through it and by name) and threads
+ * that count, list, wait and ask for the primary at the same time: every answer stays
+ * within max, and nothing is left held. (The threaded test that the TSan build runs.) */
+START_TEST(test_slot_threads_share_handle)
+{
+        struct share_arg a = { .joiners_left = 4 };
+        pthread_t t[6];
+
+        ck_assert_int_eq(hc_region_open("sh", TOPT(), &a.rg), 0);
+        for (int i = 0; i < 6; i++)
+                ck_assert_int_eq(pthread_create(&t[i], NULL, i < 4 ? share_joiner : share_querier,
+                                                &a), 0);
+        for (int i = 0; i < 6; i++)
+                pthread_join(t[i], NULL);
+        ck_assert_int_eq(a.errors, 0);
+        ck_assert_int_eq(hc_region_count(a.rg), 0);
+        ck_assert_int_eq(hc_count("sh", TOPT()), 0);
         a.rg = hc_region_close(a.rg);
 }
 END_TEST
@@ -534,6 +594,7 @@ Suite *suite_slot(void) {
 
         tc = tcase_new("limits", 300);
         tcase_add_test(tc, test_slot_threads_never_exceed_max);
+        tcase_add_test(tc, test_slot_threads_share_handle);
         tcase_add_test(tc, test_slot_processes_never_exceed_max);
         suite_add_tcase(s, tc);
 
