@@ -85,13 +85,13 @@ _hc_public_ int hc_slot_set_pid(hc_slot *slot, pid_t pid) {
         if (slot->rg) {
                 struct hc_slot_rec *dst = (struct hc_slot_rec *)
                         ((char *) slot->rg->hdr + slot->rg->table_offset) + slot->index;
-                volatile uint64_t *d = (volatile uint64_t *) dst;
+                uint64_t *d = (uint64_t *) dst;
                 const uint64_t *s = (const uint64_t *) &slot->rec;
 
                 __atomic_store_n(&dst->check, 0, __ATOMIC_RELAXED);
                 __atomic_thread_fence(__ATOMIC_RELEASE);
-                for (size_t i = 1; i < sizeof slot->rec / 8; i++)
-                        d[i] = s[i];
+                for (size_t i = 1; i < sizeof slot->rec / 8; i++)     /* as slot.c does */
+                        __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
                 __atomic_store_n(&dst->check, slot->rec.check, __ATOMIC_RELEASE);
                 return 0;
         }
