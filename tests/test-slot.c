@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -578,6 +579,148 @@ START_TEST(test_slot_approx_count)
 }
 END_TEST
 
+/* Through a handle: hc_slot_set_pid() rewrites the record that hc_list() shows, and
+ * hc_slot_fd() gives the descriptor that holds the seat (a leave then still frees it). */
+START_TEST(test_slot_handle_set_pid_and_fd)
+{
+        hc_region *rg = NULL;
+        hc_instance *l = NULL;
+        hc_slot *s = NULL;
+        int fd;
+
+        ck_assert_int_eq(hc_region_open("sp", TOPT(), &rg), 0);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 2, .tag = "t"), &s), 0);
+        ck_assert_int_eq(hc_slot_set_pid(s, 4242), 0);
+        ck_assert_int_eq(hc_slot_set_pid(s, 0), -EINVAL);
+        ck_assert_int_eq(hc_region_list(rg, &l), 1);
+        ck_assert_int_eq(l[0].pid, 4242);
+        ck_assert_str_eq(l[0].tag, "t");
+        free(l);
+        fd = hc_slot_fd(s);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_ne(fcntl(fd, F_GETFD), -1);
+        ck_assert_int_eq(hc_slot_fd(NULL), -EINVAL);
+        s = hc_leave(s);
+        ck_assert_int_eq(hc_region_count(rg), 0);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 1), &s), 0);
+        s = hc_leave(s);
+        rg = hc_region_close(rg);
+}
+END_TEST
+
+/* A handle used after fork(): the child joins through it (its own seat, counted with the
+ * parent's), and its leave of a seat the parent joined drops only its own reference. */
+START_TEST(test_slot_handle_after_fork)
+{
+        hc_region *rg = NULL;
+        hc_slot *s = NULL;
+        int status;
+        pid_t pid;
+
+        ck_assert_int_eq(hc_region_open("hf", TOPT(), &rg), 0);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 3), &s), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                hc_slot *c = NULL;
+                int ok = hc_region_join(rg, TOPT(.max = 3), &c) == 0 && hc_region_count(rg) == 2;
+
+                c = hc_leave(c);
+                s = hc_leave(s);                /* the parent's seat: only our reference */
+                ok = ok && hc_region_count(rg) == 1;
+                rg = hc_region_close(rg);
+                _exit(ok ? 0 : 1);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        ck_assert_int_eq(hc_region_count(rg), 1);
+        s = hc_leave(s);
+        ck_assert_int_eq(hc_region_count(rg), 0);
+        rg = hc_region_close(rg);
+}
+END_TEST
+
+/* A seat joined through a handle with HC_INHERIT survives exec: its descriptor is not
+ * close-on-exec. */
+START_TEST(test_slot_handle_inherit_flag)
+{
+        hc_region *rg = NULL;
+        hc_slot *s = NULL;
+
+        ck_assert_int_eq(hc_region_open("hi", TOPT(), &rg), 0);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 1, .flags = HC_INHERIT), &s), 0);
+        ck_assert_int_eq(fcntl(hc_slot_fd(s), F_GETFD) & FD_CLOEXEC, 0);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 1), &(hc_slot *) { NULL }), -EBUSY);
+        s = hc_leave(s);
+        ck_assert_int_eq(hc_region_count(rg), 0);
+        rg = hc_region_close(rg);
+}
+END_TEST
+
+/* A handle whose region was removed: queries report nobody, joins say -ESTALE, waiting
+ * returns at once, and removing it again says -ENOENT. */
+START_TEST(test_slot_handle_on_retired_region)
+{
+        hc_region *rg = NULL;
+        hc_instance *l = (hc_instance *) 1, who;
+        hc_slot *s = NULL;
+
+        ck_assert_int_eq(hc_region_open("rt", TOPT(), &rg), 0);
+        ck_assert_int_eq(hc_region_retired(rg), 0);
+        ck_assert_int_eq(hc_remove("rt", TOPT()), 0);
+        ck_assert_int_eq(hc_region_retired(rg), 1);
+        ck_assert_int_eq(hc_region_count(rg), 0);
+        ck_assert_int_eq(hc_region_list(rg, &l), 0);
+        ck_assert_ptr_null(l);
+        ck_assert_int_eq(hc_region_primary(rg, &who), -ENOENT);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 1), &s), -ESTALE);
+        ck_assert_ptr_null(s);
+        ck_assert_int_eq(hc_region_wait(rg, 1, 1000), 0);
+        ck_assert_int_eq(hc_remove("rt", TOPT()), -ENOENT);
+        rg = hc_region_close(rg);
+}
+END_TEST
+
+static int names_seen(const char *name, int count, void *u) {
+        int *n = u;
+
+        if (strcmp(name, "fifo") == 0) {
+                ck_assert_int_eq(count, -EPERM);        /* reported, never opened for I/O */
+                n[1]++;
+                return 0;
+        }
+        ck_assert_str_eq(name, "real");
+        ck_assert_int_eq(count, 1);
+        n[0]++;
+        return 0;
+}
+
+/* hc_names() skips files whose names are not region names, reports a FIFO in place of a
+ * region as unreadable (-EPERM) without blocking on it, and finds the scope through
+ * $HEADCOUNT_DIR when no directory is given. */
+START_TEST(test_slot_names_skips_other_files)
+{
+        char path[600];
+        hc_slot *s = NULL;
+        int n[2] = { 0, 0 }, fd;
+
+        ck_assert_int_eq(hc_join("real", TOPT(.max = 1), &s), 0);
+        snprintf(path, sizeof path, "%s/not a name", test_dir);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        snprintf(path, sizeof path, "%s/fifo", test_dir);
+        ck_assert_int_eq(mkfifo(path, 0600), 0);
+        ck_assert_int_eq(setenv("HEADCOUNT_DIR", test_dir, 1), 0);
+        ck_assert_int_eq(hc_names(NULL, names_seen, n), 0);
+        ck_assert_int_eq(n[0], 1);
+        ck_assert_int_eq(n[1], 1);
+        unsetenv("HEADCOUNT_DIR");
+        s = hc_leave(s);
+}
+END_TEST
+
 Suite *suite_slot(void) {
         Suite *s = suite_create("slot");
         TCase *tc;
@@ -590,6 +733,10 @@ Suite *suite_slot(void) {
         tcase_add_test(tc, test_slot_list_records);
         tcase_add_test(tc, test_slot_approx_count);
         tcase_add_test(tc, test_slot_join_waits_for_seat);
+        tcase_add_test(tc, test_slot_handle_set_pid_and_fd);
+        tcase_add_test(tc, test_slot_handle_inherit_flag);
+        tcase_add_test(tc, test_slot_handle_on_retired_region);
+        tcase_add_test(tc, test_slot_names_skips_other_files);
         suite_add_tcase(s, tc);
 
         tc = tcase_new("limits", 300);
@@ -603,6 +750,7 @@ Suite *suite_slot(void) {
         tcase_add_test(tc, test_slot_count_exact_after_random_kills);
         tcase_add_test(tc, test_slot_fork_child_cannot_release);
         tcase_add_test(tc, test_slot_inherit_across_exec);
+        tcase_add_test(tc, test_slot_handle_after_fork);
         suite_add_tcase(s, tc);
         return s;
 }
