@@ -22,6 +22,31 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
         make -C build-sanitize -s -j"$jobs" check >build-sanitize/check.out 2>&1 || { status=1; cat build-sanitize/check.out; }
 grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build-sanitize/check.out || true
 
+echo "== the threaded tests under ThreadSanitizer (threads only: TSan cannot see memory shared between processes)"
+mkdir -p build-tsan
+(cd build-tsan && { [ -f Makefile ] || ../configure -q --enable-tsan; } && make -s -j"$jobs" tests/check-headcount >/dev/null 2>&1)
+CK_RUN_SUITE=slot TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/check-headcount >build-tsan/tsan.out 2>&1 || { status=1; cat build-tsan/tsan.out; }
+grep -E '^[0-9]+%: Checks' build-tsan/tsan.out || true
+
+echo "== fuzzing: each harness for 20 s (libFuzzer, ASan, UBSan)"
+make -C build -s fuzz FUZZ_SECONDS=20 >build/fuzz.out 2>&1 || { status=1; tail -n 60 build/fuzz.out; }
+grep -E '^fuzz: .*executions' build/fuzz.out || true
+
+echo "== chaos soak, 60 s, under ASan and UBSan"
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        make -C build-sanitize -s soak SOAK_SECONDS=60 >build-sanitize/soak.out 2>&1 || { status=1; tail -n 40 build-sanitize/soak.out; }
+grep -E '^soak: operations' build-sanitize/soak.out || true
+
+echo "== lint: cppcheck and clang-tidy"
+make -C build -s lint >build/lint.out 2>&1 || { status=1; cat build/lint.out; }
+tail -n 1 build/lint.out
+
+echo "== coverage of lib/"
+mkdir -p build-coverage
+(cd build-coverage && { [ -f Makefile ] || ../configure -q --enable-coverage; } && make -s -j"$jobs" >/dev/null 2>&1)
+make -C build-coverage -s coverage >build-coverage/coverage.out 2>&1 || { status=1; tail -n 40 build-coverage/coverage.out; }
+grep -E '^coverage: ' build-coverage/coverage.out || true
+
 echo "== the Check suite under valgrind memcheck"
 make -C build -s check-valgrind >build/valgrind.out 2>&1 || { status=1; cat build/valgrind.out; }
 tail -n 1 build/valgrind.out
