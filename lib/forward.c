@@ -533,7 +533,7 @@ _hc_public_ int hc_message_reply(hc_message *m, const void *data, size_t len) {
                                 break;
                         }
                         (void) poll(&(struct pollfd) { .fd = p->fd, .events = POLLOUT }, 1,
-                                    (int) (left / 1000) + 1);
+                                    left / 1000 >= 0x7fffffff ? 0x7fffffff : (int) (left / 1000) + 1);
                         r = peer_write(p);
                 }
         }
@@ -545,13 +545,16 @@ static void listener_close(hc_listener *l) {
         struct stat st;
         struct peer *p;
 
-        while ((p = l->peers.head)) {
-                list_del(&l->peers, p);
-                peer_free(p);
-        }
-        while ((p = l->ready.head)) {
-                list_del(&l->ready, p);
-                peer_free(p);
+        for (int i = 0; i < 2; i++) {
+                struct peer_list *list = i == 0 ? &l->peers : &l->ready;
+
+                p = list->head;
+                while (p) {
+                        struct peer *next = p->next;
+                        peer_free(p);
+                        p = next;
+                }
+                list->head = list->tail = NULL;
         }
         l->n_peers = 0;
         /* our socket file goes before our lock: the next listener replaces it anyway */
@@ -739,7 +742,7 @@ static int wait_fd(int fd, short events, int64_t deadline) {
                         int64_t left = deadline - now_usec();
                         if (left <= 0)
                                 return -ETIMEDOUT;
-                        timeout = left / 1000 > 0x7fffffff ? 0x7fffffff : (int) (left / 1000) + 1;
+                        timeout = left / 1000 >= 0x7fffffff ? 0x7fffffff : (int) (left / 1000) + 1;
                 }
                 n = poll(&(struct pollfd) { .fd = fd, .events = events }, 1, timeout);
                 if (n > 0)
@@ -836,7 +839,7 @@ static int connect_listener(const struct scope *sc, int dirfd, int64_t deadline,
 _hc_public_ int hc_send(const char *name, const hc_options *opt, const void *msg, size_t len,
                         void **ret_reply, size_t *ret_len) {
         _cleanup_close_ int dirfd = -EBADF, fd = -EBADF;
-        _cleanup_free_ uint8_t *reply = NULL;
+        uint8_t *reply = NULL;
         int timeout = opt ? opt->timeout_ms : 0;
         struct frame f;
         struct ucred cred;
@@ -891,11 +894,15 @@ _hc_public_ int hc_send(const char *name, const hc_options *opt, const void *msg
         if (!reply)
                 return -ENOMEM;
         r = recv_all(fd, reply, f.size, deadline);
-        if (r < 0)
+        if (r < 0) {
+                free(reply);
                 return r == -ECONNRESET ? -EBADMSG : r;
+        }
         reply[f.size] = '\0';
         if (ret_reply)
-                *ret_reply = TAKE_PTR(reply);
+                *ret_reply = reply;
+        else
+                free(reply);
         if (ret_len)
                 *ret_len = f.size;
         return 0;
