@@ -175,9 +175,10 @@ int hc_slot_fd(const hc_slot *slot);
 /* ---- Queries by name ------------------------------------------------------------------- */
 
 /*
- * Returns the exact number of held seats (>= 0): dead holders never count. Records of
- * dead holders found on the way are cleared. Errors: -EINVAL, -ENOENT (no such region),
- * -EPERM, -EACCES, -EBADMSG, -EREMOTE.
+ * Returns the exact number of held seats (>= 0): dead holders never count. It only reads
+ * (read permission on the region is enough) and does not map the file; the records that
+ * dead holders left are cleared by hc_list(), counts through a handle and hc_reap().
+ * Errors: -EINVAL, -ENOENT (no such region), -EPERM, -EACCES, -EBADMSG, -EREMOTE.
  */
 int hc_count(const char *name, const hc_options *opt);
 
