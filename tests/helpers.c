@@ -69,9 +69,9 @@ pid_t spawn_holder(const char *name, unsigned max, bool handle, int *ret_seat, i
                 msg[0] = r < 0 ? -1 : (int) hc_slot_index(s);
                 msg[1] = r;
                 if (write(p[1], msg, sizeof msg) != sizeof msg)
-                        _exit(3);
+                        child_exit(3);
                 if (r < 0)
-                        _exit(2);
+                        child_exit(2);
                 for (;;)
                         pause();
         }

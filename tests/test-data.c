@@ -73,14 +73,14 @@ START_TEST(test_data_shared_across_processes)
                 char *d;
 
                 if (hc_region_open("d", TOPT(.flags = HC_NO_CREATE), &mine) < 0)
-                        _exit(10);
+                        child_exit(10);
                 d = hc_region_data(mine);
                 if (hc_region_lock(mine, 5000) != 0)
-                        _exit(11);
+                        child_exit(11);
                 if (strcmp(d, "from the parent") != 0)
-                        _exit(12);
+                        child_exit(12);
                 strcpy(d, "from the child");
-                _exit(hc_region_unlock(mine) == 0 ? 0 : 13);
+                child_exit(hc_region_unlock(mine) == 0 ? 0 : 13);
         }
         ck_assert_int_eq(waitpid(pid, &st, 0), pid);
         ck_assert(WIFEXITED(st));
@@ -162,12 +162,12 @@ START_TEST(test_data_read_only_handle)
                 hc_region *rg = NULL;
 
                 if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
-                        _exit(10);
+                        child_exit(10);
                 if (hc_region_open("ro", TOPT(.flags = HC_NO_CREATE), &rg) < 0)
-                        _exit(11);
+                        child_exit(11);
                 if (!hc_region_data(rg) || ((char *) hc_region_data(rg))[0] != '\0')
-                        _exit(12);
-                _exit(hc_region_lock(rg, 0) == -EACCES && hc_region_unlock(rg) == -EPERM ? 0 : 13);
+                        child_exit(12);
+                child_exit(hc_region_lock(rg, 0) == -EACCES && hc_region_unlock(rg) == -EPERM ? 0 : 13);
         }
         ck_assert_int_eq(waitpid(pid, &st, 0), pid);
         ck_assert(WIFEXITED(st));
@@ -230,7 +230,7 @@ START_TEST(test_data_internal_death_not_reported)
         if (pid == 0) {
                 die_at("reap-locked");
                 hc_reap("idd", TOPT());
-                _exit(0);
+                child_exit(0);
         }
         ck_assert_int_eq(waitpid(pid, &st, 0), pid);
         ck_assert(WIFSIGNALED(st));

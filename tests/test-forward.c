@@ -33,15 +33,35 @@ enum serve_mode {
         SERVE_DROP,              /* free every message without a reply */
 };
 
-/* Serves L forever in MODE. */
+static volatile sig_atomic_t serve_stop;
+
+static void on_term(int sig) {
+        (void) sig;
+        serve_stop = 1;
+}
+
+/* Serves L in MODE until SIGTERM, then frees it and exits 0 (a test that only needs the
+ * server gone stops it so, which also lets a coverage build write the server's counts). */
 static _Noreturn void serve(hc_listener *l, enum serve_mode mode) {
+        sigset_t term, none;
+
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_BLOCK, &term, NULL);
+        (void) sigaction(SIGTERM, &(struct sigaction) { .sa_handler = on_term }, NULL);
         for (;;) {
                 struct pollfd pfd = { .fd = hc_listener_fd(l), .events = POLLIN };
                 hc_message *m;
                 int r;
 
-                if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-                        _exit(20);
+                /* SIGTERM is let in only while we sleep, so it is never missed */
+                if (ppoll(&pfd, 1, NULL, &none) < 0 && errno != EINTR)
+                        child_exit(20);
+                if (serve_stop) {
+                        hc_listener_free(l);
+                        child_exit(0);
+                }
                 while ((r = hc_listener_receive(l, &m)) == 0) {
                         char *reply;
                         int n;
@@ -55,12 +75,12 @@ static _Noreturn void serve(hc_listener *l, enum serve_mode mode) {
                         n = asprintf(&reply, "%d %d %zu %s", (int) getpid(), (int) m->pid, m->size,
                                      (const char *) m->data);
                         if (n < 0)
-                                _exit(21);
+                                child_exit(21);
                         (void) hc_message_reply(m, reply, (size_t) n);
                         free(reply);
                 }
                 if (r != -EAGAIN)
-                        _exit(22);
+                        child_exit(22);
         }
 }
 
@@ -91,7 +111,7 @@ static pid_t spawn_server_as(const char *name, hc_options opt, enum serve_mode m
                 if (r == 0)
                         r = hc_listen(name, &opt, s, &l);
                 if (write(p[1], &r, sizeof r) != sizeof r || r < 0)
-                        _exit(2);
+                        child_exit(2);
                 serve(l, mode);
         }
         close(p[1]);
@@ -168,7 +188,7 @@ START_TEST(test_forward_round_trip)
         send_expect_echo("fw", server, "hello");
         send_expect_echo("fw", server, "");               /* empty messages are fine */
         send_expect_echo("fw", server, "again, the same listener");
-        kill_and_reap(server, SIGKILL);
+        kill_and_reap(server, SIGTERM);
 }
 END_TEST
 
@@ -192,11 +212,11 @@ START_TEST(test_forward_fifty_senders)
                         snprintf(msg, sizeof msg, "sender %d", i);
                         if (hc_send("many", TOPT(.timeout_ms = 60000), msg, strlen(msg), &reply,
                                     NULL) != 0)
-                                _exit(1);
+                                child_exit(1);
                         if (asprintf(&want, "%d %d %zu %s", (int) server, (int) getpid(),
                                      strlen(msg), msg) < 0)
-                                _exit(2);
-                        _exit(strcmp(reply, want) == 0 ? 0 : 3);
+                                child_exit(2);
+                        child_exit(strcmp(reply, want) == 0 ? 0 : 3);
                 }
         }
         close(gate[0]);
@@ -207,7 +227,7 @@ START_TEST(test_forward_fifty_senders)
                 ck_assert(WIFEXITED(st));
                 ck_assert_int_eq(WEXITSTATUS(st), 0);
         }
-        kill_and_reap(server, SIGKILL);
+        kill_and_reap(server, SIGTERM);
 }
 END_TEST
 
@@ -297,8 +317,8 @@ START_TEST(test_forward_timeout_and_drop)
         ck_assert_int_ge(dt, 300000);
         ck_assert_int_lt(dt, 10000000);
         ck_assert_int_eq(hc_send("drop", TOPT(), "x", 1, NULL, NULL), -ECONNRESET);
-        kill_and_reap(silent, SIGKILL);
-        kill_and_reap(dropper, SIGKILL);
+        kill_and_reap(silent, SIGTERM);
+        kill_and_reap(dropper, SIGTERM);
 }
 END_TEST
 
@@ -326,17 +346,17 @@ START_TEST(test_forward_primary_killed_takeover)
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 close(ev[0]);
                 if (hc_join("take", TOPT(.max = 8), &s) < 0)
-                        _exit(10);
+                        child_exit(10);
                 if (hc_slot_is_primary("take", TOPT(), s) != 0)
-                        _exit(11);
+                        child_exit(11);
                 (void) write(ev[1], "j", 1);
                 /* sleeps until the count drops below 2, then checks */
                 while ((r = hc_slot_is_primary("take", TOPT(), s)) == 0)
                         (void) hc_wait("take", TOPT(), 2, 1000);
                 if (r != 1)
-                        _exit(12);
+                        child_exit(12);
                 if (hc_listen("take", TOPT(), s, &l) < 0)
-                        _exit(13);
+                        child_exit(13);
                 (void) write(ev[1], "L", 1);
                 serve(l, SERVE_ECHO);
         }
@@ -349,7 +369,7 @@ START_TEST(test_forward_primary_killed_takeover)
         ck_assert_int_eq(read(ev[0], &c, 1), 1);
         ck_assert_int_eq(c, 'L');
         send_expect_echo("take", second, "to the second");
-        kill_and_reap(second, SIGKILL);
+        kill_and_reap(second, SIGKILL);        /* a crash too: its socket stays */
         close(ev[0]);
 
         /* and now nobody listens: the second's socket is stale */
@@ -384,7 +404,7 @@ START_TEST(test_forward_stale_socket)
         ck_assert_int_eq(stat(tmp, &st), -1);             /* the temporary was swept */
 
         /* killed: its socket is stale now, and hc_remove() takes it away */
-        kill_and_reap(server, SIGKILL);
+        kill_and_reap(server, SIGKILL);        /* a crash: its socket stays */
         ck_assert_int_eq(hc_send("stale", TOPT(), "x", 1, NULL, NULL), -ECONNREFUSED);
         ck_assert_int_eq(hc_remove("stale", TOPT()), 0);
         ck_assert_int_eq(dir_entries(), 0);
@@ -417,15 +437,15 @@ START_TEST(test_forward_foreign_uid_refused)
                 int r;
 
                 if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
-                        _exit(10);
+                        child_exit(10);
                 r = hc_send("uid", TOPT(), "let me in", 9, NULL, NULL);
-                _exit(r == -EPERM ? 0 : r == -EACCES ? 11 : 12);
+                child_exit(r == -EPERM ? 0 : r == -EACCES ? 11 : 12);
         }
         ck_assert_int_eq(waitpid(kid, &status, 0), kid);
         ck_assert(WIFEXITED(status));
         ck_assert_int_eq(WEXITSTATUS(status), 0);
         send_expect_echo("uid", server, "but we are welcome");
-        kill_and_reap(server, SIGKILL);
+        kill_and_reap(server, SIGTERM);
 }
 END_TEST
 
@@ -449,8 +469,8 @@ START_TEST(test_forward_root_needs_consent)
         free(reply);
         /* and that listener must want root's messages */
         ck_assert_int_eq(hc_send("closed", TOPT(.flags = HC_ALLOW_ROOT), "x", 1, NULL, NULL), -EPERM);
-        kill_and_reap(open_door, SIGKILL);
-        kill_and_reap(closed_door, SIGKILL);
+        kill_and_reap(open_door, SIGTERM);
+        kill_and_reap(closed_door, SIGTERM);
 }
 END_TEST
 
@@ -468,7 +488,7 @@ START_TEST(test_forward_garbage_dropped)
         /* a peer that connects and closes at once is just forgotten */
         close(raw_connect("junk"));
         send_expect_echo("junk", server, "after the quitter");
-        kill_and_reap(server, SIGKILL);
+        kill_and_reap(server, SIGTERM);
 }
 END_TEST
 
@@ -492,7 +512,7 @@ START_TEST(test_forward_oversize_dropped)
         big[1000] = '\0';
         send_expect_echo("big", server, big);
         free(big);
-        kill_and_reap(server, SIGKILL);
+        kill_and_reap(server, SIGTERM);
 }
 END_TEST
 
@@ -509,7 +529,7 @@ START_TEST(test_forward_stalled_dropped)
         ck_assert_int_eq(raw_drain(fd), ETIMEDOUT);
         ck_assert_int_eq(raw_drain(idle), ETIMEDOUT);     /* connected, never wrote */
         send_expect_echo("slow", server, "still serving");
-        kill_and_reap(server, SIGKILL);
+        kill_and_reap(server, SIGTERM);
 }
 END_TEST
 

@@ -32,7 +32,7 @@ START_TEST(test_lock_holder_killed_inside_mutex)
         if (pid == 0) {
                 die_at("reap-locked");
                 hc_reap("m", TOPT());
-                _exit(0);
+                child_exit(0);
         }
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert(WIFSIGNALED(status));
@@ -65,7 +65,7 @@ START_TEST(test_lock_repeated_owner_deaths)
                 if (pid == 0) {
                         die_at("reap-locked");
                         hc_reap("rep", TOPT());
-                        _exit(0);
+                        child_exit(0);
                 }
                 ck_assert_int_eq(waitpid(pid, &status, 0), pid);
                 ck_assert(WIFSIGNALED(status));

@@ -60,7 +60,7 @@ START_TEST(test_region_create_race)
                         ck_assert_int_ge(kids[i], 0);
                         if (kids[i] == 0) {
                                 int r = hc_create(name, TOPT(.capacity = 70));
-                                _exit(r < 0 ? 100 + -r : r);
+                                child_exit(r < 0 ? 100 + -r : r);
                         }
                 }
                 for (int i = 0; i < 2; i++) {
@@ -96,7 +96,7 @@ START_TEST(test_region_creator_killed)
                 if (pid == 0) {
                         die_at(points[i]);
                         hc_create("half", TOPT(.capacity = 200));
-                        _exit(0);
+                        child_exit(0);
                 }
                 ck_assert_int_eq(waitpid(pid, &status, 0), pid);
                 ck_assert(WIFSIGNALED(status));
@@ -348,7 +348,7 @@ START_TEST(test_region_retirer_killed)
         if (pid == 0) {
                 die_at("retire-locked");
                 hc_remove("rk", TOPT());
-                _exit(0);
+                child_exit(0);
         }
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert(WIFSIGNALED(status));
@@ -373,7 +373,7 @@ START_TEST(test_region_retire_race)
                 if (pid == 0) {
                         for (int i = 0; i < 20; i++)
                                 (void) hc_remove("rr", TOPT());
-                        _exit(0);
+                        child_exit(0);
                 }
                 for (int i = 0; i < 20; i++) {
                         r = hc_join("rr", TOPT(.max = 2), &s);

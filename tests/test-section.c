@@ -42,9 +42,9 @@ static struct helper helper_start(const char *name) {
         if (h.pid == 0) {
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (dup2(to[0], 0) < 0 || dup2(from[1], 1) < 0)
-                        _exit(126);
+                        child_exit(126);
                 execl(HELPER, "section-helper", test_dir, name, (char *) NULL);
-                _exit(127);
+                child_exit(127);
         }
         close(to[0]);
         close(from[1]);

@@ -346,10 +346,10 @@ START_TEST(test_slot_processes_never_exceed_max)
                                 hc_slot *s = NULL;
                                 int r = hc_join("procs", TOPT(.max = 3, .timeout_ms = -1), &s);
                                 if (r < 0)
-                                        _exit(10);
+                                        child_exit(10);
                                 unsigned idx = hc_slot_index(s);
                                 if (idx >= 3)
-                                        _exit(11);
+                                        child_exit(11);
                                 pid_t prev = __atomic_exchange_n(&page[idx], getpid(), __ATOMIC_ACQ_REL);
                                 /* the previous owner of this seat must be gone: either it
                                  * cleared its mark before leaving, or the parent killed it
@@ -371,7 +371,7 @@ START_TEST(test_slot_processes_never_exceed_max)
                                                             __ATOMIC_RELAXED);
                                 s = hc_leave(s);
                         }
-                        _exit(0);
+                        child_exit(0);
                 }
         }
         for (;;) {
@@ -434,12 +434,12 @@ START_TEST(test_slot_fork_child_cannot_release)
                         s = hc_leave(s);
                         /* still held by the parent: the child can neither join nor count 0 */
                         if (hc_count("f", TOPT()) != 1)
-                                _exit(1);
+                                child_exit(1);
                         if (hc_join("f", TOPT(.max = 1), &u) != -EBUSY)
-                                _exit(2);
+                                child_exit(2);
                         if (rg && hc_region_join(rg, TOPT(.max = 1), &u) != -EBUSY)
-                                _exit(3);
-                        _exit(0);
+                                child_exit(3);
+                        child_exit(0);
                 }
                 ck_assert_int_eq(waitpid(pid, &status, 0), pid);
                 ck_assert(WIFEXITED(status));
@@ -452,7 +452,7 @@ START_TEST(test_slot_fork_child_cannot_release)
                 ck_assert_int_ge(pid, 0);
                 if (pid == 0) {
                         pause();
-                        _exit(0);
+                        child_exit(0);
                 }
                 s = hc_leave(s);
                 ck_assert_int_eq(hc_count("f", TOPT()), 0);
@@ -478,17 +478,17 @@ START_TEST(test_slot_inherit_across_exec)
                         pid_t c;
                         close(p[0]);
                         if (hc_join("ex", TOPT(.flags = inherit ? HC_INHERIT : 0), &s) < 0)
-                                _exit(1);
+                                child_exit(1);
                         c = fork();
                         if (c == 0) {
                                 execlp("sleep", "sleep", "60", (char *) NULL);
-                                _exit(127);
+                                child_exit(127);
                         }
                         hc_slot_set_pid(s, c);
                         if (write(p[1], &c, sizeof c) != sizeof c)
-                                _exit(2);
+                                child_exit(2);
                         raise(SIGKILL);           /* the wrapper dies without leaving */
-                        _exit(3);
+                        child_exit(3);
                 }
                 close(p[1]);
                 ck_assert_int_eq(read(p[0], &cmd, sizeof cmd), (ssize_t) sizeof cmd);
@@ -541,7 +541,7 @@ START_TEST(test_slot_join_waits_for_seat)
         if (killer == 0) {
                 usleep(100000);
                 kill(child, SIGKILL);
-                _exit(0);
+                child_exit(0);
         }
         ck_assert_int_eq(hc_join("w", TOPT(.max = 1, .timeout_ms = 20000), &s), 0);
         waitpid(killer, NULL, 0);
@@ -629,7 +629,7 @@ START_TEST(test_slot_handle_after_fork)
                 s = hc_leave(s);                /* the parent's seat: only our reference */
                 ok = ok && hc_region_count(rg) == 1;
                 rg = hc_region_close(rg);
-                _exit(ok ? 0 : 1);
+                child_exit(ok ? 0 : 1);
         }
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert(WIFEXITED(status));

@@ -43,12 +43,12 @@ static pid_t spawn_waiter(const char *name, unsigned below, int timeout_ms, int 
 
                 close(p[0]);
                 if (hc_region_open(name, TOPT(.flags = HC_NO_CREATE), &rg) < 0)
-                        _exit(100);
+                        child_exit(100);
                 /* tell the parent we are about to sleep, then wait */
                 if (write(p[1], "r", 1) != 1)
-                        _exit(101);
+                        child_exit(101);
                 r = hc_region_wait(rg, below, timeout_ms);
-                _exit(r == -ETIMEDOUT ? 99 : r < 0 ? 98 : r);
+                child_exit(r == -ETIMEDOUT ? 99 : r < 0 ? 98 : r);
         }
         close(p[1]);
         *ready_fd = p[0];
@@ -137,7 +137,7 @@ START_TEST(test_wait_shared_descriptor_recheck)
         ck_assert_int_ge(child, 0);
         if (child == 0) {
                 pause();
-                _exit(0);
+                child_exit(0);
         }
         waiter = spawn_waiter("sh", 1, 20000, &fd);
         await_ready(fd);
@@ -197,11 +197,11 @@ static pid_t spawn_change_waiter(const char *name, unsigned seen, int *ready_fd)
 
                 close(p[0]);
                 if (hc_region_open(name, TOPT(), &rg) < 0)
-                        _exit(100);
+                        child_exit(100);
                 if (write(p[1], "r", 1) != 1)
-                        _exit(101);
+                        child_exit(101);
                 r = hc_region_wait_change(rg, seen, 20000);
-                _exit(r == -ETIMEDOUT ? 99 : r < 0 ? 98 : r);
+                child_exit(r == -ETIMEDOUT ? 99 : r < 0 ? 98 : r);
         }
         close(p[1]);
         *ready_fd = p[0];
