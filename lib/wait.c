@@ -72,11 +72,19 @@ static void drain(int ifd) {
                 ;
 }
 
+#ifdef HC_TEST_HOOKS
+bool hc_test_no_inotify;        /* tests: behave as if inotify could not be had */
+#endif
+
 int waiter_init(struct waiter *w, const int *fds, unsigned n) {
         int stale = -EBADF;
 
         w->n_wd = 0;
         w->ifd = -EBADF;
+#ifdef HC_TEST_HOOKS
+        if (hc_test_no_inotify)
+                return 0;
+#endif
         (void) pthread_mutex_lock(&spare_lock);
         if (spare_ifd >= 0) {
                 if (spare_epoch == self_epoch())

@@ -192,6 +192,39 @@ START_TEST(test_forward_round_trip)
 }
 END_TEST
 
+/* A message and a reply larger than the sockets' buffers (1 MiB each way): the sender
+ * waits for room to write, and the primary finishes the reply from its event loop while
+ * it goes on serving. */
+START_TEST(test_forward_large_messages)
+{
+        const size_t size = 1 << 20;
+        hc_options o = { .message_max = 2 << 20 };
+        char *msg = malloc(size + 1), *want = NULL;
+        void *reply = NULL;
+        size_t len = 0;
+        pid_t server;
+        int n;
+
+        ck_assert_ptr_nonnull(msg);
+        memset(msg, 'm', size);
+        msg[size] = '\0';
+        server = spawn_server("big", o, SERVE_ECHO);
+        ck_assert_int_eq(hc_send("big", TOPT(.message_max = 2 << 20, .timeout_ms = 20000), msg, size,
+                                 &reply, &len), 0);
+        n = asprintf(&want, "%d %d %zu %s", (int) server, (int) getpid(), size, msg);
+        ck_assert_int_gt(n, 0);
+        ck_assert_uint_eq(len, (size_t) n);
+        ck_assert(memcmp(reply, want, len) == 0);
+        free(reply);
+        free(want);
+        /* the default limit (64 KiB) refuses it with a clear code */
+        ck_assert_int_eq(hc_send("big", TOPT(), msg, size, NULL, NULL), -EMSGSIZE);
+        send_expect_echo("big", server, "small after large");
+        free(msg);
+        kill_and_reap(server, SIGTERM);
+}
+END_TEST
+
 /* Fifty secondaries sending at the same moment all get their own answer. */
 START_TEST(test_forward_fifty_senders)
 {
@@ -561,6 +594,7 @@ Suite *suite_forward(void) {
         tc = tcase_new("core", 120);
         tcase_add_test(tc, test_forward_round_trip);
         tcase_add_test(tc, test_forward_fifty_senders);
+        tcase_add_test(tc, test_forward_large_messages);
         tcase_add_test(tc, test_forward_args_round_trip);
         tcase_add_test(tc, test_forward_only_primary_listens);
         tcase_add_test(tc, test_forward_timeout_and_drop);

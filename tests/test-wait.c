@@ -2,6 +2,7 @@
 /* Waiting for the count to change (lib/wait.c). */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/inotify.h>
 #include <stdlib.h>
@@ -253,6 +254,43 @@ START_TEST(test_wait_change_wakes_on_join_and_leave)
 }
 END_TEST
 
+extern bool hc_test_no_inotify;
+
+/* Without inotify (instances used up), a waiter sleeps on the generation futex: a leave
+ * through a handle wakes it at once, and a plain leave, which only closes a descriptor,
+ * is seen by the bounded re-check. */
+START_TEST(test_wait_without_inotify)
+{
+        hc_region *rg = NULL;
+        hc_slot *s = NULL;
+        int fd, status;
+        pid_t waiter;
+        long long t0;
+
+        hc_test_no_inotify = true;        /* inherited by the waiter we fork */
+        ck_assert_int_eq(hc_region_open("ni", TOPT(), &rg), 0);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(), &s), 0);
+        waiter = spawn_waiter("ni", 1, 20000, &fd);
+        await_ready(fd);
+        t0 = mono_usec();
+        s = hc_leave(s);
+        ck_assert_int_eq(waitpid(waiter, &status, 0), waiter);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        ck_assert_int_lt(mono_usec() - t0, 2000000);
+
+        ck_assert_int_eq(hc_join("ni", TOPT(), &s), 0);
+        waiter = spawn_waiter("ni", 1, 20000, &fd);
+        await_ready(fd);
+        s = hc_leave(s);
+        ck_assert_int_eq(waitpid(waiter, &status, 0), waiter);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        ck_assert_int_eq(hc_wait("ni", TOPT(), 1, 0), 0);
+        rg = hc_region_close(rg);
+}
+END_TEST
+
 Suite *suite_wait(void) {
         Suite *s = suite_create("wait");
         TCase *tc;
@@ -267,6 +305,7 @@ Suite *suite_wait(void) {
         tc = tcase_new("crash", 60);
         tcase_add_test(tc, test_wait_wakes_on_leave_and_kill);
         tcase_add_test(tc, test_wait_shared_descriptor_recheck);
+        tcase_add_test(tc, test_wait_without_inotify);
         suite_add_tcase(s, tc);
         return s;
 }
