@@ -141,7 +141,7 @@ _hc_public_ int hc_region_join(hc_region *rg, const hc_options *opt, hc_slot **r
 
 _hc_public_ int hc_region_count(hc_region *rg) {
         hc_assert_return(rg, -EINVAL);
-        if (__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED)
+        if (handle_retired(rg))
                 return 0;
         return handle_count(rg, true, NULL);
 }
@@ -156,7 +156,7 @@ _hc_public_ int hc_region_count_approx(hc_region *rg) {
 
 _hc_public_ int hc_region_list(hc_region *rg, hc_instance **ret) {
         hc_assert_return(rg && ret, -EINVAL);
-        if (__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED) {
+        if (handle_retired(rg)) {
                 *ret = NULL;
                 return 0;
         }
@@ -204,7 +204,7 @@ _hc_public_ int hc_region_retired(const hc_region *rg) {
         struct stat st;
 
         hc_assert_return(rg, -EINVAL);
-        if (__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED)
+        if (handle_retired((hc_region *) rg))   /* may repair a half-done retirement */
                 return 1;
         return fstat(rg->fd, &st) == 0 && st.st_nlink == 0;
 }

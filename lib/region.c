@@ -635,6 +635,41 @@ fail:
 }
 
 /*
+ * Called with the mutex held: 1 when the region is retired. A retirer unlinks the region
+ * before it lets go of the mutex, so a flag on a file that still has its name, seen under
+ * the mutex, was left by a retirer that died half-way: we take it back.
+ */
+static int retired_locked(hc_region *rg) {
+        struct stat st;
+
+        if (!(__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED))
+                return 0;
+        if (fstat(rg->fd, &st) == 0 && st.st_nlink > 0) {
+                __atomic_and_fetch(&rg->hdr->flags, ~(uint32_t) HC_REGION_RETIRED, __ATOMIC_RELEASE);
+                return 0;
+        }
+        return 1;
+}
+
+/* 1 when the region was retired after the handle opened it; the cost of the usual "no" is
+ * one load. */
+int handle_retired(hc_region *rg) {
+        struct stat st;
+        int r;
+
+        if (_likely_(!(__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED)))
+                return 0;
+        if (fstat(rg->fd, &st) == 0 && st.st_nlink == 0)
+                return 1;
+        /* flagged but still linked: a retirement under way, or one whose retirer died */
+        if (!rg->writable || region_lock(rg, 5000) < 0)
+                return 0;                 /* linked: it is the region of that name */
+        r = retired_locked(rg);
+        region_unlock(rg);
+        return r;
+}
+
+/*
  * Retires the region: under the mutex, with a read lock on every seat so that nobody can
  * take one meanwhile, marks it retired and removes its files. -EBUSY when a seat is held.
  */
@@ -653,7 +688,7 @@ int region_retire(hc_region *rg) {
         r = region_lock(rg, 5000);
         if (r < 0)
                 return r;
-        if (__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED) {
+        if (retired_locked(rg)) {
                 region_unlock(rg);
                 return -ENOENT;
         }
@@ -681,14 +716,17 @@ int region_retire(hc_region *rg) {
         }
         HC_HOOK("retire-locked");
 
+        /* The flag, then the name, then the rest: a retirer that dies after the flag leaves
+         * a region whose files are all there, and retired_locked() takes the flag back. */
         __atomic_or_fetch(&rg->hdr->flags, HC_REGION_RETIRED, __ATOMIC_RELEASE);
+        HC_HOOK("retire-flagged");
         __atomic_add_fetch(&rg->hdr->generation, 1, __ATOMIC_RELEASE);
         __atomic_store_n(&rg->hdr->live, 0, __ATOMIC_RELAXED);
-        unlink_lockfiles(dirfd, rg->sc.name, rg->region_id, rg->n_files);
-        listen_socket_remove(dirfd, rg->sc.name);
         if (fstatat(dirfd, rg->sc.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == rg->ino &&
             st.st_dev == rg->dev)
                 (void) unlinkat(dirfd, rg->sc.name, 0);
+        unlink_lockfiles(dirfd, rg->sc.name, rg->region_id, rg->n_files);
+        listen_socket_remove(dirfd, rg->sc.name);
         r = 0;
 
 finish:

@@ -135,6 +135,7 @@ int lockfile_open(int dirfd, const struct scope *sc, uint64_t region_id, unsigne
 int lockfile_name(char *buf, size_t len, const char *name, uint64_t region_id, unsigned k);
 int region_sweep(int dirfd, bool system);
 int region_retire(hc_region *rg);
+int handle_retired(hc_region *rg);
 
 /* ---- data.c: the user data lock ---- */
 

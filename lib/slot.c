@@ -639,7 +639,7 @@ int slot_join_handle(hc_region *rg, const hc_options *opt, hc_slot **ret) {
         if (!rg->writable)
                 return -EACCES;
         for (;;) {
-                if (__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED) {
+                if (handle_retired(rg)) {
                         r = -ESTALE;
                         goto fail;
                 }
@@ -682,7 +682,7 @@ int slot_join_handle(hc_region *rg, const hc_options *opt, hc_slot **ret) {
 
         /* Retired after our check and before our lock? The retirer held a read lock on
          * every seat while it set the flag, so the flag is visible now if it happened. */
-        if (__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED) {
+        if (handle_retired(rg)) {
                 seat_unlock(fd, (unsigned) seat, F_WRLCK);
                 safe_close(fd);
                 free(s);

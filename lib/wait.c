@@ -214,7 +214,7 @@ static int handle_wait_until(hc_region *rg, bool change, unsigned value, int tim
         for (;;) {
                 uint32_t gen = __atomic_load_n(&rg->hdr->generation, __ATOMIC_ACQUIRE);
 
-                if (__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED) {
+                if (handle_retired(rg)) {
                         r = 0;                    /* retired: nobody is in it */
                         if (!change || value != 0)
                                 break;

@@ -360,6 +360,46 @@ START_TEST(test_region_retirer_killed)
 }
 END_TEST
 
+/* A retirer killed after it marked the region retired, before it removed it, leaves a
+ * region that works for everyone: handles opened before and after see its holders, and
+ * it can be retired properly later. */
+START_TEST(test_region_retirer_killed_after_flag)
+{
+        hc_region *rg = NULL;
+        hc_instance *l = NULL;
+        hc_slot *s = NULL, *t = NULL;
+        int status;
+        pid_t pid;
+
+        ck_assert_int_eq(hc_region_open("rf", TOPT(.capacity = 100), &rg), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                die_at("retire-flagged");
+                hc_remove("rf", TOPT());
+                child_exit(0);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFSIGNALED(status));
+        ck_assert_int_eq(hc_join("rf", TOPT(.max = 100), &s), 0);
+        ck_assert_int_eq(hc_count("rf", TOPT()), 1);
+        ck_assert_int_eq(hc_region_retired(rg), 0);
+        ck_assert_int_eq(hc_region_list(rg, &l), 1);
+        ck_assert_int_eq(l[0].pid, getpid());
+        free(l);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 100), &t), 0);
+        ck_assert_int_eq(hc_region_count(rg), 2);
+        ck_assert_int_eq(hc_list("rf", TOPT(), &l), 2);
+        free(l);
+        s = hc_leave(s);
+        t = hc_leave(t);
+        ck_assert_int_eq(hc_remove("rf", TOPT()), 0);
+        ck_assert_int_eq(hc_region_retired(rg), 1);
+        ck_assert_uint_eq(dir_entries(), 0);
+        rg = hc_region_close(rg);
+}
+END_TEST
+
 /* Joiners racing a retirement never end up in a ghost: each seat they hold is in the
  * region file that is linked under the name. */
 START_TEST(test_region_retire_race)
@@ -435,6 +475,7 @@ Suite *suite_region(void) {
         tc = tcase_new("crash", 60);
         tcase_add_test(tc, test_region_creator_killed);
         tcase_add_test(tc, test_region_retirer_killed);
+        tcase_add_test(tc, test_region_retirer_killed_after_flag);
         tcase_add_test(tc, test_region_orphan_lockfiles_swept);
         suite_add_tcase(s, tc);
 
