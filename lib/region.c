@@ -252,6 +252,17 @@ static int build_header(int fd, uint32_t capacity, uint64_t data_size, uint64_t 
         return r;
 }
 
+#ifdef HC_TEST_HOOKS
+bool hc_test_no_renameat2;      /* tests: a filesystem without RENAME_NOREPLACE */
+static bool no_renameat2(void) {
+        return hc_test_no_renameat2;
+}
+#else
+static bool no_renameat2(void) {
+        return false;
+}
+#endif
+
 /*
  * Creates the region SC names, unless it exists. Returns 1 and a read-write descriptor on
  * the new file when we created it, 0 when someone else did (no descriptor), or an error.
@@ -329,8 +340,8 @@ int region_create(const struct scope *sc, const hc_options *opt, int *ret_fd) {
         }
         HC_HOOK("create-lockfiles");
 
-        if (renameat2(dirfd, tmp, dirfd, sc->name, RENAME_NOREPLACE) < 0) {
-                r = -errno;
+        if (no_renameat2() || renameat2(dirfd, tmp, dirfd, sc->name, RENAME_NOREPLACE) < 0) {
+                r = no_renameat2() ? -EINVAL : -errno;
                 if (r == -EINVAL || r == -ENOSYS) {
                         /* no RENAME_NOREPLACE here: link() never replaces either */
                         r = linkat(dirfd, tmp, dirfd, sc->name, 0) < 0 ? -errno : 0;

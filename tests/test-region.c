@@ -44,6 +44,25 @@ START_TEST(test_region_create_then_exists)
 }
 END_TEST
 
+extern bool hc_test_no_renameat2;
+
+/* Where the filesystem lacks RENAME_NOREPLACE, link() puts the region in place, also
+ * without replacing one that exists; the temporary goes either way. */
+START_TEST(test_region_create_without_renameat2)
+{
+        hc_slot *s = NULL;
+
+        hc_test_no_renameat2 = true;
+        ck_assert_int_eq(hc_create("ln", TOPT(.capacity = 70)), 1);
+        ck_assert_int_eq(hc_create("ln", TOPT(.capacity = 70)), 0);
+        ck_assert_uint_eq(hidden_files(), 1);     /* the region's one lock file, no temporary */
+        ck_assert_int_eq(hc_join("ln", TOPT(.max = 70), &s), 0);
+        ck_assert_int_eq(hc_count("ln", TOPT()), 1);
+        s = hc_leave(s);
+        hc_test_no_renameat2 = false;
+}
+END_TEST
+
 /* Two processes racing to create one region, 100 times: exactly one creates, both
  * end up in the same region, and no temporary is left behind. */
 START_TEST(test_region_create_race)
@@ -463,6 +482,7 @@ Suite *suite_region(void) {
 
         tc = tcase_new("core", 60);
         tcase_add_test(tc, test_region_create_then_exists);
+        tcase_add_test(tc, test_region_create_without_renameat2);
         tcase_add_test(tc, test_region_retire);
         suite_add_tcase(s, tc);
 
