@@ -30,8 +30,12 @@ START_TEST(test_wait_immediate_and_timeout)
 }
 END_TEST
 
-/* Forks a waiter that reports, through its exit status, what hc_wait returned. */
-static pid_t spawn_waiter(const char *name, unsigned below, int timeout_ms, int *ready_fd) {
+/*
+ * Forks a waiter that reports, through its exit status, what it returned: with CHANGE,
+ * hc_region_wait_change(VALUE), else hc_region_wait(below VALUE).
+ */
+static pid_t spawn_waiter_for(const char *name, bool change, unsigned value, int timeout_ms,
+                              int *ready_fd) {
         int p[2];
         pid_t pid;
 
@@ -48,12 +52,17 @@ static pid_t spawn_waiter(const char *name, unsigned below, int timeout_ms, int 
                 /* tell the parent we are about to sleep, then wait */
                 if (write(p[1], "r", 1) != 1)
                         child_exit(101);
-                r = hc_region_wait(rg, below, timeout_ms);
+                r = change ? hc_region_wait_change(rg, value, timeout_ms)
+                           : hc_region_wait(rg, value, timeout_ms);
                 child_exit(r == -ETIMEDOUT ? 99 : r < 0 ? 98 : r);
         }
         close(p[1]);
         *ready_fd = p[0];
         return pid;
+}
+
+static pid_t spawn_waiter(const char *name, unsigned below, int timeout_ms, int *ready_fd) {
+        return spawn_waiter_for(name, false, below, timeout_ms, ready_fd);
 }
 
 static void await_ready(int fd) {
@@ -184,31 +193,6 @@ START_TEST(test_wait_watch_handle_sees_leaves)
 }
 END_TEST
 
-/* Forks a process that sleeps in hc_region_wait_change(SEEN) and exits with the result. */
-static pid_t spawn_change_waiter(const char *name, unsigned seen, int *ready_fd) {
-        int p[2];
-        pid_t pid;
-
-        ck_assert_int_eq(pipe(p), 0);
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-                hc_region *rg = NULL;
-                int r;
-
-                close(p[0]);
-                if (hc_region_open(name, TOPT(), &rg) < 0)
-                        child_exit(100);
-                if (write(p[1], "r", 1) != 1)
-                        child_exit(101);
-                r = hc_region_wait_change(rg, seen, 20000);
-                child_exit(r == -ETIMEDOUT ? 99 : r < 0 ? 98 : r);
-        }
-        close(p[1]);
-        *ready_fd = p[0];
-        return pid;
-}
-
 /* hc_region_wait_change wakes on a join (cold, and through a handle that opens nothing)
  * and on a leave, and returns the new count; it returns at once when the count already
  * differs. */
@@ -225,7 +209,7 @@ START_TEST(test_wait_change_wakes_on_join_and_leave)
         ck_assert_int_eq(hc_region_wait_change(rg, 0, 50), -ETIMEDOUT);
 
         /* a cold join */
-        waiter = spawn_change_waiter("ch", 0, &fd);
+        waiter = spawn_waiter_for("ch", true, 0, 20000, &fd);
         await_ready(fd);
         ck_assert_int_eq(hc_join("ch", TOPT(.max = 3), &s), 0);
         ck_assert_int_eq(waitpid(waiter, &status, 0), waiter);
@@ -235,7 +219,7 @@ START_TEST(test_wait_change_wakes_on_join_and_leave)
         /* a join through a handle whose spare descriptor is already open */
         ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 3), &t), 0);
         t = hc_leave(t);
-        waiter = spawn_change_waiter("ch", 1, &fd);
+        waiter = spawn_waiter_for("ch", true, 1, 20000, &fd);
         await_ready(fd);
         ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 3), &t), 0);
         ck_assert_int_eq(waitpid(waiter, &status, 0), waiter);
@@ -243,7 +227,7 @@ START_TEST(test_wait_change_wakes_on_join_and_leave)
         ck_assert_int_eq(WEXITSTATUS(status), 2);
 
         /* a leave */
-        waiter = spawn_change_waiter("ch", 2, &fd);
+        waiter = spawn_waiter_for("ch", true, 2, 20000, &fd);
         await_ready(fd);
         s = hc_leave(s);
         ck_assert_int_eq(waitpid(waiter, &status, 0), waiter);
