@@ -525,25 +525,12 @@ static int manager_scan(Manager *m) {
 }
 
 /* ".NAME.0123456789abcdef.K" and ".NAME.0123456789abcdef.tmp" belong to region NAME. */
+/* The region a lock file, temporary or socket belongs to, as the library names them. */
 static Region *region_of_lock_file(Manager *m, const char *file) {
         char name[HC_NAME_MAX + 1];
-        const char *last, *id;
-        size_t n;
 
-        if (file[0] != '.')
+        if (hc_file_region(file, name, sizeof name) != HC_FILE_LOCK)
                 return NULL;
-        last = strrchr(file, '.');
-        if (!last || last == file)
-                return NULL;
-        for (id = last - 1; id > file && *id != '.'; id--)
-                ;
-        if (id == file || last - id != 17)
-                return NULL;
-        n = (size_t) (id - file - 1);
-        if (n == 0 || n > HC_NAME_MAX)
-                return NULL;
-        memcpy(name, file + 1, n);
-        name[n] = '\0';
         return manager_find_region(m, name);
 }
 

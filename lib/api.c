@@ -1,19 +1,26 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The public entry points: argument checks, then the modules that do the work. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "count.h"
+#include "format.h"
 #include "hc-internal.h"
-#include "region.h"
+#include "join.h"
+#include "proc.h"
+#include "retire.h"
+#include "wait.h"
 
 #ifdef HC_TEST_HOOKS
 void (*hc_test_hook)(const char *point);
 #endif
+
+#define RETIRE_RETRIES 100
 
 static int check_join_options(const hc_options *opt) {
         if (!opt)
@@ -27,13 +34,61 @@ static int check_join_options(const hc_options *opt) {
         return 0;
 }
 
-static int check_create_options(const hc_options *opt) {
+static int check_create_options(const struct scope *sc, const hc_options *opt) {
         if (!opt)
                 return 0;
         if (opt->capacity > HC_CAPACITY_MAX || opt->data_size > HC_DATA_SIZE_MAX ||
             (opt->mode & ~0777u))
                 return -EINVAL;
-        return 0;
+        return mode_trusted(sc, opt->mode);
+}
+
+/* OPT with HC_NO_CREATE added, in BUF. */
+static const hc_options *no_create(const hc_options *opt, hc_options *buf) {
+        if (opt)
+                memcpy(buf, opt, opt->size < sizeof *buf ? opt->size : sizeof *buf);
+        else
+                *buf = (hc_options) {};
+        buf->size = sizeof *buf;
+        buf->flags |= HC_NO_CREATE;
+        return buf;
+}
+
+/* A short-lived handle on an existing region, never mapped, for one call by name. */
+static int open_scope(const struct scope *sc, const hc_options *opt, unsigned flags, hc_region **ret) {
+        hc_options o;
+        int r;
+
+        for (unsigned attempt = 0;; attempt++) {
+                r = handle_open(sc, no_create(opt, &o), flags, ret);
+                if (r != -ESTALE || attempt >= RETIRE_RETRIES)
+                        return r;
+        }
+}
+
+static int open_existing(const char *name, const hc_options *opt, unsigned flags, hc_region **ret) {
+        struct scope sc;
+        int r;
+
+        r = scope_resolve(name, opt, &sc);
+        if (r < 0)
+                return r;
+        return open_scope(&sc, opt, flags, ret);
+}
+
+/* The exact count, only reading. */
+static int count_scope(const struct scope *sc, const hc_options *opt) {
+        hc_region *h = NULL;
+        int r;
+
+        r = open_scope(sc, opt, HANDLE_READ_ONLY | HANDLE_FOREIGN, &h);
+        if (r < 0)
+                return r;
+        r = handle_count(h, false, NULL);
+        if (r > 0 && region_unlinked(&h->r) > 0)
+                r = 0;                    /* retired meanwhile: nobody is in it */
+        handle_unref(h);
+        return r;
 }
 
 /* ---- Joining and leaving ---- */
@@ -49,10 +104,10 @@ _hc_public_ int hc_join(const char *name, const hc_options *opt, hc_slot **ret) 
         r = check_join_options(opt);
         if (r < 0)
                 return r;
-        r = check_create_options(opt);
+        r = check_create_options(&sc, opt);
         if (r < 0)
                 return r;
-        return slot_join_cold(&sc, opt, ret);
+        return join_by_name(&sc, opt, ret);
 }
 
 _hc_public_ hc_slot *hc_leave(hc_slot *slot) {
@@ -69,37 +124,19 @@ _hc_public_ uint64_t hc_slot_seq(const hc_slot *slot) {
         return slot ? slot->rec.seq : 0;
 }
 
-_hc_public_ int hc_slot_fd(const hc_slot *slot) {
+_hc_public_ int hc_slot_fd(hc_slot *slot) {
         hc_assert_return(slot, -EINVAL);
-        ((hc_slot *) slot)->fd_exposed = true;    /* from now on, leave unlocks explicitly */
+        slot->fd_exposed = true;          /* from now on, leave unlocks explicitly */
         return slot->fd;
 }
 
 _hc_public_ int hc_slot_set_pid(hc_slot *slot, pid_t pid) {
         hc_assert_return(slot && pid > 0, -EINVAL);
-        if (slot->pid != self_pid())
-                return -ESTALE;
+        return slot_set_pid(slot, pid);
+}
 
-        slot->rec.pid = pid;
-        slot->rec.check = record_check(&slot->rec, slot->index, slot->region_id);
-        if (slot->rg) {
-                struct hc_slot_rec *dst = (struct hc_slot_rec *)
-                        ((char *) slot->rg->hdr + slot->rg->table_offset) + slot->index;
-                uint64_t *d = (uint64_t *) dst;
-                const uint64_t *s = (const uint64_t *) &slot->rec;
-
-                __atomic_store_n(&dst->check, 0, __ATOMIC_RELAXED);
-                __atomic_thread_fence(__ATOMIC_RELEASE);
-                for (size_t i = 1; i < sizeof slot->rec / 8; i++)     /* as slot.c does */
-                        __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
-                __atomic_store_n(&dst->check, slot->rec.check, __ATOMIC_RELEASE);
-                return 0;
-        }
-        if (pwrite(slot->rec_fd >= 0 ? slot->rec_fd : slot->fd, &slot->rec, sizeof slot->rec,
-                   (off_t) (slot->table_offset + (uint64_t) slot->index * sizeof slot->rec)) !=
-            (ssize_t) sizeof slot->rec)
-                return errno ? -errno : -EIO;
-        return 0;
+_hc_public_ hc_region *hc_slot_region(const hc_slot *slot) {
+        return slot ? slot->rg : NULL;
 }
 
 /* ---- The handle ---- */
@@ -112,11 +149,11 @@ _hc_public_ int hc_region_open(const char *name, const hc_options *opt, hc_regio
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;
-        r = check_create_options(opt);
+        r = check_create_options(&sc, opt);
         if (r < 0)
                 return r;
         for (unsigned attempt = 0;; attempt++) {
-                r = handle_open(&sc, opt, ret);
+                r = handle_open(&sc, opt, HANDLE_CREATE | HANDLE_MAP, ret);
                 if (r != -ESTALE || attempt >= 10)
                         return r;
         }
@@ -136,7 +173,7 @@ _hc_public_ int hc_region_join(hc_region *rg, const hc_options *opt, hc_slot **r
                 if (r < 0)
                         return r;
         }
-        return slot_join_handle(rg, opt, ret);
+        return join_handle(rg, opt, false, ret);
 }
 
 _hc_public_ int hc_region_count(hc_region *rg) {
@@ -150,8 +187,8 @@ _hc_public_ int hc_region_count_approx(hc_region *rg) {
         uint32_t v;
 
         hc_assert_return(rg, -EINVAL);
-        v = __atomic_load_n(&rg->hdr->live, __ATOMIC_RELAXED);
-        return (int) (v < rg->capacity ? v : rg->capacity);
+        v = region_word(&rg->r, WORD_LIVE);
+        return (int) (v < rg->r.capacity ? v : rg->r.capacity);
 }
 
 _hc_public_ int hc_region_list(hc_region *rg, hc_instance **ret) {
@@ -164,28 +201,20 @@ _hc_public_ int hc_region_list(hc_region *rg, hc_instance **ret) {
 }
 
 _hc_public_ int hc_region_primary(hc_region *rg, hc_instance *ret) {
-        _cleanup_free_ hc_instance *list = NULL;
-        int n, best = -1;
-
         hc_assert_return(rg && ret, -EINVAL);
-        n = hc_region_list(rg, &list);
-        if (n < 0)
-                return n;
-        for (int i = 0; i < n; i++) {
-                if (list[i].flags & HC_INSTANCE_NO_RECORD)
-                        continue;
-                if (best < 0 || list[i].seq < list[best].seq)
-                        best = i;
-        }
-        if (best < 0)
+        if (handle_retired(rg))
                 return -ENOENT;
-        *ret = list[best];
-        return 0;
+        return handle_primary(rg, ret, NULL);
 }
 
 _hc_public_ int hc_region_wait(hc_region *rg, unsigned below, int timeout_ms) {
         hc_assert_return(rg && below > 0 && timeout_ms >= -1, -EINVAL);
-        return handle_wait(rg, below, timeout_ms);
+        return handle_wait(rg, false, below, timeout_ms);
+}
+
+_hc_public_ int hc_region_wait_change(hc_region *rg, unsigned seen, int timeout_ms) {
+        hc_assert_return(rg && timeout_ms >= -1, -EINVAL);
+        return handle_wait(rg, true, seen, timeout_ms);
 }
 
 _hc_public_ const char *hc_region_name(const hc_region *rg) {
@@ -193,43 +222,41 @@ _hc_public_ const char *hc_region_name(const hc_region *rg) {
 }
 
 _hc_public_ unsigned hc_region_capacity(const hc_region *rg) {
-        return rg ? rg->capacity : 0;
+        return rg ? rg->r.capacity : 0;
 }
 
 _hc_public_ size_t hc_region_data_size(const hc_region *rg) {
-        return rg ? (size_t) rg->data_size : 0;
+        return rg ? (size_t) rg->r.data_size : 0;
 }
 
-_hc_public_ int hc_region_retired(const hc_region *rg) {
-        struct stat st;
+_hc_public_ int hc_region_mapped(const hc_region *rg) {
+        hc_assert_return(rg, -EINVAL);
+        return rg->r.mapped;
+}
+
+_hc_public_ int hc_region_retired(hc_region *rg) {
+        hc_assert_return(rg, -EINVAL);
+        if (handle_retired(rg))           /* may repair a half-done retirement */
+                return 1;
+        return region_unlinked(&rg->r) > 0;
+}
+
+_hc_public_ int hc_region_reap(hc_region *rg) {
+        unsigned reaped = 0;
+        int r;
 
         hc_assert_return(rg, -EINVAL);
-        if (handle_retired((hc_region *) rg))   /* may repair a half-done retirement */
-                return 1;
-        return fstat(rg->fd, &st) == 0 && st.st_nlink == 0;
+        r = handle_lock(rg, 5000);
+        if (r < 0)
+                return r;
+        r = handle_count(rg, true, &reaped);
+        region_word_add(&rg->r, WORD_GENERATION, 1);
+        handle_unlock(rg);
+        region_poke(&rg->r);
+        return r < 0 ? r : (int) reaped;
 }
 
 /* ---- Queries by name ---- */
-
-static const hc_options *no_create(const hc_options *opt, hc_options *buf) {
-        if (opt)
-                memcpy(buf, opt, opt->size < sizeof *buf ? opt->size : sizeof *buf);
-        else
-                *buf = (hc_options) { .size = sizeof *buf };
-        buf->size = sizeof *buf;
-        buf->flags |= HC_NO_CREATE;
-        return buf;
-}
-
-static int open_existing(const char *name, const hc_options *opt, hc_region **ret) {
-        hc_options o;
-        int r;
-
-        r = scope_resolve(name, opt, &(struct scope) {});
-        if (r < 0)
-                return r;
-        return hc_region_open(name, no_create(opt, &o), ret);
-}
 
 _hc_public_ int hc_count(const char *name, const hc_options *opt) {
         struct scope sc;
@@ -238,86 +265,71 @@ _hc_public_ int hc_count(const char *name, const hc_options *opt) {
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;
-        return cold_count(&sc, opt);
+        return count_scope(&sc, opt);
 }
 
 _hc_public_ int hc_count_approx(const char *name, const hc_options *opt) {
-        hc_region *rg = NULL;
+        hc_region *h = NULL;
         int r;
 
-        r = open_existing(name, opt, &rg);
+        r = open_existing(name, opt, HANDLE_READ_ONLY | HANDLE_FOREIGN, &h);
         if (r < 0)
                 return r;
-        r = hc_region_count_approx(rg);
-        hc_region_close(rg);
+        r = hc_region_count_approx(h);
+        handle_unref(h);
         return r;
 }
 
 _hc_public_ int hc_list(const char *name, const hc_options *opt, hc_instance **ret) {
-        hc_region *rg = NULL;
+        hc_region *h = NULL;
         int r;
 
         hc_assert_return(ret, -EINVAL);
-        r = open_existing(name, opt, &rg);
+        r = open_existing(name, opt, HANDLE_FOREIGN, &h);
         if (r < 0)
                 return r;
-        r = hc_region_list(rg, ret);
-        hc_region_close(rg);
+        r = hc_region_list(h, ret);
+        handle_unref(h);
         return r;
 }
 
 _hc_public_ int hc_primary(const char *name, const hc_options *opt, hc_instance *ret) {
-        hc_region *rg = NULL;
+        hc_region *h = NULL;
         int r;
 
         hc_assert_return(ret, -EINVAL);
-        r = open_existing(name, opt, &rg);
+        r = open_existing(name, opt, HANDLE_FOREIGN, &h);
         if (r < 0)
                 return r;
-        r = hc_region_primary(rg, ret);
-        hc_region_close(rg);
+        r = hc_region_primary(h, ret);
+        handle_unref(h);
         return r;
 }
 
 _hc_public_ int hc_wait(const char *name, const hc_options *opt, unsigned below, int timeout_ms) {
-        hc_region *rg = NULL;
+        hc_region *h = NULL;
         int r;
 
         hc_assert_return(below > 0 && timeout_ms >= -1, -EINVAL);
-        r = open_existing(name, opt, &rg);
+        r = open_existing(name, opt, HANDLE_FOREIGN, &h);
         if (r == -ENOENT)
                 return 0;                 /* no region: nobody is in it */
         if (r < 0)
                 return r;
-        r = hc_region_wait(rg, below, timeout_ms);
-        hc_region_close(rg);
+        r = handle_wait(h, false, below, timeout_ms);
+        handle_unref(h);
         return r;
 }
 
-_hc_public_ int hc_region_reap(hc_region *rg) {
-        unsigned reaped = 0;
-        int r;
-
-        hc_assert_return(rg, -EINVAL);
-        r = region_lock(rg, 5000);
-        if (r < 0)
-                return r;
-        r = handle_count(rg, true, &reaped);
-        __atomic_add_fetch(&rg->hdr->generation, 1, __ATOMIC_RELEASE);
-        region_unlock(rg);
-        handle_poke(rg);
-        return r < 0 ? r : (int) reaped;
-}
-
 _hc_public_ int hc_reap(const char *name, const hc_options *opt) {
-        hc_region *rg = NULL;
+        hc_region *h = NULL;
         int r;
 
-        r = open_existing(name, opt, &rg);
+        r = open_existing(name, opt, 0, &h);
         if (r < 0)
                 return r;
-        r = hc_region_reap(rg);
-        hc_region_close(rg);
+        r = hc_region_reap(h);
+        handle_unref(h);
         return r;
 }
 
@@ -325,92 +337,83 @@ _hc_public_ int hc_reap(const char *name, const hc_options *opt) {
 
 _hc_public_ int hc_create(const char *name, const hc_options *opt) {
         struct scope sc;
-        int fd = -EBADF, r;
+        int r;
 
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;
-        r = check_create_options(opt);
+        r = check_create_options(&sc, opt);
         if (r < 0)
                 return r;
         for (unsigned attempt = 0;; attempt++) {
-                hc_region *rg = NULL;
+                _cleanup_close_ int dirfd = -EBADF, fd = -EBADF;
+                hc_region *h = NULL;
                 hc_options o;
                 int q;
 
-                r = region_create(&sc, opt, &fd);
-                fd = safe_close(fd);
+                r = scope_open_dir(&sc, true, &dirfd);
+                if (r < 0)
+                        return r;
+                r = region_create(dirfd, &sc, opt, &fd);
                 if (r != 0)
                         return r;
                 HC_HOOK("create-exists");
                 /* it exists: make sure it is one we can use. It may also have been
                  * removed since we found it; then we create it after all. */
-                q = hc_region_open(name, no_create(opt, &o), &rg);
-                hc_region_close(rg);
-                if (q == -ENOENT && attempt < 100)
+                q = handle_open(&sc, no_create(opt, &o), 0, &h);
+                handle_unref(h);
+                if ((q == -ENOENT || q == -ESTALE) && attempt < RETIRE_RETRIES)
                         continue;
-                if (q == -ENOENT)
+                if (q == -ENOENT || q == -ESTALE)
                         return -ESTALE;   /* removed and made again, over and over */
                 return q < 0 ? q : 0;
         }
 }
 
 _hc_public_ int hc_remove(const char *name, const hc_options *opt) {
-        hc_region *rg = NULL;
+        hc_region *h = NULL;
         int r;
 
-        r = open_existing(name, opt, &rg);
+        r = open_existing(name, opt, 0, &h);
         if (r < 0)
                 return r;
-        r = region_retire(rg);
-        hc_region_close(rg);
+        r = region_retire(h);
+        handle_unref(h);
         return r;
 }
 
 _hc_public_ int hc_names(const hc_options *opt, int (*cb)(const char *name, int count, void *userdata),
                          void *userdata) {
+        _cleanup_close_ int dfd = -EBADF;
         struct scope sc;
-        int dirfd = -EBADF, r;
-        DIR *d;
         struct dirent *de;
+        DIR *d;
+        int r;
 
         hc_assert_return(cb, -EINVAL);
         r = scope_resolve_dir(opt, &sc);
         if (r < 0)
                 return r;
-        r = scope_open_dir(&sc, false, &dirfd);
+        r = scope_open_dir(&sc, false, &dfd);
         if (r < 0)
                 return r;
-        (void) region_sweep(dirfd, sc.system);
-        d = fdopendir(dirfd);
-        if (!d) {
-                r = -errno;
-                safe_close(dirfd);
-                return r;
-        }
+        (void) region_sweep(dfd, sc.system);
+        d = fdopendir(dfd);
+        if (d)
+                dfd = -EBADF;
+        if (!d)
+                return -errno;
         r = 0;
         while ((de = readdir(d))) {
-                struct scope one;
+                struct scope one = sc;
                 struct stat st;
-                hc_options o;
 
                 if (name_check(de->d_name) < 0)
                         continue;
-                if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISSOCK(st.st_mode))
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISSOCK(st.st_mode))
                         continue;
-                sc.name[0] = '\0';
-                if (opt)
-                        memcpy(&o, opt, opt->size < sizeof o ? opt->size : sizeof o);
-                else
-                        o = (hc_options) {};
-                o.size = sizeof o;
-                o.dir = sc.dir;
-                one = sc;
-                if (scope_resolve(de->d_name, &o, &one) < 0)
-                        continue;
-                one.system = sc.system;
-                one.user_default = sc.user_default;
-                r = cb(de->d_name, cold_count(&one, &o), userdata);
+                strcpy(one.name, de->d_name);     /* name_check() bounded it */
+                r = cb(de->d_name, count_scope(&one, opt), userdata);
                 if (r != 0)
                         break;
         }

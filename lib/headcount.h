@@ -70,7 +70,9 @@ typedef struct hc_options {
         const char *tag;         /* join: up to HC_TAG_MAX bytes shown by hc_list; NULL: none */
         int timeout_ms;          /* join: how long to wait for a free seat; 0 (default): fail
                                   * at once with -EBUSY; -1: forever */
-        unsigned mode;           /* creation: file mode, 0 means 0644 */
+        unsigned mode;           /* creation: file mode, 0 means 0600. Group or other write
+                                  * bits only in the system scope (or as root): elsewhere
+                                  * such a region could never be trusted, so -EINVAL */
         unsigned capacity;       /* creation: seats, 1..HC_CAPACITY_MAX; 0 means
                                   * HC_CAPACITY_DEFAULT or max, whichever is larger */
         size_t data_size;        /* creation: bytes of user data after the slot table */
@@ -86,15 +88,46 @@ typedef struct hc_options {
 
 #define HC_OPTIONS_SIZE_V1 (offsetof(hc_options, flags) + sizeof(unsigned))
 
-/* A pointer to options with the size set: hc_join("web", HC_OPTIONS(.max = 2), &s). */
+/* A pointer to options with the size set: hc_join("web", HC_OPTIONS(.max = 2), &s).
+ * In C++ (designated initializers: C++20, or GNU C++), name the fields in the order they
+ * are declared; the options live until the end of the full expression. */
+#ifdef __cplusplus
+} /* extern "C" */
+/* hc_options with every field defaulted, so that C++ may name only some of them. */
+struct hc_options_cxx_ {
+        size_t size = sizeof(hc_options);
+        int scope = 0;
+        const char *dir = nullptr;
+        unsigned max = 0;
+        const char *tag = nullptr;
+        int timeout_ms = 0;
+        unsigned mode = 0;
+        unsigned capacity = 0;
+        size_t data_size = 0;
+        unsigned flags = 0;
+        size_t message_max = 0;
+        int peer_timeout_ms = 0;
+};
+static_assert(sizeof(hc_options_cxx_) == sizeof(hc_options) &&
+              offsetof(hc_options_cxx_, peer_timeout_ms) == offsetof(hc_options, peer_timeout_ms),
+              "hc_options_cxx_ mirrors hc_options");
+static inline const hc_options *hc_options_ptr_(const hc_options_cxx_ &o) {
+        return reinterpret_cast<const hc_options *>(&o);
+}
+#define HC_OPTIONS(...) hc_options_ptr_(hc_options_cxx_{ __VA_ARGS__ })
+extern "C" {
+#else
 #define HC_OPTIONS(...) (&(const hc_options) { .size = sizeof(hc_options), __VA_ARGS__ })
+#endif
 
 /* One live instance, as hc_list() reports it. */
 typedef struct hc_instance {
         unsigned slot;           /* seat index, 0..capacity-1 */
         pid_t pid;               /* the holder's PID in *its* PID namespace (see flags) */
         uid_t uid;               /* the holder's real uid at its process's first join */
-        uint64_t seq;            /* orders joins: a later join has a larger seq (see below) */
+        uint64_t seq;            /* orders joins: the host's CLOCK_MONOTONIC at the join, in
+                                  * ns, with the joiner's time-namespace offset taken out,
+                                  * so that no namespace or clock step can reorder joins */
         int64_t joined_usec;     /* CLOCK_REALTIME of the join, microseconds since the epoch */
         uint64_t pidns;          /* inode number of the holder's PID namespace */
         uint8_t boot_id[16];     /* the holder's boot id (/proc/sys/kernel/random/boot_id) */
@@ -109,6 +142,7 @@ enum {
         HC_INSTANCE_OTHER_PIDNS = 1 << 1,  /* .pid is from another PID namespace than ours */
         HC_INSTANCE_OTHER_BOOT = 1 << 2,   /* recorded under another boot id (cannot be live:
                                             * reported only for damaged regions) */
+        HC_INSTANCE_UNVERIFIED = 1 << 3,   /* the record may have been written by another user (the region is writable by others): pid, uid and tag are claims, not facts */
 };
 
 /* ---- Joining and leaving --------------------------------------------------------------- */
@@ -124,16 +158,19 @@ enum {
  *
  * Returns 0 and stores the seat in *ret. On failure *ret is left alone and one of these
  * is returned:
- *   -EINVAL     NAME or OPT is malformed (nothing was touched on disk)
+ *   -EINVAL     NAME or OPT is malformed, or opt->mode has group or other write bits
+ *               outside the system scope (nothing was touched on disk)
  *   -EBUSY      all N seats are held by live processes (timeout_ms = 0)
  *   -ETIMEDOUT  no seat became free within timeout_ms
  *   -ENOENT     HC_NO_CREATE was given and there is no such region, or the directory
  *               is missing and cannot be created
  *   -ENOTDIR    the scope directory is not a directory
  *   -EPERM      the region file or its directory is not one we can trust (a symlink,
- *               a directory, FIFO or socket in its place, another owner, writable by
- *               others outside the system scope, a directory others may write to
- *               without the sticky bit)
+ *               a directory, FIFO or socket in its place, a second hard link, another
+ *               owner, writable by others outside the system scope, a directory others
+ *               may write to without the sticky bit, a symlink in place of the user
+ *               scope's directory). Every call checks the directory it resolves a name
+ *               in, and opens the files through that checked directory.
  *   -EACCES     the region exists but we may not open it for writing
  *   -EBADMSG    the region is corrupt or was made by an incompatible build
  *   -EREMOTE    the directory is on a network filesystem, where byte-range locks are
@@ -142,7 +179,9 @@ enum {
  *               tried to join it
  *   -ENOSPC, -EDQUOT, -EMFILE, -ENOMEM, ...  as the underlying system calls report
  *
- * The seat belongs to an open file description of its own. It is released by
+ * The seat is a lock taken through an open file description of its own, on a lock file
+ * that holds no data: the descriptor grants nothing but the seat. No descriptor of the
+ * library is ever 0, 1 or 2. The seat is released by
  * hc_leave() or when the process exits, however it exits: no stale state is left for
  * the next process. After fork() the child shares the seat (as with flock(1)); the
  * child's hc_leave() only drops its own reference, never the parent's seat. The
@@ -170,7 +209,7 @@ int hc_slot_set_pid(hc_slot *slot, pid_t pid);
  * execs (join with HC_INHERIT). The seat is held while any copy is open; do not close
  * it yourself. Returns the descriptor, or -EINVAL for NULL.
  */
-int hc_slot_fd(const hc_slot *slot);
+int hc_slot_fd(hc_slot *slot);
 
 /* ---- Queries by name ------------------------------------------------------------------- */
 
@@ -252,6 +291,22 @@ int hc_remove(const char *name, const hc_options *opt);
 int hc_names(const hc_options *opt, int (*cb)(const char *name, int count, void *userdata),
              void *userdata);
 
+/* hc_file_region() */
+enum {
+        HC_FILE_REGION = 1,      /* the region file itself */
+        HC_FILE_LOCK = 2,        /* one of its lock files (where the seats are) */
+        HC_FILE_TEMPORARY = 3,   /* a region being created */
+        HC_FILE_SOCKET = 4,      /* a primary's listening socket */
+};
+
+/*
+ * Tells which region a file of a scope directory belongs to, from its name alone (FILE
+ * may be a path; only its last component counts): for monitors that watch the directory.
+ * Stores the region's name in RET_NAME (LEN bytes, HC_NAME_MAX + 1 is enough) and returns
+ * one of HC_FILE_*, or -EINVAL for a file that is none of headcount's, -ENAMETOOLONG.
+ */
+int hc_file_region(const char *file, char *ret_name, size_t len);
+
 /*
  * Writes the scope directory that OPT selects into BUF (for messages and tools). Returns
  * its length, -EINVAL, or -ENAMETOOLONG when it does not fit in LEN bytes.
@@ -309,9 +364,18 @@ size_t hc_region_data_size(const hc_region *rg);
 
 /*
  * Returns 1 when the region was retired (hc_remove()) after the handle opened it: the
- * caller should close the handle and open the name again. 0 otherwise.
+ * caller should close the handle and open the name again. 0 otherwise. It may finish the
+ * repair of a retirement whose retirer died half-way (hence the handle is not const).
  */
-int hc_region_retired(const hc_region *rg);
+int hc_region_retired(hc_region *rg);
+
+/*
+ * Returns 1 when the handle maps the region (hc_region_data() is memory, the fast paths
+ * apply), 0 when it reads and writes it with pread()/pwrite(): a region that users other
+ * than its owner may write (a 0666 region of the system scope, or any region of another
+ * user) is never mapped, so that nobody can shrink it under us or plant structures in it.
+ */
+int hc_region_mapped(const hc_region *rg);
 
 /*
  * As hc_reap() through the handle, and then wakes every hc_wait() caller on the region so
@@ -327,11 +391,12 @@ int hc_region_reap(hc_region *rg);
 /*
  * The primary is the live seat with the lowest sequence number (hc_primary()). It may
  * listen for messages from other instances on a Unix stream socket named
- * "<scope dir>/.<name>.sock" (hidden, so that it can never collide with a region: a
- * region may well be called "web.sock"). The socket gets the region file's mode. One
- * listener per region: hc_listen() holds a lock on the region for as long as it listens,
- * and whoever holds it replaces any socket file it finds, so the socket a crashed primary
- * left behind never blocks the next one.
+ * "<scope dir>/.<name>.<nonce>.sock", mode 0600, where <nonce> is drawn at random by the
+ * listener and published in its seat's record; senders find it there. So no other user
+ * can take the name first, block it or redirect it, and the socket a crashed primary left
+ * behind never blocks the next primary, whoever its user. One listener per region:
+ * hc_listen() holds a lock on the region for as long as it listens, and removes the dead
+ * sockets of earlier listeners of its uid.
  *
  * A message is one request and one reply on one connection, each framed with a small
  * header (a magic and a 32-bit length) and at most opt->message_max bytes long. The
@@ -400,12 +465,14 @@ hc_message *hc_message_free(hc_message *m);
 
 /*
  * Sends LEN bytes of MSG to the primary of region NAME and waits for its reply, at most
- * opt->timeout_ms (0: HC_SEND_TIMEOUT_DEFAULT_MS; -1: forever). Checks that the listener
- * runs as our effective uid or as root (or, for root with HC_ALLOW_ROOT, as anyone; the
- * listener must allow root too). On success returns 0 and stores a malloc()ed
+ * opt->timeout_ms (0: HC_SEND_TIMEOUT_DEFAULT_MS; -1: forever). Never follows a symlink
+ * to reach the socket. Checks that the listener runs as our effective uid; with
+ * HC_ALLOW_ROOT also as root, and root may then send to anyone's primary (the listener
+ * must allow root too). On success returns 0 and stores a malloc()ed
  * copy of the reply (followed by a NUL that is not counted) in *ret_reply and its length
  * in *ret_len; free(*ret_reply) when done. RET_REPLY may be NULL to ignore the reply.
- *   -ENOENT        nobody listens (no socket), or the scope directory does not exist
+ *   -ENOENT        nobody listens (no region, no primary, or a primary that does not
+ *                  listen), or the scope directory does not exist
  *   -ECONNREFUSED  nobody listens (a socket left by a primary that died)
  *   -ETIMEDOUT     the primary did not answer in time
  *   -EPERM         the listener runs as another user, or refused us (our uid)
@@ -445,27 +512,40 @@ int hc_slot_is_primary(const char *name, const hc_options *opt, const hc_slot *s
 
 /*
  * The region's user data area (opt->data_size bytes, fixed when the region was created;
- * hc_region_data_size()), mapped shared into every process that opens the region: NULL
- * when the region has none. Mapped read-only for a handle opened read-only. Guard every
- * access with hc_region_lock(). Store no pointers and no descriptors there: each process
- * maps the area at its own address.
+ * hc_region_data_size()), mapped shared into every process that maps the region: NULL
+ * when the region has none, or when the handle does not map it (hc_region_mapped(): a
+ * region that other users may write is never mapped; use hc_region_data_read() and
+ * hc_region_data_write() there). Mapped read-only for a handle opened read-only. Guard
+ * every access with hc_region_lock(). Store no pointers and no descriptors there: each
+ * process maps the area at its own address.
  */
 void *hc_region_data(hc_region *rg);
+
+/*
+ * Copies LEN bytes of the user data at OFFSET out to BUF, or in from BUF, on any handle
+ * (mapped or not). Guard them with hc_region_lock() as for hc_region_data(). Returns 0,
+ * -EINVAL when the range lies outside the area, -EACCES (write on a read-only handle),
+ * -EBADMSG when the file was shrunk under us, -ENOSPC, -EIO.
+ */
+int hc_region_data_read(hc_region *rg, size_t offset, void *buf, size_t len);
+int hc_region_data_write(hc_region *rg, size_t offset, const void *buf, size_t len);
 
 /* hc_region_lock() when the previous holder died while it held the lock. */
 #define HC_OWNER_DIED 1
 
 /*
- * Takes the region's robust mutex for the caller's data, waiting at most TIMEOUT_MS (-1:
- * forever; 0: only try). The mutex is not recursive. Returns 0, or HC_OWNER_DIED when the
- * previous holder for user data died holding it (the caller must repair or recompute the
- * data, which may be half-written; the lock is held and the region itself was already
- * repaired), or -ETIMEDOUT, -EACCES for a handle opened read-only, -EBADMSG for a mutex
- * in a state nobody could have left it in, -EINVAL.
+ * Takes the region's lock for the caller's data, waiting at most TIMEOUT_MS (-1: forever;
+ * 0: only try). The lock is a kernel lock (an OFD lock on a reserved byte of the region
+ * file), so the kernel releases it when its holder dies and no write to the file can
+ * corrupt it; threads of one process exclude each other too. It is not recursive
+ * (-EDEADLK). Returns 0, or HC_OWNER_DIED when the previous holder for user data died
+ * holding it (the caller must repair or recompute the data, which may be half-written;
+ * the lock is held and the region itself was already repaired), or -ETIMEDOUT, -EACCES
+ * for a handle opened read-only, -EINVAL.
  */
 int hc_region_lock(hc_region *rg, int timeout_ms);
 
-/* Releases it. Returns 0, or -EPERM when the caller does not hold it for user data. */
+/* Releases it. Returns 0, or -EPERM when the calling thread does not hold it for user data. */
 int hc_region_unlock(hc_region *rg);
 
 /* The handle SLOT was taken through (hc_region_join()), or NULL for an hc_join() seat. */
@@ -512,7 +592,9 @@ hc_region *hc_slot_region(const hc_slot *slot);
  *   -EBUSY     ADDR is attached already
  *   -EMSGSIZE  the region exists with a data area smaller than SIZE
  *   -EACCES    we may not write the region
- *   -ETIMEDOUT the region's mutex could not be had within 5 seconds
+ *   -EPERM     other users may write the region: it is never mapped (use
+ *              hc_region_data_read() and hc_region_data_write() instead)
+ *   -ETIMEDOUT the region's lock could not be had within 5 seconds
  *   and the errors of hc_region_open()
  */
 int hc_section_attach(const char *name, const hc_options *opt, void *addr, size_t size);

@@ -1,62 +1,62 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The region file: its layout, its creation, its validation, the handle that maps it,
- * and its retirement. This is the only module that decides where bytes live.
- *
- * Layout of the file NAME (all integers in the creator's byte order, which the
- * fingerprint pins):
- *
- *   0             struct hc_region_header (magic, sizes, counters, robust mutex)
- *   table_offset  capacity x struct hc_slot_rec (128 bytes each)
- *   data_offset   data_size bytes of user data, page aligned, up to file_size
- *
- * and, past the end of the file, the lock bytes (HC_LOCK_BASE + seat). Seats from
- * seats_per_file onwards live in companion lock files ".NAME.<region_id>.<k>", which are
- * created with the region and named by its random id, so that a lock file can never be
- * mistaken for one of a region that was retired and made again.
+ * The region file: its creation, its validation, and the only code that reads or writes
+ * its bytes. format.h gives the layout.
  *
  * Creation. Nobody ever sees a half-made region: the creator builds ".NAME.<id>.tmp"
- * (holding an OFD lock on HC_LOCK_CREATE all the while), creates the lock files, and only
- * then moves the temporary into place with renameat2(RENAME_NOREPLACE), falling back to
- * link()+unlink() where the filesystem lacks it. The loser of a creation race removes its
- * own files and opens the winner's. A creator that dies leaves a temporary whose creation
- * lock is free: region_sweep() removes it and its lock files.
+ * (holding an OFD lock on HC_LOCK_CREATE all the while), allocates every block of it
+ * (posix_fallocate(): a full disk is -ENOSPC here, never a SIGBUS later), writes the
+ * header with pwrite() (the magic last), creates the lock files, and only then moves the
+ * temporary into place with renameat2(RENAME_NOREPLACE), or link()+unlink() where the
+ * filesystem lacks it. The loser of a creation race removes its own files and opens the
+ * winner's. A creator that dies leaves a temporary whose creation lock is free:
+ * region_sweep() removes it and its lock files.
+ *
+ * Two ways in. A region that nobody but its owner can write (owned by our euid, no group
+ * or other write bit) may be mapped: MAP_SHARED, for the fast paths (records written
+ * with plain stores, the futex on the generation word, the user data as memory). Any
+ * other region, such as a 0666 region in the system scope or a user's region seen by
+ * root's daemon, is never mapped: every access is a pread() or pwrite() of the bytes
+ * concerned, validated each time, so a writer who shrinks the file causes a short read
+ * (-EBADMSG), never a SIGBUS, and no structure in it is ever followed. Nothing in the
+ * file is a pointer or a lock: the region lock is a kernel lock (mutex.c).
+ *
+ * Validation. header_check() bounds every field before use; the handle keeps validated
+ * copies of the sizes and offsets and never reads them again; a file whose size differs
+ * from its header is -EBADMSG. The words that change (flags, waiters, generation, live,
+ * poke, the markers) are hints or are checked where they are used. Records carry a check
+ * word over their bytes, salted with the seat and the region id: a copy torn by a writer
+ * fails it and is read again; a forged record passes it, which is why records in a region
+ * others may write are reported as claims (HC_INSTANCE_UNVERIFIED).
  *
  * Who writes what. The header's sizes and id are written once, before the file has its
- * name. flags is written under the mutex. generation, live, waiters and poke are hints,
- * updated with atomics by anyone (or pwrite() for poke). Each slot record is written only
- * by the holder of its seat lock, or cleared by a reaper that holds a read lock on the
- * seat (see slot.c).
- *
- * Validation. Everything we read from the file is untrusted input: another process of
- * ours may have died half-way, another build may have made it, and in the system scope a
- * hostile user may have written it. header_check() bounds every field before use, the
- * handle keeps validated copies and never reads a size from the mapping twice, and a
- * file whose size differs from what its header says is -EBADMSG. Nothing is ever written
- * outside the mapping.
- *
- * Retirement marks the header retired under the mutex while holding a read lock on every
- * seat (so no seat can be taken meanwhile), then unlinks the files. A joiner that gets a
- * seat afterwards finds the file unlinked (st_nlink == 0) and starts over by name.
+ * name. flags is written under the region lock. Each record is written only by the holder
+ * of its seat, and cleared by that holder when it leaves (so a record still there after
+ * the seat is free means its holder died holding it), or by a reaper holding a read lock
+ * on the free seat (seat.c).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
+#include <linux/futex.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "files.h"
+#include "format.h"
 #include "hc-internal.h"
+#include "proc.h"
 #include "region.h"
+#include "util.h"
 
 #define PAGE_MIN 4096u
-#define LOCKFILE_SUFFIX_MAX 32
 
 static uint64_t data_align(void) {
         long ps = sysconf(_SC_PAGESIZE);
@@ -69,13 +69,9 @@ uint64_t header_file_size(uint32_t capacity, uint64_t data_size, uint64_t *ret_t
         uint64_t end = table + (uint64_t) capacity * sizeof(struct hc_slot_rec);
         uint64_t data;
 
-        /* Without user data the file ends at a page boundary after the table. With it, the
-         * data starts on a 64 KiB boundary, so it can be mapped at its own address on any
-         * page size Linux uses. */
-        if (data_size == 0)
-                data = ALIGN_TO(end, (uint64_t) PAGE_MIN);
-        else
-                data = ALIGN_TO(end, data_align());
+        /* With user data, the data starts on a 64 KiB boundary, so it can be mapped over
+         * a variable on any page size Linux uses (section.c). */
+        data = data_size == 0 ? ALIGN_TO(end, (uint64_t) PAGE_MIN) : ALIGN_TO(end, data_align());
         if (ret_table)
                 *ret_table = table;
         if (ret_data)
@@ -103,24 +99,12 @@ void (*hc_test_debug)(const char *what, uint64_t expected, uint64_t found);
         } while (0)
 
 uint64_t header_layout_check(const struct hc_region_header *h) {
-        const uint8_t *p = (const uint8_t *) h;
-        uint64_t x = UINT64_C(0xcbf29ce484222325);
-
         _Static_assert(offsetof(struct hc_region_header, layout_check) % 8 == 0, "whole words");
-        for (size_t i = 0; i < offsetof(struct hc_region_header, layout_check); i += 8) {
-                uint64_t w;
-                memcpy(&w, p + i, 8);
-                x = (x ^ w) * UINT64_C(0x100000001b3);
-                x ^= x >> 29;
-        }
-        return x;
+        return hash_words(0, h, offsetof(struct hc_region_header, layout_check));
 }
 
-/*
- * Checks a header read from the file; FILE_SIZE is the file's real size, or UINT64_MAX
- * when it is not known yet. -EBADMSG for any field out of place: bad magic and wrong
- * version alike, as LMDB does; the test build reports which field through a hook.
- */
+/* -EBADMSG for any field out of place (bad magic and wrong version alike, as LMDB does);
+ * the test build reports which through a hook. FILE_SIZE: UINT64_MAX when not known. */
 int header_check(const struct hc_region_header *h, uint64_t file_size) {
         uint64_t table, data;
 
@@ -146,85 +130,59 @@ int header_check(const struct hc_region_header *h, uint64_t file_size) {
         return 0;
 }
 
-int lockfile_name(char *buf, size_t len, const char *name, uint64_t region_id, unsigned k) {
-        int n;
-
-        if (k == 0)
-                n = snprintf(buf, len, ".%s.%016" PRIx64 ".tmp", name, region_id);
-        else
-                n = snprintf(buf, len, ".%s.%016" PRIx64 ".%u", name, region_id, k);
-        return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
+uint64_t record_check(const struct hc_slot_rec *r, unsigned slot, uint64_t region_id) {
+        return hash_words(region_id ^ ((uint64_t) slot << 32), (const uint8_t *) r + sizeof r->check,
+                          sizeof *r - sizeof r->check) | 1;      /* never 0, which means empty */
 }
 
 static unsigned files_for(uint32_t capacity) {
         return (capacity + HC_SEATS_PER_FILE - 1) / HC_SEATS_PER_FILE;
 }
 
-/* Opens lock file K of a region and checks we may trust it as much as the region. */
-int lockfile_open(int dirfd, const struct scope *sc, uint64_t region_id, unsigned k, int oflags,
-                  bool system, int *ret_fd) {
-        char fn[HC_NAME_MAX + LOCKFILE_SUFFIX_MAX];
-        _cleanup_close_ int fd = -EBADF, own_dirfd = -EBADF;
-        struct stat st;
-        int r;
-
-        r = lockfile_name(fn, sizeof fn, sc->name, region_id, k);
-        if (r < 0)
-                return r;
-        if (dirfd < 0) {
-                own_dirfd = open(sc->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (own_dirfd < 0)
-                        return -errno;
-                dirfd = own_dirfd;
-        }
-        fd = openat(dirfd, fn, oflags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return errno == ENOENT ? -EBADMSG : errno == ELOOP ? -EPERM : -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        r = file_trust(&st, system);
-        if (r < 0)
-                return r;
-        *ret_fd = TAKE_FD(fd);
-        return 0;
+unsigned region_lock_files(const struct region *r) {
+        return files_for(r->capacity);
 }
 
-static int random_id(uint64_t *ret) {
-        uint64_t v;
+/* ---- Creation ---- */
 
-        if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t) sizeof v) {
-                struct timespec ts;
-                (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-                v = ((uint64_t) ts.tv_nsec << 32) ^ (uint64_t) ts.tv_sec ^ ((uint64_t) getpid() << 16);
-        }
-        *ret = v ? v : 1;
-        return 0;
+static uint64_t random_id(void) {
+        uint64_t v = 0;
+
+        if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t) sizeof v)
+                v ^= (uint64_t) now_usec() << 20 ^ (uint64_t) getpid();
+        return v ? v : 1;
 }
 
-static void unlink_lockfiles(int dirfd, const char *name, uint64_t id, unsigned n_files) {
-        char fn[HC_NAME_MAX + LOCKFILE_SUFFIX_MAX];
+static void unlink_lock_files(int dirfd, const char *name, uint64_t id, unsigned n) {
+        char fn[FILE_NAME_MAX];
 
-        for (unsigned k = 1; k < n_files; k++)
-                if (lockfile_name(fn, sizeof fn, name, id, k) == 0)
+        for (unsigned k = 0; k < n; k++)
+                if (file_lock_name(fn, sizeof fn, name, id, k) == 0)
                         (void) unlinkat(dirfd, fn, 0);
 }
 
+static int pwrite_all(int fd, const void *p, size_t len, off_t off) {
+        ssize_t n = pwrite(fd, p, len, off);
+
+        if (n < 0)
+                return -errno;
+        return (size_t) n == len ? 0 : -ENOSPC;
+}
+
 static int build_header(int fd, uint32_t capacity, uint64_t data_size, uint64_t id) {
-        struct hc_region_header *h;
-        pthread_mutexattr_t attr;
+        struct hc_region_header h;
         uint64_t table, data, size = header_file_size(capacity, data_size, &table, &data);
+        uint32_t magic = HC_REGION_MAGIC;
         int r;
 
-        if (ftruncate(fd, (off_t) size) < 0)
-                return -errno;
-        h = mmap(NULL, sizeof *h, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (h == MAP_FAILED)
-                return -errno;
-
-        *h = (struct hc_region_header) {
+        /* every block now: stores through a mapping never meet a full disk */
+        r = -posix_fallocate(fd, 0, (off_t) size);
+        if (r < 0)
+                return r;
+        h = (struct hc_region_header) {
                 .version = HC_REGION_VERSION,
                 .fingerprint = HC_REGION_FINGERPRINT,
-                .header_size = sizeof *h,
+                .header_size = sizeof h,
                 .capacity = capacity,
                 .seats_per_file = HC_SEATS_PER_FILE,
                 .table_offset = table,
@@ -232,81 +190,59 @@ static int build_header(int fd, uint32_t capacity, uint64_t data_size, uint64_t 
                 .data_size = data_size,
                 .file_size = size,
                 .region_id = id,
+                .magic = HC_REGION_MAGIC,        /* the check covers the magic */
         };
-        {
-                /* the check covers the magic, which is stored last */
-                struct hc_region_header tmp = *h;
-                tmp.magic = HC_REGION_MAGIC;
-                h->layout_check = header_layout_check(&tmp);
-        }
-        r = -pthread_mutexattr_init(&attr);
-        if (r == 0) {
-                (void) pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-                (void) pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-                r = -pthread_mutex_init(&h->lock, &attr);
-                (void) pthread_mutexattr_destroy(&attr);
-        }
-        if (r == 0)
-                __atomic_store_n(&h->magic, HC_REGION_MAGIC, __ATOMIC_RELEASE);
-        (void) munmap(h, sizeof *h);
-        return r;
+        h.layout_check = header_layout_check(&h);
+        h.magic = 0;
+        r = pwrite_all(fd, &h, sizeof h, 0);
+        if (r < 0)
+                return r;
+        return pwrite_all(fd, &magic, sizeof magic, 0);
 }
 
 #ifdef HC_TEST_HOOKS
 bool hc_test_no_renameat2;      /* tests: a filesystem without RENAME_NOREPLACE */
-static bool no_renameat2(void) {
-        return hc_test_no_renameat2;
-}
+#define NO_RENAMEAT2 hc_test_no_renameat2
 #else
-static bool no_renameat2(void) {
-        return false;
-}
+#define NO_RENAMEAT2 false
 #endif
 
-/*
- * Creates the region SC names, unless it exists. Returns 1 and a read-write descriptor on
- * the new file when we created it, 0 when someone else did (no descriptor), or an error.
- */
-int region_create(const struct scope *sc, const hc_options *opt, int *ret_fd) {
-        char tmp[HC_NAME_MAX + LOCKFILE_SUFFIX_MAX];
-        _cleanup_close_ int dirfd = -EBADF, fd = -EBADF;
+/* Creates the region SC names in DIRFD unless it exists. Returns 1 and a read-write
+ * descriptor on the new file when we created it, 0 when someone else did, or -errno. */
+int region_create(int dirfd, const struct scope *sc, const hc_options *opt, int *ret_fd) {
+        char tmp[FILE_NAME_MAX];
+        _cleanup_close_ int fd = -EBADF;
         unsigned max = opt && opt->max ? opt->max : 1;
         unsigned capacity = opt && opt->capacity ? opt->capacity : HC_CAPACITY_DEFAULT;
         uint64_t data_size = opt ? opt->data_size : 0;
         mode_t mode = opt && opt->mode ? (mode_t) opt->mode : 0600;
-        unsigned n_files, k = 1;
+        unsigned n_files, k = 0;
         uint64_t id;
         int r;
 
         if (opt && !opt->capacity && max > capacity)
                 capacity = max;
         if (capacity < 1 || capacity > HC_CAPACITY_MAX || data_size > HC_DATA_SIZE_MAX ||
-            (mode & ~07777u) || (mode & (S_ISUID | S_ISGID | S_ISVTX)))
+            (mode & ~0777u) || mode_trusted(sc, mode) < 0)
                 return -EINVAL;
         n_files = files_for(capacity);
-
-        r = scope_open_dir(sc, true, &dirfd);
-        if (r < 0)
-                return r;
         (void) region_sweep(dirfd, sc->system);
 
-        /* A sweeper may take the creation lock of a temporary in the moment between its
-         * creation and our lock, and remove it: we then find it unlinked, or the lock
-         * taken, and start again under a new name. */
+        /* A sweeper may take the creation lock of a temporary between its creation and
+         * our lock, and remove it: we then find it unlinked, or the lock taken, and start
+         * again under a new name. */
         for (unsigned attempt = 0;; attempt++) {
                 struct stat st;
 
-                (void) random_id(&id);
-                r = lockfile_name(tmp, sizeof tmp, sc->name, id, 0);
+                id = random_id();
+                r = file_temp_name(tmp, sizeof tmp, sc->name, id);
                 if (r < 0)
                         return r;
-                fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                fd = xopenat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
                 if (fd < 0)
-                        return -errno;
-                if (fcntl(fd, F_OFD_SETLK, &(struct flock) {
-                                .l_type = F_WRLCK, .l_whence = SEEK_SET,
-                                .l_start = HC_LOCK_CREATE, .l_len = 1 }) == 0 &&
-                    fstat(fd, &st) == 0 && st.st_nlink > 0)
+                        return fd;
+                if (ofd_lock(fd, F_WRLCK, HC_LOCK_CREATE, 1) == 0 && fstat(fd, &st) == 0 &&
+                    st.st_nlink > 0)
                         break;
                 fd = safe_close(fd);
                 if (attempt >= 16)
@@ -322,13 +258,13 @@ int region_create(const struct scope *sc, const hc_options *opt, int *ret_fd) {
         HC_HOOK("create-built");
 
         for (; k < n_files; k++) {
-                char fn[HC_NAME_MAX + LOCKFILE_SUFFIX_MAX];
+                char fn[FILE_NAME_MAX];
                 int lfd;
 
-                (void) lockfile_name(fn, sizeof fn, sc->name, id, k);
-                lfd = openat(dirfd, fn, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                (void) file_lock_name(fn, sizeof fn, sc->name, id, k);
+                lfd = xopenat(dirfd, fn, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
                 if (lfd < 0) {
-                        r = -errno;
+                        r = lfd;
                         goto fail;
                 }
                 r = fchmod(lfd, mode) < 0 ? -errno : 0;
@@ -340,8 +276,8 @@ int region_create(const struct scope *sc, const hc_options *opt, int *ret_fd) {
         }
         HC_HOOK("create-lockfiles");
 
-        if (no_renameat2() || renameat2(dirfd, tmp, dirfd, sc->name, RENAME_NOREPLACE) < 0) {
-                r = no_renameat2() ? -EINVAL : -errno;
+        if (NO_RENAMEAT2 || renameat2(dirfd, tmp, dirfd, sc->name, RENAME_NOREPLACE) < 0) {
+                r = NO_RENAMEAT2 ? -EINVAL : -errno;
                 if (r == -EINVAL || r == -ENOSYS) {
                         /* no RENAME_NOREPLACE here: link() never replaces either */
                         r = linkat(dirfd, tmp, dirfd, sc->name, 0) < 0 ? -errno : 0;
@@ -352,91 +288,167 @@ int region_create(const struct scope *sc, const hc_options *opt, int *ret_fd) {
                 if (r == -EEXIST) {
                         /* lost the race: the winner's region is the one */
                         (void) unlinkat(dirfd, tmp, 0);
-                        unlink_lockfiles(dirfd, sc->name, id, n_files);
+                        unlink_lock_files(dirfd, sc->name, id, n_files);
                         return 0;
                 }
                 goto fail;
         }
 done:
-        (void) fcntl(fd, F_OFD_SETLK, &(struct flock) {
-                        .l_type = F_UNLCK, .l_whence = SEEK_SET,
-                        .l_start = HC_LOCK_CREATE, .l_len = 1 });
+        ofd_unlock(fd, HC_LOCK_CREATE, 1);
         *ret_fd = TAKE_FD(fd);
         return 1;
 
 fail:
         (void) unlinkat(dirfd, tmp, 0);
-        unlink_lockfiles(dirfd, sc->name, id, k);
+        unlink_lock_files(dirfd, sc->name, id, k);
         return r;
 }
 
-/*
- * The checks that need the region file's inode, once its header has been read into H:
- * a file we trust, of the size its header says, on a local filesystem. *RET_ST is left
- * for the caller's own look at st_nlink (0: retired since we opened it).
- */
-int region_check_inode(int fd, const struct hc_region_header *h, bool system, struct stat *ret_st) {
-        int r;
+/* ---- Opening ---- */
 
-        if (fstat(fd, ret_st) < 0)
-                return -errno;
-        r = file_trust(ret_st, system);
-        if (r < 0)
-                return r;
-        if ((uint64_t) ret_st->st_size != h->file_size)
-                return -EBADMSG;
-        return fs_check_local(fd, ret_st->st_dev);
+static int trust(const struct stat *st, bool system, bool foreign) {
+        return foreign ? file_trust_foreign(st) : file_trust(st, system);
 }
 
 /* Why a file we could not use was refused: distrust comes before corruption. */
-static int refusal(int fd, bool system, int r) {
+static int refusal(int fd, bool system, bool foreign, int r) {
         struct stat st;
         int t;
 
         if (fstat(fd, &st) < 0)
                 return -errno;
-        t = file_trust(&st, system);
+        t = trust(&st, system, foreign);
         return t < 0 ? t : r;
 }
 
-/*
- * Opens the region file with OFLAGS (O_RDONLY or O_RDWR), creating it first when CREATE,
- * and reads and checks its header. The file's size and trust are checked by the caller
- * (a joiner does it after taking its seat, which saves a system call on the hot path).
- */
-int region_open_file(const struct scope *sc, const hc_options *opt, int oflags, bool create,
-                     int *ret_fd, struct hc_region_header *ret_header) {
+void region_close(struct region *r) {
+        if (r->map)
+                (void) munmap(r->map, r->map_size);
+        r->map = NULL;
+        r->mapped = false;
+        r->fd = safe_close(r->fd);
+}
+
+int region_open(int dirfd, const struct scope *sc, const hc_options *opt, unsigned flags,
+                struct region *ret) {
+        struct hc_region_header h;
         _cleanup_close_ int fd = -EBADF;
+        bool write = (flags & REGION_WRITE) && !(flags & REGION_FOREIGN);
+        bool foreign = flags & REGION_FOREIGN;
+        struct stat st;
         ssize_t n;
         int r;
 
         for (unsigned attempt = 0;; attempt++) {
-                fd = open(sc->path, oflags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+                fd = xopenat(dirfd, sc->name, (write ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK, 0);
                 if (fd >= 0)
                         break;
-                r = -errno;
+                r = fd;
                 if (r == -ELOOP || r == -EISDIR || r == -ENXIO || r == -EOPNOTSUPP)
-                        return -EPERM;            /* symlink, directory, socket ... */
-                if (r != -ENOENT || !create || attempt > 8)
+                        return -EPERM;            /* a symlink, directory, socket ... */
+                if ((r == -EACCES || r == -EROFS) && write && (flags & REGION_READ_FALLBACK)) {
+                        write = false;
+                        continue;
+                }
+                if (r != -ENOENT || !(flags & REGION_CREATE) || attempt > 8)
                         return r;
-                r = region_create(sc, opt, &fd);
+                r = region_create(dirfd, sc, opt, &fd);
                 if (r < 0)
                         return r;
                 if (r > 0) {
-                        if ((oflags & O_ACCMODE) == O_RDWR)
+                        if (write)
                                 break;
                         fd = safe_close(fd);
                 }
         }
 
-        n = pread(fd, ret_header, sizeof *ret_header, 0);
+        n = pread(fd, &h, sizeof h, 0);
         if (n < 0)
-                return refusal(fd, sc->system, errno == ESPIPE || errno == EISDIR ? -EPERM : -errno);
-        if ((size_t) n < sizeof *ret_header)
-                return refusal(fd, sc->system, -EBADMSG);
-        r = header_check(ret_header, UINT64_MAX);
+                return refusal(fd, sc->system, foreign, errno == ESPIPE || errno == EISDIR ? -EPERM : -errno);
+        if ((size_t) n < sizeof h)
+                return refusal(fd, sc->system, foreign, -EBADMSG);
+        r = header_check(&h, UINT64_MAX);
         if (r < 0)
-                return refusal(fd, sc->system, r);
+                return refusal(fd, sc->system, foreign, r);
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        r = trust(&st, sc->system, foreign);
+        if (r < 0)
+                return r;
+        if ((uint64_t) st.st_size != h.file_size)
+                return -EBADMSG;
+        r = fs_check_local(fd, st.st_dev);
+        if (r < 0)
+                return r;
+
+        *ret = (struct region) {
+                .fd = -EBADF,
+                .writable = write,
+                .foreign = foreign,
+                .others_write = (st.st_mode & 0022) != 0,
+                .capacity = h.capacity,
+                .table_offset = h.table_offset,
+                .data_offset = h.data_offset,
+                .data_size = h.data_size,
+                .file_size = h.file_size,
+                .region_id = h.region_id,
+                .dev = st.st_dev,
+                .ino = st.st_ino,
+                .mode = st.st_mode & 07777,
+        };
+        /* Mapped only when nobody but us (and root) can write the file: nobody else can
+         * then shrink it under the mapping or plant anything in it. */
+        if ((flags & REGION_MAP) && st.st_uid == geteuid() && !(st.st_mode & 0022)) {
+                void *p = mmap(NULL, (size_t) h.file_size, PROT_READ | (write ? PROT_WRITE : 0),
+                               MAP_SHARED, fd, 0);
+                if (p == MAP_FAILED)
+                        return -errno;
+                ret->map = p;
+                ret->map_size = (size_t) h.file_size;
+                ret->mapped = true;
+                /* the file may have changed between our read and the mapping */
+                if (ret->map->region_id != h.region_id || ret->map->layout_check != h.layout_check) {
+                        region_close(ret);
+                        return -EBADMSG;
+                }
+        }
+        ret->fd = TAKE_FD(fd);
+        return 0;
+}
+
+int region_unlinked(const struct region *r) {
+        struct stat st;
+
+        if (fstat(r->fd, &st) < 0)
+                return -errno;
+        return st.st_nlink == 0;
+}
+
+/* Opens lock file K and checks that we may trust it as much as the region. A lock file
+ * that is missing means the region was retired (-ESTALE when so) or damaged (-EBADMSG). */
+int region_open_lock_file(int dirfd, const struct scope *sc, const struct region *r, unsigned k,
+                          int oflags, int *ret_fd) {
+        char fn[FILE_NAME_MAX];
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        int q;
+
+        q = file_lock_name(fn, sizeof fn, sc->name, r->region_id, k);
+        if (q < 0)
+                return q;
+        fd = xopenat(dirfd, fn, oflags | O_NOFOLLOW | O_NONBLOCK, 0);
+        if (fd < 0) {
+                if (fd == -ENOENT)
+                        return region_unlinked(r) > 0 ? -ESTALE : -EBADMSG;
+                return fd == -ELOOP ? -EPERM : fd;
+        }
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        q = trust(&st, sc->system, r->foreign);
+        if (q < 0)
+                return q;
+        if (st.st_nlink == 0)
+                return -ESTALE;
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -459,54 +471,36 @@ int region_sweep(int dirfd, bool system) {
         dfd = -EBADF;
 
         while ((de = readdir(d))) {
-                char name[HC_NAME_MAX + 1], tmp[HC_NAME_MAX + LOCKFILE_SUFFIX_MAX];
-                const char *dot, *s = de->d_name;
-                size_t len = strlen(s);
+                char name[HC_NAME_MAX + 1], tmp[FILE_NAME_MAX];
                 uint64_t id;
-                unsigned k;
                 struct stat st;
-                int fd;
+                int kind, fd;
 
-                if (s[0] != '.' || len < 20)
+                kind = file_parse(de->d_name, name, &id, NULL);
+                if (kind != HC_FILE_TEMPORARY && kind != HC_FILE_LOCK)
                         continue;
-                /* .NAME.<16 hex>.tmp or .NAME.<16 hex>.<k> */
-                dot = strrchr(s, '.');
-                if (!dot || dot - s < 18 || dot[-17] != '.')
-                        continue;
-                if ((size_t) (dot - 17 - s - 1) > HC_NAME_MAX)
-                        continue;
-                memcpy(name, s + 1, (size_t) (dot - 17 - s - 1));
-                name[dot - 17 - s - 1] = '\0';
-                if (name_check(name) < 0 || sscanf(dot - 16, "%16" SCNx64, &id) != 1)
-                        continue;
-                if (strcmp(dot, ".tmp") == 0)
-                        k = 0;
-                else if (sscanf(dot + 1, "%u", &k) != 1 || k == 0)
-                        continue;
-                if (fstatat(dirfd, s, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+                if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
                     file_trust(&st, system) < 0)
                         continue;
 
                 /* A temporary being built carries its creator's lock. */
-                (void) lockfile_name(tmp, sizeof tmp, name, id, 0);
+                (void) file_temp_name(tmp, sizeof tmp, name, id);
                 fd = openat(dirfd, tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
                 if (fd >= 0) {
                         /* We take the creation lock ourselves, so that no creator can take
                          * it after our look; a creator that finds it taken, or its file
                          * gone, starts over (region_create()). */
                         struct stat tst, again;
-                        bool dead = fcntl(fd, F_OFD_SETLK, &(struct flock) {
-                                                .l_type = F_WRLCK, .l_whence = SEEK_SET,
-                                                .l_start = HC_LOCK_CREATE, .l_len = 1 }) == 0 &&
+                        bool dead = ofd_lock(fd, F_WRLCK, HC_LOCK_CREATE, 1) == 0 &&
                                     fstat(fd, &tst) == 0 &&
                                     fstatat(dirfd, tmp, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
                                     again.st_ino == tst.st_ino;
                         if (dead)
                                 (void) unlinkat(dirfd, tmp, 0);
                         (void) close(fd);
-                        if (!dead || k == 0)
+                        if (!dead || kind == HC_FILE_TEMPORARY)
                                 continue;
-                } else if (k == 0)
+                } else if (kind == HC_FILE_TEMPORARY)
                         continue;
 
                 /* A lock file with no temporary: kept only while its region has its id. */
@@ -522,229 +516,307 @@ int region_sweep(int dirfd, bool system) {
                         } else if (errno != ENOENT)
                                 ours = true;            /* cannot tell: leave it */
                         if (!ours)
-                                (void) unlinkat(dirfd, s, 0);
+                                (void) unlinkat(dirfd, de->d_name, 0);
                 }
         }
         (void) closedir(d);
         return 0;
 }
 
-/* ---- The handle ---- */
+/* ---- Records ---- */
 
-static void handle_free(hc_region *rg) {
-        if (rg->watching)
-                __atomic_sub_fetch(&rg->hdr->waiters, 1, __ATOMIC_ACQ_REL);
-        if (rg->hdr)
-                (void) munmap(rg->hdr, rg->map_size);
-        if (rg->file_fd)
-                for (unsigned k = 1; k < rg->n_files; k++)
-                        safe_close(rg->file_fd[k]);
-        if (rg->idle_fd)
-                for (unsigned k = 0; k < rg->n_files; k++)
-                        safe_close(rg->idle_fd[k]);
-        safe_close(rg->fd);
-        free(rg->file_fd);
-        free(rg->idle_fd);
-        free(rg->spare);
-        (void) pthread_mutex_destroy(&rg->cache_lock);
-        free(rg);
+static off_t record_offset(const struct region *r, unsigned seat) {
+        return (off_t) (r->table_offset + (uint64_t) seat * sizeof(struct hc_slot_rec));
 }
 
-hc_region *handle_unref(hc_region *rg) {
-        if (!rg)
-                return NULL;
-        if (__atomic_sub_fetch(&rg->n_ref, 1, __ATOMIC_ACQ_REL) == 0)
-                handle_free(rg);
+static struct hc_slot_rec *record_mapped(struct region *r, unsigned seat) {
+        return (struct hc_slot_rec *) ((char *) r->map + r->table_offset) + seat;
+}
+
+void region_record_seal(const struct region *r, unsigned seat, struct hc_slot_rec *rec) {
+        rec->check = record_check(rec, seat, r->region_id);
+}
+
+void region_record_fill(const struct region *r, unsigned seat, const char *tag, struct hc_slot_rec *ret) {
+        struct timespec ts;
+
+        memset(ret, 0, sizeof *ret);
+        (void) clock_gettime(CLOCK_REALTIME_COARSE, &ts);        /* to a tick: for people */
+        ret->seq = host_monotonic_ns();
+        ret->joined_usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        ret->pidns = self_pidns();
+        memcpy(ret->boot_id, self_boot_id(), sizeof ret->boot_id);
+        ret->pid = self_pid();
+        ret->uid = self_uid();
+        if (tag)
+                memcpy(ret->tag, tag, strnlen(tag, sizeof ret->tag));    /* NUL-padded */
+        region_record_seal(r, seat, ret);
+}
+
+int region_record_write(struct region *r, unsigned seat, const struct hc_slot_rec *rec) {
+        if (seat >= r->capacity || !r->writable)
+                return -EINVAL;
+        if (r->mapped) {
+                struct hc_slot_rec *dst = record_mapped(r, seat);
+                uint64_t *d = (uint64_t *) dst;
+                const uint64_t *s = (const uint64_t *) rec;
+
+                /* readers may look meanwhile: relaxed atomic stores, the check word last */
+                __atomic_store_n(&dst->check, 0, __ATOMIC_RELAXED);
+                __atomic_thread_fence(__ATOMIC_RELEASE);
+                for (size_t i = 1; i < sizeof *rec / 8; i++)
+                        __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
+                __atomic_store_n(&dst->check, rec->check, __ATOMIC_RELEASE);
+                return 0;
+        }
+        return pwrite_all(r->fd, rec, sizeof *rec, record_offset(r, seat));
+}
+
+void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check) {
+        uint64_t zero = 0, cur;
+
+        if (seat >= r->capacity || !r->writable)
+                return;
+        if (r->mapped) {
+                struct hc_slot_rec *dst = record_mapped(r, seat);
+                if (only_if_check)
+                        (void) __atomic_compare_exchange_n(&dst->check, &only_if_check, 0, false,
+                                                           __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+                else
+                        __atomic_store_n(&dst->check, 0, __ATOMIC_RELEASE);
+                return;
+        }
+        /* Only the holder writes its record, and a reaper clears one only while it holds
+         * the free seat's read lock, so a read-then-write cannot lose a live record. */
+        if (only_if_check && (pread(r->fd, &cur, sizeof cur, record_offset(r, seat)) != sizeof cur ||
+                              cur != only_if_check))
+                return;
+        (void) pwrite(r->fd, &zero, sizeof zero, record_offset(r, seat));
+}
+
+bool region_record_present(struct region *r, unsigned seat) {
+        uint64_t c = 0;
+
+        if (seat >= r->capacity)
+                return false;
+        if (r->mapped)
+                return __atomic_load_n(&record_mapped(r, seat)->check, __ATOMIC_RELAXED) != 0;
+        return pread(r->fd, &c, sizeof c, record_offset(r, seat)) == sizeof c && c != 0;
+}
+
+/* One copy of record SEAT: from the mapping with atomic loads, or with one pread(). */
+static int record_copy(struct region *r, unsigned seat, struct hc_slot_rec *copy) {
+        if (r->mapped) {
+                const struct hc_slot_rec *src = record_mapped(r, seat);
+                const uint64_t *s = (const uint64_t *) src;
+                uint64_t *d = (uint64_t *) copy, c1;
+
+                c1 = __atomic_load_n(&src->check, __ATOMIC_ACQUIRE);
+                for (size_t i = 0; i < sizeof *copy / 8; i++)
+                        d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+                __atomic_thread_fence(__ATOMIC_ACQUIRE);
+                return c1 == __atomic_load_n(&src->check, __ATOMIC_RELAXED) ? 0 : -EAGAIN;
+        }
+        if (pread(r->fd, copy, sizeof *copy, record_offset(r, seat)) != (ssize_t) sizeof *copy)
+                return -EBADMSG;          /* shrunk under us: a damaged region */
+        return 0;
+}
+
+static int record_valid(const struct region *r, const struct hc_slot_rec *rec, unsigned seat) {
+        if (rec->check == 0 || rec->check != record_check(rec, seat, r->region_id))
+                return -EBADMSG;
+        if (rec->pid <= 0)
+                return -EBADMSG;
+        return 0;
+}
+
+/* Reads record SEAT of a held seat into *RET; a record being written is read again. On
+ * failure *RET says only the seat (HC_INSTANCE_NO_RECORD) and -EBADMSG is returned. */
+int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64_t *ret_listen_id) {
+        struct hc_slot_rec rec;
+        size_t tag_len;
+
+        *ret = (hc_instance) { .slot = seat, .flags = HC_INSTANCE_NO_RECORD };
+        if (ret_listen_id)
+                *ret_listen_id = 0;
+        if (seat >= r->capacity)
+                return -EINVAL;
+        for (unsigned attempt = 0;; attempt++) {
+                int q = record_copy(r, seat, &rec);
+                if (q == 0 && record_valid(r, &rec, seat) == 0)
+                        break;
+                if (q == -EBADMSG || attempt >= 2000)
+                        return -EBADMSG;
+                if (attempt % 64 == 63)
+                        (void) sched_yield();      /* let a preempted writer finish */
+        }
+        tag_len = strnlen(rec.tag, sizeof rec.tag);
+        *ret = (hc_instance) {
+                .slot = seat,
+                .pid = rec.pid,
+                .uid = rec.uid,
+                .seq = rec.seq,
+                .joined_usec = rec.joined_usec,
+                .pidns = rec.pidns,
+        };
+        memcpy(ret->boot_id, rec.boot_id, sizeof ret->boot_id);
+        memcpy(ret->tag, rec.tag, tag_len);
+        ret->tag[tag_len] = '\0';
+        if (self_pidns() && rec.pidns != self_pidns())
+                ret->flags |= HC_INSTANCE_OTHER_PIDNS;
+        if (memcmp(rec.boot_id, self_boot_id(), sizeof rec.boot_id) != 0)
+                ret->flags |= HC_INSTANCE_OTHER_BOOT;
+        if (r->others_write)
+                ret->flags |= HC_INSTANCE_UNVERIFIED;
+        if (ret_listen_id)
+                *ret_listen_id = rec.listen_id;
+        return 0;
+}
+
+/* ---- Header words ---- */
+
+static uint32_t *word_mapped(struct region *r, enum region_word w) {
+        switch (w) {
+        case WORD_FLAGS:
+                return &r->map->flags;
+        case WORD_WAITERS:
+                return &r->map->waiters;
+        case WORD_GENERATION:
+                return &r->map->generation;
+        case WORD_LIVE:
+                return &r->map->live;
+        case WORD_DATA_LOCKED:
+                return &r->map->data_locked;
+        case WORD_LOCK_HELD:
+                return &r->map->lock_held;
+        }
         return NULL;
 }
 
-int handle_open(const struct scope *sc, const hc_options *opt, hc_region **ret) {
-        struct hc_region_header h;
-        bool create = !(opt && (opt->flags & HC_NO_CREATE));
-        hc_region *rg;
-        struct stat st;
-        int fd = -EBADF, r;
-
-        r = region_open_file(sc, opt, O_RDWR, create, &fd, &h);
-        if (r == -EACCES || r == -EROFS)          /* read-only use: count, list, wait */
-                r = region_open_file(sc, opt, O_RDONLY, false, &fd, &h);
-        if (r < 0)
-                return r;
-
-        rg = calloc(1, sizeof *rg);
-        if (!rg) {
-                safe_close(fd);
-                return -ENOMEM;
+static off_t word_offset(enum region_word w) {
+        switch (w) {
+        case WORD_FLAGS:
+                return offsetof(struct hc_region_header, flags);
+        case WORD_WAITERS:
+                return offsetof(struct hc_region_header, waiters);
+        case WORD_GENERATION:
+                return offsetof(struct hc_region_header, generation);
+        case WORD_LIVE:
+                return offsetof(struct hc_region_header, live);
+        case WORD_DATA_LOCKED:
+                return offsetof(struct hc_region_header, data_locked);
+        case WORD_LOCK_HELD:
+                return offsetof(struct hc_region_header, lock_held);
         }
-        (void) pthread_mutex_init(&rg->cache_lock, NULL);
-        rg->n_ref = 1;
-        rg->sc = *sc;
-        rg->fd = fd;
-        rg->writable = (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
-
-        r = region_check_inode(fd, &h, sc->system, &st);
-        if (r < 0)
-                goto fail;
-        rg->dev = st.st_dev;
-        rg->ino = st.st_ino;
-        rg->capacity = h.capacity;
-        rg->seats_per_file = h.seats_per_file;
-        rg->table_offset = h.table_offset;
-        rg->data_offset = h.data_offset;
-        rg->data_size = h.data_size;
-        rg->region_id = h.region_id;
-        rg->n_files = files_for(h.capacity);
-        rg->map_size = (size_t) h.file_size;
-
-        rg->hdr = mmap(NULL, rg->map_size, PROT_READ | (rg->writable ? PROT_WRITE : 0), MAP_SHARED,
-                       fd, 0);
-        if (rg->hdr == MAP_FAILED) {
-                rg->hdr = NULL;
-                r = -errno;
-                goto fail;
-        }
-        /* The file may have changed between our read and the mapping: check once more. */
-        if (memcmp(&rg->hdr->region_id, &h.region_id, sizeof h.region_id) != 0) {
-                r = -EBADMSG;
-                goto fail;
-        }
-
-        rg->file_fd = calloc(rg->n_files, sizeof(int));
-        rg->idle_fd = calloc(rg->n_files, sizeof(int));
-        if (!rg->file_fd || !rg->idle_fd) {
-                rg->n_files = 0;          /* nothing in them to close */
-                r = -ENOMEM;
-                goto fail;
-        }
-        rg->file_fd[0] = fd;
-        for (unsigned k = 0; k < rg->n_files; k++) {
-                rg->idle_fd[k] = -EBADF;
-                if (k > 0)
-                        rg->file_fd[k] = -EBADF;
-        }
-        for (unsigned k = 1; k < rg->n_files; k++) {
-                r = lockfile_open(-1, sc, rg->region_id, k, rg->writable ? O_RDWR : O_RDONLY,
-                                  sc->system, &rg->file_fd[k]);
-                if (r < 0) {
-                        /* retired under us: its lock files went first */
-                        if (r == -EBADMSG && fstat(fd, &st) == 0 && st.st_nlink == 0)
-                                r = -ESTALE;
-                        goto fail;
-                }
-        }
-        rg->fork_epoch = self_epoch();
-        if (opt && (opt->flags & HC_WATCH) && rg->writable) {
-                __atomic_add_fetch(&rg->hdr->waiters, 1, __ATOMIC_ACQ_REL);
-                rg->watching = true;
-        }
-        *ret = rg;
         return 0;
-
-fail:
-        handle_free(rg);
-        return r;
 }
 
-/*
- * Called with the mutex held: 1 when the region is retired. A retirer unlinks the region
- * before it lets go of the mutex, so a flag on a file that still has its name, seen under
- * the mutex, was left by a retirer that died half-way: we take it back.
- */
-static int retired_locked(hc_region *rg) {
-        struct stat st;
+/* A word's value; 0 when it cannot be read (a shrunk file reads as empty). */
+uint32_t region_word(struct region *r, enum region_word w) {
+        uint32_t v = 0;
 
-        if (!(__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED))
+        if (r->mapped)
+                return __atomic_load_n(word_mapped(r, w), __ATOMIC_ACQUIRE);
+        if (pread(r->fd, &v, sizeof v, word_offset(w)) != sizeof v)
                 return 0;
-        if (fstat(rg->fd, &st) == 0 && st.st_nlink > 0) {
-                __atomic_and_fetch(&rg->hdr->flags, ~(uint32_t) HC_REGION_RETIRED, __ATOMIC_RELEASE);
-                return 0;
+        return v;
+}
+
+void region_word_set(struct region *r, enum region_word w, uint32_t v) {
+        if (!r->writable)
+                return;
+        if (r->mapped)
+                __atomic_store_n(word_mapped(r, w), v, __ATOMIC_RELEASE);
+        else
+                (void) pwrite(r->fd, &v, sizeof v, word_offset(w));
+}
+
+/* Adds DELTA (a hint: without a mapping, a read and a write that a racing writer can
+ * undo; never below 0). */
+void region_word_add(struct region *r, enum region_word w, int32_t delta) {
+        uint32_t v;
+
+        if (!r->writable)
+                return;
+        if (r->mapped) {
+                if (delta < 0) {
+                        uint32_t cur = __atomic_load_n(word_mapped(r, w), __ATOMIC_RELAXED);
+                        do {
+                                v = cur >= (uint32_t) -delta ? cur + (uint32_t) delta : 0;
+                        } while (!__atomic_compare_exchange_n(word_mapped(r, w), &cur, v, true,
+                                                              __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+                } else
+                        __atomic_add_fetch(word_mapped(r, w), (uint32_t) delta, __ATOMIC_ACQ_REL);
+                return;
         }
-        return 1;
+        v = region_word(r, w);
+        v = delta < 0 ? (v >= (uint32_t) -delta ? v + (uint32_t) delta : 0) : v + (uint32_t) delta;
+        region_word_set(r, w, v);
 }
 
-/* 1 when the region was retired after the handle opened it; the cost of the usual "no" is
- * one load. */
-int handle_retired(hc_region *rg) {
-        struct stat st;
-        int r;
-
-        if (_likely_(!(__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_RETIRED)))
-                return 0;
-        if (fstat(rg->fd, &st) == 0 && st.st_nlink == 0)
-                return 1;
-        /* flagged but still linked: a retirement under way, or one whose retirer died */
-        if (!rg->writable || region_lock(rg, 5000) < 0)
-                return 0;                 /* linked: it is the region of that name */
-        r = retired_locked(rg);
-        region_unlock(rg);
-        return r;
+/* Called with the region lock held. */
+void region_flags_change(struct region *r, uint32_t set, uint32_t clear) {
+        region_word_set(r, WORD_FLAGS, (region_word(r, WORD_FLAGS) | set) & ~clear);
 }
 
-/*
- * Retires the region: under the mutex, with a read lock on every seat so that nobody can
- * take one meanwhile, marks it retired and removes its files. -EBUSY when a seat is held.
- */
-int region_retire(hc_region *rg) {
-        int fds[HC_CAPACITY_MAX / HC_SEATS_PER_FILE];
-        _cleanup_close_ int dirfd = -EBADF;
-        struct stat st;
-        unsigned k;
-        int r;
+/* Tells waiters that something changed: the generation futex for mapped waiters, an
+ * IN_MODIFY on the file for everyone else. Costs nothing when nobody waits. */
+void region_poke(struct region *r) {
+        uint32_t one = 1;
 
-        if (!rg->writable)
+        if (!r->writable || region_word(r, WORD_WAITERS) == 0)
+                return;
+        region_word_add(r, WORD_GENERATION, 1);
+        if (r->mapped)
+                (void) syscall(SYS_futex, &r->map->generation, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+        (void) pwrite(r->fd, &one, sizeof one, (off_t) offsetof(struct hc_region_header, poke));
+}
+
+/* Sleeps on the generation word while it is SEEN, at most TS. -EOPNOTSUPP unmapped. */
+int region_futex_wait(struct region *r, uint32_t seen, const struct timespec *ts) {
+        if (!r->mapped)
+                return -EOPNOTSUPP;
+        (void) syscall(SYS_futex, &r->map->generation, FUTEX_WAIT, seen, ts, NULL, 0);
+        return 0;
+}
+
+/* ---- User data ---- */
+
+void *region_data(struct region *r) {
+        if (!r->mapped || r->data_size == 0)
+                return NULL;
+        return (char *) r->map + r->data_offset;
+}
+
+int region_data_io(struct region *r, uint64_t off, void *buf, size_t len, bool write) {
+        ssize_t n;
+
+        if (off > r->data_size || len > r->data_size - off)
+                return -EINVAL;
+        if (write && !r->writable)
                 return -EACCES;
-        r = scope_open_dir(&rg->sc, false, &dirfd);
-        if (r < 0)
-                return r;
-        r = region_lock(rg, 5000);
-        if (r < 0)
-                return r;
-        if (retired_locked(rg)) {
-                region_unlock(rg);
-                return -ENOENT;
+        if (r->mapped) {
+                if (write)
+                        memcpy((char *) r->map + r->data_offset + off, buf, len);
+                else
+                        memcpy(buf, (char *) r->map + r->data_offset + off, len);
+                return 0;
         }
+        n = write ? pwrite(r->fd, buf, len, (off_t) (r->data_offset + off))
+                  : pread(r->fd, buf, len, (off_t) (r->data_offset + off));
+        if (n < 0)
+                return -errno;
+        return (size_t) n == len ? 0 : write ? -ENOSPC : -EBADMSG;
+}
 
-        for (k = 0; k < rg->n_files; k++) {
-                unsigned first = k * rg->seats_per_file;
-                unsigned n = rg->capacity - first < rg->seats_per_file ? rg->capacity - first
-                                                                      : rg->seats_per_file;
-                char self[64];
+/* Maps the first SIZE bytes of the user data over ADDR (MAP_FIXED). Mapped regions only. */
+int region_data_map_over(struct region *r, void *addr, size_t size) {
+        void *p;
 
-                /* a description of our own, so the read locks go away with it */
-                (void) snprintf(self, sizeof self, "/proc/self/fd/%d", rg->file_fd[k]);
-                fds[k] = open(self, O_RDONLY | O_CLOEXEC);
-                if (fds[k] < 0) {
-                        r = -errno;
-                        goto finish;
-                }
-                if (fcntl(fds[k], F_OFD_SETLK, &(struct flock) {
-                                .l_type = F_RDLCK, .l_whence = SEEK_SET,
-                                .l_start = HC_LOCK_BASE + first, .l_len = n }) < 0) {
-                        r = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
-                        (void) close(fds[k]);
-                        goto finish;
-                }
-        }
-        HC_HOOK("retire-locked");
-
-        /* The flag, then the name, then the rest: a retirer that dies after the flag leaves
-         * a region whose files are all there, and retired_locked() takes the flag back. */
-        __atomic_or_fetch(&rg->hdr->flags, HC_REGION_RETIRED, __ATOMIC_RELEASE);
-        HC_HOOK("retire-flagged");
-        __atomic_add_fetch(&rg->hdr->generation, 1, __ATOMIC_RELEASE);
-        __atomic_store_n(&rg->hdr->live, 0, __ATOMIC_RELAXED);
-        if (fstatat(dirfd, rg->sc.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == rg->ino &&
-            st.st_dev == rg->dev)
-                (void) unlinkat(dirfd, rg->sc.name, 0);
-        unlink_lockfiles(dirfd, rg->sc.name, rg->region_id, rg->n_files);
-        listen_socket_remove(dirfd, rg->sc.name);
-        r = 0;
-
-finish:
-        while (k-- > 0)
-                (void) close(fds[k]);
-        region_unlock(rg);
-        if (r == 0)
-                handle_poke(rg);
-        return r;
+        if (!r->mapped)
+                return -EPERM;
+        if (size > r->data_size)
+                return -EMSGSIZE;
+        p = mmap(addr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, r->fd, (off_t) r->data_offset);
+        return p == MAP_FAILED ? -errno : 0;
 }

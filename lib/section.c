@@ -10,7 +10,12 @@
  * did for shared objects); what matters is only that the variable starts and ends on a
  * page boundary here.
  *
- * Seeding. Under the region's mutex, the first process to attach copies its variable
+ * Only a region that nobody else may write is mapped (region.c): hc_section_attach() on
+ * any other region fails with -EPERM, since its writers could shrink the file under the
+ * variable. Such a region's data is reached with hc_region_data_read() and
+ * hc_region_data_write() instead.
+ *
+ * Seeding. Under the region lock, the first process to attach copies its variable
  * into the region and sets HC_REGION_SEEDED; everyone (that one included) then maps the
  * region's data over the variable, still under the mutex, so nobody can map data that is
  * half-copied. The region file keeps the values when every instance has ended; removing
@@ -27,8 +32,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "count.h"
+#include "data.h"
+#include "format.h"
 #include "hc-internal.h"
-#include "region.h"
 
 struct section {
         struct section *next;
@@ -63,20 +70,19 @@ static hc_region *section_region(const void *addr) {
 }
 
 static int section_map(hc_region *rg, void *addr, size_t size) {
-        void *p;
         int r;
 
-        r = region_lock(rg, 5000);
+        r = handle_lock(rg, 5000);
         if (r < 0)
                 return r;
-        if (!(__atomic_load_n(&rg->hdr->flags, __ATOMIC_ACQUIRE) & HC_REGION_SEEDED)) {
-                memcpy((char *) rg->hdr + rg->data_offset, addr, size);
-                __atomic_or_fetch(&rg->hdr->flags, HC_REGION_SEEDED, __ATOMIC_RELEASE);
+        if (!(region_word(&rg->r, WORD_FLAGS) & HC_REGION_SEEDED)) {
+                r = region_data_io(&rg->r, 0, addr, size, true);
+                if (r == 0)
+                        region_flags_change(&rg->r, HC_REGION_SEEDED, 0);
         }
-        p = mmap(addr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, rg->fd,
-                 (off_t) rg->data_offset);
-        r = p == MAP_FAILED ? -errno : 0;
-        region_unlock(rg);
+        if (r >= 0)
+                r = region_data_map_over(&rg->r, addr, size);
+        handle_unlock(rg);
         return r;
 }
 
@@ -111,11 +117,15 @@ _hc_public_ int hc_section_attach(const char *name, const hc_options *opt, void 
         r = hc_region_open(name, &o, &rg);
         if (r < 0)
                 goto fail;
-        if (!rg->writable) {
+        if (!rg->r.writable) {
                 r = -EACCES;
                 goto fail;
         }
-        if (rg->data_size < size) {
+        if (!rg->r.mapped) {
+                r = -EPERM;               /* others may write it: never mapped */
+                goto fail;
+        }
+        if (rg->r.data_size < size) {
                 r = -EMSGSIZE;
                 goto fail;
         }

@@ -2,9 +2,10 @@
 /*
  * Waiting for the count to change, without a daemon and without a polling loop.
  *
- * Every join opens a description of a region file and every leave or death closes one,
- * so an inotify watch on the files (IN_OPEN, IN_CLOSE_*, and IN_MODIFY for record writes
- * and pokes) wakes a waiter at once, SIGKILL included. Two kernel details shape the loop:
+ * Every join opens a description of a lock file and every leave or death closes one, so
+ * an inotify watch on the region's files (IN_OPEN, IN_CLOSE_*, and IN_MODIFY for record
+ * writes and pokes) wakes a waiter at once, SIGKILL included. Two kernel details shape
+ * the loop:
  *
  *  - On the last close, __fput() sends the close event before it drops the file's locks
  *    (locks_remove_file() comes later; Linux 3.15 to 6.x). A waiter that wakes on an event
@@ -12,58 +13,45 @@
  *    back to sleep, instead of sleeping through the release.
  *  - A seat given back without a close sends no event: a leave through a handle (which
  *    keeps its description for the next join) and a joiner's leave while a forked child
- *    still shares the description. The first writes the header's poke word with pwrite()
- *    when waiters is non-zero, which is an IN_MODIFY, and wakes futex waiters on the
- *    generation word. The second is caught by the bounded re-check every
- *    HC_WAIT_RECHECK_MS.
+ *    still shares the description. The first pokes the region (region_poke(): an
+ *    IN_MODIFY, and a futex wake) when the waiters hint is non-zero. The second is caught
+ *    by the bounded re-check every HC_WAIT_RECHECK_MS.
  *
- * Without inotify (instances exhausted, or no /proc to name the file by), a waiter with a
- * writable mapping sleeps on the generation futex, bounded by the same re-check.
+ * Without inotify (instances exhausted, or no /proc to name the files by), a waiter with
+ * a mapping sleeps on the generation futex, bounded by the same re-check.
+ *
+ * Closing an inotify instance waits for an SRCU grace period in the kernel (5 to 20 ms
+ * measured here), which would come straight after the wake-up we are trying to deliver
+ * fast, so one spare instance per process is kept and reused, its watches removed.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/inotify.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "count.h"
 #include "hc-internal.h"
-#include "region.h"
+#include "proc.h"
+#include "util.h"
+#include "wait.h"
 
 #define WATCH_MASK (IN_OPEN | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_MODIFY | IN_ATTRIB | \
                     IN_DELETE_SELF)
 #define BACKOFF_STEPS 8
 
-int64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* 0: do not wait; -1: forever; else an absolute CLOCK_MONOTONIC time in microseconds. */
-int64_t deadline_from(int timeout_ms) {
-        if (timeout_ms == 0)
-                return 0;
-        if (timeout_ms < 0)
-                return -1;
-        return now_usec() + (int64_t) timeout_ms * 1000;
-}
-
-/*
- * Closing the last descriptor of an inotify instance waits for an SRCU grace period in
- * the kernel (fsnotify_destroy_group(), measured here at 5 to 20 ms), which would come
- * straight after the wake-up we are trying to deliver fast. So we keep one spare
- * instance per process and reuse it, watches removed; a child after fork() never uses
- * its parent's.
- */
 static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
 static int spare_ifd = -1;
 static uint64_t spare_epoch;
+
+#ifdef HC_TEST_HOOKS
+bool hc_test_no_inotify;        /* tests: behave as if inotify could not be had */
+#define NO_INOTIFY hc_test_no_inotify
+#else
+#define NO_INOTIFY false
+#endif
 
 static void drain(int ifd) {
         char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -72,94 +60,109 @@ static void drain(int ifd) {
                 ;
 }
 
-#ifdef HC_TEST_HOOKS
-bool hc_test_no_inotify;        /* tests: behave as if inotify could not be had */
-#endif
+static int spare_take(void) {
+        int fd = -EBADF, stale = -EBADF;
 
-int waiter_init(struct waiter *w, const int *fds, unsigned n) {
-        int stale = -EBADF;
-
-        w->n_wd = 0;
-        w->ifd = -EBADF;
-#ifdef HC_TEST_HOOKS
-        if (hc_test_no_inotify)
-                return 0;
-#endif
         (void) pthread_mutex_lock(&spare_lock);
         if (spare_ifd >= 0) {
                 if (spare_epoch == self_epoch())
-                        w->ifd = spare_ifd;
+                        fd = spare_ifd;
                 else
                         stale = spare_ifd;        /* the parent's: only our reference goes */
                 spare_ifd = -1;
         }
         (void) pthread_mutex_unlock(&spare_lock);
         safe_close(stale);
-        if (w->ifd < 0)
-                w->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (w->ifd < 0)
-                return 0;                 /* fall back to the bounded re-check */
-        drain(w->ifd);
-        for (unsigned i = 0; i < n && i < ELEMENTSOF(w->wd); i++) {
-                char self[64];
-                int wd;
-
-                (void) snprintf(self, sizeof self, "/proc/self/fd/%d", fds[i]);
-                wd = inotify_add_watch(w->ifd, self, WATCH_MASK);
-                if (wd < 0) {
-                        waiter_done(w);
-                        w->ifd = -EBADF;
-                        return 0;
-                }
-                w->wd[w->n_wd++] = wd;
+        if (fd < 0) {
+                fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+                fd = fd < 0 ? -errno : fd_above_stdio(fd);
         }
-        return 0;
+        return fd;
 }
 
-void waiter_done(struct waiter *w) {
-        if (w->ifd < 0)
-                return;
-        for (unsigned i = 0; i < w->n_wd; i++)
-                (void) inotify_rm_watch(w->ifd, w->wd[i]);
-        w->n_wd = 0;
-        drain(w->ifd);
+static void spare_put(int fd) {
         (void) pthread_mutex_lock(&spare_lock);
         if (spare_ifd < 0) {
-                spare_ifd = TAKE_FD(w->ifd);
+                spare_ifd = TAKE_FD(fd);
                 spare_epoch = self_epoch();
         }
         (void) pthread_mutex_unlock(&spare_lock);
-        w->ifd = safe_close(w->ifd);
+        safe_close(fd);
 }
 
-/*
- * Sleeps until an event, the next re-check, or DEADLINE (-ETIMEDOUT). *RECENT carries the
- * back-off state between calls: true right after an event.
- */
-int waiter_sleep(struct waiter *w, int64_t deadline, bool recent, bool *ret_event) {
-        static __thread unsigned step;
-        int64_t wait_us = HC_WAIT_RECHECK_MS * 1000, now = now_usec();
+static int watch(struct waiter *w, int fd) {
+        char self[64];
+        int wd;
+
+        (void) snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+        wd = inotify_add_watch(w->ifd, self, WATCH_MASK);
+        if (wd < 0 || w->n_wd >= ELEMENTSOF(w->wd))
+                return -errno;
+        w->wd[w->n_wd++] = wd;
+        return 0;
+}
+
+/* Watches the region file and every lock file; on any failure, falls back to re-checks. */
+static void waiter_arm(struct waiter *w) {
+        hc_region *h = w->h;
+
+        w->ready = true;
+        if (NO_INOTIFY)
+                return;
+        w->ifd = spare_take();
+        if (w->ifd < 0)
+                return;
+        drain(w->ifd);
+        if (watch(w, h->r.fd) < 0)
+                goto fail;
+        for (unsigned k = 0; k < h->n_files; k++) {
+                int fd;
+                if (handle_query_fd(h, k, &fd) < 0 || watch(w, fd) < 0)
+                        goto fail;
+        }
+        return;
+fail:
+        w->ifd = safe_close(w->ifd);      /* watches go with the instance */
+        w->n_wd = 0;
+}
+
+void waiter_init(struct waiter *w, hc_region *h) {
+        *w = (struct waiter) { .h = h, .ifd = -EBADF };
+}
+
+void waiter_done(struct waiter *w) {
+        if (w->ifd >= 0) {
+                /* remove our watches, so that the instance is clean for the next user */
+                for (unsigned i = 0; i < w->n_wd; i++)
+                        (void) inotify_rm_watch(w->ifd, w->wd[i]);
+                w->n_wd = 0;
+                drain(w->ifd);
+                spare_put(TAKE_FD(w->ifd));
+        }
+        w->ready = false;
+}
+
+int waiter_sleep(struct waiter *w, int64_t deadline, uint32_t generation) {
+        int64_t cap = HC_WAIT_RECHECK_MS * 1000;
         struct timespec ts;
         int r;
 
-        if (deadline == 0)
-                return -ETIMEDOUT;
-        if (recent) {
-                if (step < BACKOFF_STEPS)
-                        wait_us = (int64_t) 50 << step++;
-        } else
-                step = 0;
-        if (deadline > 0) {
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                if (deadline - now < wait_us)
-                        wait_us = deadline - now;
+        if (!w->ready) {
+                waiter_arm(w);
+                return 0;                 /* look again: we may have missed one */
         }
-        ts = (struct timespec) { .tv_sec = wait_us / 1000000, .tv_nsec = (wait_us % 1000000) * 1000 };
-
+        if (w->recent && w->step < BACKOFF_STEPS)
+                cap = (int64_t) 50 << w->step++;
+        else {
+                w->recent = false;
+                w->step = 0;
+        }
+        r = deadline_wait(deadline, cap, &ts);
+        if (r < 0)
+                return r;
         if (w->ifd < 0) {
-                (void) nanosleep(&ts, NULL);
-                *ret_event = false;
+                if (w->recent || region_futex_wait(&w->h->r, generation, &ts) < 0)
+                        (void) nanosleep(&ts, NULL);
                 return 0;
         }
         r = ppoll(&(struct pollfd) { .fd = w->ifd, .events = POLLIN }, 1, &ts, NULL);
@@ -167,89 +170,35 @@ int waiter_sleep(struct waiter *w, int64_t deadline, bool recent, bool *ret_even
                 return -errno;
         if (r > 0) {
                 drain(w->ifd);
-                step = 0;
-                *ret_event = true;
-        } else
-                *ret_event = recent && step < BACKOFF_STEPS;
-        return 0;
-}
-
-/* Tells waiters that a seat was given back without a close. */
-void handle_poke(hc_region *rg) {
-        uint32_t one = 1;
-
-        if (!rg->writable || __atomic_load_n(&rg->hdr->waiters, __ATOMIC_ACQUIRE) == 0)
-                return;
-        __atomic_add_fetch(&rg->hdr->generation, 1, __ATOMIC_RELEASE);
-        (void) syscall(SYS_futex, &rg->hdr->generation, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
-        (void) pwrite(rg->fd, &one, sizeof one, (off_t) offsetof(struct hc_region_header, poke));
-}
-
-static int futex_sleep(hc_region *rg, uint32_t seen, int64_t deadline) {
-        int64_t wait_us = HC_WAIT_RECHECK_MS * 1000, now = now_usec();
-        struct timespec ts;
-
-        if (deadline == 0)
-                return -ETIMEDOUT;
-        if (deadline > 0) {
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                if (deadline - now < wait_us)
-                        wait_us = deadline - now;
+                w->recent = true;
+                w->step = 0;
         }
-        ts = (struct timespec) { .tv_sec = wait_us / 1000000, .tv_nsec = (wait_us % 1000000) * 1000 };
-        (void) syscall(SYS_futex, &rg->hdr->generation, FUTEX_WAIT, seen, &ts, NULL, 0);
         return 0;
 }
 
-/* Sleeps until the count is below BELOW (CHANGE false) or differs from it (CHANGE true). */
-static int handle_wait_until(hc_region *rg, bool change, unsigned value, int timeout_ms) {
+int handle_wait(hc_region *h, bool change, unsigned value, int timeout_ms) {
         int64_t deadline = deadline_from(timeout_ms);
-        struct waiter w = { .ifd = -EBADF };
-        bool ready = false, recent = false;
+        struct waiter w;
         int r;
 
-        if (rg->writable)
-                __atomic_add_fetch(&rg->hdr->waiters, 1, __ATOMIC_ACQ_REL);
+        waiter_init(&w, h);
+        region_word_add(&h->r, WORD_WAITERS, 1);
         for (;;) {
-                uint32_t gen = __atomic_load_n(&rg->hdr->generation, __ATOMIC_ACQUIRE);
+                uint32_t gen = region_word(&h->r, WORD_GENERATION);
 
-                if (handle_retired(rg)) {
-                        r = 0;                    /* retired: nobody is in it */
-                        if (!change || value != 0)
-                                break;
-                        r = -ESTALE;              /* and it never will be again */
+                if (handle_retired(h)) {
+                        /* retired: nobody is in it, and nobody ever will be again */
+                        r = change && value == 0 ? -ESTALE : 0;
                         break;
                 }
-                r = handle_count(rg, false, NULL);
+                r = handle_count(h, false, NULL);
                 if (r < 0 || (change ? (unsigned) r != value : (unsigned) r < value))
                         break;
-                if (!ready) {
-                        r = waiter_init(&w, rg->file_fd, rg->n_files);
-                        if (r < 0)
-                                break;
-                        ready = true;
-                        continue;                 /* count again: we may have missed one */
-                }
-                if (w.ifd < 0 && rg->writable && !recent)
-                        r = futex_sleep(rg, gen, deadline);
-                else
-                        r = waiter_sleep(&w, deadline, recent, &recent);
+                r = waiter_sleep(&w, deadline, gen);
                 if (r < 0)
                         break;
         }
-        if (ready)
-                waiter_done(&w);
-        if (rg->writable)
-                __atomic_sub_fetch(&rg->hdr->waiters, 1, __ATOMIC_ACQ_REL);
+        waiter_done(&w);
+        region_word_add(&h->r, WORD_WAITERS, -1);
         return r;
-}
-
-int handle_wait(hc_region *rg, unsigned below, int timeout_ms) {
-        return handle_wait_until(rg, false, below, timeout_ms);
-}
-
-_hc_public_ int hc_region_wait_change(hc_region *rg, unsigned seen, int timeout_ms) {
-        hc_assert_return(rg && timeout_ms >= -1, -EINVAL);
-        return handle_wait_until(rg, true, seen, timeout_ms);
 }

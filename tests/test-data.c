@@ -146,7 +146,8 @@ START_TEST(test_data_lock_timeout)
 }
 END_TEST
 
-/* A handle opened read-only can read the data but not lock it. */
+/* A handle opened read-only can read the data but not lock it. A region of another
+ * owner is never mapped: its data is read with hc_region_data_read(). */
 START_TEST(test_data_read_only_handle)
 {
         pid_t pid;
@@ -165,8 +166,13 @@ START_TEST(test_data_read_only_handle)
                         child_exit(10);
                 if (hc_region_open("ro", TOPT(.flags = HC_NO_CREATE), &rg) < 0)
                         child_exit(11);
-                if (!hc_region_data(rg) || ((char *) hc_region_data(rg))[0] != '\0')
+                char c = 'x';
+                if (hc_region_data(rg) || hc_region_mapped(rg) != 0)
                         child_exit(12);
+                if (hc_region_data_read(rg, 0, &c, 1) != 0 || c != '\0' ||
+                    hc_region_data_write(rg, 0, &c, 1) != -EACCES ||
+                    hc_region_data_read(rg, 64, &c, 1) != -EINVAL)
+                        child_exit(14);
                 child_exit(hc_region_lock(rg, 0) == -EACCES && hc_region_unlock(rg) == -EPERM ? 0 : 13);
         }
         ck_assert_int_eq(waitpid(pid, &st, 0), pid);

@@ -24,7 +24,20 @@ int main() {
         return hc_leave(s) != nullptr;
 }
 SRC
+# A C++ program passes options with HC_OPTIONS() too (designated initializers: C++20).
+cat >"$tmp/t20.cc" <<'SRC'
+#include <headcount.h>
+static size_t size_of(const hc_options *o) {
+        return o->size + o->max + (size_t) o->timeout_ms;
+}
+int main() {
+        return size_of(HC_OPTIONS(.max = 2, .timeout_ms = -1)) != sizeof(hc_options) + 1 ||
+               HC_OPTIONS(.flags = HC_NO_CREATE)->flags != HC_NO_CREATE;
+}
+SRC
 ${CC:-cc} -std=c99 -pedantic -Wall -Wextra -Werror -I"$inc" -c "$tmp/t.c" -o "$tmp/t.o"
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror -I"$inc" -c "$tmp/t.c" -o "$tmp/t.o"
 ${CXX:-c++} -std=c++11 -Wall -Wextra -Werror -I"$inc" -c "$tmp/t.cc" -o "$tmp/t2.o"
-echo "ok: headcount.h compiles alone as C99, C11 and C++11"
+${CXX:-c++} -std=c++20 -Wall -Wextra -Werror -pedantic -I"$inc" "$tmp/t20.cc" -o "$tmp/t20"
+"$tmp/t20"
+echo "ok: headcount.h compiles alone as C99, C11, C++11 and C++20, and HC_OPTIONS() works in C++"

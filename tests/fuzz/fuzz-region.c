@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "hc-internal.h"
+#include "format.h"
 #include "region.h"
 
 extern int hc_test_lock_timeout_ms;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "hc-internal.h"
+#include "format.h"
 #include "region.h"
 
 static char dir[64];

@@ -1,25 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Forwarding work to the primary: its listening socket, the framing, and hc_send().
+ * The primary's listener: its socket, and the peers it reads and answers.
  *
- * The socket. "<dir>/.<name>.sock": hidden, because a region may be called "web.sock".
- * Only one listener per region: it holds an OFD write lock on HC_LOCK_LISTEN of the
- * region file, through a description of its own, for as long as it listens. Whoever
- * gets that lock knows that any socket file by that name is stale (its listener is gone,
- * however it went), so it binds a new socket under a temporary name, gives it the region
- * file's mode, and renames it over the old one: a crashed primary's socket never blocks
- * the next primary, and a sender never sees a moment without a socket file once the new
- * one listens. Temporaries ("<socket>~<hex>") can only be left by a listener that died
- * between bind() and rename(); the next lock holder removes them.
+ * The socket. The primary binds ".NAME.<nonce>.sock" in the scope directory, <nonce>
+ * being 64 random bits drawn for this listener, and then publishes the nonce in its own
+ * record. Nobody can take the name before us (they cannot guess it; bind() fails on a
+ * name that exists, and we draw again), a crashed primary's socket has a name nobody
+ * will ask for again (the next primary publishes its own), and nothing another user
+ * plants in the directory is ever in the way. Only one listener per region: it holds an
+ * OFD write lock on HC_LOCK_LISTEN of the region file for as long as it listens, and
+ * whoever gets that lock removes the dead sockets of its own uid that the region's
+ * earlier listeners left. The socket is 0600: only our uid (and root) can connect, and
+ * the listener checks every peer's credentials anyway.
  *
- * The protocol. One request and one reply per connection, each a struct frame followed
- * by its bytes. A reply frame with a non-zero status carries no bytes and tells the
- * sender why it was refused (EPERM: wrong uid; EMSGSIZE; EBADMSG: bad frame). The
- * listener never blocks: it reads what has arrived, keeps partial messages per peer, and
- * a peer that has not delivered its whole message (or taken its whole reply) within the
- * peer timeout is dropped. Closing a Unix stream socket with unread data makes the peer
- * see ECONNRESET only after it has read what we sent before (unix_stream_read_generic()
- * returns queued data before the error), so a refused sender still gets the status.
+ * The listener never blocks: it reads what has arrived, keeps partial messages per
+ * peer, and a peer that has not delivered its whole message (or taken its whole reply)
+ * within the peer timeout is dropped. Closing a Unix stream socket with unread data makes
+ * the peer see ECONNRESET only after it has read what we sent before
+ * (unix_stream_read_generic() returns queued data before the error), so a refused sender
+ * still gets the status.
  *
  * The one descriptor the caller polls is an epoll set over the listening socket, the
  * peers being read or written, and a timerfd armed for the earliest peer deadline. It is
@@ -28,7 +27,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,26 +37,18 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "count.h"
+#include "files.h"
+#include "format.h"
+#include "frame.h"
 #include "hc-internal.h"
-#include "region.h"
+#include "join.h"
+#include "proc.h"
+#include "util.h"
 
-#define FRAME_REQUEST UINT32_C(0x48434d31)       /* "HCM1" */
-#define FRAME_REPLY UINT32_C(0x48435231)         /* "HCR1" */
-#define MESSAGE_MAX_LIMIT ((size_t) 1 << 30)
 #define PEERS_MAX 1024                           /* connections being read at once */
-#define ARGS_MAGIC "HCARGS1"                     /* 8 bytes with its NUL */
-#define SOCKET_SUFFIX ".sock"
-#define SOCKET_NAME_MAX (HC_NAME_MAX + 32)
-
-struct frame {
-        uint32_t magic;          /* FRAME_REQUEST or FRAME_REPLY */
-        uint32_t size;           /* bytes that follow */
-        int32_t status;          /* replies: 0, or the errno that refused the request */
-        uint32_t reserved;       /* zero */
-};
 
 enum peer_state {
         PEER_HEADER,             /* reading the frame */
@@ -92,9 +82,8 @@ struct hc_listener {
         int epfd;                /* what the caller polls */
         int sock;                /* listening socket */
         int tfd;                 /* timerfd for the earliest peer deadline */
-        int lock_fd;             /* region file description holding HC_LOCK_LISTEN */
-        int dirfd;               /* the scope directory */
-        char sock_name[SOCKET_NAME_MAX];
+        hc_region *h;            /* the region; its description holds HC_LOCK_LISTEN */
+        char sock_name[FILE_NAME_MAX];
         dev_t sock_dev;          /* the socket file we made, to remove only ours */
         ino_t sock_ino;
         uid_t uid;               /* peers must have it (or be root with allow_root) */
@@ -129,95 +118,16 @@ static void list_del(struct peer_list *list, struct peer *p) {
         p->prev = p->next = NULL;
 }
 
-/* ---- Options ---- */
-
-static bool opt_has(const hc_options *opt, size_t end) {
-        return opt && opt->size >= end;
-}
-
-static int opt_message_max(const hc_options *opt, size_t *ret) {
-        size_t v = 0;
-
-        if (opt_has(opt, offsetof(hc_options, message_max) + sizeof opt->message_max))
-                v = opt->message_max;
-        if (v > MESSAGE_MAX_LIMIT)
-                return -EINVAL;
-        *ret = v ? v : HC_MESSAGE_MAX_DEFAULT;
-        return 0;
-}
-
 static int opt_peer_timeout(const hc_options *opt, int *ret) {
         int v = 0;
 
-        if (opt_has(opt, offsetof(hc_options, peer_timeout_ms) + sizeof opt->peer_timeout_ms))
+        if (opt && opt->size >= offsetof(hc_options, peer_timeout_ms) + sizeof opt->peer_timeout_ms)
                 v = opt->peer_timeout_ms;
         if (v < 0)
                 return -EINVAL;
         *ret = v ? v : HC_PEER_TIMEOUT_DEFAULT_MS;
         return 0;
 }
-
-/* ---- Names and addresses ---- */
-
-static int socket_name(const char *name, char *buf, size_t len) {
-        int n = snprintf(buf, len, ".%s" SOCKET_SUFFIX, name);
-
-        return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
-}
-
-/* The address of FN in the scope directory: its path when that fits in sun_path, else
- * the same file reached through our descriptor of the directory. */
-static int socket_addr(const struct scope *sc, int dirfd, const char *fn, struct sockaddr_un *ret,
-                       socklen_t *ret_len) {
-        int n;
-
-        *ret = (struct sockaddr_un) { .sun_family = AF_UNIX };
-        n = snprintf(ret->sun_path, sizeof ret->sun_path, "%s/%s", sc->dir, fn);
-        if (n < 0 || (size_t) n >= sizeof ret->sun_path)
-                n = snprintf(ret->sun_path, sizeof ret->sun_path, "/proc/self/fd/%d/%s", dirfd, fn);
-        if (n < 0 || (size_t) n >= sizeof ret->sun_path)
-                return -ENAMETOOLONG;
-        *ret_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + (size_t) n + 1);
-        return 0;
-}
-
-/* Removes the region's socket (called when the region is retired) and any temporaries. */
-void listen_socket_remove(int dirfd, const char *name) {
-        char fn[SOCKET_NAME_MAX];
-        struct stat st;
-
-        if (socket_name(name, fn, sizeof fn) < 0)
-                return;
-        if (fstatat(dirfd, fn, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode))
-                (void) unlinkat(dirfd, fn, 0);
-}
-
-/* Removes "<socket>~*" temporaries: only ever left by a listener that died between its
- * bind() and its rename(). Called with the listen lock held, so none is in use. */
-static void remove_temporaries(int dirfd, const char *fn) {
-        _cleanup_close_ int dfd = -EBADF;
-        size_t len = strlen(fn);
-        struct dirent *de;
-        DIR *d;
-
-        dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return;
-        d = fdopendir(dfd);
-        if (!d)
-                return;
-        dfd = -EBADF;
-        while ((de = readdir(d))) {
-                struct stat st;
-
-                if (strncmp(de->d_name, fn, len) != 0 || de->d_name[len] != '~')
-                        continue;
-                if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode))
-                        (void) unlinkat(dirfd, de->d_name, 0);
-        }
-        (void) closedir(d);
-}
-
 /* ---- The listener ---- */
 
 static int64_t usec_after(int timeout_ms) {
@@ -558,15 +468,14 @@ static void listener_close(hc_listener *l) {
         }
         l->n_peers = 0;
         /* our socket file goes before our lock: the next listener replaces it anyway */
-        if (l->dirfd >= 0 && l->sock_name[0] &&
-            fstatat(l->dirfd, l->sock_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        if (l->h && l->sock_name[0] &&
+            fstatat(l->h->dirfd, l->sock_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             st.st_ino == l->sock_ino && st.st_dev == l->sock_dev)
-                (void) unlinkat(l->dirfd, l->sock_name, 0);
+                (void) unlinkat(l->h->dirfd, l->sock_name, 0);
         l->sock = safe_close(l->sock);
         l->epfd = safe_close(l->epfd);
         l->tfd = safe_close(l->tfd);
-        l->dirfd = safe_close(l->dirfd);
-        l->lock_fd = safe_close(l->lock_fd);
+        l->h = handle_unref(l->h);
         l->closed = true;
 }
 
@@ -578,12 +487,15 @@ _hc_public_ hc_listener *hc_listener_free(hc_listener *l) {
         return NULL;
 }
 
-/* 1 when SLOT is the primary of the region SC names, 0 when not. */
-static int slot_primary(const char *name, const hc_options *opt, const hc_slot *slot) {
+
+/* 1 when SLOT is the primary of the region H, 0 when not. */
+static int slot_primary(hc_region *h, const hc_slot *slot) {
         hc_instance inst;
         int r;
 
-        r = hc_primary(name, opt, &inst);
+        if (slot->h->r.region_id != h->r.region_id)
+                return 0;
+        r = handle_primary(h, &inst, NULL);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -591,54 +503,58 @@ static int slot_primary(const char *name, const hc_options *opt, const hc_slot *
         return inst.slot == slot->index && inst.seq == slot->rec.seq;
 }
 
-/* Binds a listening socket under a temporary name and moves it over the real one. */
-static int listener_bind(hc_listener *l, const struct scope *sc, mode_t mode) {
-        char tmp[SOCKET_NAME_MAX + 24];
-        struct sockaddr_un sa;
-        socklen_t sa_len;
-        uint64_t rnd = 0;
+/* Binds a listening socket under a fresh random name. */
+static int listener_bind(hc_listener *l, uint64_t *ret_nonce) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct stat st;
         int r;
-
-        (void) getrandom(&rnd, sizeof rnd, GRND_NONBLOCK);
-        rnd ^= (uint64_t) now_usec() ^ ((uint64_t) getpid() << 32);
-        if ((size_t) snprintf(tmp, sizeof tmp, "%s~%016llx", l->sock_name,
-                              (unsigned long long) rnd) >= sizeof tmp)
-                return -ENAMETOOLONG;
-        r = socket_addr(sc, l->dirfd, tmp, &sa, &sa_len);
-        if (r < 0)
-                return r;
 
         l->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (l->sock < 0)
                 return -errno;
-        if (bind(l->sock, (struct sockaddr *) &sa, sa_len) < 0)
-                return -errno;
+        l->sock = fd_above_stdio(l->sock);
+        if (l->sock < 0)
+                return l->sock;
+        for (unsigned attempt = 0;; attempt++) {
+                uint64_t nonce = 0;
+                int n;
+
+                if (getrandom(&nonce, sizeof nonce, GRND_NONBLOCK) != (ssize_t) sizeof nonce)
+                        nonce ^= (uint64_t) now_usec() << 16 ^ (uint64_t) getpid();
+                nonce |= 1;               /* 0 means "not listening" */
+                r = file_socket_name(l->sock_name, sizeof l->sock_name, l->h->sc.name, nonce);
+                if (r < 0)
+                        return r;
+                /* through our descriptor of the checked directory: no path to swap */
+                n = snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/%s", l->h->dirfd,
+                             l->sock_name);
+                if (n < 0 || (size_t) n >= sizeof sa.sun_path)
+                        return -ENAMETOOLONG;
+                if (bind(l->sock, (struct sockaddr *) &sa, sizeof sa) == 0) {
+                        *ret_nonce = nonce;
+                        break;
+                }
+                if (errno != EADDRINUSE || attempt >= 8) {
+                        l->sock_name[0] = '\0';
+                        return -errno;
+                }
+        }
         /* a socket's mode lives on its file: chmod the name, not the descriptor */
-        if (fchmodat(l->dirfd, tmp, mode, 0) < 0 ||
-            fstatat(l->dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-            listen(l->sock, SOMAXCONN) < 0) {
-                r = -errno;
-                (void) unlinkat(l->dirfd, tmp, 0);
-                return r;
-        }
-        HC_HOOK("listen-bound");
-        if (renameat(l->dirfd, tmp, l->dirfd, l->sock_name) < 0) {
-                r = -errno;
-                (void) unlinkat(l->dirfd, tmp, 0);
-                return r;
-        }
+        if (fchmodat(l->h->dirfd, l->sock_name, 0600, 0) < 0 ||
+            fstatat(l->h->dirfd, l->sock_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            listen(l->sock, SOMAXCONN) < 0)
+                return -errno;
         l->sock_dev = st.st_dev;
         l->sock_ino = st.st_ino;
+        HC_HOOK("listen-bound");
         return 0;
 }
 
 _hc_public_ int hc_listen(const char *name, const hc_options *opt, const hc_slot *slot,
                           hc_listener **ret) {
-        struct hc_region_header h;
         struct scope sc;
         hc_listener *l;
-        struct stat st;
+        uint64_t nonce = 0;
         int r;
 
         hc_assert_return(slot && ret, -EINVAL);
@@ -653,62 +569,50 @@ _hc_public_ int hc_listen(const char *name, const hc_options *opt, const hc_slot
                 return -ENOMEM;
         *l = (hc_listener) {
                 .n_ref = 1,
-                .epfd = -EBADF, .sock = -EBADF, .tfd = -EBADF, .lock_fd = -EBADF, .dirfd = -EBADF,
+                .epfd = -EBADF, .sock = -EBADF, .tfd = -EBADF,
                 .uid = geteuid(),
                 .allow_root = opt && (opt->flags & HC_ALLOW_ROOT),
         };
-        r = opt_message_max(opt, &l->message_max);
+        r = frame_message_max(opt, &l->message_max);
         if (r < 0)
                 goto fail;
         r = opt_peer_timeout(opt, &l->peer_timeout_ms);
         if (r < 0)
                 goto fail;
-        r = socket_name(sc.name, l->sock_name, sizeof l->sock_name);
+        r = handle_open(&sc, opt, 0, &l->h);
         if (r < 0)
                 goto fail;
-
-        r = scope_open_dir(&sc, false, &l->dirfd);
-        if (r < 0)
-                goto fail;
-        r = region_open_file(&sc, opt, O_RDWR, false, &l->lock_fd, &h);
-        if (r < 0)
-                goto fail;
-        if (fstat(l->lock_fd, &st) < 0) {
-                r = -errno;
+        if (!l->h->r.writable) {
+                r = -EACCES;
                 goto fail;
         }
-        r = file_trust(&st, sc.system);
-        if (r < 0)
-                goto fail;
-        if (st.st_nlink == 0) {
+        if (region_unlinked(&l->h->r) != 0) {
                 r = -ENOENT;              /* retired since */
                 goto fail;
         }
-        if (slot->region_id != h.region_id) {
-                r = -EINVAL;              /* a seat of another region */
+        if (slot->h->r.region_id != l->h->r.region_id || slot->pid != self_pid()) {
+                r = -EINVAL;              /* a seat of another region, or of another process */
                 goto fail;
         }
-        if (fcntl(l->lock_fd, F_OFD_SETLK, &(struct flock) {
-                        .l_type = F_WRLCK, .l_whence = SEEK_SET,
-                        .l_start = HC_LOCK_LISTEN, .l_len = 1 }) < 0) {
-                r = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+        r = ofd_lock(l->h->r.fd, F_WRLCK, HC_LOCK_LISTEN, 1);
+        if (r < 0) {
+                r = r == -EAGAIN ? -EBUSY : r;
                 goto fail;
         }
         /* Checked with the lock held: a primary that listens cannot be replaced by a
          * secondary that checked before the primary took the lock. */
-        r = slot_primary(name, opt, slot);
+        r = slot_primary(l->h, slot);
         if (r <= 0) {
                 r = r < 0 ? r : -EBUSY;
                 goto fail;
         }
-
-        remove_temporaries(l->dirfd, l->sock_name);
-        r = listener_bind(l, &sc, st.st_mode & 0777);
+        r = listener_bind(l, &nonce);
         if (r < 0)
                 goto fail;
+        files_remove_sockets(l->h->dirfd, sc.name, nonce);
 
-        l->epfd = epoll_create1(EPOLL_CLOEXEC);
-        l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        l->epfd = fd_above_stdio(epoll_create1(EPOLL_CLOEXEC));
+        l->tfd = fd_above_stdio(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
         if (l->epfd < 0 || l->tfd < 0 ||
             epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->sock, &(struct epoll_event) {
                         .events = EPOLLIN, .data.ptr = l }) < 0 ||
@@ -717,6 +621,10 @@ _hc_public_ int hc_listen(const char *name, const hc_options *opt, const hc_slot
                 r = -errno;
                 goto fail;
         }
+        /* last: senders find us only once we listen */
+        r = slot_set_listen_id((hc_slot *) slot, nonce);
+        if (r < 0)
+                goto fail;
         *ret = l;
         return 0;
 
@@ -727,249 +635,27 @@ fail:
 }
 
 _hc_public_ int hc_slot_is_primary(const char *name, const hc_options *opt, const hc_slot *slot) {
-        hc_assert_return(slot, -EINVAL);
-        return slot_primary(name, opt, slot);
-}
-
-/* ---- Sending ---- */
-
-/* Waits until FD is ready for EVENTS or DEADLINE (µs, -1: never) passes. */
-static int wait_fd(int fd, short events, int64_t deadline) {
-        for (;;) {
-                int timeout = -1, n;
-
-                if (deadline >= 0) {
-                        int64_t left = deadline - now_usec();
-                        if (left <= 0)
-                                return -ETIMEDOUT;
-                        timeout = left / 1000 >= 0x7fffffff ? 0x7fffffff : (int) (left / 1000) + 1;
-                }
-                n = poll(&(struct pollfd) { .fd = fd, .events = events }, 1, timeout);
-                if (n > 0)
-                        return 0;
-                if (n < 0 && errno != EINTR)
-                        return -errno;
-        }
-}
-
-static int send_all(int fd, const void *a, size_t a_len, const void *b, size_t b_len,
-                    int64_t deadline) {
-        size_t done = 0, total = a_len + b_len;
-
-        while (done < total) {
-                const uint8_t *p = done < a_len ? (const uint8_t *) a + done
-                                                : (const uint8_t *) b + (done - a_len);
-                size_t n = done < a_len ? a_len - done : total - done;
-                ssize_t k = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-                int r;
-
-                if (k >= 0) {
-                        done += (size_t) k;
-                        continue;
-                }
-                if (errno == EINTR)
-                        continue;
-                if (errno != EAGAIN)
-                        return -errno;
-                r = wait_fd(fd, POLLOUT, deadline);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-/* Reads exactly LEN bytes. -ECONNRESET when the peer closes before. */
-static int recv_all(int fd, void *buf, size_t len, int64_t deadline) {
-        size_t done = 0;
-
-        while (done < len) {
-                ssize_t k = recv(fd, (uint8_t *) buf + done, len - done, MSG_DONTWAIT);
-                int r;
-
-                if (k > 0) {
-                        done += (size_t) k;
-                        continue;
-                }
-                if (k == 0)
-                        return -ECONNRESET;
-                if (errno == EINTR)
-                        continue;
-                if (errno != EAGAIN)
-                        return -errno;
-                r = wait_fd(fd, POLLIN, deadline);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-static int connect_listener(const struct scope *sc, int dirfd, int64_t deadline, int *ret_fd) {
-        _cleanup_close_ int fd = -EBADF;
-        char fn[SOCKET_NAME_MAX];
-        struct sockaddr_un sa;
-        socklen_t sa_len;
+        struct scope sc;
+        hc_region *h = NULL;
+        hc_options o;
         int r;
 
-        r = socket_name(sc->name, fn, sizeof fn);
-        if (r < 0)
-                return r;
-        r = socket_addr(sc, dirfd, fn, &sa, &sa_len);
-        if (r < 0)
-                return r;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        for (;;) {
-                if (connect(fd, (struct sockaddr *) &sa, sa_len) == 0)
-                        break;
-                if (errno == EINTR)
-                        continue;
-                if (errno != EAGAIN)
-                        return -errno;
-                /* The listener's backlog is full. A non-blocking Unix socket cannot wait
-                 * for room with poll(), so look again shortly. */
-                if (deadline >= 0 && now_usec() >= deadline)
-                        return -ETIMEDOUT;
-                (void) nanosleep(&(struct timespec) { .tv_nsec = 2000000 }, NULL);
-        }
-        *ret_fd = TAKE_FD(fd);
-        return 0;
-}
-
-_hc_public_ int hc_send(const char *name, const hc_options *opt, const void *msg, size_t len,
-                        void **ret_reply, size_t *ret_len) {
-        _cleanup_close_ int dirfd = -EBADF, fd = -EBADF;
-        uint8_t *reply = NULL;
-        int timeout = opt ? opt->timeout_ms : 0;
-        struct frame f;
-        struct ucred cred;
-        socklen_t cred_len = sizeof cred;
-        struct scope sc;
-        int64_t deadline;
-        size_t max;
-        int r, w;
-
-        hc_assert_return(msg || len == 0, -EINVAL);
-        hc_assert_return(timeout >= -1, -EINVAL);
+        hc_assert_return(slot, -EINVAL);
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;
-        r = opt_message_max(opt, &max);
-        if (r < 0)
-                return r;
-        if (len > max)
-                return -EMSGSIZE;
-        deadline = timeout < 0 ? -1 : usec_after(timeout ? timeout : HC_SEND_TIMEOUT_DEFAULT_MS);
-
-        r = scope_open_dir(&sc, false, &dirfd);
-        if (r < 0)
-                return r;
-        r = connect_listener(&sc, dirfd, deadline, &fd);
-        if (r < 0)
-                return r;
-        /* the credentials the listener had when it called listen() */
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0)
-                return -errno;
-        if (cred.uid != geteuid() && cred.uid != 0 &&
-            !(geteuid() == 0 && opt && (opt->flags & HC_ALLOW_ROOT)))
-                return -EPERM;
-
-        f = (struct frame) { .magic = FRAME_REQUEST, .size = (uint32_t) len };
-        w = send_all(fd, &f, sizeof f, msg, len, deadline);
-        if (w == -ETIMEDOUT)
-                return w;
-        /* On a write error the listener may have refused us: its reason is there to read. */
-        r = recv_all(fd, &f, sizeof f, deadline);
-        if (r < 0)
-                return r == -ECONNRESET && w < 0 && w != -EPIPE ? w : r;
-        if (f.magic != FRAME_REPLY)
-                return -EBADMSG;
-        if (f.status != 0)
-                return f.status > 0 && f.status < 4096 ? -f.status : -EBADMSG;
-        if (w < 0)
-                return w;
-        if (f.size > max)
-                return -EMSGSIZE;
-        reply = malloc((size_t) f.size + 1);
-        if (!reply)
-                return -ENOMEM;
-        r = recv_all(fd, reply, f.size, deadline);
-        if (r < 0) {
-                free(reply);
-                return r == -ECONNRESET ? -EBADMSG : r;
-        }
-        reply[f.size] = '\0';
-        if (ret_reply)
-                *ret_reply = reply;
+        if (opt)
+                memcpy(&o, opt, opt->size < sizeof o ? opt->size : sizeof o);
         else
-                free(reply);
-        if (ret_len)
-                *ret_len = f.size;
-        return 0;
-}
-
-/* ---- Arguments ---- */
-
-_hc_public_ int hc_args_pack(const char *cwd, char *const argv[], void **ret, size_t *ret_len) {
-        _cleanup_free_ char *own_cwd = NULL;
-        size_t total = sizeof ARGS_MAGIC, n;
-        char *buf, *p;
-
-        hc_assert_return(argv && ret && ret_len, -EINVAL);
-        if (!cwd) {
-                own_cwd = getcwd(NULL, 0);
-                if (!own_cwd)
-                        return -errno;
-                cwd = own_cwd;
-        }
-        total += strlen(cwd) + 1;
-        for (size_t i = 0; argv[i]; i++) {
-                n = strlen(argv[i]) + 1;
-                if (total > UINT32_MAX - n)
-                        return -E2BIG;
-                total += n;
-        }
-        buf = malloc(total);
-        if (!buf)
-                return -ENOMEM;
-        memcpy(buf, ARGS_MAGIC, sizeof ARGS_MAGIC);
-        p = stpcpy(buf + sizeof ARGS_MAGIC, cwd) + 1;
-        for (size_t i = 0; argv[i]; i++)
-                p = stpcpy(p, argv[i]) + 1;
-        *ret = buf;
-        *ret_len = total;
-        return 0;
-}
-
-_hc_public_ int hc_args_unpack(const void *data, size_t len, char **ret_cwd, char ***ret_argv) {
-        const char *s = data;
-        size_t argc = 0, strings;
-        char **block, *copy;
-
-        hc_assert_return(data && ret_cwd && ret_argv, -EINVAL);
-        if (len <= sizeof ARGS_MAGIC || memcmp(s, ARGS_MAGIC, sizeof ARGS_MAGIC) != 0 ||
-            s[len - 1] != '\0')
-                return -EBADMSG;
-        s += sizeof ARGS_MAGIC;
-        strings = len - sizeof ARGS_MAGIC;
-        for (size_t i = 0; i < strings; i++)
-                if (s[i] == '\0')
-                        argc++;
-        argc--;                           /* the first string is the directory */
-        if (argc > INT32_MAX)
-                return -EBADMSG;
-        block = malloc((argc + 1) * sizeof(char *) + strings);
-        if (!block)
-                return -ENOMEM;
-        copy = (char *) (block + argc + 1);
-        memcpy(copy, s, strings);
-        *ret_cwd = copy;
-        copy += strlen(copy) + 1;
-        for (size_t i = 0; i < argc; i++) {
-                block[i] = copy;
-                copy += strlen(copy) + 1;
-        }
-        block[argc] = NULL;
-        *ret_argv = block;
-        return (int) argc;
+                o = (hc_options) {};
+        o.size = sizeof o;
+        o.flags |= HC_NO_CREATE;
+        r = handle_open(&sc, &o, HANDLE_READ_ONLY | HANDLE_FOREIGN, &h);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = slot_primary(h, slot);
+        handle_unref(h);
+        return r;
 }

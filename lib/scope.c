@@ -15,8 +15,11 @@
  *
  * A directory that others may write to must be sticky (as /tmp is): otherwise another
  * user could unlink a live region and let a second set of instances start beside the
- * first. A region file is trusted when it is a regular file owned by us or by root and,
- * outside the system scope, not writable by group or others (root-owned regions may be).
+ * first. Every call that resolves a name opens and checks its directory first and then
+ * opens the files relative to that descriptor, so a directory renamed or replaced after
+ * the check is never used. A region file (and each of its lock files) is trusted when it
+ * is a regular file with one link, owned by us or by root and, outside the system scope,
+ * not writable by group or others (root-owned regions may be).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +30,8 @@
 #include <unistd.h>
 
 #include "hc-internal.h"
-#include "region.h"
+#include "scope.h"
+#include "util.h"
 
 #define SYSTEM_DIR "/run/headcount"
 
@@ -198,10 +202,25 @@ int fs_check_local(int fd, dev_t dev) {
 int file_trust(const struct stat *st, bool system) {
         if (!S_ISREG(st->st_mode))
                 return -EPERM;
+        if (st->st_nlink > 1)
+                return -EPERM;            /* a hard link planted under another name */
         if (st->st_uid != geteuid() && st->st_uid != 0)
                 return -EPERM;
         if ((st->st_mode & 0022) && !system && st->st_uid != 0)
                 return -EPERM;
+        return 0;
+}
+
+int file_trust_foreign(const struct stat *st) {
+        if (!S_ISREG(st->st_mode) || st->st_nlink > 1 || geteuid() != 0)
+                return -EPERM;
+        return 0;
+}
+
+int mode_trusted(const struct scope *sc, unsigned mode) {
+        /* what file_trust() would refuse afterwards for a file we own */
+        if ((mode & 0022) && !sc->system && geteuid() != 0)
+                return -EINVAL;
         return 0;
 }
 
@@ -234,10 +253,11 @@ int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd) {
                 /* The per-user default must be the directory itself: in /dev/shm anyone
                  * could plant a symlink by that name. Explicit directories may be reached
                  * through symlinks (as /var/run is); their target is what we check. */
-                fd = open(sc->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-                          (sc->user_default ? O_NOFOLLOW : 0));
+                fd = xopenat(AT_FDCWD, sc->dir, O_RDONLY | O_DIRECTORY |
+                             (sc->user_default || sc->system ? O_NOFOLLOW : 0), 0);
                 if (fd >= 0)
                         break;
+                errno = -fd;
                 if (sc->user_default && (errno == ELOOP || errno == ENOTDIR)) {
                         struct stat lst;
                         if (lstat(sc->dir, &lst) == 0 && S_ISLNK(lst.st_mode))

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Counting, listing and reaping. The locks are the truth: a seat is held when its lock is
+ * (seat.c), whatever the records say. A record whose seat is free belongs to a holder
+ * that died holding it (a holder that leaves clears its record first); whoever notices
+ * clears it under a read lock on the free seat, so that no new holder's record is lost.
+ * A plain count only reads.
+ *
+ * The repair pass for a region lock whose holder died inside is the same reap, plus a
+ * poke for the waiters, run here because it needs the count (mutex.c only reports it).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "count.h"
+#include "hc-internal.h"
+#include "seat.h"
+
+/* Clears record SEAT if its seat is still free, under a read lock on the seat. */
+static unsigned reap_one(hc_region *h, int fd, unsigned seat) {
+        if (seat_read_lock(fd, seat, 1) < 0)
+                return 0;                 /* somebody took it meanwhile: not dead */
+        HC_HOOK("reap-locked");
+        region_record_clear(&h->r, seat, 0);
+        seat_read_unlock(fd, seat, 1);
+        return 1;
+}
+
+/* Counts lock file K; fills *RET_MASK; reaps dead records of it when REAP. */
+static int count_file(hc_region *h, unsigned k, bool reap, uint64_t *ret_mask, unsigned *reaped) {
+        unsigned first = seat_first(k), n = seat_file_seats(h->r.capacity, k);
+        int fd, c;
+
+        c = handle_query_fd(h, k, &fd);
+        if (c < 0)
+                return c;
+        c = seat_count(fd, first, n, ret_mask);
+        if (c < 0 || !reap)
+                return c;
+        for (unsigned i = 0; i < n; i++)
+                if (!(*ret_mask & (UINT64_C(1) << i)) && region_record_present(&h->r, first + i))
+                        *reaped += reap_one(h, fd, first + i);
+        return c;
+}
+
+int handle_count(hc_region *h, bool reap, unsigned *ret_reaped) {
+        unsigned reaped = 0;
+        int total = 0;
+
+        reap = reap && h->r.writable;
+        for (unsigned k = 0; k < h->n_files; k++) {
+                uint64_t mask;
+                int c = count_file(h, k, reap, &mask, &reaped);
+
+                if (c == -ESTALE)
+                        return 0;         /* retired under us: nobody is in it */
+                if (c < 0)
+                        return c;
+                total += c;
+        }
+        if (h->r.writable && region_word(&h->r, WORD_LIVE) != (uint32_t) total)
+                region_word_set(&h->r, WORD_LIVE, (uint32_t) total);
+        if (ret_reaped)
+                *ret_reaped += reaped;
+        return total;
+}
+
+int handle_list(hc_region *h, hc_instance **ret) {
+        hc_instance *list = NULL;
+        unsigned n = 0, size = 0, reaped = 0;
+
+        for (unsigned k = 0; k < h->n_files; k++) {
+                uint64_t mask;
+                int c = count_file(h, k, h->r.writable, &mask, &reaped);
+
+                if (c == -ESTALE)
+                        break;
+                if (c < 0) {
+                        free(list);
+                        return c;
+                }
+                for (unsigned i = 0; mask && i < HC_SEATS_PER_FILE; i++) {
+                        if (!(mask & (UINT64_C(1) << i)))
+                                continue;
+                        if (n == size) {
+                                unsigned ns = size ? size * 2 : 8;
+                                hc_instance *nl = realloc(list, ns * sizeof *nl);
+                                if (!nl) {
+                                        free(list);
+                                        return -ENOMEM;
+                                }
+                                list = nl;
+                                size = ns;
+                        }
+                        (void) region_record_read(&h->r, seat_first(k) + i, &list[n], NULL);
+                        n++;
+                }
+        }
+        if (n == 0) {
+                free(list);
+                list = NULL;
+        }
+        if (h->r.writable)
+                region_word_set(&h->r, WORD_LIVE, n);
+        *ret = list;
+        return (int) n;
+}
+
+int handle_primary(hc_region *h, hc_instance *ret, uint64_t *ret_listen_id) {
+        _cleanup_free_ hc_instance *list = NULL;
+        int n, best = -1;
+
+        n = handle_list(h, &list);
+        if (n < 0)
+                return n;
+        for (int i = 0; i < n; i++) {
+                if (list[i].flags & HC_INSTANCE_NO_RECORD)
+                        continue;
+                if (best < 0 || list[i].seq < list[best].seq)
+                        best = i;
+        }
+        if (best < 0)
+                return -ENOENT;
+        *ret = list[best];
+        if (ret_listen_id) {
+                hc_instance again;
+                /* the nonce of that very record (it was valid a moment ago) */
+                if (region_record_read(&h->r, ret->slot, &again, ret_listen_id) < 0 ||
+                    again.seq != ret->seq || again.pid != ret->pid)
+                        *ret_listen_id = 0;
+        }
+        return 0;
+}
+
+int handle_lock(hc_region *h, int timeout_ms) {
+        int r;
+
+        r = mutex_lock(&h->mutex, &h->r, timeout_ms);
+        if (r <= 0)
+                return r;
+        /* the last holder died inside: clear dead records, wake everyone to look again */
+        (void) handle_count(h, true, NULL);
+        region_word_add(&h->r, WORD_GENERATION, 1);
+        region_poke(&h->r);
+        return 1;
+}
+
+void handle_unlock(hc_region *h) {
+        (void) mutex_unlock(&h->mutex, &h->r);
+}

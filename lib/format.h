@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The disk format of a region: the bytes of the region file, the lock-byte map, and the
+ * file names. Included only by the modules that must know them: region.c (the only code
+ * that reads or writes a region's bytes), files.c (names), seat.c and mutex.c (lock
+ * bytes), and join.c, which keeps a copy of its own record to hand back to region.c.
+ *
+ * A region NAME is these files in its scope directory:
+ *
+ *   NAME                       the region file: header, record table, user data
+ *   .NAME.<id>.<k>             lock file k (k = 0, 1, ...): holds no data; seat i is an
+ *                              OFD write lock on byte HC_LOCK_BASE + i of lock file
+ *                              i / HC_SEATS_PER_FILE
+ *   .NAME.<id>.tmp             the region file while its creator builds it
+ *   .NAME.<nonce>.sock         a primary's listening socket (listen.c); <nonce> is random
+ *                              and published in the primary's record
+ *
+ * <id> is the region's random id (16 hex digits), so that the files of a region that was
+ * retired and made again are never taken for each other.
+ *
+ * Every field of the region file is untrusted input: see region.c.
+ */
+#ifndef HC_FORMAT_H
+#define HC_FORMAT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "headcount.h"
+
+#define HC_REGION_MAGIC UINT32_C(0x48434e54)     /* "HCNT"; byte-swapped it reads wrong */
+/* 2: no mutex in the file (the region lock is a kernel lock, mutex.c); every seat lives
+ * in a lock file; records carry a listening nonce. Version 1 regions are refused. */
+#define HC_REGION_VERSION 2
+
+/*
+ * Lock bytes. They lie far past the end of every file: a lock does not need the byte to
+ * exist, and no read or write ever touches them.
+ *   lock file k:  HC_LOCK_BASE + i   seat i
+ *   region file:  HC_LOCK_CREATE     held by the creator while the temporary is built
+ *                 HC_LOCK_LISTEN     held by the primary's listener while it listens
+ *                 HC_LOCK_MUTEX      the region lock (mutex.c)
+ */
+#define HC_LOCK_BASE ((off_t) 1 << 40)
+#define HC_LOCK_CREATE (HC_LOCK_BASE - 1)
+#define HC_LOCK_LISTEN (HC_LOCK_BASE - 2)
+#define HC_LOCK_MUTEX (HC_LOCK_BASE - 3)
+
+/*
+ * Seats per lock file. The kernel keeps one lock list per inode and walks it on every
+ * F_OFD_GETLK and F_OFD_SETLK, so N seats in one file make a full count O(N^2); 64 per
+ * file keeps a count with every seat held within 1.5x of the bare probes
+ * (bench/README.md).
+ */
+#define HC_SEATS_PER_FILE 64
+#define HC_LOCK_FILES_MAX ((HC_CAPACITY_MAX + HC_SEATS_PER_FILE - 1) / HC_SEATS_PER_FILE)
+
+#define HC_DATA_SIZE_MAX ((uint64_t) 1 << 30)
+
+/* One seat's record: who holds it. Written only by the holder of the seat, cleared by the
+ * holder when it leaves or by a reaper that holds a read lock on the free seat. */
+struct hc_slot_rec {
+        uint64_t check;          /* record_check() of the rest; 0: empty. A record whose
+                                  * check does not match is being written (or damaged) */
+        uint64_t seq;            /* the host's CLOCK_MONOTONIC at the join, in ns, with
+                                  * the joiner's time-namespace offset taken out: orders
+                                  * joins, and no namespace or clock step can shift it */
+        int64_t joined_usec;     /* CLOCK_REALTIME of the join, for people */
+        uint64_t pidns;          /* inode of the holder's PID namespace */
+        uint8_t boot_id[16];     /* the holder's boot id */
+        int32_t pid;             /* the holder's PID, in its namespace */
+        uint32_t uid;            /* the holder's real uid */
+        uint64_t listen_id;      /* non-zero while it listens: names its socket */
+        char tag[HC_TAG_MAX];    /* NUL-padded, not NUL-terminated when full */
+};
+
+_Static_assert(sizeof(struct hc_slot_rec) == 128, "two records per 256 bytes");
+_Static_assert(sizeof(struct hc_slot_rec) % 64 == 0, "records never share a cache line");
+
+enum {
+        HC_REGION_RETIRED = 1 << 0,      /* hc_remove() retired it; reopen by name */
+        HC_REGION_SEEDED = 1 << 1,       /* the first hc_section_attach() copied its
+                                          * variable into the user data (section.c) */
+};
+
+struct hc_region_header {
+        uint32_t magic;          /* HC_REGION_MAGIC; the file gets its name only after
+                                  * everything else is written */
+        uint32_t version;        /* HC_REGION_VERSION */
+        uint32_t fingerprint;    /* HC_REGION_FINGERPRINT of the creator */
+        uint32_t header_size;    /* sizeof(struct hc_region_header) when created */
+        uint32_t capacity;       /* seats, 1..HC_CAPACITY_MAX */
+        uint32_t seats_per_file; /* HC_SEATS_PER_FILE when created */
+        uint64_t table_offset;   /* byte offset of the record table */
+        uint64_t data_offset;    /* byte offset of the user data, page aligned */
+        uint64_t data_size;      /* bytes of user data */
+        uint64_t file_size;      /* the file's size, fixed at creation */
+        uint64_t region_id;      /* random; names the lock files, salts record checks */
+        uint64_t layout_check;   /* header_layout_check() of the fields above: they are
+                                  * written once, so any change to them is damage */
+        /* Below: words that change. Each is validated or only a hint; none is ever
+         * followed as a pointer or used as a size. */
+        uint32_t flags;          /* HC_REGION_*, written under the region lock */
+        uint32_t waiters;        /* hint: waiters and watchers; a leave that keeps its
+                                  * description pokes only when non-zero */
+        uint32_t generation __attribute__((aligned(64)));
+                                 /* futex word (mapped handles): bumped by pokes, reaps
+                                  * and retirement */
+        uint32_t live;           /* hint: the count seen by the last exact count */
+        uint32_t poke;           /* written with pwrite() to raise an inotify event */
+        uint32_t data_locked;    /* 1 while the region lock is held for user data; found
+                                  * set by the next user-data locker: its holder died
+                                  * inside (HC_OWNER_DIED) */
+        uint32_t lock_held;      /* 1 while the region lock is held; found set by the
+                                  * next locker: the holder died inside, run the repair */
+        uint32_t reserved;       /* zero */
+} __attribute__((aligned(64)));
+
+/* Everything that must agree between two builds that share one region. */
+#define HC_REGION_FINGERPRINT ((uint32_t) (sizeof(struct hc_region_header)             \
+                                           | sizeof(void *) << 8                        \
+                                           | (sizeof(struct hc_slot_rec) / 8) << 16     \
+                                           | (uint32_t) (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) << 24))
+
+#endif

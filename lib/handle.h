@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* hc_region: an open region, its scope directory and the descriptions of its lock files. */
+#ifndef HC_HANDLE_H
+#define HC_HANDLE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "headcount.h"
+#include "mutex.h"
+#include "region.h"
+#include "scope.h"
+
+struct hc_region {
+        unsigned n_ref;                  /* the handle, plus each seat taken through it */
+        struct scope sc;
+        int dirfd;                       /* the checked scope directory */
+        struct region r;
+        struct mutex mutex;
+        unsigned n_files;
+        int query_fd[HC_LOCK_FILES_MAX]; /* per lock file: a description for probes and
+                                          * watches, opened when first needed */
+        int idle_fd[HC_LOCK_FILES_MAX];  /* per lock file: a spare read-write description
+                                          * for taking seats, or -EBADF */
+        uint64_t fork_epoch;             /* process epoch idle_fd[] belongs to */
+        pthread_mutex_t cache_lock;      /* taken only to drop idle_fd[] after a fork */
+        struct hc_slot *spare;           /* a freed seat struct, for the next join */
+        unsigned last_seat;              /* tried first by the next join */
+        bool watching;                   /* HC_WATCH: counted in the header's waiters */
+};
+
+enum {
+        HANDLE_CREATE = 1 << 0,          /* create the region when missing */
+        HANDLE_MAP = 1 << 1,             /* map it when that is safe */
+        HANDLE_READ_ONLY = 1 << 2,       /* do not even try to open it read-write */
+        HANDLE_FOREIGN = 1 << 3,         /* root may look at another user's region, read-only */
+};
+
+int handle_open(const struct scope *sc, const hc_options *opt, unsigned flags, hc_region **ret);
+hc_region *handle_ref(hc_region *h);
+hc_region *handle_unref(hc_region *h);
+
+/* The query description of lock file K (opened on first use). */
+int handle_query_fd(hc_region *h, unsigned k, int *ret_fd);
+
+/* A read-write description of lock file K to take a seat through, and giving it back. */
+int handle_take_fd(hc_region *h, unsigned k, int *ret_fd);
+void handle_put_fd(hc_region *h, unsigned k, int fd);
+
+/* 1 when the region was retired after the handle opened it. */
+int handle_retired(hc_region *h);
+
+/* Closes what a seat taken through a short-lived handle does not need. */
+void handle_trim(hc_region *h);
+
+#endif

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Joining and leaving. One seat engine serves hc_join() (a short-lived handle that is
+ * never mapped) and hc_region_join() (the caller's handle) alike.
+ *
+ * A joiner tries the seat its handle had last, then seats 0..max-1 lowest first, each
+ * through a spare description of its lock file; the kernel decides every race (seat.c).
+ * When all are held it looks whether one is only read-locked by a reaper or a retirer
+ * (then it tries again in a millisecond), else it fails with -EBUSY or sleeps until a
+ * change (wait.c). Once it has a seat it checks that the region was not retired under it
+ * (a retirer read-locks every seat while it marks and unlinks the region, so the mark is
+ * visible by then), and writes its record.
+ *
+ * Leaving clears the record first, and only then gives the seat back: a record found on
+ * a free seat therefore always means that its holder died holding the seat. Closing the
+ * description releases the lock; we also unlock explicitly when the description may have
+ * other references (the process forked since it joined, or the descriptor was handed out
+ * or made inheritable), because the joiner's hc_leave() gives the seat back for all of
+ * them, as flock(1)'s unlock does. A forked child's hc_leave() only closes its own
+ * reference, never the parent's seat.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "count.h"
+#include "hc-internal.h"
+#include "join.h"
+#include "proc.h"
+#include "seat.h"
+#include "util.h"
+#include "wait.h"
+
+/* One freed seat struct kept for the next hc_join(): a loop of joins allocates nothing. */
+static hc_slot *spare_slot;
+
+static int try_one(hc_region *h, unsigned i, int *fds, int *ret_fd) {
+        unsigned k = seat_file(i);
+        int r;
+
+        if (fds[k] < 0) {
+                r = handle_take_fd(h, k, &fds[k]);
+                if (r < 0)
+                        return r;
+        }
+        r = seat_take(fds[k], i);
+        if (r == 0)
+                *ret_fd = TAKE_FD(fds[k]);
+        return r;
+}
+
+/* Tries the seat the handle had last, then 0..N-1. The seat, -EAGAIN when all are held,
+ * or an error. */
+static int try_seats(hc_region *h, unsigned n, int *ret_fd) {
+        int fds[HC_LOCK_FILES_MAX];
+        unsigned last = __atomic_load_n(&h->last_seat, __ATOMIC_RELAXED);
+        int r = -EAGAIN;
+
+        for (size_t k = 0; k < ELEMENTSOF(fds); k++)
+                fds[k] = -EBADF;
+        if (last < n) {
+                r = try_one(h, last, fds, ret_fd);
+                if (r == 0)
+                        r = (int) last;
+        }
+        for (unsigned i = 0; i < n && r == -EAGAIN; i++) {
+                if (i == last)
+                        continue;
+                r = try_one(h, i, fds, ret_fd);
+                if (r == 0) {
+                        __atomic_store_n(&h->last_seat, i, __ATOMIC_RELAXED);
+                        r = (int) i;
+                }
+        }
+        for (unsigned k = 0; k < h->n_files; k++)
+                if (fds[k] >= 0)
+                        handle_put_fd(h, k, fds[k]);
+        return r;
+}
+
+/* 1 when one of seats 0..N-1 is only read-locked, or free by now. */
+static int transient(hc_region *h, unsigned n) {
+        for (unsigned k = 0; seat_first(k) < n; k++) {
+                unsigned m = n - seat_first(k) < HC_SEATS_PER_FILE ? n - seat_first(k) : HC_SEATS_PER_FILE;
+                int fd;
+
+                if (handle_query_fd(h, k, &fd) == 0 && seat_transient(fd, seat_first(k), m))
+                        return 1;
+        }
+        return 0;
+}
+
+static int take_seat(hc_region *h, const hc_options *opt, int *ret_fd) {
+        unsigned max = opt && opt->max ? opt->max : 1;
+        unsigned n = max < h->r.capacity ? max : h->r.capacity, transient_waits = 0;
+        int64_t deadline = deadline_from(opt ? opt->timeout_ms : 0);
+        struct waiter w;
+        int seat;
+
+        waiter_init(&w, h);
+        for (;;) {
+                uint32_t gen = region_word(&h->r, WORD_GENERATION);
+
+                if (handle_retired(h)) {
+                        seat = -ESTALE;
+                        break;
+                }
+                seat = try_seats(h, n, ret_fd);
+                if (seat != -EAGAIN)
+                        break;            /* a seat, or an error */
+                if (transient_waits < 200 && transient(h, n)) {
+                        transient_waits++;
+                        sleep_usec(1000);
+                        continue;
+                }
+                if (deadline == 0) {
+                        seat = -EBUSY;
+                        break;
+                }
+                seat = waiter_sleep(&w, deadline, gen);
+                if (seat < 0)
+                        break;
+                seat = -EAGAIN;
+        }
+        waiter_done(&w);
+        return seat;
+}
+
+int join_handle(hc_region *h, const hc_options *opt, bool cold, hc_slot **ret) {
+        int fd = -EBADF, seat, r;
+        hc_slot *s;
+
+        if (!h->r.writable)
+                return -EACCES;
+        seat = take_seat(h, opt, &fd);
+        if (seat < 0)
+                return seat;
+        /* Retired after our check and before our lock? The retirer held a read lock on
+         * every seat while it set the flag, so the flag is visible now if it happened. */
+        if (handle_retired(h)) {
+                r = -ESTALE;
+                goto fail;
+        }
+        s = __atomic_exchange_n(cold ? &spare_slot : &h->spare, NULL, __ATOMIC_ACQ_REL);
+        if (!s)
+                s = malloc(sizeof *s);
+        if (!s) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        *s = (hc_slot) {
+                .fd = fd,
+                .index = (unsigned) seat,
+                .pid = self_pid(),
+                .fork_count = self_fork_count(),
+                .rg = cold ? NULL : h,
+                .h = h,
+        };
+        if (opt && (opt->flags & HC_INHERIT)) {
+                s->inherit = true;
+                if (fcntl(fd, F_SETFD, 0) < 0) {
+                        r = -errno;
+                        free(s);
+                        goto fail;
+                }
+        }
+        region_record_fill(&h->r, s->index, opt ? opt->tag : NULL, &s->rec);
+        r = region_record_write(&h->r, s->index, &s->rec);
+        if (r < 0) {
+                free(s);
+                goto fail;
+        }
+        handle_ref(h);
+        if (!cold)
+                region_poke(&h->r);       /* for hc_region_wait_change(): no open, no event */
+        *ret = s;
+        return 0;
+
+fail:
+        seat_give_back(fd, (unsigned) seat);
+        safe_close(fd);
+        return r;
+}
+
+int join_by_name(const struct scope *sc, const hc_options *opt, hc_slot **ret) {
+        for (unsigned attempt = 0; attempt < 100; attempt++) {
+                hc_region *h = NULL;
+                int r;
+
+                r = handle_open(sc, opt, HANDLE_CREATE, &h);
+                if (r == -ESTALE)
+                        continue;
+                if (r < 0)
+                        return r;
+                r = join_handle(h, opt, true, ret);
+                if (r == 0)
+                        handle_trim(h);   /* the seat needs only the region file */
+                handle_unref(h);
+                if (r != -ESTALE)
+                        return r;
+        }
+        return -ESTALE;                   /* retired again and again: give up */
+}
+
+void slot_leave(hc_slot *s) {
+        hc_region *h = s->h;
+
+        if (s->pid != self_pid()) {
+                /* a forked child: drop our reference, never the parent's seat */
+                safe_close(s->fd);
+                handle_unref(h);
+                free(s);
+                return;
+        }
+        /* the record goes first, so that nobody lists a seat we no longer hold */
+        region_record_clear(&h->r, s->index, s->rec.check);
+        if (s->rg) {
+                seat_give_back(s->fd, s->index);
+                region_poke(&h->r);
+                if (s->inherit || s->fd_exposed)
+                        safe_close(s->fd);
+                else
+                        handle_put_fd(h, seat_file(s->index), s->fd);
+                free(__atomic_exchange_n(&h->spare, s, __ATOMIC_ACQ_REL));
+                handle_unref(h);
+                return;
+        }
+        /* Closing the only reference drops the lock; with other references possible, the
+         * joiner's leave must release it for all of them. */
+        if (s->inherit || s->fd_exposed || s->fork_count != self_fork_count())
+                seat_give_back(s->fd, s->index);
+        safe_close(s->fd);
+        handle_unref(h);
+        free(__atomic_exchange_n(&spare_slot, s, __ATOMIC_ACQ_REL));
+}
+
+int slot_set_pid(hc_slot *s, pid_t pid) {
+        if (s->pid != self_pid())
+                return -ESTALE;
+        s->rec.pid = pid;
+        region_record_seal(&s->h->r, s->index, &s->rec);
+        return region_record_write(&s->h->r, s->index, &s->rec);
+}
+
+int slot_set_listen_id(hc_slot *s, uint64_t id) {
+        if (s->pid != self_pid())
+                return -ESTALE;
+        s->rec.listen_id = id;
+        region_record_seal(&s->h->r, s->index, &s->rec);
+        return region_record_write(&s->h->r, s->index, &s->rec);
+}

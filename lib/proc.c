@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Who we are. Each fact is read once per process, since the system calls behind them
+ * cost more than a whole join (getuid() is 185 ns in a VM here): the pid is read again
+ * in a child after fork(); the uid is the one of the first call (a process that changes
+ * its uid later is recorded with the first); the boot id, the PID namespace and the time
+ * namespace's offset never change for a process.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hc-internal.h"
+#include "proc.h"
+
+static pid_t cached_pid;
+static uid_t cached_uid = (uid_t) -1;
+static uint64_t forks;
+static uint64_t epoch;
+
+static void atfork_parent(void) {
+        __atomic_add_fetch(&forks, 1, __ATOMIC_RELAXED);
+}
+
+static void atfork_child(void) {
+        cached_pid = 0;
+        forks++;
+        epoch++;
+}
+
+__attribute__((constructor)) static void proc_init(void) {
+        (void) pthread_atfork(NULL, atfork_parent, atfork_child);
+}
+
+pid_t self_pid(void) {
+        pid_t p = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+
+        if (_unlikely_(p == 0)) {
+                p = getpid();
+                __atomic_store_n(&cached_pid, p, __ATOMIC_RELAXED);
+        }
+        return p;
+}
+
+uid_t self_uid(void) {
+        uid_t u = __atomic_load_n(&cached_uid, __ATOMIC_RELAXED);
+
+        if (_unlikely_(u == (uid_t) -1)) {
+                u = getuid();
+                __atomic_store_n(&cached_uid, u, __ATOMIC_RELAXED);
+        }
+        return u;
+}
+
+uint64_t self_fork_count(void) {
+        return __atomic_load_n(&forks, __ATOMIC_RELAXED);
+}
+
+uint64_t self_epoch(void) {
+        return epoch;
+}
+
+static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
+static uint8_t boot_id[16];
+static uint64_t pidns_ino;
+static int64_t timens_monotonic_ns;
+
+static int hexval(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+static ssize_t read_small(const char *path, char *buf, size_t len) {
+        ssize_t n;
+        int fd;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, len - 1);
+        (void) close(fd);
+        if (n < 0)
+                return -1;
+        buf[n] = '\0';
+        return n;
+}
+
+static void ids_init(void) {
+        char buf[256];
+        struct stat st;
+
+        if (read_small("/proc/sys/kernel/random/boot_id", buf, sizeof buf) > 0) {
+                unsigned j = 0;
+                for (const char *p = buf; *p && j < 32; p++) {
+                        int v = hexval(*p);
+                        if (v < 0)
+                                continue;
+                        boot_id[j / 2] |= (uint8_t) (j % 2 ? v : v << 4);
+                        j++;
+                }
+        }
+        if (stat("/proc/self/ns/pid", &st) == 0)
+                pidns_ino = st.st_ino;
+        /* "monotonic <secs> <nsecs>" and "boottime ..." (Linux 5.6 and later; a kernel
+         * without time namespaces has no such file and no offset) */
+        if (read_small("/proc/self/timens_offsets", buf, sizeof buf) > 0) {
+                for (char *line = buf; line && *line; ) {
+                        char *next = strchr(line, '\n');
+                        long long s, ns;
+                        char clk[32];
+
+                        if (next)
+                                *next++ = '\0';
+                        if (sscanf(line, "%31s %lld %lld", clk, &s, &ns) == 3 &&
+                            (strcmp(clk, "monotonic") == 0 || strcmp(clk, "1") == 0))
+                                timens_monotonic_ns = (int64_t) s * 1000000000 + ns;
+                        line = next;
+                }
+        }
+}
+
+const uint8_t *self_boot_id(void) {
+        (void) pthread_once(&ids_once, ids_init);
+        return boot_id;
+}
+
+uint64_t self_pidns(void) {
+        (void) pthread_once(&ids_once, ids_init);
+        return pidns_ino;
+}
+
+uint64_t host_monotonic_ns(void) {
+        struct timespec ts;
+
+        (void) pthread_once(&ids_once, ids_init);
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ((int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec - timens_monotonic_ns);
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Names, scope directories and the trust rules for directories and files. */
+#ifndef HC_SCOPE_H
+#define HC_SCOPE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "headcount.h"
+
+struct scope {
+        char dir[PATH_MAX - HC_NAME_MAX - 32];   /* the scope directory */
+        char name[HC_NAME_MAX + 1];              /* bare name, no Local\ or Global\ */
+        char path[PATH_MAX];                     /* dir/name, for messages */
+        bool system;             /* system scope rules: regions writable by others are OK */
+        bool user_default;       /* the per-user default directory (we may create it) */
+};
+
+/* 0 when NAME is 1..HC_NAME_MAX bytes of [A-Za-z0-9._-] not starting with '.'. */
+int name_check(const char *name);
+
+/* Resolves NAME (with an optional Local\ or Global\ prefix) and OPT to a scope. */
+int scope_resolve(const char *name, const hc_options *opt, struct scope *ret);
+int scope_resolve_dir(const hc_options *opt, struct scope *ret);
+
+/* Opens and checks the scope directory; with CREATE, creates the defaults when missing. */
+int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd);
+
+/* -EREMOTE when FD is on a network filesystem. */
+int fs_check_local(int fd, dev_t dev);
+
+/* -EPERM unless ST is a file we may trust as a region or lock file (st_nlink 0 passes:
+ * callers treat it as retired). */
+int file_trust(const struct stat *st, bool system);
+
+/* As file_trust(), for root's read-only look at a file of any owner (a monitor's view of
+ * other users' regions): a regular file with at most one link. */
+int file_trust_foreign(const struct stat *st);
+
+/* -EINVAL when a file we create with MODE in SC would fail file_trust() afterwards. */
+int mode_trusted(const struct scope *sc, unsigned mode);
+
+#endif
