@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "count.h"
+#include "create.h"
 #include "format.h"
 #include "hc-internal.h"
 #include "join.h"

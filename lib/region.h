@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "create.h"
 #include "headcount.h"
 #include "scope.h"
 
@@ -46,7 +47,6 @@ enum {
         REGION_FOREIGN = 1 << 4,         /* root, read-only: accept another owner */
 };
 
-int region_create(int dirfd, const struct scope *sc, const hc_options *opt, int *ret_fd);
 int region_open(int dirfd, const struct scope *sc, const hc_options *opt, unsigned flags,
                 struct region *ret);
 void region_close(struct region *r);
@@ -54,7 +54,6 @@ int region_unlinked(const struct region *r);            /* 1: retired; 0; -errno
 unsigned region_lock_files(const struct region *r);
 int region_open_lock_file(int dirfd, const struct scope *sc, const struct region *r, unsigned k,
                           int oflags, int *ret_fd);
-int region_sweep(int dirfd, bool system);
 
 /* Records. */
 void region_record_fill(const struct region *r, unsigned seat, const char *tag, struct hc_slot_rec *ret);
@@ -79,8 +78,6 @@ int region_data_io(struct region *r, uint64_t off, void *buf, size_t len, bool w
 int region_data_map_over(struct region *r, void *addr, size_t size);
 
 /* Helpers for the tests and the fuzzers, which build headers of their own. */
-uint64_t header_layout_check(const struct hc_region_header *h);
-uint64_t header_file_size(uint32_t capacity, uint64_t data_size, uint64_t *ret_table, uint64_t *ret_data);
 int header_check(const struct hc_region_header *h, uint64_t file_size);
 uint64_t record_check(const struct hc_slot_rec *r, unsigned slot, uint64_t region_id);
 

@@ -69,6 +69,24 @@ static hc_region *section_region(const void *addr) {
         return rg;
 }
 
+/* As hc_region_open(): the region mapped, created when missing. */
+static int section_open(const char *name, const hc_options *opt, hc_region **ret) {
+        struct scope sc;
+        int r;
+
+        r = scope_resolve(name, opt, &sc);
+        if (r < 0)
+                return r;
+        r = mode_trusted(&sc, opt->mode);
+        if (r < 0)
+                return r;
+        for (unsigned attempt = 0;; attempt++) {
+                r = handle_open(&sc, opt, HANDLE_CREATE | HANDLE_MAP, ret);
+                if (r != -ESTALE || attempt >= 10)
+                        return r;
+        }
+}
+
 static int section_map(hc_region *rg, void *addr, size_t size) {
         int r;
 
@@ -114,7 +132,7 @@ _hc_public_ int hc_section_attach(const char *name, const hc_options *opt, void 
                 r = -EBUSY;
                 goto fail;
         }
-        r = hc_region_open(name, &o, &rg);
+        r = section_open(name, &o, &rg);
         if (r < 0)
                 goto fail;
         if (!rg->r.writable) {
@@ -139,7 +157,7 @@ _hc_public_ int hc_section_attach(const char *name, const hc_options *opt, void 
 
 fail:
         (void) pthread_mutex_unlock(&sections_lock);
-        hc_region_close(rg);
+        handle_unref(rg);
         free(s);
         return r;
 }
@@ -193,7 +211,7 @@ _hc_public_ int hc_section_detach(void *addr) {
         free(copy);
         if (r == 0) {
                 *sp = s->next;
-                hc_region_close(s->rg);
+                handle_unref(s->rg);
                 free(s);
         }
         (void) pthread_mutex_unlock(&sections_lock);

@@ -65,6 +65,14 @@ int xopenat(int dirfd, const char *path, int flags, mode_t mode) {
         return fd_above_stdio(fd);
 }
 
+int pwrite_all(int fd, const void *p, size_t len, off_t off) {
+        ssize_t n = pwrite(fd, p, len, off);
+
+        if (n < 0)
+                return -errno;
+        return (size_t) n == len ? 0 : -ENOSPC;
+}
+
 int fd_reopen(int fd, int flags) {
         char self[64];
 

@@ -29,6 +29,9 @@ int fd_above_stdio(int fd);
 /* openat() with O_CLOEXEC | O_NOCTTY, the result above stdio. -errno on failure. */
 int xopenat(int dirfd, const char *path, int flags, mode_t mode);
 
+/* pwrite() of all LEN bytes: 0, -errno, or -ENOSPC for a short write. */
+int pwrite_all(int fd, const void *p, size_t len, off_t off);
+
 /* A new open file description of the file FD refers to (through /proc/self/fd), with
  * FLAGS; the file may have been renamed or unlinked. -errno on failure. */
 int fd_reopen(int fd, int flags);

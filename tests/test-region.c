@@ -13,6 +13,7 @@
 
 #include "helpers.h"
 #include "format.h"
+#include "create.h"
 #include "region.h"
 
 static char *region_path(const char *name) {

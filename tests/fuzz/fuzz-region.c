@@ -22,6 +22,7 @@
 
 #include "hc-internal.h"
 #include "format.h"
+#include "create.h"
 #include "region.h"
 
 extern int hc_test_lock_timeout_ms;

@@ -14,6 +14,7 @@
 
 #include "hc-internal.h"
 #include "format.h"
+#include "create.h"
 #include "region.h"
 
 static char dir[64];

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Making a region file and its lock files; sweeping what dead makers left. */
+#ifndef HC_CREATE_H
+#define HC_CREATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "headcount.h"
+#include "scope.h"
+
+struct hc_region_header;
+
+/* Creates the region SC names in DIRFD unless it exists: 1 and a read-write descriptor
+ * in *RET_FD when we made it, 0 when it exists, or -errno. */
+int region_create(int dirfd, const struct scope *sc, const hc_options *opt, int *ret_fd);
+
+/* Removes temporaries whose creator died and lock files that belong to no region. */
+int region_sweep(int dirfd, bool system);
+
+unsigned region_files_for(uint32_t capacity);
+uint64_t header_file_size(uint32_t capacity, uint64_t data_size, uint64_t *ret_table, uint64_t *ret_data);
+uint64_t header_layout_check(const struct hc_region_header *h);
+
+#endif

@@ -1,0 +1,57 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The modules of lib/ form layers: each module uses only symbols that modules listed
+# before it in lib/Makemodule.am (libheadcount_sources, lowest first) define, so no two
+# modules depend on each other. Read from the built objects with nm, as the linker sees
+# them. Also: no file in lib/ is longer than 700 lines, and only region.c (of the .c
+# files) touches a mapping of the region.
+set -eu
+src="${top_srcdir:-.}"
+objdir="${top_builddir:-.}/lib/.libs"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+modules=$(sed -n '/^libheadcount_sources = /,/^$/p' "$src/lib/Makemodule.am" |
+          grep -o 'lib/[a-z]*\.c' | sed 's|lib/||; s|\.c$||')
+[ -n "$modules" ] || { echo "no modules found in lib/Makemodule.am"; exit 1; }
+
+status=0
+: >"$tmp/below"
+for m in $modules; do
+        obj="$objdir/libheadcount_la-$m.o"
+        [ -f "$obj" ] || { echo "missing $obj"; exit 1; }
+        nm --defined-only "$obj" | awk '$2 ~ /^[TDBR]$/ { print $3 }' | sort -u >"$tmp/$m.def"
+        nm --undefined-only "$obj" | awk '{ print $NF }' | sort -u >"$tmp/$m.undef"
+done
+for m in $modules; do
+        # what M uses from the library: undefined in M, defined by some module
+        cat "$tmp"/*.def | sort -u >"$tmp/all.defs"
+        comm -12 "$tmp/$m.undef" "$tmp/all.defs" >"$tmp/$m.uses"
+        sort -u "$tmp/below" >"$tmp/below.sorted"
+        comm -23 "$tmp/$m.uses" "$tmp/below.sorted" >"$tmp/$m.up"
+        if [ -s "$tmp/$m.up" ]; then
+                for sym in $(cat "$tmp/$m.up"); do
+                        owner=$(grep -lx "$sym" "$tmp"/*.def | head -n 1)
+                        echo "lib/$m.c uses $sym from lib/$(basename "$owner" .def).c, which is not below it"
+                done
+                status=1
+        fi
+        cat "$tmp/$m.def" >>"$tmp/below"
+done
+
+for f in "$src"/lib/*.c "$src"/lib/*.h; do
+        n=$(wc -l <"$f")
+        if [ "$n" -gt 700 ]; then
+                echo "$f: $n lines (more than 700: split it)"
+                status=1
+        fi
+done
+for f in "$src"/lib/*.c; do
+        case "$f" in */region.c) continue ;; esac
+        if grep -n -e '->map\b' -e '->hdr\b' "$f"; then
+                echo "$f: touches the region's mapping; only region.c may"
+                status=1
+        fi
+done
+[ "$status" -eq 0 ] && echo "ok: $(echo "$modules" | wc -l) modules in layers, none over 700 lines, one owner of the bytes"
+exit $status
