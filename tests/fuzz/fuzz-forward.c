@@ -8,6 +8,7 @@
  *         the listener's frame parsing takes arbitrary bytes from any local peer
  * The listener must never crash or hang; a complete message gets a reply.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -39,7 +40,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         o = HC_OPTIONS(.dir = dir, .max = 1, .peer_timeout_ms = 50, .message_max = 4096);
         if (hc_join("f", o, &slot) < 0 || hc_listen("f", o, slot, &listener) < 0)
                 abort();
-        snprintf(addr.sun_path, sizeof addr.sun_path, "%s/.f.sock", dir);
+        /* the listener's socket: ".f.<nonce>.sock", the one socket in the directory */
+        {
+                DIR *d = opendir(dir);
+                struct dirent *de;
+
+                if (!d)
+                        abort();
+                while ((de = readdir(d)))
+                        if (hc_file_region(de->d_name, NULL, 0) == HC_FILE_SOCKET)
+                                snprintf(addr.sun_path, sizeof addr.sun_path, "%s/%s", dir, de->d_name);
+                closedir(d);
+                if (!addr.sun_path[0])
+                        abort();
+        }
         return 0;
 }
 

@@ -80,6 +80,26 @@ static void fix_up(uint8_t *file, size_t size, uint8_t mode) {
         memcpy(file, &h, sizeof h);
 }
 
+/* Creates the (empty) lock files the header in FILE names, as its creator would have:
+ * without them every input would stop at the first seat. */
+static void lay_lock_files(const uint8_t *file, size_t size) {
+        struct hc_region_header h;
+
+        if (size < sizeof h)
+                return;
+        memcpy(&h, file, sizeof h);
+        for (uint64_t k = 0; k * HC_SEATS_PER_FILE < h.capacity && k < HC_LOCK_FILES_MAX; k++) {
+                char path[160];
+                int fd;
+
+                snprintf(path, sizeof path, "%s/.r.%016llx.%u", dir, (unsigned long long) h.region_id,
+                         (unsigned) k);
+                fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd >= 0)
+                        close(fd);
+        }
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         (void) argc;
         (void) argv;
@@ -115,6 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size > 1 && write(fd, file, size - 1) != (ssize_t) (size - 1))
                 abort();
         close(fd);
+        lay_lock_files(file, size - 1);
         free(file);
 
         (void) hc_count("r", o);
