@@ -6,6 +6,13 @@
  * clears it under a read lock on the free seat, so that no new holder's record is lost.
  * A plain count only reads.
  *
+ * A count of a region that nobody else may write probes only the lock files up to the
+ * header's seat_hwm, the highest seat anyone ever tried: a region of 4096 seats that is
+ * used by a few costs as much to count as one of 64. Joiners raise it under the region
+ * lock before they try a seat past it (rare: once per lock file in a region's life), so
+ * a join that has completed is always counted. In a region others may write, the word
+ * could be a lie: every lock file is probed there, and joiners leave it alone.
+ *
  * The repair pass for a region lock whose holder died inside is the same reap, plus a
  * poke for the waiters, run here because it needs the count (mutex.c only reports it).
  */
@@ -13,6 +20,7 @@
 #include <stdlib.h>
 
 #include "count.h"
+#include "format.h"
 #include "hc-internal.h"
 #include "seat.h"
 
@@ -43,12 +51,39 @@ static int count_file(hc_region *h, unsigned k, bool reap, uint64_t *ret_mask, u
         return c;
 }
 
+/* How many lock files may hold a seat: all of them, unless seat_hwm can be believed. */
+static unsigned files_in_use(hc_region *h) {
+        uint32_t hwm;
+
+        if (h->r.others_write)
+                return h->n_files;
+        hwm = region_word(&h->r, WORD_SEAT_HWM);
+        return hwm >= h->r.capacity ? h->n_files : seat_file(hwm) + 1;
+}
+
+int handle_cover_seat(hc_region *h, unsigned seat) {
+        int r;
+
+        if (seat < HC_SEATS_PER_FILE || h->r.others_write ||
+            _likely_(region_word(&h->r, WORD_SEAT_HWM) >= seat))
+                return 0;
+        r = handle_lock(h, 5000);
+        if (r < 0)
+                return r;
+        /* the whole lock file at once: the next raise is for the next file */
+        seat = seat_first(seat_file(seat)) + seat_file_seats(h->r.capacity, seat_file(seat)) - 1;
+        if (region_word(&h->r, WORD_SEAT_HWM) < seat)
+                region_word_set(&h->r, WORD_SEAT_HWM, seat);
+        handle_unlock(h);
+        return 0;
+}
+
 int handle_count(hc_region *h, bool reap, unsigned *ret_reaped) {
-        unsigned reaped = 0;
+        unsigned reaped = 0, n_files = files_in_use(h);
         int total = 0;
 
         reap = reap && h->r.writable;
-        for (unsigned k = 0; k < h->n_files; k++) {
+        for (unsigned k = 0; k < n_files; k++) {
                 uint64_t mask;
                 int c = count_file(h, k, reap, &mask, &reaped);
 
@@ -67,9 +102,9 @@ int handle_count(hc_region *h, bool reap, unsigned *ret_reaped) {
 
 int handle_list(hc_region *h, hc_instance **ret) {
         hc_instance *list = NULL;
-        unsigned n = 0, size = 0, reaped = 0;
+        unsigned n = 0, size = 0, reaped = 0, n_files = files_in_use(h);
 
-        for (unsigned k = 0; k < h->n_files; k++) {
+        for (unsigned k = 0; k < n_files; k++) {
                 uint64_t mask;
                 int c = count_file(h, k, h->r.writable, &mask, &reaped);
 

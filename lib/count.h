@@ -19,6 +19,9 @@ int handle_list(hc_region *h, hc_instance **ret);
  * (may be NULL) is the nonce of its listening socket, 0 when it does not listen. */
 int handle_primary(hc_region *h, hc_instance *ret, uint64_t *ret_listen_id);
 
+/* Before a joiner tries SEAT: makes sure the region's seat_hwm covers it. 0 or -errno. */
+int handle_cover_seat(hc_region *h, unsigned seat);
+
 /* The region lock, with the repair pass run when the last holder died inside: 0, 1 when
  * it was repaired, or -errno. Released with handle_unlock(). */
 int handle_lock(hc_region *h, int timeout_ms);

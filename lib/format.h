@@ -113,7 +113,10 @@ struct hc_region_header {
                                   * inside (HC_OWNER_DIED) */
         uint32_t lock_held;      /* 1 while the region lock is held; found set by the
                                   * next locker: the holder died inside, run the repair */
-        uint32_t reserved;       /* zero */
+        uint32_t seat_hwm;       /* hint: the highest seat anyone tried, raised under the
+                                  * region lock before a joiner tries a seat past it, never
+                                  * lowered. A count of a region nobody else may write
+                                  * probes the lock files up to it only (count.c) */
 } __attribute__((aligned(64)));
 
 /* Everything that must agree between two builds that share one region. */

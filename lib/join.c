@@ -40,6 +40,9 @@ static int try_one(hc_region *h, unsigned i, int *fds, int *ret_fd) {
         int r;
 
         if (fds[k] < 0) {
+                r = handle_cover_seat(h, i);
+                if (r < 0)
+                        return r;
                 r = handle_take_fd(h, k, &fds[k]);
                 if (r < 0)
                         return r;

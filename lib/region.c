@@ -418,6 +418,8 @@ static uint32_t *word_mapped(struct region *r, enum region_word w) {
                 return &r->map->data_locked;
         case WORD_LOCK_HELD:
                 return &r->map->lock_held;
+        case WORD_SEAT_HWM:
+                return &r->map->seat_hwm;
         }
         return NULL;
 }
@@ -436,6 +438,8 @@ static off_t word_offset(enum region_word w) {
                 return offsetof(struct hc_region_header, data_locked);
         case WORD_LOCK_HELD:
                 return offsetof(struct hc_region_header, lock_held);
+        case WORD_SEAT_HWM:
+                return offsetof(struct hc_region_header, seat_hwm);
         }
         return 0;
 }

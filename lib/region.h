@@ -64,7 +64,9 @@ bool region_record_present(struct region *r, unsigned seat);
 int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64_t *ret_listen_id);
 
 /* Header words: hints and markers. */
-enum region_word { WORD_FLAGS, WORD_WAITERS, WORD_GENERATION, WORD_LIVE, WORD_DATA_LOCKED, WORD_LOCK_HELD };
+enum region_word {
+        WORD_FLAGS, WORD_WAITERS, WORD_GENERATION, WORD_LIVE, WORD_DATA_LOCKED, WORD_LOCK_HELD, WORD_SEAT_HWM,
+};
 uint32_t region_word(struct region *r, enum region_word w);
 void region_word_set(struct region *r, enum region_word w, uint32_t v);
 void region_word_add(struct region *r, enum region_word w, int32_t delta);
