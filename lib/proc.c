@@ -3,8 +3,10 @@
  * Who we are. Each fact is read once per process, since the system calls behind them
  * cost more than a whole join (getuid() is 185 ns in a VM here): the pid is read again
  * in a child after fork(); the uid is the one of the first call (a process that changes
- * its uid later is recorded with the first); the boot id, the PID namespace and the time
- * namespace's offset never change for a process.
+ * its uid later is recorded with the first); the boot id never changes; the PID namespace
+ * and the time namespace's offset never change for a process, but a child after fork()
+ * may be in new ones (unshare(CLONE_NEWPID | CLONE_NEWTIME) applies to children), so a
+ * child reads them again.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -68,6 +70,7 @@ static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
 static uint8_t boot_id[16];
 static uint64_t pidns_ino;
 static int64_t timens_monotonic_ns;
+static uint64_t ns_epoch = UINT64_MAX;       /* the epoch pidns_ino and the offset belong to */
 
 static int hexval(char c) {
         if (c >= '0' && c <= '9')
@@ -95,8 +98,7 @@ static ssize_t read_small(const char *path, char *buf, size_t len) {
 }
 
 static void ids_init(void) {
-        char buf[256];
-        struct stat st;
+        char buf[64];
 
         if (read_small("/proc/sys/kernel/random/boot_id", buf, sizeof buf) > 0) {
                 unsigned j = 0;
@@ -108,24 +110,37 @@ static void ids_init(void) {
                         j++;
                 }
         }
-        if (stat("/proc/self/ns/pid", &st) == 0)
-                pidns_ino = st.st_ino;
+}
+
+/* Our PID namespace and time-namespace offset, read again in a child after fork(). */
+static void ns_refresh(void) {
+        uint64_t e = self_epoch();
+        int64_t offset = 0;
+        struct stat st;
+        char buf[256];
+
+        if (_likely_(__atomic_load_n(&ns_epoch, __ATOMIC_ACQUIRE) == e))
+                return;
+        __atomic_store_n(&pidns_ino, stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t) st.st_ino : 0,
+                         __ATOMIC_RELAXED);
         /* "monotonic <secs> <nsecs>" and "boottime ..." (Linux 5.6 and later; a kernel
          * without time namespaces has no such file and no offset) */
         if (read_small("/proc/self/timens_offsets", buf, sizeof buf) > 0) {
                 for (char *line = buf; line && *line; ) {
                         char *next = strchr(line, '\n');
-                        long long s, ns;
+                        long long sec, ns;
                         char clk[32];
 
                         if (next)
                                 *next++ = '\0';
-                        if (sscanf(line, "%31s %lld %lld", clk, &s, &ns) == 3 &&
+                        if (sscanf(line, "%31s %lld %lld", clk, &sec, &ns) == 3 &&
                             (strcmp(clk, "monotonic") == 0 || strcmp(clk, "1") == 0))
-                                timens_monotonic_ns = (int64_t) s * 1000000000 + ns;
+                                offset = (int64_t) sec * 1000000000 + ns;
                         line = next;
                 }
         }
+        __atomic_store_n(&timens_monotonic_ns, offset, __ATOMIC_RELAXED);
+        __atomic_store_n(&ns_epoch, e, __ATOMIC_RELEASE);
 }
 
 const uint8_t *self_boot_id(void) {
@@ -134,14 +149,15 @@ const uint8_t *self_boot_id(void) {
 }
 
 uint64_t self_pidns(void) {
-        (void) pthread_once(&ids_once, ids_init);
-        return pidns_ino;
+        ns_refresh();
+        return __atomic_load_n(&pidns_ino, __ATOMIC_RELAXED);
 }
 
 uint64_t host_monotonic_ns(void) {
         struct timespec ts;
 
-        (void) pthread_once(&ids_once, ids_init);
+        ns_refresh();
         (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ((int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec - timens_monotonic_ns);
+        return (uint64_t) ((int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec -
+                           __atomic_load_n(&timens_monotonic_ns, __ATOMIC_RELAXED));
 }
