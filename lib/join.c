@@ -103,15 +103,17 @@ static int take_seat(hc_region *h, const hc_options *opt, int *ret_fd) {
 
         waiter_init(&w, h);
         for (;;) {
-                uint32_t gen = region_word(&h->r, WORD_GENERATION);
+                /* the futex word before we look (mapped handles only: it costs a read
+                 * otherwise, and only a mapping can sleep on it) */
+                uint32_t gen = h->r.mapped ? region_word(&h->r, WORD_GENERATION) : 0;
 
+                seat = try_seats(h, n, ret_fd);
+                if (seat != -EAGAIN)
+                        break;            /* a seat, or an error; retirement is looked at next */
                 if (handle_retired(h)) {
                         seat = -ESTALE;
                         break;
                 }
-                seat = try_seats(h, n, ret_fd);
-                if (seat != -EAGAIN)
-                        break;            /* a seat, or an error */
                 if (transient_waits < 200 && transient(h, n)) {
                         transient_waits++;
                         sleep_usec(1000);

@@ -302,7 +302,7 @@ int region_record_write(struct region *r, unsigned seat, const struct hc_slot_re
 }
 
 void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check) {
-        uint64_t zero = 0, cur;
+        uint64_t zero = 0;
 
         if (seat >= r->capacity || !r->writable)
                 return;
@@ -315,11 +315,10 @@ void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check
                         __atomic_store_n(&dst->check, 0, __ATOMIC_RELEASE);
                 return;
         }
-        /* Only the holder writes its record, and a reaper clears one only while it holds
-         * the free seat's read lock, so a read-then-write cannot lose a live record. */
-        if (only_if_check && (pread(r->fd, &cur, sizeof cur, record_offset(r, seat)) != sizeof cur ||
-                              cur != only_if_check))
-                return;
+        /* Without a mapping there is no compare-and-swap, and no need for one: ONLY_IF_CHECK
+         * is given by the seat's holder, whose record it is (nobody else writes a held
+         * seat's record), and a reaper clears one only while it holds the free seat's
+         * read lock. */
         (void) pwrite(r->fd, &zero, sizeof zero, record_offset(r, seat));
 }
 

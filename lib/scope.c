@@ -108,7 +108,6 @@ int scope_resolve_dir(const hc_options *opt, struct scope *ret) {
         if (r < 0)
                 return r;
         ret->name[0] = '\0';
-        ret->path[0] = '\0';
         return resolve_dir(opt, -1, ret);
 }
 
@@ -137,11 +136,8 @@ int scope_resolve(const char *name, const hc_options *opt, struct scope *ret) {
                 size_t dl = strlen(ret->dir), nl = strlen(name);   /* name_check() bounded nl */
 
                 memcpy(ret->name, name, nl + 1);
-                if (dl + 1 + nl >= sizeof ret->path)
-                        return -ENAMETOOLONG;
-                memcpy(ret->path, ret->dir, dl);
-                ret->path[dl] = '/';
-                memcpy(ret->path + dl + 1, name, nl + 1);
+                if (dl + 1 + nl >= PATH_MAX)
+                        return -ENAMETOOLONG;     /* DIR/NAME must be a path */
         }
         return 0;
 }

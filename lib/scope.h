@@ -13,7 +13,6 @@
 struct scope {
         char dir[PATH_MAX - HC_NAME_MAX - 32];   /* the scope directory */
         char name[HC_NAME_MAX + 1];              /* bare name, no Local\ or Global\ */
-        char path[PATH_MAX];                     /* dir/name, for messages */
         bool system;             /* system scope rules: regions writable by others are OK */
         bool user_default;       /* the per-user default directory (we may create it) */
 };
