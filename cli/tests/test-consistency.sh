@@ -48,7 +48,7 @@ done
 
 # The pages format without warnings.
 if command -v groff >/dev/null; then
-        for page in "$man" "$srcdir"/lib/*.3; do
+        for page in "$man" "$srcdir"/man/*.3; do
                 [ -e "$page" ] || continue
                 checks=$((checks + 1))
                 if grep -q '^\.so ' "$page"; then
