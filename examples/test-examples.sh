@@ -3,7 +3,7 @@
 # Runs the examples unattended and checks what they promise: a second single-instance is
 # refused and names the holder, the pool never runs more than its seats, appinst follows
 # starts and SIGKILLs, notify-daemon talks to the service manager and runs once.
-. "${srcdir:-.}/cli/tests/lib.sh"
+. "${srcdir:-.}/tests/cli/lib.sh"
 events_open
 EX=$top_builddir/examples
 
