@@ -3,7 +3,7 @@
 # Runs editor and appinst-section unattended and checks what they promise: a second
 # editor hands its files to the first and prints its reply, also after the first was
 # killed; appinst-section's copies share one count that stays right after a SIGKILL.
-. "${srcdir:-.}/cli/tests/lib.sh"
+. "${srcdir:-.}/tests/cli/lib.sh"
 events_open
 EX=$top_builddir/examples
 export EDITOR_NAME=ed

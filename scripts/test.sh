@@ -24,8 +24,8 @@ grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build-sanitize/check.out || true
 
 echo "== the threaded tests under ThreadSanitizer (threads only: TSan cannot see memory shared between processes)"
 mkdir -p build-tsan
-(cd build-tsan && { [ -f Makefile ] || ../configure -q --enable-tsan; } && make -s -j"$jobs" tests/check-headcount >/dev/null 2>&1)
-CK_RUN_SUITE=slot TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/check-headcount >build-tsan/tsan.out 2>&1 || { status=1; cat build-tsan/tsan.out; }
+(cd build-tsan && { [ -f Makefile ] || ../configure -q --enable-tsan; } && make -s -j"$jobs" tests/lib/check-headcount >/dev/null 2>&1)
+CK_RUN_SUITE=slot TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/lib/check-headcount >build-tsan/tsan.out 2>&1 || { status=1; cat build-tsan/tsan.out; }
 grep -E '^[0-9]+%: Checks' build-tsan/tsan.out || true
 
 echo "== fuzzing: each harness for 20 s (libFuzzer, ASan, UBSan)"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Prints one line "N passed, M failed" over the test logs of the given build directories:
-# each Check suite counts its checks (its summary line sits in tests/*.log under automake's
+# each Check suite counts its checks (its summary line sits in its .log under automake's
 # harness), every other test counts once.
 passed=0
 failed=0

@@ -15,7 +15,7 @@
 #ifndef HC_TEST_BUILDDIR
 #define HC_TEST_BUILDDIR "."
 #endif
-#define HELPER HC_TEST_BUILDDIR "/tests/section-helper"
+#define HELPER HC_TEST_BUILDDIR "/tests/lib/section-helper"
 
 struct shared {
         long counter;
@@ -25,7 +25,7 @@ struct shared {
 /* The same definition as the helper's: this process is a third, independent program. */
 static HC_SHARED_SECTION(struct shared, local) = { .value = { .counter = 7, .who = "local" } };
 
-/* An independent process (fork and exec) running tests/section-helper. */
+/* An independent process (fork and exec) running tests/lib/section-helper. */
 struct helper {
         pid_t pid;
         FILE *in, *out;

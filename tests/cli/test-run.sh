@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # 'headcount run': exit statuses, full regions, waiting for a seat, tags, the pass-through
 # of CMD's arguments, and a wrapper killed with SIGKILL.
-. "${srcdir:-.}/cli/tests/lib.sh"
+. "${srcdir:-.}/tests/cli/lib.sh"
 events_open
 
 # CMD's status, and 128 + N when it dies of signal N.

@@ -5,7 +5,7 @@
 # order under a shifted clock, holders in other PID namespaces, and terminal escapes in
 # tags and in words echoed in error messages.
 # Parts that need other users or namespaces run only as root; they say SKIP otherwise.
-. "${srcdir:-.}/cli/tests/lib.sh"
+. "${srcdir:-.}/tests/cli/lib.sh"
 events_open
 
 root=false

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # count, list, names, wait, create, remove; the scope options before and after the
 # command; errors that are not usage errors (exit 1, one line); output errors.
-. "${srcdir:-.}/cli/tests/lib.sh"
+. "${srcdir:-.}/tests/cli/lib.sh"
 events_open
 
 # A region that does not exist has nobody in it.

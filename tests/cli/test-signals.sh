@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # 'headcount run' forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH
 # to CMD: a CMD that traps the signal reports it, and its status is the wrapper's.
-. "${srcdir:-.}/cli/tests/lib.sh"
+. "${srcdir:-.}/tests/cli/lib.sh"
 events_open
 
 for sig in INT TERM HUP QUIT USR1 USR2 WINCH; do

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # 'list --json' and 'names --json' are valid JSON for any tag, as a real parser says.
-. "${srcdir:-.}/cli/tests/lib.sh"
+. "${srcdir:-.}/tests/cli/lib.sh"
 events_open
 
 if ! command -v python3 >/dev/null; then

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # --help, headcount(1) and the bash completion tell the same story: every command and
 # option in --help is in the manual and the completion, and the completion completes.
-. "${srcdir:-.}/cli/tests/lib.sh"
+. "${srcdir:-.}/tests/cli/lib.sh"
 
 man=$srcdir/cli/headcount.1
 completion=$srcdir/cli/headcount.bash-completion
@@ -48,7 +48,7 @@ done
 
 # The pages format without warnings.
 if command -v groff >/dev/null; then
-        for page in "$man" "$srcdir"/lib/*.3; do
+        for page in "$man" "$srcdir"/man/*.3; do
                 [ -e "$page" ] || continue
                 checks=$((checks + 1))
                 if grep -q '^\.so ' "$page"; then

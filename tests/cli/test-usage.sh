@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Usage errors exit 64 with one line and the --help hint; --help and --version exit 0.
-. "${srcdir:-.}/cli/tests/lib.sh"
+. "${srcdir:-.}/tests/cli/lib.sh"
 
 expect 0 hc --help && contains "$T/out" "Usage:" && same "--help stderr" "$(cat "$T/err")" ""
 expect 0 hc -h && contains "$T/out" "For more details see headcount(1)."
