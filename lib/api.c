@@ -44,29 +44,8 @@ static int check_create_options(const struct scope *sc, const hc_options *opt) {
         return mode_trusted(sc, opt->mode);
 }
 
-/* OPT with HC_NO_CREATE added, in BUF. */
-static const hc_options *no_create(const hc_options *opt, hc_options *buf) {
-        if (opt)
-                memcpy(buf, opt, opt->size < sizeof *buf ? opt->size : sizeof *buf);
-        else
-                *buf = (hc_options) {};
-        buf->size = sizeof *buf;
-        buf->flags |= HC_NO_CREATE;
-        return buf;
-}
-
-/* A short-lived handle on an existing region, never mapped, for one call by name. */
-static int open_scope(const struct scope *sc, const hc_options *opt, unsigned flags, hc_region **ret) {
-        hc_options o;
-        int r;
-
-        for (unsigned attempt = 0;; attempt++) {
-                r = handle_open(sc, no_create(opt, &o), flags, ret);
-                if (r != -ESTALE || attempt >= RETIRE_RETRIES)
-                        return r;
-        }
-}
-
+/* A short-lived handle on an existing region, never mapped, for one call by name (a
+ * handle opened without HANDLE_CREATE never creates). */
 static int open_existing(const char *name, const hc_options *opt, unsigned flags, hc_region **ret) {
         struct scope sc;
         int r;
@@ -74,7 +53,7 @@ static int open_existing(const char *name, const hc_options *opt, unsigned flags
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;
-        return open_scope(&sc, opt, flags, ret);
+        return handle_open(&sc, opt, flags, ret);
 }
 
 /* The exact count, only reading. */
@@ -82,7 +61,7 @@ static int count_scope(const struct scope *sc, const hc_options *opt) {
         hc_region *h = NULL;
         int r;
 
-        r = open_scope(sc, opt, HANDLE_READ_ONLY | HANDLE_FOREIGN, &h);
+        r = handle_open(sc, opt, HANDLE_READ_ONLY | HANDLE_FOREIGN, &h);
         if (r < 0)
                 return r;
         r = handle_count(h, false, NULL);
@@ -153,11 +132,7 @@ _hc_public_ int hc_region_open(const char *name, const hc_options *opt, hc_regio
         r = check_create_options(&sc, opt);
         if (r < 0)
                 return r;
-        for (unsigned attempt = 0;; attempt++) {
-                r = handle_open(&sc, opt, HANDLE_CREATE | HANDLE_MAP, ret);
-                if (r != -ESTALE || attempt >= 10)
-                        return r;
-        }
+        return handle_open(&sc, opt, HANDLE_CREATE | HANDLE_MAP, ret);
 }
 
 _hc_public_ hc_region *hc_region_close(hc_region *rg) {
@@ -247,7 +222,7 @@ _hc_public_ int hc_region_reap(hc_region *rg) {
         int r;
 
         hc_assert_return(rg, -EINVAL);
-        r = handle_lock(rg, 5000);
+        r = handle_lock(rg, REGION_LOCK_TIMEOUT_MS);
         if (r < 0)
                 return r;
         r = handle_count(rg, true, &reaped);
@@ -269,69 +244,70 @@ _hc_public_ int hc_count(const char *name, const hc_options *opt) {
         return count_scope(&sc, opt);
 }
 
-_hc_public_ int hc_count_approx(const char *name, const hc_options *opt) {
+/* The calls by name that open the region, ask its handle one thing, and close it. */
+enum query_kind { Q_COUNT_APPROX, Q_LIST, Q_PRIMARY, Q_WAIT, Q_REAP, Q_REMOVE };
+
+struct query {
+        enum query_kind what;
+        hc_instance **list;      /* Q_LIST */
+        hc_instance *one;        /* Q_PRIMARY */
+        unsigned below;          /* Q_WAIT */
+        int timeout_ms;          /* Q_WAIT */
+};
+
+static int by_name(const char *name, const hc_options *opt, unsigned flags, const struct query *q) {
         hc_region *h = NULL;
         int r;
 
-        r = open_existing(name, opt, HANDLE_READ_ONLY | HANDLE_FOREIGN, &h);
+        r = open_existing(name, opt, flags, &h);
         if (r < 0)
-                return r;
-        r = hc_region_count_approx(h);
+                return r == -ENOENT && q->what == Q_WAIT ? 0 : r;      /* no region: nobody in it */
+        switch (q->what) {
+        case Q_COUNT_APPROX:
+                r = hc_region_count_approx(h);
+                break;
+        case Q_LIST:
+                r = hc_region_list(h, q->list);
+                break;
+        case Q_PRIMARY:
+                r = hc_region_primary(h, q->one);
+                break;
+        case Q_WAIT:
+                r = handle_wait(h, false, q->below, q->timeout_ms);
+                break;
+        case Q_REAP:
+                r = hc_region_reap(h);
+                break;
+        case Q_REMOVE:
+                r = region_retire(h);
+                break;
+        }
         handle_unref(h);
         return r;
+}
+
+_hc_public_ int hc_count_approx(const char *name, const hc_options *opt) {
+        return by_name(name, opt, HANDLE_READ_ONLY | HANDLE_FOREIGN, &(struct query) { Q_COUNT_APPROX });
 }
 
 _hc_public_ int hc_list(const char *name, const hc_options *opt, hc_instance **ret) {
-        hc_region *h = NULL;
-        int r;
-
         hc_assert_return(ret, -EINVAL);
-        r = open_existing(name, opt, HANDLE_FOREIGN, &h);
-        if (r < 0)
-                return r;
-        r = hc_region_list(h, ret);
-        handle_unref(h);
-        return r;
+        return by_name(name, opt, HANDLE_FOREIGN, &(struct query) { Q_LIST, .list = ret });
 }
 
 _hc_public_ int hc_primary(const char *name, const hc_options *opt, hc_instance *ret) {
-        hc_region *h = NULL;
-        int r;
-
         hc_assert_return(ret, -EINVAL);
-        r = open_existing(name, opt, HANDLE_FOREIGN, &h);
-        if (r < 0)
-                return r;
-        r = hc_region_primary(h, ret);
-        handle_unref(h);
-        return r;
+        return by_name(name, opt, HANDLE_FOREIGN, &(struct query) { Q_PRIMARY, .one = ret });
 }
 
 _hc_public_ int hc_wait(const char *name, const hc_options *opt, unsigned below, int timeout_ms) {
-        hc_region *h = NULL;
-        int r;
-
         hc_assert_return(below > 0 && timeout_ms >= -1, -EINVAL);
-        r = open_existing(name, opt, HANDLE_FOREIGN, &h);
-        if (r == -ENOENT)
-                return 0;                 /* no region: nobody is in it */
-        if (r < 0)
-                return r;
-        r = handle_wait(h, false, below, timeout_ms);
-        handle_unref(h);
-        return r;
+        return by_name(name, opt, HANDLE_FOREIGN,
+                       &(struct query) { Q_WAIT, .below = below, .timeout_ms = timeout_ms });
 }
 
 _hc_public_ int hc_reap(const char *name, const hc_options *opt) {
-        hc_region *h = NULL;
-        int r;
-
-        r = open_existing(name, opt, 0, &h);
-        if (r < 0)
-                return r;
-        r = hc_region_reap(h);
-        handle_unref(h);
-        return r;
+        return by_name(name, opt, 0, &(struct query) { Q_REAP });
 }
 
 /* ---- Creating and retiring ---- */
@@ -349,7 +325,6 @@ _hc_public_ int hc_create(const char *name, const hc_options *opt) {
         for (unsigned attempt = 0;; attempt++) {
                 _cleanup_close_ int dirfd = -EBADF, fd = -EBADF;
                 hc_region *h = NULL;
-                hc_options o;
                 int q;
 
                 r = scope_open_dir(&sc, true, &dirfd);
@@ -361,7 +336,7 @@ _hc_public_ int hc_create(const char *name, const hc_options *opt) {
                 HC_HOOK("create-exists");
                 /* it exists: make sure it is one we can use. It may also have been
                  * removed since we found it; then we create it after all. */
-                q = handle_open(&sc, no_create(opt, &o), 0, &h);
+                q = handle_open(&sc, opt, 0, &h);
                 handle_unref(h);
                 if ((q == -ENOENT || q == -ESTALE) && attempt < RETIRE_RETRIES)
                         continue;
@@ -372,15 +347,7 @@ _hc_public_ int hc_create(const char *name, const hc_options *opt) {
 }
 
 _hc_public_ int hc_remove(const char *name, const hc_options *opt) {
-        hc_region *h = NULL;
-        int r;
-
-        r = open_existing(name, opt, 0, &h);
-        if (r < 0)
-                return r;
-        r = region_retire(h);
-        handle_unref(h);
-        return r;
+        return by_name(name, opt, 0, &(struct query) { Q_REMOVE });
 }
 
 _hc_public_ int hc_names(const hc_options *opt, int (*cb)(const char *name, int count, void *userdata),

@@ -67,7 +67,7 @@ int handle_cover_seat(hc_region *h, unsigned seat) {
         if (seat < HC_SEATS_PER_FILE || h->r.others_write ||
             _likely_(region_word(&h->r, WORD_SEAT_HWM) >= seat))
                 return 0;
-        r = handle_lock(h, 5000);
+        r = handle_lock(h, REGION_LOCK_TIMEOUT_MS);
         if (r < 0)
                 return r;
         /* the whole lock file at once: the next raise is for the next file */

@@ -18,6 +18,7 @@
 #include "files.h"
 #include "hc-internal.h"
 #include "scope.h"
+#include "util.h"
 
 static int fmt_result(int n, size_t len) {
         return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
@@ -116,10 +117,8 @@ int file_parse(const char *fn, char *ret_name, uint64_t *ret_id, unsigned *ret_k
 static bool socket_alive(int dirfd, const char *fn) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -EBADF;
-        int n;
 
-        n = snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/%s", dirfd, fn);
-        if (n < 0 || (size_t) n >= sizeof sa.sun_path)
+        if (fd_path(sa.sun_path, sizeof sa.sun_path, dirfd, fn) < 0)
                 return true;              /* cannot tell: keep it */
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)

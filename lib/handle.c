@@ -48,7 +48,8 @@ hc_region *handle_unref(hc_region *h) {
         return NULL;
 }
 
-int handle_open(const struct scope *sc, const hc_options *opt, unsigned flags, hc_region **ret) {
+static int handle_open_once(const struct scope *sc, const hc_options *opt, unsigned flags,
+                            hc_region **ret) {
         bool create = (flags & HANDLE_CREATE) && !(opt && (opt->flags & HC_NO_CREATE));
         unsigned rflags = 0;
         hc_region *h;
@@ -93,6 +94,17 @@ int handle_open(const struct scope *sc, const hc_options *opt, unsigned flags, h
 fail:
         handle_free(h);
         return r;
+}
+
+/* A region retired between two of our steps (-ESTALE) is opened again by name. */
+int handle_open(const struct scope *sc, const hc_options *opt, unsigned flags, hc_region **ret) {
+        int r;
+
+        for (unsigned attempt = 0;; attempt++) {
+                r = handle_open_once(sc, opt, flags, ret);
+                if (r != -ESTALE || attempt >= HANDLE_RETRIES)
+                        return r;
+        }
 }
 
 int handle_query_fd(hc_region *h, unsigned k, int *ret_fd) {
@@ -166,7 +178,7 @@ int handle_retired(hc_region *h) {
                 return 0;
         if (region_unlinked(&h->r) > 0)
                 return 1;
-        if (!h->r.writable || mutex_lock(&h->mutex, &h->r, 5000) < 0)
+        if (!h->r.writable || mutex_lock(&h->mutex, &h->r, REGION_LOCK_TIMEOUT_MS) < 0)
                 return 0;                 /* linked: it is the region of that name */
         /* A holder that died inside (mutex_lock() returned 1) owes a repair that we skip
          * here: it only clears dead records, which the next count or list does anyway. */

@@ -38,6 +38,8 @@ enum {
         HANDLE_FOREIGN = 1 << 3,         /* root may look at another user's region, read-only */
 };
 
+#define HANDLE_RETRIES 100              /* retirements we sit out while opening one name */
+
 int handle_open(const struct scope *sc, const hc_options *opt, unsigned flags, hc_region **ret);
 hc_region *handle_ref(hc_region *h);
 hc_region *handle_unref(hc_region *h);

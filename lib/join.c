@@ -240,18 +240,32 @@ void slot_leave(hc_slot *s) {
         free(__atomic_exchange_n(&spare_slot, s, __ATOMIC_ACQ_REL));
 }
 
-int slot_set_pid(hc_slot *s, pid_t pid) {
+/* Writes our record again after a change to it. */
+static int slot_rewrite(hc_slot *s) {
         if (s->pid != self_pid())
                 return -ESTALE;
-        s->rec.pid = pid;
         region_record_seal(&s->h->r, s->index, &s->rec);
         return region_record_write(&s->h->r, s->index, &s->rec);
 }
 
+int slot_set_pid(hc_slot *s, pid_t pid) {
+        pid_t old = s->rec.pid;
+        int r;
+
+        s->rec.pid = pid;
+        r = slot_rewrite(s);
+        if (r < 0)
+                s->rec.pid = old;
+        return r;
+}
+
 int slot_set_listen_id(hc_slot *s, uint64_t id) {
-        if (s->pid != self_pid())
-                return -ESTALE;
+        uint64_t old = s->rec.listen_id;
+        int r;
+
         s->rec.listen_id = id;
-        region_record_seal(&s->h->r, s->index, &s->rec);
-        return region_record_write(&s->h->r, s->index, &s->rec);
+        r = slot_rewrite(s);
+        if (r < 0)
+                s->rec.listen_id = old;
+        return r;
 }

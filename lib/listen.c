@@ -517,7 +517,6 @@ static int listener_bind(hc_listener *l, uint64_t *ret_nonce) {
                 return l->sock;
         for (unsigned attempt = 0;; attempt++) {
                 uint64_t nonce = 0;
-                int n;
 
                 if (getrandom(&nonce, sizeof nonce, GRND_NONBLOCK) != (ssize_t) sizeof nonce)
                         nonce ^= (uint64_t) now_usec() << 16 ^ (uint64_t) getpid();
@@ -526,10 +525,9 @@ static int listener_bind(hc_listener *l, uint64_t *ret_nonce) {
                 if (r < 0)
                         return r;
                 /* through our descriptor of the checked directory: no path to swap */
-                n = snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/%s", l->h->dirfd,
-                             l->sock_name);
-                if (n < 0 || (size_t) n >= sizeof sa.sun_path)
-                        return -ENAMETOOLONG;
+                r = fd_path(sa.sun_path, sizeof sa.sun_path, l->h->dirfd, l->sock_name);
+                if (r < 0)
+                        return r;
                 if (bind(l->sock, (struct sockaddr *) &sa, sizeof sa) == 0) {
                         *ret_nonce = nonce;
                         break;
@@ -637,20 +635,13 @@ fail:
 _hc_public_ int hc_slot_is_primary(const char *name, const hc_options *opt, const hc_slot *slot) {
         struct scope sc;
         hc_region *h = NULL;
-        hc_options o;
         int r;
 
         hc_assert_return(slot, -EINVAL);
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;
-        if (opt)
-                memcpy(&o, opt, opt->size < sizeof o ? opt->size : sizeof o);
-        else
-                o = (hc_options) {};
-        o.size = sizeof o;
-        o.flags |= HC_NO_CREATE;
-        r = handle_open(&sc, &o, HANDLE_READ_ONLY | HANDLE_FOREIGN, &h);
+        r = handle_open(&sc, opt, HANDLE_READ_ONLY | HANDLE_FOREIGN, &h);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)

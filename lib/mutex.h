@@ -9,6 +9,9 @@
 
 #include "region.h"
 
+/* How long the library's own uses of the region lock wait for it. */
+#define REGION_LOCK_TIMEOUT_MS 5000
+
 struct mutex {
         pthread_mutex_t local;   /* excludes the threads of this process (error-checking) */
         int fd;                  /* our own description of the region file, for the OFD

@@ -403,44 +403,18 @@ int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64
 
 /* ---- Header words ---- */
 
-static uint32_t *word_mapped(struct region *r, enum region_word w) {
-        switch (w) {
-        case WORD_FLAGS:
-                return &r->map->flags;
-        case WORD_WAITERS:
-                return &r->map->waiters;
-        case WORD_GENERATION:
-                return &r->map->generation;
-        case WORD_LIVE:
-                return &r->map->live;
-        case WORD_DATA_LOCKED:
-                return &r->map->data_locked;
-        case WORD_LOCK_HELD:
-                return &r->map->lock_held;
-        case WORD_SEAT_HWM:
-                return &r->map->seat_hwm;
-        }
-        return NULL;
-}
+static const size_t word_offset[] = {
+        [WORD_FLAGS] = offsetof(struct hc_region_header, flags),
+        [WORD_WAITERS] = offsetof(struct hc_region_header, waiters),
+        [WORD_GENERATION] = offsetof(struct hc_region_header, generation),
+        [WORD_LIVE] = offsetof(struct hc_region_header, live),
+        [WORD_DATA_LOCKED] = offsetof(struct hc_region_header, data_locked),
+        [WORD_LOCK_HELD] = offsetof(struct hc_region_header, lock_held),
+        [WORD_SEAT_HWM] = offsetof(struct hc_region_header, seat_hwm),
+};
 
-static off_t word_offset(enum region_word w) {
-        switch (w) {
-        case WORD_FLAGS:
-                return offsetof(struct hc_region_header, flags);
-        case WORD_WAITERS:
-                return offsetof(struct hc_region_header, waiters);
-        case WORD_GENERATION:
-                return offsetof(struct hc_region_header, generation);
-        case WORD_LIVE:
-                return offsetof(struct hc_region_header, live);
-        case WORD_DATA_LOCKED:
-                return offsetof(struct hc_region_header, data_locked);
-        case WORD_LOCK_HELD:
-                return offsetof(struct hc_region_header, lock_held);
-        case WORD_SEAT_HWM:
-                return offsetof(struct hc_region_header, seat_hwm);
-        }
-        return 0;
+static uint32_t *word_mapped(struct region *r, enum region_word w) {
+        return (uint32_t *) ((char *) r->map + word_offset[w]);
 }
 
 /* A word's value; 0 when it cannot be read (a shrunk file reads as empty). */
@@ -449,7 +423,7 @@ uint32_t region_word(struct region *r, enum region_word w) {
 
         if (r->mapped)
                 return __atomic_load_n(word_mapped(r, w), __ATOMIC_ACQUIRE);
-        if (pread(r->fd, &v, sizeof v, word_offset(w)) != sizeof v)
+        if (pread(r->fd, &v, sizeof v, (off_t) word_offset[w]) != sizeof v)
                 return 0;
         return v;
 }
@@ -460,7 +434,7 @@ void region_word_set(struct region *r, enum region_word w, uint32_t v) {
         if (r->mapped)
                 __atomic_store_n(word_mapped(r, w), v, __ATOMIC_RELEASE);
         else
-                (void) pwrite(r->fd, &v, sizeof v, word_offset(w));
+                (void) pwrite(r->fd, &v, sizeof v, (off_t) word_offset[w]);
 }
 
 /* Adds DELTA (a hint: without a mapping, a read and a write that a racing writer can

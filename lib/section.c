@@ -80,17 +80,13 @@ static int section_open(const char *name, const hc_options *opt, hc_region **ret
         r = mode_trusted(&sc, opt->mode);
         if (r < 0)
                 return r;
-        for (unsigned attempt = 0;; attempt++) {
-                r = handle_open(&sc, opt, HANDLE_CREATE | HANDLE_MAP, ret);
-                if (r != -ESTALE || attempt >= 10)
-                        return r;
-        }
+        return handle_open(&sc, opt, HANDLE_CREATE | HANDLE_MAP, ret);
 }
 
 static int section_map(hc_region *rg, void *addr, size_t size) {
         int r;
 
-        r = handle_lock(rg, 5000);
+        r = handle_lock(rg, REGION_LOCK_TIMEOUT_MS);
         if (r < 0)
                 return r;
         if (!(region_word(&rg->r, WORD_FLAGS) & HC_REGION_SEEDED)) {

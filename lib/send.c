@@ -113,9 +113,9 @@ static int connect_listener(int dirfd, const char *fn, int64_t deadline, int *re
                 return -errno;
         if (!S_ISSOCK(st.st_mode))
                 return -ECONNREFUSED;     /* not a socket: nobody listens there */
-        n = snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d", pfd);
-        if (n < 0 || (size_t) n >= sizeof sa.sun_path)
-                return -ENAMETOOLONG;
+        n = fd_path(sa.sun_path, sizeof sa.sun_path, pfd, NULL);
+        if (n < 0)
+                return n;
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
@@ -145,16 +145,9 @@ static int find_listener(const struct scope *sc, const hc_options *opt, hc_regio
         hc_region *h = NULL;
         hc_instance primary;
         uint64_t nonce = 0;
-        hc_options o;
         int r;
 
-        if (opt)
-                memcpy(&o, opt, opt->size < sizeof o ? opt->size : sizeof o);
-        else
-                o = (hc_options) {};
-        o.size = sizeof o;
-        o.flags |= HC_NO_CREATE;
-        r = handle_open(sc, &o, HANDLE_READ_ONLY | HANDLE_FOREIGN, &h);
+        r = handle_open(sc, opt, HANDLE_READ_ONLY | HANDLE_FOREIGN, &h);
         if (r < 0)
                 return r;
         r = handle_primary(h, &primary, &nonce);

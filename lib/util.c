@@ -73,10 +73,17 @@ int pwrite_all(int fd, const void *p, size_t len, off_t off) {
         return (size_t) n == len ? 0 : -ENOSPC;
 }
 
+int fd_path(char *buf, size_t len, int fd, const char *name) {
+        int n = name ? snprintf(buf, len, "/proc/self/fd/%d/%s", fd, name)
+                     : snprintf(buf, len, "/proc/self/fd/%d", fd);
+
+        return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
+}
+
 int fd_reopen(int fd, int flags) {
         char self[64];
 
-        (void) snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+        (void) fd_path(self, sizeof self, fd, NULL);
         return xopenat(AT_FDCWD, self, flags, 0);
 }
 

@@ -32,6 +32,10 @@ int xopenat(int dirfd, const char *path, int flags, mode_t mode);
 /* pwrite() of all LEN bytes: 0, -errno, or -ENOSPC for a short write. */
 int pwrite_all(int fd, const void *p, size_t len, off_t off);
 
+/* "/proc/self/fd/FD", or "/proc/self/fd/FD/NAME" when NAME: a path that reaches what FD
+ * refers to (or NAME in that directory) whatever its name is now. -ENAMETOOLONG. */
+int fd_path(char *buf, size_t len, int fd, const char *name);
+
 /* A new open file description of the file FD refers to (through /proc/self/fd), with
  * FLAGS; the file may have been renamed or unlinked. -errno on failure. */
 int fd_reopen(int fd, int flags);

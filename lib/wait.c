@@ -94,7 +94,7 @@ static int watch(struct waiter *w, int fd) {
         char self[64];
         int wd;
 
-        (void) snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+        (void) fd_path(self, sizeof self, fd, NULL);
         wd = inotify_add_watch(w->ifd, self, WATCH_MASK);
         if (wd < 0 || w->n_wd >= ELEMENTSOF(w->wd))
                 return -errno;
