@@ -44,6 +44,16 @@ static int check_create_options(const struct scope *sc, const hc_options *opt) {
         return mode_trusted(sc, opt->mode);
 }
 
+/* NAME and OPT for a call that may create the region. */
+static int resolve_create(const char *name, const hc_options *opt, struct scope *ret) {
+        int r;
+
+        r = scope_resolve(name, opt, ret);
+        if (r < 0)
+                return r;
+        return check_create_options(ret, opt);
+}
+
 /* A short-lived handle on an existing region, never mapped, for one call by name (a
  * handle opened without HANDLE_CREATE never creates). */
 static int open_existing(const char *name, const hc_options *opt, unsigned flags, hc_region **ret) {
@@ -78,13 +88,10 @@ _hc_public_ int hc_join(const char *name, const hc_options *opt, hc_slot **ret) 
         int r;
 
         hc_assert_return(ret, -EINVAL);
-        r = scope_resolve(name, opt, &sc);
+        r = resolve_create(name, opt, &sc);
         if (r < 0)
                 return r;
         r = check_join_options(opt);
-        if (r < 0)
-                return r;
-        r = check_create_options(&sc, opt);
         if (r < 0)
                 return r;
         return join_by_name(&sc, opt, ret);
@@ -126,10 +133,7 @@ _hc_public_ int hc_region_open(const char *name, const hc_options *opt, hc_regio
         int r;
 
         hc_assert_return(ret, -EINVAL);
-        r = scope_resolve(name, opt, &sc);
-        if (r < 0)
-                return r;
-        r = check_create_options(&sc, opt);
+        r = resolve_create(name, opt, &sc);
         if (r < 0)
                 return r;
         return handle_open(&sc, opt, HANDLE_CREATE | HANDLE_MAP, ret);
@@ -316,10 +320,7 @@ _hc_public_ int hc_create(const char *name, const hc_options *opt) {
         struct scope sc;
         int r;
 
-        r = scope_resolve(name, opt, &sc);
-        if (r < 0)
-                return r;
-        r = check_create_options(&sc, opt);
+        r = resolve_create(name, opt, &sc);
         if (r < 0)
                 return r;
         for (unsigned attempt = 0;; attempt++) {
