@@ -256,7 +256,7 @@ int hc_wait(const char *name, const hc_options *opt, unsigned below, int timeout
 #define HC_WAIT_RECHECK_MS 100
 
 /*
- * Clears the records of dead holders under the region's mutex and refreshes the header's
+ * Clears the records of dead holders under the region's lock and refreshes the header's
  * hint; returns how many records were cleared (>= 0). Nothing needs it for correctness
  * (the locks are the truth, and every count and list skips dead records); it is the
  * region's fsck, exposed as the reaper is in LMDB. Errors as hc_count().
@@ -382,7 +382,7 @@ int hc_region_mapped(const hc_region *rg);
  * that it counts again at once: for a monitor (such as headcountd) that learned of a
  * holder's death by other means, for example a pidfd. Returns the number of records
  * cleared (>= 0), -EACCES for a handle opened read-only, or -ETIMEDOUT when the region's
- * mutex could not be had within 5 seconds.
+ * lock could not be had within 5 seconds.
  */
 int hc_region_reap(hc_region *rg);
 

@@ -17,11 +17,11 @@
  *
  * Seeding. Under the region lock, the first process to attach copies its variable
  * into the region and sets HC_REGION_SEEDED; everyone (that one included) then maps the
- * region's data over the variable, still under the mutex, so nobody can map data that is
+ * region's data over the variable, still under the lock, so nobody can map data that is
  * half-copied. The region file keeps the values when every instance has ended; removing
  * the region (hc_remove()) starts over from the next program's initial values.
  *
- * Each attachment keeps its handle open (for the mutex) in a small list, looked up by
+ * Each attachment keeps its handle open (for the region lock) in a small list, looked up by
  * address.
  */
 #include <errno.h>
