@@ -109,6 +109,7 @@ enum {
         HC_INSTANCE_OTHER_PIDNS = 1 << 1,  /* .pid is from another PID namespace than ours */
         HC_INSTANCE_OTHER_BOOT = 1 << 2,   /* recorded under another boot id (cannot be live:
                                             * reported only for damaged regions) */
+        HC_INSTANCE_UNVERIFIED = 1 << 3,   /* the record may have been written by another user (the region is writable by others): pid, uid and tag are claims, not facts */
 };
 
 /* ---- Joining and leaving --------------------------------------------------------------- */
