@@ -94,24 +94,13 @@ static const struct command commands[] = {
         { "send",   true,  F_TIMEOUT,                                     command_send   },
 };
 
-void log_error(const char *format, ...) {
-        va_list ap;
-
-        fputs("headcount: ", stderr);
-        va_start(ap, format);
-        vfprintf(stderr, format, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-}
-
 _Noreturn void usage_error(const char *format, ...) {
         va_list ap;
 
-        fputs("headcount: ", stderr);
         va_start(ap, format);
-        vfprintf(stderr, format, ap);
+        message_verror(format, ap);
         va_end(ap);
-        fputs("\nTry 'headcount --help' for more information.\n", stderr);
+        message_usage_hint();
         exit(EXIT_USAGE);
 }
 
@@ -395,7 +384,7 @@ static int command_count(const struct cli *c) {
         if (n == -ENOENT)
                 n = 0;                  /* a region nobody created yet has nobody in it */
         if (n < 0) {
-                log_error("cannot count region '%s': %s", c->name, strerror(-n));
+                message_error("cannot count region '%s': %s", c->name, strerror(-n));
                 return EXIT_FAILURE;
         }
         printf("%d\n", n);
@@ -409,7 +398,7 @@ static int command_wait(const struct cli *c) {
         if (r == -ETIMEDOUT)
                 return EXIT_TIMEDOUT;
         if (r < 0) {
-                log_error("cannot wait for region '%s': %s", c->name, strerror(-r));
+                message_error("cannot wait for region '%s': %s", c->name, strerror(-r));
                 return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;
@@ -421,7 +410,7 @@ static int command_create(const struct cli *c) {
         r = hc_create(c->name, CLI_OPTIONS(c, .mode = c->mode, .capacity = c->capacity,
                                            .data_size = c->data_size));
         if (r < 0) {
-                log_error("cannot create region '%s': %s", c->name, strerror(-r));
+                message_error("cannot create region '%s': %s", c->name, strerror(-r));
                 return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;
@@ -432,7 +421,7 @@ static int command_remove(const struct cli *c) {
 
         r = hc_remove(c->name, CLI_OPTIONS(c));
         if (r < 0) {
-                log_error("cannot remove region '%s': %s", c->name, strerror(-r));
+                message_error("cannot remove region '%s': %s", c->name, strerror(-r));
                 return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;
@@ -455,9 +444,9 @@ static int close_stream(FILE *stream) {
 static void close_stdout(void) {
         if (close_stream(stdout) != 0 && errno != EPIPE) {
                 if (errno)
-                        log_error("write error: %s", strerror(errno));
+                        message_error("write error: %s", strerror(errno));
                 else
-                        log_error("write error");
+                        message_error("write error");
                 _exit(EXIT_FAILURE);
         }
         if (close_stream(stderr) != 0)
@@ -467,6 +456,7 @@ static void close_stdout(void) {
 int main(int argc, char *argv[]) {
         struct cli c;
 
+        message_program = "headcount";
         atexit(close_stdout);
         parse_argv(argc, argv, &c);
         return command->run(&c);

@@ -43,7 +43,7 @@ static void report_full(const struct cli *c, int r) {
         int n;
 
         if (r == -ETIMEDOUT) {
-                log_error("no free seat in region '%s' within the timeout", c->name);
+                message_error("no free seat in region '%s' within the timeout", c->name);
                 return;
         }
         n = hc_list(c->name, CLI_OPTIONS(c), &list);
@@ -55,9 +55,9 @@ static void report_full(const struct cli *c, int r) {
         }
         free(list);
         if (len > 0)
-                log_error("no free seat in region '%s': held by pid %s", c->name, pids);
+                message_error("no free seat in region '%s': held by pid %s", c->name, pids);
         else
-                log_error("no free seat in region '%s'", c->name);
+                message_error("no free seat in region '%s'", c->name);
 }
 
 static int wait_child(pid_t pid, const sigset_t *mask, int *ret_status) {
@@ -110,7 +110,7 @@ int command_run(const struct cli *c) {
                 return c->conflict_exit_code;
         }
         if (r < 0) {
-                log_error("cannot join region '%s': %s", c->name, strerror(-r));
+                message_error("cannot join region '%s': %s", c->name, strerror(-r));
                 return EXIT_FAILURE;
         }
 
@@ -121,14 +121,14 @@ int command_run(const struct cli *c) {
                 sigaddset(&mask, forwarded[i]);
         sigaddset(&mask, SIGCHLD);
         if (sigprocmask(SIG_BLOCK, &mask, &saved) < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
-                log_error("cannot run '%s': %s", c->cmd[0], strerror(errno));
+                message_error("cannot run '%s': %s", c->cmd[0], strerror(errno));
                 slot = hc_leave(slot);
                 return EXIT_FAILURE;
         }
 
         pid = vfork();
         if (pid < 0) {
-                log_error("cannot run '%s': %s", c->cmd[0], strerror(errno));
+                message_error("cannot run '%s': %s", c->cmd[0], strerror(errno));
                 slot = hc_leave(slot);
                 return EXIT_FAILURE;
         }
@@ -148,11 +148,11 @@ int command_run(const struct cli *c) {
         r = wait_child(pid, &mask, &status);
         slot = hc_leave(slot);
         if (err != 0) {
-                log_error("cannot run '%s': %s", c->cmd[0], strerror(err));
+                message_error("cannot run '%s': %s", c->cmd[0], strerror(err));
                 return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
         }
         if (r < 0) {
-                log_error("cannot wait for '%s': %s", c->cmd[0], strerror(-r));
+                message_error("cannot wait for '%s': %s", c->cmd[0], strerror(-r));
                 return EXIT_FAILURE;
         }
         if (WIFSIGNALED(status))

@@ -14,8 +14,10 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "escape.h"
 #include "headcountd.h"
 #include "log.h"
+#include "message.h"
 
 #define EXIT_USAGE 64
 
@@ -48,10 +50,13 @@ static void help(void) {
                program_invocation_short_name);
 }
 
+/* One line naming the problem (and quoting ARG, escaped), then the --help hint. */
 static int usage_error(const char *what, const char *arg) {
-        fprintf(stderr, "%s: %s%s%s%s\nTry '%s --help' for more information.\n",
-                program_invocation_short_name, what, arg ? " '" : "", arg ? arg : "",
-                arg ? "'" : "", program_invocation_short_name);
+        if (arg)
+                message_error("%s '%s'", what, arg);
+        else
+                message_error("%s", what);
+        message_usage_hint();
         return -EINVAL;
 }
 
@@ -175,6 +180,10 @@ static int manager_start(Manager *m) {
         k = hc_scope_dir(&m->options, m->dir, sizeof m->dir);
         if (k < 0)
                 return log_error_errno(k, "Cannot resolve the scope directory: %m");
+        m->dir_text = malloc(ESCAPE_TEXT_SIZE(strlen(m->dir)));
+        if (!m->dir_text)
+                return log_oom();
+        escape_text(m->dir, m->dir_text, ESCAPE_TEXT_SIZE(strlen(m->dir)));
 
         k = manager_claim_scope(m);
         if (k < 0)
@@ -233,12 +242,15 @@ static void manager_done(Manager *m) {
         m->self = hc_leave(m->self);
         free(m->status);
         m->status = NULL;
+        free(m->dir_text);
+        m->dir_text = NULL;
 }
 
 int main(int argc, char *argv[]) {
         Manager m = {};
         int k;
 
+        message_program = program_invocation_short_name;
         k = parse_argv(argc, argv);
         if (k <= 0)
                 return k < 0 ? EXIT_USAGE : EXIT_SUCCESS;

@@ -15,7 +15,11 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "log.h"
+
+/* The longest message before escaping; longer ones are cut. */
+#define LOG_LINE_MAX 2048
 
 static bool use_journal;
 static int max_level = LOG_INFO;
@@ -54,6 +58,14 @@ void log_set_max_level(int level) {
         max_level = level;
 }
 
+/* Formats the message and makes it one safe line: see log.h. */
+static void log_format(char *buf, size_t size, const char *format, va_list ap) {
+        char text[LOG_LINE_MAX];
+
+        (void) vsnprintf(text, sizeof text, format, ap);
+        escape_text(text, buf, size);
+}
+
 static void log_write(int level, const char *message) {
         if (use_journal &&
             sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level, NULL) >= 0)
@@ -62,7 +74,7 @@ static void log_write(int level, const char *message) {
 }
 
 int log_full_errno(int level, int error, const char *format, ...) {
-        char buf[2048];
+        char buf[ESCAPE_TEXT_SIZE(LOG_LINE_MAX)];
         va_list ap;
 
         if (error < 0)
@@ -72,7 +84,7 @@ int log_full_errno(int level, int error, const char *format, ...) {
 
                 errno = error;                  /* so that %m works */
                 va_start(ap, format);
-                (void) vsnprintf(buf, sizeof buf, format, ap);
+                log_format(buf, sizeof buf, format, ap);
                 va_end(ap);
                 errno = saved;
                 log_write(level, buf);
@@ -82,14 +94,14 @@ int log_full_errno(int level, int error, const char *format, ...) {
 
 void log_region_event(int level, const char *event, const char *name, pid_t pid,
                       unsigned slot, int count, const char *format, ...) {
-        char buf[2048];
+        char buf[ESCAPE_TEXT_SIZE(LOG_LINE_MAX)];
         va_list ap;
 
         if (level > max_level)
                 return;
 
         va_start(ap, format);
-        (void) vsnprintf(buf, sizeof buf, format, ap);
+        log_format(buf, sizeof buf, format, ap);
         va_end(ap);
 
         if (use_journal &&

@@ -2,7 +2,8 @@
 /*
  * headcountd's logging: structured entries in the journal when our stderr is connected to
  * it (or when asked), else lines on stderr with "<N>" priority prefixes that systemd and
- * syslog understand.
+ * syslog understand. Every message is escaped (escape_text()) on its way out, so that a
+ * directory or name it quotes cannot send control sequences to whoever reads the log.
  */
 #ifndef HCD_LOG_H
 #define HCD_LOG_H

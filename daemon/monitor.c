@@ -44,6 +44,7 @@
 
 #include "headcountd.h"
 #include "log.h"
+#include "time-util.h"
 
 #ifndef __NR_pidfd_open
 #define __NR_pidfd_open 434
@@ -54,13 +55,6 @@
                     IN_MOVE_SELF | IN_ONLYDIR)
 
 #define STATUS_NAMES_MAX 10
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static Holder *holder_free(Holder *h) {
         if (!h)

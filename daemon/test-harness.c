@@ -17,21 +17,13 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "headcount.h"
 #include "test-harness.h"
 
-uint64_t harness_now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 static int remaining_ms(uint64_t deadline) {
-        uint64_t now = harness_now_usec();
+        uint64_t now = now_usec();
 
         return now >= deadline ? 0 : (int) ((deadline - now + 999) / 1000);
 }
@@ -84,7 +76,7 @@ int harness_start_bus(struct harness *h) {
         char fdarg[64];
         int p[2];
         size_t n = 0;
-        uint64_t deadline = harness_now_usec() + 20 * 1000000;
+        uint64_t deadline = now_usec() + 20 * 1000000;
 
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
@@ -191,7 +183,7 @@ static int notify_drain(struct harness *h) {
 
 int harness_notify_wait(struct harness *h, const char *needle, int timeout_ms,
                         char *ret, size_t len) {
-        uint64_t deadline = harness_now_usec() + (uint64_t) timeout_ms * 1000;
+        uint64_t deadline = now_usec() + (uint64_t) timeout_ms * 1000;
 
         for (;;) {
                 struct pollfd pfd = { .fd = h->notify_fd, .events = POLLIN };
@@ -231,7 +223,7 @@ static int on_signal(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
                 k = sd_bus_message_read(msg, "s", &name);
         if (k < 0)
                 return 0;
-        s->usec = harness_now_usec();
+        s->usec = now_usec();
         (void) snprintf(s->member, sizeof s->member, "%s", sd_bus_message_get_member(msg));
         (void) snprintf(s->name, sizeof s->name, "%s", name);
         s->count = count;
@@ -280,7 +272,7 @@ static int bus_wait(struct harness *h, uint64_t deadline) {
 
 int harness_wait_signal(struct harness *h, const char *member, const char *name, long count,
                         int timeout_ms, uint64_t *ret_usec) {
-        uint64_t deadline = harness_now_usec() + (uint64_t) timeout_ms * 1000;
+        uint64_t deadline = now_usec() + (uint64_t) timeout_ms * 1000;
 
         for (;;) {
                 int k;
