@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "stdio-fds.h"
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
 
@@ -455,8 +456,15 @@ static void close_stdout(void) {
 
 int main(int argc, char *argv[]) {
         struct cli c;
+        int r;
 
+        /* Before anything is opened: no region or lock file may land on 0, 1 or 2. */
         message_program = "headcount";
+        r = stdio_fds_ensure();
+        if (r < 0) {
+                message_error("cannot open /dev/null: %s", strerror(-r));
+                return EXIT_FAILURE;
+        }
         atexit(close_stdout);
         parse_argv(argc, argv, &c);
         return command->run(&c);

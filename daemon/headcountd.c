@@ -18,6 +18,7 @@
 #include "headcountd.h"
 #include "log.h"
 #include "message.h"
+#include "stdio-fds.h"
 
 #define EXIT_USAGE 64
 
@@ -250,7 +251,15 @@ int main(int argc, char *argv[]) {
         Manager m = {};
         int k;
 
+        /* Before anything is opened: no region, lock file or socket may land on 0, 1 or 2,
+         * where our log lines would go into it. */
         message_program = program_invocation_short_name;
+        k = stdio_fds_ensure();
+        if (k < 0) {
+                message_error("cannot open /dev/null: %s", strerror(-k));
+                return EXIT_FAILURE;
+        }
+
         k = parse_argv(argc, argv);
         if (k <= 0)
                 return k < 0 ? EXIT_USAGE : EXIT_SUCCESS;

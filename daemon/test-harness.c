@@ -119,6 +119,20 @@ int harness_start_bus(struct harness *h) {
         return 0;
 }
 
+/* Whether PATH starts with "#!". */
+static bool is_script(const char *path) {
+        char magic[2] = "";
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        bool r;
+
+        if (fd < 0)
+                return false;
+        r = read(fd, magic, sizeof magic) == (ssize_t) sizeof magic && magic[0] == '#' &&
+            magic[1] == '!';
+        (void) close(fd);
+        return r;
+}
+
 int harness_spawn_daemon(struct harness *h, const char *const *args, uint64_t watchdog_usec,
                          pid_t *ret_pid) {
         const char *argv[32] = { "headcountd", "--dir", h->dir, "--log-target=stderr", "-v" };
@@ -136,7 +150,10 @@ int harness_spawn_daemon(struct harness *h, const char *const *args, uint64_t wa
                 int log = open(h->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
                 char wd[32];
 
-                if (log >= 0)
+                if (h->daemon_closed_stdio)
+                        for (int fd = 0; fd <= 2; fd++)
+                                (void) close(fd);
+                else if (log >= 0)
                         (void) dup2(log, STDERR_FILENO);
                 (void) setenv("NOTIFY_SOCKET", h->notify_path, 1);
                 if (h->bus_address[0])
@@ -149,7 +166,16 @@ int harness_spawn_daemon(struct harness *h, const char *const *args, uint64_t wa
                         (void) setenv("WATCHDOG_USEC", wd, 1);
                 } else
                         (void) unsetenv("WATCHDOG_USEC");
-                execv(harness_daemon_path(), (char **) argv);
+                if (h->daemon_closed_stdio && is_script(harness_daemon_path())) {
+                        /* libtool's wrapper script: bash would read it from the closed
+                         * descriptor 2 and leave it there for the daemon, dash moves it
+                         * above 9. Run it with sh, so the daemon finds 2 closed. */
+                        memmove(argv + 1, argv, (n + 1) * sizeof *argv);
+                        argv[0] = "sh";
+                        argv[1] = harness_daemon_path();
+                        execv("/bin/sh", (char **) argv);
+                } else
+                        execv(harness_daemon_path(), (char **) argv);
                 _exit(127);
         }
         if (ret_pid)

@@ -35,6 +35,7 @@ struct harness {
         pid_t bus_pid;
         char bus_address[1024];
         pid_t daemon_pid;
+        bool daemon_closed_stdio;        /* start it with 0, 1 and 2 closed, logging nowhere */
         sd_bus *bus;                     /* our client connection */
         pid_t spawned[256];              /* holders and their children, killed at the end */
         size_t n_spawned;

@@ -288,6 +288,34 @@ START_TEST(test_daemon_log_escapes)
 }
 END_TEST
 
+/* Started with 0, 1 and 2 closed, the daemon puts /dev/null there before it opens anything:
+ * no region, lock file or socket of its own takes those numbers, where its log lines (on
+ * 2) would go into it. */
+START_TEST(test_daemon_closed_stdio)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint32_t count = 0;
+
+        h.daemon_closed_stdio = true;
+        start_daemon(0);
+        ck_assert_int_eq(harness_count(&h, "headcountd", &error, &count), 0);
+        ck_assert_uint_eq(count, 1);
+        for (int fd = 0; fd <= 2; fd++) {
+                char path[64], target[PATH_MAX] = "";
+                ssize_t n;
+
+                (void) snprintf(path, sizeof path, "/proc/%d/fd/%d", (int) h.daemon_pid, fd);
+                n = readlink(path, target, sizeof target - 1);
+                ck_assert_msg(n > 0, "descriptor %d is closed", fd);
+                target[n] = '\0';
+                ck_assert_msg(strcmp(target, "/dev/null") == 0, "descriptor %d is %s", fd,
+                              target);
+        }
+        ck_assert_int_eq(hc_count("headcountd", HC_OPTIONS(.dir = h.dir)), 1);
+        sd_bus_error_free(&error);
+}
+END_TEST
+
 /* CountChanged arrives at once (well within 1 s; the benchmark measures it) after a
  * holder is killed with SIGKILL, the count is right, and the death is logged. */
 START_TEST(test_daemon_sigkill_signal)
@@ -522,6 +550,7 @@ static Suite *suite_daemon(void) {
         tcase_add_test(tc, test_daemon_usage);
         tcase_add_test(tc, test_daemon_tag_controls);
         tcase_add_test(tc, test_daemon_log_escapes);
+        tcase_add_test(tc, test_daemon_closed_stdio);
         suite_add_tcase(s, tc);
         return s;
 }
