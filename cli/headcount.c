@@ -139,6 +139,8 @@ static _Noreturn void usage(void) {
               "\n"
               " -h, --help                      display this help\n"
               " -V, --version                   display version\n"
+              "\nIn 'list', a PID marked '*' is from another PID namespace, and one marked '?'\n"
+              "is a claim: the region is writable by others, who may have written the record.\n"
               "\nFor more details see headcount(1).\n", out);
         exit(EXIT_SUCCESS);
 }

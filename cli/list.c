@@ -10,6 +10,10 @@
  * controls and copies every other byte, so that a tag that is not UTF-8 would make invalid
  * JSON and a C1 control would reach the terminal raw: our strings are written by
  * escape_json() instead.
+ *
+ * The PID column says how far the PID can be believed: "1234?" when another user may have
+ * written the record (HC_INSTANCE_UNVERIFIED), "2*" when it is from another PID namespace.
+ * A script that passes the column to kill(1) then fails instead of signalling a stranger.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -23,6 +27,7 @@
 
 #include "cli.h"
 #include "escape.h"
+#include "instance.h"
 
 /* The join time as RFC 3339 in UTC, or NULL when there is none. */
 static const char *format_time(int64_t usec, char *buf, size_t len) {
@@ -82,11 +87,20 @@ static json_object *instance_json(const hc_instance *in) {
         json_object_object_add(o, "seq", record ? json_object_new_int64((int64_t) in->seq) : NULL);
         json_object_object_add(o, "joined", t ? json_string(t) : NULL);
         json_object_object_add(o, "tag", record ? json_string(in->tag) : NULL);
+        json_object_object_add(o, "verified", json_object_new_boolean(instance_verified(in)));
         if (in->flags & HC_INSTANCE_OTHER_PIDNS)
                 json_object_object_add(o, "foreign_pid", json_object_new_boolean(1));
         return o;
 }
 
+/* The PID column: the PID, then '*' when it is from another PID namespace and '?' when
+ * another user may have written it. */
+static const char *pid_column(const hc_instance *in, char *buf, size_t size) {
+        (void) snprintf(buf, size, "%d%s%s", (int) in->pid,
+                        in->flags & HC_INSTANCE_OTHER_PIDNS ? "*" : "",
+                        instance_verified(in) ? "" : "?");
+        return buf;
+}
 
 int command_list(const struct cli *c) {
         hc_instance *list = NULL;
@@ -105,7 +119,7 @@ int command_list(const struct cli *c) {
                 array = json_object_new_array();
         for (int i = 0; i < n; i++) {
                 const hc_instance *in = &list[i];
-                char when[64], tag[ESCAPE_TEXT_SIZE(HC_TAG_MAX)];
+                char when[64], pid[32], tag[ESCAPE_TEXT_SIZE(HC_TAG_MAX)];
                 const char *t;
 
                 if (array) {
@@ -117,8 +131,8 @@ int command_list(const struct cli *c) {
                         continue;
                 }
                 t = format_time(in->joined_usec, when, sizeof when);
-                printf("%u\t%d\t%u\t%llu\t%s\t%s\n", in->slot, (int) in->pid, (unsigned) in->uid,
-                       (unsigned long long) in->seq, t ? t : "-",
+                printf("%u\t%s\t%u\t%llu\t%s\t%s\n", in->slot, pid_column(in, pid, sizeof pid),
+                       (unsigned) in->uid, (unsigned long long) in->seq, t ? t : "-",
                        escape_text(in->tag, tag, sizeof tag));
         }
         if (array) {

@@ -32,13 +32,16 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "instance.h"
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 
-/* Says who holds the seats we could have had: with --max 1, who is already running. */
+/* Says who holds the seats we could have had: with --max 1, who is already running. A
+ * PID is only as good as its record: "pid 2 in another PID namespace", "pid 1234
+ * (unverified)" say so. */
 static void report_full(const struct cli *c, int r) {
         hc_instance *list = NULL;
-        char pids[256] = "";
+        char holders[320] = "";
         size_t len = 0;
         int n;
 
@@ -47,15 +50,18 @@ static void report_full(const struct cli *c, int r) {
                 return;
         }
         n = hc_list(c->name, CLI_OPTIONS(c), &list);
-        for (int i = 0; i < n && len < sizeof pids - 32; i++) {
+        for (int i = 0; i < n && len < sizeof holders - INSTANCE_DESCRIPTION_MAX - 2; i++) {
+                char who[INSTANCE_DESCRIPTION_MAX];
+
                 if (list[i].slot >= c->max || (list[i].flags & HC_INSTANCE_NO_RECORD))
                         continue;
-                len += (size_t) snprintf(pids + len, sizeof pids - len, "%s%d",
-                                         len ? ", " : "", (int) list[i].pid);
+                len += (size_t) snprintf(holders + len, sizeof holders - len, "%s%s",
+                                         len ? ", " : "",
+                                         instance_describe(&list[i], who, sizeof who));
         }
         free(list);
         if (len > 0)
-                message_error("no free seat in region '%s': held by pid %s", c->name, pids);
+                message_error("no free seat in region '%s': held by %s", c->name, holders);
         else
                 message_error("no free seat in region '%s'", c->name);
 }

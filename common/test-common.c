@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Check tests for common/: the UTF-8 decoder and both escapers (every control character
- * escaped, nothing cut in half).
+ * Check tests for common/: the UTF-8 decoder, both escapers (every control character
+ * escaped, nothing cut in half), and how an instance's holder is described.
  */
 #include <check.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "escape.h"
+#include "instance.h"
 #include "utf8.h"
 
 /* Valid UTF-8 is decoded; overlong forms, surrogates, code points past U+10FFFF, stray
@@ -98,6 +99,32 @@ START_TEST(test_escape_json)
 }
 END_TEST
 
+/* A holder is "pid N", qualified when the PID is from another namespace or the record
+ * from somebody who could have written anything. */
+START_TEST(test_instance_describe)
+{
+        hc_instance in = { .pid = 4242 };
+        char buf[INSTANCE_DESCRIPTION_MAX];
+
+        ck_assert_str_eq(instance_describe(&in, buf, sizeof buf), "pid 4242");
+        ck_assert(instance_verified(&in));
+        in.flags = HC_INSTANCE_UNVERIFIED;
+        ck_assert_str_eq(instance_describe(&in, buf, sizeof buf), "pid 4242 (unverified)");
+        ck_assert(!instance_verified(&in));
+        in.pid = 2;
+        in.flags = HC_INSTANCE_OTHER_PIDNS;
+        ck_assert_str_eq(instance_describe(&in, buf, sizeof buf),
+                         "pid 2 in another PID namespace");
+        in.flags |= HC_INSTANCE_UNVERIFIED;
+        ck_assert_str_eq(instance_describe(&in, buf, sizeof buf),
+                         "pid 2 in another PID namespace (unverified)");
+        in.pid = -2147483647 - 1;
+        ck_assert_uint_lt(strlen(instance_describe(&in, buf, sizeof buf)), sizeof buf - 1);
+        in.flags = HC_INSTANCE_NO_RECORD;
+        ck_assert_str_eq(instance_describe(&in, buf, sizeof buf), "an unreadable record");
+}
+END_TEST
+
 static Suite *suite_common(void) {
         Suite *s = suite_create("common");
         TCase *tc;
@@ -106,6 +133,7 @@ static Suite *suite_common(void) {
         tcase_add_test(tc, test_utf8_sequence);
         tcase_add_test(tc, test_escape_text_controls);
         tcase_add_test(tc, test_escape_json);
+        tcase_add_test(tc, test_instance_describe);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("limits");

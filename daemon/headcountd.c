@@ -16,6 +16,7 @@
 
 #include "escape.h"
 #include "headcountd.h"
+#include "instance.h"
 #include "log.h"
 #include "message.h"
 #include "stdio-fds.h"
@@ -152,6 +153,7 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
 static int manager_claim_scope(Manager *m) {
         hc_options o = m->options;
         hc_instance holder;
+        char who[INSTANCE_DESCRIPTION_MAX];
         int k;
 
         o.max = 1;
@@ -161,9 +163,10 @@ static int manager_claim_scope(Manager *m) {
         if (k == -EBUSY) {
                 if (hc_primary(HCD_SELF_REGION, &m->options, &holder) >= 0 &&
                     !(holder.flags & HC_INSTANCE_NO_RECORD))
-                        return log_error_errno(k, "Another headcountd (pid %i) already watches "
+                        return log_error_errno(k, "Another headcountd (%s) already watches "
                                                "%s; refusing to start a second one",
-                                               (int) holder.pid, m->dir);
+                                               instance_describe(&holder, who, sizeof who),
+                                               m->dir);
                 return log_error_errno(k, "Another headcountd already watches %s; refusing "
                                        "to start a second one", m->dir);
         }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "instance.h"
 #include "log.h"
 
 /* The longest message before escaping; longer ones are cut. */
@@ -92,8 +93,8 @@ int log_full_errno(int level, int error, const char *format, ...) {
         return error == 0 ? -EINVAL : -error;
 }
 
-void log_region_event(int level, const char *event, const char *name, pid_t pid,
-                      unsigned slot, int count, const char *format, ...) {
+void log_region_event(int level, const char *event, const char *name, const hc_instance *in,
+                      int count, const char *format, ...) {
         char buf[ESCAPE_TEXT_SIZE(LOG_LINE_MAX)];
         va_list ap;
 
@@ -109,9 +110,10 @@ void log_region_event(int level, const char *event, const char *name, pid_t pid,
                             "PRIORITY=%i", level,
                             "HEADCOUNT_EVENT=%s", event,
                             "HEADCOUNT_NAME=%s", name,
-                            "HEADCOUNT_PID=%i", (int) pid,
-                            "HEADCOUNT_SLOT=%u", slot,
+                            "HEADCOUNT_PID=%i", (int) in->pid,
+                            "HEADCOUNT_SLOT=%u", in->slot,
                             "HEADCOUNT_COUNT=%i", count,
+                            "HEADCOUNT_VERIFIED=%i", instance_verified(in),
                             NULL) >= 0)
                 return;
         (void) fprintf(stderr, "<%i>%s\n", level, buf);

@@ -7,11 +7,14 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -288,6 +291,72 @@ START_TEST(test_daemon_log_escapes)
 }
 END_TEST
 
+/* A holder in another PID namespace is named as such in the log, and flagged (2) in
+ * ListInstances: its PID means nothing in ours. Needs the right to make a PID namespace. */
+START_TEST(test_daemon_other_pidns)
+{
+        sd_bus_message *reply;
+        struct bus_instance in;
+        pid_t outer;
+        int p[2];
+        char c;
+
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        outer = fork();
+        ck_assert_int_ge(outer, 0);
+        if (outer == 0) {
+                pid_t inner;
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (unshare(CLONE_NEWPID) < 0)
+                        _exit(77);
+                inner = fork();                 /* PID 1 of the new namespace */
+                if (inner == 0) {
+                        hc_slot *seat = NULL;
+
+                        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        if (hc_join("ns", HC_OPTIONS(.dir = h.dir, .max = 2), &seat) < 0)
+                                _exit(1);
+                        (void) !write(p[1], "j", 1);
+                        for (;;)
+                                pause();
+                }
+                (void) waitpid(inner, NULL, 0);
+                _exit(1);
+        }
+        (void) close(p[1]);
+        if (read(p[0], &c, 1) != 1) {
+                int status = harness_wait_exit(outer, T_MS);
+
+                (void) close(p[0]);
+                if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+                        fprintf(stderr, "test_daemon_other_pidns: skipped: we may not make "
+                                "a PID namespace\n");
+                        return;
+                }
+                ck_abort_msg("the holder in a new PID namespace did not join");
+        }
+        (void) close(p[0]);
+        h.spawned[h.n_spawned++] = outer;
+
+        start_daemon(0);
+        reply = list_instances("ns", &in);
+        ck_assert_uint_eq(in.pid, 1);
+        ck_assert_uint_eq(in.flags & HC_INSTANCE_OTHER_PIDNS, HC_INSTANCE_OTHER_PIDNS);
+        ck_assert_uint_eq(in.flags & HC_INSTANCE_UNVERIFIED, 0);
+        sd_bus_message_unref(reply);
+
+        /* Known before READY=1 (a debug line), then its death, as the kernel tells. */
+        ck_assert_msg(log_contains("ns: pid 1 in another PID namespace holds slot 0"),
+                      "no holder in another PID namespace in the log");
+        harness_kill(outer);
+        ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "ns", 0, T_MS, NULL), 0);
+        ck_assert_msg(log_contains("ns: pid 1 in another PID namespace left, slot 0") ||
+                      log_contains("ns: pid 1 in another PID namespace died holding slot 0"),
+                      "no leave of the holder in another PID namespace in the log");
+}
+END_TEST
+
 /* Started with 0, 1 and 2 closed, the daemon puts /dev/null there before it opens anything:
  * no region, lock file or socket of its own takes those numbers, where its log lines (on
  * 2) would go into it. */
@@ -533,6 +602,7 @@ static Suite *suite_daemon(void) {
         tcase_add_test(tc, test_daemon_sigterm);
         tcase_add_test(tc, test_daemon_region_appears);
         tcase_add_test(tc, test_daemon_lists);
+        tcase_add_test(tc, test_daemon_other_pidns);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("crash");

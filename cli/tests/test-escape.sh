@@ -32,7 +32,7 @@ same "JSON escapes" "$(grep -o '"tag": *"[^"]*"' "$T/out" | sed 's/^"tag": *//')
 same "parsed JSON tag" "$(python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1], encoding="utf-8"))
-print(d[0]["tag"] == sys.argv[2])' "$T/out" "$tag")" "True"
+print(d[0]["tag"] == sys.argv[2], d[0]["verified"])' "$T/out" "$tag")" "True True"
 
 # Every C1 control, one by one, in both formats.
 for b in 80 81 85 8d 8e 8f 90 96 97 98 9a 9b 9c 9d 9e 9f; do
