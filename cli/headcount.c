@@ -130,7 +130,8 @@ static _Noreturn void usage(void) {
               "     --below <number>            'wait': until fewer than <number> are running\n"
               "     --zero                      'wait': until nobody is running\n"
               "     --timeout <secs>            'wait', 'send': give up after <secs>\n"
-              "     --mode <mode>               'create': file mode, octal (default 0644)\n"
+              "     --mode <mode>               'create': file mode, octal (default 0644);\n"
+              "                                   group or other write only in the system scope\n"
               "     --capacity <number>         'create': seats in the region (default 64)\n"
               "     --data-size <bytes>         'create': user data bytes in the region\n"
               "     --user                      use the per-user scope (default)\n"
@@ -407,9 +408,27 @@ static int command_wait(const struct cli *c) {
         return EXIT_SUCCESS;
 }
 
+/* Whether regions of C's scope may be writable by others: only in the system scope, where
+ * the directory is root's and sticky (the library decides the same way). */
+static bool system_scope(const struct cli *c) {
+        if (c->dir)
+                return false;
+        if (strncmp(c->name, "Global\\", 7) == 0)
+                return true;
+        return c->scope == HC_SCOPE_SYSTEM && strncmp(c->name, "Local\\", 6) != 0;
+}
+
 static int command_create(const struct cli *c) {
         int r;
 
+        /* Outside the system scope nobody would trust a region that others may write, so
+         * creating one is an error, which the library reports as -EINVAL: say why in
+         * words. Root's regions are trusted whatever their mode. */
+        if ((c->mode & 0022) && geteuid() != 0 && !system_scope(c)) {
+                message_error("cannot create region '%s': mode %04o (writable by group or "
+                              "others) is only allowed in the system scope", c->name, c->mode);
+                return EXIT_FAILURE;
+        }
         r = hc_create(c->name, CLI_OPTIONS(c, .mode = c->mode, .capacity = c->capacity,
                                            .data_size = c->data_size));
         if (r < 0) {
