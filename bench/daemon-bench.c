@@ -63,7 +63,7 @@ static pid_t spawn_waiter(const char *dir, int *ret_fd) {
                 if (write(p[1], &t, sizeof t) != sizeof t)      /* about to wait */
                         _exit(1);
                 k = hc_wait(NAME, HC_OPTIONS(.dir = dir), 1, 10000);
-                t = harness_now_usec();
+                t = now_usec();
                 if (k < 0)
                         t = 0;
                 if (write(p[1], &t, sizeof t) != sizeof t)
@@ -113,7 +113,7 @@ static int one_kill(struct harness *h, bool daemon, double *ret_signal, double *
          * waiter would still be right, only slower, and that would show in the figures. */
         (void) poll(NULL, 0, 5);
 
-        t_kill = harness_now_usec();
+        t_kill = now_usec();
         (void) kill(holder, SIGKILL);
         if (daemon) {
                 k = harness_wait_signal(h, "CountChanged", NAME, 0, 10000, &t_signal);

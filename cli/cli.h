@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "headcount.h"
+#include "message.h"
 
 /* Exit codes (sysexits and timeout(1), as DESIGN.md fixes them). */
 #define EXIT_USAGE 64           /* EX_USAGE */
@@ -37,10 +38,7 @@ struct cli {
         size_t data_size;       /* create --data-size */
 };
 
-/* Prints "headcount: FORMAT" and a newline on stderr. */
-void log_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
-
-/* Prints a usage error as log_error() does, then the --help hint, and exits 64. */
+/* Prints a usage error as message_error() does, then the --help hint, and exits 64. */
 _Noreturn void usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 /* The commands; each returns the process's exit status. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "stdio-fds.h"
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
 
@@ -94,24 +95,13 @@ static const struct command commands[] = {
         { "send",   true,  F_TIMEOUT,                                     command_send   },
 };
 
-void log_error(const char *format, ...) {
-        va_list ap;
-
-        fputs("headcount: ", stderr);
-        va_start(ap, format);
-        vfprintf(stderr, format, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-}
-
 _Noreturn void usage_error(const char *format, ...) {
         va_list ap;
 
-        fputs("headcount: ", stderr);
         va_start(ap, format);
-        vfprintf(stderr, format, ap);
+        message_verror(format, ap);
         va_end(ap);
-        fputs("\nTry 'headcount --help' for more information.\n", stderr);
+        message_usage_hint();
         exit(EXIT_USAGE);
 }
 
@@ -140,7 +130,8 @@ static _Noreturn void usage(void) {
               "     --below <number>            'wait': until fewer than <number> are running\n"
               "     --zero                      'wait': until nobody is running\n"
               "     --timeout <secs>            'wait', 'send': give up after <secs>\n"
-              "     --mode <mode>               'create': file mode, octal (default 0644)\n"
+              "     --mode <mode>               'create': file mode, octal (default 0644);\n"
+              "                                   group or other write only in the system scope\n"
               "     --capacity <number>         'create': seats in the region (default 64)\n"
               "     --data-size <bytes>         'create': user data bytes in the region\n"
               "     --user                      use the per-user scope (default)\n"
@@ -149,6 +140,8 @@ static _Noreturn void usage(void) {
               "\n"
               " -h, --help                      display this help\n"
               " -V, --version                   display version\n"
+              "\nIn 'list', a PID marked '*' is from another PID namespace, and one marked '?'\n"
+              "is a claim: the region is writable by others, who may have written the record.\n"
               "\nFor more details see headcount(1).\n", out);
         exit(EXIT_SUCCESS);
 }
@@ -395,7 +388,7 @@ static int command_count(const struct cli *c) {
         if (n == -ENOENT)
                 n = 0;                  /* a region nobody created yet has nobody in it */
         if (n < 0) {
-                log_error("cannot count region '%s': %s", c->name, strerror(-n));
+                message_error("cannot count region '%s': %s", c->name, strerror(-n));
                 return EXIT_FAILURE;
         }
         printf("%d\n", n);
@@ -409,19 +402,37 @@ static int command_wait(const struct cli *c) {
         if (r == -ETIMEDOUT)
                 return EXIT_TIMEDOUT;
         if (r < 0) {
-                log_error("cannot wait for region '%s': %s", c->name, strerror(-r));
+                message_error("cannot wait for region '%s': %s", c->name, strerror(-r));
                 return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;
 }
 
+/* Whether regions of C's scope may be writable by others: only in the system scope, where
+ * the directory is root's and sticky (the library decides the same way). */
+static bool system_scope(const struct cli *c) {
+        if (c->dir)
+                return false;
+        if (strncmp(c->name, "Global\\", 7) == 0)
+                return true;
+        return c->scope == HC_SCOPE_SYSTEM && strncmp(c->name, "Local\\", 6) != 0;
+}
+
 static int command_create(const struct cli *c) {
         int r;
 
+        /* Outside the system scope nobody would trust a region that others may write, so
+         * creating one is an error, which the library reports as -EINVAL: say why in
+         * words. Root's regions are trusted whatever their mode. */
+        if ((c->mode & 0022) && geteuid() != 0 && !system_scope(c)) {
+                message_error("cannot create region '%s': mode %04o (writable by group or "
+                              "others) is only allowed in the system scope", c->name, c->mode);
+                return EXIT_FAILURE;
+        }
         r = hc_create(c->name, CLI_OPTIONS(c, .mode = c->mode, .capacity = c->capacity,
                                            .data_size = c->data_size));
         if (r < 0) {
-                log_error("cannot create region '%s': %s", c->name, strerror(-r));
+                message_error("cannot create region '%s': %s", c->name, strerror(-r));
                 return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;
@@ -432,7 +443,7 @@ static int command_remove(const struct cli *c) {
 
         r = hc_remove(c->name, CLI_OPTIONS(c));
         if (r < 0) {
-                log_error("cannot remove region '%s': %s", c->name, strerror(-r));
+                message_error("cannot remove region '%s': %s", c->name, strerror(-r));
                 return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;
@@ -455,9 +466,9 @@ static int close_stream(FILE *stream) {
 static void close_stdout(void) {
         if (close_stream(stdout) != 0 && errno != EPIPE) {
                 if (errno)
-                        log_error("write error: %s", strerror(errno));
+                        message_error("write error: %s", strerror(errno));
                 else
-                        log_error("write error");
+                        message_error("write error");
                 _exit(EXIT_FAILURE);
         }
         if (close_stream(stderr) != 0)
@@ -466,7 +477,15 @@ static void close_stdout(void) {
 
 int main(int argc, char *argv[]) {
         struct cli c;
+        int r;
 
+        /* Before anything is opened: no region or lock file may land on 0, 1 or 2. */
+        message_program = "headcount";
+        r = stdio_fds_ensure();
+        if (r < 0) {
+                message_error("cannot open /dev/null: %s", strerror(-r));
+                return EXIT_FAILURE;
+        }
         atexit(close_stdout);
         parse_argv(argc, argv, &c);
         return command->run(&c);

@@ -3,11 +3,17 @@
  * 'list' and 'names': who is in a region and which regions there are, as tab-separated
  * lines or as JSON built with json-c.
  *
- * A tag may hold any byte but NUL. json-c escapes control characters but copies other
- * bytes as they are, so a tag that is not UTF-8 would make invalid JSON: we replace each
- * invalid sequence with U+FFFD first. In the text format a tag must also stay on its line
- * and in its column: control bytes, backslashes and invalid sequences are written as C
- * escapes (\t, \n, \\, \xHH).
+ * A tag may hold any byte but NUL, and in a region that others may write, so may the
+ * whole record. In the text format a tag must stay on its line and in its column and send
+ * no control sequence to a terminal: escape_text() writes control characters (C1 and DEL
+ * included), backslashes and invalid UTF-8 as C escapes. json-c escapes only the C0
+ * controls and copies every other byte, so that a tag that is not UTF-8 would make invalid
+ * JSON and a C1 control would reach the terminal raw: our strings are written by
+ * escape_json() instead.
+ *
+ * The PID column says how far the PID can be believed: "1234?" when another user may have
+ * written the record (HC_INSTANCE_UNVERIFIED), "2*" when it is from another PID namespace.
+ * A script that passes the column to kill(1) then fails instead of signalling a stranger.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -17,86 +23,11 @@
 #include <time.h>
 
 #include <json-c/json.h>
+#include <json-c/printbuf.h>
 
 #include "cli.h"
-
-/* Length of the valid UTF-8 sequence at S (at most LEN bytes), or 0 when it is invalid. */
-static size_t utf8_sequence(const unsigned char *s, size_t len) {
-        uint32_t cp;
-        size_t n;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                n = 2, cp = s[0] & 0x1f;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef)
-                n = 3, cp = s[0] & 0x0f;
-        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-                n = 4, cp = s[0] & 0x07;
-        else
-                return 0;
-        if (n > len)
-                return 0;
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (s[i] & 0x3f);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;               /* overlong, out of range, or a surrogate */
-        return n;
-}
-
-/* TAG as valid UTF-8: each invalid byte becomes U+FFFD. BUF holds 3 bytes per input byte. */
-static const char *utf8_sanitize(const char *tag, char *buf) {
-        const unsigned char *s = (const unsigned char *) tag;
-        size_t len = strlen(tag), o = 0;
-
-        for (size_t i = 0; i < len;) {
-                size_t n = utf8_sequence(s + i, len - i);
-
-                if (n == 0) {
-                        memcpy(buf + o, "\xef\xbf\xbd", 3);
-                        o += 3;
-                        i++;
-                } else {
-                        memcpy(buf + o, s + i, n);
-                        o += n;
-                        i += n;
-                }
-        }
-        buf[o] = '\0';
-        return buf;
-}
-
-/* TAG for one tab-separated column. BUF holds 4 bytes per input byte. */
-static const char *text_escape(const char *tag, char *buf) {
-        const unsigned char *s = (const unsigned char *) tag;
-        size_t len = strlen(tag), o = 0;
-
-        for (size_t i = 0; i < len;) {
-                size_t n = utf8_sequence(s + i, len - i);
-
-                if (n > 1 || (n == 1 && s[i] >= 0x20 && s[i] != 0x7f && s[i] != '\\')) {
-                        memcpy(buf + o, s + i, n);
-                        o += n;
-                        i += n;
-                        continue;
-                }
-                if (s[i] == '\\')
-                        o += (size_t) sprintf(buf + o, "\\\\");
-                else if (s[i] == '\t')
-                        o += (size_t) sprintf(buf + o, "\\t");
-                else if (s[i] == '\n')
-                        o += (size_t) sprintf(buf + o, "\\n");
-                else
-                        o += (size_t) sprintf(buf + o, "\\x%02x", s[i]);
-                i++;
-        }
-        buf[o] = '\0';
-        return buf;
-}
+#include "escape.h"
+#include "instance.h"
 
 /* The join time as RFC 3339 in UTC, or NULL when there is none. */
 static const char *format_time(int64_t usec, char *buf, size_t len) {
@@ -114,15 +45,38 @@ static int print_json(json_object *o) {
         s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                               JSON_C_TO_STRING_NOSLASHESCAPE);
         if (!s) {
-                log_error("cannot format JSON: %s", strerror(ENOMEM));
+                message_error("cannot format JSON: %s", strerror(ENOMEM));
                 return EXIT_FAILURE;
         }
         puts(s);
         return EXIT_SUCCESS;
 }
 
+/* json-c's serializer for our strings: escape_json() in place of json-c's escaping. */
+static int string_to_json(json_object *o, struct printbuf *pb, int level, int flags) {
+        const char *s = json_object_get_string(o);
+        size_t size = ESCAPE_JSON_SIZE(strlen(s));
+        char *buf = malloc(size);
+        int r;
+
+        if (!buf)
+                return -1;
+        escape_json(s, buf, size);
+        r = printbuf_memappend(pb, buf, (int) strlen(buf));
+        free(buf);
+        return r < 0 ? -1 : 0;
+}
+
+static json_object *json_string(const char *s) {
+        json_object *o = json_object_new_string(s);
+
+        if (o)
+                json_object_set_serializer(o, string_to_json, NULL, NULL);
+        return o;
+}
+
 static json_object *instance_json(const hc_instance *in) {
-        char when[64], tag[3 * HC_TAG_MAX + 1];
+        char when[64];
         json_object *o = json_object_new_object();
         bool record = !(in->flags & HC_INSTANCE_NO_RECORD);
         const char *t = record ? format_time(in->joined_usec, when, sizeof when) : NULL;
@@ -131,12 +85,21 @@ static json_object *instance_json(const hc_instance *in) {
         json_object_object_add(o, "pid", record ? json_object_new_int64(in->pid) : NULL);
         json_object_object_add(o, "uid", record ? json_object_new_int64(in->uid) : NULL);
         json_object_object_add(o, "seq", record ? json_object_new_int64((int64_t) in->seq) : NULL);
-        json_object_object_add(o, "joined", t ? json_object_new_string(t) : NULL);
-        json_object_object_add(o, "tag", record ?
-                               json_object_new_string(utf8_sanitize(in->tag, tag)) : NULL);
+        json_object_object_add(o, "joined", t ? json_string(t) : NULL);
+        json_object_object_add(o, "tag", record ? json_string(in->tag) : NULL);
+        json_object_object_add(o, "verified", json_object_new_boolean(instance_verified(in)));
         if (in->flags & HC_INSTANCE_OTHER_PIDNS)
                 json_object_object_add(o, "foreign_pid", json_object_new_boolean(1));
         return o;
+}
+
+/* The PID column: the PID, then '*' when it is from another PID namespace and '?' when
+ * another user may have written it. */
+static const char *pid_column(const hc_instance *in, char *buf, size_t size) {
+        (void) snprintf(buf, size, "%d%s%s", (int) in->pid,
+                        in->flags & HC_INSTANCE_OTHER_PIDNS ? "*" : "",
+                        instance_verified(in) ? "" : "?");
+        return buf;
 }
 
 int command_list(const struct cli *c) {
@@ -148,7 +111,7 @@ int command_list(const struct cli *c) {
         if (n == -ENOENT)
                 n = 0;                  /* as 'count': nobody is in a region never created */
         if (n < 0) {
-                log_error("cannot list region '%s': %s", c->name, strerror(-n));
+                message_error("cannot list region '%s': %s", c->name, strerror(-n));
                 return EXIT_FAILURE;
         }
 
@@ -156,7 +119,7 @@ int command_list(const struct cli *c) {
                 array = json_object_new_array();
         for (int i = 0; i < n; i++) {
                 const hc_instance *in = &list[i];
-                char when[64], tag[4 * HC_TAG_MAX + 1];
+                char when[64], pid[32], tag[ESCAPE_TEXT_SIZE(HC_TAG_MAX)];
                 const char *t;
 
                 if (array) {
@@ -168,8 +131,9 @@ int command_list(const struct cli *c) {
                         continue;
                 }
                 t = format_time(in->joined_usec, when, sizeof when);
-                printf("%u\t%d\t%u\t%llu\t%s\t%s\n", in->slot, (int) in->pid, (unsigned) in->uid,
-                       (unsigned long long) in->seq, t ? t : "-", text_escape(in->tag, tag));
+                printf("%u\t%s\t%u\t%llu\t%s\t%s\n", in->slot, pid_column(in, pid, sizeof pid),
+                       (unsigned) in->uid, (unsigned long long) in->seq, t ? t : "-",
+                       escape_text(in->tag, tag, sizeof tag));
         }
         if (array) {
                 r = print_json(array);
@@ -223,7 +187,7 @@ int command_names(const struct cli *c) {
         if (r < 0 && r != -ENOENT) {   /* no directory yet: no regions */
                 if (hc_scope_dir(CLI_OPTIONS(c), dir, sizeof dir) < 0)
                         strcpy(dir, "?");
-                log_error("cannot list regions in '%s': %s", dir, strerror(-r));
+                message_error("cannot list regions in '%s': %s", dir, strerror(-r));
                 ret = EXIT_FAILURE;
                 goto finish;
         }
@@ -236,21 +200,26 @@ int command_names(const struct cli *c) {
                 const struct entry *x = &e.v[i];
 
                 if (x->count < 0) {
-                        log_error("cannot count region '%s': %s", x->name, strerror(-x->count));
+                        message_error("cannot count region '%s': %s", x->name,
+                                      strerror(-x->count));
                         ret = EXIT_FAILURE;
                 }
                 if (array) {
                         json_object *o = json_object_new_object();
 
-                        json_object_object_add(o, "name", json_object_new_string(x->name));
+                        json_object_object_add(o, "name", json_string(x->name));
                         json_object_object_add(o, "count", x->count >= 0 ?
                                                json_object_new_int(x->count) : NULL);
                         if (x->count < 0)
                                 json_object_object_add(o, "error",
-                                                       json_object_new_string(strerror(-x->count)));
+                                                       json_string(strerror(-x->count)));
                         json_object_array_add(array, o);
-                } else if (x->count >= 0)
-                        printf("%s\t%d\n", x->name, x->count);
+                } else if (x->count >= 0) {
+                        /* the library lists valid names only; a terminal need not rely on it */
+                        char name[ESCAPE_TEXT_SIZE(HC_NAME_MAX)];
+
+                        printf("%s\t%d\n", escape_text(x->name, name, sizeof name), x->count);
+                }
         }
         if (array) {
                 if (print_json(array) != EXIT_SUCCESS)

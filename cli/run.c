@@ -32,32 +32,38 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "instance.h"
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 
-/* Says who holds the seats we could have had: with --max 1, who is already running. */
+/* Says who holds the seats we could have had: with --max 1, who is already running. A
+ * PID is only as good as its record: "pid 2 in another PID namespace", "pid 1234
+ * (unverified)" say so. */
 static void report_full(const struct cli *c, int r) {
         hc_instance *list = NULL;
-        char pids[256] = "";
+        char holders[320] = "";
         size_t len = 0;
         int n;
 
         if (r == -ETIMEDOUT) {
-                log_error("no free seat in region '%s' within the timeout", c->name);
+                message_error("no free seat in region '%s' within the timeout", c->name);
                 return;
         }
         n = hc_list(c->name, CLI_OPTIONS(c), &list);
-        for (int i = 0; i < n && len < sizeof pids - 32; i++) {
+        for (int i = 0; i < n && len < sizeof holders - INSTANCE_DESCRIPTION_MAX - 2; i++) {
+                char who[INSTANCE_DESCRIPTION_MAX];
+
                 if (list[i].slot >= c->max || (list[i].flags & HC_INSTANCE_NO_RECORD))
                         continue;
-                len += (size_t) snprintf(pids + len, sizeof pids - len, "%s%d",
-                                         len ? ", " : "", (int) list[i].pid);
+                len += (size_t) snprintf(holders + len, sizeof holders - len, "%s%s",
+                                         len ? ", " : "",
+                                         instance_describe(&list[i], who, sizeof who));
         }
         free(list);
         if (len > 0)
-                log_error("no free seat in region '%s': held by pid %s", c->name, pids);
+                message_error("no free seat in region '%s': held by %s", c->name, holders);
         else
-                log_error("no free seat in region '%s'", c->name);
+                message_error("no free seat in region '%s'", c->name);
 }
 
 static int wait_child(pid_t pid, const sigset_t *mask, int *ret_status) {
@@ -110,7 +116,7 @@ int command_run(const struct cli *c) {
                 return c->conflict_exit_code;
         }
         if (r < 0) {
-                log_error("cannot join region '%s': %s", c->name, strerror(-r));
+                message_error("cannot join region '%s': %s", c->name, strerror(-r));
                 return EXIT_FAILURE;
         }
 
@@ -121,14 +127,14 @@ int command_run(const struct cli *c) {
                 sigaddset(&mask, forwarded[i]);
         sigaddset(&mask, SIGCHLD);
         if (sigprocmask(SIG_BLOCK, &mask, &saved) < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
-                log_error("cannot run '%s': %s", c->cmd[0], strerror(errno));
+                message_error("cannot run '%s': %s", c->cmd[0], strerror(errno));
                 slot = hc_leave(slot);
                 return EXIT_FAILURE;
         }
 
         pid = vfork();
         if (pid < 0) {
-                log_error("cannot run '%s': %s", c->cmd[0], strerror(errno));
+                message_error("cannot run '%s': %s", c->cmd[0], strerror(errno));
                 slot = hc_leave(slot);
                 return EXIT_FAILURE;
         }
@@ -148,11 +154,11 @@ int command_run(const struct cli *c) {
         r = wait_child(pid, &mask, &status);
         slot = hc_leave(slot);
         if (err != 0) {
-                log_error("cannot run '%s': %s", c->cmd[0], strerror(err));
+                message_error("cannot run '%s': %s", c->cmd[0], strerror(err));
                 return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
         }
         if (r < 0) {
-                log_error("cannot wait for '%s': %s", c->cmd[0], strerror(-r));
+                message_error("cannot wait for '%s': %s", c->cmd[0], strerror(-r));
                 return EXIT_FAILURE;
         }
         if (WIFSIGNALED(status))

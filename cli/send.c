@@ -19,7 +19,7 @@ int command_send(const struct cli *c) {
         /* NOLINTNEXTLINE(clang-analyzer-optin.portability.UnixAPI): parse_argv() gives a word */
         msg = malloc(len);
         if (!msg) {
-                log_error("cannot send to region '%s': %s", c->name, strerror(ENOMEM));
+                message_error("cannot send to region '%s': %s", c->name, strerror(ENOMEM));
                 return EXIT_FAILURE;
         }
         p = msg;
@@ -34,11 +34,11 @@ int command_send(const struct cli *c) {
                     &reply_len);
         free(msg);
         if (r == -ENOENT || r == -ECONNREFUSED) {
-                log_error("no primary listens on region '%s'", c->name);
+                message_error("no primary listens on region '%s'", c->name);
                 return EXIT_NO_PRIMARY;
         }
         if (r < 0) {
-                log_error("cannot send to region '%s': %s", c->name, strerror(-r));
+                message_error("cannot send to region '%s': %s", c->name, strerror(-r));
                 return EXIT_FAILURE;
         }
         if (reply_len > 0) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "headcountd.h"
 #include "log.h"
 
@@ -21,45 +22,6 @@ static const sd_bus_error_map headcountd_errors[] = {
         SD_BUS_ERROR_MAP(HCD_BUS_ERROR_NO_SUCH_REGION, ENOENT),
         SD_BUS_ERROR_MAP_END
 };
-
-/*
- * Tags may hold any bytes but NUL, while D-Bus strings must be UTF-8: valid sequences
- * pass, anything else is written as \xNN (and a backslash as \\).
- */
-static void tag_escape(const char *tag, char *buf, size_t len) {
-        const unsigned char *p = (const unsigned char *) tag;
-        size_t n = 0;
-
-        while (*p && n + 5 < len) {
-                unsigned need = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 :
-                                (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : 4;
-                bool ok = need < 4 && (*p >= 0x20 || need > 0) && *p != 0x7f && *p != '\\';
-
-                for (unsigned k = 1; ok && k <= need; k++)
-                        ok = (p[k] & 0xc0) == 0x80;
-                if (ok && need == 1 && *p < 0xc2)
-                        ok = false;                      /* overlong */
-                if (ok && need == 2 && ((*p == 0xe0 && p[1] < 0xa0) ||
-                                        (*p == 0xed && p[1] >= 0xa0)))
-                        ok = false;                      /* overlong, or a surrogate */
-                if (ok && need == 3 && ((*p == 0xf0 && p[1] < 0x90) || *p > 0xf4 ||
-                                        (*p == 0xf4 && p[1] >= 0x90)))
-                        ok = false;                      /* overlong, or past U+10FFFF */
-                if (ok && n + need + 1 < len) {
-                        memcpy(buf + n, p, need + 1);
-                        n += need + 1;
-                        p += need + 1;
-                } else if (*p == '\\') {
-                        buf[n++] = '\\';
-                        buf[n++] = '\\';
-                        p++;
-                } else {
-                        n += (size_t) snprintf(buf + n, len - n, "\\x%02x", *p);
-                        p++;
-                }
-        }
-        buf[n] = '\0';
-}
 
 /* Finds the region named in a method call, or fills ERROR. */
 static int region_from_bus(Manager *m, const char *name, Region **ret, sd_bus_error *error) {
@@ -76,12 +38,12 @@ static int region_from_bus(Manager *m, const char *name, Region **ret, sd_bus_er
         k = manager_track_region(m, name, ret);
         if (k == -ENOENT) {
                 int e = sd_bus_error_setf(error, HCD_BUS_ERROR_NO_SUCH_REGION,
-                                          "No region '%s' in %s", name, m->dir);
+                                          "No region '%s' in %s", name, m->dir_text);
                 return e < 0 ? e : k;
         }
         if (k < 0) {
                 int e = sd_bus_error_set_errnof(error, k, "Cannot open region '%s' in %s: %m",
-                                                name, m->dir);
+                                                name, m->dir_text);
                 return e < 0 ? e : k;
         }
         return 0;
@@ -133,7 +95,7 @@ static int method_count(sd_bus_message *msg, void *userdata, sd_bus_error *error
         k = region_refresh(r, NULL);
         if (k == -ENOENT)
                 return sd_bus_error_setf(error, HCD_BUS_ERROR_NO_SUCH_REGION,
-                                         "No region '%s' in %s", name, m->dir);
+                                         "No region '%s' in %s", name, m->dir_text);
         if (k < 0)
                 return sd_bus_error_set_errnof(error, k, "Cannot count region '%s': %m", name);
         return sd_bus_reply_method_return(msg, "u", (uint32_t) r->count);
@@ -156,7 +118,7 @@ static int method_list_instances(sd_bus_message *msg, void *userdata, sd_bus_err
         k = region_refresh(r, &list);
         if (k == -ENOENT)
                 return sd_bus_error_setf(error, HCD_BUS_ERROR_NO_SUCH_REGION,
-                                         "No region '%s' in %s", name, m->dir);
+                                         "No region '%s' in %s", name, m->dir_text);
         if (k < 0)
                 return sd_bus_error_set_errnof(error, k, "Cannot list region '%s': %m", name);
         n = r->count;
@@ -165,9 +127,9 @@ static int method_list_instances(sd_bus_message *msg, void *userdata, sd_bus_err
         if (k >= 0)
                 k = sd_bus_message_open_container(reply, 'a', "(uuuttus)");
         for (int i = 0; k >= 0 && i < n; i++) {
-                char tag[HC_TAG_MAX * 4 + 1];
+                char tag[ESCAPE_TEXT_SIZE(HC_TAG_MAX)];
 
-                tag_escape(list[i].tag, tag, sizeof tag);
+                /* D-Bus strings must be UTF-8, and a client may print them as they are */
                 k = sd_bus_message_append(reply, "(uuuttus)",
                                           list[i].slot,
                                           (uint32_t) list[i].pid,
@@ -175,7 +137,7 @@ static int method_list_instances(sd_bus_message *msg, void *userdata, sd_bus_err
                                           list[i].seq,
                                           (uint64_t) list[i].joined_usec,
                                           list[i].flags,
-                                          tag);
+                                          escape_text(list[i].tag, tag, sizeof tag));
         }
         free(list);
         if (k >= 0)
@@ -190,7 +152,7 @@ static int property_directory(sd_bus *bus, const char *path, const char *interfa
                               sd_bus_error *error) {
         Manager *m = userdata;
 
-        return sd_bus_message_append(reply, "s", m->dir);
+        return sd_bus_message_append(reply, "s", m->dir_text);
 }
 
 static const sd_bus_vtable manager_vtable[] = {

@@ -14,8 +14,12 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "escape.h"
 #include "headcountd.h"
+#include "instance.h"
 #include "log.h"
+#include "message.h"
+#include "stdio-fds.h"
 
 #define EXIT_USAGE 64
 
@@ -48,10 +52,13 @@ static void help(void) {
                program_invocation_short_name);
 }
 
+/* One line naming the problem (and quoting ARG, escaped), then the --help hint. */
 static int usage_error(const char *what, const char *arg) {
-        fprintf(stderr, "%s: %s%s%s%s\nTry '%s --help' for more information.\n",
-                program_invocation_short_name, what, arg ? " '" : "", arg ? arg : "",
-                arg ? "'" : "", program_invocation_short_name);
+        if (arg)
+                message_error("%s '%s'", what, arg);
+        else
+                message_error("%s", what);
+        message_usage_hint();
         return -EINVAL;
 }
 
@@ -146,6 +153,7 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
 static int manager_claim_scope(Manager *m) {
         hc_options o = m->options;
         hc_instance holder;
+        char who[INSTANCE_DESCRIPTION_MAX];
         int k;
 
         o.max = 1;
@@ -155,9 +163,10 @@ static int manager_claim_scope(Manager *m) {
         if (k == -EBUSY) {
                 if (hc_primary(HCD_SELF_REGION, &m->options, &holder) >= 0 &&
                     !(holder.flags & HC_INSTANCE_NO_RECORD))
-                        return log_error_errno(k, "Another headcountd (pid %i) already watches "
+                        return log_error_errno(k, "Another headcountd (%s) already watches "
                                                "%s; refusing to start a second one",
-                                               (int) holder.pid, m->dir);
+                                               instance_describe(&holder, who, sizeof who),
+                                               m->dir);
                 return log_error_errno(k, "Another headcountd already watches %s; refusing "
                                        "to start a second one", m->dir);
         }
@@ -175,6 +184,10 @@ static int manager_start(Manager *m) {
         k = hc_scope_dir(&m->options, m->dir, sizeof m->dir);
         if (k < 0)
                 return log_error_errno(k, "Cannot resolve the scope directory: %m");
+        m->dir_text = malloc(ESCAPE_TEXT_SIZE(strlen(m->dir)));
+        if (!m->dir_text)
+                return log_oom();
+        escape_text(m->dir, m->dir_text, ESCAPE_TEXT_SIZE(strlen(m->dir)));
 
         k = manager_claim_scope(m);
         if (k < 0)
@@ -233,11 +246,22 @@ static void manager_done(Manager *m) {
         m->self = hc_leave(m->self);
         free(m->status);
         m->status = NULL;
+        free(m->dir_text);
+        m->dir_text = NULL;
 }
 
 int main(int argc, char *argv[]) {
         Manager m = {};
         int k;
+
+        /* Before anything is opened: no region, lock file or socket may land on 0, 1 or 2,
+         * where our log lines would go into it. */
+        message_program = program_invocation_short_name;
+        k = stdio_fds_ensure();
+        if (k < 0) {
+                message_error("cannot open /dev/null: %s", strerror(-k));
+                return EXIT_FAILURE;
+        }
 
         k = parse_argv(argc, argv);
         if (k <= 0)

@@ -12,9 +12,8 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "cleanup.h"
 #include "headcount.h"
-
-#define _cleanup_(f) __attribute__((cleanup(f)))
 
 /* The daemon's own region: holding its only seat keeps a second daemon off the scope. */
 #define HCD_SELF_REGION "headcountd"
@@ -68,6 +67,8 @@ struct Manager {
         int bus_type;
         hc_options options;              /* the scope, as given on the command line */
         char dir[4096];                  /* the scope directory */
+        char *dir_text;                  /* the same escaped (escape_text()), for D-Bus
+                                          * strings, which must be UTF-8 */
         hc_slot *self;                   /* our seat in HCD_SELF_REGION */
         bool ready;                      /* READY=1 was sent: joins are news from now on */
 

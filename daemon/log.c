@@ -15,7 +15,12 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include "escape.h"
+#include "instance.h"
 #include "log.h"
+
+/* The longest message before escaping; longer ones are cut. */
+#define LOG_LINE_MAX 2048
 
 static bool use_journal;
 static int max_level = LOG_INFO;
@@ -54,6 +59,14 @@ void log_set_max_level(int level) {
         max_level = level;
 }
 
+/* Formats the message and makes it one safe line: see log.h. */
+static void log_format(char *buf, size_t size, const char *format, va_list ap) {
+        char text[LOG_LINE_MAX];
+
+        (void) vsnprintf(text, sizeof text, format, ap);
+        escape_text(text, buf, size);
+}
+
 static void log_write(int level, const char *message) {
         if (use_journal &&
             sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level, NULL) >= 0)
@@ -62,7 +75,7 @@ static void log_write(int level, const char *message) {
 }
 
 int log_full_errno(int level, int error, const char *format, ...) {
-        char buf[2048];
+        char buf[ESCAPE_TEXT_SIZE(LOG_LINE_MAX)];
         va_list ap;
 
         if (error < 0)
@@ -72,7 +85,7 @@ int log_full_errno(int level, int error, const char *format, ...) {
 
                 errno = error;                  /* so that %m works */
                 va_start(ap, format);
-                (void) vsnprintf(buf, sizeof buf, format, ap);
+                log_format(buf, sizeof buf, format, ap);
                 va_end(ap);
                 errno = saved;
                 log_write(level, buf);
@@ -80,16 +93,16 @@ int log_full_errno(int level, int error, const char *format, ...) {
         return error == 0 ? -EINVAL : -error;
 }
 
-void log_region_event(int level, const char *event, const char *name, pid_t pid,
-                      unsigned slot, int count, const char *format, ...) {
-        char buf[2048];
+void log_region_event(int level, const char *event, const char *name, const hc_instance *in,
+                      int count, const char *format, ...) {
+        char buf[ESCAPE_TEXT_SIZE(LOG_LINE_MAX)];
         va_list ap;
 
         if (level > max_level)
                 return;
 
         va_start(ap, format);
-        (void) vsnprintf(buf, sizeof buf, format, ap);
+        log_format(buf, sizeof buf, format, ap);
         va_end(ap);
 
         if (use_journal &&
@@ -97,9 +110,10 @@ void log_region_event(int level, const char *event, const char *name, pid_t pid,
                             "PRIORITY=%i", level,
                             "HEADCOUNT_EVENT=%s", event,
                             "HEADCOUNT_NAME=%s", name,
-                            "HEADCOUNT_PID=%i", (int) pid,
-                            "HEADCOUNT_SLOT=%u", slot,
+                            "HEADCOUNT_PID=%i", (int) in->pid,
+                            "HEADCOUNT_SLOT=%u", in->slot,
                             "HEADCOUNT_COUNT=%i", count,
+                            "HEADCOUNT_VERIFIED=%i", instance_verified(in),
                             NULL) >= 0)
                 return;
         (void) fprintf(stderr, "<%i>%s\n", level, buf);

@@ -2,7 +2,8 @@
 /*
  * headcountd's logging: structured entries in the journal when our stderr is connected to
  * it (or when asked), else lines on stderr with "<N>" priority prefixes that systemd and
- * syslog understand.
+ * syslog understand. Every message is escaped (escape_text()) on its way out, so that a
+ * directory or name it quotes cannot send control sequences to whoever reads the log.
  */
 #ifndef HCD_LOG_H
 #define HCD_LOG_H
@@ -11,6 +12,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include <syslog.h>
+
+#include "headcount.h"
 
 enum {
         LOG_TARGET_AUTO,
@@ -38,10 +41,12 @@ int log_full_errno(int level, int error, const char *format, ...)
 
 /*
  * Logs a change of one region with the fields HEADCOUNT_NAME=, HEADCOUNT_PID=,
- * HEADCOUNT_SLOT=, HEADCOUNT_COUNT= and HEADCOUNT_EVENT= (join, leave or died).
+ * HEADCOUNT_SLOT=, HEADCOUNT_COUNT=, HEADCOUNT_EVENT= (join, leave or died) and
+ * HEADCOUNT_VERIFIED= (0 when another user may have written the record of IN, the seat's
+ * holder: then its pid is a claim).
  */
-void log_region_event(int level, const char *event, const char *name, pid_t pid,
-                      unsigned slot, int count, const char *format, ...)
-        __attribute__((format(printf, 7, 8)));
+void log_region_event(int level, const char *event, const char *name, const hc_instance *in,
+                      int count, const char *format, ...)
+        __attribute__((format(printf, 6, 7)));
 
 #endif

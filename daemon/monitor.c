@@ -43,7 +43,9 @@
 #include <unistd.h>
 
 #include "headcountd.h"
+#include "instance.h"
 #include "log.h"
+#include "time-util.h"
 
 #ifndef __NR_pidfd_open
 #define __NR_pidfd_open 434
@@ -54,13 +56,6 @@
                     IN_MOVE_SELF | IN_ONLYDIR)
 
 #define STATUS_NAMES_MAX 10
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static Holder *holder_free(Holder *h) {
         if (!h)
@@ -287,30 +282,36 @@ static bool holder_exiting(const Holder *h) {
         return (flags & 0x4 /* PF_EXITING */) || s[2] == 'Z' || s[2] == 'X';
 }
 
+/* The log names a holder as instance_describe() does: a PID from another namespace or
+ * from a record another user may have written is not presented as a fact. */
 static void log_join(Region *r, const hc_instance *in, int count) {
         Manager *m = r->manager;
+        char who[INSTANCE_DESCRIPTION_MAX];
 
+        instance_describe(in, who, sizeof who);
         if (!m->ready) {
-                log_region_event(LOG_DEBUG, "join", r->name, in->pid, in->slot, count,
-                                 "%s: pid %i holds slot %u", r->name, (int) in->pid, in->slot);
+                log_region_event(LOG_DEBUG, "join", r->name, in, count,
+                                 "%s: %s holds slot %u", r->name, who, in->slot);
                 return;
         }
-        log_region_event(LOG_INFO, "join", r->name, in->pid, in->slot, count,
-                         "%s: pid %i joined, slot %u (%i of %u seats held)",
-                         r->name, (int) in->pid, in->slot, count, r->capacity);
+        log_region_event(LOG_INFO, "join", r->name, in, count,
+                         "%s: %s joined, slot %u (%i of %u seats held)",
+                         r->name, who, in->slot, count, r->capacity);
 }
 
 static void log_leave(Region *r, const Holder *h, int count) {
         const hc_instance *in = &h->instance;
+        char who[INSTANCE_DESCRIPTION_MAX];
 
+        instance_describe(in, who, sizeof who);
         if (h->exited)
-                log_region_event(LOG_NOTICE, "died", r->name, in->pid, in->slot, count,
-                                 "%s: pid %i died holding slot %u; seat reaped (%i of %u seats held)",
-                                 r->name, (int) in->pid, in->slot, count, r->capacity);
+                log_region_event(LOG_NOTICE, "died", r->name, in, count,
+                                 "%s: %s died holding slot %u; seat reaped (%i of %u seats held)",
+                                 r->name, who, in->slot, count, r->capacity);
         else
-                log_region_event(LOG_INFO, "leave", r->name, in->pid, in->slot, count,
-                                 "%s: pid %i left, slot %u (%i of %u seats held)",
-                                 r->name, (int) in->pid, in->slot, count, r->capacity);
+                log_region_event(LOG_INFO, "leave", r->name, in, count,
+                                 "%s: %s left, slot %u (%i of %u seats held)",
+                                 r->name, who, in->slot, count, r->capacity);
 }
 
 static Holder *holder_new(Region *r, const hc_instance *in) {

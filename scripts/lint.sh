@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# cppcheck and clang-tidy over lib/, cli/ and daemon/ (the tests, in tests/, aside).
-# Usage: scripts/lint.sh BUILDDIR (for its config.h). Prints the findings and
+# cppcheck and clang-tidy over lib/, common/, cli/ and daemon/ (the tests, in tests/,
+# aside). Usage: scripts/lint.sh BUILDDIR (for its config.h). Prints the findings and
 # exits 1 when there are any. 'make lint' runs it.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,7 +9,7 @@ build=$(cd "${1:-.}" && pwd)
 cd "$top"
 # Files still being written by others may be left out with LINT_EXCLUDE="lib/x.c ...".
 files=
-for f in lib/*.c cli/*.c daemon/*.c; do
+for f in lib/*.c common/*.c cli/*.c daemon/*.c; do
         case " ${LINT_EXCLUDE:-} " in *" $f "*) continue;; esac
         files="$files $f"
 done
@@ -19,10 +19,10 @@ echo "lint: cppcheck"
 cppcheck -q --std=c11 --enable=warning,portability,performance --inline-suppr \
         --error-exitcode=1 --suppressions-list=tests/lint/cppcheck.supp \
         --include=tests/lint/cppcheck.h --include="$build/config.h" \
-        -D__linux__ -D__GNUC__ -Ilib -Icli -Idaemon $files || status=1
+        -D__linux__ -D__GNUC__ -Ilib -Icommon -Icli -Idaemon $files || status=1
 
 echo "lint: clang-tidy"
-flags="-include $build/config.h -Ilib -Icli -Idaemon -pthread $(pkg-config --cflags libsystemd json-c)"
+flags="-include $build/config.h -Ilib -Icommon -Icli -Idaemon -pthread $(pkg-config --cflags libsystemd json-c)"
 out=$(mktemp)
 for f in $files; do
         clang-tidy -quiet "$f" -- $flags >>"$out" 2>&1 || status=1

@@ -91,6 +91,27 @@ contains() {
         return 0
 }
 
+# no_raw_controls FILE: FILE is valid UTF-8 and holds no control character but tab and
+# newline, byte for byte: no C0 control (ESC among them), no DEL, and no C1 control
+# (U+0080 to U+009F, "\xc2\x80" to "\xc2\x9f", which a terminal may take as CSI, OSC...).
+no_raw_controls() {
+        local why
+        checks=$((checks + 1))
+        if ! why=$(python3 - "$1" 2>&1 <<'PY'
+import re, sys
+data = open(sys.argv[1], "rb").read()
+data.decode("utf-8")
+bad = re.search(rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]", data)
+if bad:
+    sys.exit("raw %r at byte %d" % (bad.group(), bad.start()))
+PY
+        ); then
+                fail "$(basename "$1") carries control characters: $(echo "$why" | tail -1)"
+                return 1
+        fi
+        return 0
+}
+
 # One line of error, in the fixed format, and nothing on stdout.
 one_error_line() {
         same "stderr lines" "$(wc -l <"$T/err")" 1

@@ -28,7 +28,8 @@ import json, sys, re, os
 data = json.load(open(sys.argv[1], encoding="utf-8"))
 assert isinstance(data, list) and len(data) == 2, data
 for i, o in enumerate(data):
-    assert set(o) >= {"slot", "pid", "uid", "seq", "joined", "tag"}, o
+    assert set(o) >= {"slot", "pid", "uid", "seq", "joined", "tag", "verified"}, o
+    assert o["verified"] is True and "foreign_pid" not in o, o
     assert o["slot"] == i and o["uid"] == os.getuid(), o
     assert isinstance(o["pid"], int) and o["pid"] > 0, o
     assert isinstance(o["seq"], int), o

@@ -75,6 +75,47 @@ expect 75 hc run --max 5 small -- true
 release 1
 expect 0 hc wait small --zero --timeout 60
 
+# What needs another user than root runs as nobody, when root can switch to it.
+as_nobody=
+if [ "$(id -u)" = 0 ] && setpriv --reuid=nobody --regid=nogroup --clear-groups true 2>/dev/null &&
+   setpriv --reuid=nobody --regid=nogroup --clear-groups "$HEADCOUNT" --version >/dev/null 2>&1; then
+        as_nobody="setpriv --reuid=nobody --regid=nogroup --clear-groups"
+fi
+
+# create: a mode that lets group or others write is for the system scope only (a user's
+# region that others may write would not be trusted), unless root creates it.
+shared_fails() {         # MODE NAME SHOWN-AS COMMAND...
+        local mode=$1 name=$2 shown=$3
+        shift 3
+        expect 1 "$@" create "$name" --mode "$mode" &&
+                one_error_line "cannot create region '$shown': mode $mode (writable by group or others) is only allowed in the system scope"
+}
+if [ -n "$as_nobody" ]; then
+        mkdir -m 0700 "$T/nobody"
+        chown nobody "$T/nobody"
+        chmod 0711 "$T"
+        user_dir=$T/nobody
+elif [ "$(id -u)" != 0 ]; then
+        mkdir -m 0700 "$T/mine"
+        user_dir=$T/mine
+fi
+if [ -n "${user_dir:-}" ]; then
+        shared_fails 0666 shared shared $as_nobody "$HEADCOUNT" --dir "$user_dir"
+        shared_fails 0620 shared shared $as_nobody "$HEADCOUNT" --dir "$user_dir"
+        shared_fails 0602 shared shared $as_nobody env HEADCOUNT_DIR="$user_dir" "$HEADCOUNT"
+        shared_fails 0666 shared shared $as_nobody "$HEADCOUNT" --system --dir "$user_dir"
+        shared_fails 0666 'Local\shared' 'Local\\shared' \
+                $as_nobody env HEADCOUNT_DIR="$user_dir" "$HEADCOUNT" --system
+        same "regions created with such modes" "$(ls -A "$user_dir")" ""
+        expect 0 $as_nobody "$HEADCOUNT" --dir "$user_dir" create shared --mode 0644
+        same "a mode without group or other write" "$(stat -c %a "$user_dir/shared")" 644
+        chmod 0700 "$T"
+fi
+if [ "$(id -u)" = 0 ]; then
+        expect 0 hc create rootshared --mode 0666
+        same "root's region with write for all" "$(stat -c %a "$D/rootshared")" 666
+fi
+
 # Errors that are not usage errors: exit 1 with one line naming the cause.
 touch "$T/file"
 expect 1 hc --dir "$T/file" count web && one_error_line "cannot count region 'web': Not a directory"
@@ -83,14 +124,13 @@ expect 1 hc --dir "$T/file" names && one_error_line "cannot list regions in '$T/
 mkdir -m 0777 "$T/open"     # writable by all and not sticky: anyone could swap regions
 expect 1 hc --dir "$T/open" run web -- true && one_error_line "cannot join region 'web': Operation not permitted"
 expect 1 hc --dir "$T/open" create web && one_error_line "cannot create region 'web': Operation not permitted"
-if [ "$(id -u)" = 0 ] && setpriv --reuid=nobody --regid=nogroup --clear-groups true 2>/dev/null &&
-   setpriv --reuid=nobody --regid=nogroup --clear-groups "$HEADCOUNT" --version >/dev/null 2>&1; then
+if [ -n "$as_nobody" ]; then
         # an unreadable directory, as somebody who may not read it
         mkdir -m 0700 "$T/private"
         chmod 0711 "$T"
-        expect 1 setpriv --reuid=nobody --regid=nogroup --clear-groups "$HEADCOUNT" --dir "$T/private" run web -- true &&
+        expect 1 $as_nobody "$HEADCOUNT" --dir "$T/private" run web -- true &&
                 one_error_line "cannot join region 'web': Permission denied"
-        expect 1 setpriv --reuid=nobody --regid=nogroup --clear-groups "$HEADCOUNT" --dir "$T/private" names &&
+        expect 1 $as_nobody "$HEADCOUNT" --dir "$T/private" names &&
                 one_error_line "cannot list regions in '$T/private': Permission denied"
         chmod 0700 "$T"
 elif [ "$(id -u)" != 0 ]; then

@@ -23,10 +23,10 @@ usage_fails "option '--wait' does not apply to 'wait'" hc wait --wait web --zero
 usage_fails "option '--below' does not apply to 'run'" hc run --below 2 web -- true
 usage_fails "unrecognized option '--json=1'" hc list --json=1 web
 
-# Names: checked before anything touches the disk.
+# Names: checked before anything touches the disk. A message shows a backslash as "\\".
 for name in "" .hidden "a/b" "a b" "é" "$(printf 'x%.0s' $(seq 201))" "Local\\" "Global\\.x" "../x"; do
-        usage_fails "invalid name '$name'" hc count "$name"
-        usage_fails "invalid name '$name'" hc run "$name" -- true
+        usage_fails "invalid name '${name//\\/\\\\}'" hc count "$name"
+        usage_fails "invalid name '${name//\\/\\\\}'" hc run "$name" -- true
 done
 expect 0 hc count "$(printf 'x%.0s' $(seq 200))"
 expect 0 hc count "Local\\web"

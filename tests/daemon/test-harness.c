@@ -17,21 +17,13 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "headcount.h"
 #include "test-harness.h"
 
-uint64_t harness_now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 static int remaining_ms(uint64_t deadline) {
-        uint64_t now = harness_now_usec();
+        uint64_t now = now_usec();
 
         return now >= deadline ? 0 : (int) ((deadline - now + 999) / 1000);
 }
@@ -84,7 +76,7 @@ int harness_start_bus(struct harness *h) {
         char fdarg[64];
         int p[2];
         size_t n = 0;
-        uint64_t deadline = harness_now_usec() + 20 * 1000000;
+        uint64_t deadline = now_usec() + 20 * 1000000;
 
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
@@ -127,6 +119,20 @@ int harness_start_bus(struct harness *h) {
         return 0;
 }
 
+/* Whether PATH starts with "#!". */
+static bool is_script(const char *path) {
+        char magic[2] = "";
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        bool r;
+
+        if (fd < 0)
+                return false;
+        r = read(fd, magic, sizeof magic) == (ssize_t) sizeof magic && magic[0] == '#' &&
+            magic[1] == '!';
+        (void) close(fd);
+        return r;
+}
+
 int harness_spawn_daemon(struct harness *h, const char *const *args, uint64_t watchdog_usec,
                          pid_t *ret_pid) {
         const char *argv[32] = { "headcountd", "--dir", h->dir, "--log-target=stderr", "-v" };
@@ -144,7 +150,10 @@ int harness_spawn_daemon(struct harness *h, const char *const *args, uint64_t wa
                 int log = open(h->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
                 char wd[32];
 
-                if (log >= 0)
+                if (h->daemon_closed_stdio)
+                        for (int fd = 0; fd <= 2; fd++)
+                                (void) close(fd);
+                else if (log >= 0)
                         (void) dup2(log, STDERR_FILENO);
                 (void) setenv("NOTIFY_SOCKET", h->notify_path, 1);
                 if (h->bus_address[0])
@@ -157,7 +166,16 @@ int harness_spawn_daemon(struct harness *h, const char *const *args, uint64_t wa
                         (void) setenv("WATCHDOG_USEC", wd, 1);
                 } else
                         (void) unsetenv("WATCHDOG_USEC");
-                execv(harness_daemon_path(), (char **) argv);
+                if (h->daemon_closed_stdio && is_script(harness_daemon_path())) {
+                        /* libtool's wrapper script: bash would read it from the closed
+                         * descriptor 2 and leave it there for the daemon, dash moves it
+                         * above 9. Run it with sh, so the daemon finds 2 closed. */
+                        memmove(argv + 1, argv, (n + 1) * sizeof *argv);
+                        argv[0] = "sh";
+                        argv[1] = harness_daemon_path();
+                        execv("/bin/sh", (char **) argv);
+                } else
+                        execv(harness_daemon_path(), (char **) argv);
                 _exit(127);
         }
         if (ret_pid)
@@ -191,7 +209,7 @@ static int notify_drain(struct harness *h) {
 
 int harness_notify_wait(struct harness *h, const char *needle, int timeout_ms,
                         char *ret, size_t len) {
-        uint64_t deadline = harness_now_usec() + (uint64_t) timeout_ms * 1000;
+        uint64_t deadline = now_usec() + (uint64_t) timeout_ms * 1000;
 
         for (;;) {
                 struct pollfd pfd = { .fd = h->notify_fd, .events = POLLIN };
@@ -231,7 +249,7 @@ static int on_signal(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
                 k = sd_bus_message_read(msg, "s", &name);
         if (k < 0)
                 return 0;
-        s->usec = harness_now_usec();
+        s->usec = now_usec();
         (void) snprintf(s->member, sizeof s->member, "%s", sd_bus_message_get_member(msg));
         (void) snprintf(s->name, sizeof s->name, "%s", name);
         s->count = count;
@@ -280,7 +298,7 @@ static int bus_wait(struct harness *h, uint64_t deadline) {
 
 int harness_wait_signal(struct harness *h, const char *member, const char *name, long count,
                         int timeout_ms, uint64_t *ret_usec) {
-        uint64_t deadline = harness_now_usec() + (uint64_t) timeout_ms * 1000;
+        uint64_t deadline = now_usec() + (uint64_t) timeout_ms * 1000;
 
         for (;;) {
                 int k;

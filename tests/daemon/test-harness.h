@@ -13,6 +13,8 @@
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 
+#include "time-util.h"          /* now_usec(), the clock of every time stamp here */
+
 #define HARNESS_SIGNALS_MAX 4096
 
 struct harness_signal {
@@ -33,6 +35,7 @@ struct harness {
         pid_t bus_pid;
         char bus_address[1024];
         pid_t daemon_pid;
+        bool daemon_closed_stdio;        /* start it with 0, 1 and 2 closed, logging nowhere */
         sd_bus *bus;                     /* our client connection */
         pid_t spawned[256];              /* holders and their children, killed at the end */
         size_t n_spawned;
@@ -50,8 +53,8 @@ int harness_init(struct harness *h);
 int harness_start_bus(struct harness *h);
 
 /* Starts headcountd --dir h->dir plus ARGS (NULL-terminated, may be NULL), with
- * WATCHDOG_USEC set when WATCHDOG_USEC is non-zero. Stores the pid in h->daemon_pid
- * unless RET_PID is given. Does not wait for READY=1. */
+ * WATCHDOG_USEC set when WATCHDOG_USEC is non-zero and its stderr in h->log. Stores the
+ * pid in h->daemon_pid unless RET_PID is given. Does not wait for READY=1. */
 int harness_spawn_daemon(struct harness *h, const char *const *args, uint64_t watchdog_usec,
                          pid_t *ret_pid);
 
@@ -83,8 +86,6 @@ void harness_kill(pid_t pid);
 
 /* Waits up to TIMEOUT_MS for PID to exit; returns its wait status or -ETIMEDOUT. */
 int harness_wait_exit(pid_t pid, int timeout_ms);
-
-uint64_t harness_now_usec(void);
 
 /* Stops everything and removes the scratch directory. */
 void harness_done(struct harness *h);

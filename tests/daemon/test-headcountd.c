@@ -7,11 +7,15 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,23 +36,74 @@ static void teardown(void) {
         harness_done(&h);
 }
 
-static void start_daemon(uint64_t watchdog_usec) {
-        ck_assert_int_eq(harness_spawn_daemon(&h, NULL, watchdog_usec, NULL), 0);
+static void start_daemon_args(const char *const *args, uint64_t watchdog_usec) {
+        ck_assert_int_eq(harness_spawn_daemon(&h, args, watchdog_usec, NULL), 0);
         ck_assert_msg(harness_notify_wait(&h, "READY=1", T_MS, NULL, 0) == 0,
                       "no READY=1 from headcountd");
 }
 
-static bool log_contains(const char *needle) {
-        char buf[65536];
-        FILE *f = fopen(h.log, "re");
+static void start_daemon(uint64_t watchdog_usec) {
+        start_daemon_args(NULL, watchdog_usec);
+}
+
+/* Reads the file PATH (at most LEN - 1 bytes) into BUF, NUL-terminated; returns the bytes
+ * read, 0 when it is missing. */
+static size_t read_file(const char *path, char *buf, size_t len) {
+        FILE *f = fopen(path, "re");
         size_t n;
 
+        buf[0] = '\0';
         if (!f)
-                return false;
-        n = fread(buf, 1, sizeof buf - 1, f);
+                return 0;
+        n = fread(buf, 1, len - 1, f);
         buf[n] = '\0';
         (void) fclose(f);
+        return n;
+}
+
+static bool log_contains(const char *needle) {
+        static char buf[65536];
+
+        (void) read_file(h.log, buf, sizeof buf);
         return strstr(buf, needle) != NULL;
+}
+
+/* The first control character in the LEN bytes at S other than a newline: a C0 control,
+ * DEL, or a C1 control (U+0080..U+009F, "\xc2\x80".."\xc2\x9f"); NULL when there is none. */
+static const char *find_control(const char *s, size_t len) {
+        const unsigned char *p = (const unsigned char *) s;
+
+        for (size_t i = 0; i < len; i++)
+                if ((p[i] < 0x20 && p[i] != '\n') || p[i] == 0x7f ||
+                    (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f))
+                        return s + i;
+        return NULL;
+}
+
+/* One entry of ListInstances. */
+struct bus_instance {
+        uint32_t slot, pid, uid, flags;
+        uint64_t seq, joined;
+        const char *tag;                 /* points into the reply */
+};
+
+/* Reads the next entry of a ListInstances reply: 1, or 0 at the end. */
+static int bus_instance_next(sd_bus_message *reply, struct bus_instance *ret) {
+        return sd_bus_message_read(reply, "(uuuttus)", &ret->slot, &ret->pid, &ret->uid,
+                                   &ret->seq, &ret->joined, &ret->flags, &ret->tag);
+}
+
+/* Calls ListInstances(NAME) and reads its first entry into *RET. Returns the reply, with
+ * the next entry up for bus_instance_next(); unref it when done. */
+static sd_bus_message *list_instances(const char *name, struct bus_instance *ret) {
+        sd_bus_message *reply = NULL;
+
+        ck_assert_int_ge(sd_bus_call_method(h.bus, "org.headcount.Manager1",
+                                            "/org/headcount/Manager1", "org.headcount.Manager1",
+                                            "ListInstances", NULL, &reply, "s", name), 0);
+        ck_assert_int_eq(sd_bus_message_enter_container(reply, 'a', "(uuuttus)"), 1);
+        ck_assert_int_eq(bus_instance_next(reply, ret), 1);
+        return reply;
 }
 
 /* READY=1 comes with a STATUS= line, and STATUS= follows the counts. */
@@ -80,11 +135,11 @@ START_TEST(test_daemon_watchdog)
         uint64_t t0, t3;
 
         start_daemon(200 * 1000);
-        t0 = harness_now_usec();
+        t0 = now_usec();
         for (int i = 0; i < 3; i++)
                 ck_assert_msg(harness_notify_wait(&h, "WATCHDOG=1", T_MS, NULL, 0) == 0,
                               "WATCHDOG=1 number %d missing", i + 1);
-        t3 = harness_now_usec();
+        t3 = now_usec();
         /* Half the interval apart: three pings take at least about 300 ms. */
         ck_assert_uint_ge(t3 - t0, 250 * 1000);
 }
@@ -139,9 +194,9 @@ END_TEST
 START_TEST(test_daemon_lists)
 {
         sd_bus_message *reply = NULL;
-        uint32_t slot, pid, uid, flags, count;
-        uint64_t seq, joined;
-        const char *name, *tag;
+        struct bus_instance in;
+        const char *name;
+        uint32_t count;
         bool seen = false;
         pid_t a;
 
@@ -161,22 +216,172 @@ START_TEST(test_daemon_lists)
         ck_assert(seen);
         reply = sd_bus_message_unref(reply);
 
-        ck_assert_int_ge(sd_bus_call_method(h.bus, "org.headcount.Manager1",
-                                            "/org/headcount/Manager1", "org.headcount.Manager1",
-                                            "ListInstances", NULL, &reply, "s", "early"), 0);
-        ck_assert_int_eq(sd_bus_message_enter_container(reply, 'a', "(uuuttus)"), 1);
-        ck_assert_int_eq(sd_bus_message_read(reply, "(uuuttus)", &slot, &pid, &uid, &seq,
-                                             &joined, &flags, &tag), 1);
-        ck_assert_uint_eq(slot, 0);
-        ck_assert_uint_eq(pid, (uint32_t) a);
-        ck_assert_uint_eq(uid, getuid());
-        ck_assert_uint_eq(flags, 0);
-        ck_assert_uint_gt(joined, 0);
-        ck_assert_str_eq(tag, "caf\xc3\xa9 \\xff");       /* UTF-8 kept, the rest escaped */
-        ck_assert_int_eq(sd_bus_message_read(reply, "(uuuttus)", &slot, &pid, &uid, &seq,
-                                             &joined, &flags, &tag), 0);
+        reply = list_instances("early", &in);
+        ck_assert_uint_eq(in.slot, 0);
+        ck_assert_uint_eq(in.pid, (uint32_t) a);
+        ck_assert_uint_eq(in.uid, getuid());
+        ck_assert_uint_eq(in.flags, 0);
+        ck_assert_uint_gt(in.joined, 0);
+        ck_assert_str_eq(in.tag, "caf\xc3\xa9 \\xff");    /* UTF-8 kept, the rest escaped */
+        ck_assert_int_eq(bus_instance_next(reply, &in), 0);
         sd_bus_message_unref(reply);
         harness_kill(a);
+}
+END_TEST
+
+/* ListInstances escapes the tags' control characters: C0 (ESC), DEL and C1 (CSI, OSC),
+ * which are valid UTF-8 but which a client printing the string would hand to a terminal. */
+START_TEST(test_daemon_tag_controls)
+{
+        sd_bus_message *reply;
+        struct bus_instance in;
+        pid_t a;
+
+        start_daemon(0);
+        a = harness_spawn_holder(&h, "ctl", 1, 1, "\x1b[31m\xc2\x9b" "1m\xc2\x9d" "0;t\x07"
+                                 "\xc2\x9c\x7f\xc2\x85 caf\xc3\xa9 \xc2\xa0", false, NULL);
+        ck_assert_int_gt(a, 0);
+        ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "ctl", 1, T_MS, NULL), 0);
+
+        reply = list_instances("ctl", &in);
+        ck_assert_ptr_null(find_control(in.tag, strlen(in.tag)));
+        ck_assert_str_eq(in.tag, "\\x1b[31m\\xc2\\x9b1m\\xc2\\x9d0;t\\x07\\xc2\\x9c\\x7f"
+                              "\\xc2\\x85 caf\xc3\xa9 \xc2\xa0");
+        sd_bus_message_unref(reply);
+        harness_kill(a);
+}
+END_TEST
+
+/* Log lines and D-Bus strings never carry a control character raw: a scope directory
+ * whose name holds ESC, CSI (U+009B) and DEL is logged and served escaped. */
+START_TEST(test_daemon_log_escapes)
+{
+        const char *args[] = { "--dir", NULL, NULL };
+        char dir[PATH_MAX], want[PATH_MAX + 64], buf[65536];
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char *property = NULL;
+        const char *bad;
+        size_t n;
+
+        (void) snprintf(dir, sizeof dir, "%s/\x1b[31m\xc2\x9b" "1m\x7fscope", h.top);
+        ck_assert_int_eq(mkdir(dir, 0700), 0);
+        args[1] = dir;
+        start_daemon_args(args, 0);
+
+        (void) snprintf(want, sizeof want, "Watching %s/\\x1b[31m\\xc2\\x9b1m\\x7fscope",
+                        h.top);
+        n = read_file(h.log, buf, sizeof buf);
+        ck_assert_msg(strstr(buf, want), "no '%s' in the log: %s", want, buf);
+        bad = find_control(buf, n);
+        ck_assert_msg(!bad, "a raw control character at byte %zu of the log: %s",
+                      (size_t) (bad - buf), buf);
+
+        ck_assert_int_ge(sd_bus_get_property_string(h.bus, "org.headcount.Manager1",
+                                                    "/org/headcount/Manager1",
+                                                    "org.headcount.Manager1", "Directory",
+                                                    &error, &property), 0);
+        ck_assert_str_eq(property, want + strlen("Watching "));
+        ck_assert_int_lt(sd_bus_call_method(h.bus, "org.headcount.Manager1",
+                                            "/org/headcount/Manager1", "org.headcount.Manager1",
+                                            "Count", &error, NULL, "s", "none"), 0);
+        ck_assert_ptr_nonnull(strstr(error.message, property));
+        ck_assert_ptr_null(find_control(error.message, strlen(error.message)));
+        free(property);
+        sd_bus_error_free(&error);
+}
+END_TEST
+
+/* A holder in another PID namespace is named as such in the log, and flagged (2) in
+ * ListInstances: its PID means nothing in ours. Needs the right to make a PID namespace. */
+START_TEST(test_daemon_other_pidns)
+{
+        sd_bus_message *reply;
+        struct bus_instance in;
+        pid_t outer;
+        int p[2];
+        char c;
+
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        outer = fork();
+        ck_assert_int_ge(outer, 0);
+        if (outer == 0) {
+                pid_t inner;
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (unshare(CLONE_NEWPID) < 0)
+                        _exit(77);
+                inner = fork();                 /* PID 1 of the new namespace */
+                if (inner == 0) {
+                        hc_slot *seat = NULL;
+
+                        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        if (hc_join("ns", HC_OPTIONS(.dir = h.dir, .max = 2), &seat) < 0)
+                                _exit(1);
+                        (void) !write(p[1], "j", 1);
+                        for (;;)
+                                pause();
+                }
+                (void) waitpid(inner, NULL, 0);
+                _exit(1);
+        }
+        (void) close(p[1]);
+        if (read(p[0], &c, 1) != 1) {
+                int status = harness_wait_exit(outer, T_MS);
+
+                (void) close(p[0]);
+                if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+                        fprintf(stderr, "test_daemon_other_pidns: skipped: we may not make "
+                                "a PID namespace\n");
+                        return;
+                }
+                ck_abort_msg("the holder in a new PID namespace did not join");
+        }
+        (void) close(p[0]);
+        h.spawned[h.n_spawned++] = outer;
+
+        start_daemon(0);
+        reply = list_instances("ns", &in);
+        ck_assert_uint_eq(in.pid, 1);
+        ck_assert_uint_eq(in.flags & HC_INSTANCE_OTHER_PIDNS, HC_INSTANCE_OTHER_PIDNS);
+        ck_assert_uint_eq(in.flags & HC_INSTANCE_UNVERIFIED, 0);
+        sd_bus_message_unref(reply);
+
+        /* Known before READY=1 (a debug line), then its death, as the kernel tells. */
+        ck_assert_msg(log_contains("ns: pid 1 in another PID namespace holds slot 0"),
+                      "no holder in another PID namespace in the log");
+        harness_kill(outer);
+        ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "ns", 0, T_MS, NULL), 0);
+        ck_assert_msg(log_contains("ns: pid 1 in another PID namespace left, slot 0") ||
+                      log_contains("ns: pid 1 in another PID namespace died holding slot 0"),
+                      "no leave of the holder in another PID namespace in the log");
+}
+END_TEST
+
+/* Started with 0, 1 and 2 closed, the daemon puts /dev/null there before it opens anything:
+ * no region, lock file or socket of its own takes those numbers, where its log lines (on
+ * 2) would go into it. */
+START_TEST(test_daemon_closed_stdio)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint32_t count = 0;
+
+        h.daemon_closed_stdio = true;
+        start_daemon(0);
+        ck_assert_int_eq(harness_count(&h, "headcountd", &error, &count), 0);
+        ck_assert_uint_eq(count, 1);
+        for (int fd = 0; fd <= 2; fd++) {
+                char path[64], target[PATH_MAX] = "";
+                ssize_t n;
+
+                (void) snprintf(path, sizeof path, "/proc/%d/fd/%d", (int) h.daemon_pid, fd);
+                n = readlink(path, target, sizeof target - 1);
+                ck_assert_msg(n > 0, "descriptor %d is closed", fd);
+                target[n] = '\0';
+                ck_assert_msg(strcmp(target, "/dev/null") == 0, "descriptor %d is %s", fd,
+                              target);
+        }
+        ck_assert_int_eq(hc_count("headcountd", HC_OPTIONS(.dir = h.dir)), 1);
+        sd_bus_error_free(&error);
 }
 END_TEST
 
@@ -197,7 +402,7 @@ START_TEST(test_daemon_sigkill_signal)
         ck_assert_int_gt(b, 0);
         ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "web", 2, T_MS, NULL), 0);
 
-        t_kill = harness_now_usec();
+        t_kill = now_usec();
         harness_kill(a);
         ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "web", 1, T_MS, &t_signal), 0);
         fprintf(stderr, "CountChanged %llu us after SIGKILL\n",
@@ -372,6 +577,16 @@ START_TEST(test_daemon_usage)
         ck_assert_ptr_nonnull(strstr(out, "Try 'headcountd --help'"));
         status = run_daemon_status("--bus=carrier-pigeon", out, sizeof out);
         ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 64);
+
+        /* What a usage error quotes is escaped: no ESC, CSI or DEL reaches the terminal. */
+        status = run_daemon_status("'--bus=\x1b[31m\xc2\x9b" "1m\x7f'", out, sizeof out);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 64);
+        ck_assert_msg(strstr(out, "unknown bus '\\x1b[31m\\xc2\\x9b1m\\x7f'\n"), "got: %s", out);
+        ck_assert_ptr_null(find_control(out, strlen(out)));
+        status = run_daemon_status("'--\x1b[2J'", out, sizeof out);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 64);
+        ck_assert_msg(strstr(out, "unrecognized option '--\\x1b[2J'\n"), "got: %s", out);
+        ck_assert_ptr_null(find_control(out, strlen(out)));
 }
 END_TEST
 
@@ -387,6 +602,7 @@ static Suite *suite_daemon(void) {
         tcase_add_test(tc, test_daemon_sigterm);
         tcase_add_test(tc, test_daemon_region_appears);
         tcase_add_test(tc, test_daemon_lists);
+        tcase_add_test(tc, test_daemon_other_pidns);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("crash");
@@ -402,6 +618,9 @@ static Suite *suite_daemon(void) {
         tcase_add_test(tc, test_daemon_second_refused);
         tcase_add_test(tc, test_daemon_bad_arguments);
         tcase_add_test(tc, test_daemon_usage);
+        tcase_add_test(tc, test_daemon_tag_controls);
+        tcase_add_test(tc, test_daemon_log_escapes);
+        tcase_add_test(tc, test_daemon_closed_stdio);
         suite_add_tcase(s, tc);
         return s;
 }
