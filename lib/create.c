@@ -65,7 +65,7 @@ static uint64_t random_id(void) {
         uint64_t v = 0;
 
         if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t) sizeof v)
-                v ^= (uint64_t) now_usec() << 20 ^ (uint64_t) getpid();
+                v ^= (uint64_t) monotonic_usec() << 20 ^ (uint64_t) getpid();
         return v ? v : 1;
 }
 

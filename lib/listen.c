@@ -131,7 +131,7 @@ static int opt_peer_timeout(const hc_options *opt, int *ret) {
 /* ---- The listener ---- */
 
 static int64_t usec_after(int timeout_ms) {
-        return now_usec() + (int64_t) timeout_ms * 1000;
+        return monotonic_usec() + (int64_t) timeout_ms * 1000;
 }
 
 /* Makes sure the timer goes off no later than DEADLINE. An early expiry costs a look. */
@@ -141,7 +141,7 @@ static void timer_arm(hc_listener *l, int64_t deadline) {
 
         if (l->armed && l->armed <= deadline)
                 return;
-        d = deadline - now_usec();
+        d = deadline - monotonic_usec();
         if (d < 1)
                 d = 1;
         its.it_value.tv_sec = d / 1000000;
@@ -297,7 +297,7 @@ static int peer_write(struct peer *p) {
 }
 
 static void expire_peers(hc_listener *l) {
-        int64_t now = now_usec(), next = 0;
+        int64_t now = monotonic_usec(), next = 0;
         struct peer *p, *q;
 
         (void) timerfd_settime(l->tfd, 0, &(struct itimerspec) {}, NULL);
@@ -437,7 +437,7 @@ _hc_public_ int hc_message_reply(hc_message *m, const void *data, size_t len) {
                 /* the listener is gone: no loop to finish it in, so wait a bounded time */
                 int64_t deadline = usec_after(l->peer_timeout_ms);
                 while (r == 0) {
-                        int64_t left = deadline - now_usec();
+                        int64_t left = deadline - monotonic_usec();
                         if (left <= 0) {
                                 r = -ETIMEDOUT;
                                 break;
@@ -519,7 +519,7 @@ static int listener_bind(hc_listener *l, uint64_t *ret_nonce) {
                 uint64_t nonce = 0;
 
                 if (getrandom(&nonce, sizeof nonce, GRND_NONBLOCK) != (ssize_t) sizeof nonce)
-                        nonce ^= (uint64_t) now_usec() << 16 ^ (uint64_t) getpid();
+                        nonce ^= (uint64_t) monotonic_usec() << 16 ^ (uint64_t) getpid();
                 nonce |= 1;               /* 0 means "not listening" */
                 r = file_socket_name(l->sock_name, sizeof l->sock_name, l->h->sc.name, nonce);
                 if (r < 0)

@@ -69,7 +69,7 @@ static int local_lock(struct mutex *m, int64_t deadline) {
         if (deadline == 0)
                 return -ETIMEDOUT;
         (void) clock_gettime(CLOCK_REALTIME, &ts);
-        left = deadline - now_usec();
+        left = deadline - monotonic_usec();
         if (left < 0)
                 left = 0;
         ts.tv_sec += (time_t) (left / 1000000);

@@ -22,7 +22,7 @@
 #include "util.h"
 
 static int64_t usec_after(int timeout_ms) {
-        return now_usec() + (int64_t) timeout_ms * 1000;
+        return monotonic_usec() + (int64_t) timeout_ms * 1000;
 }
 
 /* Waits until FD is ready for EVENTS or DEADLINE (µs, -1: never) passes. */
@@ -31,7 +31,7 @@ static int wait_fd(int fd, short events, int64_t deadline) {
                 int timeout = -1, n;
 
                 if (deadline >= 0) {
-                        int64_t left = deadline - now_usec();
+                        int64_t left = deadline - monotonic_usec();
                         if (left <= 0)
                                 return -ETIMEDOUT;
                         timeout = left / 1000 >= 0x7fffffff ? 0x7fffffff : (int) (left / 1000) + 1;
@@ -131,7 +131,7 @@ static int connect_listener(int dirfd, const char *fn, int64_t deadline, int *re
                         return -errno;
                 /* The listener's backlog is full. A non-blocking Unix socket cannot wait
                  * for room with poll(), so look again shortly. */
-                if (deadline >= 0 && now_usec() >= deadline)
+                if (deadline >= 0 && monotonic_usec() >= deadline)
                         return -ETIMEDOUT;
                 sleep_usec(2000);
         }

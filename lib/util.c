@@ -9,7 +9,7 @@
 #include "hc-internal.h"
 #include "util.h"
 
-int64_t now_usec(void) {
+int64_t monotonic_usec(void) {
         struct timespec ts;
 
         (void) clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -21,7 +21,7 @@ int64_t deadline_from(int timeout_ms) {
                 return 0;
         if (timeout_ms < 0)
                 return -1;
-        return now_usec() + (int64_t) timeout_ms * 1000;
+        return monotonic_usec() + (int64_t) timeout_ms * 1000;
 }
 
 int deadline_wait(int64_t deadline, int64_t cap_usec, struct timespec *ret) {
@@ -30,7 +30,7 @@ int deadline_wait(int64_t deadline, int64_t cap_usec, struct timespec *ret) {
         if (deadline == 0)
                 return -ETIMEDOUT;
         if (deadline > 0) {
-                int64_t left = deadline - now_usec();
+                int64_t left = deadline - monotonic_usec();
                 if (left <= 0)
                         return -ETIMEDOUT;
                 if (left < wait)

@@ -9,9 +9,9 @@
 #include <time.h>
 
 /* CLOCK_MONOTONIC in microseconds. */
-int64_t now_usec(void);
+int64_t monotonic_usec(void);
 
-/* 0: do not wait; -1: forever; else an absolute now_usec() time. */
+/* 0: do not wait; -1: forever; else an absolute monotonic_usec() time. */
 int64_t deadline_from(int timeout_ms);
 
 /* The time left until DEADLINE (from deadline_from()), capped at CAP_USEC, as a timespec
