@@ -130,7 +130,7 @@ static _Noreturn void usage(void) {
               "     --below <number>            'wait': until fewer than <number> are running\n"
               "     --zero                      'wait': until nobody is running\n"
               "     --timeout <secs>            'wait', 'send': give up after <secs>\n"
-              "     --mode <mode>               'create': file mode, octal (default 0644);\n"
+              "     --mode <mode>               'create': file mode, octal (default 0600);\n"
               "                                   group or other write only in the system scope\n"
               "     --capacity <number>         'create': seats in the region (default 64)\n"
               "     --data-size <bytes>         'create': user data bytes in the region\n"
