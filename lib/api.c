@@ -221,6 +221,11 @@ _hc_public_ int hc_region_retired(hc_region *rg) {
         return region_unlinked(&rg->r) > 0;
 }
 
+_hc_public_ int hc_region_departure(hc_region *rg, unsigned slot, uint64_t seq) {
+        hc_assert_return(rg, -EINVAL);
+        return handle_departure(rg, slot, seq);
+}
+
 _hc_public_ int hc_region_reap(hc_region *rg) {
         unsigned reaped = 0;
         int r;

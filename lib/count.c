@@ -167,6 +167,30 @@ int handle_primary(hc_region *h, hc_instance *ret, uint64_t *ret_listen_id) {
         return 0;
 }
 
+int handle_departure(hc_region *h, unsigned slot, uint64_t seq) {
+        uint64_t mask, rec_seq;
+        int32_t pid;
+        int fd, r;
+
+        if (slot >= h->r.capacity || seq == 0)
+                return -EINVAL;
+        r = handle_query_fd(h, seat_file(slot), &fd);
+        if (r < 0)
+                return r;
+        r = seat_count(fd, slot, 1, &mask);
+        if (r < 0)
+                return r;
+        if (region_record_peek(&h->r, slot, &rec_seq, &pid) < 0)
+                return -ESTALE;
+        if (r > 0)
+                return rec_seq == seq ? -EBUSY : -ESTALE;
+        if (rec_seq == seq && pid > 0)
+                return 1;                 /* its record outlived its seat: it died */
+        if (rec_seq == 0 && pid == 0)
+                return 0;                 /* erased by its leave */
+        return -ESTALE;                   /* taken (and maybe left) since */
+}
+
 int handle_lock(hc_region *h, int timeout_ms) {
         int r;
 

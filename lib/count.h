@@ -19,6 +19,9 @@ int handle_list(hc_region *h, hc_instance **ret);
  * (may be NULL) is the nonce of its listening socket, 0 when it does not listen. */
 int handle_primary(hc_region *h, hc_instance *ret, uint64_t *ret_listen_id);
 
+/* How the holder of SLOT with sequence number SEQ went: hc_region_departure(). */
+int handle_departure(hc_region *h, unsigned slot, uint64_t seq);
+
 /* Before a joiner tries SEAT: makes sure the region's seat_hwm covers it. 0 or -errno. */
 int handle_cover_seat(hc_region *h, unsigned seat);
 

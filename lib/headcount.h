@@ -378,6 +378,18 @@ int hc_region_retired(hc_region *rg);
 int hc_region_mapped(const hc_region *rg);
 
 /*
+ * Tells how the holder that held seat SLOT with sequence number SEQ (both from its
+ * hc_instance) went away, for monitors that report joins and departures: 0 when it gave
+ * the seat back (hc_leave(), or it exited after leaving: a leave erases the record before
+ * it lets go of the seat), 1 when it died holding the seat (the kernel freed the lock
+ * while its record was still there; reaping keeps what tells so). Errors: -EBUSY when it
+ * still holds the seat, -ESTALE when the seat was taken again since (the answer is lost),
+ * -EINVAL, and those of hc_region_count(). In a region others may write, the answer is a
+ * claim, as the record is.
+ */
+int hc_region_departure(hc_region *rg, unsigned slot, uint64_t seq);
+
+/*
  * As hc_reap() through the handle, and then wakes every hc_wait() caller on the region so
  * that it counts again at once: for a monitor (such as headcountd) that learned of a
  * holder's death by other means, for example a pidfd. Returns the number of records

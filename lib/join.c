@@ -218,8 +218,9 @@ void slot_leave(hc_slot *s) {
                 free(s);
                 return;
         }
-        /* the record goes first, so that nobody lists a seat we no longer hold */
-        region_record_clear(&h->r, s->index, s->rec.check);
+        /* the record goes first, so that nobody lists a seat we no longer hold, and all of
+         * it: a record left on a free seat means a holder that died (count.c) */
+        region_record_erase(&h->r, s->index, s->rec.check);
         if (s->rg) {
                 seat_give_back(s->fd, s->index);
                 region_poke(&h->r);

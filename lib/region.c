@@ -322,6 +322,49 @@ void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check
         (void) pwrite(r->fd, &zero, sizeof zero, record_offset(r, seat));
 }
 
+/*
+ * A holder that leaves erases its whole record (check word first); a reaper only clears
+ * the check word of a dead holder's record and leaves the rest, so that a monitor can
+ * still tell afterwards that the holder died rather than left (hc_region_departure()).
+ */
+void region_record_erase(struct region *r, unsigned seat, uint64_t only_if_check) {
+        struct hc_slot_rec zero = {};
+
+        if (seat >= r->capacity || !r->writable)
+                return;
+        if (r->mapped) {
+                struct hc_slot_rec *dst = record_mapped(r, seat);
+                uint64_t *d = (uint64_t *) dst;
+
+                if (!__atomic_compare_exchange_n(&dst->check, &only_if_check, 0, false,
+                                                 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+                        return;
+                for (size_t i = 1; i < sizeof zero / 8; i++)
+                        __atomic_store_n(&d[i], 0, __ATOMIC_RELAXED);
+                return;
+        }
+        (void) pwrite(r->fd, &zero, sizeof zero, record_offset(r, seat));
+}
+
+/* The seq and pid of record SEAT as they are, checked or not (for hc_region_departure()). */
+int region_record_peek(struct region *r, unsigned seat, uint64_t *ret_seq, int32_t *ret_pid) {
+        struct hc_slot_rec rec;
+
+        if (seat >= r->capacity)
+                return -EINVAL;
+        if (r->mapped) {
+                const struct hc_slot_rec *src = record_mapped(r, seat);
+                *ret_seq = __atomic_load_n(&src->seq, __ATOMIC_ACQUIRE);
+                *ret_pid = __atomic_load_n(&src->pid, __ATOMIC_RELAXED);
+                return 0;
+        }
+        if (pread(r->fd, &rec, sizeof rec, record_offset(r, seat)) != (ssize_t) sizeof rec)
+                return -EBADMSG;
+        *ret_seq = rec.seq;
+        *ret_pid = rec.pid;
+        return 0;
+}
+
 bool region_record_present(struct region *r, unsigned seat) {
         uint64_t c = 0;
 

@@ -60,6 +60,8 @@ void region_record_fill(const struct region *r, unsigned seat, const char *tag, 
 void region_record_seal(const struct region *r, unsigned seat, struct hc_slot_rec *rec);
 int region_record_write(struct region *r, unsigned seat, const struct hc_slot_rec *rec);
 void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check);
+void region_record_erase(struct region *r, unsigned seat, uint64_t only_if_check);
+int region_record_peek(struct region *r, unsigned seat, uint64_t *ret_seq, int32_t *ret_pid);
 bool region_record_present(struct region *r, unsigned seat);
 int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64_t *ret_listen_id);
 

@@ -721,6 +721,89 @@ START_TEST(test_slot_names_skips_other_files)
 }
 END_TEST
 
+/* A process that joins and then exits, with or without leaving first. */
+static pid_t join_and_exit(const char *name, bool leave, bool cold, int *ret_seat, uint64_t *ret_seq) {
+        int p[2];
+        pid_t pid;
+        struct { int seat; uint64_t seq; } got = { -1, 0 };
+
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                hc_region *rg = NULL;
+                hc_slot *s = NULL;
+
+                close(p[0]);
+                if (cold ? hc_join(name, TOPT(.max = 4), &s) < 0
+                         : hc_region_open(name, TOPT(), &rg) < 0 || hc_region_join(rg, TOPT(.max = 4), &s) < 0)
+                        child_exit(10);
+                got.seat = (int) hc_slot_index(s);
+                got.seq = hc_slot_seq(s);
+                if (write(p[1], &got, sizeof got) != (ssize_t) sizeof got)
+                        child_exit(11);
+                if (leave)
+                        s = hc_leave(s);
+                child_exit(0);            /* without leaving: the seat goes with the process */
+        }
+        close(p[1]);
+        ck_assert_int_eq(read(p[0], &got, sizeof got), (ssize_t) sizeof got);
+        close(p[0]);
+        *ret_seat = got.seat;
+        *ret_seq = got.seq;
+        return pid;
+}
+
+/* A monitor can tell a holder that left from one that died holding its seat, also after
+ * a reap and whichever way it joined; a seat taken again since cannot be told. */
+START_TEST(test_slot_departure)
+{
+        hc_region *mon = NULL;
+        hc_slot *s = NULL;
+        uint64_t seq;
+        int seat, status;
+        pid_t pid;
+
+        ck_assert_int_eq(hc_region_open("dep", TOPT(), &mon), 0);
+        for (int cold = 0; cold < 2; cold++) {
+                /* left, then exited */
+                pid = join_and_exit("dep", true, cold, &seat, &seq);
+                ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+                ck_assert_int_eq(hc_region_departure(mon, (unsigned) seat, seq), 0);
+
+                /* exited holding it */
+                pid = join_and_exit("dep", false, cold, &seat, &seq);
+                ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+                ck_assert_int_eq(hc_region_departure(mon, (unsigned) seat, seq), 1);
+                ck_assert_int_ge(hc_region_reap(mon), 0);         /* any reaper */
+                ck_assert_int_eq(hc_region_departure(mon, (unsigned) seat, seq), 1);
+
+                /* killed holding it */
+                pid = spawn_holder("dep", 4, cold == 0, &seat, &status);
+                ck_assert_int_gt(pid, 0);
+                {
+                        hc_instance *list = NULL;
+                        ck_assert_int_eq(hc_region_list(mon, &list), 1);
+                        seq = list[0].seq;
+                        ck_assert_int_eq(hc_region_departure(mon, (unsigned) seat, seq), -EBUSY);
+                        free(list);
+                }
+                kill_and_reap(pid, SIGKILL);
+                ck_assert_int_eq(hc_region_count(mon), 0);        /* a count reaps too */
+                ck_assert_int_eq(hc_region_departure(mon, (unsigned) seat, seq), 1);
+
+                /* taken again since: the answer is lost */
+                ck_assert_int_eq(hc_join("dep", TOPT(.max = 4), &s), 0);
+                ck_assert_int_eq((int) hc_slot_index(s), seat);
+                ck_assert_int_eq(hc_region_departure(mon, (unsigned) seat, seq), -ESTALE);
+                s = hc_leave(s);
+        }
+        ck_assert_int_eq(hc_region_departure(mon, 9999, seq), -EINVAL);
+        ck_assert_int_eq(hc_region_departure(mon, 0, 0), -EINVAL);
+        hc_region_close(mon);
+}
+END_TEST
+
 Suite *suite_slot(void) {
         Suite *s = suite_create("slot");
         TCase *tc;
@@ -731,6 +814,7 @@ Suite *suite_slot(void) {
         tcase_add_test(tc, test_slot_capacity_caps_max);
         tcase_add_test(tc, test_slot_many_seats);
         tcase_add_test(tc, test_slot_list_records);
+        tcase_add_test(tc, test_slot_departure);
         tcase_add_test(tc, test_slot_approx_count);
         tcase_add_test(tc, test_slot_join_waits_for_seat);
         tcase_add_test(tc, test_slot_handle_set_pid_and_fd);
