@@ -5,7 +5,8 @@
  * The seat is joined with HC_INHERIT, so CMD inherits the descriptor that holds it: the
  * kernel keeps the seat for as long as CMD (or the wrapper) has it open, and a SIGKILLed
  * wrapper cannot free a seat that CMD still uses. The slot's record names CMD's pid, so
- * 'list' shows the process that does the work.
+ * 'list' shows the process that does the work; it is written only once that pid is known
+ * (HC_RECORD_LATER), so that headcountd names CMD in every event of the holding.
  *
  * Signals: we block the ones we forward and SIGCHLD before fork() and take them with
  * sigwaitinfo(), so no signal is lost between fork() and knowing the child's pid, and
@@ -108,7 +109,8 @@ int command_run(const struct cli *c) {
         pid_t pid;
 
         r = hc_join(c->name, CLI_OPTIONS(c, .max = c->max, .tag = c->tag,
-                                         .timeout_ms = c->timeout_ms, .flags = HC_INHERIT),
+                                         .timeout_ms = c->timeout_ms,
+                                         .flags = HC_INHERIT | HC_RECORD_LATER),
                     &slot);
         if (r == -EBUSY || r == -ETIMEDOUT) {
                 if (!c->quiet)
@@ -152,7 +154,8 @@ int command_run(const struct cli *c) {
         (void) close(pipefd[0]);
 
         r = wait_child(pid, &mask, &status);
-        slot = hc_leave(slot);
+        /* CMD killed by a signal died holding the seat: monitors are told so */
+        slot = r == 0 && err == 0 && WIFSIGNALED(status) ? hc_abandon(slot) : hc_leave(slot);
         if (err != 0) {
                 message_error("cannot run '%s': %s", c->cmd[0], strerror(err));
                 return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;

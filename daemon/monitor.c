@@ -403,7 +403,13 @@ int region_refresh(Region *r, hc_instance **ret_list) {
                 gone[n_gone++] = r->holders[i++];
 
         for (size_t g = 0; g < n_gone; g++) {
-                if (!gone[g]->exited && gone[g]->pidfd_source)
+                /* The library can tell: a leave erases the record before the seat goes, so
+                 * a record that outlived its seat means a holder that died holding it. Only
+                 * when the seat was taken again since does the process tell instead. */
+                k = hc_region_departure(r->handle, gone[g]->instance.slot, gone[g]->instance.seq);
+                if (k >= 0)
+                        gone[g]->exited = k > 0;
+                else if (!gone[g]->exited && gone[g]->pidfd_source)
                         gone[g]->exited = holder_exiting(gone[g]);
                 log_leave(r, gone[g], n);
                 holder_free(gone[g]);

@@ -30,7 +30,8 @@ static int check_join_options(const hc_options *opt) {
                 return -EINVAL;
         if (opt->tag && strlen(opt->tag) > HC_TAG_MAX)
                 return -EINVAL;
-        if (opt->flags & ~(unsigned) (HC_NO_CREATE | HC_INHERIT | HC_WATCH | HC_ALLOW_ROOT))
+        if (opt->flags & ~(unsigned) (HC_NO_CREATE | HC_INHERIT | HC_WATCH | HC_ALLOW_ROOT |
+                                      HC_RECORD_LATER))
                 return -EINVAL;
         return 0;
 }
@@ -100,6 +101,12 @@ _hc_public_ int hc_join(const char *name, const hc_options *opt, hc_slot **ret) 
 _hc_public_ hc_slot *hc_leave(hc_slot *slot) {
         if (slot)
                 slot_leave(slot);
+        return NULL;
+}
+
+_hc_public_ hc_slot *hc_abandon(hc_slot *slot) {
+        if (slot)
+                slot_abandon(slot);
         return NULL;
 }
 

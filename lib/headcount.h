@@ -53,6 +53,12 @@ enum {
                                   * the region file (IN_MODIFY): for monitors */
         HC_ALLOW_ROOT = 1 << 3,  /* hc_listen: also accept messages from root; hc_send
                                   * run by root: also send to a primary of another uid */
+        HC_RECORD_LATER = 1 << 4,/* hc_join, hc_region_join: take the seat, but write its
+                                  * record only when hc_slot_set_pid() names the holder: for
+                                  * a wrapper that starts a command which inherits the seat,
+                                  * so that every monitor sees the command's pid from the
+                                  * start. Until then the seat counts, and hc_list() shows
+                                  * it with HC_INSTANCE_NO_RECORD */
 };
 
 /*
@@ -192,6 +198,14 @@ int hc_join(const char *name, const hc_options *opt, hc_slot **ret);
 
 /* Gives the seat back. Accepts NULL. Always returns NULL: s = hc_leave(s); */
 hc_slot *hc_leave(hc_slot *slot);
+
+/*
+ * Gives the seat back as the kernel does when its holder dies: its record is left in
+ * place, so that monitors (hc_region_departure(), headcountd) report a death, not a
+ * leave. For a wrapper whose command, named by hc_slot_set_pid(), was killed holding the
+ * seat. Accepts NULL; returns NULL.
+ */
+hc_slot *hc_abandon(hc_slot *slot);
 
 /* The seat's index (0..capacity-1) and its sequence number. */
 unsigned hc_slot_index(const hc_slot *slot);

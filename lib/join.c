@@ -171,7 +171,7 @@ int join_handle(hc_region *h, const hc_options *opt, bool cold, hc_slot **ret) {
                 }
         }
         region_record_fill(&h->r, s->index, opt ? opt->tag : NULL, &s->rec);
-        r = region_record_write(&h->r, s->index, &s->rec);
+        r = opt && (opt->flags & HC_RECORD_LATER) ? 0 : region_record_write(&h->r, s->index, &s->rec);
         if (r < 0) {
                 free(s);
                 goto fail;
@@ -208,7 +208,7 @@ int join_by_name(const struct scope *sc, const hc_options *opt, hc_slot **ret) {
         return -ESTALE;                   /* retired again and again: give up */
 }
 
-void slot_leave(hc_slot *s) {
+static void leave(hc_slot *s, bool erase) {
         hc_region *h = s->h;
 
         if (s->pid != self_pid()) {
@@ -220,7 +220,8 @@ void slot_leave(hc_slot *s) {
         }
         /* the record goes first, so that nobody lists a seat we no longer hold, and all of
          * it: a record left on a free seat means a holder that died (count.c) */
-        region_record_erase(&h->r, s->index, s->rec.check);
+        if (erase)
+                region_record_erase(&h->r, s->index, s->rec.check);
         if (s->rg) {
                 seat_give_back(s->fd, s->index);
                 region_poke(&h->r);
@@ -239,6 +240,14 @@ void slot_leave(hc_slot *s) {
         safe_close(s->fd);
         handle_unref(h);
         free(__atomic_exchange_n(&spare_slot, s, __ATOMIC_ACQ_REL));
+}
+
+void slot_leave(hc_slot *s) {
+        leave(s, true);
+}
+
+void slot_abandon(hc_slot *s) {
+        leave(s, false);
 }
 
 /* Writes our record again after a change to it. */

@@ -29,6 +29,7 @@ int join_handle(hc_region *h, const hc_options *opt, bool cold, hc_slot **ret);
 int join_by_name(const struct scope *sc, const hc_options *opt, hc_slot **ret);
 
 void slot_leave(hc_slot *s);
+void slot_abandon(hc_slot *s);           /* leaves the record: reads as a death */
 
 /* Rewrites our record with another pid, or with the nonce of our listening socket. */
 int slot_set_pid(hc_slot *s, pid_t pid);

@@ -559,7 +559,8 @@ _hc_public_ int hc_listen(const char *name, const hc_options *opt, const hc_slot
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;
-        if (opt && (opt->flags & ~(unsigned) (HC_NO_CREATE | HC_INHERIT | HC_WATCH | HC_ALLOW_ROOT)))
+        if (opt && (opt->flags & ~(unsigned) (HC_NO_CREATE | HC_INHERIT | HC_WATCH | HC_ALLOW_ROOT |
+                                                  HC_RECORD_LATER)))
                 return -EINVAL;
 
         l = calloc(1, sizeof *l);
