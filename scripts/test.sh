@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Sets everything up and runs every test: the suites, the suites again under ASan+UBSan,
-# the Check suite under valgrind, make distcheck, the Debian packages built, installed
-# and smoke-tested, and the RPM packages built from the tarball. Ends with one line of totals.
+# the Check suite under valgrind, make distcheck, the installed daemon under systemd booted
+# in a container (as root), the Debian packages built, installed and smoke-tested, and the
+# RPM packages built from the tarball. Ends with one line of totals.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -54,6 +55,14 @@ tail -n 1 build/valgrind.out
 echo "== make distcheck"
 make -C build -s distcheck >build/distcheck.out 2>&1 || { status=1; tail -n 40 build/distcheck.out; }
 grep -E 'archives ready|ready for distribution' build/distcheck.out || true
+
+echo "== systemd as PID 1 in a container: the installed daemon under its shipped unit"
+if [ "$(id -u)" -eq 0 ] && command -v systemd-nspawn >/dev/null 2>&1; then
+        make -C build -s check-systemd >build/systemd.out 2>&1 || { status=1; tail -n 80 build/systemd.out; }
+        grep -E '^[0-9]+ passed, [0-9]+ failed' build/systemd.out | tail -n 1 || true
+else
+        echo "skipped: needs root and systemd-nspawn (Debian's systemd-container)"
+fi
 
 echo "== Debian packages: build, install, smoke-test, purge"
 # the suites ran above; the package build need not run them a third time

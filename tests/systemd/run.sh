@@ -1,0 +1,459 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The installed daemon under a real systemd: boots systemd as PID 1 in a container made of
+# this machine's own root file system and checks headcountd as shipped, hardening included.
+#
+#   1. configures and builds a tree with the distribution's directories (--prefix=/usr,
+#      --sysconfdir=/etc, --localstatedir=/var, unit and tmpfiles directories from
+#      pkg-config) under /var/tmp;
+#   2. bind-mounts / on an empty directory and boots it with
+#      systemd-nspawn --volatile=overlay -b: the container sees this machine's files,
+#      the build tree included, and every write of its own lands in a tmpfs;
+#   3. inside the container (nsenter into its PID 1): make install, daemon-reload,
+#      systemd-tmpfiles, a D-Bus reload, then the checks below, one line each;
+#   4. powers the container off and unmounts, whatever happened.
+#
+# Every mount of ours lives in a private mount namespace of this script (it re-executes
+# itself under unshare), so none can outlive it on the host; the container gets SIGTERM
+# (an orderly poweroff) if this script dies without its trap.
+#
+# Prints "ok ..." or "FAIL ..." per check and ends with "N passed, M failed".
+# Exit status: 0 all passed, 1 some check failed, 77 skipped (not root, no systemd-nspawn),
+# 99 the harness itself could not run (build, boot). HC_SYSTEMD_KEEP=1 keeps the work
+# directory (build tree and logs) for a look afterwards.
+set -u
+
+top_srcdir=$(cd "$(dirname "$0")/../.." && pwd)
+self="$top_srcdir/tests/systemd/run.sh"
+
+skip() {
+        echo "SKIP: $*"
+        exit 77
+}
+
+[ "$(id -u)" -eq 0 ] || skip "the systemd test boots a container: run it as root"
+command -v systemd-nspawn >/dev/null 2>&1 ||
+        skip "systemd-nspawn is missing (Debian: apt-get install systemd-container)"
+for tool in unshare nsenter setpriv mount umount mountpoint findmnt timeout pgrep; do
+        command -v "$tool" >/dev/null 2>&1 || skip "$tool is missing"
+done
+
+# Our own mount namespace: the bind mount of / exists only in it.
+if [ -z "${HC_SYSTEMD_PRIVATE_NS:-}" ]; then
+        HC_SYSTEMD_PRIVATE_NS=1 exec unshare --mount --propagation private -- sh "$self" "$@"
+fi
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+t_start=$(now_ms)
+
+passed=0
+failed=0
+ok() {
+        passed=$((passed + 1))
+        echo "ok   $*"
+}
+fail() {
+        failed=$((failed + 1))
+        echo "FAIL $*"
+}
+# check DESCRIPTION COMMAND...: ok when COMMAND succeeds.
+check() {
+        desc=$1
+        shift
+        if "$@"; then ok "$desc"; else fail "$desc${detail:+: $detail}"; fi
+        detail=
+}
+detail=
+info() { echo "#    $*"; }
+# running PID: the process exists and is no zombie waiting to be reaped.
+running() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat"; }
+header() { printf '\n--- %s ---\n' "$*"; }
+
+work=
+root=
+mounted=
+nspawn=
+cpid=
+build=
+machine="headcount-test-$$"
+nspawn_run=/run/systemd/nspawn
+nspawn_run_existed=
+[ -d "$nspawn_run" ] && nspawn_run_existed=1
+
+cleanup() {
+        trap '' INT TERM HUP
+        [ -n "$build" ] && kill -TERM -- "-$build" 2>/dev/null && wait "$build" 2>/dev/null
+        if running "$nspawn"; then
+                t_off=$(now_ms)
+                # systemd-nspawn turns SIGTERM into SIGRTMIN+3 for the container's systemd:
+                # an orderly poweroff.
+                kill -TERM "$nspawn" 2>/dev/null
+                i=0
+                while running "$nspawn" && [ "$i" -lt 300 ]; do
+                        sleep 0.1
+                        i=$((i + 1))
+                done
+                if running "$nspawn"; then
+                        echo "cleanup: the container did not power off within 30 s; killing it"
+                        # Killing a PID namespace's init kills everything in it.
+                        [ -n "$cpid" ] && kill -KILL "$cpid" 2>/dev/null
+                        kill -KILL "$nspawn" 2>/dev/null
+                fi
+                wait "$nspawn" 2>/dev/null
+                echo "container powered off in $(( $(now_ms) - t_off )) ms"
+        fi
+        if [ -n "$mounted" ]; then
+                umount "$root" 2>/dev/null || umount -l "$root" ||
+                        echo "cleanup: cannot unmount $root"
+        fi
+        # Only ever rmdir: this directory had / mounted on it.
+        if [ -n "$root" ] && ! mountpoint -q "$root"; then
+                rmdir "$root" 2>/dev/null
+        fi
+        # systemd-nspawn leaves these behind where /run is no tmpfs; only empty ones go.
+        rmdir "$nspawn_run/propagate/$machine" 2>/dev/null
+        if [ -z "$nspawn_run_existed" ]; then
+                rmdir "$nspawn_run/propagate" "$nspawn_run/locks" "$nspawn_run" 2>/dev/null
+        fi
+        if [ -n "$work" ] && [ -d "$work" ]; then
+                if [ -n "${HC_SYSTEMD_KEEP:-}" ]; then
+                        echo "kept $work"
+                elif grep -qF " $work" /proc/self/mountinfo; then
+                        echo "cleanup: something is still mounted under $work; not removing it"
+                else
+                        rm -rf "$work"
+                fi
+        fi
+        echo "total $(( ($(now_ms) - t_start) / 1000 )) s"
+        echo "$passed passed, $failed failed"
+}
+trap cleanup EXIT
+trap 'fail "interrupted by SIGINT"; exit 130' INT
+trap 'fail "interrupted by SIGTERM"; exit 143' TERM
+trap 'fail "interrupted by SIGHUP"; exit 129' HUP
+
+# The trap powers off, cleans up and prints the totals last.
+finish() {
+        echo
+        exit "$1"
+}
+# The harness itself cannot go on: one failure, status 99 (automake's ERROR).
+die() {
+        fail "$*"
+        finish 99
+}
+
+# --- 1. a tree with the distribution's directories ---------------------------------------
+[ -x "$top_srcdir/configure" ] || die "no $top_srcdir/configure: run autogen.sh first"
+[ -f "$top_srcdir/config.status" ] &&
+        die "$top_srcdir is configured in place; a separate build tree needs it clean (make distclean)"
+# A run killed with SIGKILL had no trap: its container went down with it (--pdeathsig) and
+# its mounts with its mount namespace, but its two directories stayed. Their owner is gone.
+for old in /var/tmp/headcount-systemd.*; do
+        [ -f "$old/owner" ] || continue
+        read -r old_pid old_root <"$old/owner" || continue
+        grep -qF tests/systemd/run.sh "/proc/$old_pid/cmdline" 2>/dev/null && continue
+        grep -qF " $old" /proc/self/mountinfo && continue
+        case $old_root in /var/tmp/headcount-systemd-root.*) rmdir "$old_root" 2>/dev/null ;; esac
+        rm -rf "$old"
+        echo "removed $old, left by a run that was killed"
+done
+work=$(mktemp -d /var/tmp/headcount-systemd.XXXXXX) || die "cannot make a work directory"
+root=$(mktemp -d /var/tmp/headcount-systemd-root.XXXXXX) || die "cannot make a mount point"
+echo "$$ $root" >"$work/owner"
+# The container's root is an overlay on /, which shows no other mounts: the build tree and
+# the sources must live on the root file system itself.
+for d in "$work" "$top_srcdir"; do
+        [ "$(findmnt -n -o TARGET -T "$d")" = / ] ||
+                die "$d is not on the root file system, so the container cannot see it"
+done
+
+pc() { pkg-config --variable="$1" "$2" 2>/dev/null; }
+unitdir=$(pc systemdsystemunitdir systemd); unitdir=${unitdir:-/lib/systemd/system}
+userunitdir=$(pc systemduserunitdir systemd); userunitdir=${userunitdir:-/usr/lib/systemd/user}
+tmpfilesdir=$(pc tmpfilesdir systemd); tmpfilesdir=${tmpfilesdir:-/usr/lib/tmpfiles.d}
+dbusdatadir=$(pc datadir dbus-1); dbuspolicydir=${dbusdatadir:-/usr/share}/dbus-1/system.d
+multiarch=$(${CC:-cc} -print-multiarch 2>/dev/null)
+libdir=/usr/lib${multiarch:+/$multiarch}
+
+echo "building in $work/build (prefix /usr, libdir $libdir, units in $unitdir)"
+t0=$(now_ms)
+mkdir "$work/build"
+# Each step in a process group of its own, waited for with 'wait': a signal to this script
+# runs the trap at once, and the trap stops the whole step.
+build_step() {
+        setsid "$@" >>"$work/build.log" 2>&1 </dev/null &
+        build=$!
+        wait "$build"
+        rc=$?
+        build=
+        return "$rc"
+}
+cd "$work/build" &&
+        build_step "$top_srcdir/configure" -q --prefix=/usr --sysconfdir=/etc --localstatedir=/var \
+                --libdir="$libdir" --disable-dependency-tracking \
+                --with-systemdsystemunitdir="$unitdir" --with-systemduserunitdir="$userunitdir" \
+                --with-tmpfilesdir="$tmpfilesdir" --with-dbuspolicydir="$dbuspolicydir" &&
+        build_step make -s -j"$(nproc)"
+rc=$?
+cd /
+if [ "$rc" -ne 0 ]; then
+        tail -n 40 "$work/build.log"
+        die "configure and make (log above)"
+fi
+echo "built in $(( ($(now_ms) - t0) / 1000 )) s"
+
+# --- 2. boot ------------------------------------------------------------------------------
+mount --bind / "$root" || die "mount --bind / $root"
+mounted=1
+t0=$(now_ms)
+# --private-network: the machine's enabled services boot in the container too; none of
+# them may take this machine's ports. --pdeathsig: if this script dies, nspawn gets
+# SIGTERM and powers the container off.
+setsid setpriv --pdeathsig TERM \
+        systemd-nspawn -D "$root" -M "$machine" --volatile=overlay --register=no --keep-unit \
+        --link-journal=no --console=pipe --private-network -b \
+        </dev/null >"$work/console.log" 2>&1 &
+nspawn=$!
+
+i=0
+while [ -z "$cpid" ]; do
+        running "$nspawn" || { tail -n 30 "$work/console.log"; die "systemd-nspawn exited (console above)"; }
+        [ $i -lt 300 ] || die "no systemd under systemd-nspawn after 30 s"
+        for c in $(pgrep -P "$nspawn"); do
+                [ "$(cat "/proc/$c/comm" 2>/dev/null)" = systemd ] && cpid=$c
+        done
+        [ -n "$cpid" ] || { sleep 0.1; i=$((i + 1)); }
+done
+
+# ctr [-t SECS] COMMAND...: runs COMMAND in the container (all of its namespaces).
+ctr() {
+        secs=60
+        if [ "$1" = -t ]; then secs=$2; shift 2; fi
+        timeout -k 5 "$secs" nsenter -t "$cpid" -a \
+                env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+                LANG=C.UTF-8 TERM=dumb SYSTEMD_PAGER=cat "$@"
+}
+
+state=
+i=0
+while :; do
+        state=$(ctr -t 5 systemctl is-system-running 2>/dev/null)
+        case $state in
+        running | degraded) break ;;
+        maintenance | stopping | offline) die "the container's systemd is $state" ;;
+        esac
+        running "$nspawn" || { tail -n 30 "$work/console.log"; die "the container stopped while booting"; }
+        [ $i -lt 900 ] || die "the container's systemd is still '${state:-unreachable}' after 90 s"
+        sleep 0.1
+        i=$((i + 1))
+done
+echo "booted systemd $(ctr systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p') as PID 1 (pid $cpid here) in $(( ($(now_ms) - t0) / 1000 )) s: $state"
+[ "$state" = degraded ] && info "failed units: $(ctr systemctl --failed --plain --no-legend | awk '{print $1}' | tr '\n' ' ')"
+
+# --- 3. install -----------------------------------------------------------------------------
+ctr -t 120 sh -c "cd '$work/build' && make -s install && ldconfig" >"$work/install.log" 2>&1 ||
+        { tail -n 30 "$work/install.log"; die "make install in the container (log above)"; }
+ctr test -x /usr/sbin/headcountd -a -f "$unitdir/headcountd.service" || die "make install left no daemon or unit"
+ctr systemctl daemon-reload || die "systemctl daemon-reload"
+ctr systemd-tmpfiles --create "$tmpfilesdir/headcount.conf" || die "systemd-tmpfiles --create"
+ctr systemctl reload dbus.service || die "systemctl reload dbus"
+echo "installed; starting the checks"
+echo
+
+# --- 4. checks ------------------------------------------------------------------------------
+prop() { ctr systemctl show -P "$2" "$1" 2>/dev/null; }
+mgr() { ctr busctl call org.headcount.Manager1 /org/headcount/Manager1 org.headcount.Manager1 "$@"; }
+mgr_nobody() {
+        ctr runuser -u nobody -- busctl call org.headcount.Manager1 /org/headcount/Manager1 \
+                org.headcount.Manager1 "$@"
+}
+equals() {
+        [ "$1" = "$2" ] && return 0
+        detail="got '$1', expected '$2'"
+        return 1
+}
+matches() {
+        printf '%s\n' "$1" | grep -Eq -- "$2" && return 0
+        detail="got '$1', expected to match /$2/"
+        return 1
+}
+# events NAME [JOURNALCTL-OPTION...]: the events of one name as lines "EVENT PID", oldest first.
+events() {
+        name=$1
+        shift
+        ctr journalctl -b --no-pager -o json "$@" HEADCOUNT_NAME="$name" 2>/dev/null |
+                sed -n 's/.*"HEADCOUNT_EVENT":"\([a-z]*\)".*/\1 &/p' |
+                sed 's/^\([a-z]*\) .*"HEADCOUNT_PID":"\([0-9]*\)".*/\1 \2/'
+}
+
+mode=$(ctr stat -c %a /run/headcount 2>&1)
+check "systemd-tmpfiles creates /run/headcount with mode 1777" equals "$mode" 1777
+
+out=$(ctr systemctl start headcountd.service 2>&1)
+rc=$?
+detail="exit $rc: $out"
+check "systemctl start headcountd" [ "$rc" -eq 0 ]
+mainpid=$(prop headcountd.service MainPID)
+check "ActiveState=active SubState=running" \
+        equals "$(prop headcountd.service ActiveState) $(prop headcountd.service SubState)" "active running"
+check "Type=notify" equals "$(prop headcountd.service Type)" notify
+status_text=$(prop headcountd.service StatusText)
+check "StatusText names regions and instances ('$status_text')" \
+        matches "$status_text" '[0-9]+ regions?, [0-9]+ instances?'
+mode=$(ctr stat -c %a /run/headcount 2>&1)
+check "/run/headcount is mode 1777 with the daemon running" equals "$mode" 1777
+
+owner=$(ctr busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+        GetConnectionUnixProcessID s org.headcount.Manager1 2>&1)
+check "org.headcount.Manager1 is owned by the service's main process (pid $mainpid)" \
+        equals "$owner" "u $mainpid"
+
+names=$(mgr_nobody ListNames 2>&1)
+check "ListNames works as nobody ($names)" matches "$names" '^a\(su\) [0-9]+'
+# DESIGN.md: the daemon's single-instance lock is no user-visible region.
+no_lock_region() {
+        case $names in *'"headcountd"'*)
+                detail="ListNames lists it: $names"
+                return 1 ;;
+        esac
+}
+check "ListNames shows no region for the daemon's own single-instance lock" no_lock_region
+
+# A normal run: join and leave for one pid, no death.
+header "a normal run: headcount --system run job -- true"
+out=$(ctr headcount --system run job -- true 2>&1)
+rc=$?
+detail="exit $rc: $out"
+check "headcount --system run job -- true exits 0" [ "$rc" -eq 0 ]
+i=0
+while ! events job | grep -q '^leave ' && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+ev=$(events job)
+ctr journalctl -b -q --no-pager -o short-precise HEADCOUNT_NAME=job
+echo "(fields: $(echo "$ev" | tr '\n' ',' | sed 's/,$//; s/,/; /g'))"
+join_pids=$(echo "$ev" | sed -n 's/^join //p' | sort -u)
+leave_pids=$(echo "$ev" | sed -n 's/^leave //p' | sort -u)
+same=
+for p in $join_pids; do
+        echo "$leave_pids" | grep -qx "$p" && same=$p
+done
+detail="events: $(echo "$ev" | tr '\n' ';')"
+check "the journal has join and leave for the same HEADCOUNT_PID${same:+ ($same)}" [ -n "$same" ]
+detail="events: $(echo "$ev" | tr '\n' ';')"
+no_died() { [ -n "$ev" ] && ! echo "$ev" | grep -q '^died '; }
+check "the journal has no died event for a normal run" no_died
+echo
+
+out=$(mgr_nobody Count s job 2>&1)
+check "Count(\"job\") works as nobody" equals "$out" "u 0"
+out=$(ctr runuser -u nobody -- busctl call org.freedesktop.DBus /org/freedesktop/DBus \
+        org.freedesktop.DBus RequestName su org.headcount.Manager1 4 2>&1)
+rc=$?
+detail="exit $rc: $out"
+denied() { [ "$rc" -ne 0 ] && printf '%s\n' "$out" | grep -qi 'access denied'; }
+check "nobody may not take the name org.headcount.Manager1" denied
+
+# Holders of 'pool', each a transient service in the container: 'headcount run' (the
+# service's main process) and its sleep.
+# hold UNIT COUNT: starts UNIT, waits until 'count pool' says COUNT; sets wrapper and victim
+# (the sleep's pid).
+hold() {
+        ctr systemd-run --quiet --collect --unit="$1" \
+                headcount --system run --max 2 pool -- sleep 100 ||
+                fail "systemd-run $1"
+        victim=
+        i=0
+        while [ $i -lt 50 ]; do
+                n=$(ctr headcount --system count pool 2>/dev/null)
+                wrapper=$(prop "$1" MainPID)
+                victim=$(ctr pgrep -P "${wrapper:-0}" -x sleep 2>/dev/null | head -n 1)
+                [ "$n" = "$2" ] && [ -n "$victim" ] && return 0
+                sleep 0.1
+                i=$((i + 1))
+        done
+}
+# The checks after a kill (or a join) poll until they hold or 2 s have passed since it
+# (t_mark).
+within() { [ $(( $(now_ms) - t_mark )) -le 2000 ]; }
+since_mark() { echo "$(( $(now_ms) - t_mark )) ms"; }
+died_victim() { echo "$ev" | grep -qx "died $victim"; }
+after_kill() {
+        while n=$(ctr headcount --system count pool 2>&1); [ "$n" != 1 ] && within; do sleep 0.05; done
+        check "$1: headcount --system count pool prints 1 within 2 s ($(since_mark))" equals "$n" 1
+        while out=$(mgr Count s pool 2>&1); [ "$out" != "u 1" ] && within; do sleep 0.05; done
+        check "$1: D-Bus Count(\"pool\") returns 1 within 2 s ($(since_mark))" equals "$out" "u 1"
+        while ev=$(events pool); ! died_victim && within; do sleep 0.05; done
+        detail="events for pool: $(echo "$ev" | tr '\n' ';')"
+        check "$1: the journal has HEADCOUNT_EVENT=died HEADCOUNT_PID=$victim within 2 s" died_victim
+}
+
+header "a SIGKILLed command: two of 'headcount --system run --max 2 pool -- sleep 100', one sleep killed"
+hold headcount-pool-a.service 1
+hold headcount-pool-b.service 2
+check "two holders: headcount --system count pool prints 2" equals "$n" 2
+t_mark=$(now_ms)
+while out=$(mgr Count s pool 2>&1); [ "$out" != "u 2" ] && within; do sleep 0.05; done
+check "two holders: D-Bus Count(\"pool\") returns 2 (within 2 s)" equals "$out" "u 2"
+wrapper=$(prop headcount-pool-a.service MainPID)
+victim=$(ctr pgrep -P "${wrapper:-0}" -x sleep | head -n 1)
+[ -n "$victim" ] || die "no sleep under headcount-pool-a (wrapper pid ${wrapper:-none})"
+ctr headcount --system list pool | sed 's/^/#    /'
+info "SIGKILL to pid $victim (sleep, child of 'headcount run' pid $wrapper)"
+t_mark=$(now_ms)
+ctr kill -KILL "$victim"
+after_kill "sleep killed"
+sleep 0.2
+ctr journalctl -b -q --no-pager -o short-precise HEADCOUNT_NAME=pool
+echo "(fields: $(events pool | tr '\n' ',' | sed 's/,$//; s/,/; /g'))"
+
+# The seat freed by the kernel alone: nobody is left to give it back.
+header "a holder SIGKILLed whole: systemctl kill -s KILL on a third holder's service (headcount run and its sleep)"
+hold headcount-pool-c.service 2
+check "a second pair of holders: headcount --system count pool prints 2" equals "$n" 2
+info "SIGKILL to every process of headcount-pool-c.service: pids $wrapper (headcount run) and $victim (sleep)"
+cursor=$(ctr journalctl -b -q -n 1 -o export HEADCOUNT_NAME=pool | sed -n 's/^__CURSOR=//p')
+t_mark=$(now_ms)
+ctr systemctl kill -s KILL headcount-pool-c.service
+after_kill "whole holder killed"
+sleep 0.2
+ctr journalctl -b -q --no-pager -o short-precise --after-cursor="$cursor" HEADCOUNT_NAME=pool
+echo "(fields: $(events pool --after-cursor="$cursor" | tr '\n' ',' | sed 's/,$//; s/,/; /g'))"
+echo
+
+# A second daemon by hand.
+out=$(ctr -t 10 headcountd --system --bus=none 2>&1)
+rc=$?
+detail="exit $rc: $out"
+# 124: timeout stopped it, so it ran.
+refused() { [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; }
+check "a second headcountd --system --bus=none is refused (exit $rc)" refused
+detail="$out"
+names_running() { printf '%s\n' "$out" | grep -Eq "(^|[^0-9])$mainpid([^0-9]|$)"; }
+check "its message names the running one (pid $mainpid)" names_running
+check "the service still runs after the refused start" \
+        equals "$(prop headcountd.service ActiveState) $(prop headcountd.service MainPID)" "active $mainpid"
+
+header "headcountd's own journal"
+ctr journalctl -b -q --no-pager -o short-precise -u headcountd.service
+echo
+
+out=$(ctr systemctl stop headcountd.service 2>&1)
+rc=$?
+detail="exit $rc: $out"
+check "systemctl stop headcountd" [ "$rc" -eq 0 ]
+check "after the stop: Result=success, inactive" \
+        equals "$(prop headcountd.service Result) $(prop headcountd.service ActiveState)" "success inactive"
+
+out=$(ctr systemd-analyze verify "$unitdir/headcountd.service" 2>&1)
+rc=$?
+detail="exit $rc: $out"
+clean() { [ "$rc" -eq 0 ] && [ -z "$out" ]; }
+check "systemd-analyze verify headcountd.service is clean" clean
+out=$(ctr sh -c 'd=$(mktemp -d) && XDG_RUNTIME_DIR=$d systemd-analyze --user verify "$1"; r=$?; rm -rf "$d"; exit $r' \
+        sh "$userunitdir/headcountd.service" 2>&1)
+rc=$?
+detail="exit $rc: $out"
+check "systemd-analyze --user verify on the user unit is clean" clean
+
+[ "$failed" -eq 0 ] && finish 0
+finish 1
