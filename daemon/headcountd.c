@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
@@ -149,30 +153,97 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
         return sd_event_source_set_time(s, usec + m->watchdog_usec / 2);
 }
 
-/* Takes the only seat of our own region, or says who has it. */
-static int manager_claim_scope(Manager *m) {
-        hc_options o = m->options;
-        hc_instance holder;
-        char who[INSTANCE_DESCRIPTION_MAX];
-        int k;
+/*
+ * One daemon per scope. The lock is a flock() on a file of our own, in a directory that
+ * only our user can write (HCD_LOCK_DIR_ROOT for root, else our runtime directory), named
+ * after the scope: "system" for the system scope, else the scope directory's device and
+ * inode. Nothing in the scope directory is ours, so no user sees it among the regions,
+ * takes it or makes it first; the file holds the holder's pid for the message.
+ */
+static int lock_dir(char *buf, size_t len) {
+        const char *rt = getenv("XDG_RUNTIME_DIR");
+        int n;
 
-        o.max = 1;
-        o.capacity = 1;
-        o.tag = "headcountd";
-        k = hc_join(HCD_SELF_REGION, &o, &m->self);
-        if (k == -EBUSY) {
-                if (hc_primary(HCD_SELF_REGION, &m->options, &holder) >= 0 &&
-                    !(holder.flags & HC_INSTANCE_NO_RECORD))
-                        return log_error_errno(k, "Another headcountd (%s) already watches "
-                                               "%s; refusing to start a second one",
-                                               instance_describe(&holder, who, sizeof who),
-                                               m->dir);
-                return log_error_errno(k, "Another headcountd already watches %s; refusing "
-                                       "to start a second one", m->dir);
+        if (geteuid() == 0)
+                n = snprintf(buf, len, "%s", HCD_LOCK_DIR_ROOT);
+        else if (rt && rt[0] == '/')
+                n = snprintf(buf, len, "%s/headcountd", rt);
+        else
+                n = snprintf(buf, len, "/dev/shm/headcountd-%u", (unsigned) geteuid());
+        return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Opens our lock directory, creating it; refuses one that others could write. */
+static int lock_dir_open(const char *dir) {
+        struct stat st;
+        int fd;
+
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno;
+        if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
+                (void) close(fd);
+                return -EPERM;
         }
+        /* systemd's RuntimeDirectory= may have made it with the scope's mode (1777) */
+        if ((st.st_mode & 07022) && fchmod(fd, 0755) < 0) {
+                (void) close(fd);
+                return -errno;
+        }
+        return fd;
+}
+
+static int manager_claim_scope(Manager *m) {
+        char dir[4096], name[64], buf[32] = "";
+        int dfd, fd = -1, k;
+        struct stat st;
+
+        k = lock_dir(dir, sizeof dir);
         if (k < 0)
-                return log_error_errno(k, "Cannot join region '%s' in %s: %m",
-                                       HCD_SELF_REGION, m->dir);
+                return log_error_errno(k, "Cannot name our lock directory: %m");
+        if (m->options.scope == HC_SCOPE_SYSTEM && !m->options.dir)
+                (void) snprintf(name, sizeof name, "system.lock");
+        else {
+                if (stat(m->dir, &st) < 0)
+                        return log_error_errno(-errno, "Cannot look at %s: %m", m->dir_text);
+                (void) snprintf(name, sizeof name, "dir-%llx-%llx.lock",
+                                (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
+        }
+        dfd = lock_dir_open(dir);
+        if (dfd < 0)
+                return log_error_errno(dfd, "Cannot use %s for our lock: %m", dir);
+        for (int attempt = 0; attempt < 2; attempt++) {
+                fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (fd < 0)
+                        break;
+                /* only we write here; anything else in its place is removed */
+                if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+                    st.st_nlink == 1)
+                        break;
+                (void) close(fd);
+                fd = -1;
+                (void) unlinkat(dfd, name, 0);
+        }
+        (void) close(dfd);
+        if (fd < 0)
+                return log_error_errno(-errno ? -errno : -EPERM, "Cannot open our lock %s/%s: %m", dir, name);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+                int pid = n > 0 ? atoi(buf) : 0;
+
+                (void) close(fd);
+                if (pid > 0)
+                        return log_error_errno(-EBUSY, "Another headcountd (pid %i) already watches "
+                                               "%s; refusing to start a second one", pid, m->dir_text);
+                return log_error_errno(-EBUSY, "Another headcountd already watches %s; refusing "
+                                       "to start a second one", m->dir_text);
+        }
+        k = snprintf(buf, sizeof buf, "%i\n", (int) getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) k, 0) != k)
+                log_debug("Cannot write our pid into our lock: %m");
+        m->lock_fd = fd;
         return 0;
 }
 
@@ -243,7 +314,8 @@ static void manager_done(Manager *m) {
         m->watchdog_source = sd_event_source_disable_unref(m->watchdog_source);
         m->bus = sd_bus_flush_close_unref(m->bus);
         m->event = sd_event_unref(m->event);
-        m->self = hc_leave(m->self);
+        if (m->lock_fd >= 0)
+                m->lock_fd = (close(m->lock_fd), -1);
         free(m->status);
         m->status = NULL;
         free(m->dir_text);
@@ -251,7 +323,7 @@ static void manager_done(Manager *m) {
 }
 
 int main(int argc, char *argv[]) {
-        Manager m = {};
+        Manager m = { .lock_fd = -1 };
         int k;
 
         /* Before anything is opened: no region, lock file or socket may land on 0, 1 or 2,

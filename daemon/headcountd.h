@@ -16,7 +16,9 @@
 #include "headcount.h"
 
 /* The daemon's own region: holding its only seat keeps a second daemon off the scope. */
-#define HCD_SELF_REGION "headcountd"
+/* Where a daemon keeps its single-instance lock: a directory only its own user can
+ * write, never the scope directory, where others could see, take or pre-create it. */
+#define HCD_LOCK_DIR_ROOT "/run/headcountd"
 
 #define HCD_BUS_NAME "org.headcount.Manager1"
 #define HCD_BUS_PATH "/org/headcount/Manager1"
@@ -69,7 +71,7 @@ struct Manager {
         char dir[4096];                  /* the scope directory */
         char *dir_text;                  /* the same escaped (escape_text()), for D-Bus
                                           * strings, which must be UTF-8 */
-        hc_slot *self;                   /* our seat in HCD_SELF_REGION */
+        int lock_fd;                     /* flock()ed: we watch this scope (lock.c) */
         bool ready;                      /* READY=1 was sent: joins are news from now on */
 
         Region **regions;                /* sorted by name */

@@ -646,8 +646,6 @@ void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances) 
         unsigned regions = 0, instances = 0;
 
         for (size_t i = 0; i < m->n_regions; i++) {
-                if (strcmp(m->regions[i]->name, HCD_SELF_REGION) == 0)
-                        continue;
                 regions++;
                 instances += (unsigned) m->regions[i]->count;
         }
@@ -655,10 +653,7 @@ void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances) 
         *ret_instances = instances;
 }
 
-/*
- * STATUS= for systemctl status: "3 regions, 7 instances; web 2/4, build 1/64, ...".
- * Our own region is left out: it is always "headcountd 1/1" while we run.
- */
+/* STATUS= for systemctl status: "3 regions, 7 instances; web 2/4, build 1/64, ...". */
 void manager_update_status(Manager *m) {
         unsigned regions, instances, shown = 0;
         char buf[1024];
@@ -671,8 +666,6 @@ void manager_update_status(Manager *m) {
         for (size_t i = 0; i < m->n_regions && n < sizeof buf; i++) {
                 Region *r = m->regions[i];
 
-                if (strcmp(r->name, HCD_SELF_REGION) == 0)
-                        continue;
                 if (shown == STATUS_NAMES_MAX) {
                         n += (size_t) snprintf(buf + n, sizeof buf - n, ", ...");
                         break;
