@@ -35,11 +35,13 @@ static int region_from_bus(Manager *m, const char *name, Region **ret, sd_bus_er
                                       HC_NAME_MAX, name, HC_NAME_MAX);
                 return k < 0 ? k : -EINVAL;
         }
+        /* A valid name with no region: nobody runs under it. Count says 0 and
+         * ListInstances lists nobody, as 'headcount count' and 'list' do. */
+        *ret = NULL;
         k = manager_track_region(m, name, ret);
         if (k == -ENOENT) {
-                int e = sd_bus_error_setf(error, HCD_BUS_ERROR_NO_SUCH_REGION,
-                                          "No region '%s' in %s", name, m->dir_text);
-                return e < 0 ? e : k;
+                *ret = NULL;
+                return 0;
         }
         if (k < 0) {
                 int e = sd_bus_error_set_errnof(error, k, "Cannot open region '%s' in %s: %m",
@@ -92,10 +94,9 @@ static int method_count(sd_bus_message *msg, void *userdata, sd_bus_error *error
         k = region_from_bus(m, name, &r, error);
         if (k < 0)
                 return k;
-        k = region_refresh(r, NULL);
+        k = r ? region_refresh(r, NULL) : -ENOENT;
         if (k == -ENOENT)
-                return sd_bus_error_setf(error, HCD_BUS_ERROR_NO_SUCH_REGION,
-                                         "No region '%s' in %s", name, m->dir_text);
+                return sd_bus_reply_method_return(msg, "u", (uint32_t) 0);
         if (k < 0)
                 return sd_bus_error_set_errnof(error, k, "Cannot count region '%s': %m", name);
         return sd_bus_reply_method_return(msg, "u", (uint32_t) r->count);
@@ -115,13 +116,10 @@ static int method_list_instances(sd_bus_message *msg, void *userdata, sd_bus_err
         k = region_from_bus(m, name, &r, error);
         if (k < 0)
                 return k;
-        k = region_refresh(r, &list);
-        if (k == -ENOENT)
-                return sd_bus_error_setf(error, HCD_BUS_ERROR_NO_SUCH_REGION,
-                                         "No region '%s' in %s", name, m->dir_text);
-        if (k < 0)
+        k = r ? region_refresh(r, &list) : -ENOENT;
+        if (k < 0 && k != -ENOENT)
                 return sd_bus_error_set_errnof(error, k, "Cannot list region '%s': %m", name);
-        n = r->count;
+        n = k == -ENOENT ? 0 : r->count;
 
         k = sd_bus_message_new_method_return(msg, &reply);
         if (k >= 0)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -322,6 +323,22 @@ static void manager_done(Manager *m) {
         m->dir_text = NULL;
 }
 
+/*
+ * Each region we watch and each holder we follow (a pidfd) costs a descriptor, and a
+ * service gets a soft limit of 1024 by default: we raise it to the hard limit (the units
+ * set LimitNOFILE=). Should tracking still run out, the count stays right (the locks are
+ * the truth, and inotify and the re-checks see every seat go); monitor.c says so once.
+ */
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug("Cannot raise the descriptor limit: %m");
+}
+
 int main(int argc, char *argv[]) {
         Manager m = { .lock_fd = -1 };
         int k;
@@ -342,6 +359,7 @@ int main(int argc, char *argv[]) {
         log_open(arg_log_target);
         if (arg_verbose)
                 log_set_max_level(LOG_DEBUG);
+        raise_fd_limit();
 
         m.options = (hc_options) {
                 .size = sizeof(hc_options),

@@ -4,6 +4,11 @@
  * $JOURNAL_STREAM names it ("DEV:INO"); we then send entries with sd_journal_send() so
  * the structured fields survive. Anywhere else (a terminal, a test, another supervisor)
  * we print "<N>message" lines on stderr, the form sd-daemon(3) describes.
+ *
+ * sd_journal_send() reports success when the journal's socket is missing (its datagram
+ * goes nowhere), so before each entry we look for the socket ourselves, and print on
+ * stderr when it is not there, whatever --log-target or a stale $JOURNAL_STREAM said: a
+ * log never goes silent.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -48,6 +53,15 @@ static bool stderr_is_journal(void) {
         return (uintmax_t) st.st_dev == dev && (uintmax_t) st.st_ino == ino;
 }
 
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+/* The journal, if it is there to take the entry. */
+static bool journal_ready(void) {
+        struct stat st;
+
+        return use_journal && stat(JOURNAL_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 void log_open(int target) {
         if (target == LOG_TARGET_AUTO)
                 use_journal = stderr_is_journal();
@@ -68,7 +82,7 @@ static void log_format(char *buf, size_t size, const char *format, va_list ap) {
 }
 
 static void log_write(int level, const char *message) {
-        if (use_journal &&
+        if (journal_ready() &&
             sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", level, NULL) >= 0)
                 return;
         (void) fprintf(stderr, "<%i>%s\n", level, message);
@@ -105,7 +119,7 @@ void log_region_event(int level, const char *event, const char *name, const hc_i
         log_format(buf, sizeof buf, format, ap);
         va_end(ap);
 
-        if (use_journal &&
+        if (journal_ready() &&
             sd_journal_send("MESSAGE=%s", buf,
                             "PRIORITY=%i", level,
                             "HEADCOUNT_EVENT=%s", event,

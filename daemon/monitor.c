@@ -232,6 +232,16 @@ static void holder_watch(Holder *h) {
                         h->exited = true;
                         h->region->dirty = true;
                         manager_schedule_dispatch(h->region->manager);
+                } else if (errno == EMFILE || errno == ENFILE) {
+                        static bool said;
+                        /* Counts and events stay right without it: the seat's lock file
+                         * is closed when the holder dies, and hc_region_departure() tells
+                         * a death from a leave. Only the fast wake-up is lost. */
+                        if (!said)
+                                (void) log_warning_errno(-errno, "Out of descriptors to follow holders with (%m); "
+                                            "their deaths are still seen, through the lock "
+                                            "files, a little later");
+                        said = true;
                 } else
                         log_debug("Cannot open a pidfd for pid %i: %m", (int) in->pid);
                 return;
