@@ -393,7 +393,7 @@ _hc_public_ int hc_names(const hc_options *opt, int (*cb)(const char *name, int 
                         continue;
                 if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISSOCK(st.st_mode))
                         continue;
-                strcpy(one.name, de->d_name);     /* name_check() bounded it */
+                memcpy(one.name, de->d_name, strlen(de->d_name) + 1);    /* name_check() bounded it */
                 r = cb(de->d_name, count_scope(&one, opt), userdata);
                 if (r != 0)
                         break;

@@ -67,7 +67,7 @@ int file_parse(const char *fn, char *ret_name, uint64_t *ret_id, unsigned *ret_k
         if (fn[0] != '.') {
                 if (name_check(fn) < 0)
                         return -EINVAL;
-                strcpy(ret_name, fn);     /* name_check() bounded it */
+                memcpy(ret_name, fn, strlen(fn) + 1);   /* name_check() bounded it */
                 return HC_FILE_REGION;
         }
         /* .NAME.<16 hex>.<suffix> */
