@@ -199,11 +199,15 @@ int command_names(const struct cli *c) {
         for (size_t i = 0; i < e.n; i++) {
                 const struct entry *x = &e.v[i];
 
-                if (x->count < 0) {
-                        message_error("cannot count region '%s': %s", x->name,
+                /* One file that cannot be read does not hide the others: it is named,
+                 * once, and skipped (JSON carries its error). */
+                if (x->count == -EBADMSG)
+                        message_error("warning: '%s' is not a headcount region (empty, left by "
+                                      "another program, or damaged); skipped. Remove it when "
+                                      "nothing uses it", x->name);
+                else if (x->count < 0)
+                        message_error("warning: cannot count region '%s': %s; skipped", x->name,
                                       strerror(-x->count));
-                        ret = EXIT_FAILURE;
-                }
                 if (array) {
                         json_object *o = json_object_new_object();
 

@@ -112,8 +112,10 @@ static int region_open_handle(Manager *m, const char *name, hc_region **ret) {
                 return -ENOENT;
 
         /* HC_WATCH: leaves through other processes' handles, which keep their descriptors
-         * open, then raise an IN_MODIFY on the region file for our watch */
-        o.flags |= HC_NO_CREATE | HC_WATCH;
+         * open, then raise an IN_MODIFY on the region file for our watch. HC_ANY_OWNER:
+         * root's daemon counts and reports the regions users make in the system scope, read
+         * only and never mapped (validated on every read). */
+        o.flags |= HC_NO_CREATE | HC_WATCH | HC_ANY_OWNER;
         return hc_region_open(name, &o, ret);
 }
 

@@ -31,7 +31,7 @@ static int check_join_options(const hc_options *opt) {
         if (opt->tag && strlen(opt->tag) > HC_TAG_MAX)
                 return -EINVAL;
         if (opt->flags & ~(unsigned) (HC_NO_CREATE | HC_INHERIT | HC_WATCH | HC_ALLOW_ROOT |
-                                      HC_RECORD_LATER))
+                                      HC_RECORD_LATER | HC_ANY_OWNER))
                 return -EINVAL;
         return 0;
 }
@@ -143,7 +143,8 @@ _hc_public_ int hc_region_open(const char *name, const hc_options *opt, hc_regio
         r = resolve_create(name, opt, &sc);
         if (r < 0)
                 return r;
-        return handle_open(&sc, opt, HANDLE_CREATE | HANDLE_MAP, ret);
+        return handle_open(&sc, opt, HANDLE_CREATE | HANDLE_MAP |
+                           (opt && (opt->flags & HC_ANY_OWNER) ? HANDLE_FOREIGN : 0), ret);
 }
 
 _hc_public_ hc_region *hc_region_close(hc_region *rg) {

@@ -59,6 +59,9 @@ enum {
                                   * so that every monitor sees the command's pid from the
                                   * start. Until then the seat counts, and hc_list() shows
                                   * it with HC_INSTANCE_NO_RECORD */
+        HC_ANY_OWNER = 1 << 5,   /* hc_region_open, run by root: also open a region that
+                                  * another user owns, read-only and never mapped, as a
+                                  * monitor must (root never joins such a region) */
 };
 
 /*

@@ -142,6 +142,14 @@ printf 'not a region' >"$D/junk"
 chmod 0600 "$D/junk"
 expect 1 hc count junk && one_error_line "cannot count region 'junk': Bad message"
 expect 1 hc list junk && one_error_line "cannot list region 'junk': Bad message"
+# 'names' skips a file that is no region, with one warning, and lists the others
+: >"$D/empty"
+expect 0 hc names
+contains "$T/err" "warning: 'empty' is not a headcount region"
+contains "$T/err" "warning: 'junk' is not a headcount region"
+checks=$((checks + 1))
+grep -q '^junk' "$T/out" && fail "'names' listed a file that is no region"
+rm -f "$D/empty"
 
 # Output errors are errors.
 "$HEADCOUNT" run out -- sh -c 'echo up >&3; read _ <"$T/gate"' &
