@@ -470,6 +470,105 @@ START_TEST(test_daemon_shared_seat)
 END_TEST
 
 /* A second daemon for the same scope is refused with one log line and exit status 1. */
+/* A holder that gives its seat back and then exits is logged as leaving, with the pid it
+ * joined with; one that exits holding its seat, as dying: the library's records tell them
+ * apart for certain, however quickly the process goes. */
+START_TEST(test_daemon_leave_is_not_death)
+{
+        char want[128];
+        pid_t left = 0, died = 0;
+        int status;
+
+        start_daemon(0);
+        for (int k = 0; k < 2; k++) {
+                int go[2];
+                pid_t pid;
+                char c = 0;
+
+                ck_assert_int_eq(pipe2(go, O_CLOEXEC), 0);
+                pid = fork();
+                ck_assert_int_ge(pid, 0);
+                if (pid == 0) {
+                        hc_slot *s = NULL;
+
+                        close(go[1]);
+                        if (hc_join("job", HC_OPTIONS(.dir = h.dir, .max = 2), &s) < 0)
+                                _exit(10);
+                        if (read(go[0], &c, 1) != 1)      /* the daemon has seen us */
+                                _exit(11);
+                        if (k == 0)
+                                s = hc_leave(s);
+                        _exit(0);         /* at once: the exit races the daemon's look */
+                }
+                close(go[0]);
+                ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "job", 1, T_MS, NULL), 0);
+                ck_assert_int_eq(write(go[1], &c, 1), 1);
+                close(go[1]);
+                ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+                ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+                ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "job", 0, T_MS, NULL), 0);
+                if (k == 0)
+                        left = pid;
+                else
+                        died = pid;
+        }
+        ck_assert_int_eq(kill(h.daemon_pid, SIGTERM), 0);
+        ck_assert_int_ge(harness_wait_exit(h.daemon_pid, T_MS), 0);
+        h.daemon_pid = 0;
+        (void) snprintf(want, sizeof want, "job: pid %d left", (int) left);
+        ck_assert_msg(log_contains(want), "no '%s' in the log", want);
+        (void) snprintf(want, sizeof want, "job: pid %d died", (int) left);
+        ck_assert_msg(!log_contains(want), "a leave logged as a death: '%s'", want);
+        (void) snprintf(want, sizeof want, "job: pid %d died holding slot", (int) died);
+        ck_assert_msg(log_contains(want), "no '%s' in the log", want);
+}
+END_TEST
+
+/* Nothing a user puts in the scope directory keeps the daemon from starting: a region, or
+ * files, called "headcountd"; and its own lock is no region anybody sees. */
+START_TEST(test_daemon_squatted_names)
+{
+        static const char *const files[] = { ".headcountd", ".headcountd.lock", "headcountd.lock" };
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        hc_slot *s = NULL;
+        uint32_t count = 0;
+
+        ck_assert_int_eq(hc_join("headcountd", HC_OPTIONS(.dir = h.dir, .max = 1), &s), 0);
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+                char path[PATH_MAX + 32];
+                int fd;
+
+                (void) snprintf(path, sizeof path, "%s/%s", h.dir, files[i]);
+                fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+                ck_assert_int_ge(fd, 0);
+                close(fd);
+        }
+        start_daemon(0);                  /* READY=1: it started */
+        ck_assert_int_eq(harness_count(&h, "headcountd", &error, &count), 0);
+        ck_assert_uint_eq(count, 1);      /* the user's region, counted like any other */
+        s = hc_leave(s);
+        ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "headcountd", 0, T_MS, NULL), 0);
+        ck_assert_int_eq(hc_count("headcountd", HC_OPTIONS(.dir = h.dir)), 0);
+        sd_bus_error_free(&error);
+}
+END_TEST
+
+/* With --log-target=journal and no journal to take the entries, the log goes to stderr
+ * with <N> prefixes: it never goes silent. */
+START_TEST(test_daemon_log_without_journal)
+{
+        const char *args[] = { "--bus=none", "--log-target=journal", NULL };
+        struct stat st;
+
+        if (stat("/run/systemd/journal/socket", &st) == 0) {
+                fprintf(stderr, "SKIP test_daemon_log_without_journal: a journal runs here\n");
+                return;
+        }
+        start_daemon_args(args, 0);
+        ck_assert_msg(log_contains("<6>Watching "), "the log went silent");
+}
+END_TEST
+
 START_TEST(test_daemon_second_refused)
 {
         const char *args[] = { "--bus=none", NULL };
@@ -641,6 +740,9 @@ static Suite *suite_daemon(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_daemon_second_refused);
+        tcase_add_test(tc, test_daemon_leave_is_not_death);
+        tcase_add_test(tc, test_daemon_squatted_names);
+        tcase_add_test(tc, test_daemon_log_without_journal);
         tcase_add_test(tc, test_daemon_bad_arguments);
         tcase_add_test(tc, test_daemon_usage);
         tcase_add_test(tc, test_daemon_tag_controls);
