@@ -81,6 +81,8 @@ struct Manager {
         sd_event_source *dispatch_source;        /* defer: counts dirty regions */
         sd_event_source *settle_source;          /* timer: re-checks after an event */
         sd_event_source *recheck_source;         /* timer: HCD_RECHECK_USEC */
+        sd_event_source *status_source;          /* timer: the next STATUS= when held back */
+        uint64_t status_sent_usec;               /* when the last STATUS= went out */
         sd_event_source *watchdog_source;
         uint64_t watchdog_usec;
         char *status;                            /* the last STATUS= sent */

@@ -30,12 +30,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <systemd/sd-daemon.h>
@@ -56,6 +58,8 @@
                     IN_MOVE_SELF | IN_ONLYDIR)
 
 #define STATUS_NAMES_MAX 10
+
+static int on_status(sd_event_source *s, uint64_t usec, void *userdata);
 
 static Holder *holder_free(Holder *h) {
         if (!h)
@@ -221,6 +225,17 @@ static int on_holder_exit(sd_event_source *s, int fd, uint32_t revents, void *us
         return 0;
 }
 
+/* The highest descriptor we let a pidfd have: the limit less a reserve for the regions,
+ * their lock files and the bus, which the counts cannot do without. */
+#define FD_RESERVE 256
+static int fd_budget(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
+                return INT_MAX;
+        return rl.rlim_cur > 2 * FD_RESERVE ? (int) rl.rlim_cur - FD_RESERVE : (int) rl.rlim_cur / 2;
+}
+
 static void holder_watch(Holder *h) {
         const hc_instance *in = &h->instance;
         int fd, k;
@@ -228,6 +243,12 @@ static void holder_watch(Holder *h) {
         if (in->pid <= 0 || (in->flags & (HC_INSTANCE_OTHER_PIDNS | HC_INSTANCE_OTHER_BOOT)))
                 return;                          /* its PID means nothing here */
         fd = pidfd_open(in->pid);
+        if (fd >= 0 && fd >= fd_budget()) {
+                /* keep descriptors for what counting needs: regions, lock files, the bus */
+                (void) close(fd);
+                fd = -1;
+                errno = EMFILE;
+        }
         if (fd < 0) {
                 if (errno == ESRCH) {
                         /* Dead already, while a forked child (or nobody) holds the seat. */
@@ -516,17 +537,27 @@ static int on_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* A file of the scope that we do not follow. A file that is no region (-EBADMSG: empty,
+ * another program's, damaged) or one we may not trust (-EPERM) is the directory's
+ * business, not news: quietly, at debug level. Anything else is worth a warning. */
+static void log_ignored(const char *name, int error) {
+        if (error == -EBADMSG || error == -EPERM)
+                log_debug("Ignoring '%s': %s", name, strerror(-error));
+        else
+                log_warning("Ignoring region '%s': %s", name, strerror(-error));
+}
+
 static int scan_one(const char *name, int count, void *userdata) {
         Manager *m = userdata;
         int k;
 
         if (count < 0) {
-                log_warning("Ignoring region '%s': %s", name, strerror(-count));
+                log_ignored(name, count);
                 return 0;
         }
         k = manager_track_region(m, name, NULL);
         if (k < 0 && k != -ENOENT)
-                log_warning("Ignoring region '%s': %s", name, strerror(-k));
+                log_ignored(name, k);
         return 0;
 }
 
@@ -593,7 +624,7 @@ static int on_directory_event(sd_event_source *s, const struct inotify_event *ev
                 }
                 k = manager_track_region(m, ev->name, NULL);
                 if (k < 0 && k != -ENOENT && k != -EINVAL)
-                        log_warning("Ignoring region '%s': %s", ev->name, strerror(-k));
+                        log_ignored(ev->name, k);
                 if (k > 0)
                         log_info("Region '%s' appeared", ev->name);
                 return 0;
@@ -638,6 +669,11 @@ int manager_monitor_start(Manager *m) {
                 return log_error_errno(k, "Cannot add a timer: %m");
         (void) sd_event_source_set_enabled(m->recheck_source, SD_EVENT_ON);
 
+        k = sd_event_add_time(m->event, &m->status_source, CLOCK_MONOTONIC, 0, 1000, on_status, m);
+        if (k < 0)
+                return log_error_errno(k, "Cannot add a timer: %m");
+        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_OFF);
+
         /* The watch is in place before we look, so nothing falls between the two. */
         return manager_scan(m);
 }
@@ -652,6 +688,7 @@ void manager_monitor_stop(Manager *m) {
         m->dispatch_source = sd_event_source_disable_unref(m->dispatch_source);
         m->settle_source = sd_event_source_disable_unref(m->settle_source);
         m->recheck_source = sd_event_source_disable_unref(m->recheck_source);
+        m->status_source = sd_event_source_disable_unref(m->status_source);
 }
 
 void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances) {
@@ -663,6 +700,18 @@ void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances) 
         }
         *ret_regions = regions;
         *ret_instances = instances;
+}
+
+#define HCD_STATUS_USEC (100 * 1000)
+
+/* The STATUS= line that was held back (see manager_update_status()). */
+static int on_status(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        m->status_sent_usec = now_usec();
+        if (m->ready && m->status)
+                (void) sd_notifyf(false, "STATUS=%s", m->status);
+        return 0;
 }
 
 /* STATUS= for systemctl status: "3 regions, 7 instances; web 2/4, build 1/64, ...". */
@@ -691,6 +740,15 @@ void manager_update_status(Manager *m) {
                 return;
         free(m->status);
         m->status = strdup(buf);
-        if (m->ready)
-                (void) sd_notifyf(false, "STATUS=%s", buf);
+        if (!m->ready || !m->status)
+                return;
+        /* At most one STATUS= per HCD_STATUS_USEC: a burst of joins is one line, and a
+         * service manager that reads its socket slowly never holds up our counting. */
+        if (now_usec() >= m->status_sent_usec + HCD_STATUS_USEC || !m->status_source) {
+                m->status_sent_usec = now_usec();
+                (void) sd_notifyf(false, "STATUS=%s", m->status);
+                return;
+        }
+        (void) sd_event_source_set_time(m->status_source, m->status_sent_usec + HCD_STATUS_USEC);
+        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_ONESHOT);
 }

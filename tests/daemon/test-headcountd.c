@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -569,6 +570,105 @@ START_TEST(test_daemon_log_without_journal)
 }
 END_TEST
 
+static void kill_and_wait(pid_t pid) {
+        int status;
+
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+}
+
+/* Lines of the daemon's log that contain NEEDLE. */
+static unsigned log_count(const char *needle) {
+        FILE *f = fopen(h.log, "re");
+        char line[4096];
+        unsigned n = 0;
+
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof line, f))
+                n += strstr(line, needle) != NULL;
+        (void) fclose(f);
+        return n;
+}
+
+/* 2,000 holders (40 processes in 50 regions each) under a descriptor limit of 1024 that
+ * the daemon cannot raise, all SIGKILLed: it runs out of descriptors to follow them with,
+ * says so once, and still logs 2,000 deaths and counts 0 everywhere. */
+START_TEST(test_daemon_load_beyond_descriptors)
+{
+        enum { PROCS = 40, REGIONS = 50 };
+        struct rlimit rl = { .rlim_cur = 1024, .rlim_max = 1024 }, saved;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        pid_t pids[PROCS];
+        int ready[2];
+        char c;
+
+        ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        if (saved.rlim_max < rl.rlim_max)
+                rl = saved;
+        /* inherited by the daemon; Check runs each test in a process of its own */
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        start_daemon(0);
+        ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
+        for (int p = 0; p < PROCS; p++) {
+                pids[p] = fork();
+                ck_assert_int_ge(pids[p], 0);
+                if (pids[p] == 0) {
+                        close(ready[0]);
+                        for (int r = 0; r < REGIONS; r++) {
+                                char name[32];
+                                hc_slot *s = NULL;
+
+                                (void) snprintf(name, sizeof name, "load%d", r);
+                                if (hc_join(name, HC_OPTIONS(.dir = h.dir, .max = PROCS), &s) < 0)
+                                        _exit(10);
+                        }
+                        if (write(ready[1], "r", 1) != 1)
+                                _exit(11);
+                        pause();
+                        _exit(0);
+                }
+        }
+        close(ready[1]);
+        for (int p = 0; p < PROCS; p++)
+                ck_assert_int_eq(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        /* the daemon sees them all... */
+        for (int r = 0; r < REGIONS; r++) {
+                char name[32];
+                uint32_t count = 0;
+                long long end = (long long) now_usec() + 30000000LL;
+
+                (void) snprintf(name, sizeof name, "load%d", r);
+                while (harness_count(&h, name, &error, &count) == 0 && count != PROCS &&
+                       (long long) now_usec() < end)
+                        usleep(10000);
+                ck_assert_uint_eq(count, PROCS);
+        }
+        /* ...and all of them die */
+        for (int p = 0; p < PROCS; p++)
+                kill_and_wait(pids[p]);
+        for (int r = 0; r < REGIONS; r++) {
+                char name[32];
+                uint32_t count = 1;
+                long long end = (long long) now_usec() + 30000000LL;
+
+                (void) snprintf(name, sizeof name, "load%d", r);
+                while (harness_count(&h, name, &error, &count) == 0 && count != 0 &&
+                       (long long) now_usec() < end)
+                        usleep(10000);
+                ck_assert_uint_eq(count, 0);
+        }
+        ck_assert_int_eq(kill(h.daemon_pid, SIGTERM), 0);
+        ck_assert_int_ge(harness_wait_exit(h.daemon_pid, T_MS), 0);
+        h.daemon_pid = 0;
+        ck_assert_uint_eq(log_count("died holding slot"), PROCS * REGIONS);
+        ck_assert_uint_eq(log_count(" left, slot"), 0);
+        ck_assert_uint_eq(log_count("Out of descriptors to follow holders"), 1);
+        sd_bus_error_free(&error);
+}
+END_TEST
+
 START_TEST(test_daemon_second_refused)
 {
         const char *args[] = { "--bus=none", NULL };
@@ -743,6 +843,7 @@ static Suite *suite_daemon(void) {
         tcase_add_test(tc, test_daemon_leave_is_not_death);
         tcase_add_test(tc, test_daemon_squatted_names);
         tcase_add_test(tc, test_daemon_log_without_journal);
+        tcase_add_test(tc, test_daemon_load_beyond_descriptors);
         tcase_add_test(tc, test_daemon_bad_arguments);
         tcase_add_test(tc, test_daemon_usage);
         tcase_add_test(tc, test_daemon_tag_controls);
