@@ -420,6 +420,22 @@ ctr journalctl -b -q --no-pager -o short-precise --after-cursor="$cursor" HEADCO
 echo "(fields: $(events pool --after-cursor="$cursor" | tr '\n' ',' | sed 's/,$//; s/,/; /g'))"
 echo
 
+header "a region that a user makes in /run/headcount: root's daemon counts and reports it"
+ctr systemd-run --quiet --collect --uid=nobody --unit=headcount-user.service \
+        headcount --system run userjob -- sleep 100 || fail "systemd-run headcount-user.service"
+t_mark=$(now_ms)
+while out=$(mgr Count s userjob 2>&1); [ "$out" != "u 1" ] && within; do sleep 0.05; done
+check "D-Bus Count(\"userjob\") of nobody's region returns 1 within 2 s ($(since_mark))" \
+        equals "$out" "u 1"
+owner=$(ctr stat -c %U /run/headcount/userjob 2>&1)
+check "the region is nobody's ($owner)" equals "$owner" nobody
+joined_userjob() { events userjob | grep -q '^join '; }
+while ! joined_userjob && within; do sleep 0.05; done
+check "the journal has a join for nobody's region" joined_userjob
+ctr systemctl stop headcount-user.service
+ctr journalctl -b -q --no-pager -o short-precise HEADCOUNT_NAME=userjob
+echo
+
 # A second daemon by hand.
 out=$(ctr -t 10 headcountd --system --bus=none 2>&1)
 rc=$?
