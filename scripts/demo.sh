@@ -7,7 +7,16 @@ sh "$top/scripts/setup.sh"
 
 hc="$top/build/cli/headcount"
 dir=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+# Everything started here is stopped however the demo ends (Ctrl-C too): each
+# 'headcount run' passes the SIGTERM on to its command and gives its seat back.
+pids=
+cleanup() {
+        for p in $pids; do kill "$p" 2>/dev/null || true; done
+        for p in $pids; do wait "$p" 2>/dev/null || true; done
+        rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 export HEADCOUNT_DIR="$dir"
 say() { printf '\n$ %s\n' "$*"; }
 # waits (at most 10 s) until NAME has at least N instances
@@ -15,6 +24,7 @@ await() { i=0; while [ "$("$hc" count "$1")" -lt "$2" ] && [ $i -lt 200 ]; do sl
 
 say "headcount run --max 1 demo -- sleep 30 &      # the first instance takes the only seat"
 "$hc" run --max 1 --tag first demo -- sleep 30 &
+pids="$pids $!"
 await demo 1
 
 say "headcount run --max 1 demo -- echo second    # a second launch is refused"
@@ -24,7 +34,7 @@ echo "exit status $? (75: no free seat)"
 set -e
 
 say "headcount run --max 3 pool -- sleep 30 &      (three times: at most 3 at once)"
-for i in 1 2 3; do "$hc" run --max 3 --tag "worker $i" pool -- sleep 30 & done
+for i in 1 2 3; do "$hc" run --max 3 --tag "worker $i" pool -- sleep 30 & pids="$pids $!"; done
 await pool 3
 
 say "headcount count pool"

@@ -12,6 +12,20 @@ jobs=$(nproc)
 sh scripts/setup.sh --enable-werror
 status=0
 
+echo "== the README's first command, scripts/demo.sh: exits 0 and leaves nothing running"
+setsid sh scripts/demo.sh >build/demo.out 2>&1 &
+demo=$!
+wait "$demo" && demo_rc=0 || demo_rc=$?
+left=$(pgrep -s "$demo" 2>/dev/null | tr '\n' ' ' || true)
+if [ "$demo_rc" -ne 0 ] || [ -n "$left" ]; then
+        status=1
+        tail -n 20 build/demo.out
+        echo "demo: exit status $demo_rc; left running: ${left:-nothing}"
+        [ -z "$left" ] || kill $left 2>/dev/null || true
+else
+        echo "demo: exit status 0, nothing left running"
+fi
+
 echo "== make check"
 make -C build -s -j"$jobs" check >build/check.out 2>&1 || { status=1; cat build/check.out; }
 grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build/check.out || true
