@@ -170,6 +170,9 @@ static const sd_bus_vtable manager_vtable[] = {
                                  method_list_instances, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("CountChanged",
                                  "su", SD_BUS_PARAM(name) SD_BUS_PARAM(count), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("InstanceEvent", "ssuuu",
+                                 SD_BUS_PARAM(name) SD_BUS_PARAM(event) SD_BUS_PARAM(slot)
+                                 SD_BUS_PARAM(pid) SD_BUS_PARAM(flags), 0),
         SD_BUS_SIGNAL_WITH_NAMES("RegionAdded", "s", SD_BUS_PARAM(name), 0),
         SD_BUS_SIGNAL_WITH_NAMES("RegionRemoved", "s", SD_BUS_PARAM(name), 0),
         SD_BUS_VTABLE_END
@@ -224,6 +227,19 @@ void manager_bus_count_changed(Manager *m, const char *name, int count) {
                                name, (uint32_t) count);
         if (k < 0)
                 log_warning_errno(k, "Cannot send CountChanged for '%s': %m", name);
+}
+
+/* "join", "leave" or "died", as the journal's HEADCOUNT_EVENT= says, for one holder. */
+void manager_bus_instance_event(Manager *m, const char *name, const char *event,
+                                const hc_instance *in) {
+        int k;
+
+        if (!m->bus)
+                return;
+        k = sd_bus_emit_signal(m->bus, HCD_BUS_PATH, HCD_BUS_INTERFACE, "InstanceEvent", "ssuuu",
+                               name, event, in->slot, (uint32_t) in->pid, in->flags);
+        if (k < 0)
+                log_warning_errno(k, "Cannot send InstanceEvent for '%s': %m", name);
 }
 
 void manager_bus_region_added(Manager *m, const char *name) {

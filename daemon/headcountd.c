@@ -25,6 +25,7 @@
 #include "log.h"
 #include "message.h"
 #include "stdio-fds.h"
+#include "time-util.h"
 
 #define EXIT_USAGE 64
 
@@ -310,10 +311,28 @@ static int manager_start(Manager *m) {
         return 0;
 }
 
+/*
+ * Sends what is still queued for the bus, for at most a second, and closes it: a client
+ * that does not read its signals may hold the bus up, but never our exit (a service
+ * manager would otherwise kill us at its stop timeout).
+ */
+static sd_bus *bus_close_bounded(sd_bus *bus) {
+        uint64_t end = now_usec() + 1000000, queued = 0;
+
+        if (!bus)
+                return NULL;
+        while (sd_bus_get_n_queued_write(bus, &queued) >= 0 && queued > 0 && now_usec() < end) {
+                if (sd_bus_process(bus, NULL) > 0)
+                        continue;
+                (void) sd_bus_wait(bus, 100000);
+        }
+        return sd_bus_close_unref(bus);
+}
+
 static void manager_done(Manager *m) {
         manager_monitor_stop(m);
         m->watchdog_source = sd_event_source_disable_unref(m->watchdog_source);
-        m->bus = sd_bus_flush_close_unref(m->bus);
+        m->bus = bus_close_bounded(m->bus);
         m->event = sd_event_unref(m->event);
         if (m->lock_fd >= 0)
                 m->lock_fd = (close(m->lock_fd), -1);

@@ -100,6 +100,8 @@ void manager_update_status(Manager *m);
 /* bus.c */
 int manager_bus_start(Manager *m);
 void manager_bus_count_changed(Manager *m, const char *name, int count);
+void manager_bus_instance_event(Manager *m, const char *name, const char *event,
+                                const hc_instance *in);
 void manager_bus_region_added(Manager *m, const char *name);
 void manager_bus_region_removed(Manager *m, const char *name);
 

@@ -330,6 +330,7 @@ static void log_join(Region *r, const hc_instance *in, int count) {
         log_region_event(LOG_INFO, "join", r->name, in, count,
                          "%s: %s joined, slot %u (%i of %u seats held)",
                          r->name, who, in->slot, count, r->capacity);
+        manager_bus_instance_event(m, r->name, "join", in);
 }
 
 static void log_leave(Region *r, const Holder *h, int count) {
@@ -337,6 +338,7 @@ static void log_leave(Region *r, const Holder *h, int count) {
         char who[INSTANCE_DESCRIPTION_MAX];
 
         instance_describe(in, who, sizeof who);
+        manager_bus_instance_event(r->manager, r->name, h->exited ? "died" : "leave", in);
         if (h->exited)
                 log_region_event(LOG_NOTICE, "died", r->name, in, count,
                                  "%s: %s died holding slot %u; seat reaped (%i of %u seats held)",

@@ -245,7 +245,21 @@ static int on_signal(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         s = h->signals + h->n_signals;
         if (sd_bus_message_is_signal(msg, "org.headcount.Manager1", "CountChanged"))
                 k = sd_bus_message_read(msg, "su", &name, &count);
-        else
+        else if (sd_bus_message_is_signal(msg, "org.headcount.Manager1", "InstanceEvent")) {
+                const char *event = NULL;
+                uint32_t slot, flags;
+
+                /* kept as member "InstanceEvent:EVENT", with the pid as the count */
+                k = sd_bus_message_read(msg, "ssuuu", &name, &event, &slot, &count, &flags);
+                if (k < 0)
+                        return 0;
+                s->usec = now_usec();
+                (void) snprintf(s->member, sizeof s->member, "InstanceEvent:%s", event);
+                (void) snprintf(s->name, sizeof s->name, "%s", name);
+                s->count = count;
+                h->n_signals++;
+                return 0;
+        } else
                 k = sd_bus_message_read(msg, "s", &name);
         if (k < 0)
                 return 0;
