@@ -581,31 +581,6 @@ static void kill_and_wait(pid_t pid) {
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 }
 
-/* Asks Count(NAME) until it says WANT or END passes; a call that fails under load (a
- * busy daemon's reply late) is asked again. */
-static void wait_count(const char *name, uint32_t want, long long end) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        uint32_t count = UINT32_MAX;
-        int r = 0;
-
-        for (;;) {
-                /* read the signals that came meanwhile (thousands of InstanceEvent), as any
-                 * client on the bus must, so that the bus keeps delivering to us */
-                (void) harness_wait_signal(&h, "-", "-", -1, 0, NULL);
-                h.n_signals = 0;
-                r = harness_count(&h, name, &error, &count);
-                if (r == 0 && count == want)
-                        break;
-                if ((long long) now_usec() >= end)
-                        break;
-                sd_bus_error_free(&error);
-                usleep(10000);
-        }
-        ck_assert_msg(r == 0 && count == want, "Count(%s): %s, %u (want %u)", name,
-                      r < 0 ? strerror(-r) : "ok", count, want);
-        sd_bus_error_free(&error);
-}
-
 /* Lines of the daemon's log that contain NEEDLE. */
 static unsigned log_count(const char *needle) {
         FILE *f = fopen(h.log, "re");
@@ -620,14 +595,25 @@ static unsigned log_count(const char *needle) {
         return n;
 }
 
+/* Waits until the daemon's log has WANT lines with NEEDLE, at most 120 s. */
+static unsigned wait_log_lines(const char *needle, unsigned want) {
+        unsigned n = 0;
+
+        for (int t = 0; t < 12000 && (n = log_count(needle)) < want; t++)
+                usleep(10000);
+        return n;
+}
+
 /* 2,000 holders (40 processes in 50 regions each) under a descriptor limit of 1024 that
  * the daemon cannot raise, all SIGKILLed: it runs out of descriptors to follow them with,
- * says so once, and still logs 2,000 deaths and counts 0 everywhere. */
+ * says so once, and still logs 2,000 deaths, and the counts are 0. The daemon runs
+ * without a bus here: the test is about its tracking, and thousands of signals to a
+ * test that does not read them would measure the bus instead. */
 START_TEST(test_daemon_load_beyond_descriptors)
 {
         enum { PROCS = 40, REGIONS = 50 };
+        const char *args[] = { "--bus=none", NULL };
         struct rlimit rl = { .rlim_cur = 1024, .rlim_max = 1024 }, saved;
-        sd_bus_error error = SD_BUS_ERROR_NULL;
         pid_t pids[PROCS];
         int ready[2];
         char c;
@@ -637,7 +623,7 @@ START_TEST(test_daemon_load_beyond_descriptors)
                 rl = saved;
         /* inherited by the daemon; Check runs each test in a process of its own */
         ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-        start_daemon(0);
+        start_daemon_args(args, 0);
         ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
         for (int p = 0; p < PROCS; p++) {
                 pids[p] = fork();
@@ -663,22 +649,16 @@ START_TEST(test_daemon_load_beyond_descriptors)
                 ck_assert_int_eq(read(ready[0], &c, 1), 1);
         close(ready[0]);
         /* the daemon sees them all... */
-        for (int r = 0; r < REGIONS; r++) {
-                char name[32];
-                long long end = (long long) now_usec() + 30000000LL;
-
-                (void) snprintf(name, sizeof name, "load%d", r);
-                wait_count(name, PROCS, end);
-        }
+        ck_assert_uint_eq(wait_log_lines(" joined, slot", PROCS * REGIONS), PROCS * REGIONS);
         /* ...and all of them die */
         for (int p = 0; p < PROCS; p++)
                 kill_and_wait(pids[p]);
+        ck_assert_uint_eq(wait_log_lines("died holding slot", PROCS * REGIONS), PROCS * REGIONS);
         for (int r = 0; r < REGIONS; r++) {
                 char name[32];
-                long long end = (long long) now_usec() + 30000000LL;
 
                 (void) snprintf(name, sizeof name, "load%d", r);
-                wait_count(name, 0, end);
+                ck_assert_int_eq(hc_count(name, HC_OPTIONS(.dir = h.dir)), 0);
         }
         ck_assert_int_eq(kill(h.daemon_pid, SIGTERM), 0);
         ck_assert_int_ge(harness_wait_exit(h.daemon_pid, T_MS), 0);
@@ -686,7 +666,6 @@ START_TEST(test_daemon_load_beyond_descriptors)
         ck_assert_uint_eq(log_count("died holding slot"), PROCS * REGIONS);
         ck_assert_uint_eq(log_count(" left, slot"), 0);
         ck_assert_uint_eq(log_count("Out of descriptors to follow holders"), 1);
-        sd_bus_error_free(&error);
 }
 END_TEST
 
@@ -864,12 +843,18 @@ static Suite *suite_daemon(void) {
         tcase_add_test(tc, test_daemon_leave_is_not_death);
         tcase_add_test(tc, test_daemon_squatted_names);
         tcase_add_test(tc, test_daemon_log_without_journal);
-        tcase_add_test(tc, test_daemon_load_beyond_descriptors);
         tcase_add_test(tc, test_daemon_bad_arguments);
         tcase_add_test(tc, test_daemon_usage);
         tcase_add_test(tc, test_daemon_tag_controls);
         tcase_add_test(tc, test_daemon_log_escapes);
         tcase_add_test(tc, test_daemon_closed_stdio);
+        suite_add_tcase(s, tc);
+
+        /* 2,000 processes' worth of seats: a bound for a loaded machine */
+        tc = tcase_create("load");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 300);
+        tcase_add_test(tc, test_daemon_load_beyond_descriptors);
         suite_add_tcase(s, tc);
         return s;
 }
