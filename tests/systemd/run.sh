@@ -161,12 +161,16 @@ done
 work=$(mktemp -d /var/tmp/headcount-systemd.XXXXXX) || die "cannot make a work directory"
 root=$(mktemp -d /var/tmp/headcount-systemd-root.XXXXXX) || die "cannot make a mount point"
 echo "$$ $root" >"$work/owner"
-# The container's root is an overlay on /, which shows no other mounts: the build tree and
-# the sources must live on the root file system itself.
-for d in "$work" "$top_srcdir"; do
-        [ "$(findmnt -n -o TARGET -T "$d")" = / ] ||
-                die "$d is not on the root file system, so the container cannot see it"
-done
+# The container's root is an overlay on /, which shows no other mounts, and nspawn puts a
+# tmpfs of its own on /tmp: the build tree and a copy of the sources live under /var/tmp,
+# on the root file system itself (a checkout may well be in /tmp, or on a mount).
+[ "$(findmnt -n -o TARGET -T "$work")" = / ] ||
+        die "$work is not on the root file system, so the container cannot see it"
+mkdir "$work/src" &&
+        tar -C "$top_srcdir" --exclude=./build --exclude=./build-sanitize --exclude=./build-tsan \
+                --exclude=./build-coverage --exclude=./.git --exclude=./autom4te.cache \
+                -cf - . | tar -C "$work/src" -xf - ||
+        die "cannot copy the sources to $work/src"
 
 pc() { pkg-config --variable="$1" "$2" 2>/dev/null; }
 unitdir=$(pc systemdsystemunitdir systemd); unitdir=${unitdir:-/lib/systemd/system}
@@ -190,7 +194,7 @@ build_step() {
         return "$rc"
 }
 cd "$work/build" &&
-        build_step "$top_srcdir/configure" -q --prefix=/usr --sysconfdir=/etc --localstatedir=/var \
+        build_step "$work/src/configure" -q --prefix=/usr --sysconfdir=/etc --localstatedir=/var \
                 --libdir="$libdir" --disable-dependency-tracking \
                 --with-systemdsystemunitdir="$unitdir" --with-systemduserunitdir="$userunitdir" \
                 --with-tmpfilesdir="$tmpfilesdir" --with-dbuspolicydir="$dbuspolicydir" &&
