@@ -42,6 +42,9 @@ typedef struct hc_region hc_region;      /* an open region, for repeated queries
 enum {
         HC_SCOPE_USER = 0,       /* $XDG_RUNTIME_DIR/headcount, else /dev/shm/headcount-UID */
         HC_SCOPE_SYSTEM = 1,     /* /run/headcount: limits that span users */
+        HC_SCOPE_FLEET = 2,      /* across hosts, through etcd: served by the headcountd
+                                  * of a local scope (.dir, then $HEADCOUNT_DIR, then the
+                                  * user scope, then the system scope); see hc_fleet(3) */
 };
 
 /* hc_options.flags */
@@ -93,6 +96,10 @@ typedef struct hc_options {
         int peer_timeout_ms;     /* hc_listen: how long a sender may take to deliver its
                                   * message, or to take the reply; 0 means
                                   * HC_PEER_TIMEOUT_DEFAULT_MS */
+        char *error_text;        /* fleet scope: on failure, the agent's one-line
+                                  * explanation (etcd's own message, the endpoint it could
+                                  * not reach) is copied here, NUL-terminated; may be NULL */
+        size_t error_text_size;  /* bytes at error_text */
 } hc_options;
 
 #define HC_OPTIONS_SIZE_V1 (offsetof(hc_options, flags) + sizeof(unsigned))
@@ -116,9 +123,11 @@ struct hc_options_cxx_ {
         unsigned flags = 0;
         size_t message_max = 0;
         int peer_timeout_ms = 0;
+        char *error_text = nullptr;
+        size_t error_text_size = 0;
 };
 static_assert(sizeof(hc_options_cxx_) == sizeof(hc_options) &&
-              offsetof(hc_options_cxx_, peer_timeout_ms) == offsetof(hc_options, peer_timeout_ms),
+              offsetof(hc_options_cxx_, error_text_size) == offsetof(hc_options, error_text_size),
               "hc_options_cxx_ mirrors hc_options");
 static inline const hc_options *hc_options_ptr_(const hc_options_cxx_ &o) {
         return reinterpret_cast<const hc_options *>(&o);
@@ -335,6 +344,54 @@ int hc_scope_dir(const hc_options *opt, char *buf, size_t len);
  * when it is not.
  */
 int hc_name_valid(const char *name);
+
+/* ---- Across hosts: the fleet scope ------------------------------------------------------ */
+
+/*
+ * With opt->scope = HC_SCOPE_FLEET, hc_join(), hc_count(), hc_list(), hc_primary(),
+ * hc_wait(), hc_names() and hc_remove() work on seats held across every host whose
+ * headcountd runs with --etcd on the same etcd cluster and prefix. The call goes to the
+ * local headcountd (the agent), which holds the seats in etcd; the seat is held for as
+ * long as the descriptor that hc_join() opened stays open anywhere (HC_INHERIT works as
+ * for local seats). Other calls return -EOPNOTSUPP for the fleet scope. Extra errors:
+ *   -EHOSTDOWN     no headcountd serves the fleet scope here (start it with --etcd)
+ *   -EHOSTUNREACH  the agent cannot reach etcd (opt->error_text names the endpoint)
+ *   -EACCES, -ENOSPC  etcd refused (opt->error_text has etcd's own message)
+ *   -EINVAL        also: opt->max differs from the N the name's holders use
+ * See hc_fleet(3) and docs/fleet.md.
+ */
+
+/* The longest host name the fleet scope records, in bytes. */
+#define HC_HOST_MAX 64
+
+/* One seat of the fleet scope, as hc_fleet_list() reports it. */
+typedef struct hc_fleet_instance {
+        hc_instance instance;    /* .slot is the rank (0 = the primary); .pid, .uid, .tag,
+                                  * .joined_usec as on its host; .seq is the fence */
+        uint64_t fence;          /* the seat's etcd create_revision: grows with every
+                                  * admission, a fencing token for the holder's writes */
+        char host[HC_HOST_MAX + 1]; /* the host that holds it (headcountd --host) */
+} hc_fleet_instance;
+
+/* As hc_list() for the fleet scope, with the host and the fence. Returns the number of
+ * seats and stores a malloc()ed array in *ret (free() it), ordered by rank. */
+int hc_fleet_list(const char *name, const hc_options *opt, hc_fleet_instance **ret);
+
+/* A fleet seat's fencing token (its etcd create_revision) into *ret: 0, or -EOPNOTSUPP
+ * for a local seat, -EINVAL. */
+int hc_slot_fence(const hc_slot *slot, uint64_t *ret);
+
+/*
+ * A descriptor that becomes readable (POLLIN) when a fleet seat is lost: the agent could
+ * not renew its etcd lease and tells its holders before the lease can expire on the
+ * servers, or the agent itself went away. Poll it, then call hc_slot_lost(). Returns the
+ * descriptor (owned by the slot), or -EOPNOTSUPP for a local seat, -EINVAL.
+ */
+int hc_slot_lost_fd(const hc_slot *slot);
+
+/* 1 when the fleet seat was lost (the holder should stop writing and hc_leave()), 0 while
+ * it is held; never blocks. -EOPNOTSUPP for a local seat, -EINVAL. */
+int hc_slot_lost(hc_slot *slot);
 
 /* ---- A handle for repeated use --------------------------------------------------------- */
 
