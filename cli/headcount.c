@@ -383,7 +383,7 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                                     "names it, send there", c->name);
                 if (c->name && strchr(c->name, '\\'))
                         usage_error("invalid name '%s': names of the fleet scope take no "
-                                    "Local\\ or Global\\ prefix", c->name);
+                                    "Local or Global prefix", c->name);
                 /* The local scope named on the command line serves the fleet; unnamed,
                  * the library looks in the user scope, then the system scope. */
                 c->fleet_dir = c->dir;

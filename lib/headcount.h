@@ -42,7 +42,7 @@ typedef struct hc_region hc_region;      /* an open region, for repeated queries
 enum {
         HC_SCOPE_USER = 0,       /* $XDG_RUNTIME_DIR/headcount, else /dev/shm/headcount-UID */
         HC_SCOPE_SYSTEM = 1,     /* /run/headcount: limits that span users */
-        HC_SCOPE_FLEET = 2,      /* across hosts, through etcd and headcountd: hc_fleet(3) */
+        HC_SCOPE_FLEET = 2,      /* across hosts, through etcd and headcountd: man 3 hc_fleet */
 };
 
 /* hc_options.flags */
@@ -359,7 +359,7 @@ int hc_name_valid(const char *name);
  *   -EHOSTUNREACH  the agent cannot reach etcd (the text names the endpoint)
  *   -EACCES, -ENOSPC  etcd refused (the text is etcd's own message)
  *   -EINVAL        also: opt->max differs from the N the name's holders use
- *   -ECONNRESET    the agent went away during the call     (hc_fleet(3), docs/fleet.md)
+ *   -ECONNRESET    the agent went away during the call     (man 3 hc_fleet, docs/fleet.md)
  */
 
 /* The longest host name the fleet scope records, in bytes. */
