@@ -3,7 +3,7 @@
  * The fleet scope's client (lib/fleet.c) without an agent: no headcountd serves the
  * directory (-EHOSTDOWN, explained in error_text), what the fleet scope does not offer
  * (-EOPNOTSUPP), and what is checked before anything is asked. The calls against a real
- * headcountd and etcd are in test-fleet-agent.c.
+ * headcountd and etcd are in check-fleet.c.
  */
 #include <errno.h>
 #include <stdio.h>
