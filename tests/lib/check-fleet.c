@@ -218,6 +218,10 @@ START_TEST(test_fleet_join_busy_leave)
         ck_assert_int_gt(fd, 2);
         ck_assert_int_eq(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
         ck_assert_int_eq(hc_slot_lost(a), 0);
+        /* a fleet seat has no region: no handle, no listener, no local primary */
+        ck_assert_ptr_null(hc_slot_region(a));
+        ck_assert_int_eq(hc_listen("jbl", NULL, a, &(hc_listener *) { NULL }), -EOPNOTSUPP);
+        ck_assert_int_eq(hc_slot_is_primary("jbl", NULL, a), -EINVAL);
 
         a = hc_leave(a);
         count_becomes(dir2, "jbl", 1);
