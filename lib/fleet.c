@@ -50,7 +50,7 @@ struct answer {
 };
 
 static bool streq(const char *a, const char *b) {
-        return strcmp(a, b) == 0;
+        return a && strcmp(a, b) == 0;
 }
 
 /* ---- Errors for the caller ---- */
@@ -98,7 +98,9 @@ static int parse_i64(const char *s, int64_t *ret) {
         uint64_t v;
         int r;
 
-        r = parse_u64(s && *s == '-' ? s + 1 : s, &v);
+        if (!s)
+                return -EBADMSG;
+        r = parse_u64(*s == '-' ? s + 1 : s, &v);
         if (r < 0 || v > INT64_MAX)
                 return -EBADMSG;
         *ret = s[0] == '-' ? -(int64_t) v : (int64_t) v;
@@ -570,13 +572,13 @@ int fleet_is_primary(const char *name, const hc_options *opt, const hc_slot *slo
         n = list_full(name, opt, &v);
         if (n < 0)
                 return n;
-        return n > 0 && v[0].fence == slot->fence;
+        return n > 0 && v && v[0].fence == slot->fence;
 }
 
 int fleet_names(const hc_options *opt, int (*cb)(const char *name, int count, void *userdata),
                 void *userdata) {
         _cleanup_close_ int fd = -EBADF;
-        struct answer m;
+        struct answer m = {};
         size_t n = 0;
         int r;
 
