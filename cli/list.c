@@ -4,18 +4,17 @@
  * by libsmartcols (util-linux's table library, as lsblk and lslocks print theirs) or as
  * JSON built with json-c.
  *
- * A tag may hold any byte but NUL, and in a region that others may write, so may the
- * whole record; a host name comes from another machine. Nothing of it may break a line or
- * a column or send a control sequence to a terminal. The text table leaves that to
- * libsmartcols, which encodes every unsafe byte as "\xhh": by default every control
- * character (C0, DEL, and the C1 controls, which iswprint() refuses), every byte that is
- * no valid character of the locale and a backslash before an 'x'; with --raw every blank,
- * backslash and byte that is not printable ASCII, so that printf '%b' gives the bytes
- * back. We never ask it for "noencoding": 2.38 loops for ever on some non-ASCII text in
- * the C locale. Its JSON writer (2.38) copies DEL and every byte >= 0x80 as it is, so a
- * C1 control would reach the terminal raw and a tag that is not UTF-8 would make invalid
- * JSON: our JSON is json-c's, with escape_json() for every string (json-c escapes only
- * the C0 controls).
+ * A tag may hold any byte but NUL (in a region that others may write, so may the whole
+ * record; a host name comes from another machine), and none may break a line or a column
+ * or send a control sequence to a terminal. libsmartcols encodes every unsafe byte as
+ * "\xhh": by default every control character (C0, DEL, and the C1 controls, which
+ * iswprint() refuses), every byte that is no valid character of the locale and a
+ * backslash before an 'x'; with --raw every blank, backslash and byte that is not
+ * printable ASCII, so that printf '%b' gives the bytes back. We never ask it for
+ * "noencoding": 2.38 loops for ever on some non-ASCII text in the C locale. Its JSON
+ * writer (2.38) copies DEL and every byte >= 0x80, so a C1 control would reach the
+ * terminal and a tag that is not UTF-8 would make invalid JSON: our JSON is json-c's,
+ * with escape_json() for every string (json-c escapes only the C0 controls).
  *
  * The PID column says how far the PID can be believed: "1234?" when another user may have
  * written the record (HC_INSTANCE_UNVERIFIED), "2*" when it is from another PID namespace.
@@ -57,8 +56,11 @@ enum {
 enum {
         COL_SEAT, COL_RANK, COL_HOST, COL_PID, COL_UID, COL_USER, COL_COMMAND, COL_JOINED,
         COL_AGE, COL_SEQ, COL_FENCE, COL_TAG, COL_FLAGS, COL_NAME, COL_COUNT, COL_CAPACITY,
-        COL_END = -1,           /* json(): after the last column */
+        COL_END = -1,           /* json(): after the last column; the end of a list */
 };
+/* What a seat shows without its record. */
+#define SEAT_COLUMNS (1u << COL_SEAT | 1u << COL_RANK | 1u << COL_HOST | 1u << COL_FENCE | \
+                      1u << COL_FLAGS)
 
 static const struct column {
         const char *name;       /* the header, and what --output takes */
@@ -86,12 +88,14 @@ static const struct column {
 
 /* The default columns of each table, for text and for JSON. The JSON defaults of the
  * local scopes are the keys that 'list --json' and 'names --json' always had. */
-static const int default_local_text[] = { COL_SEAT, COL_PID, COL_USER, COL_COMMAND, COL_JOINED, COL_TAG };
-static const int default_local_json[] = { COL_SEAT, COL_PID, COL_UID, COL_SEQ, COL_JOINED, COL_TAG };
+static const int default_local_text[] = { COL_SEAT, COL_PID, COL_USER, COL_COMMAND, COL_JOINED,
+                                          COL_TAG, COL_END };
+static const int default_local_json[] = { COL_SEAT, COL_PID, COL_UID, COL_SEQ, COL_JOINED, COL_TAG,
+                                          COL_END };
 static const int default_fleet[] = { COL_RANK, COL_HOST, COL_PID, COL_UID, COL_JOINED, COL_TAG,
-                                     COL_FENCE };
-static const int default_names_text[] = { COL_NAME, COL_COUNT, COL_CAPACITY };
-static const int default_names_json[] = { COL_NAME, COL_COUNT };
+                                     COL_FENCE, COL_END };
+static const int default_names_text[] = { COL_NAME, COL_COUNT, COL_CAPACITY, COL_END };
+static const int default_names_json[] = { COL_NAME, COL_COUNT, COL_END };
 
 struct selection {
         int cols[COLUMNS_MAX];
@@ -116,7 +120,7 @@ static int find_column(const char *name, size_t len, unsigned in) {
 /* The columns to print: --output-all; or those --output names, comma-separated, a list
  * that starts with '+' adding to the defaults; or the defaults. A name that is no column
  * of this table is a usage error that lists the valid ones. */
-static void select_columns(const struct cli *c, unsigned in, const int *defaults, size_t n,
+static void select_columns(const struct cli *c, unsigned in, const int *defaults,
                            struct selection *ret) {
         const char *p = c->output;
 
@@ -128,8 +132,8 @@ static void select_columns(const struct cli *c, unsigned in, const int *defaults
                 return;
         }
         if (!p || *p == '+')
-                for (size_t i = 0; i < n; i++)
-                        select_column(ret, defaults[i]);
+                for (const int *d = defaults; *d != COL_END; d++)
+                        select_column(ret, *d);
         if (!p)
                 return;
         if (*p == '+')
@@ -179,17 +183,13 @@ static int table_new(struct table *t, const struct cli *c) {
          * passes, everything else is "\xhh". */
         (void) setlocale(LC_CTYPE, "");
         t->tb = scols_new_table();
-        if (!t->tb)
-                return -ENOMEM;
-        if (scols_table_enable_raw(t->tb, c->raw) < 0 ||
+        if (!t->tb || scols_table_enable_raw(t->tb, c->raw) < 0 ||
             scols_table_enable_noheadings(t->tb, c->noheadings) < 0)
                 return -ENOMEM;
-        for (size_t i = 0; i < t->sel.n; i++) {
-                const struct column *col = &columns[t->sel.cols[i]];
-
-                if (!scols_table_new_column(t->tb, col->name, 0, col->flags))
+        for (size_t i = 0; i < t->sel.n; i++)
+                if (!scols_table_new_column(t->tb, columns[t->sel.cols[i]].name, 0,
+                                            columns[t->sel.cols[i]].flags))
                         return -ENOMEM;
-        }
         return 0;
 }
 
@@ -234,7 +234,6 @@ static int table_finish(struct table *t, int r) {
                 r = scols_print_table(t->tb);
         json_object_put(t->array);
         scols_unref_table(t->tb);
-        *t = (struct table) {};
         return r < 0 ? r : 0;
 }
 
@@ -280,10 +279,6 @@ struct row {
         const char *host;       /* fleet: the seat's host; NULL for a local seat */
         uint64_t fence;         /* fleet: the seat's fencing token */
 };
-
-static bool has_record(const struct row *r) {
-        return !(r->in->flags & HC_INSTANCE_NO_RECORD);
-}
 
 /* "59s", "4m05s", "3h02m", "12d07h": how long ago USEC was. */
 static const char *format_age(const struct lister *l, int64_t usec, char *buf, size_t size) {
@@ -349,7 +344,8 @@ static const char *user_name(struct lister *l, uid_t uid) {
         l->user_uid = uid;
         l->user_known = true;
         l->user[0] = '\0';
-        if (getpwuid_r(uid, &pw, buf, sizeof buf, &p) == 0 && p && strlen(p->pw_name) < sizeof l->user)
+        if (getpwuid_r(uid, &pw, buf, sizeof buf, &p) == 0 && p &&
+            strlen(p->pw_name) < sizeof l->user)
                 strcpy(l->user, p->pw_name);
         return l->user[0] ? l->user : NULL;
 }
@@ -382,10 +378,7 @@ static const char *command_name(const struct row *r, char *buf, size_t size) {
         return buf;
 }
 
-static const struct {
-        unsigned flag;
-        const char *name;
-} flag_names[] = {
+static const struct { unsigned flag; const char *name; } flag_names[] = {
         { HC_INSTANCE_NO_RECORD,   "no-record"   },
         { HC_INSTANCE_OTHER_PIDNS, "other-pidns" },
         { HC_INSTANCE_OTHER_BOOT,  "other-boot"  },
@@ -396,8 +389,7 @@ static const char *list_text(void *row, int col, char *buf, size_t size) {
         struct row *r = row;
         const hc_instance *in = r->in;
 
-        if (!has_record(r) && col != COL_SEAT && col != COL_RANK && col != COL_HOST &&
-            col != COL_FENCE && col != COL_FLAGS)
+        if ((in->flags & HC_INSTANCE_NO_RECORD) && !((1u << col) & SEAT_COLUMNS))
                 return col == COL_TAG ? "" : NULL;
         switch (col) {
         case COL_SEAT:
@@ -447,7 +439,7 @@ static const char *list_text(void *row, int col, char *buf, size_t size) {
 static void list_json(void *row, int col, json_object *o) {
         struct row *r = row;
         const hc_instance *in = r->in;
-        bool record = has_record(r);
+        bool record = !(in->flags & HC_INSTANCE_NO_RECORD);
         json_object *v = NULL;
         char buf[256];
 
@@ -483,7 +475,8 @@ static void list_json(void *row, int col, json_object *o) {
                 if (record && in->joined_usec > 0 && r->l->time_format == TIME_FORMAT_RAW)
                         v = json_object_new_int64(in->joined_usec);
                 else if (record)
-                        v = json_string(format_joined(r->l, in->joined_usec, true, buf, sizeof buf));
+                        v = json_string(format_joined(r->l, in->joined_usec, true, buf,
+                                                      sizeof buf));
                 break;
         case COL_AGE:
                 if (record && in->joined_usec > 0)
@@ -525,12 +518,6 @@ static void lister_init(struct lister *l, const struct cli *c, const struct sele
                         l->pid_shown = true;
 }
 
-/* The fleet's seats, as hc_list() gives the local ones. */
-static int list_fleet(const struct cli *c, hc_fleet_instance **ret, char *text, size_t size) {
-        return hc_fleet_list(c->name, CLI_OPTIONS(c, .error_text = text, .error_text_size = size),
-                             ret);
-}
-
 int command_list(const struct cli *c) {
         bool fleet = c->scope == HC_SCOPE_FLEET;
         struct table t = {};
@@ -540,14 +527,13 @@ int command_list(const struct cli *c) {
         char text[256] = "";
         int n, r = 0;
 
+        select_columns(c, fleet ? IN_FLEET : IN_LOCAL, fleet ? default_fleet :
+                       c->json ? default_local_json : default_local_text, &t.sel);
         if (fleet)
-                select_columns(c, IN_FLEET, default_fleet, ELEMENTSOF(default_fleet), &t.sel);
-        else if (c->json)
-                select_columns(c, IN_LOCAL, default_local_json, ELEMENTSOF(default_local_json), &t.sel);
+                n = hc_fleet_list(c->name, CLI_OPTIONS(c, .error_text = text,
+                                                      .error_text_size = sizeof text), &flist);
         else
-                select_columns(c, IN_LOCAL, default_local_text, ELEMENTSOF(default_local_text), &t.sel);
-
-        n = fleet ? list_fleet(c, &flist, text, sizeof text) : hc_list(c->name, CLI_OPTIONS(c), &list);
+                n = hc_list(c->name, CLI_OPTIONS(c), &list);
         if (n == -ENOENT)
                 n = 0;                  /* as 'count': nobody is in a region never created */
         if (n < 0) {
@@ -613,7 +599,8 @@ static int entry_compare(const void *a, const void *b) {
         return strcmp(((const struct entry *) a)->name, ((const struct entry *) b)->name);
 }
 
-/* Each region's capacity, from a look that creates nothing. */
+/* Each region's capacity, from a look that creates nothing (root's may look at a region of
+ * another user, read-only, as hc_list() does). */
 static void find_capacities(const struct cli *c, struct entries *e) {
         for (size_t i = 0; i < e->n; i++) {
                 hc_region *rg = NULL;
@@ -621,7 +608,8 @@ static void find_capacities(const struct cli *c, struct entries *e) {
                 if (e->v[i].count < 0)
                         continue;
                 e->v[i].capacity = hc_region_open(e->v[i].name,
-                                                  CLI_OPTIONS(c, .flags = HC_NO_CREATE), &rg);
+                                                  CLI_OPTIONS(c, .flags = HC_NO_CREATE |
+                                                                 HC_ANY_OWNER), &rg);
                 if (e->v[i].capacity >= 0)
                         e->v[i].capacity = (int) hc_region_capacity(rg);
                 hc_region_close(rg);
@@ -663,10 +651,7 @@ int command_names(const struct cli *c) {
         char dir[4096];
         int r, ret = EXIT_SUCCESS;
 
-        if (c->json)
-                select_columns(c, IN_NAMES, default_names_json, ELEMENTSOF(default_names_json), &t.sel);
-        else
-                select_columns(c, IN_NAMES, default_names_text, ELEMENTSOF(default_names_text), &t.sel);
+        select_columns(c, IN_NAMES, c->json ? default_names_json : default_names_text, &t.sel);
 
         r = hc_names(CLI_OPTIONS(c), collect, &e);
         if (r < 0 && r != -ENOENT) {   /* no directory yet: no regions */
