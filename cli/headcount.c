@@ -229,6 +229,7 @@ static int parse_time_format(const char *arg) {
         };
 
         for (int i = TIME_FORMAT_ISO; i <= TIME_FORMAT_RAW; i++)
+                /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): required_argument */
                 if (streq(arg, formats[i]))
                         return i;
         usage_error("invalid --time-format value '%s' (iso, relative or raw)", arg);

@@ -97,6 +97,13 @@ static const int default_fleet[] = { COL_RANK, COL_HOST, COL_PID, COL_UID, COL_J
 static const int default_names_text[] = { COL_NAME, COL_COUNT, COL_CAPACITY, COL_END };
 static const int default_names_json[] = { COL_NAME, COL_COUNT, COL_END };
 
+/* Appends S to BUF (SIZE bytes, a string), after SEP unless BUF is empty. */
+static void append(char *buf, size_t size, const char *sep, const char *s) {
+        size_t n = strlen(buf);
+
+        (void) snprintf(buf + n, size - n, "%s%s", n > 0 ? sep : "", s);
+}
+
 struct selection {
         int cols[COLUMNS_MAX];
         size_t n;
@@ -146,11 +153,8 @@ static void select_columns(const struct cli *c, unsigned in, const int *defaults
                         char valid[256] = "";
 
                         for (size_t i = 0; i < ELEMENTSOF(columns); i++)
-                                if (columns[i].in & in) {
-                                        if (valid[0])
-                                                strcat(valid, ", ");
-                                        strcat(valid, columns[i].name);
-                                }
+                                if (columns[i].in & in)
+                                        append(valid, sizeof valid, ", ", columns[i].name);
                         usage_error("unknown column '%.*s' for '%s'; valid columns: %s",
                                     (int) len, p, c->command, valid);
                 }
@@ -312,8 +316,8 @@ static const char *format_joined(const struct lister *l, int64_t usec, bool json
                 (void) snprintf(buf, size, "%lld", (long long) usec);
                 return buf;
         case TIME_FORMAT_RELATIVE:
-                format_age(l, usec, buf, size - 4);
-                strcat(buf, " ago");
+                format_age(l, usec, buf, size);
+                append(buf, size, "", " ago");
                 return buf;
         case TIME_FORMAT_ISO:
                 if (!localtime_r(&t, &tm))
@@ -346,7 +350,7 @@ static const char *user_name(struct lister *l, uid_t uid) {
         l->user[0] = '\0';
         if (getpwuid_r(uid, &pw, buf, sizeof buf, &p) == 0 && p &&
             strlen(p->pw_name) < sizeof l->user)
-                strcpy(l->user, p->pw_name);
+                (void) snprintf(l->user, sizeof l->user, "%s", p->pw_name);
         return l->user[0] ? l->user : NULL;
 }
 
@@ -426,11 +430,8 @@ static const char *list_text(void *row, int col, char *buf, size_t size) {
         case COL_FLAGS:
                 buf[0] = '\0';
                 for (size_t i = 0; i < ELEMENTSOF(flag_names); i++)
-                        if (in->flags & flag_names[i].flag) {
-                                if (buf[0])
-                                        strcat(buf, ",");
-                                strcat(buf, flag_names[i].name);
-                        }
+                        if (in->flags & flag_names[i].flag)
+                                append(buf, size, ",", flag_names[i].name);
                 return buf;
         }
         return NULL;
@@ -487,7 +488,7 @@ static void list_json(void *row, int col, json_object *o) {
                 v = record ? json_object_new_int64((int64_t) in->seq) : NULL;
                 break;
         case COL_FENCE:
-                v = json_object_new_uint64(r->fence);
+                v = json_object_new_int64((int64_t) r->fence);     /* uint64: json-c 0.14 */
                 break;
         case COL_TAG:
                 v = record ? json_string(in->tag) : NULL;
