@@ -19,6 +19,14 @@
 #define EXIT_CANNOT_EXEC 126    /* as a shell: found but not executable */
 #define EXIT_NOT_FOUND 127      /* as a shell: command not found */
 
+/* list --time-format: how JOINED is shown. */
+enum {
+        TIME_FORMAT_LOCAL,      /* the default: local time (JSON: RFC 3339 in UTC) */
+        TIME_FORMAT_ISO,        /* ISO 8601, local time with its offset */
+        TIME_FORMAT_RELATIVE,   /* "4m05s ago" */
+        TIME_FORMAT_RAW,        /* microseconds since the epoch, as recorded */
+};
+
 /* Everything the command line said, checked. */
 struct cli {
         const char *command;    /* "run", "count", ... */
@@ -37,7 +45,12 @@ struct cli {
         const char *tag;        /* run --tag */
         int conflict_exit_code; /* run --conflict-exit-code */
         bool quiet;             /* run --quiet */
-        bool json;              /* list, names --json */
+        bool json;              /* list, names -J, --json */
+        const char *output;     /* list, names -o, --output: the columns, or NULL */
+        bool output_all;        /* list, names --output-all */
+        bool noheadings;        /* list, names -n, --noheadings */
+        bool raw;               /* list, names -r, --raw */
+        int time_format;        /* list --time-format: TIME_FORMAT_* */
         unsigned below;         /* wait --below, --zero */
         unsigned mode;          /* create --mode */
         unsigned capacity;      /* create --capacity */

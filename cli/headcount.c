@@ -23,7 +23,6 @@
 
 enum {
         OPT_TAG = CHAR_MAX + 1,
-        OPT_JSON,
         OPT_BELOW,
         OPT_ZERO,
         OPT_TIMEOUT,
@@ -34,6 +33,8 @@ enum {
         OPT_SYSTEM,
         OPT_DIR,
         OPT_FLEET,
+        OPT_OUTPUT_ALL,
+        OPT_TIME_FORMAT,
 };
 
 /* Which options each command takes, as bits of (1 << option index in the table below). */
@@ -43,13 +44,18 @@ static const struct option longopts[] = {
         { "tag",                required_argument, NULL, OPT_TAG       },
         { "conflict-exit-code", required_argument, NULL, 'E'           },
         { "quiet",              no_argument,       NULL, 'q'           },
-        { "json",               no_argument,       NULL, OPT_JSON      },
+        { "json",               no_argument,       NULL, 'J'           },
         { "below",              required_argument, NULL, OPT_BELOW     },
         { "zero",               no_argument,       NULL, OPT_ZERO      },
         { "timeout",            required_argument, NULL, OPT_TIMEOUT   },
         { "mode",               required_argument, NULL, OPT_MODE      },
         { "capacity",           required_argument, NULL, OPT_CAPACITY  },
         { "data-size",          required_argument, NULL, OPT_DATA_SIZE },
+        { "output",             required_argument, NULL, 'o'           },
+        { "output-all",         no_argument,       NULL, OPT_OUTPUT_ALL },
+        { "noheadings",         no_argument,       NULL, 'n'           },
+        { "raw",                no_argument,       NULL, 'r'           },
+        { "time-format",        required_argument, NULL, OPT_TIME_FORMAT },
         { "user",               no_argument,       NULL, OPT_USER      },
         { "system",             no_argument,       NULL, OPT_SYSTEM    },
         { "dir",                required_argument, NULL, OPT_DIR       },
@@ -72,6 +78,12 @@ enum {
         F_MODE = 1 << 9,
         F_CAPACITY = 1 << 10,
         F_DATA_SIZE = 1 << 11,
+        F_OUTPUT = 1 << 12,
+        F_OUTPUT_ALL = 1 << 13,
+        F_NOHEADINGS = 1 << 14,
+        F_RAW = 1 << 15,
+        F_TIME_FORMAT = 1 << 16,
+        F_TABLE = F_JSON | F_OUTPUT | F_OUTPUT_ALL | F_NOHEADINGS | F_RAW,
 };
 
 static const struct command {
@@ -89,8 +101,8 @@ static int command_remove(const struct cli *c);
 static const struct command commands[] = {
         { "run",    true,  F_MAX | F_WAIT | F_TAG | F_CONFLICT | F_QUIET, command_run    },
         { "count",  true,  0,                                             command_count  },
-        { "list",   true,  F_JSON,                                        command_list   },
-        { "names",  false, F_JSON,                                        command_names  },
+        { "list",   true,  F_TABLE | F_TIME_FORMAT,                       command_list   },
+        { "names",  false, F_TABLE,                                       command_names  },
         { "wait",   true,  F_BELOW | F_ZERO | F_TIMEOUT,                  command_wait   },
         { "create", true,  F_MODE | F_CAPACITY | F_DATA_SIZE,             command_create },
         { "remove", true,  0,                                             command_remove },
@@ -130,7 +142,15 @@ static _Noreturn void usage(void) {
               "     --tag <text>                'run': text shown by 'list'\n"
               " -E, --conflict-exit-code <num>  exit status when no seat is free (default 75)\n"
               " -q, --quiet                     'run': say nothing when no seat is free\n"
-              "     --json                      'list', 'names': print JSON\n"
+              " -o, --output <list>             'list', 'names': the columns to print, comma-\n"
+              "                                   separated; '+<list>' adds to the default\n"
+              "     --output-all                'list', 'names': print every column\n"
+              " -n, --noheadings                'list', 'names': no header line\n"
+              " -r, --raw                       'list', 'names': columns split by one space,\n"
+              "                                   blanks and other unsafe bytes as \\xhh\n"
+              " -J, --json                      'list', 'names': print JSON\n"
+              "     --time-format <format>      'list': JOINED as iso, relative or raw\n"
+              "                                   (default: local time)\n"
               "     --below <number>            'wait': until fewer than <number> are running\n"
               "     --zero                      'wait': until nobody is running\n"
               "     --timeout <secs>            'wait', 'send': give up after <secs>\n"
@@ -147,6 +167,11 @@ static _Noreturn void usage(void) {
               "\n"
               " -h, --help                      display this help\n"
               " -V, --version                   display version\n"
+              "\nColumns of 'list': SEAT PID UID USER COMMAND JOINED AGE SEQ TAG FLAGS\n"
+              "  (default: SEAT,PID,USER,COMMAND,JOINED,TAG); in the fleet scope: RANK HOST\n"
+              "  PID UID USER COMMAND JOINED AGE FENCE TAG FLAGS (default:\n"
+              "  RANK,HOST,PID,UID,JOINED,TAG,FENCE)\n"
+              "Columns of 'names': NAME COUNT CAPACITY (default: all)\n"
               "\nIn 'list', a PID marked '*' is from another PID namespace, and one marked '?'\n"
               "is a claim: the region is writable by others, who may have written the record.\n"
               "\nWith --fleet, 'create' and 'send' are not available; when no headcountd\n"
@@ -205,6 +230,20 @@ static size_t parse_size(const char *opt, const char *arg) {
         return (size_t) v;
 }
 
+static int parse_time_format(const char *arg) {
+        static const char *const formats[] = {
+                [TIME_FORMAT_ISO] = "iso",
+                [TIME_FORMAT_RELATIVE] = "relative",
+                [TIME_FORMAT_RAW] = "raw",
+        };
+
+        for (int i = TIME_FORMAT_ISO; i <= TIME_FORMAT_RAW; i++)
+                /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): required_argument */
+                if (streq(arg, formats[i]))
+                        return i;
+        usage_error("invalid --time-format value '%s' (iso, relative or raw)", arg);
+}
+
 /* ---- The command line ---- */
 
 static const struct command *find_command(const char *name) {
@@ -257,7 +296,7 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         break;
                 }
 
-                ch = getopt_long(argc, argv, "+:m:w::E:qhV", longopts, &index);
+                ch = getopt_long(argc, argv, "+:m:w::E:qo:nrJhV", longopts, &index);
                 if (ch == -1) {
                         if (npositional == 2 && streq(positional[0], "send")) {
                                 c->cmd = argv + optind;     /* the message, words as given */
@@ -277,7 +316,7 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         for (unsigned i = 0; longopts[i].name; i++)
                                 if (longopts[i].val == ch)
                                         index = (int) i;
-                if (index >= 0 && index < 12)
+                if (index >= 0 && index < 17)
                         given |= 1u << index;
 
                 switch (ch) {
@@ -300,8 +339,23 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 case 'q':
                         c->quiet = true;
                         break;
-                case OPT_JSON:
+                case 'J':
                         c->json = true;
+                        break;
+                case 'o':
+                        c->output = optarg;
+                        break;
+                case OPT_OUTPUT_ALL:
+                        c->output_all = true;
+                        break;
+                case 'n':
+                        c->noheadings = true;
+                        break;
+                case 'r':
+                        c->raw = true;
+                        break;
+                case OPT_TIME_FORMAT:
+                        c->time_format = parse_time_format(optarg);
                         break;
                 case OPT_BELOW:
                         c->below = parse_unsigned("--below", optarg, 1, INT_MAX, 10);
@@ -361,7 +415,7 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 usage_error("unknown command '%s'", positional[0]);
         c->command = command->name;
 
-        for (unsigned bit = 1; bit < 1u << 12; bit <<= 1)
+        for (unsigned bit = 1; bit < 1u << 17; bit <<= 1)
                 if ((given & bit) && !(command->options & bit))
                         usage_error("option '--%s' does not apply to '%s'", option_name(bit),
                                     command->name);

@@ -1,55 +1,244 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * 'list' and 'names': who is in a region and which regions there are, as tab-separated
- * lines or as JSON built with json-c.
+ * 'list' and 'names': who is in a region and which regions there are, as a table printed
+ * by libsmartcols (util-linux's table library, as lsblk and lslocks print theirs) or as
+ * JSON built with json-c.
  *
- * A tag may hold any byte but NUL, and in a region that others may write, so may the
- * whole record. In the text format a tag must stay on its line and in its column and send
- * no control sequence to a terminal: escape_text() writes control characters (C1 and DEL
- * included), backslashes and invalid UTF-8 as C escapes. json-c escapes only the C0
- * controls and copies every other byte, so that a tag that is not UTF-8 would make invalid
- * JSON and a C1 control would reach the terminal raw: our strings are written by
- * escape_json() instead.
+ * A tag may hold any byte but NUL (in a region that others may write, so may the whole
+ * record; a host name comes from another machine), and none may break a line or a column
+ * or send a control sequence to a terminal. libsmartcols encodes every unsafe byte as
+ * "\xhh": by default every control character (C0, DEL, and the C1 controls, which
+ * iswprint() refuses), every byte that is no valid character of the locale and a
+ * backslash before an 'x'; with --raw every blank, backslash and byte that is not
+ * printable ASCII, so that printf '%b' gives the bytes back. We never ask it for
+ * "noencoding": 2.38 loops for ever on some non-ASCII text in the C locale. Its JSON
+ * writer (2.38) copies DEL and every byte >= 0x80, so a C1 control would reach the
+ * terminal and a tag that is not UTF-8 would make invalid JSON: our JSON is json-c's,
+ * with escape_json() for every string (json-c escapes only the C0 controls).
  *
  * The PID column says how far the PID can be believed: "1234?" when another user may have
  * written the record (HC_INSTANCE_UNVERIFIED), "2*" when it is from another PID namespace.
  * A script that passes the column to kill(1) then fails instead of signalling a stranger.
+ * JSON says the same with "verified" and "foreign_pid" after the pid.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 #include <json-c/printbuf.h>
+#include <libsmartcols/libsmartcols.h>
 
 #include "cli.h"
 #include "escape.h"
 #include "instance.h"
 
-/* The join time as RFC 3339 in UTC, or NULL when there is none. */
-static const char *format_time(int64_t usec, char *buf, size_t len) {
-        time_t t = (time_t) (usec / 1000000);
-        struct tm tm;
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#define COLUMNS_MAX 32          /* what --output may name, repetitions included */
 
-        if (usec <= 0 || !gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                return NULL;
-        return buf;
+/* ---- Columns ---- */
+
+enum {
+        IN_LOCAL = 1 << 0,      /* 'list' of a local scope */
+        IN_FLEET = 1 << 1,      /* 'list' of the fleet scope */
+        IN_NAMES = 1 << 2,      /* 'names' */
+};
+
+enum {
+        COL_SEAT, COL_RANK, COL_HOST, COL_PID, COL_UID, COL_USER, COL_COMMAND, COL_JOINED,
+        COL_AGE, COL_SEQ, COL_FENCE, COL_TAG, COL_FLAGS, COL_NAME, COL_COUNT, COL_CAPACITY,
+        COL_END = -1,           /* json(): after the last column; the end of a list */
+};
+/* What a seat shows without its record. */
+#define SEAT_COLUMNS (1u << COL_SEAT | 1u << COL_RANK | 1u << COL_HOST | 1u << COL_FENCE | \
+                      1u << COL_FLAGS)
+
+static const struct column {
+        const char *name;       /* the header, and what --output takes */
+        const char *key;        /* the JSON key */
+        unsigned in;            /* IN_*: the tables that have it */
+        int flags;              /* SCOLS_FL_* */
+} columns[] = {
+        [COL_SEAT]     = { "SEAT",     "slot",     IN_LOCAL,            SCOLS_FL_RIGHT },
+        [COL_RANK]     = { "RANK",     "rank",     IN_FLEET,            SCOLS_FL_RIGHT },
+        [COL_HOST]     = { "HOST",     "host",     IN_FLEET,            0              },
+        [COL_PID]      = { "PID",      "pid",      IN_LOCAL | IN_FLEET, SCOLS_FL_RIGHT },
+        [COL_UID]      = { "UID",      "uid",      IN_LOCAL | IN_FLEET, SCOLS_FL_RIGHT },
+        [COL_USER]     = { "USER",     "user",     IN_LOCAL | IN_FLEET, 0              },
+        [COL_COMMAND]  = { "COMMAND",  "command",  IN_LOCAL | IN_FLEET, 0              },
+        [COL_JOINED]   = { "JOINED",   "joined",   IN_LOCAL | IN_FLEET, 0              },
+        [COL_AGE]      = { "AGE",      "age",      IN_LOCAL | IN_FLEET, SCOLS_FL_RIGHT },
+        [COL_SEQ]      = { "SEQ",      "seq",      IN_LOCAL,            SCOLS_FL_RIGHT },
+        [COL_FENCE]    = { "FENCE",    "fence",    IN_FLEET,            SCOLS_FL_RIGHT },
+        [COL_TAG]      = { "TAG",      "tag",      IN_LOCAL | IN_FLEET, 0              },
+        [COL_FLAGS]    = { "FLAGS",    "flags",    IN_LOCAL | IN_FLEET, 0              },
+        [COL_NAME]     = { "NAME",     "name",     IN_NAMES,            0              },
+        [COL_COUNT]    = { "COUNT",    "count",    IN_NAMES,            SCOLS_FL_RIGHT },
+        [COL_CAPACITY] = { "CAPACITY", "capacity", IN_NAMES,            SCOLS_FL_RIGHT },
+};
+
+/* The default columns of each table, for text and for JSON. The JSON defaults of the
+ * local scopes are the keys that 'list --json' and 'names --json' always had. */
+static const int default_local_text[] = { COL_SEAT, COL_PID, COL_USER, COL_COMMAND, COL_JOINED,
+                                          COL_TAG, COL_END };
+static const int default_local_json[] = { COL_SEAT, COL_PID, COL_UID, COL_SEQ, COL_JOINED, COL_TAG,
+                                          COL_END };
+static const int default_fleet[] = { COL_RANK, COL_HOST, COL_PID, COL_UID, COL_JOINED, COL_TAG,
+                                     COL_FENCE, COL_END };
+static const int default_names_text[] = { COL_NAME, COL_COUNT, COL_CAPACITY, COL_END };
+static const int default_names_json[] = { COL_NAME, COL_COUNT, COL_END };
+
+/* Appends S to BUF (SIZE bytes, a string), after SEP unless BUF is empty. */
+static void append(char *buf, size_t size, const char *sep, const char *s) {
+        size_t n = strlen(buf);
+
+        (void) snprintf(buf + n, size - n, "%s%s", n > 0 ? sep : "", s);
 }
 
-static int print_json(json_object *o) {
+struct selection {
+        int cols[COLUMNS_MAX];
+        size_t n;
+};
+
+static void select_column(struct selection *s, int col) {
+        if (s->n == COLUMNS_MAX)
+                usage_error("more than %d columns given to --output", COLUMNS_MAX);
+        s->cols[s->n++] = col;
+}
+
+/* The column called NAME (any case, LEN bytes) among those of IN, or -1. */
+static int find_column(const char *name, size_t len, unsigned in) {
+        for (size_t i = 0; i < ELEMENTSOF(columns); i++)
+                if ((columns[i].in & in) && strlen(columns[i].name) == len &&
+                    strncasecmp(columns[i].name, name, len) == 0)
+                        return (int) i;
+        return -1;
+}
+
+/* The columns to print: --output-all; or those --output names, comma-separated, a list
+ * that starts with '+' adding to the defaults; or the defaults. A name that is no column
+ * of this table is a usage error that lists the valid ones. */
+static void select_columns(const struct cli *c, unsigned in, const int *defaults,
+                           struct selection *ret) {
+        const char *p = c->output;
+
+        ret->n = 0;
+        if (c->output_all) {
+                for (size_t i = 0; i < ELEMENTSOF(columns); i++)
+                        if (columns[i].in & in)
+                                select_column(ret, (int) i);
+                return;
+        }
+        if (!p || *p == '+')
+                for (const int *d = defaults; *d != COL_END; d++)
+                        select_column(ret, *d);
+        if (!p)
+                return;
+        if (*p == '+')
+                p++;
+        for (;;) {
+                size_t len = strcspn(p, ",");
+                int col = find_column(p, len, in);
+
+                if (col < 0) {
+                        char valid[256] = "";
+
+                        for (size_t i = 0; i < ELEMENTSOF(columns); i++)
+                                if (columns[i].in & in)
+                                        append(valid, sizeof valid, ", ", columns[i].name);
+                        usage_error("unknown column '%.*s' for '%s'; valid columns: %s",
+                                    (int) len, p, c->command, valid);
+                }
+                select_column(ret, col);
+                if (p[len] == '\0')
+                        break;
+                p += len + 1;
+        }
+}
+
+/* ---- Output: a libsmartcols table, or a JSON array ---- */
+
+struct table {
+        struct selection sel;
+        struct libscols_table *tb;      /* text, or NULL */
+        json_object *array;             /* JSON, or NULL */
+};
+
+/* The text of column COL for ROW, in BUF (SIZE bytes) or constant; NULL for "-". */
+typedef const char *text_fn(void *row, int col, char *buf, size_t size);
+/* Adds column COL of ROW (COL_END: what follows the last column) to the JSON object O. */
+typedef void json_fn(void *row, int col, json_object *o);
+
+static int table_new(struct table *t, const struct cli *c) {
+        if (c->json) {
+                t->array = json_object_new_array();
+                return t->array ? 0 : -ENOMEM;
+        }
+        /* Escaped for the terminal's character set: what is valid and printable there
+         * passes, everything else is "\xhh". */
+        (void) setlocale(LC_CTYPE, "");
+        t->tb = scols_new_table();
+        if (!t->tb || scols_table_enable_raw(t->tb, c->raw) < 0 ||
+            scols_table_enable_noheadings(t->tb, c->noheadings) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->sel.n; i++)
+                if (!scols_table_new_column(t->tb, columns[t->sel.cols[i]].name, 0,
+                                            columns[t->sel.cols[i]].flags))
+                        return -ENOMEM;
+        return 0;
+}
+
+static int table_add(struct table *t, void *row, text_fn *text, json_fn *json) {
+        if (t->array) {
+                json_object *o = json_object_new_object();
+
+                if (!o)
+                        return -ENOMEM;
+                for (size_t i = 0; i < t->sel.n; i++)
+                        json(row, t->sel.cols[i], o);
+                json(row, COL_END, o);
+                return json_object_array_add(t->array, o) < 0 ? -ENOMEM : 0;
+        }
+
+        struct libscols_line *ln = scols_table_new_line(t->tb, NULL);
+        if (!ln)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->sel.n; i++) {
+                char buf[256];
+                const char *s = text(row, t->sel.cols[i], buf, sizeof buf);
+
+                if (scols_line_set_data(ln, i, s ? s : "-") < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Prints the table unless R < 0, and frees it; returns R or the error of printing. An
+ * error writing stdout is found at exit (close_stdout). */
+static int table_finish(struct table *t, int r) {
         const char *s;
 
-        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-                                              JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!s) {
-                message_error("cannot format JSON: %s", strerror(ENOMEM));
-                return EXIT_FAILURE;
-        }
-        puts(s);
-        return EXIT_SUCCESS;
+        if (r >= 0 && t->array) {
+                s = json_object_to_json_string_ext(t->array, JSON_C_TO_STRING_PRETTY |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
+                if (s)
+                        puts(s);
+                else
+                        r = -ENOMEM;
+        } else if (r >= 0 && t->tb)
+                r = scols_print_table(t->tb);
+        json_object_put(t->array);
+        scols_unref_table(t->tb);
+        return r < 0 ? r : 0;
 }
 
 /* json-c's serializer for our strings: escape_json() in place of json-c's escaping. */
@@ -68,77 +257,306 @@ static int string_to_json(json_object *o, struct printbuf *pb, int level, int fl
 }
 
 static json_object *json_string(const char *s) {
-        json_object *o = json_object_new_string(s);
+        json_object *o = s ? json_object_new_string(s) : NULL;
 
         if (o)
                 json_object_set_serializer(o, string_to_json, NULL, NULL);
         return o;
 }
 
-static json_object *instance_json(const hc_instance *in) {
-        char when[64];
-        json_object *o = json_object_new_object();
-        bool record = !(in->flags & HC_INSTANCE_NO_RECORD);
-        const char *t = record ? format_time(in->joined_usec, when, sizeof when) : NULL;
+/* ---- list ---- */
 
-        json_object_object_add(o, "slot", json_object_new_int64(in->slot));
-        json_object_object_add(o, "pid", record ? json_object_new_int64(in->pid) : NULL);
-        json_object_object_add(o, "uid", record ? json_object_new_int64(in->uid) : NULL);
-        json_object_object_add(o, "seq", record ? json_object_new_int64((int64_t) in->seq) : NULL);
-        json_object_object_add(o, "joined", t ? json_string(t) : NULL);
-        json_object_object_add(o, "tag", record ? json_string(in->tag) : NULL);
-        json_object_object_add(o, "verified", json_object_new_boolean(instance_verified(in)));
-        if (in->flags & HC_INSTANCE_OTHER_PIDNS)
-                json_object_object_add(o, "foreign_pid", json_object_new_boolean(1));
-        return o;
-}
+struct lister {
+        int time_format;        /* TIME_FORMAT_* */
+        int64_t now_usec;       /* CLOCK_REALTIME, for AGE and relative times */
+        uint64_t pidns;         /* the inode of our PID namespace, 0 if unknown */
+        char host[HC_HOST_MAX + 1];     /* our host name, for the fleet's seats */
+        uid_t user_uid;         /* the last uid looked up, and its user name */
+        bool user_known;
+        char user[256];
+        bool pid_shown;         /* the PID column is printed: JSON says how far it goes */
+};
 
-/* The PID column: the PID, then '*' when it is from another PID namespace and '?' when
- * another user may have written it. */
-static const char *pid_column(const hc_instance *in, char *buf, size_t size) {
-        (void) snprintf(buf, size, "%d%s%s", (int) in->pid,
-                        in->flags & HC_INSTANCE_OTHER_PIDNS ? "*" : "",
-                        instance_verified(in) ? "" : "?");
+struct row {
+        struct lister *l;
+        const hc_instance *in;
+        const char *host;       /* fleet: the seat's host; NULL for a local seat */
+        uint64_t fence;         /* fleet: the seat's fencing token */
+};
+
+/* "59s", "4m05s", "3h02m", "12d07h": how long ago USEC was. */
+static const char *format_age(const struct lister *l, int64_t usec, char *buf, size_t size) {
+        long long s = l->now_usec > usec ? (l->now_usec - usec) / 1000000 : 0;
+
+        if (s < 60)
+                (void) snprintf(buf, size, "%llds", s);
+        else if (s < 3600)
+                (void) snprintf(buf, size, "%lldm%02llds", s / 60, s % 60);
+        else if (s < 86400)
+                (void) snprintf(buf, size, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+        else
+                (void) snprintf(buf, size, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
         return buf;
 }
 
-int command_list(const struct cli *c) {
-        hc_instance *list = NULL;
-        json_object *array = NULL;
-        int n, r = EXIT_SUCCESS;
+/* The join time as --time-format says: by default the local time, "2026-05-01 14:00:00"
+ * (in JSON RFC 3339 in UTC, "2026-05-01T12:00:00Z", as it always was); iso: local time
+ * with its offset, "2026-05-01T14:00:00+02:00"; relative: "4m05s ago"; raw: microseconds
+ * since the epoch, as the record has it. NULL when there is none. */
+static const char *format_joined(const struct lister *l, int64_t usec, bool json, char *buf,
+                                 size_t size) {
+        time_t t = (time_t) (usec / 1000000);
+        struct tm tm;
+        size_t n;
 
-        n = hc_list(c->name, CLI_OPTIONS(c), &list);
+        if (usec <= 0)
+                return NULL;
+        switch (l->time_format) {
+        case TIME_FORMAT_RAW:
+                (void) snprintf(buf, size, "%lld", (long long) usec);
+                return buf;
+        case TIME_FORMAT_RELATIVE:
+                format_age(l, usec, buf, size);
+                append(buf, size, "", " ago");
+                return buf;
+        case TIME_FORMAT_ISO:
+                if (!localtime_r(&t, &tm))
+                        return NULL;
+                n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+                if (n == 0)
+                        return NULL;
+                (void) snprintf(buf + n, size - n, "%c%02ld:%02ld", tm.tm_gmtoff < 0 ? '-' : '+',
+                                labs(tm.tm_gmtoff) / 3600, labs(tm.tm_gmtoff) % 3600 / 60);
+                return buf;
+        default:
+                if (json ? !gmtime_r(&t, &tm) : !localtime_r(&t, &tm))
+                        return NULL;
+                if (strftime(buf, size, json ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S",
+                             &tm) == 0)
+                        return NULL;
+                return buf;
+        }
+}
+
+/* The user name of UID, or NULL; the last answer is kept, since most rows share a uid. */
+static const char *user_name(struct lister *l, uid_t uid) {
+        struct passwd pw, *p = NULL;
+        char buf[16384];
+
+        if (l->user_known && l->user_uid == uid)
+                return l->user[0] ? l->user : NULL;
+        l->user_uid = uid;
+        l->user_known = true;
+        l->user[0] = '\0';
+        if (getpwuid_r(uid, &pw, buf, sizeof buf, &p) == 0 && p &&
+            strlen(p->pw_name) < sizeof l->user)
+                (void) snprintf(l->user, sizeof l->user, "%s", p->pw_name);
+        return l->user[0] ? l->user : NULL;
+}
+
+/* The holder's command name from /proc/PID/comm, only when the PID means that process
+ * here: a record that no other user wrote, of a holder in our PID namespace and, for the
+ * fleet, on our host. NULL otherwise. */
+static const char *command_name(const struct row *r, char *buf, size_t size) {
+        const hc_instance *in = r->in;
+        char path[64];
+        ssize_t n;
+        int fd;
+
+        if (in->flags & (HC_INSTANCE_NO_RECORD | HC_INSTANCE_OTHER_PIDNS |
+                         HC_INSTANCE_OTHER_BOOT | HC_INSTANCE_UNVERIFIED) || in->pid <= 0)
+                return NULL;
+        if (r->host && (strcmp(r->host, r->l->host) != 0 || r->l->pidns == 0 ||
+                        in->pidns != r->l->pidns))
+                return NULL;
+        (void) snprintf(path, sizeof path, "/proc/%d/comm", (int) in->pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return NULL;
+        n = read(fd, buf, size - 1);
+        (void) close(fd);
+        if (n <= 0)
+                return NULL;
+        buf[n] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        return buf;
+}
+
+static const struct { unsigned flag; const char *name; } flag_names[] = {
+        { HC_INSTANCE_NO_RECORD,   "no-record"   },
+        { HC_INSTANCE_OTHER_PIDNS, "other-pidns" },
+        { HC_INSTANCE_OTHER_BOOT,  "other-boot"  },
+        { HC_INSTANCE_UNVERIFIED,  "unverified"  },
+};
+
+static const char *list_text(void *row, int col, char *buf, size_t size) {
+        struct row *r = row;
+        const hc_instance *in = r->in;
+
+        if ((in->flags & HC_INSTANCE_NO_RECORD) && !((1u << col) & SEAT_COLUMNS))
+                return col == COL_TAG ? "" : NULL;
+        switch (col) {
+        case COL_SEAT:
+        case COL_RANK:
+                (void) snprintf(buf, size, "%u", in->slot);
+                return buf;
+        case COL_HOST:
+                return r->host;
+        case COL_PID:
+                (void) snprintf(buf, size, "%d%s%s", (int) in->pid,
+                                in->flags & HC_INSTANCE_OTHER_PIDNS ? "*" : "",
+                                instance_verified(in) ? "" : "?");
+                return buf;
+        case COL_USER:
+        case COL_UID:           /* USER: the number when the uid has no name */
+                if (col == COL_USER && user_name(r->l, in->uid))
+                        return r->l->user;
+                (void) snprintf(buf, size, "%u", (unsigned) in->uid);
+                return buf;
+        case COL_COMMAND:
+                return command_name(r, buf, size);
+        case COL_JOINED:
+                return format_joined(r->l, in->joined_usec, false, buf, size);
+        case COL_AGE:
+                return in->joined_usec > 0 ? format_age(r->l, in->joined_usec, buf, size) : NULL;
+        case COL_SEQ:
+                (void) snprintf(buf, size, "%llu", (unsigned long long) in->seq);
+                return buf;
+        case COL_FENCE:
+                (void) snprintf(buf, size, "%llu", (unsigned long long) r->fence);
+                return buf;
+        case COL_TAG:
+                return in->tag;
+        case COL_FLAGS:
+                buf[0] = '\0';
+                for (size_t i = 0; i < ELEMENTSOF(flag_names); i++)
+                        if (in->flags & flag_names[i].flag)
+                                append(buf, size, ",", flag_names[i].name);
+                return buf;
+        }
+        return NULL;
+}
+
+static void list_json(void *row, int col, json_object *o) {
+        struct row *r = row;
+        const hc_instance *in = r->in;
+        bool record = !(in->flags & HC_INSTANCE_NO_RECORD);
+        json_object *v = NULL;
+        char buf[256];
+
+        switch (col) {
+        case COL_END:
+                /* how far the pid goes, after the columns, where it always was */
+                if (r->l->pid_shown)
+                        json_object_object_add(o, "verified",
+                                               json_object_new_boolean(instance_verified(in)));
+                if (r->l->pid_shown && (in->flags & HC_INSTANCE_OTHER_PIDNS))
+                        json_object_object_add(o, "foreign_pid", json_object_new_boolean(1));
+                return;
+        case COL_SEAT:
+        case COL_RANK:
+                v = json_object_new_int64(in->slot);
+                break;
+        case COL_HOST:
+                v = json_string(r->host);
+                break;
+        case COL_PID:
+                v = record ? json_object_new_int64(in->pid) : NULL;
+                break;
+        case COL_UID:
+                v = record ? json_object_new_int64(in->uid) : NULL;
+                break;
+        case COL_USER:
+                v = record ? json_string(user_name(r->l, in->uid)) : NULL;
+                break;
+        case COL_COMMAND:
+                v = json_string(command_name(r, buf, sizeof buf));
+                break;
+        case COL_JOINED:
+                if (record && in->joined_usec > 0 && r->l->time_format == TIME_FORMAT_RAW)
+                        v = json_object_new_int64(in->joined_usec);
+                else if (record)
+                        v = json_string(format_joined(r->l, in->joined_usec, true, buf,
+                                                      sizeof buf));
+                break;
+        case COL_AGE:
+                if (record && in->joined_usec > 0)
+                        v = json_object_new_int64(r->l->now_usec > in->joined_usec ?
+                                                  (r->l->now_usec - in->joined_usec) / 1000000 : 0);
+                break;
+        case COL_SEQ:
+                v = record ? json_object_new_int64((int64_t) in->seq) : NULL;
+                break;
+        case COL_FENCE:
+                v = json_object_new_int64((int64_t) r->fence);     /* uint64: json-c 0.14 */
+                break;
+        case COL_TAG:
+                v = record ? json_string(in->tag) : NULL;
+                break;
+        case COL_FLAGS:
+                v = json_object_new_array();
+                for (size_t i = 0; v && i < ELEMENTSOF(flag_names); i++)
+                        if (in->flags & flag_names[i].flag)
+                                json_object_array_add(v, json_string(flag_names[i].name));
+                break;
+        }
+        json_object_object_add(o, columns[col].key, v);
+}
+
+static void lister_init(struct lister *l, const struct cli *c, const struct selection *sel) {
+        struct timespec ts;
+        struct stat st;
+
+        *l = (struct lister) { .time_format = c->time_format };
+        if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
+                l->now_usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        if (stat("/proc/self/ns/pid", &st) == 0)
+                l->pidns = st.st_ino;
+        if (gethostname(l->host, sizeof l->host - 1) < 0)
+                l->host[0] = '\0';
+        for (size_t i = 0; i < sel->n; i++)
+                if (sel->cols[i] == COL_PID)
+                        l->pid_shown = true;
+}
+
+int command_list(const struct cli *c) {
+        bool fleet = c->fleet;
+        struct table t = {};
+        struct lister l;
+        hc_instance *list = NULL;
+        hc_fleet_instance *flist = NULL;
+        int n, r = 0;
+
+        select_columns(c, fleet ? IN_FLEET : IN_LOCAL, fleet ? default_fleet :
+                       c->json ? default_local_json : default_local_text, &t.sel);
+        if (fleet)
+                n = hc_fleet_list(c->name, CLI_OPTIONS(c), &flist);
+        else
+                n = hc_list(c->name, CLI_OPTIONS(c), &list);
         if (n == -ENOENT)
                 n = 0;                  /* as 'count': nobody is in a region never created */
         if (n < 0)
                 return cli_failure(c, n, "cannot list region '%s'", c->name);
 
-        if (c->json)
-                array = json_object_new_array();
-        for (int i = 0; i < n; i++) {
-                const hc_instance *in = &list[i];
-                char when[64], pid[32], tag[ESCAPE_TEXT_SIZE(HC_TAG_MAX)];
-                const char *t;
+        lister_init(&l, c, &t.sel);
+        r = table_new(&t, c);
+        for (int i = 0; r >= 0 && i < n; i++) {
+                struct row row = { .l = &l, .in = fleet ? &flist[i].instance : &list[i] };
 
-                if (array) {
-                        json_object_array_add(array, instance_json(in));
-                        continue;
+                if (fleet) {
+                        row.host = flist[i].host;
+                        row.fence = flist[i].fence;
                 }
-                if (in->flags & HC_INSTANCE_NO_RECORD) {
-                        printf("%u\t-\t-\t-\t-\t\n", in->slot);
-                        continue;
-                }
-                t = format_time(in->joined_usec, when, sizeof when);
-                printf("%u\t%s\t%u\t%llu\t%s\t%s\n", in->slot, pid_column(in, pid, sizeof pid),
-                       (unsigned) in->uid, (unsigned long long) in->seq, t ? t : "-",
-                       escape_text(in->tag, tag, sizeof tag));
+                r = table_add(&t, &row, list_text, list_json);
         }
-        if (array) {
-                r = print_json(array);
-                json_object_put(array);
-        }
+        r = table_finish(&t, r);
         free(list);
-        return r;
+        free(flist);
+        if (r < 0) {
+                message_error("cannot print the list of '%s': %s", c->name, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
 }
 
 /* ---- names ---- */
@@ -146,6 +564,7 @@ int command_list(const struct cli *c) {
 struct entry {
         char *name;
         int count;              /* or a negative error code */
+        int capacity;           /* or a negative error code */
 };
 
 struct entries {
@@ -164,10 +583,10 @@ static int collect(const char *name, int count, void *userdata) {
                 e->v = v;
                 e->allocated = a;
         }
-        e->v[e->n].name = strdup(name);
+        e->v[e->n] = (struct entry) { strdup(name), count, -ENODATA };
         if (!e->v[e->n].name)
                 return -ENOMEM;
-        e->v[e->n++].count = count;
+        e->n++;
         return 0;
 }
 
@@ -175,11 +594,59 @@ static int entry_compare(const void *a, const void *b) {
         return strcmp(((const struct entry *) a)->name, ((const struct entry *) b)->name);
 }
 
+/* Each region's capacity, from a look that creates nothing (root's may look at a region of
+ * another user, read-only, as hc_list() does). */
+static void find_capacities(const struct cli *c, struct entries *e) {
+        for (size_t i = 0; i < e->n; i++) {
+                hc_region *rg = NULL;
+
+                if (e->v[i].count < 0)
+                        continue;
+                e->v[i].capacity = hc_region_open(e->v[i].name,
+                                                  CLI_OPTIONS(c, .flags = HC_NO_CREATE |
+                                                                 HC_ANY_OWNER), &rg);
+                if (e->v[i].capacity >= 0)
+                        e->v[i].capacity = (int) hc_region_capacity(rg);
+                hc_region_close(rg);
+        }
+}
+
+static const char *names_text(void *row, int col, char *buf, size_t size) {
+        const struct entry *x = row;
+
+        if (col == COL_NAME)
+                return x->name;
+        if (col == COL_COUNT && x->count >= 0)
+                (void) snprintf(buf, size, "%d", x->count);
+        else if (col == COL_CAPACITY && x->capacity >= 0)
+                (void) snprintf(buf, size, "%d", x->capacity);
+        else
+                return NULL;
+        return buf;
+}
+
+static void names_json(void *row, int col, json_object *o) {
+        const struct entry *x = row;
+
+        if (col == COL_NAME)
+                json_object_object_add(o, "name", json_string(x->name));
+        else if (col == COL_COUNT) {
+                json_object_object_add(o, "count", x->count >= 0 ?
+                                       json_object_new_int(x->count) : NULL);
+                if (x->count < 0)
+                        json_object_object_add(o, "error", json_string(strerror(-x->count)));
+        } else if (col == COL_CAPACITY)
+                json_object_object_add(o, "capacity", x->capacity >= 0 ?
+                                       json_object_new_int(x->capacity) : NULL);
+}
+
 int command_names(const struct cli *c) {
         struct entries e = {};
-        json_object *array = NULL;
+        struct table t = {};
         char dir[4096];
         int r, ret = EXIT_SUCCESS;
+
+        select_columns(c, IN_NAMES, c->json ? default_names_json : default_names_text, &t.sel);
 
         r = hc_names(CLI_OPTIONS(c), collect, &e);
         if (r < 0 && c->fleet) {
@@ -195,11 +662,15 @@ int command_names(const struct cli *c) {
         }
         if (e.n > 0)                   /* qsort() wants an array, even of none */
                 qsort(e.v, e.n, sizeof *e.v, entry_compare);
+        for (size_t i = 0; i < t.sel.n; i++)
+                if (t.sel.cols[i] == COL_CAPACITY && !c->fleet) {
+                        find_capacities(c, &e);
+                        break;
+                }
 
-        if (c->json)
-                array = json_object_new_array();
-        for (size_t i = 0; i < e.n; i++) {
-                const struct entry *x = &e.v[i];
+        r = table_new(&t, c);
+        for (size_t i = 0; r >= 0 && i < e.n; i++) {
+                struct entry *x = &e.v[i];
 
                 /* One file that cannot be read does not hide the others: it is named,
                  * once, and skipped (JSON carries its error). */
@@ -210,27 +681,13 @@ int command_names(const struct cli *c) {
                 else if (x->count < 0)
                         message_error("warning: cannot count region '%s': %s; skipped", x->name,
                                       strerror(-x->count));
-                if (array) {
-                        json_object *o = json_object_new_object();
-
-                        json_object_object_add(o, "name", json_string(x->name));
-                        json_object_object_add(o, "count", x->count >= 0 ?
-                                               json_object_new_int(x->count) : NULL);
-                        if (x->count < 0)
-                                json_object_object_add(o, "error",
-                                                       json_string(strerror(-x->count)));
-                        json_object_array_add(array, o);
-                } else if (x->count >= 0) {
-                        /* the library lists valid names only; a terminal need not rely on it */
-                        char name[ESCAPE_TEXT_SIZE(HC_NAME_MAX)];
-
-                        printf("%s\t%d\n", escape_text(x->name, name, sizeof name), x->count);
-                }
+                if (x->count >= 0 || c->json)
+                        r = table_add(&t, x, names_text, names_json);
         }
-        if (array) {
-                if (print_json(array) != EXIT_SUCCESS)
-                        ret = EXIT_FAILURE;
-                json_object_put(array);
+        r = table_finish(&t, r);
+        if (r < 0) {
+                message_error("cannot print the regions: %s", strerror(-r));
+                ret = EXIT_FAILURE;
         }
 finish:
         for (size_t i = 0; i < e.n; i++)

@@ -43,7 +43,7 @@ say "headcount list pool"
 "$hc" list pool
 
 say "kill -KILL <one worker>; headcount count pool   # a crash never leaves a stale seat"
-victim=$("$hc" list pool | awk 'NR==1 {print $2}')
+victim=$("$hc" list -rn -o PID pool | head -n 1)
 kill -KILL "$victim"
 "$hc" wait pool --below 3 --timeout 5 >/dev/null
 "$hc" count pool

@@ -22,7 +22,7 @@ cppcheck -q --std=c11 --enable=warning,portability,performance --inline-suppr \
         -D__linux__ -D__GNUC__ -Ilib -Icommon -Icli -Idaemon $files || status=1
 
 echo "lint: clang-tidy"
-flags="-include $build/config.h -Ilib -Icommon -Icli -Idaemon -pthread $(pkg-config --cflags libsystemd json-c)"
+flags="-include $build/config.h -Ilib -Icommon -Icli -Idaemon -pthread $(pkg-config --cflags libsystemd json-c smartcols)"
 out=$(mktemp)
 for f in $files; do
         clang-tidy -quiet "$f" -- $flags >>"$out" 2>&1 || status=1

@@ -26,7 +26,8 @@ done
 same "commands started" "$started" 3
 same "runs refused" "$refused" 17
 same "count during the burst" "$(hc count burst)" 3
-same "list lines during the burst" "$(hc list burst | wc -l)" 3
+same "list lines during the burst" "$(hc list --noheadings burst | wc -l)" 3
+same "list lines with the header" "$(hc list burst | wc -l)" 4
 
 release 3
 for i in $(seq 3); do

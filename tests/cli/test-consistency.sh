@@ -13,7 +13,7 @@ long=$(grep -o -- '--[a-z][a-z-]*' "$T/help" | sort -u)
 short=$(grep -oE -- '^ -[a-zA-Z],' "$T/help" | tr -d ' ,' | sort -u)
 commands=$(sed -n '/^Commands:/,/^$/p' "$T/help" | awk 'NR > 1 && NF { print $1 }')
 
-same "long options in --help" "$(echo "$long" | wc -l)" 18
+same "long options in --help" "$(echo "$long" | wc -l)" 23
 same "commands in --help" "$(echo $commands)" "run count list names wait create remove send"
 
 for opt in $long; do
@@ -90,5 +90,10 @@ same "complete names" "$(complete_words headcount count '')" "alpha beta"
 same "complete names in --dir" "$(complete_words headcount --dir "$T" count '')" ""
 same "complete --dir" "$(complete_words headcount --dir '')" DIRS
 same "complete the command after --" "$(complete_words headcount run web -- '')" COMMAND-AT-4
+same "complete a list option" "$(complete_words headcount list --out)" "--output --output-all"
+same "complete --time-format" "$(complete_words headcount list --time-format r)" "relative raw"
+same "complete a column" "$(complete_words headcount list -o SEAT,CO)" "SEAT,COMMAND"
+same "complete a column of names" "$(complete_words headcount names --output C)" "COUNT CAPACITY"
+same "complete names after -o" "$(complete_words headcount list -o PID al)" alpha
 
 finish

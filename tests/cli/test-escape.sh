@@ -13,16 +13,21 @@ fi
 
 # ESC [ 31 m, CSI (U+009B), OSC (U+009D) ... ST (U+009C), DEL, NEL (U+0085), U+0080 and
 # U+009F, a backslash, and UTF-8 that must pass (é, U+00A0, U+00FF).
+# The table (libsmartcols) writes "\xhh" for every byte of a control character and of
+# what is no printable character of the locale; a backslash passes unless an 'x' follows.
 tag=$'\e[31mred\xc2\x9b1m\xc2\x9d0;x\xc2\x9c\x7f\xc2\x85\xc2\x80\xc2\x9f\\\xc3\xa9\xc2\xa0\xc3\xbf'
-text='\x1b[31mred\xc2\x9b1m\xc2\x9d0;x\xc2\x9c\x7f\xc2\x85\xc2\x80\xc2\x9f\\é'$'\xc2\xa0''ÿ'
+text='\x1b[31mred\xc2\x9b1m\xc2\x9d0;x\xc2\x9c\x7f\xc2\x85\xc2\x80\xc2\x9f\é'$'\xc2\xa0''ÿ'
 "$HEADCOUNT" run --tag "$tag" web -- sh -c 'echo up >&3; read _ <"$T/gate"' &
 track $!
 next_event
 
-expect 0 hc list web
+expect 0 env LC_ALL=C.UTF-8 "$HEADCOUNT" list web
 no_raw_controls "$T/out"
-same "escaped tag" "$(cut -f6 "$T/out")" "$text"
-same "the escapes give the bytes back" "$(printf '%b' "$(cut -f6 "$T/out")" | od -An -tx1)" \
+expect 0 env LC_ALL=C.UTF-8 "$HEADCOUNT" list -n -o TAG web
+same "escaped tag" "$(cat "$T/out")" "$text"
+# -r escapes every blank, backslash and byte that is not printable ASCII: exact.
+expect 0 env LC_ALL=C.UTF-8 "$HEADCOUNT" list -rn -o TAG web
+same "the raw escapes give the bytes back" "$(printf '%b' "$(cat "$T/out")" | od -An -tx1)" \
         "$(printf '%s' "$tag" | od -An -tx1)"
 
 expect 0 hc list --json web
@@ -37,13 +42,53 @@ print(d[0]["tag"] == sys.argv[2], d[0]["verified"])' "$T/out" "$tag")" "True Tru
 # Every C1 control, one by one, in both formats.
 for b in 80 81 85 8d 8e 8f 90 96 97 98 9a 9b 9c 9d 9e 9f; do
         c1=$(printf "a\\xc2\\x$b")
-        expect 0 hc run --tag "$c1" c1 -- "$HEADCOUNT" list c1
+        expect 0 hc run --tag "$c1" c1 -- env LC_ALL=C.UTF-8 "$HEADCOUNT" list -n -o TAG c1
         no_raw_controls "$T/out"
-        same "text of U+00$b" "$(cut -f6 "$T/out")" "a\\xc2\\x$b"
+        same "text of U+00$b" "$(cat "$T/out")" "a\\xc2\\x$b"
+        expect 0 hc run --tag "$c1" c1 -- env LC_ALL=C.UTF-8 "$HEADCOUNT" list -r c1
+        no_raw_controls "$T/out"
+        same "raw text of U+00$b" "$(sed -n 2p "$T/out" | awk '{ print $NF }')" "a\\xc2\\x$b"
         expect 0 hc run --tag "$c1" c1 -- "$HEADCOUNT" list --json c1
         no_raw_controls "$T/out"
         contains "$T/out" "\"a\\u00$b\""
 done
+
+# ESC, a tab, a newline and bytes that are not UTF-8, in every form and two locales: the
+# bytes that come out, and JSON that parses to the tag with U+FFFD for the bad bytes.
+tag=$'a\eb\tc\nd\xff\xc3(e f\\xg'
+"$HEADCOUNT" run --tag "$tag" mixed -- sh -c 'echo up >&3; read _ <"$T/gate"' &
+track $!
+next_event
+for locale in C.UTF-8 C; do
+        table() {
+                expect 0 env LC_ALL=$locale "$HEADCOUNT" list "$@" -o SEAT,TAG mixed
+                no_raw_controls "$T/out"
+        }
+        table
+        same "default form ($locale)" "$(tr -s ' ' <"$T/out")" \
+                "$(printf '%s\n' 'SEAT TAG' ' 0 a\x1bb\x09c\x0ad\xff\xc3(e f\x5cxg')"
+        table -n
+        same "-n ($locale)" "$(cat "$T/out")" '   0 a\x1bb\x09c\x0ad\xff\xc3(e f\x5cxg'
+        table -r
+        same "-r ($locale)" "$(cat "$T/out")" \
+                "$(printf '%s\n' 'SEAT TAG' '0 a\x1bb\x09c\x0ad\xff\xc3(e\x20f\x5cxg')"
+        table -rn
+        same "-rn ($locale)" "$(printf '%b' "$(cut -d ' ' -f2 "$T/out")" | od -An -tx1)" \
+                "$(printf '%s' "$tag" | od -An -tx1)"
+        for form in -J "-J -n" "-J -r"; do
+                table $form
+                same "$form ($locale)" "$(python3 -c '
+import json, sys
+print(json.load(open(sys.argv[1], encoding="utf-8")) ==
+      [{"slot": 0, "tag": "a\x1bb\tc\nd\ufffd\ufffd(e f\\xg"}])' "$T/out")" True
+                contains "$T/out" '"tag":"a\u001bb\tc\nd'
+        done
+done
+# In a UTF-8 locale, UTF-8 passes; in the C locale every byte above 0x7f is escaped.
+expect 0 env LC_ALL=C.UTF-8 "$HEADCOUNT" run --tag é utf -- "$HEADCOUNT" list -n -o TAG utf
+same "é in C.UTF-8" "$(cat "$T/out")" é
+expect 0 env LC_ALL=C "$HEADCOUNT" run --tag é utf -- "$HEADCOUNT" list -n -o TAG utf
+same "é in C" "$(cat "$T/out")" '\xc3\xa9'
 
 # Messages that quote the command line: names, commands, options, option values,
 # arguments, programs and directories. Each line is checked byte for byte.
@@ -68,5 +113,5 @@ touch "$T/$esc"
 expect 1 hc --dir "$T/$esc" names && one_error_line "cannot list regions in '$T/$shown'"
 no_raw_controls "$T/err"
 
-release 1
+release 2
 finish

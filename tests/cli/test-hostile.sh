@@ -164,8 +164,8 @@ else
         track $!
         next_event
         b=$event
-        expect 0 hc list prim
-        first=$(sort -t "$(printf '\t')" -k4,4n "$T/out" | head -n 1 | cut -f 2)
+        expect 0 hc list -rn -o SEQ,PID prim
+        first=$(sort -k1,1n "$T/out" | head -n 1 | cut -d ' ' -f 2)
         same "the earliest join (lowest seq) of A=$a and B=$b" "$first" "$a"
         release 2
         wait
@@ -180,10 +180,10 @@ else
         unshare --pid --fork "$HEADCOUNT" run ns -- sh -c 'echo "$$" >&3; read _ <"$T/gate"' &
         track $!
         next_event
-        expect 0 hc list ns
+        expect 0 hc list -rn -o PID ns
         checks=$((checks + 1))
         # the PID column marks a pid of another namespace with '*' (headcount(1), list)
-        awk -F'\t' 'NR > 0 && $2 ~ /^[0-9]+\*$/ { found = 1 } END { exit !found }' "$T/out" ||
+        grep -Eqx '[0-9]+\*' "$T/out" ||
                 fail "'list' does not mark the holder's pid as one of another PID namespace: $(cat "$T/out")"
         expect 75 hc run ns -- true
         contains "$T/err" "held by"
@@ -200,8 +200,11 @@ for tag in "$(printf 'a\302\233b')" "$(printf 'a\302\2352;title\302\234b')" \
         "$HEADCOUNT" run --tag "$tag" tagged -- sh -c 'echo "$$" >&3; read _ <"$T/gate"' &
         track $!
         next_event
-        expect 0 hc list tagged && no_raw "list with the tag $(printf '%q' "$tag")" "$T/out"
-        no_raw "list's stderr" "$T/err"
+        for form in "" -r -n --output-all; do
+                expect 0 hc list $form tagged &&
+                        no_raw "list $form with the tag $(printf '%q' "$tag")" "$T/out"
+                no_raw "list $form's stderr" "$T/err"
+        done
         expect 0 hc list --json tagged &&
                 no_raw "list --json with the tag $(printf '%q' "$tag")" "$T/out"
         no_raw "list --json's stderr" "$T/err"

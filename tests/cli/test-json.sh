@@ -42,10 +42,27 @@ print("ok")
 PY
 same "parsed list" "$(python3 "$T/check.py" "$T/out" 2>&1)" ok
 
-# The text format keeps one instance per line and the tag in its column.
-expect 0 hc list web
-same "text lines" "$(wc -l <"$T/out")" 2
-same "text tag" "$(head -1 "$T/out" | cut -f6)" 'q"b\\s/\x01\x1f\t\n\x7f é€😀 \x80 \xc3( \xc0\xaf \xed\xa0\x80 \xff'
+# -J is --json; -o picks the keys (in lower case), with "verified" after a pid.
+expect 0 hc list -J web
+same "-J is --json" "$(python3 "$T/check.py" "$T/out" 2>&1)" ok
+expect 0 hc list -J -o TAG,pid,USER,AGE,FLAGS,COMMAND --time-format raw web
+same "keys of -J -o" "$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+print(list(d[1]), d[1]["flags"], d[1]["command"], d[1]["age"] >= 0)' "$T/out")" \
+        "['tag', 'pid', 'user', 'age', 'flags', 'command', 'verified'] [] sh True"
+expect 0 hc list -J -o JOINED,SEQ --time-format raw web
+same "raw joined is a number" "$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+print(all(isinstance(o["joined"], int) and o["joined"] > 10**15 for o in d), list(d[0]))' "$T/out")" \
+        "True ['joined', 'seq']"
+
+# The text table keeps one instance per line and the tag in its column.
+expect 0 env LC_ALL=C.UTF-8 "$HEADCOUNT" list web
+same "text lines" "$(wc -l <"$T/out")" 3
+expect 0 env LC_ALL=C.UTF-8 "$HEADCOUNT" list -n -o TAG web
+same "text tag" "$(head -1 "$T/out")" 'q"b\s/\x01\x1f\x09\x0a\x7f é€😀 \x80 \xc3( \xc0\xaf \xed\xa0\x80 \xff'
 
 expect 0 hc create idle
 expect 0 hc names --json
@@ -53,6 +70,10 @@ same "parsed names" "$(python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 print(sorted((o["name"], o["count"]) for o in d))' <"$T/out")" "[('idle', 0), ('web', 2)]"
+expect 0 hc names -J -o NAME,CAPACITY
+same "names -J -o" "$(python3 -c '
+import json, sys
+print(json.load(sys.stdin))' <"$T/out")" "[{'name': 'idle', 'capacity': 64}, {'name': 'web', 'capacity': 64}]"
 
 release 2
 finish

@@ -17,8 +17,8 @@ track $!
 next_event
 theirs=$event
 
-expect 0 hc list ns
-same "PID column" "$(cut -f2 "$T/out")" "$theirs*"
+expect 0 hc list -n -o PID,COMMAND ns
+same "PID and COMMAND columns" "$(echo $(cat "$T/out"))" "$theirs* -"
 expect 0 hc list --json ns
 if command -v python3 >/dev/null; then
         same "JSON" "$(python3 -c '
@@ -34,8 +34,9 @@ expect 75 hc run ns -- true && one_error_line "$full"
 track $!
 next_event
 ours=$event
-expect 0 hc list ns
-same "PID column of ours" "$(sed -n 2p "$T/out" | cut -f2)" "$ours"
+expect 0 hc list -rn -o PID,COMMAND,FLAGS ns
+same "PID column of ours" "$(sed -n 2p "$T/out")" "$ours sh "
+same "FLAGS of theirs" "$(sed -n 1p "$T/out")" "$theirs* - other-pidns"
 expect 75 hc run --max 2 ns -- true && one_error_line "$full, pid $ours"
 
 release 2

@@ -27,24 +27,56 @@ expect 0 env HEADCOUNT_DIR="$T/other" "$HEADCOUNT" count web && same "HEADCOUNT_
 expect 0 hc count web && same "the other scope" "$(cat "$T/out")" 0
 expect 0 hc --dir "$D" --user count web && same "--user after --dir" "$(cat "$T/out")" 0
 
-# list: slot, pid, uid, seq, joined (RFC 3339 UTC), tag; tab-separated, in seat order.
+# list: a header, then one line per seat in seat order, in the default columns.
 expect 0 hc --dir "$T/other" list web
-same "list lines" "$(wc -l <"$T/out")" 2
-same "slots" "$(cut -f1 "$T/out" | tr '\n' ' ')" "0 1 "
-same "uids" "$(cut -f3 "$T/out" | sort -u)" "$(id -u)"
-same "tag of seat 1" "$(sed -n 2p "$T/out" | cut -f6)" second
-checks=$((checks + 1))
-grep -Eq '^[0-9]+	[0-9]+	[0-9]+	[0-9]+	[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z	' "$T/out" ||
-        fail "list format: $(cat "$T/out")"
-seq0=$(sed -n 1p "$T/out" | cut -f4)
-seq1=$(sed -n 2p "$T/out" | cut -f4)
+same "list lines" "$(wc -l <"$T/out")" 3
+same "list header" "$(head -1 "$T/out" | tr -s ' ')" "SEAT PID USER COMMAND JOINED TAG"
+same "seat 1's command and tag" "$(sed -n 3p "$T/out" | awk '{ print $4, $7 }')" "sh second"
+# the columns that -o names, in its order and any case; raw: one space between them
+expect 0 hc --dir "$T/other" list -rn -o seat,UID,Seq,TAG,FLAGS web
+same "-o lines" "$(wc -l <"$T/out")" 2
+same "slots" "$(cut -d ' ' -f1 "$T/out" | tr '\n' ' ')" "0 1 "
+same "uids" "$(cut -d ' ' -f2 "$T/out" | sort -u)" "$(id -u)"
+same "tag of seat 1" "$(sed -n 2p "$T/out" | cut -d ' ' -f4)" second
+same "no flags" "$(cut -d ' ' -f5 "$T/out" | tr '\n' ' ')" "  "
+seq0=$(sed -n 1p "$T/out" | cut -d ' ' -f3)
+seq1=$(sed -n 2p "$T/out" | cut -d ' ' -f3)
 checks=$((checks + 1))
 [ "$seq0" -lt "$seq1" ] || fail "later join has a smaller seq: $seq0 $seq1"
+expect 0 hc --dir "$T/other" list -o PID web
+same "-o PID, with its header" "$(head -1 "$T/out" | tr -d ' ')" PID
+expect 0 hc --dir "$T/other" list -o +SEQ,AGE web
+same "-o +: the defaults, then SEQ and AGE" "$(head -1 "$T/out" | tr -s ' ')" \
+        "SEAT PID USER COMMAND JOINED TAG SEQ AGE"
+same "-o +: the values" "$(sed -n 3p "$T/out" | awk '{ print NF }')" 9
+expect 0 hc --dir "$T/other" list --output-all web
+same "--output-all" "$(head -1 "$T/out" | tr -s ' ')" \
+        "SEAT PID UID USER COMMAND JOINED AGE SEQ TAG FLAGS"
+expect 0 hc --dir "$T/other" list -rn -o USER,COMMAND web
+same "USER and COMMAND" "$(sed -n 1p "$T/out")" "$(id -un) sh"
 
-# names: one line per region with its count.
-expect 0 hc create idle --dir "$T/other"
+# --time-format: local time by default, iso with the offset, relative, raw microseconds.
+expect 0 hc --dir "$T/other" list -rn -o JOINED --time-format raw web
+raw=$(sed -n 1p "$T/out")
+checks=$((checks + 1))
+[ "${#raw}" -ge 16 ] && [ "$((raw / 1000000))" -le "$(date +%s)" ] ||
+        fail "raw time is no microseconds since the epoch: '$raw'"
+secs=$((raw / 1000000))
+expect 0 env TZ=UTC0 "$HEADCOUNT" --dir "$T/other" list -n -o JOINED web
+same "local time (UTC)" "$(sed -n 1p "$T/out")" "$(TZ=UTC0 date -d "@$secs" '+%Y-%m-%d %H:%M:%S')"
+expect 0 env TZ=XXX-5:30 "$HEADCOUNT" --dir "$T/other" list -n -o JOINED --time-format iso web
+same "iso time" "$(sed -n 1p "$T/out")" "$(TZ=XXX-5:30 date -d "@$secs" '+%Y-%m-%dT%H:%M:%S+05:30')"
+expect 0 hc --dir "$T/other" list -n -o JOINED --time-format relative web
+checks=$((checks + 1))
+grep -Eqx '[0-9]+(s|m[0-9]{2}s|h[0-9]{2}m|d[0-9]{2}h) ago' <(sed -n 1p "$T/out") ||
+        fail "relative time: $(cat "$T/out")"
+
+# names: a header, then one line per region with its count and capacity.
+expect 0 hc create idle --capacity 3 --dir "$T/other"
 expect 0 hc names --dir "$T/other"
-same "names" "$(cat "$T/out")" "$(printf 'idle\t0\nweb\t2')"
+same "names" "$(tr -s ' ' <"$T/out")" "$(printf 'NAME COUNT CAPACITY\nidle 0 3\nweb 2 64')"
+expect 0 hc names -rn -o count,NAME --dir "$T/other"
+same "names -rn -o" "$(cat "$T/out")" "$(printf '0 idle\n2 web')"
 
 # wait: 0 when met, 124 on timeout; it wakes when a holder ends.
 expect 124 hc --dir "$T/other" wait web --below 2 --timeout 0.1
@@ -62,7 +94,7 @@ release 1
 expect 0 hc --dir "$T/other" wait web --zero --timeout 60
 expect 0 hc --dir "$T/other" remove web
 expect 1 hc --dir "$T/other" remove web && one_error_line "cannot remove region 'web': No such file or directory"
-expect 0 hc --dir "$T/other" names && same "names after remove" "$(cat "$T/out")" "$(printf 'idle\t0')"
+expect 0 hc --dir "$T/other" names -n -r && same "names after remove" "$(cat "$T/out")" "idle 0 3"
 
 # create: mode and capacity; the capacity caps every caller's --max.
 expect 0 hc create small --capacity 1 --mode 0600 --data-size 128

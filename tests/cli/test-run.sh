@@ -66,15 +66,15 @@ next_event
 cmd_pid=$event
 # The wrapper records CMD's pid right after exec; a loaded machine may get here first.
 for i in $(seq 200); do
-        hc list kill | cut -f2 | grep -qx "$cmd_pid" && break
+        hc list -rn -o PID kill | grep -qx "$cmd_pid" && break
         sleep 0.05
 done
 kill -KILL $wrapper
 wait $wrapper
 same "wrapper killed" $? 137
 same "count after the wrapper died" "$(hc count kill)" 1
-expect 0 hc list kill
-same "pid in list" "$(cut -f2 "$T/out")" "$cmd_pid"
+expect 0 hc list -rn -o PID kill
+same "pid in list" "$(cat "$T/out")" "$cmd_pid"
 expect 75 hc run kill -- true
 release 1
 next_event

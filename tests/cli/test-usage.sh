@@ -22,6 +22,18 @@ usage_fails "option '--max' does not apply to 'list'" hc list --max 2 web
 usage_fails "option '--wait' does not apply to 'wait'" hc wait --wait web --zero
 usage_fails "option '--below' does not apply to 'run'" hc run --below 2 web -- true
 usage_fails "unrecognized option '--json=1'" hc list --json=1 web
+usage_fails "option '--output' does not apply to 'count'" hc count -o PID web
+usage_fails "option '--raw' does not apply to 'wait'" hc wait -r web --zero
+usage_fails "option '--time-format' does not apply to 'names'" hc names --time-format iso
+usage_fails "option '-o' requires an argument" hc list web -o
+
+# Columns and time formats: one line that names the valid ones.
+list_columns="SEAT, PID, UID, USER, COMMAND, JOINED, AGE, SEQ, TAG, FLAGS"
+usage_fails "unknown column 'FOO' for 'list'; valid columns: $list_columns" hc list -o PID,FOO web
+usage_fails "unknown column 'HOST' for 'list'; valid columns: $list_columns" hc list -o HOST web
+usage_fails "unknown column '' for 'list'; valid columns: $list_columns" hc list -o PID,,TAG web
+usage_fails "unknown column 'PID' for 'names'; valid columns: NAME, COUNT, CAPACITY" hc names -J -o PID
+usage_fails "invalid --time-format value 'utc' (iso, relative or raw)" hc list --time-format utc web
 
 # Names: checked before anything touches the disk. A message shows a backslash as "\\".
 for name in "" .hidden "a/b" "a b" "é" "$(printf 'x%.0s' $(seq 201))" "Local\\" "Global\\.x" "../x"; do
