@@ -596,24 +596,32 @@ static unsigned log_count(const char *needle) {
 }
 
 /* Waits until the daemon's log has WANT lines with NEEDLE, at most 120 s. */
+/* Waits until the log has WANT lines with NEEDLE, for as long as their number keeps
+ * growing: a loaded machine makes the daemon slow, not wrong, so the bound is on a stall
+ * (no new line for 30 s), never on the total time. */
 static unsigned wait_log_lines(const char *needle, unsigned want) {
-        unsigned n = 0;
+        unsigned n = 0, seen = 0;
 
-        for (int t = 0; t < 12000 && (n = log_count(needle)) < want; t++)
+        for (int idle = 0; idle < 3000 && (n = log_count(needle)) < want; idle++) {
+                if (n > seen) {
+                        seen = n;
+                        idle = 0;
+                }
                 usleep(10000);
+        }
         return n;
 }
 
-/* 2,000 holders (40 processes in 50 regions each) under a descriptor limit of 1024 that
+/* 1,000 holders (20 processes in 50 regions each) under a descriptor limit of 512 that
  * the daemon cannot raise, all SIGKILLed: it runs out of descriptors to follow them with,
- * says so once, and still logs 2,000 deaths, and the counts are 0. The daemon runs
+ * says so once, and still logs 1,000 deaths, and the counts are 0. The daemon runs
  * without a bus here: the test is about its tracking, and thousands of signals to a
  * test that does not read them would measure the bus instead. */
 START_TEST(test_daemon_load_beyond_descriptors)
 {
-        enum { PROCS = 40, REGIONS = 50 };
+        enum { PROCS = 20, REGIONS = 50 };
         const char *args[] = { "--bus=none", NULL };
-        struct rlimit rl = { .rlim_cur = 1024, .rlim_max = 1024 }, saved;
+        struct rlimit rl = { .rlim_cur = 512, .rlim_max = 512 }, saved;
         pid_t pids[PROCS];
         int ready[2];
         char c;
