@@ -36,6 +36,8 @@ struct cli {
         unsigned mode;          /* create --mode */
         unsigned capacity;      /* create --capacity */
         size_t data_size;       /* create --data-size */
+        int fd;                 /* join, leave --fd: the shell's descriptor; -1 when not given */
+        pid_t pid;              /* join --pid: the holder to record; 0: our parent */
 };
 
 /* Prints a usage error as message_error() does, then the --help hint, and exits 64. */
@@ -46,6 +48,20 @@ int command_run(const struct cli *c);
 int command_list(const struct cli *c);
 int command_names(const struct cli *c);
 int command_send(const struct cli *c);
+int command_path(const struct cli *c);          /* seatfd.c: a seat held by a shell's fd */
+int command_join(const struct cli *c);
+int command_leave(const struct cli *c);
+
+/* Prints the usage of command NAME (help.c); false when there is no such command. */
+bool command_usage(const char *name);
+
+/* Says on stderr that "cannot VERB region 'NAME'" and why, in words that say what to do
+ * where strerror() would not (explain.c): a region of another owner, a file that is no
+ * region, a directory that does not exist. */
+void region_error(const struct cli *c, const char *verb, int r);
+
+/* run.c: says who holds the seats when none is free (-EBUSY) or that none came (-ETIMEDOUT). */
+void report_full(const struct cli *c, int r);
 
 /* Options for the library from the scope part of the command line. */
 #define CLI_OPTIONS(c, ...) \

@@ -40,7 +40,7 @@ static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGU
 /* Says who holds the seats we could have had: with --max 1, who is already running. A
  * PID is only as good as its record: "pid 2 in another PID namespace", "pid 1234
  * (unverified)" say so. */
-static void report_full(const struct cli *c, int r) {
+void report_full(const struct cli *c, int r) {
         hc_instance *list = NULL;
         char holders[320] = "";
         size_t len = 0;
@@ -118,7 +118,7 @@ int command_run(const struct cli *c) {
                 return c->conflict_exit_code;
         }
         if (r < 0) {
-                message_error("cannot join region '%s': %s", c->name, strerror(-r));
+                region_error(c, "join", r);
                 return EXIT_FAILURE;
         }
 
