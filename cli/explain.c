@@ -98,13 +98,18 @@ void region_error(const struct cli *c, const char *verb, int r) {
                               (unsigned) (st.st_mode & 07777));
                 return;
         }
+        if (r == -EBADMSG && S_ISREG(st.st_mode) && st.st_size == 0) {
+                message_error("cannot %s region '%s': '%s' is an empty file (touch(1) and "
+                              "flock(1) leave such files), not a headcount region; remove it "
+                              "with 'rm %s' when nothing uses it, or use another name", verb,
+                              c->name, path, path);
+                return;
+        }
         if (r == -EBADMSG && S_ISREG(st.st_mode)) {
-                message_error("cannot %s region '%s': '%s' is %s, not a headcount region; "
-                              "remove it with 'rm %s' when nothing uses it, or use another name",
-                              verb, c->name, path, st.st_size == 0 ?
-                              "an empty file (left by touch(1) or flock(1)?)" :
-                              "another program's file, or a damaged region, or one made by an "
-                              "incompatible build", path);
+                message_error("cannot %s region '%s': '%s' is not a headcount region (another "
+                              "program's file, a damaged region, or one from an incompatible "
+                              "build); remove it with 'rm %s' when nothing uses it, or use "
+                              "another name", verb, c->name, path, path);
                 return;
         }
         if (r == -EACCES && S_ISREG(st.st_mode)) {

@@ -237,13 +237,14 @@ static unsigned parse_max(const char *arg) {
         if (streq(arg, "ncpus"))
                 n = cpus_allowed();
         else if (len > 1 && arg[len - 1] == '%') {
-                char num[16];
+                unsigned long p;
+                char *end;
 
-                if (len > sizeof num)
+                errno = 0;
+                p = arg[0] >= '0' && arg[0] <= '9' ? strtoul(arg, &end, 10) : 0;
+                if (errno != 0 || p == 0 || p > 1000000 || end != arg + len - 1)
                         usage_error("invalid --max value '%s'", arg);
-                memcpy(num, arg, len - 1);
-                num[len - 1] = '\0';
-                n = parse_unsigned("--max", num, 1, 1000000, 10) * (unsigned long long) cpus_allowed() / 100;
+                n = p * (unsigned long long) cpus_allowed() / 100;
                 if (n < 1)
                         n = 1;
         } else

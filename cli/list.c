@@ -111,7 +111,7 @@ int command_list(const struct cli *c) {
         if (n == -ENOENT)
                 n = 0;                  /* as 'count': nobody is in a region never created */
         if (n < 0) {
-                message_error("cannot list region '%s': %s", c->name, strerror(-n));
+                region_error(c, "list", n);
                 return EXIT_FAILURE;
         }
 
