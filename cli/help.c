@@ -64,7 +64,7 @@ static const struct {
           "\nPrint the file whose open descriptor can hold a seat of <name>, creating the\n"
           "region if needed. A shell script opens it, then takes the seat with 'join':\n"
           "\n  exec 9<>\"$(headcount path backup)\" || exit 1\n"
-          "  headcount join --fd 9 backup || exit 75\n" },
+          "  headcount join --fd 9 backup || exit\n" },
         { "join",
           " headcount [options] join --fd <fd> [--max <n>] [--wait [<secs>]] [--tag <text>]\n"
           "                          [--pid <pid>] [-E <num>] [--quiet] <name>\n"

@@ -4,7 +4,7 @@
  * for the rest of the script, as "exec 9>F; flock -n 9" holds a lock:
  *
  *     exec 9<>"$(headcount path NAME)" || exit 1
- *     headcount join --fd 9 NAME || exit 75
+ *     headcount join --fd 9 NAME || exit
  *
  * We take the seat on fd 9, which we inherited: its open file description is the
  * shell's, and the seat (an OFD lock) belongs to that description, so it stays when we
