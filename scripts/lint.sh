@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # cppcheck and clang-tidy over lib/, common/, cli/ and daemon/ (the tests, in tests/,
-# aside), and mandoc -T lint over the manual pages. Usage: scripts/lint.sh BUILDDIR (for its config.h). Prints the findings and
-# exits 1 when there are any. 'make lint' runs it.
+# aside), and mandoc -T lint over the manual pages. Usage: scripts/lint.sh BUILDDIR (for
+# its config.h). Prints the findings and exits 1 when there are any. 'make lint' runs it.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-.}" && pwd)
