@@ -195,7 +195,7 @@ _hc_public_ int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_
                 return r;
         for (unsigned attempt = 0; attempt < HANDLE_RETRIES; attempt++) {
                 hc_region *h = NULL;
-                unsigned max = opt && opt->max ? opt->max : 1, k, first, n;
+                unsigned max = opt && opt->max ? opt->max : 1, k = 0, first, n;
                 int seat;
 
                 r = handle_open(&sc, opt, HANDLE_CREATE, &h);
@@ -241,7 +241,7 @@ _hc_public_ int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_
 _hc_public_ int hc_leave_fd(const char *name, const hc_options *opt, int fd) {
         hc_region *h = NULL;
         struct scope sc;
-        unsigned k;
+        unsigned k = 0;
         int seat, wfd, r;
 
         hc_assert_return(fd >= 0, -EINVAL);
