@@ -243,41 +243,20 @@ int hc_slot_fd(hc_slot *slot);
 /* ---- Seats held by a descriptor of the caller (shell scripts) ---------------------------- */
 
 /*
- * Writes into BUF (LEN bytes) the path of the lock file whose open descriptor can hold a
- * seat of region NAME, creating the region if needed (unless opt->flags has HC_NO_CREATE;
- * opt->mode, capacity and data_size apply to a region it creates). The file holds no
- * data: opening it grants nothing but a seat. It is a region's first lock file, with
- * seats 0 to 63; a region removed and made again has new lock files. Returns the path's
- * length, or an error as hc_join() but -EBUSY and -ETIMEDOUT, and -ENAMETOOLONG.
+ * hc_seat_path() writes the path of region NAME's first lock file (seats 0-63; data-less)
+ * into BUF, creating the region unless HC_NO_CREATE; returns its length. hc_join_fd()
+ * takes a seat through FD, open for writing on that file, and records PID (0: the caller)
+ * as the holder; the seat is an OFD lock of FD's open file description, so it stays after
+ * the caller exits until the last copy of the description is closed (however its holders
+ * end), or hc_leave_fd() gives it back (the record first). opt->max (at most 64), tag and
+ * timeout_ms are as for hc_join(); joining twice through one description keeps its seat.
+ * Both return the seat's index. Errors as hc_join(), and: -EBADF FD not open, or not for
+ * writing; -EXDEV FD is not on a lock file of NAME (or its seats lie beyond opt->max);
+ * -ESTALE the region was removed since FD was opened; -ENOENT (hc_leave_fd) FD holds no
+ * seat; -ENAMETOOLONG (hc_seat_path). See hc_join_fd(3).
  */
 int hc_seat_path(const char *name, const hc_options *opt, char *buf, size_t len);
-
-/*
- * Takes a seat of region NAME through FD, a descriptor open for writing on the file that
- * hc_seat_path() names (a shell's "exec 9<>PATH"), and records PID as its holder (0: the
- * caller). The seat is an OFD lock and belongs to FD's open file description, not to the
- * caller: it stays after the caller exits, for as long as any process keeps a copy of that
- * description open (the shell that opened it and every child that inherited it), and the
- * kernel releases it when the last copy is closed, however its holders end (SIGKILL too).
- * opt->max (at most 64 here: the seats of one lock file), opt->tag and opt->timeout_ms
- * are as for hc_join(). When FD's description holds a seat of NAME already, that seat is
- * returned and its record written again: joining twice is harmless.
- *
- * Returns the seat's index (>= 0), or an error as hc_join(), and:
- *   -EBADF   FD is not open, or not open for writing
- *   -EXDEV   FD is not open on a lock file of region NAME as hc_seat_path() names it
- *            (another file, another region's, or one whose seats all lie beyond opt->max)
- *   -ESTALE  FD's lock file belongs to a region that was removed since it was opened:
- *            open the path that hc_seat_path() gives now
- */
 int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_t pid);
-
-/*
- * Gives back the seat of region NAME that FD's open file description holds (taken with
- * hc_join_fd()), erasing its record first, as hc_leave() does. Close FD as well when done.
- * Returns the seat's index (>= 0), -ENOENT when there is no such region or FD holds no
- * seat in it, or -EBADF, -EXDEV as hc_join_fd(), or an error as hc_count().
- */
 int hc_leave_fd(const char *name, const hc_options *opt, int fd);
 
 /* ---- Queries by name ------------------------------------------------------------------- */
