@@ -253,7 +253,7 @@ int hc_slot_fd(hc_slot *slot);
  * Both return the seat's index. Errors as hc_join(), and: -EBADF FD not open, or not for
  * writing; -EXDEV FD is not on a lock file of NAME (or its seats lie beyond opt->max);
  * -ESTALE the region was removed since FD was opened; -ENOENT (hc_leave_fd) FD holds no
- * seat; -ENAMETOOLONG (hc_seat_path). See hc_join_fd(3).
+ * seat; -ENAMETOOLONG (hc_seat_path); -EOPNOTSUPP in the fleet scope. See hc_join_fd(3).
  */
 int hc_seat_path(const char *name, const hc_options *opt, char *buf, size_t len);
 int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_t pid);

@@ -143,6 +143,11 @@ static int write_record(hc_region *h, unsigned seat, const hc_options *opt, pid_
         return region_record_write(&h->r, seat, &rec);
 }
 
+/* The fleet scope's seats live in etcd, not in a lock file that a shell could open. */
+static bool fleet(const hc_options *opt) {
+        return opt && opt->size >= HC_OPTIONS_SIZE_V1 && opt->scope == HC_SCOPE_FLEET;
+}
+
 static int check_options(const struct scope *sc, const hc_options *opt) {
         if (!opt)
                 return 0;
@@ -161,6 +166,8 @@ _hc_public_ int hc_seat_path(const char *name, const hc_options *opt, char *buf,
         int qfd, r;
 
         hc_assert_return(buf || len == 0, -EINVAL);
+        if (fleet(opt))
+                return -EOPNOTSUPP;
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;
@@ -187,6 +194,8 @@ _hc_public_ int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_
         int r;
 
         hc_assert_return(fd >= 0 && pid >= 0, -EINVAL);
+        if (fleet(opt))
+                return -EOPNOTSUPP;
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;
@@ -245,6 +254,8 @@ _hc_public_ int hc_leave_fd(const char *name, const hc_options *opt, int fd) {
         int seat, wfd, r;
 
         hc_assert_return(fd >= 0, -EINVAL);
+        if (fleet(opt))
+                return -EOPNOTSUPP;
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;

@@ -113,6 +113,10 @@ START_TEST(test_seatfd_bad_descriptors)
         ck_assert_int_eq(hc_leave_fd("bad", TOPT(), null), -EXDEV);
         ck_assert_int_eq(hc_leave_fd("none", TOPT(), other), -ENOENT);
         ck_assert_int_eq(hc_seat_path("bad", TOPT(), path, sizeof path), -ENAMETOOLONG);
+        ck_assert_int_eq(hc_seat_path("bad", HC_OPTIONS(.scope = HC_SCOPE_FLEET), path, sizeof path),
+                         -EOPNOTSUPP);
+        ck_assert_int_eq(hc_join_fd("bad", HC_OPTIONS(.scope = HC_SCOPE_FLEET), other, 0), -EOPNOTSUPP);
+        ck_assert_int_eq(hc_leave_fd("bad", HC_OPTIONS(.scope = HC_SCOPE_FLEET), other), -EOPNOTSUPP);
         ck_assert_int_eq(hc_count("bad", TOPT()), 0);
         /* a lock file of a region removed since */
         old = open_seat_file("gone", O_RDWR);
