@@ -148,7 +148,7 @@ static _Noreturn void usage(void) {
               "     --pid <pid>                 'join': the holder 'list' shows (default: the\n"
               "                                   parent, the shell that runs headcount)\n"
               " -E, --conflict-exit-code <num>  exit status when no seat is free (default 75)\n"
-              " -q, --quiet                     'run': say nothing when no seat is free\n"
+              " -q, --quiet                     'run', 'join': say nothing when no seat is free\n"
               "     --json                      'list', 'names': print JSON\n"
               "     --below <number>            'wait': until fewer than <number> are running\n"
               "     --zero                      'wait': until nobody is running\n"
