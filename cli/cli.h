@@ -55,6 +55,8 @@ struct cli {
         unsigned mode;          /* create --mode */
         unsigned capacity;      /* create --capacity */
         size_t data_size;       /* create --data-size */
+        int fd;                 /* join, leave --fd: the shell's descriptor; -1 when not given */
+        pid_t pid;              /* join --pid: the holder to record; 0: our parent */
 };
 
 /* Prints a usage error as message_error() does, then the --help hint, and exits 64. */
@@ -65,6 +67,20 @@ int command_run(const struct cli *c);
 int command_list(const struct cli *c);
 int command_names(const struct cli *c);
 int command_send(const struct cli *c);
+int command_path(const struct cli *c);          /* seatfd.c: a seat held by a shell's fd */
+int command_join(const struct cli *c);
+int command_leave(const struct cli *c);
+
+/* Prints the usage of command NAME (help.c); false when there is no such command. */
+bool command_usage(const char *name);
+
+/* Says on stderr that "cannot VERB region 'NAME'" and why, in words that say what to do
+ * where strerror() would not (explain.c): a region of another owner, a file that is no
+ * region, a directory that does not exist. */
+void region_error(const struct cli *c, const char *verb, int r);
+
+/* run.c: says who holds the seats when none is free (-EBUSY) or that none came (-ETIMEDOUT). */
+void report_full(const struct cli *c, int r);
 
 /* Where the library explains a failure in the fleet scope (hc_options.error_text). */
 extern char cli_error_text[512];
@@ -82,6 +98,6 @@ extern char cli_error_text[512];
  * endpoint it cannot reach), and no serving headcountd (-EHOSTDOWN) or no etcd
  * (-EHOSTUNREACH) exits EXIT_NO_FLEET; everything else exits 1.
  */
-int cli_failure(const struct cli *c, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
+int region_failure(const struct cli *c, const char *verb, int r);
 
 #endif

@@ -8,12 +8,14 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>                   /* isfinite(), a macro: no libm */
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -29,6 +31,8 @@ enum {
         OPT_MODE,
         OPT_CAPACITY,
         OPT_DATA_SIZE,
+        OPT_FD,
+        OPT_PID,
         OPT_USER,
         OPT_SYSTEM,
         OPT_DIR,
@@ -56,6 +60,8 @@ static const struct option longopts[] = {
         { "noheadings",         no_argument,       NULL, 'n'           },
         { "raw",                no_argument,       NULL, 'r'           },
         { "time-format",        required_argument, NULL, OPT_TIME_FORMAT },
+        { "fd",                 required_argument, NULL, OPT_FD        },
+        { "pid",                required_argument, NULL, OPT_PID       },
         { "user",               no_argument,       NULL, OPT_USER      },
         { "system",             no_argument,       NULL, OPT_SYSTEM    },
         { "dir",                required_argument, NULL, OPT_DIR       },
@@ -84,6 +90,9 @@ enum {
         F_RAW = 1 << 15,
         F_TIME_FORMAT = 1 << 16,
         F_TABLE = F_JSON | F_OUTPUT | F_OUTPUT_ALL | F_NOHEADINGS | F_RAW,
+        F_FD = 1 << 17,
+        F_PID = 1 << 18,
+        N_COMMAND_OPTIONS = 19, /* the options above: the first entries of longopts[] */
 };
 
 static const struct command {
@@ -107,6 +116,11 @@ static const struct command commands[] = {
         { "create", true,  F_MODE | F_CAPACITY | F_DATA_SIZE,             command_create },
         { "remove", true,  0,                                             command_remove },
         { "send",   true,  F_TIMEOUT,                                     command_send   },
+        { "path",   true,  F_MODE | F_CAPACITY | F_DATA_SIZE,             command_path   },
+        { "join",   true,  F_MAX | F_WAIT | F_TAG | F_CONFLICT | F_QUIET | F_FD | F_PID,
+                                                                          command_join   },
+        { "leave",  true,  F_FD,                                          command_leave  },
+        { "help",   false, 0,                                             NULL           },
 };
 
 char cli_error_text[512];
@@ -136,12 +150,21 @@ static _Noreturn void usage(void) {
               " create <name>                   create a region ahead of use\n"
               " remove <name>                   retire a region that nobody is in\n"
               " send <name> [--] <message>...   send to the primary instance, print its reply\n"
+              " path <name>                     print the file a shell opens to hold a seat\n"
+              " join --fd <fd> <name>           take a seat that descriptor <fd> holds\n"
+              " leave --fd <fd> <name>          give back the seat that <fd> holds\n"
+              " help [<command>]                print this help, or the command's own\n"
               "\nOptions:\n"
-              " -m, --max <number>              seats available to 'run' (default 1)\n"
-              " -w, --wait[=<secs>]             'run': wait for a free seat, at most <secs>\n"
-              "     --tag <text>                'run': text shown by 'list'\n"
+              " -m, --max <n>|ncpus|<p>%        'run', 'join': seats available (default 1);\n"
+              "                                   ncpus: the CPUs we may run on; <p>%: of them\n"
+              " -w, --wait [<secs>]             'run', 'join': wait for a free seat, at most\n"
+              "                                   <secs> (a number: the next word if it is one)\n"
+              "     --tag <text>                'run', 'join': text shown by 'list'\n"
+              "     --fd <fd>                   'join', 'leave': the shell's descriptor\n"
+              "     --pid <pid>                 'join': the holder 'list' shows (default: the\n"
+              "                                   parent, the shell that runs headcount)\n"
               " -E, --conflict-exit-code <num>  exit status when no seat is free (default 75)\n"
-              " -q, --quiet                     'run': say nothing when no seat is free\n"
+              " -q, --quiet                     'run', 'join': say nothing when no seat is free\n"
               " -o, --output <list>             'list', 'names': the columns to print, comma-\n"
               "                                   separated; '+<list>' adds to the default\n"
               "     --output-all                'list', 'names': print every column\n"
@@ -176,7 +199,8 @@ static _Noreturn void usage(void) {
               "is a claim: the region is writable by others, who may have written the record.\n"
               "\nWith --fleet, 'create' and 'send' are not available; when no headcountd\n"
               "serves the fleet scope, or it cannot reach etcd, the exit status is 69.\n"
-              "\nFor more details see headcount(1).\n", out);
+              "\n'headcount <command> --help' describes one command.\n"
+              "For more details see headcount(1).\n", out);
         exit(EXIT_SUCCESS);
 }
 
@@ -215,6 +239,53 @@ static int parse_seconds(const char *opt, const char *arg) {
         return (int) v + ((double) (int) v < v);        /* round up: never wait less */
 }
 
+/* Whether ARG reads as seconds: a non-negative decimal number, fractions allowed ("5",
+ * "0.5", ".5", "5."). What follows -w or --wait is its value when it is one. */
+static bool is_seconds(const char *arg) {
+        size_t digits = strspn(arg, "0123456789");
+
+        if (arg[digits] == '.')
+                return (digits > 0 || arg[digits + 1] != '\0') &&
+                       arg[digits + 1 + strspn(arg + digits + 1, "0123456789")] == '\0';
+        return digits > 0 && arg[digits] == '\0';
+}
+
+/* The CPUs this process may run on (sched_getaffinity(2), as nproc(1) counts them; a
+ * cgroup's CPU quota is not looked at). */
+static unsigned cpus_allowed(void) {
+        cpu_set_t set;
+        long n;
+
+        if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+                return (unsigned) CPU_COUNT(&set);
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n > 0 ? (unsigned) n : 1;
+}
+
+/* --max: a number, "ncpus", or a percentage of the CPUs ("50%": rounded down, at least 1),
+ * as sem -j takes them. */
+static unsigned parse_max(const char *arg) {
+        size_t len = strlen(arg);
+        unsigned long long n;
+
+        if (streq(arg, "ncpus"))
+                n = cpus_allowed();
+        else if (len > 1 && arg[len - 1] == '%') {
+                unsigned long p;
+                char *end;
+
+                errno = 0;
+                p = arg[0] >= '0' && arg[0] <= '9' ? strtoul(arg, &end, 10) : 0;
+                if (errno != 0 || p == 0 || p > 1000000 || end != arg + len - 1)
+                        usage_error("invalid --max value '%s'", arg);
+                n = p * (unsigned long long) cpus_allowed() / 100;
+                if (n < 1)
+                        n = 1;
+        } else
+                return parse_unsigned("--max", arg, 1, HC_CAPACITY_MAX, 10);
+        return n > HC_CAPACITY_MAX ? HC_CAPACITY_MAX : (unsigned) n;
+}
+
 static size_t parse_size(const char *opt, const char *arg) {
         unsigned long long v;
         char *end;
@@ -225,8 +296,11 @@ static size_t parse_size(const char *opt, const char *arg) {
         if (arg[0] < '0' || arg[0] > '9')
                 usage_error("invalid %s value '%s'", opt, arg);
         v = strtoull(arg, &end, 10);
-        if (errno != 0 || *end != '\0' || v > SIZE_MAX)
+        if (errno != 0 || *end != '\0')
                 usage_error("invalid %s value '%s'", opt, arg);
+        if (v > HC_DATA_SIZE_MAX)
+                usage_error("invalid %s value '%s': at most %llu bytes (1 GiB)", opt, arg,
+                            (unsigned long long) HC_DATA_SIZE_MAX);
         return (size_t) v;
 }
 
@@ -271,6 +345,7 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 .max = 1,
                 .conflict_exit_code = EXIT_FULL,
                 .timeout_ms = -1,
+                .fd = -1,
         };
 
         /* Options may come before the command, after it, and after the name; "+" stops
@@ -316,14 +391,18 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         for (unsigned i = 0; longopts[i].name; i++)
                                 if (longopts[i].val == ch)
                                         index = (int) i;
-                if (index >= 0 && index < 17)
+                if (index >= 0 && index < N_COMMAND_OPTIONS)
                         given |= 1u << index;
 
                 switch (ch) {
                 case 'm':
-                        c->max = parse_unsigned("--max", optarg, 1, HC_CAPACITY_MAX, 10);
+                        c->max = parse_max(optarg);
                         break;
                 case 'w':
+                        /* "-w 5" and "--wait 5" as flock(1) users type them: the next word
+                         * is the timeout when it is a number, and a name otherwise */
+                        if (!optarg && optind < argc && is_seconds(argv[optind]))
+                                optarg = argv[optind++];
                         c->timeout_ms = optarg ? parse_seconds("--wait", optarg) : -1;
                         break;
                 case OPT_TAG:
@@ -375,6 +454,12 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 case OPT_DATA_SIZE:
                         c->data_size = parse_size("--data-size", optarg);
                         break;
+                case OPT_FD:
+                        c->fd = (int) parse_unsigned("--fd", optarg, 0, INT_MAX, 10);
+                        break;
+                case OPT_PID:
+                        c->pid = (pid_t) parse_unsigned("--pid", optarg, 1, INT_MAX, 10);
+                        break;
                 case OPT_USER:
                         c->scope = HC_SCOPE_USER;
                         c->dir = NULL;
@@ -395,6 +480,9 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         c->dir = optarg;
                         break;
                 case 'h':
+                        /* after a command: that command's own usage */
+                        if (npositional >= 1 && command_usage(positional[0]))
+                                exit(EXIT_SUCCESS);
                         usage();
                 case 'V':
                         printf("headcount %s\n", PACKAGE_VERSION);
@@ -414,8 +502,15 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
         if (!command)
                 usage_error("unknown command '%s'", positional[0]);
         c->command = command->name;
+        if (streq(command->name, "help")) {
+                if (npositional < 2)
+                        usage();
+                if (!command_usage(positional[1]))
+                        usage_error("unknown command '%s'", positional[1]);
+                exit(EXIT_SUCCESS);
+        }
 
-        for (unsigned bit = 1; bit < 1u << 17; bit <<= 1)
+        for (unsigned bit = 1; bit < 1u << N_COMMAND_OPTIONS; bit <<= 1)
                 if ((given & bit) && !(command->options & bit))
                         usage_error("option '--%s' does not apply to '%s'", option_name(bit),
                                     command->name);
@@ -425,7 +520,9 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         usage_error("no name given for '%s'", command->name);
                 c->name = positional[1];
                 if (hc_name_valid(c->name) < 0)
-                        usage_error("invalid name '%s'", c->name);
+                        usage_error("invalid name '%s': a name is 1 to %d of the characters "
+                                    "A-Z a-z 0-9 . _ - and does not start with '.'", c->name,
+                                    HC_NAME_MAX);
         }
         if (c->fleet) {
                 if (streq(command->name, "create"))
@@ -455,6 +552,14 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 if (!(given & F_WAIT))
                         c->timeout_ms = 0;      /* without --wait a full region fails at once */
         }
+        if (streq(command->name, "join") || streq(command->name, "leave")) {
+                if (c->fd < 0)
+                        usage_error("'%s' needs --fd <fd>, the shell's descriptor", command->name);
+                if (c->max > 64)
+                        usage_error("--max is at most 64 with 'join --fd' (the seats of one file)");
+                if (!(given & F_WAIT))
+                        c->timeout_ms = 0;
+        }
         if (streq(command->name, "send")) {
                 if (!c->cmd || !c->cmd[0])
                         usage_error("no message given for '%s'", c->name);
@@ -480,7 +585,7 @@ static int command_count(const struct cli *c) {
         if (n == -ENOENT)
                 n = 0;                  /* a region nobody created yet has nobody in it */
         if (n < 0)
-                return cli_failure(c, n, "cannot count region '%s'", c->name);
+                return region_failure(c, "count", n);
         printf("%d\n", n);
         return EXIT_SUCCESS;
 }
@@ -492,7 +597,7 @@ static int command_wait(const struct cli *c) {
         if (r == -ETIMEDOUT)
                 return EXIT_TIMEDOUT;
         if (r < 0)
-                return cli_failure(c, r, "cannot wait for region '%s'", c->name);
+                return region_failure(c, "wait for", r);
         return EXIT_SUCCESS;
 }
 
@@ -520,7 +625,7 @@ static int command_create(const struct cli *c) {
         r = hc_create(c->name, CLI_OPTIONS(c, .mode = c->mode, .capacity = c->capacity,
                                            .data_size = c->data_size));
         if (r < 0) {
-                message_error("cannot create region '%s': %s", c->name, strerror(-r));
+                region_error(c, "create", r);
                 return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;
@@ -531,19 +636,16 @@ static int command_remove(const struct cli *c) {
 
         r = hc_remove(c->name, CLI_OPTIONS(c));
         if (r < 0)
-                return cli_failure(c, r, "cannot remove region '%s'", c->name);
+                return region_failure(c, "remove", r);
         return EXIT_SUCCESS;
 }
 
-int cli_failure(const struct cli *c, int r, const char *format, ...) {
-        char what[512];
-        va_list ap;
-
-        va_start(ap, format);
-        (void) vsnprintf(what, sizeof what, format, ap);
-        va_end(ap);
+/* Says why a call on region C->name failed, in one line, and returns the exit status: in
+ * the fleet scope from the agent's own words (69 when no agent serves the scope or it
+ * cannot reach etcd), elsewhere as region_error() explains local failures. */
+int region_failure(const struct cli *c, const char *verb, int r) {
         if (!c->fleet) {
-                message_error("%s: %s", what, strerror(-r));
+                region_error(c, verb, r);
                 return EXIT_FAILURE;
         }
         if (r == -EHOSTDOWN) {
@@ -552,9 +654,37 @@ int cli_failure(const struct cli *c, int r, const char *format, ...) {
                                                 : "no headcountd serves the fleet scope");
                 return EXIT_NO_FLEET;
         }
-        message_error("%s in the fleet scope: %s", what,
-                      cli_error_text[0] ? cli_error_text : strerror(-r));
+        if (c->name)
+                message_error("cannot %s region '%s' in the fleet scope: %s", verb, c->name,
+                              cli_error_text[0] ? cli_error_text : strerror(-r));
+        else
+                message_error("cannot %s in the fleet scope: %s", verb,
+                              cli_error_text[0] ? cli_error_text : strerror(-r));
         return r == -EHOSTUNREACH ? EXIT_NO_FLEET : EXIT_FAILURE;
+}
+
+/* A directory the user named (--dir, $HEADCOUNT_DIR) must exist, for every command: a
+ * mistyped one is an error, not a scope with nobody in it. Only the default directories
+ * are made when needed (the user scope's by 'run', 'join', 'create' and 'path'; the system
+ * scope's by root). */
+static int check_named_dir(const struct cli *c) {
+        const char *env = getenv("HEADCOUNT_DIR");
+        int scope = c->scope;
+        char dir[4096];
+        struct stat st;
+
+        if (c->name && strncmp(c->name, "Global\\", 7) == 0)
+                scope = HC_SCOPE_SYSTEM;        /* a prefix chooses the scope, as in the library */
+        else if (c->name && strncmp(c->name, "Local\\", 6) == 0)
+                scope = HC_SCOPE_USER;
+        if (!c->dir && !(scope == HC_SCOPE_USER && env && env[0]))
+                return 0;
+        if (hc_scope_dir(HC_OPTIONS(.scope = scope, .dir = c->dir), dir, sizeof dir) < 0 ||
+            stat(dir, &st) == 0 || errno != ENOENT)
+                return 0;               /* anything else: the library's checks say it */
+        message_error("directory '%s' (from %s) does not exist: create it, or name another",
+                      dir, c->dir ? "--dir" : "$HEADCOUNT_DIR");
+        return -ENOENT;
 }
 
 /* ---- Output errors (util-linux close_stdout) ---- */
@@ -596,5 +726,7 @@ int main(int argc, char *argv[]) {
         }
         atexit(close_stdout);
         parse_argv(argc, argv, &c);
+        if (check_named_dir(&c) < 0)
+                return EXIT_FAILURE;
         return command->run(&c);
 }

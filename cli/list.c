@@ -536,7 +536,7 @@ int command_list(const struct cli *c) {
         if (n == -ENOENT)
                 n = 0;                  /* as 'count': nobody is in a region never created */
         if (n < 0)
-                return cli_failure(c, n, "cannot list region '%s'", c->name);
+                return region_failure(c, "list", n);
 
         lister_init(&l, c, &t.sel);
         r = table_new(&t, c);
@@ -650,7 +650,7 @@ int command_names(const struct cli *c) {
 
         r = hc_names(CLI_OPTIONS(c), collect, &e);
         if (r < 0 && c->fleet) {
-                ret = cli_failure(c, r, "cannot list the names");
+                ret = region_failure(c, "list the names", r);
                 goto finish;
         }
         if (r < 0 && r != -ENOENT) {   /* no directory yet: no regions */

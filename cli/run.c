@@ -59,7 +59,7 @@ static void report_full_fleet(const struct cli *c) {
 /* Says who holds the seats we could have had: with --max 1, who is already running. A
  * PID is only as good as its record: "pid 2 in another PID namespace", "pid 1234
  * (unverified)" say so. */
-static void report_full(const struct cli *c, int r) {
+void report_full(const struct cli *c, int r) {
         hc_instance *list = NULL;
         char holders[320] = "";
         size_t len = 0;
@@ -141,7 +141,7 @@ int command_run(const struct cli *c) {
                 return c->conflict_exit_code;
         }
         if (r < 0)
-                return cli_failure(c, r, "cannot join region '%s'", c->name);
+                return region_failure(c, "join", r);
 
         /* An inherited SIG_IGN for SIGCHLD would reap the child behind our back. */
         (void) signal(SIGCHLD, SIG_DFL);

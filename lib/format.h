@@ -55,7 +55,7 @@
 #define HC_SEATS_PER_FILE 64
 #define HC_LOCK_FILES_MAX ((HC_CAPACITY_MAX + HC_SEATS_PER_FILE - 1) / HC_SEATS_PER_FILE)
 
-#define HC_DATA_SIZE_MAX ((uint64_t) 1 << 30)
+/* HC_DATA_SIZE_MAX: in headcount.h */
 
 /* One seat's record: who holds it. Written only by the holder of the seat, cleared by the
  * holder when it leaves or by a reaper that holds a read lock on the free seat. */

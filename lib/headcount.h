@@ -38,6 +38,9 @@ typedef struct hc_region hc_region;      /* an open region, for repeated queries
 #define HC_CAPACITY_MAX 4096
 #define HC_CAPACITY_DEFAULT 64
 
+/* The largest user data area a region can have, in bytes (1 GiB). */
+#define HC_DATA_SIZE_MAX (UINT64_C(1) << 30)
+
 /* hc_options.scope */
 enum {
         HC_SCOPE_USER = 0,       /* $XDG_RUNTIME_DIR/headcount, else /dev/shm/headcount-UID */
@@ -235,6 +238,25 @@ int hc_slot_set_pid(hc_slot *slot, pid_t pid);
  */
 int hc_slot_fd(hc_slot *slot);
 
+/* ---- Seats held by a descriptor of the caller (shell scripts) ---------------------------- */
+
+/*
+ * hc_seat_path() writes the path of region NAME's first lock file (seats 0-63; data-less)
+ * into BUF, creating the region unless HC_NO_CREATE; returns its length. hc_join_fd()
+ * takes a seat through FD, open for writing on that file, and records PID (0: the caller)
+ * as the holder; the seat is an OFD lock of FD's open file description, so it stays after
+ * the caller exits until the last copy of the description is closed (however its holders
+ * end), or hc_leave_fd() gives it back (the record first). opt->max (at most 64), tag and
+ * timeout_ms are as for hc_join(); joining twice through one description keeps its seat.
+ * Both return the seat's index. Errors as hc_join(), and: -EBADF FD not open, or not for
+ * writing; -EXDEV FD is not on a lock file of NAME (or its seats lie beyond opt->max);
+ * -ESTALE the region was removed since FD was opened; -ENOENT (hc_leave_fd) FD holds no
+ * seat; -ENAMETOOLONG (hc_seat_path); -EOPNOTSUPP in the fleet scope. See hc_join_fd(3).
+ */
+int hc_seat_path(const char *name, const hc_options *opt, char *buf, size_t len);
+int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_t pid);
+int hc_leave_fd(const char *name, const hc_options *opt, int fd);
+
 /* ---- Queries by name ------------------------------------------------------------------- */
 
 /*
@@ -339,55 +361,6 @@ int hc_scope_dir(const hc_options *opt, char *buf, size_t len);
 
 /* Checks a name: 0 when it is valid (a "Local\" or "Global\" prefix allowed), else -EINVAL. */
 int hc_name_valid(const char *name);
-
-/* ---- Across hosts: the fleet scope ------------------------------------------------------ */
-
-/*
- * With opt->scope = HC_SCOPE_FLEET, hc_join(), hc_leave(), hc_abandon(), the hc_slot_*()
- * calls, hc_count(), hc_list(), hc_primary(), hc_wait(), hc_names() and hc_remove() work
- * on seats held across every host whose headcountd runs with --etcd on one etcd cluster
- * and prefix; every other call returns -EOPNOTSUPP, and names take no Local\ or Global\.
- * Calls go to the local headcountd (the agent) on DIR/.headcountd.fleet, where DIR is
- * opt->dir, else $HEADCOUNT_DIR, else the user scope's (then the system scope's, when
- * nobody listens there); the agent must run as root, as us, or as DIR's owner (else
- * -EPERM). A seat is held while the socket hc_join() connected stays open anywhere, as
- * a local seat's descriptor (HC_INHERIT, fork(): alike). hc_slot_index() is the rank at
- * admission (0: the primary), hc_slot_seq() the fence (a token for the holder's writes);
- * in hc_list() .slot is the rank, .seq the fence, .pid as on its host. The agent keeps
- * the timeouts (we give up 60 s after). Extra errors, the agent's line in opt->error_text:
- *   -EHOSTDOWN     no headcountd serves the fleet scope here (start it with --etcd)
- *   -EHOSTUNREACH  the agent cannot reach etcd (the text names the endpoint)
- *   -EACCES, -ENOSPC  etcd refused (the text is etcd's own message)
- *   -EINVAL        also: opt->max differs from the N the name's holders use
- *   -ECONNRESET    the agent went away during the call     (man 3 hc_fleet, docs/fleet.md)
- */
-
-/* The longest host name the fleet scope records, in bytes. */
-#define HC_HOST_MAX 64
-
-/* One seat of the fleet scope, as hc_fleet_list() reports it. */
-typedef struct hc_fleet_instance {
-        hc_instance instance;    /* as hc_list() gives it in the fleet scope */
-        uint64_t fence;          /* etcd create_revision: grows with every admission */
-        char host[HC_HOST_MAX + 1]; /* the host that holds it (headcountd --host) */
-} hc_fleet_instance;
-
-/* As hc_list() in the fleet scope (whatever opt->scope says), with hosts and fences: the
- * number of seats, and a malloc()ed array in *ret (free() it) in rank order. */
-int hc_fleet_list(const char *name, const hc_options *opt, hc_fleet_instance **ret);
-
-/* A fleet seat's fence (its etcd create_revision) in *ret: 0, -EOPNOTSUPP for a local
- * seat, -EINVAL. */
-int hc_slot_fence(const hc_slot *slot, uint64_t *ret);
-
-/* A descriptor that becomes readable (POLLIN) when a fleet seat is lost (the agent could
- * not renew its etcd lease, or went away): then call hc_slot_lost(). The slot owns it.
- * -EOPNOTSUPP for a local seat, -EINVAL. */
-int hc_slot_lost_fd(const hc_slot *slot);
-
-/* 1 when the fleet seat was lost (stop writing, then hc_leave()), 0 while it is held;
- * never blocks. -EOPNOTSUPP for a local seat, -EINVAL. */
-int hc_slot_lost(hc_slot *slot);
 
 /* ---- A handle for repeated use --------------------------------------------------------- */
 
@@ -695,5 +668,8 @@ int hc_section_detach(void *addr);
 #ifdef __cplusplus
 }
 #endif
+
+/* The fleet scope: HC_SCOPE_FLEET, hc_fleet_list(), fence and lost-seat calls. */
+#include "headcount-fleet.h"
 
 #endif

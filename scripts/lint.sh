@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # cppcheck and clang-tidy over lib/, common/, cli/ and daemon/ (the tests, in tests/,
-# aside). Usage: scripts/lint.sh BUILDDIR (for its config.h). Prints the findings and
-# exits 1 when there are any. 'make lint' runs it.
+# aside), and mandoc -T lint over the manual pages. Usage: scripts/lint.sh BUILDDIR (for
+# its config.h). Prints the findings and exits 1 when there are any. 'make lint' runs it.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-.}" && pwd)
@@ -29,5 +29,12 @@ for f in $files; do
 done
 grep -E 'warning:|error:' "$out" || true
 rm -f "$out"
+echo "lint: mandoc -T lint over the manual pages"
+if command -v mandoc >/dev/null 2>&1; then
+        srcdir=$top sh tests/cli/test-manpages.sh || status=1
+else
+        echo "lint: mandoc is not installed (Debian package mandoc)"
+        status=1
+fi
 [ $status -eq 0 ] && echo "lint: nothing found"
 exit $status

@@ -13,8 +13,8 @@ long=$(grep -o -- '--[a-z][a-z-]*' "$T/help" | sort -u)
 short=$(grep -oE -- '^ -[a-zA-Z],' "$T/help" | tr -d ' ,' | sort -u)
 commands=$(sed -n '/^Commands:/,/^$/p' "$T/help" | awk 'NR > 1 && NF { print $1 }')
 
-same "long options in --help" "$(echo "$long" | wc -l)" 23
-same "commands in --help" "$(echo $commands)" "run count list names wait create remove send"
+same "long options in --help" "$(echo "$long" | wc -l)" 25
+same "commands in --help" "$(echo $commands)" "run count list names wait create remove send path join leave help"
 
 for opt in $long; do
         roff=$(printf '%s' "$opt" | sed 's/-/\\\\-/g')
@@ -95,5 +95,45 @@ same "complete --time-format" "$(complete_words headcount list --time-format r)"
 same "complete a column" "$(complete_words headcount list -o SEAT,CO)" "SEAT,COMMAND"
 same "complete a column of names" "$(complete_words headcount names --output C)" "COUNT CAPACITY"
 same "complete names after -o" "$(complete_words headcount list -o PID al)" alpha
+same "complete help's commands" "$(complete_words headcount help j)" join
+same "no names for create" "$(complete_words headcount create '')" ""
+same "no names after the name" "$(complete_words headcount count alpha '')" ""
+same "no names after the name of wait" "$(complete_words headcount wait alpha --zero '')" ""
+same "-- after run NAME" "$(complete_words headcount run alpha '')" --
+same "-- after run --max 2 NAME" "$(complete_words headcount run --max 2 alpha '')" --
+same "-- among run NAME's options" "$(complete_words headcount run alpha --)" "--user --system --dir --fleet --help --version --max --wait --wait= --tag --conflict-exit-code --quiet --"
+same "names after -w SEC" "$(complete_words headcount run -w 5 '')" "alpha beta"
+same "-- after -w SEC NAME" "$(complete_words headcount run -w 5 alpha '')" --
+same "names after -w" "$(complete_words headcount run -w '')" "alpha beta"
+same "join's options" "$(complete_words headcount join --fd)" --fd
+same "--max values" "$(complete_words headcount run --max n)" ncpus
+same "nothing after --fd" "$(complete_words headcount join --fd '')" ""
+same "names after --fd N" "$(complete_words headcount join --fd 9 '')" "alpha beta"
+
+# The same with the bash-completion package's own helpers, when it is installed.
+bash_completion=/usr/share/bash-completion/bash_completion
+if [ -r "$bash_completion" ]; then
+        complete_real() {
+                bash -c '
+                        . "$1"
+                        headcount() { "$HEADCOUNT" "$@"; }
+                        . "$2"
+                        shift 2
+                        COMP_WORDS=("$@")
+                        COMP_CWORD=$(($# - 1))
+                        COMP_LINE="$*"
+                        COMP_POINT=${#COMP_LINE}
+                        _headcount_module headcount "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+                        echo "${COMPREPLY[@]}"' complete "$bash_completion" "$completion" "$@"
+        }
+        same "real: complete a command" "$(complete_real headcount jo)" join
+        same "real: names" "$(complete_real headcount count '')" "alpha beta"
+        same "real: no names for create" "$(complete_real headcount create '')" ""
+        same "real: no names after the name" "$(complete_real headcount list alpha '')" ""
+        same "real: -- after run NAME" "$(complete_real headcount run alpha '')" --
+        same "real: names after -w SEC" "$(complete_real headcount run -w 0.5 '')" "alpha beta"
+else
+        echo "SKIP: the completion with bash-completion's helpers (not installed)"
+fi
 
 finish

@@ -9,7 +9,7 @@ events_open
 expect 0 hc count web && same "count of a new name" "$(cat "$T/out")" 0
 expect 0 hc list web && same "list of a new name" "$(cat "$T/out")" ""
 expect 0 hc names && same "names of an empty scope" "$(cat "$T/out")" ""
-expect 0 hc --dir "$T/nowhere" names && same "names of a missing dir" "$(cat "$T/out")" ""
+expect 1 hc --dir "$T/nowhere" names && one_error_line "directory '$T/nowhere' (from --dir) does not exist"
 expect 0 hc wait web --zero
 
 # Scope options before and after the command, and $HEADCOUNT_DIR.
@@ -172,8 +172,8 @@ elif [ "$(id -u)" != 0 ]; then
 fi
 printf 'not a region' >"$D/junk"
 chmod 0600 "$D/junk"
-expect 1 hc count junk && one_error_line "cannot count region 'junk': Bad message"
-expect 1 hc list junk && one_error_line "cannot list region 'junk': Bad message"
+expect 1 hc count junk && one_error_line "cannot count region 'junk': '$D/junk' is not a headcount region"
+expect 1 hc list junk && one_error_line "cannot list region 'junk': '$D/junk' is not a headcount region"
 # 'names' skips a file that is no region, with one warning, and lists the others
 : >"$D/empty"
 expect 0 hc names

@@ -84,6 +84,6 @@ same "count after CMD ended" "$(hc count kill)" 0
 expect 0 hc run kill -- true
 
 # Errors other than usage: exit 1 and one line.
-expect 1 hc run --dir "$T/missing" web -- true && one_error_line "cannot join region 'web': No such file or directory"
+expect 1 hc run --dir "$T/missing" web -- true && one_error_line "directory '$T/missing' (from --dir) does not exist"
 
 finish

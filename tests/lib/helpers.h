@@ -66,6 +66,7 @@ Suite *suite_forward(void);
 Suite *suite_data(void);
 Suite *suite_section(void);
 Suite *suite_fleet(void);
+Suite *suite_seatfd(void);
 /* Not a module: what hostile local users can do (black-box). */
 Suite *suite_hostile(void);
 
