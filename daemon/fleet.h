@@ -157,7 +157,8 @@ struct Fleet {
         int listen_fd;
         sd_event_source *listen_source;
         int dir_fd;                      /* the scope directory, for unlinking the socket */
-        bool stopping;                   /* fleet_free(): no more requests to etcd */
+        bool stopping;                   /* fleet_stop(), fleet_free(): no more seats */
+        int exit_code;                   /* fleet_stop(): for sd_event_exit() */
 };
 
 #define USEC_PER_SEC UINT64_C(1000000)
@@ -165,6 +166,7 @@ struct Fleet {
 /* fleet.c: the agent and its lease */
 int fleet_new(Manager *m, const FleetConfig *config, Fleet **ret);
 Fleet *fleet_free(Fleet *f);
+int fleet_stop(Fleet *f, int exit_code);
 void fleet_lease_grant(Fleet *f);       /* unless one is in flight; now, not after back-off */
 uint64_t fleet_backoff_usec(unsigned failures);
 int fleet_error_errno(int r);           /* an etcd.h error as the errno a client hears */

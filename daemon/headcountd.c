@@ -259,6 +259,11 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
         (void) sd_notify(false, "STOPPING=1");
         log_info("Received %s; stopping", strsignal((int) si->ssi_signo));
+#if HAVE_FLEET
+        /* the fleet seats held here leave the fleet first: the loop exits after that */
+        if (m->fleet && fleet_stop(m->fleet, EXIT_SUCCESS) > 0)
+                return 0;
+#endif
         return sd_event_exit(m->event, EXIT_SUCCESS);
 }
 
