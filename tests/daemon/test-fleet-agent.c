@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * headcountd's fleet agent end to end: a real etcd (Debian's /usr/bin/etcd, on free
+ * loopback ports, once per test case), real daemons (--dir, --host, --bus=none, a prefix
+ * of each test's own) and the agent's socket protocol spoken by hand (docs/fleet.md). Every
+ * wait is for a condition, bounded by T_MS only so that a hang fails instead of blocking.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test-harness.h"
+
+#define ETCD_BIN "/usr/bin/etcd"
+#define T_MS 60000                       /* a bound for a hang, not a timing assertion */
+#define MSG_MAX 4096
+
+static char etcd_dir[] = "/tmp/test-fleet-etcd-XXXXXX";
+static pid_t etcd_pid;
+static char etcd_url[64];
+
+static char top[] = "/tmp/test-fleet-agent-XXXXXX";
+static pid_t daemons[4];
+static unsigned n_daemons;
+static unsigned test_serial;
+
+/* A free loopback port (closed again, or kept bound and not listening: refused). */
+static int reserve_port(char *url, size_t size) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof sa;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        ck_assert_int_eq(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
+        (void) snprintf(url, size, "http://127.0.0.1:%u", ntohs(sa.sin_port));
+        return fd;
+}
+
+static bool file_says(const char *path, const char *needle) {
+        static char buf[1 << 20];
+        FILE *f = fopen(path, "re");
+        size_t n;
+
+        if (!f)
+                return false;
+        n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        (void) fclose(f);
+        return strstr(buf, needle) != NULL;
+}
+
+static void wait_for_file_text(const char *path, const char *needle, pid_t pid) {
+        uint64_t deadline = now_usec() + (uint64_t) T_MS * 1000;
+
+        while (!file_says(path, needle)) {
+                int status;
+
+                ck_assert_msg(waitpid(pid, &status, WNOHANG) == 0, "pid %i exited; see %s",
+                              (int) pid, path);
+                ck_assert_msg(now_usec() < deadline, "no '%s' in %s", needle, path);
+                (void) usleep(10000);
+        }
+}
+
+/* Once per test case, in the runner. */
+static void etcd_start(void) {
+        char peer[64], cluster[128], data[128], log[128];
+        int a, b;
+
+        if (access(ETCD_BIN, X_OK) < 0)
+                return;                         /* each test skips */
+        ck_assert_ptr_nonnull(mkdtemp(etcd_dir));
+        a = reserve_port(etcd_url, sizeof etcd_url);
+        b = reserve_port(peer, sizeof peer);
+        (void) close(a);
+        (void) close(b);
+        (void) snprintf(cluster, sizeof cluster, "t=%s", peer);
+        (void) snprintf(data, sizeof data, "%s/data", etcd_dir);
+        (void) snprintf(log, sizeof log, "%s/etcd.log", etcd_dir);
+        etcd_pid = fork();
+        ck_assert_int_ge(etcd_pid, 0);
+        if (etcd_pid == 0) {
+                int out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+                        _exit(127);
+                execl(ETCD_BIN, "etcd", "--name", "t", "--data-dir", data,
+                      "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
+                      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                      "--initial-cluster", cluster, (char *) NULL);
+                _exit(127);
+        }
+        wait_for_file_text(log, "ready to serve client requests", etcd_pid);
+}
+
+static void etcd_stop(void) {
+        char cmd[128];
+
+        if (etcd_pid > 0) {
+                (void) kill(etcd_pid, SIGCONT);
+                (void) kill(etcd_pid, SIGKILL);
+                (void) waitpid(etcd_pid, NULL, 0);
+                etcd_pid = 0;
+        }
+        (void) snprintf(cmd, sizeof cmd, "rm -rf '%s'", etcd_dir);
+        if (!strstr(etcd_dir, "XXXXXX"))
+                (void) !system(cmd);
+        memcpy(etcd_dir + strlen(etcd_dir) - 6, "XXXXXX", 6);
+}
+
+static void setup(void) {
+        if (etcd_pid <= 0)
+                return;
+        ck_assert_ptr_nonnull(mkdtemp(top));
+        n_daemons = 0;
+        test_serial++;
+}
+
+static void teardown(void) {
+        char cmd[128];
+
+        for (unsigned i = 0; i < n_daemons; i++) {
+                (void) kill(daemons[i], SIGKILL);
+                (void) waitpid(daemons[i], NULL, 0);
+        }
+        if (etcd_pid > 0)
+                (void) kill(etcd_pid, SIGCONT);
+        (void) snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
+        if (!strstr(top, "XXXXXX"))
+                (void) !system(cmd);
+        memcpy(top + strlen(top) - 6, "XXXXXX", 6);
+}
+
+#define SKIP_WITHOUT_ETCD()                                                     \
+        do {                                                                    \
+                if (etcd_pid <= 0) {                                            \
+                        fprintf(stderr, "SKIP: no %s\n", ETCD_BIN);             \
+                        return;                                                 \
+                }                                                               \
+        } while (0)
+
+/* Starts headcountd --dir TOP/HOST --host HOST on ENDPOINTS; with READY, waits for its
+ * lease. Returns the scope directory's index (0, 1, ...). */
+static unsigned daemon_start(const char *host, const char *endpoints, const char *ttl, bool ready) {
+        char dir[256], log[256], prefix[64];
+        unsigned i = n_daemons;
+        pid_t pid;
+
+        ck_assert_uint_lt(i, 4);
+        (void) snprintf(dir, sizeof dir, "%s/%s", top, host);
+        (void) snprintf(log, sizeof log, "%s/%s.log", top, host);
+        (void) snprintf(prefix, sizeof prefix, "/test-%u-%u/", (unsigned) getpid(), test_serial);
+        ck_assert_int_eq(mkdir(dir, 0700), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (out < 0 || dup2(out, 2) < 0)
+                        _exit(127);
+                execl(harness_daemon_path(), "headcountd", "--dir", dir, "--host", host,
+                      "--bus=none", "--log-target=stderr", "--etcd", endpoints,
+                      "--etcd-prefix", prefix, "--ttl", ttl, (char *) NULL);
+                _exit(127);
+        }
+        daemons[n_daemons++] = pid;
+        wait_for_file_text(log, ready ? "Holding etcd lease" : "Watching", pid);
+        return i;
+}
+
+static int agent_connect(const char *host) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+        ck_assert_int_ge(fd, 0);
+        (void) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s/.headcountd.fleet", top, host);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        return fd;
+}
+
+/* Sends the fields (NULL-terminated) as one message. */
+static void agent_send(int fd, const char *first, ...) {
+        char buf[MSG_MAX];
+        size_t len = 0;
+        va_list ap;
+
+        va_start(ap, first);
+        for (const char *s = first; s; s = va_arg(ap, const char *)) {
+                size_t n = strlen(s) + 1;
+
+                ck_assert_uint_le(len + n, sizeof buf);
+                memcpy(buf + len, s, n);
+                len += n;
+        }
+        va_end(ap);
+        ck_assert_int_eq(send(fd, buf, len - 1, MSG_NOSIGNAL), (ssize_t) (len - 1));
+}
+
+/* Receives one answer, its NULs turned into spaces ("OK 12 0"); "" at a hang-up. */
+static char *agent_recv(int fd, char *buf, size_t size) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        ssize_t n;
+
+        ck_assert_int_eq(poll(&p, 1, T_MS), 1);
+        n = recv(fd, buf, size - 1, 0);
+        ck_assert_int_ge(n, 0);
+        for (ssize_t i = 0; i < n; i++)
+                if (buf[i] == '\0')
+                        buf[i] = ' ';
+        buf[n] = '\0';
+        return buf;
+}
+
+static bool starts_with(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Two hosts, max 2: first come, first served; the third is BUSY; COUNT, LIST (in rank
+ * order, with each seat's host, pid and tag) and NAMES agree. */
+START_TEST(test_fleet_agent_join_busy_count_list)
+{
+        char buf[MSG_MAX], fence_a[32], fence_b[32];
+        int a, b, c, q;
+
+        SKIP_WITHOUT_ETCD();
+        daemon_start("hosta", etcd_url, "10", true);
+        daemon_start("hostb", etcd_url, "10", true);
+        a = agent_connect("hosta");
+        agent_send(a, "JOIN", "web", "2", "0", "4242", "first", NULL);
+        ck_assert_int_eq(sscanf(agent_recv(a, buf, sizeof buf), "OK %31s 0", fence_a), 1);
+        b = agent_connect("hostb");
+        agent_send(b, "JOIN", "web", "2", "0", "4343", "second", NULL);
+        ck_assert_int_eq(sscanf(agent_recv(b, buf, sizeof buf), "OK %31s 1", fence_b), 1);
+        ck_assert_int_lt(atoll(fence_a), atoll(fence_b));
+        c = agent_connect("hosta");
+        agent_send(c, "JOIN", "web", "2", "0", "4444", "third", NULL);
+        ck_assert_str_eq(agent_recv(c, buf, sizeof buf), "BUSY");
+
+        q = agent_connect("hostb");
+        agent_send(q, "COUNT", "web", NULL);
+        ck_assert_str_eq(agent_recv(q, buf, sizeof buf), "OK 2");
+        agent_send(q, "LIST", "web", NULL);
+        agent_recv(q, buf, sizeof buf);
+        ck_assert_msg(starts_with(buf, "I 0 ") && strstr(buf, " hosta 4242 ") &&
+                      strstr(buf, " first"), "first line: %s", buf);
+        agent_recv(q, buf, sizeof buf);
+        ck_assert_msg(starts_with(buf, "I 1 ") && strstr(buf, " hostb 4343 ") &&
+                      strstr(buf, " second"), "second line: %s", buf);
+        ck_assert_str_eq(agent_recv(q, buf, sizeof buf), "END 2");
+        agent_send(q, "NAMES", NULL);
+        ck_assert_str_eq(agent_recv(q, buf, sizeof buf), "N web 2 2");
+        ck_assert_str_eq(agent_recv(q, buf, sizeof buf), "END 1");
+
+        /* REMOVE is refused while seats are held */
+        agent_send(q, "REMOVE", "web", NULL);
+        ck_assert(starts_with(agent_recv(q, buf, sizeof buf), "ERR 16 "));
+        (void) close(a);
+        (void) close(b);
+        (void) close(c);
+        (void) close(q);
+}
+END_TEST
+
+/* A holder killed with SIGKILL frees its seat: a waiting JOIN on the other host is
+ * admitted, and a WAIT for the count to drop is answered. */
+START_TEST(test_fleet_agent_death_frees_seat)
+{
+        char buf[MSG_MAX];
+        int sv[2], w, j;
+        pid_t child;
+
+        SKIP_WITHOUT_ETCD();
+        daemon_start("hosta", etcd_url, "10", true);
+        daemon_start("hostb", etcd_url, "10", true);
+        ck_assert_int_eq(pipe(sv), 0);
+        child = fork();
+        ck_assert_int_ge(child, 0);
+        if (child == 0) {
+                int fd;
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                fd = agent_connect("hosta");
+
+                agent_send(fd, "JOIN", "db", "1", "0", "0", "", NULL);
+                agent_recv(fd, buf, sizeof buf);
+                (void) !write(sv[1], buf, strlen(buf) + 1);
+                for (;;)
+                        pause();
+        }
+        ck_assert_int_gt(read(sv[0], buf, sizeof buf), 0);
+        ck_assert_msg(starts_with(buf, "OK "), "the holder got %s", buf);
+
+        w = agent_connect("hostb");
+        agent_send(w, "WAIT", "db", "2", "-1", NULL);
+        ck_assert_str_eq(agent_recv(w, buf, sizeof buf), "OK 1");   /* 1 < 2 already */
+        agent_send(w, "LIST", "db", NULL);
+        agent_recv(w, buf, sizeof buf);
+        ck_assert_msg(strstr(buf, " hosta ") != NULL, "%s", buf);   /* rank 0: the child */
+        ck_assert_str_eq(agent_recv(w, buf, sizeof buf), "END 1");
+        j = agent_connect("hostb");
+        agent_send(j, "JOIN", "db", "1", "-1", "0", "waiter", NULL);
+
+        harness_kill(child);
+        ck_assert_msg(starts_with(agent_recv(j, buf, sizeof buf), "OK "), "the waiter got %s",
+                      buf);
+        (void) close(j);
+        agent_send(w, "WAIT", "db", "1", "-1", NULL);
+        ck_assert_str_eq(agent_recv(w, buf, sizeof buf), "OK 0");
+        (void) close(w);
+        (void) close(sv[0]);
+        (void) close(sv[1]);
+}
+END_TEST
+
+/* Joiners that disagree on N are refused with a message naming both numbers. */
+START_TEST(test_fleet_agent_disagreeing_max)
+{
+        char buf[MSG_MAX];
+        int a, b;
+
+        SKIP_WITHOUT_ETCD();
+        daemon_start("hosta", etcd_url, "10", true);
+        a = agent_connect("hosta");
+        agent_send(a, "JOIN", "web", "2", "0", "0", "", NULL);
+        ck_assert(starts_with(agent_recv(a, buf, sizeof buf), "OK "));
+        b = agent_connect("hosta");
+        agent_send(b, "JOIN", "web", "3", "0", "0", "", NULL);
+        ck_assert_str_eq(agent_recv(b, buf, sizeof buf),
+                         "ERR 22 fleet name 'web' allows at most 2; asked for 3");
+        (void) close(a);
+        (void) close(b);
+}
+END_TEST
+
+/* With etcd unreachable, a JOIN and a COUNT get EHOSTUNREACH naming the endpoint. */
+START_TEST(test_fleet_agent_etcd_down)
+{
+        char buf[MSG_MAX], dead[64];
+        int fd, port;
+
+        SKIP_WITHOUT_ETCD();
+        port = reserve_port(dead, sizeof dead);         /* bound, not listening: refused */
+        daemon_start("hosta", dead, "10", false);
+        fd = agent_connect("hosta");
+        agent_send(fd, "JOIN", "web", "1", "-1", "0", "", NULL);
+        agent_recv(fd, buf, sizeof buf);
+        ck_assert_msg(starts_with(buf, "ERR 113 ") && strstr(buf, dead), "%s", buf);
+        agent_send(fd, "COUNT", "web", NULL);
+        agent_recv(fd, buf, sizeof buf);
+        ck_assert_msg(starts_with(buf, "ERR 113 ") && strstr(buf, dead), "%s", buf);
+        (void) close(fd);
+        (void) close(port);
+}
+END_TEST
+
+/* etcd stops answering: the holder hears LOST before its lease can expire; once etcd is
+ * back, a new lease takes joins again. */
+START_TEST(test_fleet_agent_lost)
+{
+        char buf[MSG_MAX];
+        int fd, again;
+
+        SKIP_WITHOUT_ETCD();
+        daemon_start("hosta", etcd_url, "2", true);
+        fd = agent_connect("hosta");
+        agent_send(fd, "JOIN", "web", "1", "0", "0", "", NULL);
+        ck_assert(starts_with(agent_recv(fd, buf, sizeof buf), "OK "));
+        ck_assert_int_eq(kill(etcd_pid, SIGSTOP), 0);
+        ck_assert_msg(starts_with(agent_recv(fd, buf, sizeof buf), "LOST "), "%s", buf);
+        ck_assert_int_eq(kill(etcd_pid, SIGCONT), 0);
+        (void) close(fd);
+
+        for (uint64_t end = now_usec() + (uint64_t) T_MS * 1000;;) {
+                again = agent_connect("hosta");
+                agent_send(again, "JOIN", "web", "1", "0", "0", "", NULL);
+                agent_recv(again, buf, sizeof buf);
+                (void) close(again);
+                if (starts_with(buf, "OK "))
+                        break;
+                ck_assert_msg(starts_with(buf, "ERR ") || starts_with(buf, "BUSY"), "%s", buf);
+                ck_assert_msg(now_usec() < end, "no new lease: %s", buf);
+                (void) usleep(100000);
+        }
+}
+END_TEST
+
+/* Bad fleet options are usage errors (exit 64) with one line on stderr. */
+START_TEST(test_fleet_agent_bad_options)
+{
+        static const char *const bad[][2] = {
+                { "--host", "a/b" },
+                { "--host", "" },
+                { "--ttl", "1" },
+                { "--etcd-timeout", "0" },
+                { "--etcd-prefix", "noslash" },
+                { "--etcd-prefix", "/nolast" },
+        };
+
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                pid_t pid = fork();
+                int status;
+
+                ck_assert_int_ge(pid, 0);
+                if (pid == 0) {
+                        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+                        (void) dup2(null, 2);
+                        execl(harness_daemon_path(), "headcountd", "--dir", "/tmp",
+                              "--bus=none", "--etcd", "http://127.0.0.1:1", bad[i][0],
+                              bad[i][1], (char *) NULL);
+                        _exit(127);
+                }
+                status = harness_wait_exit(pid, T_MS);
+                ck_assert_msg(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 64,
+                              "%s '%s': status %i", bad[i][0], bad[i][1], status);
+        }
+}
+END_TEST
+
+static Suite *suite_fleet_agent(void) {
+        Suite *s = suite_create("fleet-agent");
+        TCase *tc;
+
+        tc = tcase_create("core");
+        tcase_add_unchecked_fixture(tc, etcd_start, etcd_stop);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_fleet_agent_join_busy_count_list);
+        tcase_add_test(tc, test_fleet_agent_disagreeing_max);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("crash");
+        tcase_add_unchecked_fixture(tc, etcd_start, etcd_stop);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_fleet_agent_death_frees_seat);
+        tcase_add_test(tc, test_fleet_agent_lost);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("hostile");
+        tcase_add_unchecked_fixture(tc, etcd_start, etcd_stop);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_fleet_agent_etcd_down);
+        tcase_add_test(tc, test_fleet_agent_bad_options);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(suite_fleet_agent());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
