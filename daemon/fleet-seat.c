@@ -354,7 +354,9 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 s->key_may_exist = true;
                 s->fence = json_object_object_get_ex(reply, "header", &h) ?
                         json_int(h, "revision") : 0;
-                if (s->state == SEAT_DELETING || !s->conn || s->fence <= 0) {
+                if (s->fence <= 0)
+                        seat_answer(s, EIO, "etcd's answer named no revision", NULL);
+                if (s->state == SEAT_DELETING || !s->conn) {
                         seat_delete(s);
                         return;
                 }

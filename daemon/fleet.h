@@ -194,7 +194,8 @@ void fleet_name_recount(FleetName *n, bool rank);
 char *fleet_key(const Fleet *f, const char *name, const char *suffix);
 json_object *fleet_range_request(const char *key, bool prefix, bool count_only,
                                  int64_t max_create_revision);
-json_object *fleet_count_request(Fleet *f, const char *name);
+json_object *fleet_count_request(Fleet *f, const char *name, bool list);
+int64_t fleet_held(json_object *reply, json_object **ret_seats);
 json_object *fleet_rank_request(Fleet *f, const char *name, int64_t max_create_revision);
 int64_t json_kvs_length(json_object *reply);
 int64_t json_int(json_object *o, const char *field);

@@ -27,6 +27,7 @@
 #include "test-harness.h"
 
 #define ETCD_BIN "/usr/bin/etcd"
+#define ETCDCTL_BIN "/usr/bin/etcdctl"
 #define T_MS 60000                       /* a bound for a hang, not a timing assertion */
 #define MSG_MAX 4096
 
@@ -229,6 +230,27 @@ static char *agent_recv(int fd, char *buf, size_t size) {
         return buf;
 }
 
+/* How many keys under this test's prefix + SUFFIX etcd holds (etcdctl), or -1 without
+ * etcdctl. */
+static int etcd_keys(const char *suffix) {
+        char cmd[512], line[1024];
+        int n = 0;
+        FILE *p;
+
+        if (access(ETCDCTL_BIN, X_OK) < 0)
+                return -1;
+        (void) snprintf(cmd, sizeof cmd, "ETCDCTL_API=3 %s --endpoints=%s get --prefix "
+                        "--keys-only /test-%u-%u/%s", ETCDCTL_BIN, etcd_url,
+                        (unsigned) getpid(), test_serial, suffix);
+        p = popen(cmd, "re");
+        ck_assert_ptr_nonnull(p);
+        while (fgets(line, sizeof line, p))
+                if (line[0] == '/')
+                        n++;
+        ck_assert_int_eq(pclose(p), 0);
+        return n;
+}
+
 static bool starts_with(const char *s, const char *prefix) {
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }
@@ -317,6 +339,21 @@ START_TEST(test_fleet_agent_death_frees_seat)
         ck_assert_str_eq(agent_recv(w, buf, sizeof buf), "END 1");
         j = agent_connect("hostb");
         agent_send(j, "JOIN", "db", "1", "-1", "0", "waiter", NULL);
+        /* once the waiter's key is there, it still counts for nothing: it holds no seat */
+        if (etcd_keys("db/s/") >= 0) {
+                for (uint64_t end = now_usec() + (uint64_t) T_MS * 1000; etcd_keys("db/s/") < 2;) {
+                        ck_assert_msg(now_usec() < end, "the waiter's key did not appear");
+                        (void) usleep(20000);
+                }
+                agent_send(w, "COUNT", "db", NULL);
+                ck_assert_str_eq(agent_recv(w, buf, sizeof buf), "OK 1");
+                agent_send(w, "LIST", "db", NULL);
+                ck_assert(starts_with(agent_recv(w, buf, sizeof buf), "I 0 "));
+                ck_assert_str_eq(agent_recv(w, buf, sizeof buf), "END 1");
+                agent_send(w, "NAMES", NULL);
+                ck_assert_str_eq(agent_recv(w, buf, sizeof buf), "N db 1 1");
+                ck_assert_str_eq(agent_recv(w, buf, sizeof buf), "END 1");
+        }
 
         harness_kill(child);
         ck_assert_msg(starts_with(agent_recv(j, buf, sizeof buf), "OK "), "the waiter got %s",
