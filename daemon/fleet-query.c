@@ -184,7 +184,7 @@ static void on_count(Etcd *e, int r, json_object *reply, const char *error, void
                 return;
         }
         (void) snprintf(n, sizeof n, "%" PRIi64, fleet_held(reply, NULL));
-        fleet_conn_send(c, "OK", n, NULL);
+        fleet_conn_send(c, "OK", n, (char *) NULL);
         fleet_conn_done(c);
 }
 
@@ -208,7 +208,7 @@ static void list_line(FleetConn *c, unsigned rank, json_object *kv) {
         (void) snprintf(pid, sizeof pid, "%" PRIi64, json_int(rec, "pid"));
         (void) snprintf(uid, sizeof uid, "%" PRIi64, json_int(rec, "uid"));
         (void) snprintf(joined, sizeof joined, "%" PRIi64, json_int(rec, "joined_usec"));
-        fleet_conn_send(c, "I", srank, fence, host, pid, uid, joined, tag ? tag : "", NULL);
+        fleet_conn_send(c, "I", srank, fence, host, pid, uid, joined, tag ? tag : "", (char *) NULL);
         json_object_put(rec);
 }
 
@@ -232,7 +232,7 @@ static void on_list(Etcd *e, int r, json_object *reply, const char *error, void 
         for (size_t i = 0; i < n; i++)
                 list_line(c, (unsigned) i, json_object_array_get_idx(kvs, i));
         (void) snprintf(sn, sizeof sn, "%zu", n);
-        fleet_conn_send(c, "END", sn, NULL);
+        fleet_conn_send(c, "END", sn, (char *) NULL);
         fleet_conn_done(c);
 }
 
@@ -294,7 +294,7 @@ static void names_line(const char *name, unsigned count, unsigned long max, void
 
         (void) snprintf(c, sizeof c, "%lu", max > 0 && count > max ? max : count);
         (void) snprintf(m, sizeof m, "%lu", max);
-        fleet_conn_send(userdata, "N", name, c, m, NULL);
+        fleet_conn_send(userdata, "N", name, c, m, (char *) NULL);
 }
 
 static void on_names(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
@@ -307,7 +307,7 @@ static void on_names(Etcd *e, int r, json_object *reply, const char *error, void
                 return;
         }
         (void) snprintf(n, sizeof n, "%zu", names_walk(c->fleet, reply, names_line, c));
-        fleet_conn_send(c, "END", n, NULL);
+        fleet_conn_send(c, "END", n, (char *) NULL);
         fleet_conn_done(c);
 }
 
@@ -332,7 +332,7 @@ static void on_remove(Etcd *e, int r, json_object *reply, const char *error, voi
         } else if (json_object_object_get_ex(json_object_array_get_idx(rs, 0),
                                              "response_delete_range", &d) &&
                    json_int(d, "deleted") > 0)
-                fleet_conn_send(c, "OK", NULL);
+                fleet_conn_send(c, "OK", (char *) NULL);
         else
                 fleet_conn_senderr(c, ENOENT, "no fleet name '%s'", name);
         fleet_conn_done(c);
@@ -379,7 +379,7 @@ static json_object *remove_request(Fleet *f, const char *name) {
 static int on_wait_deadline(sd_event_source *es, uint64_t usec, void *userdata) {
         FleetConn *c = userdata;
 
-        fleet_conn_send(c, "TIMEDOUT", NULL);
+        fleet_conn_send(c, "TIMEDOUT", (char *) NULL);
         fleet_conn_done(c);                     /* ends the wait */
         return 0;
 }
@@ -399,10 +399,10 @@ void fleet_name_counted(FleetName *n, int r) {
                 else if (r < 0)
                         continue;
                 else if (n->count < (int64_t) c->wait_below) {
-                        fleet_conn_send(c, "OK", s, NULL);
+                        fleet_conn_send(c, "OK", s, (char *) NULL);
                         fleet_conn_done(c);
                 } else if (!c->timer && c->wait_forever == false) {
-                        fleet_conn_send(c, "TIMEDOUT", NULL);
+                        fleet_conn_send(c, "TIMEDOUT", (char *) NULL);
                         fleet_conn_done(c);
                 } else
                         c->wait_fresh = false;
@@ -431,7 +431,7 @@ int fleet_query_start(FleetConn *c, char **fields, size_t n) {
         const char *cmd = fields[0], *path = "/v3/kv/range";
         etcd_callback_t cb = NULL;
         json_object *req = NULL;
-        unsigned long below, t;
+        unsigned long below, t = 0;
         int r;
 
         if (strcmp(cmd, "NAMES") == 0 && n == 1) {
@@ -494,8 +494,12 @@ static void bus_call_free(struct FleetBusCall *b) {
 }
 
 void fleet_bus_calls_free(Fleet *f) {
-        while (f->bus_calls)
-                bus_call_free(f->bus_calls);
+        struct FleetBusCall *next;
+
+        for (struct FleetBusCall *b = f->bus_calls; b; b = next) {
+                next = b->next;
+                bus_call_free(b);
+        }
 }
 
 static int bus_reply_error(struct FleetBusCall *b, int r, const char *error) {

@@ -132,7 +132,7 @@ void fleet_conn_senderr(FleetConn *c, int error, const char *format, ...) {
         (void) vsnprintf(text, sizeof text, format, ap);
         va_end(ap);
         (void) snprintf(num, sizeof num, "%i", error);
-        fleet_conn_send(c, "ERR", num, text, NULL);
+        fleet_conn_send(c, "ERR", num, text, (char *) NULL);
 }
 
 /* The request in flight was answered: read the next one. */
@@ -363,8 +363,12 @@ int fleet_socket_open(Fleet *f, const char *dir, bool shared) {
 }
 
 void fleet_socket_close(Fleet *f) {
-        while (f->conns)
-                conn_free(f->conns);
+        FleetConn *next;
+
+        for (FleetConn *c = f->conns; c; c = next) {
+                next = c->next;
+                conn_free(c);
+        }
         f->listen_source = sd_event_source_disable_unref(f->listen_source);
         if (f->listen_fd >= 0) {
                 (void) close(f->listen_fd);
