@@ -191,7 +191,7 @@ static void on_count(Etcd *e, int r, json_object *reply, const char *error, void
 /* One LIST line from a seat key and its record. */
 static void list_line(FleetConn *c, unsigned rank, json_object *kv) {
         json_object *o = NULL, *rec = NULL;
-        _cleanup_free_ char *value = NULL, *tag = NULL, *key = NULL;
+        _cleanup_free_ char *value = NULL, *tag = NULL;
         char srank[16], fence[24], pid[24], uid[24], joined[24];
         const char *host = "";
         size_t len;

@@ -181,7 +181,6 @@ static void seat_admitted(FleetSeat *s, int64_t read_rev) {
         s->state = SEAT_HELD;
         s->timer = sd_event_source_disable_unref(s->timer);
         f->n_held++;
-        s->joined = true;
         (void) snprintf(fence, sizeof fence, "%" PRIi64, s->fence);
         (void) snprintf(rank, sizeof rank, "%u", s->rank);
         if (s->conn) {

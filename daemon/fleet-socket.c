@@ -172,11 +172,22 @@ static void conn_join(FleetConn *c, char **fields, size_t n) {
                 fleet_conn_senderr(c, EBUSY, "this connection holds a seat already");
                 return;
         }
-        if (n < 5 || n > 6 || hc_name_valid(fields[1]) < 0 || strchr(fields[1], '\\') ||
-            !parse_long(fields[2], 1, HCD_FLEET_MAX_MAX, &max) ||
-            !parse_long(fields[3], -1, INT32_MAX, &timeout) ||
-            !parse_long(fields[4], 0, INT32_MAX, &pid) || strlen(tag) > HC_TAG_MAX) {
+        if (n < 5 || n > 6 || !parse_long(fields[3], -1, INT32_MAX, &timeout) ||
+            !parse_long(fields[4], 0, INT32_MAX, &pid)) {
                 fleet_conn_senderr(c, EINVAL, "malformed JOIN request");
+                return;
+        }
+        if (hc_name_valid(fields[1]) < 0 || strchr(fields[1], '\\')) {
+                fleet_conn_senderr(c, EINVAL, "invalid fleet name: a name is 1 to %d bytes of "
+                                   "[A-Za-z0-9._-] and does not start with '.'", HC_NAME_MAX);
+                return;
+        }
+        if (!parse_long(fields[2], 1, HCD_FLEET_MAX_MAX, &max)) {
+                fleet_conn_senderr(c, EINVAL, "the maximum is 1 to %d", HCD_FLEET_MAX_MAX);
+                return;
+        }
+        if (strlen(tag) > HC_TAG_MAX) {
+                fleet_conn_senderr(c, EINVAL, "the tag is longer than %d bytes", HC_TAG_MAX);
                 return;
         }
         s = calloc(1, sizeof *s);

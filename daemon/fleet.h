@@ -73,7 +73,6 @@ struct FleetSeat {
         bool put_in_flight;              /* the transaction has not answered: never cancelled */
         bool key_may_exist;              /* delete it before forgetting it */
         bool rank_again;                 /* a delete was seen during the rank read */
-        bool joined;                     /* "join" was logged: log "leave"/"died" too */
         uint64_t deadline_usec;          /* CLOCK_MONOTONIC end of the wait; UINT64_MAX never */
         const char *answer;              /* sent once the key is gone (BUSY, TIMEDOUT) */
         EtcdCall *call;                  /* the rank read or the delete in flight */
