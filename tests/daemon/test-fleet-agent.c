@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "headcount.h"
 #include "test-harness.h"
 
 #define ETCD_BIN "/usr/bin/etcd"
@@ -439,6 +440,56 @@ START_TEST(test_fleet_agent_lost)
 }
 END_TEST
 
+/* Malformed requests get ERR EINVAL naming the problem, and the connection goes on; a
+ * joiner that hangs up while it waits leaves no key behind. */
+START_TEST(test_fleet_agent_bad_requests)
+{
+        char buf[MSG_MAX], tag[HC_TAG_MAX + 2];
+        int fd, h, w;
+
+        SKIP_WITHOUT_ETCD();
+        daemon_start("hosta", etcd_url, "10", true);
+        fd = agent_connect("hosta");
+        agent_send(fd, "JOIN", ".bad", "1", "0", "0", "", NULL);
+        ck_assert(starts_with(agent_recv(fd, buf, sizeof buf), "ERR 22 invalid fleet name"));
+        agent_send(fd, "JOIN", "web", "0", "0", "0", "", NULL);
+        ck_assert(starts_with(agent_recv(fd, buf, sizeof buf), "ERR 22 the maximum is"));
+        memset(tag, 't', sizeof tag - 1);
+        tag[sizeof tag - 1] = '\0';
+        agent_send(fd, "JOIN", "web", "1", "0", "0", tag, NULL);
+        ck_assert(starts_with(agent_recv(fd, buf, sizeof buf), "ERR 22 the tag is longer"));
+        agent_send(fd, "JOIN", "web", "1", "soon", "0", "", NULL);
+        ck_assert_str_eq(agent_recv(fd, buf, sizeof buf), "ERR 22 malformed JOIN request");
+        agent_send(fd, "FROB", "web", NULL);
+        ck_assert_str_eq(agent_recv(fd, buf, sizeof buf), "ERR 22 malformed request");
+        agent_send(fd, "WAIT", "web", "0", "0", NULL);
+        ck_assert_str_eq(agent_recv(fd, buf, sizeof buf), "ERR 22 malformed WAIT request");
+        agent_send(fd, "COUNT", "web", NULL);
+        ck_assert_str_eq(agent_recv(fd, buf, sizeof buf), "OK 0");
+
+        h = agent_connect("hosta");
+        agent_send(h, "JOIN", "web", "1", "0", "0", "", NULL);
+        ck_assert(starts_with(agent_recv(h, buf, sizeof buf), "OK "));
+        w = agent_connect("hosta");
+        agent_send(w, "JOIN", "web", "1", "-1", "0", "", NULL);
+        if (etcd_keys("web/s/") >= 0)
+                for (uint64_t end = now_usec() + (uint64_t) T_MS * 1000; etcd_keys("web/s/") < 2;) {
+                        ck_assert_msg(now_usec() < end, "the waiter's key did not appear");
+                        (void) usleep(20000);
+                }
+        (void) close(w);
+        (void) close(h);
+        agent_send(fd, "WAIT", "web", "1", "-1", NULL);
+        ck_assert_str_eq(agent_recv(fd, buf, sizeof buf), "OK 0");
+        if (etcd_keys("web/s/") >= 0)
+                for (uint64_t end = now_usec() + (uint64_t) T_MS * 1000; etcd_keys("web/s/") > 0;) {
+                        ck_assert_msg(now_usec() < end, "a key was left behind");
+                        (void) usleep(20000);
+                }
+        (void) close(fd);
+}
+END_TEST
+
 /* Bad fleet options are usage errors (exit 64) with one line on stderr. */
 START_TEST(test_fleet_agent_bad_options)
 {
@@ -497,6 +548,7 @@ static Suite *suite_fleet_agent(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_fleet_agent_etcd_down);
+        tcase_add_test(tc, test_fleet_agent_bad_requests);
         tcase_add_test(tc, test_fleet_agent_bad_options);
         suite_add_tcase(s, tc);
         return s;
