@@ -29,8 +29,10 @@
 
 #define FIELDS_MAX 8
 
+/* We read a request only when the last one is answered and its answer is sent: a client
+ * that does not read what it asked for gets nothing more, and costs one answer's memory. */
 static void conn_update_events(FleetConn *c) {
-        uint32_t events = c->busy ? EPOLLRDHUP : EPOLLIN;
+        uint32_t events = c->busy || c->n_out > 0 ? EPOLLRDHUP : EPOLLIN;
 
         if (c->n_out > 0)
                 events |= EPOLLOUT;
@@ -75,6 +77,7 @@ static int conn_flush(FleetConn *c) {
                 free(c->out[0].iov_base);
                 memmove(c->out, c->out + 1, --c->n_out * sizeof *c->out);
         }
+        conn_update_events(c);
         return 0;
 }
 
@@ -272,12 +275,11 @@ static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *userd
                 conn_free(c);
                 return 0;
         }
-        if (c->busy) {
-                /* only a hang-up can wake us here: the request in flight goes too */
+        if (c->busy || c->n_out > 0) {
+                /* only a hang-up or room to send can wake us here: at a hang-up the
+                 * request in flight goes too */
                 if (revents & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
                         conn_free(c);
-                else
-                        conn_update_events(c);
                 return 0;
         }
         if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
