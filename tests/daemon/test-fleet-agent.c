@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "headcount.h"
 #include "test-harness.h"
 
@@ -368,6 +369,65 @@ START_TEST(test_fleet_agent_death_frees_seat)
 }
 END_TEST
 
+/* On D-Bus: FleetCountChanged for a name this host uses, FleetCount and FleetNames. */
+START_TEST(test_fleet_agent_bus)
+{
+        const char *args[] = { "--bus=user", "--host", "hosta", "--etcd", etcd_url,
+                               "--etcd-prefix", NULL, NULL };
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct harness h;
+        char buf[MSG_MAX], prefix[64];
+        const char *name = NULL;
+        uint32_t count = 0;
+        int fd;
+
+        SKIP_WITHOUT_ETCD();
+        if (!harness_have_dbus()) {
+                fprintf(stderr, "SKIP: no dbus-daemon\n");
+                return;
+        }
+        (void) snprintf(prefix, sizeof prefix, "/test-%u-%u/", (unsigned) getpid(), test_serial);
+        args[6] = prefix;
+        ck_assert_int_eq(harness_init(&h), 0);
+        ck_assert_int_eq(harness_start_bus(&h), 0);
+        ck_assert_int_eq(harness_connect(&h), 0);
+        ck_assert_int_eq(harness_spawn_daemon(&h, args, 0, NULL), 0);
+        ck_assert_int_eq(harness_notify_wait(&h, "READY=1", T_MS, NULL, 0), 0);
+        wait_for_file_text(h.log, "Holding etcd lease", h.daemon_pid);
+
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_lt(snprintf(sa.sun_path, sizeof sa.sun_path, "%s/.headcountd.fleet",
+                                  h.dir), (int) sizeof sa.sun_path);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        agent_send(fd, "JOIN", "web", "2", "0", "0", "", NULL);
+        ck_assert(starts_with(agent_recv(fd, buf, sizeof buf), "OK "));
+        ck_assert_int_eq(harness_wait_signal(&h, "FleetCountChanged", "web", 1, T_MS, NULL), 0);
+
+        ck_assert_int_ge(sd_bus_call_method(h.bus, "org.headcount.Manager1",
+                                            "/org/headcount/Manager1", "org.headcount.Manager1",
+                                            "FleetCount", &error, &reply, "s", "web"), 0);
+        ck_assert_int_ge(sd_bus_message_read(reply, "u", &count), 0);
+        ck_assert_uint_eq(count, 1);
+        reply = sd_bus_message_unref(reply);
+        ck_assert_int_ge(sd_bus_call_method(h.bus, "org.headcount.Manager1",
+                                            "/org/headcount/Manager1", "org.headcount.Manager1",
+                                            "FleetNames", &error, &reply, ""), 0);
+        ck_assert_int_eq(sd_bus_message_read(reply, "a(su)", 1, &name, &count), 1);
+        ck_assert_str_eq(name, "web");
+        ck_assert_uint_eq(count, 1);
+        reply = sd_bus_message_unref(reply);
+        ck_assert_int_lt(sd_bus_call_method(h.bus, "org.headcount.Manager1",
+                                            "/org/headcount/Manager1", "org.headcount.Manager1",
+                                            "FleetCount", &error, NULL, "s", "no/such"), 0);
+        ck_assert(sd_bus_error_has_name(&error, SD_BUS_ERROR_INVALID_ARGS));
+        (void) close(fd);
+        harness_done(&h);
+}
+END_TEST
+
 /* Joiners that disagree on N are refused with a message naming both numbers. */
 START_TEST(test_fleet_agent_disagreeing_max)
 {
@@ -533,6 +593,7 @@ static Suite *suite_fleet_agent(void) {
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_fleet_agent_join_busy_count_list);
         tcase_add_test(tc, test_fleet_agent_disagreeing_max);
+        tcase_add_test(tc, test_fleet_agent_bus);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("crash");
