@@ -416,6 +416,19 @@ START_TEST(test_etcd_watch_delete)
 }
 END_TEST
 
+/* A watch that etcd refuses ends at once with etcd's error, mapped. */
+START_TEST(test_etcd_watch_refused)
+{
+        struct watch w = {};
+
+        (void) watch(etcd, "{\"key\":5}", &w);
+        run_until(&w.ends, 1);
+        ck_assert_int_eq(w.r, -EIO);                    /* gRPC 2, unknown */
+        ck_assert_uint_eq(w.messages, 0);
+        ck_assert_ptr_nonnull(strstr(w.error, "cannot unmarshal"));
+}
+END_TEST
+
 /* A dead endpoint listed first is passed over, and the live one is tried first from then
  * on. */
 START_TEST(test_etcd_failover)
@@ -562,6 +575,7 @@ static Suite *suite_etcd(void) {
         tcase_add_test(tc, test_etcd_put_range_txn);
         tcase_add_test(tc, test_etcd_lease_and_errors);
         tcase_add_test(tc, test_etcd_watch_delete);
+        tcase_add_test(tc, test_etcd_watch_refused);
         tcase_add_test(tc, test_etcd_failover);
         tcase_add_test(tc, test_etcd_unreachable);
         tcase_add_test(tc, test_etcd_deadline);
