@@ -91,11 +91,9 @@ struct EtcdCall {
         char errbuf[CURL_ERROR_SIZE];
 };
 
-static void collect_done(Etcd *e);
-
-static EtcdCall *call_unref(EtcdCall *c) {
+static void call_unref(EtcdCall *c) {
         if (!c || --c->n_ref > 0)
-                return NULL;
+                return;
         free(c->body);
         free(c->path);
         free(c->unreachable);
@@ -106,11 +104,10 @@ static EtcdCall *call_unref(EtcdCall *c) {
         json_object_put(c->reply);
         free(c->error);
         free(c);
-        return NULL;
 }
 
-/* Takes C out of its Etcd and out of curl, and drops the Etcd's reference. What a pending
- * callback needs (r, reply, error, the queue) stays until the last reference goes. */
+/* Takes C out of its Etcd and out of curl; the caller then drops the Etcd's reference.
+ * What a pending callback needs (r, reply, error, the queue) stays until the last one. */
 static void call_detach(EtcdCall *c) {
         Etcd *e = c->etcd;
 
@@ -131,7 +128,6 @@ static void call_detach(EtcdCall *c) {
         if (c->next)
                 c->next->prev = c->prev;
         c->etcd = NULL;
-        call_unref(c);
 }
 
 static void call_finish(EtcdCall *c, int r, json_object *reply, const char *error) {
@@ -151,7 +147,7 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
         EtcdCall *c = userdata;
         Etcd *e = c->etcd;
 
-        c->n_ref++;
+        c->n_ref++;                      /* a callback may cancel C */
         if (c->stream_cb && c->queue) {
                 size_t n = json_object_array_length(c->queue);
 
@@ -167,6 +163,7 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
                         c->stream_cb(e, c->r, NULL, c->error, c->userdata);
                 else
                         c->cb(e, c->r, c->reply, c->error, c->userdata);
+                c->n_ref--;              /* the Etcd's reference; ours goes below */
         }
         call_unref(c);
         return 0;
@@ -194,39 +191,21 @@ static int error_from_json(json_object *o, const char **ret_text, bool *ret_unav
         if (!*ret_text || !**ret_text)
                 *ret_text = "etcd answered an error without a message";
         grpc = code ? json_object_get_int64(code) : 2;
-        switch (grpc) {
-        case 14:
-                *ret_unavailable = true;
-                return -EHOSTUNREACH;
-        case 7:
-        case 16:
-                return -EACCES;
-        case 8:
-                return -ENOSPC;
-        case 5:
-                return -ENOENT;
-        case 3:
-                return -EINVAL;
-        case 4:
-                return -ETIMEDOUT;
-        default:
-                return -EIO;
-        }
+        *ret_unavailable = grpc == 14;
+        return grpc == 14 ? -EHOSTUNREACH : grpc == 7 || grpc == 16 ? -EACCES :
+                grpc == 8 ? -ENOSPC : grpc == 5 ? -ENOENT : grpc == 3 ? -EINVAL :
+                grpc == 4 ? -ETIMEDOUT : -EIO;
 }
 
 /* Notes why the current endpoint failed. */
 static void note_unreachable(EtcdCall *c, const char *why) {
-        const char *url = c->etcd->endpoints[c->endpoint];
         char *s;
 
-        if (!c->unreachable)
-                s = asprintf(&s, "cannot reach etcd at %s: %s", url, why) < 0 ? NULL : s;
-        else
-                s = asprintf(&s, "%s; at %s: %s", c->unreachable, url, why) < 0 ? NULL : s;
-        if (s) {
-                free(c->unreachable);
-                c->unreachable = s;
-        }
+        if (asprintf(&s, "%s%s%s: %s", c->unreachable ?: "cannot reach etcd",
+                     c->unreachable ? "; at " : " at ", c->etcd->endpoints[c->endpoint], why) < 0)
+                return;
+        free(c->unreachable);
+        c->unreachable = s;
 }
 
 static void call_timed_out(EtcdCall *c) {
@@ -285,20 +264,12 @@ static void call_next(EtcdCall *c, int r_last) {
 /* A unary answer, or a watch's answer other than 200, is complete in c->buf. */
 static void call_answered(EtcdCall *c, long status) {
         Etcd *e = c->etcd;
-        json_tokener *tok;
-        json_object *o;
+        json_object *o = json_tokener_parse(c->buf ?: "");
         const char *text = NULL;
         bool unavailable;
         char msg[256];
         int r;
 
-        tok = json_tokener_new();
-        if (!tok) {
-                call_finish(c, -ENOMEM, NULL, strerror(ENOMEM));
-                return;
-        }
-        o = json_tokener_parse_ex(tok, c->buf ?: "", (int) c->len);
-        json_tokener_free(tok);
         if (!json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
                 (void) snprintf(msg, sizeof msg, "etcd at %s answered HTTP %ld, not a JSON object",
@@ -380,14 +351,10 @@ static void collect_done(Etcd *e) {
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Etcd *e = userdata;
-        int action = 0, running;
+        int running, action = (revents & (EPOLLIN | EPOLLHUP) ? CURL_CSELECT_IN : 0) |
+                              (revents & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                              (revents & EPOLLERR ? CURL_CSELECT_ERR : 0);
 
-        if (revents & (EPOLLIN | EPOLLHUP))
-                action |= CURL_CSELECT_IN;
-        if (revents & EPOLLOUT)
-                action |= CURL_CSELECT_OUT;
-        if (revents & EPOLLERR)
-                action |= CURL_CSELECT_ERR;
         (void) curl_multi_socket_action(e->multi, fd, action, &running);
         collect_done(e);
         return 0;
@@ -419,7 +386,7 @@ static void socket_free(EtcdSocket *k) {
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, void *socketp) {
         Etcd *e = userdata;
         EtcdSocket *k = socketp;
-        uint32_t events = 0;
+        uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
 
         if (what == CURL_POLL_REMOVE) {
                 if (k) {
@@ -428,10 +395,6 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userdata
                 }
                 return 0;
         }
-        if (what & CURL_POLL_IN)
-                events |= EPOLLIN;
-        if (what & CURL_POLL_OUT)
-                events |= EPOLLOUT;
         if (k)
                 return sd_event_source_set_io_events(k->source, events) < 0 ? -1 : 0;
         k = calloc(1, sizeof *k);
@@ -460,10 +423,8 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userdata) {
         if (timeout_ms < 0)
                 return sd_event_source_set_enabled(e->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
         when = now_usec() + (uint64_t) timeout_ms * 1000;
-        if (sd_event_source_set_time(e->timer, when) < 0 ||
-            sd_event_source_set_enabled(e->timer, SD_EVENT_ONESHOT) < 0)
-                return -1;
-        return 0;
+        return sd_event_source_set_time(e->timer, when) < 0 ||
+               sd_event_source_set_enabled(e->timer, SD_EVENT_ONESHOT) < 0 ? -1 : 0;
 }
 
 /* A unary answer, or a watch's error answer: kept whole. */
@@ -584,21 +545,15 @@ static int call_new(Etcd *e, const char *path, json_object *request, uint64_t ti
         c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;
-        c->n_ref = 1;
-        c->etcd = e;
-        c->next = e->calls;
+        *c = (EtcdCall) {
+                .n_ref = 1, .etcd = e, .next = e->calls, .cb = cb, .stream_cb = stream_cb,
+                .userdata = userdata, .timeout_usec = timeout_usec, .endpoint = e->current,
+                .deadline = timeout_usec > 0 ? now_usec() + timeout_usec : 0,
+                .body = strdup(body), .path = strdup(path), .easy = curl_easy_init(),
+        };
         if (c->next)
                 c->next->prev = c;
         e->calls = c;
-        c->cb = cb;
-        c->stream_cb = stream_cb;
-        c->userdata = userdata;
-        c->timeout_usec = timeout_usec;
-        c->deadline = timeout_usec > 0 ? now_usec() + timeout_usec : 0;
-        c->endpoint = e->current;
-        c->body = strdup(body);
-        c->path = strdup(path);
-        c->easy = curl_easy_init();
         c->headers = curl_slist_append(NULL, "Content-Type: application/json");
         if (c->headers)
                 c->headers = curl_slist_append(c->headers, "Expect:");
@@ -612,22 +567,20 @@ static int call_new(Etcd *e, const char *path, json_object *request, uint64_t ti
                 goto fail;
         (void) sd_event_source_set_enabled(c->dispatch, SD_EVENT_OFF);
 
-        if (curl_easy_setopt(c->easy, CURLOPT_PRIVATE, (char *) c) != CURLE_OK ||
-            curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1) != CURLE_OK ||
-            curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers) != CURLE_OK ||
-            curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body) != CURLE_OK ||
-            curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(c->body)) != CURLE_OK ||
-            curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_curl_write) != CURLE_OK ||
-            curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c) != CURLE_OK ||
-            curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf) != CURLE_OK ||
-            curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
-            curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPIDLE, ETCD_KEEPIDLE_SEC) != CURLE_OK ||
-            curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPINTVL, ETCD_KEEPINTVL_SEC) != CURLE_OK ||
-            curl_easy_setopt(c->easy, CURLOPT_SOCKOPTFUNCTION, on_curl_sockopt) != CURLE_OK) {
-                r = -ENOMEM;
-                goto fail;
-        }
+        /* Setting these options fails only for options this libcurl lacks. */
+        (void) curl_easy_setopt(c->easy, CURLOPT_PRIVATE, (char *) c);
+        (void) curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
+        (void) curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
+        (void) curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
+        (void) curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
+        (void) curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(c->body));
+        (void) curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_curl_write);
+        (void) curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
+        (void) curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf);
+        (void) curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+        (void) curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPIDLE, ETCD_KEEPIDLE_SEC);
+        (void) curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPINTVL, ETCD_KEEPINTVL_SEC);
+        (void) curl_easy_setopt(c->easy, CURLOPT_SOCKOPTFUNCTION, on_curl_sockopt);
         if (stream_cb)                   /* no deadline, but connecting has one */
                 (void) curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS,
                                         (long) (e->timeout_usec / 1000 ?: 1));
@@ -639,6 +592,7 @@ static int call_new(Etcd *e, const char *path, json_object *request, uint64_t ti
         return 0;
 fail:
         call_detach(c);
+        call_unref(c);
         return r;
 }
 
@@ -673,71 +627,15 @@ int etcd_watch(Etcd *e, json_object *create_request, etcd_stream_callback_t cb,
 }
 
 EtcdCall *etcd_call_cancel(EtcdCall *c) {
-        if (c)
+        if (c && c->etcd) {
                 call_detach(c);
+                call_unref(c);
+        }
         return NULL;
 }
 
 const char *etcd_endpoint(const Etcd *e) {
         return e ? e->endpoints[e->current] : NULL;
-}
-
-/* "http[s]://host[:port]" with nothing after it but an optional slash. */
-static int endpoint_check(const char *url) {
-        CURLU *u = curl_url();
-        char *scheme = NULL, *host = NULL, *path = NULL, *query = NULL, *fragment = NULL;
-        int r = -EINVAL;
-
-        if (!u)
-                return -ENOMEM;
-        if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_NO_QUERY &&
-            curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_NO_FRAGMENT &&
-            (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
-            host[0] && (path[0] == '\0' || strcmp(path, "/") == 0))
-                r = 0;
-        curl_free(scheme);
-        curl_free(host);
-        curl_free(path);
-        curl_free(query);
-        curl_free(fragment);
-        curl_url_cleanup(u);
-        return r;
-}
-
-static int endpoints_parse(Etcd *e, const char *list) {
-        const char *p = list;
-
-        for (;;) {
-                size_t n = strcspn(p, ","), skip = strspn(p, " \t");
-                char *url, **a;
-                int r;
-
-                while (n > skip && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-                        n--;
-                if (n <= skip)
-                        return -EINVAL;
-                url = strndup(p + skip, n - skip);
-                if (!url)
-                        return -ENOMEM;
-                while (strlen(url) > 0 && url[strlen(url) - 1] == '/')
-                        url[strlen(url) - 1] = '\0';
-                r = endpoint_check(url);
-                a = r < 0 ? NULL : realloc(e->endpoints, (e->n_endpoints + 1) * sizeof *a);
-                if (!a) {
-                        free(url);
-                        return r < 0 ? r : -ENOMEM;
-                }
-                e->endpoints = a;
-                e->endpoints[e->n_endpoints++] = url;
-                p += strcspn(p, ",");
-                if (*p == '\0')
-                        return 0;
-                p++;
-        }
 }
 
 int etcd_new(sd_event *event, const char *endpoints, uint64_t timeout_usec, Etcd **ret) {
@@ -749,11 +647,13 @@ int etcd_new(sd_event *event, const char *endpoints, uint64_t timeout_usec, Etcd
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
                 return -EIO;
         e = calloc(1, sizeof *e);
-        if (!e)
+        if (!e) {
+                curl_global_cleanup();
                 return -ENOMEM;
+        }
         e->event = sd_event_ref(event);
         e->timeout_usec = timeout_usec;
-        r = endpoints_parse(e, endpoints);
+        r = etcd_endpoints_parse(endpoints, &e->endpoints, &e->n_endpoints);
         if (r < 0)
                 goto fail;
         r = sd_event_add_time(event, &e->timer, CLOCK_MONOTONIC, 0, 1, on_timer, e);
@@ -779,107 +679,21 @@ fail:
 Etcd *etcd_free(Etcd *e) {
         if (!e)
                 return NULL;
-        while (e->calls)
-                call_detach(e->calls);
+        for (EtcdCall *c = e->calls, *next; c; c = next) {
+                next = c->next;
+                call_detach(c);
+                call_unref(c);
+        }
         if (e->multi)
                 (void) curl_multi_cleanup(e->multi);
-        while (e->sockets)
-                socket_free(e->sockets);
+        for (EtcdSocket *k = e->sockets, *next; k; k = next) {
+                next = k->next;
+                socket_free(k);
+        }
         sd_event_source_disable_unref(e->timer);
-        for (size_t i = 0; i < e->n_endpoints; i++)
-                free(e->endpoints[i]);
-        free(e->endpoints);
+        etcd_endpoints_free(e->endpoints, e->n_endpoints);
         sd_event_unref(e->event);
         free(e);
         curl_global_cleanup();
         return NULL;
-}
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *etcd_base64(const void *data, size_t len) {
-        const unsigned char *p = data;
-        char *s, *q;
-
-        if (len > (SIZE_MAX - 1) / 4 * 3 - 2)
-                return NULL;
-        s = q = malloc((len + 2) / 3 * 4 + 1);
-        if (!s)
-                return NULL;
-        for (size_t i = 0; i < len; i += 3) {
-                uint32_t v = (uint32_t) p[i] << 16;
-
-                if (i + 1 < len)
-                        v |= (uint32_t) p[i + 1] << 8;
-                if (i + 2 < len)
-                        v |= p[i + 2];
-                *q++ = b64[v >> 18 & 63];
-                *q++ = b64[v >> 12 & 63];
-                *q++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
-                *q++ = i + 2 < len ? b64[v & 63] : '=';
-        }
-        *q = '\0';
-        return s;
-}
-
-static int b64_value(char ch) {
-        const char *p = ch ? strchr(b64, ch) : NULL;
-
-        return p ? (int) (p - b64) : -1;
-}
-
-int etcd_unbase64(const char *text, char **ret, size_t *ret_len) {
-        size_t n, pad = 0, len = 0;
-        char *buf;
-
-        if (!text || !ret)
-                return -EINVAL;
-        n = strlen(text);
-        if (n % 4 != 0)
-                return -EINVAL;
-        if (n > 0 && text[n - 1] == '=')
-                pad = n > 1 && text[n - 2] == '=' ? 2 : 1;
-        buf = malloc(n / 4 * 3 + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i += 4) {
-                int v[4];
-                bool last = i + 4 == n;
-
-                for (size_t k = 0; k < 4; k++) {
-                        v[k] = b64_value(text[i + k]);
-                        if (v[k] < 0 && !(last && text[i + k] == '=' && k >= 4 - pad)) {
-                                free(buf);
-                                return -EINVAL;
-                        }
-                }
-                buf[len++] = (char) (v[0] << 2 | v[1] >> 4);
-                if (!(last && pad >= 2))
-                        buf[len++] = (char) ((v[1] & 15) << 4 | v[2] >> 2);
-                if (!(last && pad >= 1))
-                        buf[len++] = (char) ((v[2] & 3) << 6 | v[3]);
-        }
-        buf[len] = '\0';
-        *ret = buf;
-        if (ret_len)
-                *ret_len = len;
-        return 0;
-}
-
-char *etcd_prefix_end_base64(const char *prefix) {
-        size_t n = prefix ? strlen(prefix) : 0;
-        _cleanup_free_ unsigned char *end = NULL;
-
-        end = (unsigned char *) strndup(prefix ?: "", n);
-        if (!end)
-                return NULL;
-        /* As clientv3.GetPrefixRangeEnd: the prefix with its last byte below 0xff raised
-         * by one and what follows cut off; "\0" (every key from the prefix on) when no
-         * byte can be raised. */
-        for (size_t i = n; i > 0; i--)
-                if (end[i - 1] < 0xff) {
-                        end[i - 1]++;
-                        return etcd_base64(end, i);
-                }
-        return etcd_base64("", 1);
 }

@@ -13,6 +13,7 @@
 #define HCD_ETCD_H
 
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -90,6 +91,13 @@ EtcdCall *etcd_call_cancel(EtcdCall *c);
 
 /* The endpoint that answered last (or the first), for messages. */
 const char *etcd_endpoint(const Etcd *e);
+
+/* Splits a comma-separated list of endpoints ("http[s]://host[:port]", spaces around
+ * and a trailing slash allowed) into a malloc()ed array of malloc()ed strings without the
+ * slash; -EINVAL when one is malformed or the list is empty. etcd_new() uses it; the agent
+ * may, to check its options early. */
+int etcd_endpoints_parse(const char *list, char ***ret, size_t *ret_n);
+void etcd_endpoints_free(char **endpoints, size_t n);
 
 /* Base64 of etcd's keys and values: a malloc()ed string; NULL on ENOMEM. */
 char *etcd_base64(const void *data, size_t len);

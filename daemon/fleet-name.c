@@ -187,7 +187,7 @@ static void on_name_count(Etcd *e, int r, json_object *reply, const char *error,
                 fleet_name_unref(n);
                 return;
         }
-        count = json_int(reply, "count");
+        count = fleet_held(reply, NULL);
         if (n->count != count && n->count_again == false)
                 manager_bus_fleet_count_changed(n->fleet->manager, n->name, (unsigned) count);
         n->count = count;
@@ -219,8 +219,8 @@ void fleet_name_recount(FleetName *n, bool rank) {
                 n->count_again = true;
                 return;
         }
-        req = fleet_count_request(f, n->name);
-        if (!req || etcd_call(f->etcd, "/v3/kv/range", req, on_name_count, n,
+        req = fleet_count_request(f, n->name, false);
+        if (!req || etcd_call(f->etcd, "/v3/kv/txn", req, on_name_count, n,
                               &n->count_call) < 0)
                 n->count_call = NULL;
         json_object_put(req);

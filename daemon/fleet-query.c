@@ -67,11 +67,62 @@ json_object *fleet_range_request(const char *key, bool prefix, bool count_only,
         return req;
 }
 
-/* Counts the seat keys of NAME: "count" in the answer. */
-json_object *fleet_count_request(Fleet *f, const char *name) {
-        _cleanup_free_ char *k = fleet_key(f, name, "/s/");
+/*
+ * Reads NAME's seat keys (LIST: all of them, by create revision; else a count) and its
+ * /max in one transaction, for fleet_held(). Keys beyond the N-th belong to joiners
+ * that wait (or are about to hear BUSY): they hold no seat, and count for nothing.
+ */
+json_object *fleet_count_request(Fleet *f, const char *name, bool list) {
+        _cleanup_free_ char *k = fleet_key(f, name, "/s/"), *m = fleet_key(f, name, "/max");
+        json_object *req, *ops, *seats, *max, *op;
 
-        return k ? fleet_range_request(k, true, true, 0) : NULL;
+        if (!k || !m)
+                return NULL;
+        seats = fleet_range_request(k, true, !list, 0);
+        max = fleet_range_request(m, false, false, 0);
+        if (!seats || !max) {
+                json_object_put(seats);
+                json_object_put(max);
+                return NULL;
+        }
+        if (list) {
+                json_object_object_add(seats, "sort_order", json_object_new_string("ASCEND"));
+                json_object_object_add(seats, "sort_target", json_object_new_string("CREATE"));
+        }
+        req = json_object_new_object();
+        ops = json_object_new_array();
+        op = json_object_new_object();
+        json_object_object_add(op, "request_range", seats);
+        json_object_array_add(ops, op);
+        op = json_object_new_object();
+        json_object_object_add(op, "request_range", max);
+        json_object_array_add(ops, op);
+        json_object_object_add(req, "success", ops);
+        return req;
+}
+
+/* From a fleet_count_request() answer: the seats held, min(keys, N); the seat range in
+ * *RET_SEATS (borrowed). */
+int64_t fleet_held(json_object *reply, json_object **ret_seats) {
+        json_object *rs = NULL, *seats = NULL, *maxr = NULL, *kvs = NULL, *v = NULL;
+        _cleanup_free_ char *text = NULL;
+        int64_t count, max = 0;
+        size_t len;
+
+        if (json_object_object_get_ex(reply, "responses", &rs)) {
+                (void) json_object_object_get_ex(json_object_array_get_idx(rs, 0),
+                                                 "response_range", &seats);
+                (void) json_object_object_get_ex(json_object_array_get_idx(rs, 1),
+                                                 "response_range", &maxr);
+        }
+        count = json_int(seats, "count");
+        if (json_object_object_get_ex(maxr, "kvs", &kvs) &&
+            json_object_object_get_ex(json_object_array_get_idx(kvs, 0), "value", &v) &&
+            etcd_unbase64(json_object_get_string(v), &text, &len) == 0)
+                max = strtoll(text, NULL, 10);
+        if (ret_seats)
+                *ret_seats = seats;
+        return max > 0 && count > max ? max : count;
 }
 
 /*
@@ -132,15 +183,15 @@ static void on_count(Etcd *e, int r, json_object *reply, const char *error, void
                 query_failed(c, r, error);
                 return;
         }
-        (void) snprintf(n, sizeof n, "%" PRIi64, json_int(reply, "count"));
-        fleet_conn_send(c, "OK", n, NULL);
+        (void) snprintf(n, sizeof n, "%" PRIi64, fleet_held(reply, NULL));
+        fleet_conn_send(c, "OK", n, (char *) NULL);
         fleet_conn_done(c);
 }
 
 /* One LIST line from a seat key and its record. */
 static void list_line(FleetConn *c, unsigned rank, json_object *kv) {
         json_object *o = NULL, *rec = NULL;
-        _cleanup_free_ char *value = NULL, *tag = NULL, *key = NULL;
+        _cleanup_free_ char *value = NULL, *tag = NULL;
         char srank[16], fence[24], pid[24], uid[24], joined[24];
         const char *host = "";
         size_t len;
@@ -157,13 +208,13 @@ static void list_line(FleetConn *c, unsigned rank, json_object *kv) {
         (void) snprintf(pid, sizeof pid, "%" PRIi64, json_int(rec, "pid"));
         (void) snprintf(uid, sizeof uid, "%" PRIi64, json_int(rec, "uid"));
         (void) snprintf(joined, sizeof joined, "%" PRIi64, json_int(rec, "joined_usec"));
-        fleet_conn_send(c, "I", srank, fence, host, pid, uid, joined, tag ? tag : "", NULL);
+        fleet_conn_send(c, "I", srank, fence, host, pid, uid, joined, tag ? tag : "", (char *) NULL);
         json_object_put(rec);
 }
 
 static void on_list(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         FleetConn *c = userdata;
-        json_object *kvs = NULL;
+        json_object *seats = NULL, *kvs = NULL;
         size_t n = 0;
         char sn[24];
 
@@ -172,13 +223,16 @@ static void on_list(Etcd *e, int r, json_object *reply, const char *error, void 
                 query_failed(c, r, error);
                 return;
         }
-        if (json_object_object_get_ex(reply, "kvs", &kvs) &&
-            json_object_is_type(kvs, json_type_array))
+        n = (size_t) fleet_held(reply, &seats);         /* the holders come first */
+        if (!json_object_object_get_ex(seats, "kvs", &kvs) ||
+            !json_object_is_type(kvs, json_type_array))
+                n = 0;
+        else if (n > json_object_array_length(kvs))
                 n = json_object_array_length(kvs);
         for (size_t i = 0; i < n; i++)
                 list_line(c, (unsigned) i, json_object_array_get_idx(kvs, i));
         (void) snprintf(sn, sizeof sn, "%zu", n);
-        fleet_conn_send(c, "END", sn, NULL);
+        fleet_conn_send(c, "END", sn, (char *) NULL);
         fleet_conn_done(c);
 }
 
@@ -238,9 +292,9 @@ static size_t names_walk(Fleet *f, json_object *reply, name_cb cb, void *userdat
 static void names_line(const char *name, unsigned count, unsigned long max, void *userdata) {
         char c[16], m[24];
 
-        (void) snprintf(c, sizeof c, "%u", count);
+        (void) snprintf(c, sizeof c, "%lu", max > 0 && count > max ? max : count);
         (void) snprintf(m, sizeof m, "%lu", max);
-        fleet_conn_send(userdata, "N", name, c, m, NULL);
+        fleet_conn_send(userdata, "N", name, c, m, (char *) NULL);
 }
 
 static void on_names(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
@@ -253,7 +307,7 @@ static void on_names(Etcd *e, int r, json_object *reply, const char *error, void
                 return;
         }
         (void) snprintf(n, sizeof n, "%zu", names_walk(c->fleet, reply, names_line, c));
-        fleet_conn_send(c, "END", n, NULL);
+        fleet_conn_send(c, "END", n, (char *) NULL);
         fleet_conn_done(c);
 }
 
@@ -278,7 +332,7 @@ static void on_remove(Etcd *e, int r, json_object *reply, const char *error, voi
         } else if (json_object_object_get_ex(json_object_array_get_idx(rs, 0),
                                              "response_delete_range", &d) &&
                    json_int(d, "deleted") > 0)
-                fleet_conn_send(c, "OK", NULL);
+                fleet_conn_send(c, "OK", (char *) NULL);
         else
                 fleet_conn_senderr(c, ENOENT, "no fleet name '%s'", name);
         fleet_conn_done(c);
@@ -325,7 +379,7 @@ static json_object *remove_request(Fleet *f, const char *name) {
 static int on_wait_deadline(sd_event_source *es, uint64_t usec, void *userdata) {
         FleetConn *c = userdata;
 
-        fleet_conn_send(c, "TIMEDOUT", NULL);
+        fleet_conn_send(c, "TIMEDOUT", (char *) NULL);
         fleet_conn_done(c);                     /* ends the wait */
         return 0;
 }
@@ -345,10 +399,10 @@ void fleet_name_counted(FleetName *n, int r) {
                 else if (r < 0)
                         continue;
                 else if (n->count < (int64_t) c->wait_below) {
-                        fleet_conn_send(c, "OK", s, NULL);
+                        fleet_conn_send(c, "OK", s, (char *) NULL);
                         fleet_conn_done(c);
                 } else if (!c->timer && c->wait_forever == false) {
-                        fleet_conn_send(c, "TIMEDOUT", NULL);
+                        fleet_conn_send(c, "TIMEDOUT", (char *) NULL);
                         fleet_conn_done(c);
                 } else
                         c->wait_fresh = false;
@@ -376,9 +430,8 @@ int fleet_query_start(FleetConn *c, char **fields, size_t n) {
         Fleet *f = c->fleet;
         const char *cmd = fields[0], *path = "/v3/kv/range";
         etcd_callback_t cb = NULL;
-        _cleanup_free_ char *key = NULL;
         json_object *req = NULL;
-        unsigned long below, t;
+        unsigned long below, t = 0;
         int r;
 
         if (strcmp(cmd, "NAMES") == 0 && n == 1) {
@@ -390,15 +443,12 @@ int fleet_query_start(FleetConn *c, char **fields, size_t n) {
                                    "[A-Za-z0-9._-] and does not start with '.'", HC_NAME_MAX);
                 return 0;
         } else if (strcmp(cmd, "COUNT") == 0 && n == 2) {
-                req = fleet_count_request(f, fields[1]);
+                req = fleet_count_request(f, fields[1], false);
+                path = "/v3/kv/txn";
                 cb = on_count;
         } else if (strcmp(cmd, "LIST") == 0 && n == 2) {
-                key = fleet_key(f, fields[1], "/s/");
-                req = key ? fleet_range_request(key, true, false, 0) : NULL;
-                if (req) {
-                        json_object_object_add(req, "sort_order", json_object_new_string("ASCEND"));
-                        json_object_object_add(req, "sort_target", json_object_new_string("CREATE"));
-                }
+                req = fleet_count_request(f, fields[1], true);
+                path = "/v3/kv/txn";
                 cb = on_list;
         } else if (strcmp(cmd, "REMOVE") == 0 && n == 2) {
                 req = remove_request(f, fields[1]);
@@ -444,8 +494,12 @@ static void bus_call_free(struct FleetBusCall *b) {
 }
 
 void fleet_bus_calls_free(Fleet *f) {
-        while (f->bus_calls)
-                bus_call_free(f->bus_calls);
+        struct FleetBusCall *next;
+
+        for (struct FleetBusCall *b = f->bus_calls; b; b = next) {
+                next = b->next;
+                bus_call_free(b);
+        }
 }
 
 static int bus_reply_error(struct FleetBusCall *b, int r, const char *error) {
@@ -461,12 +515,13 @@ static void on_bus_count(Etcd *e, int r, json_object *reply, const char *error, 
         if (r < 0)
                 (void) bus_reply_error(b, r, error);
         else
-                (void) sd_bus_reply_method_return(b->msg, "u", (uint32_t) json_int(reply, "count"));
+                (void) sd_bus_reply_method_return(b->msg, "u", (uint32_t) fleet_held(reply, NULL));
         bus_call_free(b);
 }
 
 static void bus_names_append(const char *name, unsigned count, unsigned long max, void *userdata) {
-        (void) sd_bus_message_append(userdata, "(su)", name, (uint32_t) count);
+        (void) sd_bus_message_append(userdata, "(su)", name,
+                                     (uint32_t) (max > 0 && count > max ? max : count));
 }
 
 static void on_bus_names(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
@@ -495,7 +550,8 @@ static void on_bus_names(Etcd *e, int r, json_object *reply, const char *error, 
         bus_call_free(b);
 }
 
-static int bus_call_start(Fleet *f, sd_bus_message *msg, json_object *req, etcd_callback_t cb) {
+static int bus_call_start(Fleet *f, sd_bus_message *msg, const char *path, json_object *req,
+                          etcd_callback_t cb) {
         struct FleetBusCall *b;
         int r;
 
@@ -512,7 +568,7 @@ static int bus_call_start(Fleet *f, sd_bus_message *msg, json_object *req, etcd_
         if (f->bus_calls)
                 f->bus_calls->prev = b;
         f->bus_calls = b;
-        r = etcd_call(f->etcd, "/v3/kv/range", req, cb, b, &b->call);
+        r = etcd_call(f->etcd, path, req, cb, b, &b->call);
         json_object_put(req);
         if (r < 0) {
                 b->call = NULL;
@@ -526,10 +582,11 @@ int fleet_bus_count(Fleet *f, sd_bus_message *msg, const char *name, sd_bus_erro
         if (!fleet_name_valid(name))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Invalid fleet name '%.*s'", HC_NAME_MAX, name);
-        return bus_call_start(f, msg, fleet_count_request(f, name), on_bus_count);
+        return bus_call_start(f, msg, "/v3/kv/txn", fleet_count_request(f, name, false),
+                              on_bus_count);
 }
 
 int fleet_bus_names(Fleet *f, sd_bus_message *msg) {
-        return bus_call_start(f, msg, fleet_range_request(f->prefix, true, false, 0),
-                              on_bus_names);
+        return bus_call_start(f, msg, "/v3/kv/range",
+                              fleet_range_request(f->prefix, true, false, 0), on_bus_names);
 }

@@ -76,7 +76,7 @@ static void seat_answer(FleetSeat *s, int error, const char *text, const char *a
         if (error > 0)
                 fleet_conn_senderr(c, error, "%s", text);
         else
-                fleet_conn_send(c, answer, NULL);
+                fleet_conn_send(c, answer, (char *) NULL);
         c->seat = NULL;
         s->conn = NULL;
         fleet_conn_done(c);
@@ -181,11 +181,10 @@ static void seat_admitted(FleetSeat *s, int64_t read_rev) {
         s->state = SEAT_HELD;
         s->timer = sd_event_source_disable_unref(s->timer);
         f->n_held++;
-        s->joined = true;
         (void) snprintf(fence, sizeof fence, "%" PRIi64, s->fence);
         (void) snprintf(rank, sizeof rank, "%u", s->rank);
         if (s->conn) {
-                fleet_conn_send(s->conn, "OK", fence, rank, NULL);
+                fleet_conn_send(s->conn, "OK", fence, rank, (char *) NULL);
                 fleet_conn_done(s->conn);       /* the seat stays: PID, LEAVE may come */
         }
         seat_log(s, LOG_INFO, "join", "joined");
@@ -354,7 +353,9 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 s->key_may_exist = true;
                 s->fence = json_object_object_get_ex(reply, "header", &h) ?
                         json_int(h, "revision") : 0;
-                if (s->state == SEAT_DELETING || !s->conn || s->fence <= 0) {
+                if (s->fence <= 0)
+                        seat_answer(s, EIO, "etcd's answer named no revision", NULL);
+                if (s->state == SEAT_DELETING || !s->conn) {
                         seat_delete(s);
                         return;
                 }
@@ -392,7 +393,8 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
  */
 static void seat_put(FleetSeat *s) {
         Fleet *f = s->fleet;
-        _cleanup_free_ char *value = NULL, *maxkey = fleet_key(f, s->fname->name, "/max");
+        _cleanup_free_ char *maxkey = fleet_key(f, s->fname->name, "/max");
+        char *value;
         json_object *req, *cmp, *ok, *fail;
         bool create_max = s->attempts % 2 == 1;
         char n[16];
@@ -404,6 +406,7 @@ static void seat_put(FleetSeat *s) {
                         f->boot_id, (int) s->pid, ++f->serial);
         value = seat_value(s);
         if (!s->key || !value || !maxkey) {
+                free(value);
                 seat_answer(s, ENOMEM, "out of memory", NULL);
                 seat_free(s);
                 return;
@@ -422,6 +425,7 @@ static void seat_put(FleetSeat *s) {
         } else
                 json_object_array_add(cmp, txn_compare(maxkey, "VALUE", "value", b64_string(n)));
         json_object_array_add(ok, txn_put(s->key, value, f->lease));
+        free(value);
         json_object_array_add(fail, txn_range(maxkey));
         json_object_object_add(req, "compare", cmp);
         json_object_object_add(req, "success", ok);
@@ -488,8 +492,8 @@ static void on_pid_put(Etcd *e, int r, json_object *reply, const char *error, vo
  * that an update that arrives after a delete does not bring the key back. */
 void fleet_seat_set_pid(FleetSeat *s, pid_t pid) {
         Fleet *f = s->fleet;
-        _cleanup_free_ char *value = NULL;
         json_object *req, *cmp, *ok;
+        char *value;
 
         s->pid = pid;
         if (s->state != SEAT_HELD || s->lease != f->lease)
@@ -503,6 +507,7 @@ void fleet_seat_set_pid(FleetSeat *s, pid_t pid) {
         json_object_array_add(cmp, txn_compare(s->key, "CREATE", "create_revision",
                                                json_object_new_int64(s->fence)));
         json_object_array_add(ok, txn_put(s->key, value, s->lease));
+        free(value);
         json_object_object_add(req, "compare", cmp);
         json_object_object_add(req, "success", ok);
         (void) etcd_call(f->etcd, "/v3/kv/txn", req, on_pid_put, f, NULL);
@@ -549,7 +554,7 @@ void fleet_seats_lost(Fleet *f, const char *why) {
                         continue;
                 if (s->state == SEAT_HELD) {
                         if (s->conn) {
-                                fleet_conn_send(s->conn, "LOST", why, NULL);
+                                fleet_conn_send(s->conn, "LOST", why, (char *) NULL);
                                 s->conn->seat = NULL;
                                 s->conn = NULL;
                         }

@@ -29,8 +29,10 @@
 
 #define FIELDS_MAX 8
 
+/* We read a request only when the last one is answered and its answer is sent: a client
+ * that does not read what it asked for gets nothing more, and costs one answer's memory. */
 static void conn_update_events(FleetConn *c) {
-        uint32_t events = c->busy ? EPOLLRDHUP : EPOLLIN;
+        uint32_t events = c->busy || c->n_out > 0 ? EPOLLRDHUP : EPOLLIN;
 
         if (c->n_out > 0)
                 events |= EPOLLOUT;
@@ -75,6 +77,7 @@ static int conn_flush(FleetConn *c) {
                 free(c->out[0].iov_base);
                 memmove(c->out, c->out + 1, --c->n_out * sizeof *c->out);
         }
+        conn_update_events(c);
         return 0;
 }
 
@@ -132,7 +135,7 @@ void fleet_conn_senderr(FleetConn *c, int error, const char *format, ...) {
         (void) vsnprintf(text, sizeof text, format, ap);
         va_end(ap);
         (void) snprintf(num, sizeof num, "%i", error);
-        fleet_conn_send(c, "ERR", num, text, NULL);
+        fleet_conn_send(c, "ERR", num, text, (char *) NULL);
 }
 
 /* The request in flight was answered: read the next one. */
@@ -172,11 +175,22 @@ static void conn_join(FleetConn *c, char **fields, size_t n) {
                 fleet_conn_senderr(c, EBUSY, "this connection holds a seat already");
                 return;
         }
-        if (n < 5 || n > 6 || hc_name_valid(fields[1]) < 0 || strchr(fields[1], '\\') ||
-            !parse_long(fields[2], 1, HCD_FLEET_MAX_MAX, &max) ||
-            !parse_long(fields[3], -1, INT32_MAX, &timeout) ||
-            !parse_long(fields[4], 0, INT32_MAX, &pid) || strlen(tag) > HC_TAG_MAX) {
+        if (n < 5 || n > 6 || !parse_long(fields[3], -1, INT32_MAX, &timeout) ||
+            !parse_long(fields[4], 0, INT32_MAX, &pid)) {
                 fleet_conn_senderr(c, EINVAL, "malformed JOIN request");
+                return;
+        }
+        if (hc_name_valid(fields[1]) < 0 || strchr(fields[1], '\\')) {
+                fleet_conn_senderr(c, EINVAL, "invalid fleet name: a name is 1 to %d bytes of "
+                                   "[A-Za-z0-9._-] and does not start with '.'", HC_NAME_MAX);
+                return;
+        }
+        if (!parse_long(fields[2], 1, HCD_FLEET_MAX_MAX, &max)) {
+                fleet_conn_senderr(c, EINVAL, "the maximum is 1 to %d", HCD_FLEET_MAX_MAX);
+                return;
+        }
+        if (strlen(tag) > HC_TAG_MAX) {
+                fleet_conn_senderr(c, EINVAL, "the tag is longer than %d bytes", HC_TAG_MAX);
                 return;
         }
         s = calloc(1, sizeof *s);
@@ -261,12 +275,11 @@ static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *userd
                 conn_free(c);
                 return 0;
         }
-        if (c->busy) {
-                /* only a hang-up can wake us here: the request in flight goes too */
+        if (c->busy || c->n_out > 0) {
+                /* only a hang-up or room to send can wake us here: at a hang-up the
+                 * request in flight goes too */
                 if (revents & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
                         conn_free(c);
-                else
-                        conn_update_events(c);
                 return 0;
         }
         if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
@@ -363,8 +376,12 @@ int fleet_socket_open(Fleet *f, const char *dir, bool shared) {
 }
 
 void fleet_socket_close(Fleet *f) {
-        while (f->conns)
-                conn_free(f->conns);
+        FleetConn *next;
+
+        for (FleetConn *c = f->conns; c; c = next) {
+                next = c->next;
+                conn_free(c);
+        }
         f->listen_source = sd_event_source_disable_unref(f->listen_source);
         if (f->listen_fd >= 0) {
                 (void) close(f->listen_fd);

@@ -395,6 +395,44 @@ int fleet_new(Manager *m, const FleetConfig *config, Fleet **ret) {
         return 0;
 }
 
+static void on_stop_revoked(Etcd *e, int r, json_object *reply, const char *error,
+                            void *userdata) {
+        Fleet *f = userdata;
+
+        if (r < 0)
+                log_warning("Cannot revoke etcd lease %" PRIx64 " on the way out (%s); this "
+                            "host's fleet seats go when it expires", (uint64_t) f->lease,
+                            error ? error : strerror(-r));
+        (void) sd_event_exit(f->event, f->exit_code);
+}
+
+/*
+ * A stop: every holder hears the hang-up, and the lease is revoked so that this host's
+ * seats leave the fleet at once rather than after TTL. Returns 1 when the loop will exit
+ * once etcd answered (a second at most), 0 when the caller should exit now.
+ */
+int fleet_stop(Fleet *f, int exit_code) {
+        json_object *req;
+        int r;
+
+        if (f->stopping)
+                return 0;
+        f->stopping = true;
+        f->exit_code = exit_code;
+        fleet_socket_close(f);
+        fleet_seats_lost(f, "the agent stopped");
+        f->keepalive_call = etcd_call_cancel(f->keepalive_call);
+        f->lease_timer = sd_event_source_disable_unref(f->lease_timer);
+        f->danger_timer = sd_event_source_disable_unref(f->danger_timer);
+        if (f->lease == 0)
+                return 0;
+        req = lease_request(f->lease);
+        r = etcd_call_timeout(f->etcd, "/v3/lease/revoke", req, USEC_PER_SEC,
+                                  on_stop_revoked, f, NULL);
+        json_object_put(req);
+        return r < 0 ? 0 : 1;
+}
+
 Fleet *fleet_free(Fleet *f) {
         if (!f)
                 return NULL;

@@ -73,7 +73,6 @@ struct FleetSeat {
         bool put_in_flight;              /* the transaction has not answered: never cancelled */
         bool key_may_exist;              /* delete it before forgetting it */
         bool rank_again;                 /* a delete was seen during the rank read */
-        bool joined;                     /* "join" was logged: log "leave"/"died" too */
         uint64_t deadline_usec;          /* CLOCK_MONOTONIC end of the wait; UINT64_MAX never */
         const char *answer;              /* sent once the key is gone (BUSY, TIMEDOUT) */
         EtcdCall *call;                  /* the rank read or the delete in flight */
@@ -157,7 +156,8 @@ struct Fleet {
         int listen_fd;
         sd_event_source *listen_source;
         int dir_fd;                      /* the scope directory, for unlinking the socket */
-        bool stopping;                   /* fleet_free(): no more requests to etcd */
+        bool stopping;                   /* fleet_stop(), fleet_free(): no more seats */
+        int exit_code;                   /* fleet_stop(): for sd_event_exit() */
 };
 
 #define USEC_PER_SEC UINT64_C(1000000)
@@ -165,6 +165,7 @@ struct Fleet {
 /* fleet.c: the agent and its lease */
 int fleet_new(Manager *m, const FleetConfig *config, Fleet **ret);
 Fleet *fleet_free(Fleet *f);
+int fleet_stop(Fleet *f, int exit_code);
 void fleet_lease_grant(Fleet *f);       /* unless one is in flight; now, not after back-off */
 uint64_t fleet_backoff_usec(unsigned failures);
 int fleet_error_errno(int r);           /* an etcd.h error as the errno a client hears */
@@ -192,7 +193,8 @@ void fleet_name_recount(FleetName *n, bool rank);
 char *fleet_key(const Fleet *f, const char *name, const char *suffix);
 json_object *fleet_range_request(const char *key, bool prefix, bool count_only,
                                  int64_t max_create_revision);
-json_object *fleet_count_request(Fleet *f, const char *name);
+json_object *fleet_count_request(Fleet *f, const char *name, bool list);
+int64_t fleet_held(json_object *reply, json_object **ret_seats);
 json_object *fleet_rank_request(Fleet *f, const char *name, int64_t max_create_revision);
 int64_t json_kvs_length(json_object *reply);
 int64_t json_int(json_object *o, const char *field);

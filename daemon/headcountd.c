@@ -60,8 +60,8 @@ static void help(void) {
                " -v, --verbose              log debug messages too\n"
                "\n"
                "Fleet agent (the fleet scope, across hosts):\n"
-               "     --etcd <url>[,<url>...]  serve the fleet scope through these etcd\n"
-               "                            endpoints (default: $HEADCOUNT_ETCD; none: off)\n"
+               "     --etcd <urls>          serve the fleet scope through etcd at <urls>,\n"
+               "                            comma-separated (default: $HEADCOUNT_ETCD)\n"
                "     --etcd-prefix <prefix> the keys' prefix (default /headcount/)\n"
                "     --host <name>          this host's name in the fleet (default: hostname)\n"
                "     --ttl <secs>           the etcd lease's time to live (default 10, min 2)\n"
@@ -259,6 +259,11 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
         (void) sd_notify(false, "STOPPING=1");
         log_info("Received %s; stopping", strsignal((int) si->ssi_signo));
+#if HAVE_FLEET
+        /* the fleet seats held here leave the fleet first: the loop exits after that */
+        if (m->fleet && fleet_stop(m->fleet, EXIT_SUCCESS) > 0)
+                return 0;
+#endif
         return sd_event_exit(m->event, EXIT_SUCCESS);
 }
 

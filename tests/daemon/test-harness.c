@@ -243,7 +243,8 @@ static int on_signal(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         if (h->n_signals == HARNESS_SIGNALS_MAX)
                 return 0;
         s = h->signals + h->n_signals;
-        if (sd_bus_message_is_signal(msg, "org.headcount.Manager1", "CountChanged"))
+        if (sd_bus_message_is_signal(msg, "org.headcount.Manager1", "CountChanged") ||
+            sd_bus_message_is_signal(msg, "org.headcount.Manager1", "FleetCountChanged"))
                 k = sd_bus_message_read(msg, "su", &name, &count);
         else if (sd_bus_message_is_signal(msg, "org.headcount.Manager1", "InstanceEvent")) {
                 const char *event = NULL;

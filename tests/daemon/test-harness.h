@@ -18,7 +18,8 @@
 #define HARNESS_SIGNALS_MAX 4096
 
 struct harness_signal {
-        char member[32];                 /* CountChanged, RegionAdded, RegionRemoved, or
+        char member[32];                 /* CountChanged, FleetCountChanged, RegionAdded,
+                                          * RegionRemoved, or
                                           * InstanceEvent:join|leave|died (count: the pid) */
         char name[256];
         uint32_t count;
