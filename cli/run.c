@@ -149,7 +149,7 @@ static int exec_result(int fd) {
 
 /* The child's side: never returns. GATE, when >= 0, is read before exec: one byte says
  * go, EOF says the wrapper died before it recorded us. */
-static _Noreturn void child(const struct run *r, int errfd, int gate) {
+static _Noreturn void child(const struct run *r, int errfd, int gate, int gate_w) {
         char go;
         int e;
 
@@ -158,6 +158,8 @@ static _Noreturn void child(const struct run *r, int errfd, int gate) {
                 (void) setpgid(0, 0);
         if (gate >= 0) {
                 ssize_t n;
+
+                (void) close(gate_w);   /* or EOF would never come */
 
                 do
                         n = read(gate, &go, 1);
@@ -184,7 +186,7 @@ int run_spawn(struct run *r, bool gated) {
         }
         pid = gated ? fork() : vfork();
         if (pid == 0)
-                child(r, pipefd[1], gate[0]);
+                child(r, pipefd[1], gate[0], gate[1]);
         err = errno;
         (void) close(pipefd[1]);
         if (gated)
