@@ -310,10 +310,8 @@ int run_replace(const struct cli *c, hc_slot **ret) {
                 r = hc_join(c->name, RUN_OPTIONS(c, 0), ret);
                 if (r == 0)
                         return 0;
-                if (r != -EBUSY) {
-                        message_error("cannot join region '%s': %s", c->name, strerror(-r));
-                        return EXIT_FAILURE;
-                }
+                if (r != -EBUSY)
+                        return cli_failure(c, r, "cannot join region '%s'", c->name);
                 r = pick(c, &t.in);
                 if (r == 0) {
                         round++;        /* a seat came free: take it */

@@ -52,6 +52,25 @@
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 
+/* As run_report_full() in the fleet scope, where a pid means something on its host only. */
+static void report_full_fleet(const struct cli *c) {
+        hc_fleet_instance *list = NULL;
+        char holders[320] = "";
+        size_t len = 0;
+        int n;
+
+        n = hc_fleet_list(c->name, CLI_OPTIONS(c), &list);
+        for (int i = 0; i < n && i < (int) c->max && len < sizeof holders - 100; i++)
+                len += (size_t) snprintf(holders + len, sizeof holders - len, "%spid %d on %s",
+                                         len ? ", " : "", (int) list[i].instance.pid,
+                                         list[i].host);
+        free(list);
+        if (len > 0)
+                message_error("no free seat in fleet region '%s': held by %s", c->name, holders);
+        else
+                message_error("no free seat in fleet region '%s'", c->name);
+}
+
 /* Says who holds the seats we could have had: with --max 1, who is already running. A
  * PID is only as good as its record: "pid 2 in another PID namespace", "pid 1234
  * (unverified)" say so. */
@@ -63,6 +82,10 @@ void run_report_full(const struct cli *c, int r) {
 
         if (r == -ETIMEDOUT) {
                 message_error("no free seat in region '%s' within the timeout", c->name);
+                return;
+        }
+        if (c->fleet) {
+                report_full_fleet(c);
                 return;
         }
         n = hc_list(c->name, CLI_OPTIONS(c), &list);
@@ -97,7 +120,7 @@ int run_exit_status(int status) {
 
 void run_check_options(struct cli *c, bool wait, bool kill_after, bool restart_sec,
                        bool on_lost) {
-        bool fleet = c->scope == HC_SCOPE_FLEET;
+        bool fleet = c->fleet;
 
         if (c->replace && wait)
                 usage_error("--replace and --wait exclude each other");
@@ -352,7 +375,7 @@ static void fleet_setup(struct run *r) {
 
 int command_run(const struct cli *c) {
         struct run r = { .c = c, .sigfd = -1, .lostfd = -1, .kill_at_ms = -1 };
-        bool modes = c->replace || c->restart != RESTART_NO || c->scope == HC_SCOPE_FLEET;
+        bool modes = c->replace || c->restart != RESTART_NO || c->fleet;
         int status = 0, ret, w;
 
         if (c->replace) {
@@ -366,10 +389,8 @@ int command_run(const struct cli *c) {
                                 run_report_full(c, w);
                         return c->conflict_exit_code;
                 }
-                if (w < 0) {
-                        message_error("cannot join region '%s': %s", c->name, strerror(-w));
-                        return EXIT_FAILURE;
-                }
+                if (w < 0)
+                        return cli_failure(c, w, "cannot join region '%s'", c->name);
         }
 
         w = signals_setup(&r);
