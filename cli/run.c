@@ -207,8 +207,12 @@ int run_spawn(struct run *r, bool gated) {
                 (void) close(pipefd[1]);
                 goto fail;
         }
-        pid = gated ? fork() : vfork();
+        if (gated)
+                pid = fork();
+        else
+                pid = vfork();
         if (pid == 0)
+                /* NOLINTNEXTLINE(clang-analyzer-unix.Vfork): only system calls, exec and _exit */
                 child(r, pipefd[1], gate[0], gate[1]);
         err = errno;
         (void) close(pipefd[1]);
