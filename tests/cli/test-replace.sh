@@ -147,9 +147,19 @@ for round in $(seq 20); do
         "$HEADCOUNT" run --replace race -- sleep 600 &
         b=$!
         track $b
-        wait -n $a $b
+        # the first of the two to end is the loser (bounded: two that both run would hang)
+        loser=
+        for i in $(seq 1200); do
+                if ! kill -0 $a 2>/dev/null; then loser=$a survivor=$b; break; fi
+                if ! kill -0 $b 2>/dev/null; then loser=$b survivor=$a; break; fi
+                sleep 0.05
+        done
+        if [ -z "$loser" ]; then
+                fail "round $round: both --replace launches still run after 60 s"
+                break
+        fi
+        wait $loser
         st=$?
-        if kill -0 $a 2>/dev/null; then survivor=$a; else survivor=$b; fi
         same "round $round: the loser was stopped" $st 143
         # the survivor's CMD is the holder: its record names a child of the survivor
         winner=
