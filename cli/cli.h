@@ -39,7 +39,7 @@ struct cli {
         int conflict_exit_code; /* run --conflict-exit-code */
         bool quiet;             /* run --quiet */
         bool replace;           /* run --replace */
-        int kill_after_ms;      /* run --kill-after; -1: not given (see run.h) */
+        int kill_after_ms;      /* run --kill-after, or run_check_options()'s default */
         int restart;            /* run --restart: RESTART_* */
         int restart_sec_ms;     /* run --restart-sec */
         int on_lost;            /* run --on-lost: ON_LOST_* */
