@@ -44,10 +44,20 @@ fleet_ready() {
         exit 1
 }
 
-# lose CASE: stops etcd until the agent has told its holders (the wrapper has ended), then
+# lose: stops etcd until the agent has told its holders (the wrapper has ended), then
 # lets it go on and waits until the fleet is served again.
 lose() {
+        local i
         kill -STOP $etcd
+        for i in $(seq 600); do
+                kill -0 $wrapper 2>/dev/null || break
+                sleep 0.1
+        done
+        if kill -0 $wrapper 2>/dev/null; then
+                kill -CONT $etcd
+                fail "the wrapper still runs 60 s after etcd stopped"
+                exit 1
+        fi
         wait $wrapper
         status=$?
         kill -CONT $etcd
