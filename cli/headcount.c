@@ -39,6 +39,11 @@ enum {
         OPT_FLEET,
         OPT_OUTPUT_ALL,
         OPT_TIME_FORMAT,
+        OPT_REPLACE,
+        OPT_KILL_AFTER,
+        OPT_RESTART,
+        OPT_RESTART_SEC,
+        OPT_ON_LOST,
 };
 
 /* Which options each command takes, as bits of (1 << option index in the table below). */
@@ -62,6 +67,11 @@ static const struct option longopts[] = {
         { "time-format",        required_argument, NULL, OPT_TIME_FORMAT },
         { "fd",                 required_argument, NULL, OPT_FD        },
         { "pid",                required_argument, NULL, OPT_PID       },
+        { "replace",            no_argument,       NULL, OPT_REPLACE   },
+        { "kill-after",         required_argument, NULL, OPT_KILL_AFTER },
+        { "restart",            required_argument, NULL, OPT_RESTART   },
+        { "restart-sec",        required_argument, NULL, OPT_RESTART_SEC },
+        { "on-lost",            required_argument, NULL, OPT_ON_LOST   },
         { "user",               no_argument,       NULL, OPT_USER      },
         { "system",             no_argument,       NULL, OPT_SYSTEM    },
         { "dir",                required_argument, NULL, OPT_DIR       },
@@ -92,7 +102,12 @@ enum {
         F_TABLE = F_JSON | F_OUTPUT | F_OUTPUT_ALL | F_NOHEADINGS | F_RAW,
         F_FD = 1 << 17,
         F_PID = 1 << 18,
-        N_COMMAND_OPTIONS = 19, /* the options above: the first entries of longopts[] */
+        F_REPLACE = 1 << 19,
+        F_KILL_AFTER = 1 << 20,
+        F_RESTART = 1 << 21,
+        F_RESTART_SEC = 1 << 22,
+        F_ON_LOST = 1 << 23,
+        N_COMMAND_OPTIONS = 24, /* the options above: the first entries of longopts[] */
 };
 
 static const struct command {
@@ -108,7 +123,8 @@ static int command_create(const struct cli *c);
 static int command_remove(const struct cli *c);
 
 static const struct command commands[] = {
-        { "run",    true,  F_MAX | F_WAIT | F_TAG | F_CONFLICT | F_QUIET, command_run    },
+        { "run",    true,  F_MAX | F_WAIT | F_TAG | F_CONFLICT | F_QUIET | F_REPLACE |
+                           F_KILL_AFTER | F_RESTART | F_RESTART_SEC | F_ON_LOST, command_run },
         { "count",  true,  0,                                             command_count  },
         { "list",   true,  F_TABLE | F_TIME_FORMAT,                       command_list   },
         { "names",  false, F_TABLE,                                       command_names  },
@@ -174,6 +190,14 @@ static _Noreturn void usage(void) {
               " -J, --json                      'list', 'names': print JSON\n"
               "     --time-format <format>      'list': JOINED as iso, relative or raw\n"
               "                                   (default: local time)\n"
+              "     --replace                   'run': stop whoever holds our seat, take it\n"
+              "     --kill-after <secs>         'run': SIGKILL after SIGTERM (default 5,\n"
+              "                                   or 2 for a lost fleet seat)\n"
+              "     --restart <when>            'run': restart the command: always, on-failure,\n"
+              "                                   on-success; the seat is held throughout\n"
+              "     --restart-sec <secs>        'run': delay before a restart (default 0.1)\n"
+              "     --on-lost <action>          'run', fleet scope: when the seat is lost, term\n"
+              "                                   (default), kill or ignore the command\n"
               "     --below <number>            'wait': until fewer than <number> are running\n"
               "     --zero                      'wait': until nobody is running\n"
               "     --timeout <secs>            'wait', 'send': give up after <secs>\n"
@@ -318,6 +342,18 @@ static int parse_time_format(const char *arg) {
         usage_error("invalid --time-format value '%s' (iso, relative or raw)", arg);
 }
 
+/* One of WORDS (NULL-terminated), as its index. */
+static int parse_word(const char *opt, const char *arg, const char *const words[]) {
+        for (int i = 0; words[i]; i++)
+                if (streq(words[i], arg))
+                        return i;
+        usage_error("invalid %s value '%s'", opt, arg);
+}
+
+/* As RESTART_* and ON_LOST_* number them. */
+static const char *const restart_words[] = { "no", "always", "on-failure", "on-success", NULL };
+static const char *const on_lost_words[] = { "term", "kill", "ignore", NULL };
+
 /* ---- The command line ---- */
 
 static const struct command *find_command(const char *name) {
@@ -346,6 +382,8 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 .conflict_exit_code = EXIT_FULL,
                 .timeout_ms = -1,
                 .fd = -1,
+                .kill_after_ms = -1,
+                .restart_sec_ms = RESTART_SEC_DEFAULT_MS,
         };
 
         /* Options may come before the command, after it, and after the name; "+" stops
@@ -460,6 +498,21 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 case OPT_PID:
                         c->pid = (pid_t) parse_unsigned("--pid", optarg, 1, INT_MAX, 10);
                         break;
+                case OPT_REPLACE:
+                        c->replace = true;
+                        break;
+                case OPT_KILL_AFTER:
+                        c->kill_after_ms = parse_seconds("--kill-after", optarg);
+                        break;
+                case OPT_RESTART:
+                        c->restart = parse_word("--restart", optarg, restart_words);
+                        break;
+                case OPT_RESTART_SEC:
+                        c->restart_sec_ms = parse_seconds("--restart-sec", optarg);
+                        break;
+                case OPT_ON_LOST:
+                        c->on_lost = parse_word("--on-lost", optarg, on_lost_words);
+                        break;
                 case OPT_USER:
                         c->scope = HC_SCOPE_USER;
                         c->dir = NULL;
@@ -551,6 +604,8 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         usage_error("no command given after '%s --'", c->name);
                 if (!(given & F_WAIT))
                         c->timeout_ms = 0;      /* without --wait a full region fails at once */
+                run_check_options(c, given & F_WAIT, given & F_KILL_AFTER, given & F_RESTART_SEC,
+                                  given & F_ON_LOST);
         }
         if (streq(command->name, "join") || streq(command->name, "leave")) {
                 if (c->fd < 0)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "run.h"
 
 int command_path(const struct cli *c) {
         char path[PATH_MAX + 64];
@@ -62,7 +63,7 @@ int command_join(const struct cli *c) {
                                             .timeout_ms = c->timeout_ms), c->fd, pid);
         if (r == -EBUSY || r == -ETIMEDOUT) {
                 if (!c->quiet)
-                        report_full(c, r);
+                        run_report_full(c, r);
                 return c->conflict_exit_code;
         }
         if (r < 0) {

@@ -13,7 +13,7 @@ long=$(grep -o -- '--[a-z][a-z-]*' "$T/help" | sort -u)
 short=$(grep -oE -- '^ -[a-zA-Z],' "$T/help" | tr -d ' ,' | sort -u)
 commands=$(sed -n '/^Commands:/,/^$/p' "$T/help" | awk 'NR > 1 && NF { print $1 }')
 
-same "long options in --help" "$(echo "$long" | wc -l)" 25
+same "long options in --help" "$(echo "$long" | wc -l)" 30
 same "commands in --help" "$(echo $commands)" "run count list names wait create remove send path join leave help"
 
 for opt in $long; do
@@ -101,7 +101,7 @@ same "no names after the name" "$(complete_words headcount count alpha '')" ""
 same "no names after the name of wait" "$(complete_words headcount wait alpha --zero '')" ""
 same "-- after run NAME" "$(complete_words headcount run alpha '')" --
 same "-- after run --max 2 NAME" "$(complete_words headcount run --max 2 alpha '')" --
-same "-- among run NAME's options" "$(complete_words headcount run alpha --)" "--user --system --dir --fleet --help --version --max --wait --wait= --tag --conflict-exit-code --quiet --"
+same "-- among run NAME's options" "$(complete_words headcount run alpha --)" "--user --system --dir --fleet --help --version --max --wait --wait= --tag --conflict-exit-code --quiet --replace --kill-after --restart= --restart-sec --on-lost= --"
 same "names after -w SEC" "$(complete_words headcount run -w 5 '')" "alpha beta"
 same "-- after -w SEC NAME" "$(complete_words headcount run -w 5 alpha '')" --
 same "names after -w" "$(complete_words headcount run -w '')" "alpha beta"
