@@ -66,9 +66,26 @@ declare -A HOST_DIR=() HOST_PID=() HOST_ARGS=() HOST_HOLDERS=()
 # Every pid started here; killed (with its process group when it leads one) at exit.
 started_pids=
 
+# tree_pids P...: P and its descendants (a command may have a process group of its own).
+tree_pids() {
+        local p
+        for p in "$@"; do
+                echo "$p"
+                tree_pids $(ps -o pid= --ppid "$p" 2>/dev/null)
+        done
+}
+
+# kill_tree SIG P: SIG to P and every descendant of P (a holder and its command).
+kill_tree() {
+        local p
+        for p in $(tree_pids "$2"); do
+                kill "-$1" "$p" 2>/dev/null
+        done
+}
+
 fleet_cleanup() {
         local p
-        for p in $started_pids; do
+        for p in $(tree_pids $started_pids); do
                 kill -CONT "$p" 2>/dev/null
                 kill -KILL -- "-$p" 2>/dev/null
                 kill -KILL "$p" 2>/dev/null
@@ -341,9 +358,7 @@ hold() {
 # host_kill NAME: the whole host dies at once: its daemon and every holder started on it.
 host_kill() {
         local name=$1 p
-        kill -KILL "${HOST_PID[$name]}" 2>/dev/null
-        for p in ${HOST_HOLDERS[$name]}; do
-                kill -KILL -- "-$p" 2>/dev/null
+        for p in "${HOST_PID[$name]}" $(tree_pids ${HOST_HOLDERS[$name]}); do
                 kill -KILL "$p" 2>/dev/null
         done
         wait "${HOST_PID[$name]}" 2>/dev/null
@@ -382,6 +397,11 @@ exited() {
         ! running "$1"
 }
 
+# json_len FILE: the length of the JSON array in FILE ("invalid" when it is none).
+json_len() {
+        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d) if isinstance(d, list) else "invalid")' "$1" 2>/dev/null || echo invalid
+}
+
 # check WHAT CMD...: counts a check; fails it naming WHAT when CMD fails.
 check() {
         local what=$1
@@ -402,6 +422,49 @@ dump_logs() {
                 echo "--- $(basename "$f") (last 15 lines)" >&2
                 tail -n 15 "$f" >&2
         done
+}
+
+# fleet_events: the event pipe (fd 3), the gate (fd 4), and $T/hold.sh, the command of a
+# seat: 'hold.sh LABEL' says "LABEL PID FENCE" on the event pipe ($HEADCOUNT_FENCE, or
+# "none"), holds until 'release' lets it go (exit 0), and on SIGTERM writes the time in
+# ms to $T/term-LABEL and exits 143. With HOLD_CHECK=N it also records in
+# $T/violations any moment when more than N such commands held at once.
+fleet_events() {
+        events_open
+        mkdir "$T/in"
+        cat >"$T/hold.sh" <<'EOF_HOLD'
+#!/bin/sh
+label=$1
+reader=
+trap 'date +%s%3N >"$T/term-$label"; rm -f "$T/in/$$"; [ -z "$reader" ] || kill $reader 2>/dev/null; exit 143' TERM
+if [ -n "${HOLD_CHECK:-}" ]; then
+        : >"$T/in/$$"
+        n=$(ls "$T/in" | wc -l)
+        [ "$n" -le "$HOLD_CHECK" ] || echo "$label: $n commands held at once" >>"$T/violations"
+fi
+echo "$label $$ ${HEADCOUNT_FENCE:-none}" >&3
+if [ "${HOLD_FOR:-}" ]; then
+        sleep "$HOLD_FOR"
+else
+        read _ <"$T/gate" &
+        reader=$!
+        wait $reader
+fi
+rm -f "$T/in/$$"
+exit 0
+EOF_HOLD
+        chmod +x "$T/hold.sh"
+}
+
+# expect_event WHAT PATTERN: the next event matches the shell PATTERN.
+expect_event() {
+        next_event
+        checks=$((checks + 1))
+        case $event in
+        $2) return 0 ;;
+        esac
+        fail "$1: event '$event', expected '$2'"
+        return 1
 }
 
 fleet_finish() {
