@@ -31,6 +31,17 @@ typedef struct EtcdCall EtcdCall;
  *   -ENOENT        etcd says not found (gRPC 5: "requested lease not found")
  *   -EINVAL        etcd says the request is invalid (gRPC 3), or a non-JSON answer
  *   -EIO           any other error answer
+ * Each endpoint is tried at most once per call, starting with the one that answered last:
+ * -EHOSTUNREACH comes as soon as every endpoint failed to connect or answered
+ * "unavailable" (gRPC 14), with ERROR naming each ("cannot reach etcd at URL: Connection
+ * refused; at URL2: ..."), and -ETIMEDOUT when the deadline passed first ("etcd at URL did
+ * not answer within 3 s"). A connection that breaks before the answer (reset, empty reply)
+ * counts as a failure to connect: the request may have been applied, so requests must be
+ * safe to repeat (guard transactions with compares).
+ * REPLY is the JSON object as etcd sent it: a streaming RPC called once, such as
+ * /v3/lease/keepalive, answers {"result": {"ID": ..., "TTL": ...}} (TTL absent, that is
+ * 0, when the lease is gone), and an {"error": ...} object in a 200 answer is mapped as
+ * above.
  */
 typedef void (*etcd_callback_t)(Etcd *e, int r, json_object *reply, const char *error,
                                 void *userdata);
@@ -39,6 +50,12 @@ typedef void (*etcd_callback_t)(Etcd *e, int r, json_object *reply, const char *
  * A watch stream: called once per message the stream delivers (R = 0, MESSAGE the object
  * under "result", borrowed), and exactly once at its end (R < 0 as above, or R = 0 with
  * MESSAGE NULL when the server closed the stream). After the end call the EtcdCall is gone.
+ * The first message is {"created": true, ...}. A message with "canceled": true (a
+ * compacted start revision: "compact_revision"; or an error, "cancel_reason") means etcd
+ * ended the watch but left the stream open: cancel it and watch again. An endpoint that
+ * cannot be reached moves the watch to the next one until it is established; a
+ * connection lost after that ends it with -EHOSTUNREACH (TCP keepalives notice a dead
+ * peer within about 25 s).
  */
 typedef void (*etcd_stream_callback_t)(Etcd *e, int r, json_object *message,
                                        const char *error, void *userdata);
@@ -49,7 +66,11 @@ int etcd_new(sd_event *event, const char *endpoints, uint64_t timeout_usec, Etcd
 Etcd *etcd_free(Etcd *e);       /* cancels every call without calling back; NULL-safe */
 
 /* POSTs REQUEST (borrowed: serialised at once) to PATH ("/v3/kv/range"). CB is called
- * exactly once, never from within etcd_call(). *RET (may be NULL) lets the caller cancel. */
+ * exactly once, never from within etcd_call(). *RET (may be NULL) lets the caller cancel;
+ * it is valid until CB returns. On failure (-EINVAL for a bad argument, -ENOMEM) nothing
+ * was started and CB is never called. Callbacks run from the event loop (a defer source),
+ * never from inside libcurl: they may start and cancel calls and watches, their own
+ * included, and even etcd_free() the client. */
 int etcd_call(Etcd *e, const char *path, json_object *request, etcd_callback_t cb,
               void *userdata, EtcdCall **ret);
 
@@ -62,7 +83,9 @@ int etcd_call_timeout(Etcd *e, const char *path, json_object *request, uint64_t 
 int etcd_watch(Etcd *e, json_object *create_request, etcd_stream_callback_t cb,
                void *userdata, EtcdCall **ret);
 
-/* Stops a call or watch: its callback is not called. NULL-safe; returns NULL. */
+/* Stops a call or watch: its callback is not called again (not even the end call), even
+ * when its answer has already arrived. NULL-safe; returns NULL. C must not have ended
+ * (after its last callback returned, it is gone). */
 EtcdCall *etcd_call_cancel(EtcdCall *c);
 
 /* The endpoint that answered last (or the first), for messages. */

@@ -1,0 +1,885 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The etcd v3 JSON gateway client: libcurl's multi interface inside the daemon's sd-event
+ * loop. curl tells us which sockets to watch (on_curl_socket) and when to wake it up
+ * (on_curl_timer); we hand every readiness and every expiry back to it with
+ * curl_multi_socket_action(), then collect the transfers it finished (collect_done()).
+ *
+ * Callbacks never run inside libcurl, nor inside etcd_call(): a finished call, and every
+ * message of a watch, is queued on the call and handed over from the call's own defer
+ * source (on_dispatch). A callback may therefore start, cancel or free anything, the
+ * Etcd included. Each call is reference counted: the Etcd holds one reference until the
+ * call is detached (finished or cancelled), and on_dispatch holds one while it calls back,
+ * so a call cancelled from inside its own callback lives until that callback returns.
+ *
+ * Failover: a call starts at the endpoint that answered last. A connection failure, or
+ * an "unavailable" answer (gRPC 14), moves it on to the next endpoint, each tried once
+ * within the call's deadline; each attempt gets the time that is left, and the connection
+ * attempt a share of it, so that a black-holed endpoint leaves time for the others.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "cleanup.h"
+#include "etcd.h"
+#include "time-util.h"
+
+/* The largest unary answer we take (a range over many keys). */
+#define ETCD_REPLY_MAX ((size_t) 64 << 20)
+/* A watch is idle for as long as nothing changes: TCP keepalives find a dead peer. */
+#define ETCD_KEEPIDLE_SEC 10L
+#define ETCD_KEEPINTVL_SEC 5L
+#define ETCD_KEEPCNT 3
+#define ETCD_USER_TIMEOUT_MS 30000
+
+typedef struct EtcdSocket EtcdSocket;
+
+/* One socket curl asked us to watch. */
+struct EtcdSocket {
+        Etcd *etcd;
+        curl_socket_t fd;
+        sd_event_source *source;
+        EtcdSocket *prev, *next;
+};
+
+struct Etcd {
+        sd_event *event;
+        CURLM *multi;
+        sd_event_source *timer;          /* curl's timeout */
+        char **endpoints;                /* "http://host:port", no trailing slash */
+        size_t n_endpoints;
+        size_t current;                  /* answered last: every call starts there */
+        uint64_t timeout_usec;
+        EtcdCall *calls;                 /* every call not yet detached */
+        EtcdSocket *sockets;
+};
+
+struct EtcdCall {
+        unsigned n_ref;
+        Etcd *etcd;                      /* NULL once detached */
+        EtcdCall *prev, *next;
+        CURL *easy;
+        struct curl_slist *headers;
+        sd_event_source *dispatch;       /* a defer source: runs the callbacks */
+        char *body;                      /* the request, serialised */
+        char *path;
+        etcd_callback_t cb;              /* unary */
+        etcd_stream_callback_t stream_cb;/* watch */
+        void *userdata;
+        uint64_t timeout_usec;           /* 0: a watch, no deadline */
+        uint64_t deadline;               /* CLOCK_MONOTONIC */
+        size_t endpoint;                 /* the endpoint of this attempt */
+        size_t n_tried;                  /* endpoints that failed this call */
+        char *unreachable;               /* why each of them failed */
+        char *buf;                       /* the answer (unary, or a watch's error answer) */
+        size_t len;
+        json_tokener *tok;               /* a watch's stream, across chunks */
+        json_object *queue;              /* a watch's messages not yet handed over */
+        bool streaming;                  /* the watch is established: failing now ends it */
+        bool finished;                   /* r, reply and error are set */
+        int r;
+        json_object *reply;
+        char *error;
+        char errbuf[CURL_ERROR_SIZE];
+};
+
+static void collect_done(Etcd *e);
+
+static EtcdCall *call_unref(EtcdCall *c) {
+        if (!c || --c->n_ref > 0)
+                return NULL;
+        free(c->body);
+        free(c->path);
+        free(c->unreachable);
+        free(c->buf);
+        if (c->tok)
+                json_tokener_free(c->tok);
+        json_object_put(c->queue);
+        json_object_put(c->reply);
+        free(c->error);
+        free(c);
+        return NULL;
+}
+
+/* Takes C out of its Etcd and out of curl, and drops the Etcd's reference. What a pending
+ * callback needs (r, reply, error, the queue) stays until the last reference goes. */
+static void call_detach(EtcdCall *c) {
+        Etcd *e = c->etcd;
+
+        if (!e)
+                return;
+        if (c->easy) {
+                (void) curl_multi_remove_handle(e->multi, c->easy);
+                curl_easy_cleanup(c->easy);
+                c->easy = NULL;
+        }
+        curl_slist_free_all(c->headers);
+        c->headers = NULL;
+        c->dispatch = sd_event_source_disable_unref(c->dispatch);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                e->calls = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        c->etcd = NULL;
+        call_unref(c);
+}
+
+static void call_finish(EtcdCall *c, int r, json_object *reply, const char *error) {
+        if (c->finished) {
+                json_object_put(reply);
+                return;
+        }
+        c->finished = true;
+        c->r = r;
+        c->reply = reply;
+        c->error = error ? strdup(error) : NULL;
+        (void) sd_event_source_set_enabled(c->dispatch, SD_EVENT_ONESHOT);
+}
+
+/* Hands over the queued messages, then the end; outside of curl and of etcd_call(). */
+static int on_dispatch(sd_event_source *s, void *userdata) {
+        EtcdCall *c = userdata;
+        Etcd *e = c->etcd;
+
+        c->n_ref++;
+        if (c->stream_cb && c->queue) {
+                size_t n = json_object_array_length(c->queue);
+
+                for (size_t i = 0; i < n && c->etcd; i++)
+                        c->stream_cb(e, 0, json_object_array_get_idx(c->queue, i), NULL,
+                                     c->userdata);
+                if (c->etcd && n > 0)
+                        (void) json_object_array_del_idx(c->queue, 0, n);
+        }
+        if (c->etcd && c->finished) {
+                call_detach(c);
+                if (c->stream_cb)
+                        c->stream_cb(e, c->r, NULL, c->error, c->userdata);
+                else
+                        c->cb(e, c->r, c->reply, c->error, c->userdata);
+        }
+        call_unref(c);
+        return 0;
+}
+
+/* Maps an etcd error answer ({"error": text, "code": N, "message": text}, or a stream's
+ * {"error": {"grpc_code": N, "message": text}}) to an errno; 1 when O carries none. */
+static int error_from_json(json_object *o, const char **ret_text, bool *ret_unavailable) {
+        json_object *err, *code = NULL, *msg = NULL;
+        int64_t grpc;
+
+        *ret_unavailable = false;
+        if (!json_object_is_type(o, json_type_object) ||
+            !json_object_object_get_ex(o, "error", &err))
+                return 1;
+        if (json_object_is_type(err, json_type_object)) {
+                (void) json_object_object_get_ex(err, "grpc_code", &code);
+                (void) json_object_object_get_ex(err, "message", &msg);
+        } else {
+                (void) json_object_object_get_ex(o, "code", &code);
+                if (!json_object_object_get_ex(o, "message", &msg))
+                        msg = err;
+        }
+        *ret_text = json_object_get_string(msg);
+        if (!*ret_text || !**ret_text)
+                *ret_text = "etcd answered an error without a message";
+        grpc = code ? json_object_get_int64(code) : 2;
+        switch (grpc) {
+        case 14:
+                *ret_unavailable = true;
+                return -EHOSTUNREACH;
+        case 7:
+        case 16:
+                return -EACCES;
+        case 8:
+                return -ENOSPC;
+        case 5:
+                return -ENOENT;
+        case 3:
+                return -EINVAL;
+        case 4:
+                return -ETIMEDOUT;
+        default:
+                return -EIO;
+        }
+}
+
+/* Notes why the current endpoint failed. */
+static void note_unreachable(EtcdCall *c, const char *why) {
+        const char *url = c->etcd->endpoints[c->endpoint];
+        char *s;
+
+        if (!c->unreachable)
+                s = asprintf(&s, "cannot reach etcd at %s: %s", url, why) < 0 ? NULL : s;
+        else
+                s = asprintf(&s, "%s; at %s: %s", c->unreachable, url, why) < 0 ? NULL : s;
+        if (s) {
+                free(c->unreachable);
+                c->unreachable = s;
+        }
+}
+
+static void call_timed_out(EtcdCall *c) {
+        char text[256];
+
+        (void) snprintf(text, sizeof text, "etcd at %s did not answer within %g s",
+                        c->etcd->endpoints[c->endpoint], (double) c->timeout_usec / 1e6);
+        call_finish(c, -ETIMEDOUT, NULL, text);
+}
+
+/* Starts an attempt at endpoint c->endpoint. */
+static int call_attempt(EtcdCall *c) {
+        Etcd *e = c->etcd;
+        _cleanup_free_ char *url = NULL;
+        long left_ms = 0;
+
+        if (asprintf(&url, "%s%s", e->endpoints[c->endpoint], c->path) < 0)
+                return -ENOMEM;
+        if (c->timeout_usec > 0) {
+                uint64_t now = now_usec();
+                size_t untried = e->n_endpoints - c->n_tried;
+
+                if (now >= c->deadline) {
+                        call_timed_out(c);
+                        return 0;
+                }
+                left_ms = (long) ((c->deadline - now + 999) / 1000);
+                (void) curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, left_ms);
+                (void) curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                                        left_ms / (long) untried > 0 ? left_ms / (long) untried : 1L);
+        }
+        c->len = 0;
+        c->errbuf[0] = '\0';
+        if (curl_easy_setopt(c->easy, CURLOPT_URL, url) != CURLE_OK)
+                return -ENOMEM;
+        if (curl_multi_add_handle(e->multi, c->easy) != CURLM_OK)
+                return -ENOMEM;
+        return 0;
+}
+
+/* The current endpoint failed: the next one, or the end of the call. */
+static void call_next(EtcdCall *c, int r_last) {
+        Etcd *e = c->etcd;
+        int r;
+
+        if (++c->n_tried >= e->n_endpoints) {
+                call_finish(c, r_last, NULL, c->unreachable ?: "cannot reach etcd");
+                return;
+        }
+        c->endpoint = (c->endpoint + 1) % e->n_endpoints;
+        r = call_attempt(c);
+        if (r < 0)
+                call_finish(c, r, NULL, strerror(-r));
+}
+
+/* A unary answer, or a watch's answer other than 200, is complete in c->buf. */
+static void call_answered(EtcdCall *c, long status) {
+        Etcd *e = c->etcd;
+        json_tokener *tok;
+        json_object *o;
+        const char *text = NULL;
+        bool unavailable;
+        char msg[256];
+        int r;
+
+        tok = json_tokener_new();
+        if (!tok) {
+                call_finish(c, -ENOMEM, NULL, strerror(ENOMEM));
+                return;
+        }
+        o = json_tokener_parse_ex(tok, c->buf ?: "", (int) c->len);
+        json_tokener_free(tok);
+        if (!json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                (void) snprintf(msg, sizeof msg, "etcd at %s answered HTTP %ld, not a JSON object",
+                                e->endpoints[c->endpoint], status);
+                call_finish(c, -EINVAL, NULL, msg);
+                return;
+        }
+        r = error_from_json(o, &text, &unavailable);
+        if (r < 0 && unavailable) {
+                note_unreachable(c, text);
+                json_object_put(o);
+                call_next(c, -EHOSTUNREACH);
+                return;
+        }
+        e->current = c->endpoint;
+        if (r < 0 || status != 200) {
+                if (r > 0) {
+                        (void) snprintf(msg, sizeof msg, "etcd at %s answered HTTP %ld",
+                                        e->endpoints[c->endpoint], status);
+                        text = msg;
+                        r = -EIO;
+                }
+                call_finish(c, r, NULL, text);
+                json_object_put(o);
+                return;
+        }
+        call_finish(c, 0, o, NULL);
+}
+
+/* curl finished a transfer of C with CODE. */
+static void call_done(EtcdCall *c, CURLcode code) {
+        Etcd *e = c->etcd;
+        long status = 0, oserr = 0;
+        const char *why;
+
+        (void) curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+        (void) curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &oserr);
+        (void) curl_multi_remove_handle(e->multi, c->easy);
+        if (c->finished)                 /* the write callback ended it */
+                return;
+        if (code == CURLE_OK) {
+                if (c->stream_cb && status == 200) {
+                        e->current = c->endpoint;
+                        call_finish(c, 0, NULL, NULL);     /* the server ended the watch */
+                } else
+                        call_answered(c, status);
+                return;
+        }
+        why = oserr > 0 ? strerror((int) oserr) : c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
+        if (c->stream_cb && c->streaming) {
+                char text[512];
+
+                (void) snprintf(text, sizeof text, "lost the watch on etcd at %s: %s",
+                                e->endpoints[c->endpoint], why);
+                call_finish(c, -EHOSTUNREACH, NULL, text);
+                return;
+        }
+        if (c->timeout_usec > 0 && now_usec() >= c->deadline) {
+                call_timed_out(c);
+                return;
+        }
+        note_unreachable(c, code == CURLE_OPERATION_TIMEDOUT ? "connection timed out" : why);
+        call_next(c, -EHOSTUNREACH);
+}
+
+static void collect_done(Etcd *e) {
+        CURLMsg *m;
+        int left;
+
+        while ((m = curl_multi_info_read(e->multi, &left))) {
+                EtcdCall *c = NULL;
+
+                if (m->msg != CURLMSG_DONE)
+                        continue;
+                if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &c) == CURLE_OK && c)
+                        call_done(c, m->data.result);
+        }
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Etcd *e = userdata;
+        int action = 0, running;
+
+        if (revents & (EPOLLIN | EPOLLHUP))
+                action |= CURL_CSELECT_IN;
+        if (revents & EPOLLOUT)
+                action |= CURL_CSELECT_OUT;
+        if (revents & EPOLLERR)
+                action |= CURL_CSELECT_ERR;
+        (void) curl_multi_socket_action(e->multi, fd, action, &running);
+        collect_done(e);
+        return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Etcd *e = userdata;
+        int running;
+
+        (void) curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        collect_done(e);
+        return 0;
+}
+
+static void socket_free(EtcdSocket *k) {
+        Etcd *e = k->etcd;
+
+        sd_event_source_disable_unref(k->source);
+        if (k->prev)
+                k->prev->next = k->next;
+        else
+                e->sockets = k->next;
+        if (k->next)
+                k->next->prev = k->prev;
+        free(k);
+}
+
+/* curl's CURLMOPT_SOCKETFUNCTION: watch FD for WHAT, or no longer. */
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, void *socketp) {
+        Etcd *e = userdata;
+        EtcdSocket *k = socketp;
+        uint32_t events = 0;
+
+        if (what == CURL_POLL_REMOVE) {
+                if (k) {
+                        (void) curl_multi_assign(e->multi, fd, NULL);
+                        socket_free(k);
+                }
+                return 0;
+        }
+        if (what & CURL_POLL_IN)
+                events |= EPOLLIN;
+        if (what & CURL_POLL_OUT)
+                events |= EPOLLOUT;
+        if (k)
+                return sd_event_source_set_io_events(k->source, events) < 0 ? -1 : 0;
+        k = calloc(1, sizeof *k);
+        if (!k)
+                return -1;
+        if (sd_event_add_io(e->event, &k->source, fd, events, on_io, e) < 0) {
+                free(k);
+                return -1;
+        }
+        k->etcd = e;
+        k->fd = fd;
+        k->next = e->sockets;
+        if (k->next)
+                k->next->prev = k;
+        e->sockets = k;
+        (void) curl_multi_assign(e->multi, fd, k);
+        return 0;
+}
+
+/* curl's CURLMOPT_TIMERFUNCTION: wake it up in TIMEOUT_MS (-1: never). It must not be
+ * called back from in here, so even 0 goes through the loop. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userdata) {
+        Etcd *e = userdata;
+        uint64_t when;
+
+        if (timeout_ms < 0)
+                return sd_event_source_set_enabled(e->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
+        when = now_usec() + (uint64_t) timeout_ms * 1000;
+        if (sd_event_source_set_time(e->timer, when) < 0 ||
+            sd_event_source_set_enabled(e->timer, SD_EVENT_ONESHOT) < 0)
+                return -1;
+        return 0;
+}
+
+/* A unary answer, or a watch's error answer: kept whole. */
+static bool buffer_append(EtcdCall *c, const char *p, size_t n) {
+        char *b;
+
+        if (c->len + n > ETCD_REPLY_MAX)
+                return false;
+        b = realloc(c->buf, c->len + n + 1);
+        if (!b)
+                return false;
+        memcpy(b + c->len, p, n);
+        c->len += n;
+        b[c->len] = '\0';
+        c->buf = b;
+        return true;
+}
+
+/* One message of a watch. */
+static bool stream_message(EtcdCall *c, json_object *o) {
+        json_object *result;
+        const char *text = NULL;
+        bool unavailable;
+        int r;
+
+        if (json_object_object_get_ex(o, "result", &result) &&
+            json_object_is_type(result, json_type_object)) {
+                if (!c->queue && !(c->queue = json_object_new_array()))
+                        return false;
+                (void) json_object_array_add(c->queue, json_object_get(result));
+                (void) sd_event_source_set_enabled(c->dispatch, SD_EVENT_ONESHOT);
+                return true;
+        }
+        r = error_from_json(o, &text, &unavailable);
+        if (r > 0)
+                call_finish(c, -EINVAL, NULL, "etcd sent a watch message without a result");
+        else
+                call_finish(c, r, NULL, text);
+        return false;
+}
+
+/* Splits a watch's stream into its JSON objects, across chunks. */
+static bool stream_feed(EtcdCall *c, const char *p, size_t n) {
+        while (n > 0) {
+                json_object *o;
+                size_t used;
+                bool ok;
+
+                o = json_tokener_parse_ex(c->tok, p, (int) (n > INT32_MAX ? INT32_MAX : n));
+                if (json_tokener_get_error(c->tok) == json_tokener_continue)
+                        return true;
+#if JSON_C_VERSION_NUM >= ((0 << 16) | (15 << 8))
+                used = json_tokener_get_parse_end(c->tok);
+#else
+                used = (size_t) c->tok->char_offset;
+#endif
+                if (!o) {
+                        call_finish(c, -EINVAL, NULL, "etcd sent a watch message that is not JSON");
+                        return false;
+                }
+                ok = stream_message(c, o);
+                json_object_put(o);
+                if (!ok)
+                        return false;
+                json_tokener_reset(c->tok);
+                p += used;
+                n -= used;
+        }
+        return true;
+}
+
+static size_t on_curl_write(char *p, size_t size, size_t nmemb, void *userdata) {
+        EtcdCall *c = userdata;
+        size_t n = size * nmemb;
+        long status = 0;
+
+        if (c->finished)
+                return 0;
+        if (c->stream_cb) {
+                (void) curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+                if (status == 200) {
+                        c->streaming = true;
+                        c->etcd->current = c->endpoint;
+                        return stream_feed(c, p, n) ? n : 0;
+                }
+        }
+        if (!buffer_append(c, p, n)) {
+                call_finish(c, -EIO, NULL, "etcd's answer is too large");
+                return 0;
+        }
+        return n;
+}
+
+/* TCP keepalive probes stop after ETCD_KEEPCNT (curl sets the idle time and interval),
+ * and unacknowledged data fails the connection after ETCD_USER_TIMEOUT_MS. */
+static int on_curl_sockopt(void *userdata, curl_socket_t fd, curlsocktype purpose) {
+        int cnt = ETCD_KEEPCNT, timeout = ETCD_USER_TIMEOUT_MS;
+
+        if (purpose == CURLSOCKTYPE_IPCXN) {
+                (void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+                (void) setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof timeout);
+        }
+        return CURL_SOCKOPT_OK;
+}
+
+static int call_new(Etcd *e, const char *path, json_object *request, uint64_t timeout_usec,
+                    etcd_callback_t cb, etcd_stream_callback_t stream_cb, void *userdata,
+                    EtcdCall **ret) {
+        EtcdCall *c;
+        const char *body;
+        int r;
+
+        if (!e || !path || path[0] != '/' || !request || (!cb && !stream_cb))
+                return -EINVAL;
+        body = json_object_to_json_string_ext(request, JSON_C_TO_STRING_PLAIN);
+        if (!body)
+                return -ENOMEM;
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->n_ref = 1;
+        c->etcd = e;
+        c->next = e->calls;
+        if (c->next)
+                c->next->prev = c;
+        e->calls = c;
+        c->cb = cb;
+        c->stream_cb = stream_cb;
+        c->userdata = userdata;
+        c->timeout_usec = timeout_usec;
+        c->deadline = timeout_usec > 0 ? now_usec() + timeout_usec : 0;
+        c->endpoint = e->current;
+        c->body = strdup(body);
+        c->path = strdup(path);
+        c->easy = curl_easy_init();
+        c->headers = curl_slist_append(NULL, "Content-Type: application/json");
+        if (c->headers)
+                c->headers = curl_slist_append(c->headers, "Expect:");
+        if (!c->body || !c->path || !c->easy || !c->headers ||
+            (stream_cb && !(c->tok = json_tokener_new()))) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = sd_event_add_defer(e->event, &c->dispatch, on_dispatch, c);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_enabled(c->dispatch, SD_EVENT_OFF);
+
+        if (curl_easy_setopt(c->easy, CURLOPT_PRIVATE, (char *) c) != CURLE_OK ||
+            curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+            curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1) != CURLE_OK ||
+            curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers) != CURLE_OK ||
+            curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body) != CURLE_OK ||
+            curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(c->body)) != CURLE_OK ||
+            curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_curl_write) != CURLE_OK ||
+            curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c) != CURLE_OK ||
+            curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf) != CURLE_OK ||
+            curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
+            curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPIDLE, ETCD_KEEPIDLE_SEC) != CURLE_OK ||
+            curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPINTVL, ETCD_KEEPINTVL_SEC) != CURLE_OK ||
+            curl_easy_setopt(c->easy, CURLOPT_SOCKOPTFUNCTION, on_curl_sockopt) != CURLE_OK) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        if (stream_cb)                   /* no deadline, but connecting has one */
+                (void) curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                                        (long) (e->timeout_usec / 1000 ?: 1));
+        r = call_attempt(c);
+        if (r < 0)
+                goto fail;
+        if (ret)
+                *ret = c;
+        return 0;
+fail:
+        call_detach(c);
+        return r;
+}
+
+int etcd_call_timeout(Etcd *e, const char *path, json_object *request, uint64_t timeout_usec,
+                      etcd_callback_t cb, void *userdata, EtcdCall **ret) {
+        if (!cb || timeout_usec == 0)
+                return -EINVAL;
+        return call_new(e, path, request, timeout_usec, cb, NULL, userdata, ret);
+}
+
+int etcd_call(Etcd *e, const char *path, json_object *request, etcd_callback_t cb,
+              void *userdata, EtcdCall **ret) {
+        if (!e)
+                return -EINVAL;
+        return etcd_call_timeout(e, path, request, e->timeout_usec, cb, userdata, ret);
+}
+
+int etcd_watch(Etcd *e, json_object *create_request, etcd_stream_callback_t cb,
+               void *userdata, EtcdCall **ret) {
+        json_object *o;
+        int r;
+
+        if (!e || !create_request || !cb)
+                return -EINVAL;
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        (void) json_object_object_add(o, "create_request", json_object_get(create_request));
+        r = call_new(e, "/v3/watch", o, 0, NULL, cb, userdata, ret);
+        json_object_put(o);
+        return r;
+}
+
+EtcdCall *etcd_call_cancel(EtcdCall *c) {
+        if (c)
+                call_detach(c);
+        return NULL;
+}
+
+const char *etcd_endpoint(const Etcd *e) {
+        return e ? e->endpoints[e->current] : NULL;
+}
+
+/* "http[s]://host[:port]" with nothing after it but an optional slash. */
+static int endpoint_check(const char *url) {
+        CURLU *u = curl_url();
+        char *scheme = NULL, *host = NULL, *path = NULL, *query = NULL, *fragment = NULL;
+        int r = -EINVAL;
+
+        if (!u)
+                return -ENOMEM;
+        if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_NO_QUERY &&
+            curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_NO_FRAGMENT &&
+            (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
+            host[0] && (path[0] == '\0' || strcmp(path, "/") == 0))
+                r = 0;
+        curl_free(scheme);
+        curl_free(host);
+        curl_free(path);
+        curl_free(query);
+        curl_free(fragment);
+        curl_url_cleanup(u);
+        return r;
+}
+
+static int endpoints_parse(Etcd *e, const char *list) {
+        const char *p = list;
+
+        for (;;) {
+                size_t n = strcspn(p, ","), skip = strspn(p, " \t");
+                char *url, **a;
+                int r;
+
+                while (n > skip && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+                        n--;
+                if (n <= skip)
+                        return -EINVAL;
+                url = strndup(p + skip, n - skip);
+                if (!url)
+                        return -ENOMEM;
+                while (strlen(url) > 0 && url[strlen(url) - 1] == '/')
+                        url[strlen(url) - 1] = '\0';
+                r = endpoint_check(url);
+                a = r < 0 ? NULL : realloc(e->endpoints, (e->n_endpoints + 1) * sizeof *a);
+                if (!a) {
+                        free(url);
+                        return r < 0 ? r : -ENOMEM;
+                }
+                e->endpoints = a;
+                e->endpoints[e->n_endpoints++] = url;
+                p += strcspn(p, ",");
+                if (*p == '\0')
+                        return 0;
+                p++;
+        }
+}
+
+int etcd_new(sd_event *event, const char *endpoints, uint64_t timeout_usec, Etcd **ret) {
+        Etcd *e;
+        int r;
+
+        if (!event || !endpoints || timeout_usec == 0 || !ret)
+                return -EINVAL;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+                return -EIO;
+        e = calloc(1, sizeof *e);
+        if (!e)
+                return -ENOMEM;
+        e->event = sd_event_ref(event);
+        e->timeout_usec = timeout_usec;
+        r = endpoints_parse(e, endpoints);
+        if (r < 0)
+                goto fail;
+        r = sd_event_add_time(event, &e->timer, CLOCK_MONOTONIC, 0, 1, on_timer, e);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_enabled(e->timer, SD_EVENT_OFF);
+        e->multi = curl_multi_init();
+        if (!e->multi ||
+            curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
+            curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e) != CURLM_OK ||
+            curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
+            curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e) != CURLM_OK) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        *ret = e;
+        return 0;
+fail:
+        etcd_free(e);
+        return r;
+}
+
+Etcd *etcd_free(Etcd *e) {
+        if (!e)
+                return NULL;
+        while (e->calls)
+                call_detach(e->calls);
+        if (e->multi)
+                (void) curl_multi_cleanup(e->multi);
+        while (e->sockets)
+                socket_free(e->sockets);
+        sd_event_source_disable_unref(e->timer);
+        for (size_t i = 0; i < e->n_endpoints; i++)
+                free(e->endpoints[i]);
+        free(e->endpoints);
+        sd_event_unref(e->event);
+        free(e);
+        curl_global_cleanup();
+        return NULL;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *etcd_base64(const void *data, size_t len) {
+        const unsigned char *p = data;
+        char *s, *q;
+
+        if (len > (SIZE_MAX - 1) / 4 * 3 - 2)
+                return NULL;
+        s = q = malloc((len + 2) / 3 * 4 + 1);
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < len; i += 3) {
+                uint32_t v = (uint32_t) p[i] << 16;
+
+                if (i + 1 < len)
+                        v |= (uint32_t) p[i + 1] << 8;
+                if (i + 2 < len)
+                        v |= p[i + 2];
+                *q++ = b64[v >> 18 & 63];
+                *q++ = b64[v >> 12 & 63];
+                *q++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
+                *q++ = i + 2 < len ? b64[v & 63] : '=';
+        }
+        *q = '\0';
+        return s;
+}
+
+static int b64_value(char ch) {
+        const char *p = ch ? strchr(b64, ch) : NULL;
+
+        return p ? (int) (p - b64) : -1;
+}
+
+int etcd_unbase64(const char *text, char **ret, size_t *ret_len) {
+        size_t n, pad = 0, len = 0;
+        char *buf;
+
+        if (!text || !ret)
+                return -EINVAL;
+        n = strlen(text);
+        if (n % 4 != 0)
+                return -EINVAL;
+        if (n > 0 && text[n - 1] == '=')
+                pad = n > 1 && text[n - 2] == '=' ? 2 : 1;
+        buf = malloc(n / 4 * 3 + 1);
+        if (!buf)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i += 4) {
+                int v[4];
+                bool last = i + 4 == n;
+
+                for (size_t k = 0; k < 4; k++) {
+                        v[k] = b64_value(text[i + k]);
+                        if (v[k] < 0 && !(last && text[i + k] == '=' && k >= 4 - pad)) {
+                                free(buf);
+                                return -EINVAL;
+                        }
+                }
+                buf[len++] = (char) (v[0] << 2 | v[1] >> 4);
+                if (!(last && pad >= 2))
+                        buf[len++] = (char) ((v[1] & 15) << 4 | v[2] >> 2);
+                if (!(last && pad >= 1))
+                        buf[len++] = (char) ((v[2] & 3) << 6 | v[3]);
+        }
+        buf[len] = '\0';
+        *ret = buf;
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}
+
+char *etcd_prefix_end_base64(const char *prefix) {
+        size_t n = prefix ? strlen(prefix) : 0;
+        _cleanup_free_ unsigned char *end = NULL;
+
+        end = (unsigned char *) strndup(prefix ?: "", n);
+        if (!end)
+                return NULL;
+        /* As clientv3.GetPrefixRangeEnd: the prefix with its last byte below 0xff raised
+         * by one and what follows cut off; "\0" (every key from the prefix on) when no
+         * byte can be raised. */
+        for (size_t i = n; i > 0; i--)
+                if (end[i - 1] < 0xff) {
+                        end[i - 1]++;
+                        return etcd_base64(end, i);
+                }
+        return etcd_base64("", 1);
+}
