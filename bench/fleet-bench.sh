@@ -32,6 +32,9 @@ command -v python3 >/dev/null || note "no python3"
 [ -x "$builddir/daemon/headcountd" ] || note "no headcountd in $builddir/daemon"
 "$builddir/daemon/headcountd" --help 2>/dev/null | grep -q -- --etcd ||
         note "headcountd was built without fleet support"
+if [ -f "$builddir/config.h" ] && ! grep -q '^#define HAVE_FLEET 1' "$builddir/config.h"; then
+        note "headcountd was built without fleet support (configure --disable-fleet)"
+fi
 
 # The real binary, not libtool's wrapper script, which would be timed as well.
 hc=$builddir/cli/.libs/headcount

@@ -43,7 +43,10 @@ command -v python3 >/dev/null || skip "python3 is needed"
 if [ "${FLEET_NEED_DAEMON:-1}" = 1 ]; then
         [ -x "$HEADCOUNTD" ] || skip "no headcountd at $HEADCOUNTD (configure --disable-daemon?)"
         "$HEADCOUNTD" --help 2>/dev/null | grep -q -- '--etcd' ||
-                skip "headcountd has no fleet support (no --etcd: configure --disable-fleet?)"
+                skip "headcountd has no fleet support (no --etcd)"
+        if [ -f "$top_builddir/config.h" ] && ! grep -q '^#define HAVE_FLEET 1' "$top_builddir/config.h"; then
+                skip "headcountd is built without the fleet agent (configure --disable-fleet)"
+        fi
         "$HEADCOUNT" --help 2>/dev/null | grep -q -- '--fleet' || skip "headcount has no --fleet"
 fi
 
