@@ -15,6 +15,9 @@
 #include <string.h>
 
 #include "escape.h"
+#if HAVE_FLEET
+#include "fleet.h"
+#endif
 #include "headcountd.h"
 #include "log.h"
 
@@ -153,6 +156,41 @@ static int property_directory(sd_bus *bus, const char *path, const char *interfa
         return sd_bus_message_append(reply, "s", m->dir_text);
 }
 
+#if HAVE_FLEET
+/* FleetCount and FleetNames ask etcd, and answer when it answers. */
+static int method_fleet_count(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *name = NULL;
+        int k;
+
+        k = sd_bus_message_read(msg, "s", &name);
+        if (k < 0)
+                return k;
+        if (!m->fleet)
+                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                        "This headcountd runs without --etcd");
+        return fleet_bus_count(m->fleet, msg, name, error);
+}
+
+static int method_fleet_names(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        if (!m->fleet)
+                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                        "This headcountd runs without --etcd");
+        return fleet_bus_names(m->fleet, msg);
+}
+#else
+static int method_fleet_count(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                "This headcountd was built without fleet support");
+}
+
+static int method_fleet_names(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_fleet_count(msg, userdata, error);
+}
+#endif
+
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Directory", "s", property_directory, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -168,6 +206,16 @@ static const sd_bus_vtable manager_vtable[] = {
                                  "s", SD_BUS_PARAM(name),
                                  "a(uuuttus)", SD_BUS_PARAM(instances),
                                  method_list_instances, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("FleetCount",
+                                 "s", SD_BUS_PARAM(name),
+                                 "u", SD_BUS_PARAM(count),
+                                 method_fleet_count, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("FleetNames",
+                                 "", "",
+                                 "a(su)", SD_BUS_PARAM(names),
+                                 method_fleet_names, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_NAMES("FleetCountChanged",
+                                 "su", SD_BUS_PARAM(name) SD_BUS_PARAM(count), 0),
         SD_BUS_SIGNAL_WITH_NAMES("CountChanged",
                                  "su", SD_BUS_PARAM(name) SD_BUS_PARAM(count), 0),
         SD_BUS_SIGNAL_WITH_NAMES("InstanceEvent", "ssuuu",
@@ -252,4 +300,16 @@ void manager_bus_region_removed(Manager *m, const char *name) {
         if (m->bus)
                 (void) sd_bus_emit_signal(m->bus, HCD_BUS_PATH, HCD_BUS_INTERFACE,
                                           "RegionRemoved", "s", name);
+}
+
+/* A fleet name in use on this host (a seat or a waiter here) has a new count. */
+void manager_bus_fleet_count_changed(Manager *m, const char *name, unsigned count) {
+        int k;
+
+        if (!m->bus)
+                return;
+        k = sd_bus_emit_signal(m->bus, HCD_BUS_PATH, HCD_BUS_INTERFACE, "FleetCountChanged",
+                               "su", name, (uint32_t) count);
+        if (k < 0)
+                log_warning_errno(k, "Cannot send FleetCountChanged for '%s': %m", name);
 }

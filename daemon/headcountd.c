@@ -20,6 +20,9 @@
 #include <time.h>
 
 #include "escape.h"
+#if HAVE_FLEET
+#include "fleet.h"
+#endif
 #include "headcountd.h"
 #include "instance.h"
 #include "log.h"
@@ -34,6 +37,11 @@ static const char *arg_dir;
 static int arg_bus = -1;
 static int arg_log_target = LOG_TARGET_AUTO;
 static bool arg_verbose;
+static const char *arg_etcd;
+static const char *arg_etcd_prefix = "/headcount/";
+static char arg_host[HC_HOST_MAX + 1];
+static unsigned arg_ttl = 10;
+static unsigned arg_etcd_timeout = 3;
 
 static void help(void) {
         printf("Usage:\n"
@@ -50,6 +58,14 @@ static void help(void) {
                "                            (default: the system bus for --system, else user)\n"
                "     --log-target <target>  'auto' (default), 'journal' or 'stderr'\n"
                " -v, --verbose              log debug messages too\n"
+               "\n"
+               "Fleet agent (the fleet scope, across hosts):\n"
+               "     --etcd <url>[,<url>...]  serve the fleet scope through these etcd\n"
+               "                            endpoints (default: $HEADCOUNT_ETCD; none: off)\n"
+               "     --etcd-prefix <prefix> the keys' prefix (default /headcount/)\n"
+               "     --host <name>          this host's name in the fleet (default: hostname)\n"
+               "     --ttl <secs>           the etcd lease's time to live (default 10, min 2)\n"
+               "     --etcd-timeout <secs>  how long one etcd request may take (default 3)\n"
                "\n"
                " -h, --help                 display this help\n"
                " -V, --version              display version\n"
@@ -68,6 +84,38 @@ static int usage_error(const char *what, const char *arg) {
         return -EINVAL;
 }
 
+#define HC_HOST_MAX_TEXT "64"
+_Static_assert(HC_HOST_MAX == 64, "HC_HOST_MAX_TEXT");
+
+/* A fleet host name: 1 to HC_HOST_MAX bytes of [A-Za-z0-9._-]. */
+static bool host_valid(const char *s) {
+        size_t n = strlen(s);
+
+        return n > 0 && n <= HC_HOST_MAX &&
+                strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+/* An etcd key prefix: starts and ends with '/', no NUL, at most 256 bytes. */
+static bool prefix_valid(const char *s) {
+        size_t n = strlen(s);
+
+        return n >= 1 && n <= 256 && s[0] == '/' && s[n - 1] == '/';
+}
+
+static int parse_seconds(const char *s, unsigned min, unsigned *ret) {
+        unsigned long v;
+        char *end;
+
+        if (*s < '0' || *s > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || *end || v < min || v > 86400)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
 /* Returns 1 to go on, 0 to exit successfully (--help), or -EINVAL. */
 static int parse_argv(int argc, char *argv[]) {
         enum {
@@ -75,6 +123,11 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SYSTEM,
                 ARG_BUS,
                 ARG_LOG_TARGET,
+                ARG_ETCD,
+                ARG_ETCD_PREFIX,
+                ARG_HOST,
+                ARG_TTL,
+                ARG_ETCD_TIMEOUT,
         };
         static const struct option options[] = {
                 { "user",       no_argument,       NULL, ARG_USER       },
@@ -83,10 +136,16 @@ static int parse_argv(int argc, char *argv[]) {
                 { "bus",        required_argument, NULL, ARG_BUS        },
                 { "log-target", required_argument, NULL, ARG_LOG_TARGET },
                 { "verbose",    no_argument,       NULL, 'v'            },
+                { "etcd",         required_argument, NULL, ARG_ETCD         },
+                { "etcd-prefix",  required_argument, NULL, ARG_ETCD_PREFIX  },
+                { "host",         required_argument, NULL, ARG_HOST         },
+                { "ttl",          required_argument, NULL, ARG_TTL          },
+                { "etcd-timeout", required_argument, NULL, ARG_ETCD_TIMEOUT },
                 { "help",       no_argument,       NULL, 'h'            },
                 { "version",    no_argument,       NULL, 'V'            },
                 {}
         };
+        const char *host = NULL;
         int c;
 
         while ((c = getopt_long(argc, argv, ":d:vhV", options, NULL)) >= 0)
@@ -122,6 +181,33 @@ static int parse_argv(int argc, char *argv[]) {
                 case 'v':
                         arg_verbose = true;
                         break;
+                case ARG_ETCD:
+                        if (optarg[0] == '\0')
+                                return usage_error("empty etcd endpoint list", NULL);
+                        arg_etcd = optarg;
+                        break;
+                case ARG_ETCD_PREFIX:
+                        if (!prefix_valid(optarg))
+                                return usage_error("invalid etcd prefix (it starts and ends with "
+                                                   "'/')", optarg);
+                        arg_etcd_prefix = optarg;
+                        break;
+                case ARG_HOST:
+                        if (!host_valid(optarg))
+                                return usage_error("invalid host name (1 to " HC_HOST_MAX_TEXT
+                                                   " bytes of [A-Za-z0-9._-])", optarg);
+                        host = optarg;
+                        break;
+                case ARG_TTL:
+                        if (parse_seconds(optarg, 2, &arg_ttl) < 0)
+                                return usage_error("invalid TTL (whole seconds, at least 2)",
+                                                   optarg);
+                        break;
+                case ARG_ETCD_TIMEOUT:
+                        if (parse_seconds(optarg, 1, &arg_etcd_timeout) < 0)
+                                return usage_error("invalid etcd timeout (whole seconds, at "
+                                                   "least 1)", optarg);
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -135,6 +221,34 @@ static int parse_argv(int argc, char *argv[]) {
                 }
         if (optind < argc)
                 return usage_error("unexpected argument", argv[optind]);
+#if !HAVE_FLEET
+        if (arg_etcd)
+                return usage_error("--etcd: built without fleet support", NULL);
+#endif
+        if (!arg_etcd) {
+                const char *e = getenv("HEADCOUNT_ETCD");
+
+                arg_etcd = e && e[0] ? e : NULL;
+#if !HAVE_FLEET
+                if (arg_etcd)
+                        return usage_error("$HEADCOUNT_ETCD is set, but headcountd was built "
+                                           "without fleet support", NULL);
+#endif
+        }
+        if (host)
+                (void) snprintf(arg_host, sizeof arg_host, "%s", host);
+        else if (arg_etcd) {
+                char name[HOST_NAME_MAX + 1] = "";
+
+                /* the node name, up to its first dot: what 'hostname' prints */
+                if (gethostname(name, sizeof name - 1) < 0)
+                        name[0] = '\0';
+                name[strcspn(name, ".")] = '\0';
+                if (!host_valid(name))
+                        return usage_error("this host's name cannot be a fleet host name; "
+                                           "give one with --host", name);
+                (void) snprintf(arg_host, sizeof arg_host, "%s", name);
+        }
         if (arg_bus < 0)
                 arg_bus = arg_scope == HC_SCOPE_SYSTEM && !arg_dir ? HCD_BUS_SYSTEM : HCD_BUS_USER;
         return 1;
@@ -291,6 +405,24 @@ static int manager_start(Manager *m) {
                         return k;
         }
 
+#if HAVE_FLEET
+        if (arg_etcd) {
+                FleetConfig fc = {
+                        .endpoints = arg_etcd,
+                        .prefix = arg_etcd_prefix,
+                        .host = arg_host,
+                        .ttl = arg_ttl,
+                        .timeout = arg_etcd_timeout,
+                };
+
+                k = fleet_new(m, &fc, &m->fleet);
+                if (k < 0)
+                        return k;
+                log_info("Serving the fleet scope as host %s through etcd at %s (prefix %s)",
+                         arg_host, arg_etcd, arg_etcd_prefix);
+        }
+#endif
+
         if (sd_watchdog_enabled(false, &m->watchdog_usec) > 0 && m->watchdog_usec >= 2) {
                 (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
                 k = sd_event_add_time(m->event, &m->watchdog_source, CLOCK_MONOTONIC,
@@ -330,6 +462,9 @@ static sd_bus *bus_close_bounded(sd_bus *bus) {
 }
 
 static void manager_done(Manager *m) {
+#if HAVE_FLEET
+        m->fleet = fleet_free(m->fleet);
+#endif
         manager_monitor_stop(m);
         m->watchdog_source = sd_event_source_disable_unref(m->watchdog_source);
         m->bus = bus_close_bounded(m->bus);

@@ -40,6 +40,7 @@ enum {
 };
 
 typedef struct Manager Manager;
+typedef struct Fleet Fleet;
 typedef struct Region Region;
 typedef struct Holder Holder;
 
@@ -86,6 +87,7 @@ struct Manager {
         sd_event_source *watchdog_source;
         uint64_t watchdog_usec;
         char *status;                            /* the last STATUS= sent */
+        Fleet *fleet;                            /* --etcd: the fleet agent (fleet.c) */
 };
 
 /* monitor.c */
@@ -104,5 +106,9 @@ void manager_bus_instance_event(Manager *m, const char *name, const char *event,
                                 const hc_instance *in);
 void manager_bus_region_added(Manager *m, const char *name);
 void manager_bus_region_removed(Manager *m, const char *name);
+void manager_bus_fleet_count_changed(Manager *m, const char *name, unsigned count);
+
+/* fleet.c (with HAVE_FLEET) */
+unsigned fleet_seats_held(const Fleet *f);
 
 #endif

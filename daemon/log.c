@@ -132,3 +132,29 @@ void log_region_event(int level, const char *event, const char *name, const hc_i
                 return;
         (void) fprintf(stderr, "<%i>%s\n", level, buf);
 }
+
+void log_fleet_event(int level, const char *event, const char *name, const char *host,
+                     pid_t pid, int64_t fence, const char *format, ...) {
+        char buf[ESCAPE_TEXT_SIZE(LOG_LINE_MAX)];
+        va_list ap;
+
+        if (level > max_level)
+                return;
+
+        va_start(ap, format);
+        log_format(buf, sizeof buf, format, ap);
+        va_end(ap);
+
+        if (journal_ready() &&
+            sd_journal_send("MESSAGE=%s", buf,
+                            "PRIORITY=%i", level,
+                            "HEADCOUNT_EVENT=%s", event,
+                            "HEADCOUNT_SCOPE=fleet",
+                            "HEADCOUNT_NAME=%s", name,
+                            "HEADCOUNT_PID=%i", (int) pid,
+                            "HEADCOUNT_HOST=%s", host,
+                            "HEADCOUNT_FENCE=%" PRIi64, fence,
+                            NULL) >= 0)
+                return;
+        (void) fprintf(stderr, "<%i>%s\n", level, buf);
+}

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <syslog.h>
 
@@ -48,5 +49,14 @@ int log_full_errno(int level, int error, const char *format, ...)
 void log_region_event(int level, const char *event, const char *name, const hc_instance *in,
                       int count, const char *format, ...)
         __attribute__((format(printf, 6, 7)));
+
+/*
+ * Logs a change of one fleet seat held through this agent: HEADCOUNT_EVENT= (join, leave,
+ * died or lost), HEADCOUNT_SCOPE=fleet, HEADCOUNT_NAME=, HEADCOUNT_PID=, HEADCOUNT_HOST=
+ * and HEADCOUNT_FENCE= (the seat key's etcd create_revision).
+ */
+void log_fleet_event(int level, const char *event, const char *name, const char *host,
+                     pid_t pid, int64_t fence, const char *format, ...)
+        __attribute__((format(printf, 7, 8)));
 
 #endif

@@ -738,6 +738,12 @@ void manager_update_status(Manager *m) {
                 shown++;
         }
 
+#if HAVE_FLEET
+        if (m->fleet && n < sizeof buf)
+                n += (size_t) snprintf(buf + n, sizeof buf - n, "; %u fleet seat%s held here",
+                                       fleet_seats_held(m->fleet),
+                                       fleet_seats_held(m->fleet) == 1 ? "" : "s");
+#endif
         if (m->status && strcmp(m->status, buf) == 0)
                 return;
         free(m->status);

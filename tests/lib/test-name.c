@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -188,6 +190,39 @@ START_TEST(test_name_remote_filesystem_refused)
 }
 END_TEST
 
+static int count_names(const char *name, int count, void *userdata) {
+        (*(int *) userdata)++;
+        return 0;
+}
+
+/* headcountd's fleet socket (.headcountd.fleet) in a scope directory is no region's file:
+ * hc_file_region() refuses it and hc_names() does not list it. */
+START_TEST(test_name_agent_socket_ignored)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char path[4096];
+        hc_slot *s = NULL;
+        int fd, n = 0;
+
+        ck_assert_int_eq(hc_file_region(".headcountd.fleet", NULL, 0), -EINVAL);
+        (void) snprintf(path, sizeof path, "%s/.headcountd.fleet", test_dir);
+        ck_assert_int_eq(hc_file_region(path, NULL, 0), -EINVAL);
+
+        ck_assert_uint_lt(strlen(path), sizeof sa.sun_path);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        ck_assert_int_eq(listen(fd, 1), 0);
+        ck_assert_int_eq(hc_join("web", TOPT(), &s), 0);
+        ck_assert_int_eq(hc_names(TOPT(), count_names, &n), 0);
+        ck_assert_int_eq(n, 1);                 /* web, and not the socket */
+        s = hc_leave(s);
+        (void) close(fd);
+        ck_assert_int_eq(access(path, F_OK), 0);        /* nobody swept it away */
+}
+END_TEST
+
 Suite *suite_name(void) {
         Suite *s = suite_create("name");
         TCase *tc;
@@ -202,6 +237,7 @@ Suite *suite_name(void) {
         tcase_add_test(tc, test_name_bad_options_rejected);
         tcase_add_test(tc, test_name_bad_directories_refused);
         tcase_add_test(tc, test_name_remote_filesystem_refused);
+        tcase_add_test(tc, test_name_agent_socket_ignored);
         suite_add_tcase(s, tc);
         return s;
 }

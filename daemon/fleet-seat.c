@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The fleet agent's seats: one key per seat asked for on this host (fleet.c holds the lease
+ * they are on, fleet-name.c the watches their waiters share). docs/fleet.md is the design;
+ * this is how it runs.
+ *
+ * A seat. JOIN -> a transaction puts the key on the lease (guarded by create_revision == 0
+ * and by NAME/max) -> a count-only range gives the rank -> held, or BUSY/TIMEDOUT after
+ * the key is deleted, or waiting on the name's watch. The FleetSeat lives until its key is
+ * surely gone: it outlives its connection while a transaction or a delete is in flight.
+ *
+ * Lost replies. A transaction whose answer never came (timeout, reset) may have created
+ * the key, or may still create it later: the server can apply a request after our client
+ * gave up. We answer the client an error, delete the key (retried until it succeeds or the
+ * lease is replaced), and, because a late transaction could land after that delete, note a
+ * doubt: for the next minute, every successful keepalive is followed by a sweep that asks
+ * etcd for the keys on our lease (/v3/lease/timetolive, keys) and deletes each one no
+ * FleetSeat claims. Any key that escapes all that is still on our lease, and goes when the
+ * lease is replaced (LOST) or when this agent stops, within TTL. A PID update is a
+ * transaction guarded by the key's create_revision, so it never re-creates a deleted key.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "escape.h"
+#include "fleet.h"
+#include "headcountd.h"
+#include "log.h"
+#include "time-util.h"
+
+#define TXN_ATTEMPTS 6
+
+static void seat_put(FleetSeat *s);
+static void seat_delete(FleetSeat *s);
+
+/* Definite answers: the request was refused, nothing was written. */
+static bool error_is_definite(int r) {
+        return r == -EINVAL || r == -EACCES || r == -ENOSPC || r == -ENOENT;
+}
+
+static void seat_free(FleetSeat *s) {
+        Fleet *f = s->fleet;
+
+        if (s->conn) {
+                s->conn->seat = NULL;
+                s->conn = NULL;
+        }
+        if (s->state == SEAT_HELD)
+                f->n_held--;
+        s->call = etcd_call_cancel(s->call);
+        s->timer = sd_event_source_disable_unref(s->timer);
+        s->retry_timer = sd_event_source_disable_unref(s->retry_timer);
+        if (s->prev)
+                s->prev->next = s->next;
+        else
+                f->seats = s->next;
+        if (s->next)
+                s->next->prev = s->prev;
+        fleet_name_unref(s->fname);
+        free(s->key);
+        free(s->tag);
+        free(s);
+        manager_update_status(f->manager);
+}
+
+/* Sends the holder its answer and lets the connection go on without the seat. */
+static void seat_answer(FleetSeat *s, int error, const char *text, const char *answer) {
+        FleetConn *c = s->conn;
+
+        if (!c)
+                return;
+        if (error > 0)
+                fleet_conn_senderr(c, error, "%s", text);
+        else
+                fleet_conn_send(c, answer, NULL);
+        c->seat = NULL;
+        s->conn = NULL;
+        fleet_conn_done(c);
+}
+
+static void seat_log(FleetSeat *s, int level, const char *event, const char *what) {
+        log_fleet_event(level, event, s->fname->name, s->fleet->host, s->pid, s->fence,
+                        "Fleet seat of '%s' (fence %" PRIi64 ", pid %i) %s", s->fname->name,
+                        s->fence, (int) s->pid, what);
+}
+
+static int on_seat_retry(sd_event_source *es, uint64_t usec, void *userdata) {
+        FleetSeat *s = userdata;
+
+        s->retry_timer = sd_event_source_disable_unref(s->retry_timer);
+        if (s->state == SEAT_DELETING)
+                seat_delete(s);
+        else if (s->state == SEAT_WAITING)
+                fleet_seat_rank(s);
+        return 0;
+}
+
+static void seat_retry_later(FleetSeat *s, unsigned failures) {
+        if (s->retry_timer)
+                return;
+        if (sd_event_add_time_relative(s->fleet->event, &s->retry_timer, CLOCK_MONOTONIC,
+                                       fleet_backoff_usec(failures), 0, on_seat_retry, s) < 0)
+                s->retry_timer = NULL;
+}
+
+static void on_seat_deleted(Etcd *e, int r, json_object *reply, const char *error,
+                            void *userdata) {
+        FleetSeat *s = userdata;
+        Fleet *f = s->fleet;
+
+        s->call = NULL;
+        if (s->answer) {
+                /* BUSY and TIMEDOUT go out once the key is gone, or could not be deleted
+                 * yet: the retries go on without the holder. */
+                seat_answer(s, 0, NULL, s->answer);
+                s->answer = NULL;
+        }
+        if (r >= 0 || s->lease != f->lease) {
+                seat_free(s);
+                return;
+        }
+        log_debug("Cannot delete the fleet key %s yet: %s", s->key, error ? error : "");
+        seat_retry_later(s, s->delete_failures++);
+}
+
+/* Deletes the key (after its transaction answers, if it is in flight); frees the seat. */
+static void seat_delete(FleetSeat *s) {
+        Fleet *f = s->fleet;
+        _cleanup_free_ char *k = NULL;
+        json_object *req;
+
+        s->state = SEAT_DELETING;
+        s->timer = sd_event_source_disable_unref(s->timer);
+        if (f->stopping) {
+                seat_free(s);                   /* the lease goes with us, its keys with it */
+                return;
+        }
+        if (s->put_in_flight)
+                return;                         /* on_seat_put() comes back here */
+        s->call = etcd_call_cancel(s->call);    /* a rank read */
+        if (s->retry_timer)
+                return;                         /* on_seat_retry() comes back here */
+        if (!s->key_may_exist || s->lease != f->lease || f->lease == 0) {
+                /* never written, or on a lease that is gone: nothing to delete */
+                if (s->answer)
+                        seat_answer(s, 0, NULL, s->answer);
+                seat_free(s);
+                return;
+        }
+        k = etcd_base64(s->key, strlen(s->key));
+        req = json_object_new_object();
+        json_object_object_add(req, "key", json_object_new_string(k ? k : ""));
+        if (etcd_call(f->etcd, "/v3/kv/deleterange", req, on_seat_deleted, s, &s->call) < 0) {
+                s->call = NULL;
+                seat_retry_later(s, s->delete_failures++);
+        }
+        json_object_put(req);
+}
+
+static void seat_give_up(FleetSeat *s, const char *answer) {
+        s->answer = answer;
+        seat_delete(s);
+}
+
+static int on_seat_deadline(sd_event_source *es, uint64_t usec, void *userdata) {
+        FleetSeat *s = userdata;
+
+        s->timer = sd_event_source_disable_unref(s->timer);
+        seat_give_up(s, "TIMEDOUT");
+        return 0;
+}
+
+static void seat_admitted(FleetSeat *s, int64_t read_rev) {
+        Fleet *f = s->fleet;
+        char fence[24], rank[16];
+
+        s->state = SEAT_HELD;
+        s->timer = sd_event_source_disable_unref(s->timer);
+        f->n_held++;
+        s->joined = true;
+        (void) snprintf(fence, sizeof fence, "%" PRIi64, s->fence);
+        (void) snprintf(rank, sizeof rank, "%u", s->rank);
+        if (s->conn) {
+                fleet_conn_send(s->conn, "OK", fence, rank, NULL);
+                fleet_conn_done(s->conn);       /* the seat stays: PID, LEAVE may come */
+        }
+        seat_log(s, LOG_INFO, "join", "joined");
+        manager_update_status(f->manager);
+        fleet_name_need_watch(s->fname, read_rev);
+}
+
+static void on_seat_ranked(Etcd *e, int r, json_object *reply, const char *error,
+                           void *userdata) {
+        FleetSeat *s = userdata;
+        json_object *h = NULL;
+
+        s->call = NULL;
+        if (r < 0) {
+                if (s->state == SEAT_RANKING && s->read_rev == 0) {
+                        /* the first read: the holder hears it, the key goes */
+                        fleet_set_error(s->fleet, r, error);
+                        seat_answer(s, fleet_error_errno(r), fleet_error_text(s->fleet), NULL);
+                        seat_delete(s);
+                } else {
+                        s->state = SEAT_WAITING;
+                        seat_retry_later(s, s->delete_failures++);
+                }
+                return;
+        }
+        s->rank = (unsigned) json_kvs_length(reply);
+        s->read_rev = json_object_object_get_ex(reply, "header", &h) ? json_int(h, "revision") : 1;
+        if (s->rank < s->max) {
+                seat_admitted(s, s->read_rev);
+                return;
+        }
+        if (s->deadline_usec == 0) {
+                seat_give_up(s, "BUSY");
+                return;
+        }
+        s->state = SEAT_WAITING;
+        if (!s->timer && s->deadline_usec != UINT64_MAX &&
+            sd_event_add_time(s->fleet->event, &s->timer, CLOCK_MONOTONIC, s->deadline_usec, 0,
+                              on_seat_deadline, s) < 0) {
+                seat_answer(s, ENOMEM, "cannot arm the wait's timer", NULL);
+                seat_delete(s);
+                return;
+        }
+        if (s->rank_again) {
+                s->rank_again = false;
+                fleet_seat_rank(s);
+                return;
+        }
+        fleet_name_need_watch(s->fname, s->read_rev);
+}
+
+/* The rank: how many keys of the name are older than ours. */
+void fleet_seat_rank(FleetSeat *s) {
+        json_object *req;
+
+        if (s->call)
+                return;
+        s->state = SEAT_RANKING;
+        s->rank_again = false;
+        req = fleet_rank_request(s->fleet, s->fname->name, s->fence - 1);
+        if (!req || etcd_call(s->fleet->etcd, "/v3/kv/range", req, on_seat_ranked, s,
+                              &s->call) < 0) {
+                s->call = NULL;
+                s->state = SEAT_WAITING;
+                seat_retry_later(s, 3);
+        }
+        json_object_put(req);
+}
+
+/* The record, as the key's value. */
+static char *seat_value(const FleetSeat *s) {
+        _cleanup_free_ char *tag = etcd_base64(s->tag, strlen(s->tag));
+        json_object *o = json_object_new_object();
+        char *v = NULL;
+
+        if (!o || !tag) {
+                json_object_put(o);
+                return NULL;
+        }
+        json_object_object_add(o, "host", json_object_new_string(s->fleet->host));
+        json_object_object_add(o, "pid", json_object_new_int64(s->pid));
+        json_object_object_add(o, "uid", json_object_new_int64(s->uid));
+        json_object_object_add(o, "joined_usec", json_object_new_int64(s->joined_usec));
+        json_object_object_add(o, "tag", json_object_new_string(tag));
+        v = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        return v;
+}
+
+static json_object *b64_string(const char *text) {
+        _cleanup_free_ char *b = etcd_base64(text, strlen(text));
+
+        return json_object_new_string(b ? b : "");
+}
+
+static json_object *txn_compare(const char *key, const char *target, const char *field,
+                                json_object *value) {
+        json_object *c = json_object_new_object();
+
+        json_object_object_add(c, "key", b64_string(key));
+        json_object_object_add(c, "target", json_object_new_string(target));
+        json_object_object_add(c, "result", json_object_new_string("EQUAL"));
+        json_object_object_add(c, field, value);
+        return c;
+}
+
+static json_object *txn_put(const char *key, const char *value, int64_t lease) {
+        json_object *p = json_object_new_object(), *op = json_object_new_object();
+        char id[24];
+
+        json_object_object_add(p, "key", b64_string(key));
+        json_object_object_add(p, "value", b64_string(value));
+        if (lease != 0) {
+                (void) snprintf(id, sizeof id, "%" PRIi64, lease);
+                json_object_object_add(p, "lease", json_object_new_string(id));
+        }
+        json_object_object_add(op, "request_put", p);
+        return op;
+}
+
+static json_object *txn_range(const char *key) {
+        json_object *op = json_object_new_object();
+
+        json_object_object_add(op, "request_range", fleet_range_request(key, false, false, 0));
+        return op;
+}
+
+/* The /max value a transaction's failure branch read: its N, or 0 when absent. */
+static long txn_failure_max(json_object *reply) {
+        json_object *rs = NULL, *rr = NULL, *kvs = NULL, *v = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+
+        if (!json_object_object_get_ex(reply, "responses", &rs) ||
+            !json_object_object_get_ex(json_object_array_get_idx(rs, 0), "response_range", &rr) ||
+            !json_object_object_get_ex(rr, "kvs", &kvs) || json_object_array_length(kvs) == 0)
+                return 0;
+        if (!json_object_object_get_ex(json_object_array_get_idx(kvs, 0), "value", &v) ||
+            etcd_unbase64(json_object_get_string(v), &text, &len) < 0)
+                return -1;
+        return strtol(text, NULL, 10) > 0 ? strtol(text, NULL, 10) : -1;
+}
+
+static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
+        FleetSeat *s = userdata;
+        Fleet *f = s->fleet;
+        json_object *o = NULL;
+        long max;
+
+        s->put_in_flight = false;
+        s->call = NULL;
+        if (r < 0) {
+                if (!error_is_definite(r)) {
+                        /* The reply was lost, not the request: see the top of the file. */
+                        s->key_may_exist = true;
+                        fleet_note_doubt(f);
+                }
+                fleet_set_error(f, r, error);
+                seat_answer(s, fleet_error_errno(r), fleet_error_text(f), NULL);
+                seat_delete(s);
+                return;
+        }
+        if (json_object_object_get_ex(reply, "succeeded", &o) && json_object_get_boolean(o)) {
+                json_object *h = NULL;
+
+                s->key_may_exist = true;
+                s->fence = json_object_object_get_ex(reply, "header", &h) ?
+                        json_int(h, "revision") : 0;
+                if (s->state == SEAT_DELETING || !s->conn || s->fence <= 0) {
+                        seat_delete(s);
+                        return;
+                }
+                fleet_seat_rank(s);
+                return;
+        }
+        if (s->state == SEAT_DELETING || !s->conn) {
+                seat_delete(s);
+                return;
+        }
+        max = txn_failure_max(reply);
+        if (max > 0 && (unsigned long) max != s->max) {
+                char text[HC_NAME_MAX + 96];
+
+                (void) snprintf(text, sizeof text, "fleet name '%s' allows at most %ld; asked "
+                                "for %u", s->fname->name, max, s->max);
+                seat_answer(s, EINVAL, text, NULL);
+                seat_delete(s);
+                return;
+        }
+        if (max < 0 || ++s->attempts >= TXN_ATTEMPTS) {
+                seat_answer(s, EIO, max < 0 ? "the fleet name's max key holds no number" :
+                            "the fleet name keeps changing under us", NULL);
+                seat_delete(s);
+                return;
+        }
+        /* /max absent: create it with ours; equal: our key exists (a serial clash) */
+        seat_put(s);
+}
+
+/*
+ * The transaction. Two forms, tried in turn: /max equal to our N, or /max absent and
+ * created along with our key. Both require our key not to exist. The failure branch
+ * reads /max, which tells which form to try next, or that N disagrees.
+ */
+static void seat_put(FleetSeat *s) {
+        Fleet *f = s->fleet;
+        _cleanup_free_ char *value = NULL, *maxkey = fleet_key(f, s->fname->name, "/max");
+        json_object *req, *cmp, *ok, *fail;
+        bool create_max = s->attempts % 2 == 1;
+        char n[16];
+        int r;
+
+        free(s->key);
+        s->key = NULL;
+        (void) asprintf(&s->key, "%s%s/s/%s/%s/%i.%" PRIu64, f->prefix, s->fname->name, f->host,
+                        f->boot_id, (int) s->pid, ++f->serial);
+        value = seat_value(s);
+        if (!s->key || !value || !maxkey) {
+                seat_answer(s, ENOMEM, "out of memory", NULL);
+                seat_free(s);
+                return;
+        }
+        (void) snprintf(n, sizeof n, "%u", s->max);
+        req = json_object_new_object();
+        cmp = json_object_new_array();
+        ok = json_object_new_array();
+        fail = json_object_new_array();
+        json_object_array_add(cmp, txn_compare(s->key, "CREATE", "create_revision",
+                                               json_object_new_int64(0)));
+        if (create_max) {
+                json_object_array_add(cmp, txn_compare(maxkey, "CREATE", "create_revision",
+                                                       json_object_new_int64(0)));
+                json_object_array_add(ok, txn_put(maxkey, n, 0));
+        } else
+                json_object_array_add(cmp, txn_compare(maxkey, "VALUE", "value", b64_string(n)));
+        json_object_array_add(ok, txn_put(s->key, value, f->lease));
+        json_object_array_add(fail, txn_range(maxkey));
+        json_object_object_add(req, "compare", cmp);
+        json_object_object_add(req, "success", ok);
+        json_object_object_add(req, "failure", fail);
+
+        s->state = SEAT_PUTTING;
+        s->lease = f->lease;
+        r = etcd_call(f->etcd, "/v3/kv/txn", req, on_seat_put, s, &s->call);
+        json_object_put(req);
+        if (r < 0) {
+                s->call = NULL;
+                seat_answer(s, EIO, "cannot send the request to etcd", NULL);
+                seat_free(s);
+                return;
+        }
+        s->put_in_flight = true;
+}
+
+int fleet_seat_start(Fleet *f, FleetSeat *s) {
+        s->fleet = f;
+        s->next = f->seats;
+        if (f->seats)
+                f->seats->prev = s;
+        f->seats = s;
+        if (f->lease != 0) {
+                seat_put(s);
+                return 0;
+        }
+        /* No lease (etcd away, or not granted yet): the seat waits for the grant in
+         * flight, which answers within --etcd-timeout; start one now if we were
+         * backing off. */
+        s->state = SEAT_NEED_LEASE;
+        fleet_lease_grant(f);
+        return 0;
+}
+
+/* The holder left (LEAVE) or its connection closed. */
+void fleet_seat_release(FleetSeat *s, bool leave) {
+        Fleet *f = s->fleet;
+
+        s->conn = NULL;
+        s->answer = NULL;
+        if (s->state == SEAT_HELD) {
+                f->n_held--;
+                s->state = SEAT_DELETING;       /* so that n_held is not counted twice */
+                if (!f->stopping)
+                        seat_log(s, LOG_INFO, leave ? "leave" : "died",
+                         leave ? "left" : "died: no process holds it any more");
+        }
+        if (s->state == SEAT_NEED_LEASE) {
+                seat_free(s);
+                return;
+        }
+        s->retry_timer = sd_event_source_disable_unref(s->retry_timer);
+        seat_delete(s);
+}
+
+static void on_pid_put(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
+        if (r < 0)
+                log_debug("Cannot update a fleet seat's pid: %s", error ? error : strerror(-r));
+}
+
+/* PID pid: the record names PID from now on. Guarded by the key's create_revision, so
+ * that an update that arrives after a delete does not bring the key back. */
+void fleet_seat_set_pid(FleetSeat *s, pid_t pid) {
+        Fleet *f = s->fleet;
+        _cleanup_free_ char *value = NULL;
+        json_object *req, *cmp, *ok;
+
+        s->pid = pid;
+        if (s->state != SEAT_HELD || s->lease != f->lease)
+                return;
+        value = seat_value(s);
+        if (!value)
+                return;
+        req = json_object_new_object();
+        cmp = json_object_new_array();
+        ok = json_object_new_array();
+        json_object_array_add(cmp, txn_compare(s->key, "CREATE", "create_revision",
+                                               json_object_new_int64(s->fence)));
+        json_object_array_add(ok, txn_put(s->key, value, s->lease));
+        json_object_object_add(req, "compare", cmp);
+        json_object_object_add(req, "success", ok);
+        (void) etcd_call(f->etcd, "/v3/kv/txn", req, on_pid_put, f, NULL);
+        json_object_put(req);
+}
+
+
+/* A lease was granted: the seats that waited for one put their keys. */
+void fleet_seats_lease_ready(Fleet *f) {
+        FleetSeat *next;
+
+        for (FleetSeat *s = f->seats; s; s = next) {
+                next = s->next;
+                if (s->state == SEAT_NEED_LEASE)
+                        seat_put(s);
+        }
+}
+
+/* The grant failed: the seats that waited for it hear why (ERR EHOSTUNREACH ...). */
+void fleet_seats_lease_failed(Fleet *f) {
+        FleetSeat *next;
+
+        for (FleetSeat *s = f->seats; s; s = next) {
+                next = s->next;
+                if (s->state != SEAT_NEED_LEASE)
+                        continue;
+                seat_answer(s, fleet_error_errno(f->last_error), fleet_error_text(f), NULL);
+                seat_free(s);
+        }
+}
+
+/*
+ * The lease is in danger or gone (fleet.c has already forgotten it): every holder hears
+ * LOST, every joiner not answered yet an error, and every seat is forgotten, since its key
+ * dies with the lease. Calls in flight are cancelled: a transaction that still lands puts
+ * its key on the old lease, which nobody renews any more.
+ */
+void fleet_seats_lost(Fleet *f, const char *why) {
+        FleetSeat *next;
+
+        for (FleetSeat *s = f->seats; s; s = next) {
+                next = s->next;
+                if (s->state == SEAT_NEED_LEASE && !f->stopping)
+                        continue;
+                if (s->state == SEAT_HELD) {
+                        if (s->conn) {
+                                fleet_conn_send(s->conn, "LOST", why, NULL);
+                                s->conn->seat = NULL;
+                                s->conn = NULL;
+                        }
+                        seat_log(s, LOG_WARNING, "lost", "was lost with the etcd lease");
+                } else if (s->conn && s->answer)
+                        seat_answer(s, 0, NULL, s->answer);     /* BUSY, TIMEDOUT stand */
+                else if (s->conn)
+                        seat_answer(s, EHOSTUNREACH, why, NULL);
+                seat_free(s);
+        }
+}
+
+/* True when a seat of ours claims KEY (the orphan sweep leaves it alone). */
+bool fleet_seat_key_known(Fleet *f, const char *key) {
+        for (FleetSeat *s = f->seats; s; s = s->next)
+                if (s->key && strcmp(s->key, key) == 0)
+                        return true;
+        return false;
+}

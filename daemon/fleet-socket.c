@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The fleet agent's socket, DIR/.headcountd.fleet (SOCK_SEQPACKET), and its protocol
+ * (docs/fleet.md): one message per request or answer, fields separated by NUL bytes. A
+ * connection carries one request at a time: while one waits for etcd we read no more
+ * from it, and watch only for its hang-up, which cancels the request (or gives its seat
+ * up). Clients are known by SO_PEERCRED.
+ *
+ * Mode: 0600 when the scope directory is private (the user scope), 0666 when others may
+ * enter it (the system scope, a shared --dir): there the directory's permissions decide
+ * who may reach us, as they decide who may reach the regions.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include "fleet.h"
+#include "headcountd.h"
+#include "log.h"
+#include "time-util.h"
+
+#define FIELDS_MAX 8
+
+static void conn_update_events(FleetConn *c) {
+        uint32_t events = c->busy ? EPOLLRDHUP : EPOLLIN;
+
+        if (c->n_out > 0)
+                events |= EPOLLOUT;
+        (void) sd_event_source_set_io_events(c->io, events);
+}
+
+static void conn_free(FleetConn *c) {
+        Fleet *f = c->fleet;
+
+        if (c->seat)
+                fleet_seat_release(c->seat, false);     /* a hang-up: "died" */
+        c->seat = NULL;
+        c->call = etcd_call_cancel(c->call);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        fleet_name_unref(c->wait_name);
+        c->io = sd_event_source_disable_unref(c->io);
+        if (c->fd >= 0)
+                (void) close(c->fd);
+        for (size_t i = 0; i < c->n_out; i++)
+                free(c->out[i].iov_base);
+        free(c->out);
+        free(c->query_name);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                f->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        free(c);
+}
+
+/* Sends what is queued; returns -1 when the connection is broken. */
+static int conn_flush(FleetConn *c) {
+        while (c->n_out > 0) {
+                ssize_t n = send(c->fd, c->out[0].iov_base, c->out[0].iov_len,
+                                 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n < 0)
+                        return -1;
+                free(c->out[0].iov_base);
+                memmove(c->out, c->out + 1, --c->n_out * sizeof *c->out);
+        }
+        return 0;
+}
+
+static void conn_queue(FleetConn *c, char *buf, size_t len) {
+        struct iovec *a;
+
+        if (c->n_out == 0) {
+                ssize_t n = send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+                if (n >= 0 || errno != EAGAIN) {
+                        free(buf);              /* sent, or the hang-up will tell */
+                        return;
+                }
+        }
+        /* The client reads slower than we answer (a long LIST): keep the rest. */
+        a = realloc(c->out, (c->n_out + 1) * sizeof *a);
+        if (!a) {
+                free(buf);
+                return;
+        }
+        c->out = a;
+        c->out[c->n_out++] = (struct iovec) { .iov_base = buf, .iov_len = len };
+        conn_update_events(c);
+}
+
+void fleet_conn_send(FleetConn *c, const char *first, ...) {
+        size_t len = 0, n;
+        const char *s;
+        char *buf, *p;
+        va_list ap;
+
+        va_start(ap, first);
+        for (s = first; s; s = va_arg(ap, const char *))
+                len += strlen(s) + 1;
+        va_end(ap);
+        buf = malloc(len ? len : 1);
+        if (!buf)
+                return;
+        p = buf;
+        va_start(ap, first);
+        for (s = first; s; s = va_arg(ap, const char *)) {
+                n = strlen(s);
+                memcpy(p, s, n + 1);            /* the NUL separates it from the next */
+                p += n + 1;
+        }
+        va_end(ap);
+        conn_queue(c, buf, len ? len - 1 : 0);  /* no NUL after the last field */
+}
+
+void fleet_conn_senderr(FleetConn *c, int error, const char *format, ...) {
+        char text[1024], num[16];
+        va_list ap;
+
+        va_start(ap, format);
+        (void) vsnprintf(text, sizeof text, format, ap);
+        va_end(ap);
+        (void) snprintf(num, sizeof num, "%i", error);
+        fleet_conn_send(c, "ERR", num, text, NULL);
+}
+
+/* The request in flight was answered: read the next one. */
+void fleet_conn_done(FleetConn *c) {
+        c->call = etcd_call_cancel(c->call);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        fleet_name_unref(c->wait_name);
+        c->wait_name = NULL;
+        free(c->query_name);
+        c->query_name = NULL;
+        c->busy = false;
+        conn_update_events(c);
+}
+
+static bool parse_long(const char *s, long min, long max, long *ret) {
+        char *end;
+        long v;
+
+        if (!s || !*s)
+                return false;
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || *end || v < min || v > max)
+                return false;
+        *ret = v;
+        return true;
+}
+
+static void conn_join(FleetConn *c, char **fields, size_t n) {
+        Fleet *f = c->fleet;
+        const char *tag = n > 5 ? fields[5] : "";
+        long max, timeout, pid;
+        struct timespec ts;
+        FleetSeat *s;
+
+        if (c->seat) {
+                fleet_conn_senderr(c, EBUSY, "this connection holds a seat already");
+                return;
+        }
+        if (n < 5 || n > 6 || hc_name_valid(fields[1]) < 0 || strchr(fields[1], '\\') ||
+            !parse_long(fields[2], 1, HCD_FLEET_MAX_MAX, &max) ||
+            !parse_long(fields[3], -1, INT32_MAX, &timeout) ||
+            !parse_long(fields[4], 0, INT32_MAX, &pid) || strlen(tag) > HC_TAG_MAX) {
+                fleet_conn_senderr(c, EINVAL, "malformed JOIN request");
+                return;
+        }
+        s = calloc(1, sizeof *s);
+        if (!s || !(s->tag = strdup(tag)) || !(s->fname = fleet_name_ref(f, fields[1]))) {
+                if (s)
+                        free(s->tag);
+                free(s);
+                fleet_conn_senderr(c, ENOMEM, "out of memory");
+                return;
+        }
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        s->conn = c;
+        s->max = (unsigned) max;
+        s->pid = pid > 0 ? (pid_t) pid : c->pid;
+        s->uid = c->uid;
+        s->joined_usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        s->deadline_usec = timeout < 0 ? UINT64_MAX :
+                timeout == 0 ? 0 : now_usec() + (uint64_t) timeout * 1000;
+        c->seat = s;
+        c->busy = true;
+        conn_update_events(c);
+        (void) fleet_seat_start(f, s);
+}
+
+static void conn_message(FleetConn *c, char *buf, size_t len) {
+        char *fields[FIELDS_MAX];
+        size_t n = 0;
+        int r;
+
+        /* Fields separated by NULs; a NUL at the very end ends the last one. */
+        buf[len] = '\0';
+        if (len > 0 && buf[len - 1] == '\0')
+                len--;
+        for (size_t i = 0; i < len; i++)
+                if (buf[i] == '\0' && ++n >= FIELDS_MAX) {
+                        fleet_conn_senderr(c, EINVAL, "malformed request");
+                        return;
+                }
+        n = 0;
+        for (char *p = buf;; p++) {
+                fields[n++] = p;
+                p += strlen(p);
+                if (p >= buf + len)
+                        break;
+        }
+        if (strcmp(fields[0], "JOIN") == 0) {
+                conn_join(c, fields, n);
+                return;
+        }
+        if (strcmp(fields[0], "PID") == 0) {
+                long pid;
+
+                if (c->seat && c->seat->state == SEAT_HELD && n == 2 &&
+                    parse_long(fields[1], 1, INT32_MAX, &pid))
+                        fleet_seat_set_pid(c->seat, (pid_t) pid);
+                return;                         /* never answered */
+        }
+        if (strcmp(fields[0], "LEAVE") == 0) {
+                if (c->seat) {
+                        FleetSeat *s = c->seat;
+
+                        c->seat = NULL;
+                        fleet_seat_release(s, true);
+                }
+                return;
+        }
+        c->busy = true;
+        conn_update_events(c);
+        r = fleet_query_start(c, fields, n);
+        if (r < 0)
+                fleet_conn_senderr(c, -r, "cannot start the request: %s", strerror(-r));
+        if (r <= 0)
+                fleet_conn_done(c);
+}
+
+static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        FleetConn *c = userdata;
+        char buf[HCD_FLEET_MESSAGE_MAX + 1];
+        ssize_t n;
+
+        if ((revents & EPOLLOUT) && conn_flush(c) < 0) {
+                conn_free(c);
+                return 0;
+        }
+        if (c->busy) {
+                /* only a hang-up can wake us here: the request in flight goes too */
+                if (revents & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
+                        conn_free(c);
+                else
+                        conn_update_events(c);
+                return 0;
+        }
+        if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                return 0;
+        n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (n <= 0) {
+                conn_free(c);                   /* closed: the seat, if any, goes */
+                return 0;
+        }
+        if ((size_t) n >= sizeof buf) {
+                fleet_conn_senderr(c, EMSGSIZE, "request too long");
+                return 0;
+        }
+        conn_message(c, buf, (size_t) n);
+        return 0;
+}
+
+static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        Fleet *f = userdata;
+
+        for (;;) {
+                struct ucred cred;
+                socklen_t len = sizeof cred;
+                FleetConn *c;
+                int cfd;
+
+                cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                                log_warning_errno(errno, "Cannot accept a fleet client: %m");
+                        return 0;
+                }
+                c = calloc(1, sizeof *c);
+                if (!c || getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+                    sd_event_add_io(f->event, &c->io, cfd, EPOLLIN, on_conn_io, c) < 0) {
+                        log_warning("Cannot take a fleet client");
+                        free(c);
+                        (void) close(cfd);
+                        continue;
+                }
+                c->fleet = f;
+                c->fd = cfd;
+                c->pid = cred.pid;
+                c->uid = cred.uid;
+                c->next = f->conns;
+                if (f->conns)
+                        f->conns->prev = c;
+                f->conns = c;
+        }
+}
+
+int fleet_socket_open(Fleet *f, const char *dir, bool shared) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct stat st;
+        mode_t old;
+        int k;
+
+        if ((size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", dir, HCD_FLEET_SOCKET) >=
+            sizeof sa.sun_path)
+                return log_error_errno(ENAMETOOLONG, "Cannot serve the fleet in %s: the path "
+                                       "of its socket is too long", dir);
+        f->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (f->dir_fd < 0)
+                return log_error_errno(errno, "Cannot open %s: %m", dir);
+        /* Ours from a daemon that died (we hold the scope's lock): replace it. Anything
+         * else there is somebody else's, and we do not serve a name they hold. */
+        if (fstatat(f->dir_fd, HCD_FLEET_SOCKET, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
+                        return log_error_errno(EEXIST, "Cannot serve the fleet: %s is there "
+                                               "and is not a socket of ours", sa.sun_path);
+                if (unlinkat(f->dir_fd, HCD_FLEET_SOCKET, 0) < 0)
+                        return log_error_errno(errno, "Cannot remove the stale %s: %m",
+                                               sa.sun_path);
+        }
+        f->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (f->listen_fd < 0)
+                return log_error_errno(errno, "Cannot make the fleet socket: %m");
+        old = umask(shared ? 0111 : 0177);
+        k = bind(f->listen_fd, (struct sockaddr *) &sa, sizeof sa);
+        if (k < 0)
+                k = -errno;
+        (void) umask(old);
+        if (k < 0)
+                return log_error_errno(k, "Cannot bind the fleet socket %s: %m", sa.sun_path);
+        if (listen(f->listen_fd, SOMAXCONN) < 0)
+                return log_error_errno(errno, "Cannot listen on %s: %m", sa.sun_path);
+        k = sd_event_add_io(f->event, &f->listen_source, f->listen_fd, EPOLLIN, on_accept, f);
+        if (k < 0)
+                return log_error_errno(k, "Cannot watch the fleet socket: %m");
+        log_debug("Serving the fleet scope on %s (mode %s)", sa.sun_path, shared ? "0666" : "0600");
+        return 0;
+}
+
+void fleet_socket_close(Fleet *f) {
+        while (f->conns)
+                conn_free(f->conns);
+        f->listen_source = sd_event_source_disable_unref(f->listen_source);
+        if (f->listen_fd >= 0) {
+                (void) close(f->listen_fd);
+                (void) unlinkat(f->dir_fd, HCD_FLEET_SOCKET, 0);
+                f->listen_fd = -1;
+        }
+        if (f->dir_fd >= 0)
+                f->dir_fd = (close(f->dir_fd), -1);
+}

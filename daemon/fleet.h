@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * headcountd as the host's fleet agent (--etcd): the state shared by fleet.c (the lease,
+ * the seats' keys, the per-name watches), fleet-socket.c (the local socket and its
+ * protocol, docs/fleet.md) and fleet-query.c (the read-only requests). Nothing here runs,
+ * and nothing is opened, without --etcd.
+ */
+#ifndef HCD_FLEET_H
+#define HCD_FLEET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "etcd.h"
+#include "headcount.h"
+
+/* The agent's socket, in the scope directory; hc_file_region() takes it for no region's. */
+#define HCD_FLEET_SOCKET ".headcountd.fleet"
+
+#define HCD_FLEET_PREFIX_DEFAULT "/headcount/"
+#define HCD_FLEET_TTL_DEFAULT 10
+#define HCD_FLEET_TIMEOUT_DEFAULT 3
+
+/* The largest message we read, and the largest N a name may have. */
+#define HCD_FLEET_MESSAGE_MAX (HC_NAME_MAX + HC_TAG_MAX + 256)
+#define HCD_FLEET_MAX_MAX 1000000
+
+typedef struct Manager Manager;
+typedef struct Fleet Fleet;
+typedef struct FleetConn FleetConn;
+typedef struct FleetSeat FleetSeat;
+typedef struct FleetName FleetName;
+
+typedef struct FleetConfig {
+        const char *endpoints;           /* --etcd / $HEADCOUNT_ETCD, or NULL: no agent */
+        const char *prefix;              /* --etcd-prefix: starts and ends with '/' */
+        const char *host;                /* --host: [A-Za-z0-9._-]{1,HC_HOST_MAX} */
+        unsigned ttl;                    /* --ttl, seconds, >= 2 */
+        unsigned timeout;                /* --etcd-timeout, seconds, >= 1 */
+} FleetConfig;
+
+enum {
+        SEAT_NEED_LEASE,                 /* waits for a lease to put its key on */
+        SEAT_PUTTING,                    /* its transaction is in flight */
+        SEAT_RANKING,                    /* its key exists; its rank is being read */
+        SEAT_WAITING,                    /* not admitted yet: waits for deletes */
+        SEAT_HELD,                       /* admitted: the connection is the seat */
+        SEAT_DELETING,                   /* its key is being deleted (or may exist) */
+};
+
+/* One seat's key, from the JOIN to its delete. Owned by the Fleet's list, so that a key
+ * outlives the connection that asked for it until the key is surely gone. */
+struct FleetSeat {
+        Fleet *fleet;
+        FleetConn *conn;                 /* the holder's connection; NULL once it is gone */
+        FleetName *fname;                /* holds a reference */
+        char *key;                       /* PREFIX NAME/s/HOST/BOOTID/PID.SERIAL */
+        char *tag;
+        unsigned max;
+        pid_t pid;                       /* the record's pid (JOIN, then PID) */
+        uid_t uid;                       /* SO_PEERCRED */
+        int64_t joined_usec;             /* CLOCK_REALTIME */
+        int64_t lease;                   /* the lease the key was put on, 0 before */
+        int64_t fence;                   /* the key's create_revision, 0 before */
+        int64_t read_rev;                /* the revision of its last rank read */
+        unsigned rank;
+        int state;
+        int attempts;                    /* transactions tried (serial clash, /max race) */
+        bool put_in_flight;              /* the transaction has not answered: never cancelled */
+        bool key_may_exist;              /* delete it before forgetting it */
+        bool rank_again;                 /* a delete was seen during the rank read */
+        bool joined;                     /* "join" was logged: log "leave"/"died" too */
+        uint64_t deadline_usec;          /* CLOCK_MONOTONIC end of the wait; UINT64_MAX never */
+        const char *answer;              /* sent once the key is gone (BUSY, TIMEDOUT) */
+        EtcdCall *call;                  /* the rank read or the delete in flight */
+        sd_event_source *timer;          /* the wait's deadline */
+        sd_event_source *retry_timer;    /* the next rank read or delete after a failure */
+        unsigned delete_failures;
+        FleetSeat *next, *prev;
+};
+
+/* A name some local seat or waiter uses: one watch on its seat keys, shared. */
+struct FleetName {
+        Fleet *fleet;
+        char *name;
+        unsigned n_refs;
+        EtcdCall *watch;
+        int64_t watch_rev;               /* the watch sees every change after this */
+        sd_event_source *watch_retry;
+        unsigned watch_failures;
+        EtcdCall *count_call;
+        bool count_again;
+        bool watch_created;              /* the watch's "created" message came */
+        int64_t count;                   /* last count read, -1 before the first */
+        FleetName *next, *prev;
+};
+
+/* One client of the agent's socket: one request at a time; after a JOIN, the seat. */
+struct FleetConn {
+        Fleet *fleet;
+        int fd;
+        sd_event_source *io;
+        pid_t pid;                       /* SO_PEERCRED */
+        uid_t uid;
+        FleetSeat *seat;                 /* JOIN: until BUSY, TIMEDOUT, ERR or LOST */
+        EtcdCall *call;                  /* a query in flight (cancelled at hang-up) */
+        FleetName *wait_name;            /* WAIT: the name (a reference) */
+        unsigned wait_below;
+        bool wait_fresh;                 /* WAIT: no count has come since it began */
+        bool wait_forever;               /* WAIT: timeout -1 */
+        sd_event_source *timer;          /* WAIT's deadline */
+        char *query_name;                /* the name of the query in flight, for messages */
+        bool busy;                       /* a request waits for its answer: read no more */
+        struct iovec *out;               /* answers the socket did not take yet */
+        size_t n_out;
+        FleetConn *next, *prev;
+};
+
+struct Fleet {
+        Manager *manager;
+        sd_event *event;
+        Etcd *etcd;
+        char *endpoints;
+        char *prefix;
+        char host[HC_HOST_MAX + 1];
+        char boot_id[40];
+        unsigned ttl;
+        uint64_t timeout_usec;
+
+        int64_t lease;                   /* 0 while we have none */
+        int64_t lease_ttl;               /* as granted or last renewed, seconds */
+        uint64_t lease_safe_usec;        /* CLOCK_MONOTONIC: lost when renewal fails past it */
+        int64_t revoke_lease;            /* a lost lease, revoked once a new one is granted */
+        EtcdCall *grant_call;
+        uint64_t grant_sent_usec;
+        EtcdCall *keepalive_call;
+        uint64_t keepalive_sent_usec;
+        sd_event_source *lease_timer;    /* next grant attempt, or next keepalive */
+        sd_event_source *danger_timer;   /* at lease_safe_usec */
+        unsigned grant_failures;
+        int last_error;                  /* the last etcd failure, for ERR answers */
+        char *last_error_text;
+        unsigned sweeps_left;            /* orphan sweeps still to run (a reply was lost) */
+        EtcdCall *sweep_call;
+        uint64_t serial;
+
+        FleetSeat *seats;
+        unsigned n_held;
+        FleetName *names;
+        FleetConn *conns;
+        struct FleetBusCall *bus_calls;
+
+        int listen_fd;
+        sd_event_source *listen_source;
+        int dir_fd;                      /* the scope directory, for unlinking the socket */
+        bool stopping;                   /* fleet_free(): no more requests to etcd */
+};
+
+#define USEC_PER_SEC UINT64_C(1000000)
+
+/* fleet.c: the agent and its lease */
+int fleet_new(Manager *m, const FleetConfig *config, Fleet **ret);
+Fleet *fleet_free(Fleet *f);
+void fleet_lease_grant(Fleet *f);       /* unless one is in flight; now, not after back-off */
+uint64_t fleet_backoff_usec(unsigned failures);
+int fleet_error_errno(int r);           /* an etcd.h error as the errno a client hears */
+void fleet_set_error(Fleet *f, int r, const char *error);
+const char *fleet_error_text(Fleet *f);
+void fleet_note_doubt(Fleet *f);        /* a write's reply was lost: sweep our lease's keys */
+
+/* fleet-seat.c */
+int fleet_seat_start(Fleet *f, FleetSeat *s);
+void fleet_seat_release(FleetSeat *s, bool leave);
+void fleet_seat_set_pid(FleetSeat *s, pid_t pid);
+void fleet_seat_rank(FleetSeat *s);
+void fleet_seats_lease_ready(Fleet *f);
+void fleet_seats_lease_failed(Fleet *f);
+void fleet_seats_lost(Fleet *f, const char *why);
+bool fleet_seat_key_known(Fleet *f, const char *key);
+
+/* fleet-name.c */
+FleetName *fleet_name_ref(Fleet *f, const char *name);
+void fleet_name_unref(FleetName *n);
+void fleet_name_need_watch(FleetName *n, int64_t read_rev);
+void fleet_name_recount(FleetName *n, bool rank);
+
+/* fleet-query.c: the key layout and the requests that only read (or remove a name) */
+char *fleet_key(const Fleet *f, const char *name, const char *suffix);
+json_object *fleet_range_request(const char *key, bool prefix, bool count_only,
+                                 int64_t max_create_revision);
+json_object *fleet_count_request(Fleet *f, const char *name);
+json_object *fleet_rank_request(Fleet *f, const char *name, int64_t max_create_revision);
+int64_t json_kvs_length(json_object *reply);
+int64_t json_int(json_object *o, const char *field);
+json_object *json_unwrap_result(json_object *reply);
+int fleet_query_start(FleetConn *c, char **fields, size_t n);
+void fleet_name_counted(FleetName *n, int r);
+int fleet_bus_count(Fleet *f, sd_bus_message *msg, const char *name, sd_bus_error *error);
+int fleet_bus_names(Fleet *f, sd_bus_message *msg);
+void fleet_bus_calls_free(Fleet *f);
+
+/* fleet-socket.c */
+int fleet_socket_open(Fleet *f, const char *dir, bool shared);
+void fleet_socket_close(Fleet *f);
+void fleet_conn_send(FleetConn *c, const char *first, ...) __attribute__((sentinel));
+void fleet_conn_senderr(FleetConn *c, int error, const char *format, ...)
+        __attribute__((format(printf, 3, 4)));
+void fleet_conn_done(FleetConn *c);
+
+#endif
