@@ -12,6 +12,8 @@
 /* Exit codes (sysexits and timeout(1), as DESIGN.md fixes them). */
 #define EXIT_USAGE 64           /* EX_USAGE */
 #define EXIT_NO_PRIMARY 69      /* EX_UNAVAILABLE: 'send' found no primary listening */
+#define EXIT_NO_FLEET 69        /* EX_UNAVAILABLE: --fleet, and no headcountd serves the
+                                 * fleet scope, or it cannot reach etcd */
 #define EXIT_FULL 75            /* EX_TEMPFAIL: no free seat, the default --conflict-exit-code */
 #define EXIT_TIMEDOUT 124       /* 'wait' ran out of time, as timeout(1) */
 #define EXIT_CANNOT_EXEC 126    /* as a shell: found but not executable */
@@ -25,6 +27,10 @@ struct cli {
 
         int scope;              /* HC_SCOPE_USER or HC_SCOPE_SYSTEM */
         const char *dir;        /* --dir, or NULL */
+        bool fleet;             /* --fleet: the scope is HC_SCOPE_FLEET, and the one above
+                                 * says whose headcountd serves it */
+        const char *fleet_dir;  /* --fleet: that headcountd's directory; NULL: the library
+                                 * finds it ($HEADCOUNT_DIR, user, then system scope) */
 
         unsigned max;           /* run --max */
         int timeout_ms;         /* run --wait, wait and send --timeout: -1 forever, 0 at once */
@@ -47,8 +53,22 @@ int command_list(const struct cli *c);
 int command_names(const struct cli *c);
 int command_send(const struct cli *c);
 
+/* Where the library explains a failure in the fleet scope (hc_options.error_text). */
+extern char cli_error_text[512];
+
 /* Options for the library from the scope part of the command line. */
-#define CLI_OPTIONS(c, ...) \
-        HC_OPTIONS(.scope = (c)->scope, .dir = (c)->dir, __VA_ARGS__)
+#define CLI_OPTIONS(c, ...)                                                             \
+        HC_OPTIONS(.scope = (c)->fleet ? HC_SCOPE_FLEET : (c)->scope,                   \
+                   .dir = (c)->fleet ? (c)->fleet_dir : (c)->dir,                       \
+                   .error_text = cli_error_text, .error_text_size = sizeof cli_error_text, \
+                   __VA_ARGS__)
+
+/*
+ * Prints the one line for the failed call that returned R, "WHAT: <reason>", and returns
+ * the exit status. In the fleet scope the reason is the agent's own (etcd's message, the
+ * endpoint it cannot reach), and no serving headcountd (-EHOSTDOWN) or no etcd
+ * (-EHOSTUNREACH) exits EXIT_NO_FLEET; everything else exits 1.
+ */
+int cli_failure(const struct cli *c, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -33,6 +33,7 @@ enum {
         OPT_USER,
         OPT_SYSTEM,
         OPT_DIR,
+        OPT_FLEET,
 };
 
 /* Which options each command takes, as bits of (1 << option index in the table below). */
@@ -52,6 +53,7 @@ static const struct option longopts[] = {
         { "user",               no_argument,       NULL, OPT_USER      },
         { "system",             no_argument,       NULL, OPT_SYSTEM    },
         { "dir",                required_argument, NULL, OPT_DIR       },
+        { "fleet",              no_argument,       NULL, OPT_FLEET     },
         { "help",               no_argument,       NULL, 'h'           },
         { "version",            no_argument,       NULL, 'V'           },
         { NULL,                 0,                 NULL, 0             },
@@ -95,6 +97,8 @@ static const struct command commands[] = {
         { "send",   true,  F_TIMEOUT,                                     command_send   },
 };
 
+char cli_error_text[512];
+
 _Noreturn void usage_error(const char *format, ...) {
         va_list ap;
 
@@ -137,11 +141,16 @@ static _Noreturn void usage(void) {
               "     --user                      use the per-user scope (default)\n"
               "     --system                    use the system scope\n"
               "     --dir <dir>                 use the regions in <dir>\n"
+              "     --fleet                     count across hosts, through etcd: served by the\n"
+              "                                   headcountd of the scope above (default: of\n"
+              "                                   the user scope, else of the system scope)\n"
               "\n"
               " -h, --help                      display this help\n"
               " -V, --version                   display version\n"
               "\nIn 'list', a PID marked '*' is from another PID namespace, and one marked '?'\n"
               "is a claim: the region is writable by others, who may have written the record.\n"
+              "\nWith --fleet, 'create' and 'send' are not available; when no headcountd\n"
+              "serves the fleet scope, or it cannot reach etcd, the exit status is 69.\n"
               "\nFor more details see headcount(1).\n", out);
         exit(EXIT_SUCCESS);
 }
@@ -213,8 +222,10 @@ static const char *option_name(unsigned bit) {
 }
 
 static void parse_argv(int argc, char *argv[], struct cli *c) {
+        static char fleet_dir[4096];
         const char *positional[2] = {};
         unsigned npositional = 0, given = 0;
+        bool scope_given = false;
 
         *c = (struct cli) {
                 .scope = HC_SCOPE_USER,
@@ -313,10 +324,15 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 case OPT_USER:
                         c->scope = HC_SCOPE_USER;
                         c->dir = NULL;
+                        scope_given = true;
                         break;
                 case OPT_SYSTEM:
                         c->scope = HC_SCOPE_SYSTEM;
                         c->dir = NULL;
+                        scope_given = true;
+                        break;
+                case OPT_FLEET:
+                        c->fleet = true;
                         break;
                 case OPT_DIR:
                         /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): required_argument */
@@ -357,6 +373,28 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 if (hc_name_valid(c->name) < 0)
                         usage_error("invalid name '%s'", c->name);
         }
+        if (c->fleet) {
+                if (streq(command->name, "create"))
+                        usage_error("'create' is not available in the fleet scope: a name "
+                                    "of the fleet needs no creating, its first 'run' makes it");
+                if (streq(command->name, "send"))
+                        usage_error("'send' is not available in the fleet scope: the primary "
+                                    "may run on another host; 'headcount --fleet list %s' "
+                                    "names it, send there", c->name);
+                if (c->name && strchr(c->name, '\\'))
+                        usage_error("invalid name '%s': names of the fleet scope take no "
+                                    "Local or Global prefix", c->name);
+                /* The local scope named on the command line serves the fleet; unnamed,
+                 * the library looks in the user scope, then the system scope. */
+                c->fleet_dir = c->dir;
+                if (!c->dir && scope_given) {
+                        if (hc_scope_dir(HC_OPTIONS(.scope = c->scope), fleet_dir,
+                                         sizeof fleet_dir) < 0)
+                                usage_error("cannot find the directory of the %s scope",
+                                            c->scope == HC_SCOPE_SYSTEM ? "system" : "user");
+                        c->fleet_dir = fleet_dir;
+                }
+        }
         if (streq(command->name, "run")) {
                 if (!c->cmd || !c->cmd[0])
                         usage_error("no command given after '%s --'", c->name);
@@ -387,10 +425,8 @@ static int command_count(const struct cli *c) {
         n = hc_count(c->name, CLI_OPTIONS(c));
         if (n == -ENOENT)
                 n = 0;                  /* a region nobody created yet has nobody in it */
-        if (n < 0) {
-                message_error("cannot count region '%s': %s", c->name, strerror(-n));
-                return EXIT_FAILURE;
-        }
+        if (n < 0)
+                return cli_failure(c, n, "cannot count region '%s'", c->name);
         printf("%d\n", n);
         return EXIT_SUCCESS;
 }
@@ -401,10 +437,8 @@ static int command_wait(const struct cli *c) {
         r = hc_wait(c->name, CLI_OPTIONS(c), c->below, c->timeout_ms);
         if (r == -ETIMEDOUT)
                 return EXIT_TIMEDOUT;
-        if (r < 0) {
-                message_error("cannot wait for region '%s': %s", c->name, strerror(-r));
-                return EXIT_FAILURE;
-        }
+        if (r < 0)
+                return cli_failure(c, r, "cannot wait for region '%s'", c->name);
         return EXIT_SUCCESS;
 }
 
@@ -442,11 +476,31 @@ static int command_remove(const struct cli *c) {
         int r;
 
         r = hc_remove(c->name, CLI_OPTIONS(c));
-        if (r < 0) {
-                message_error("cannot remove region '%s': %s", c->name, strerror(-r));
+        if (r < 0)
+                return cli_failure(c, r, "cannot remove region '%s'", c->name);
+        return EXIT_SUCCESS;
+}
+
+int cli_failure(const struct cli *c, int r, const char *format, ...) {
+        char what[512];
+        va_list ap;
+
+        va_start(ap, format);
+        (void) vsnprintf(what, sizeof what, format, ap);
+        va_end(ap);
+        if (!c->fleet) {
+                message_error("%s: %s", what, strerror(-r));
                 return EXIT_FAILURE;
         }
-        return EXIT_SUCCESS;
+        if (r == -EHOSTDOWN) {
+                message_error("%s; start one with 'headcountd --etcd URL' (see headcountd(8))",
+                              cli_error_text[0] ? cli_error_text
+                                                : "no headcountd serves the fleet scope");
+                return EXIT_NO_FLEET;
+        }
+        message_error("%s in the fleet scope: %s", what,
+                      cli_error_text[0] ? cli_error_text : strerror(-r));
+        return r == -EHOSTUNREACH ? EXIT_NO_FLEET : EXIT_FAILURE;
 }
 
 /* ---- Output errors (util-linux close_stdout) ---- */

@@ -110,10 +110,8 @@ int command_list(const struct cli *c) {
         n = hc_list(c->name, CLI_OPTIONS(c), &list);
         if (n == -ENOENT)
                 n = 0;                  /* as 'count': nobody is in a region never created */
-        if (n < 0) {
-                message_error("cannot list region '%s': %s", c->name, strerror(-n));
-                return EXIT_FAILURE;
-        }
+        if (n < 0)
+                return cli_failure(c, n, "cannot list region '%s'", c->name);
 
         if (c->json)
                 array = json_object_new_array();
@@ -184,6 +182,10 @@ int command_names(const struct cli *c) {
         int r, ret = EXIT_SUCCESS;
 
         r = hc_names(CLI_OPTIONS(c), collect, &e);
+        if (r < 0 && c->fleet) {
+                ret = cli_failure(c, r, "cannot list the names");
+                goto finish;
+        }
         if (r < 0 && r != -ENOENT) {   /* no directory yet: no regions */
                 if (hc_scope_dir(CLI_OPTIONS(c), dir, sizeof dir) < 0)
                         strcpy(dir, "?");

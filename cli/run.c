@@ -37,6 +37,25 @@
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 
+/* As report_full() in the fleet scope, where a pid means something on its host only. */
+static void report_full_fleet(const struct cli *c) {
+        hc_fleet_instance *list = NULL;
+        char holders[320] = "";
+        size_t len = 0;
+        int n;
+
+        n = hc_fleet_list(c->name, CLI_OPTIONS(c), &list);
+        for (int i = 0; i < n && i < (int) c->max && len < sizeof holders - 100; i++)
+                len += (size_t) snprintf(holders + len, sizeof holders - len, "%spid %d on %s",
+                                         len ? ", " : "", (int) list[i].instance.pid,
+                                         list[i].host);
+        free(list);
+        if (len > 0)
+                message_error("no free seat in fleet region '%s': held by %s", c->name, holders);
+        else
+                message_error("no free seat in fleet region '%s'", c->name);
+}
+
 /* Says who holds the seats we could have had: with --max 1, who is already running. A
  * PID is only as good as its record: "pid 2 in another PID namespace", "pid 1234
  * (unverified)" say so. */
@@ -48,6 +67,10 @@ static void report_full(const struct cli *c, int r) {
 
         if (r == -ETIMEDOUT) {
                 message_error("no free seat in region '%s' within the timeout", c->name);
+                return;
+        }
+        if (c->fleet) {
+                report_full_fleet(c);
                 return;
         }
         n = hc_list(c->name, CLI_OPTIONS(c), &list);
@@ -117,10 +140,8 @@ int command_run(const struct cli *c) {
                         report_full(c, r);
                 return c->conflict_exit_code;
         }
-        if (r < 0) {
-                message_error("cannot join region '%s': %s", c->name, strerror(-r));
-                return EXIT_FAILURE;
-        }
+        if (r < 0)
+                return cli_failure(c, r, "cannot join region '%s'", c->name);
 
         /* An inherited SIG_IGN for SIGCHLD would reap the child behind our back. */
         (void) signal(SIGCHLD, SIG_DFL);

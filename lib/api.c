@@ -10,6 +10,7 @@
 
 #include "count.h"
 #include "create.h"
+#include "fleet.h"
 #include "format.h"
 #include "hc-internal.h"
 #include "join.h"
@@ -89,6 +90,10 @@ _hc_public_ int hc_join(const char *name, const hc_options *opt, hc_slot **ret) 
         int r;
 
         hc_assert_return(ret, -EINVAL);
+        if (fleet_scope(opt)) {
+                r = check_join_options(opt);
+                return r < 0 ? r : fleet_join(name, opt, ret);
+        }
         r = resolve_create(name, opt, &sc);
         if (r < 0)
                 return r;
@@ -99,13 +104,17 @@ _hc_public_ int hc_join(const char *name, const hc_options *opt, hc_slot **ret) 
 }
 
 _hc_public_ hc_slot *hc_leave(hc_slot *slot) {
-        if (slot)
+        if (slot && slot->fleet)
+                fleet_leave(slot, true);
+        else if (slot)
                 slot_leave(slot);
         return NULL;
 }
 
 _hc_public_ hc_slot *hc_abandon(hc_slot *slot) {
-        if (slot)
+        if (slot && slot->fleet)
+                fleet_leave(slot, false);
+        else if (slot)
                 slot_abandon(slot);
         return NULL;
 }
@@ -115,7 +124,9 @@ _hc_public_ unsigned hc_slot_index(const hc_slot *slot) {
 }
 
 _hc_public_ uint64_t hc_slot_seq(const hc_slot *slot) {
-        return slot ? slot->rec.seq : 0;
+        if (!slot)
+                return 0;
+        return slot->fleet ? slot->fence : slot->rec.seq;
 }
 
 _hc_public_ int hc_slot_fd(hc_slot *slot) {
@@ -126,7 +137,7 @@ _hc_public_ int hc_slot_fd(hc_slot *slot) {
 
 _hc_public_ int hc_slot_set_pid(hc_slot *slot, pid_t pid) {
         hc_assert_return(slot && pid > 0, -EINVAL);
-        return slot_set_pid(slot, pid);
+        return slot->fleet ? fleet_set_pid(slot, pid) : slot_set_pid(slot, pid);
 }
 
 _hc_public_ hc_region *hc_slot_region(const hc_slot *slot) {
@@ -155,6 +166,8 @@ _hc_public_ int hc_region_join(hc_region *rg, const hc_options *opt, hc_slot **r
         int r;
 
         hc_assert_return(rg && ret, -EINVAL);
+        if (fleet_scope(opt))
+                return -EOPNOTSUPP;       /* a handle is a local region's */
         if (opt) {
                 hc_assert_return(opt->size >= HC_OPTIONS_SIZE_V1, -EINVAL);
                 r = check_join_options(opt);
@@ -255,6 +268,8 @@ _hc_public_ int hc_count(const char *name, const hc_options *opt) {
         struct scope sc;
         int r;
 
+        if (fleet_scope(opt))
+                return fleet_count(name, opt);
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;
@@ -309,16 +324,22 @@ _hc_public_ int hc_count_approx(const char *name, const hc_options *opt) {
 
 _hc_public_ int hc_list(const char *name, const hc_options *opt, hc_instance **ret) {
         hc_assert_return(ret, -EINVAL);
+        if (fleet_scope(opt))
+                return fleet_list(name, opt, ret);
         return by_name(name, opt, HANDLE_FOREIGN, &(struct query) { Q_LIST, .list = ret });
 }
 
 _hc_public_ int hc_primary(const char *name, const hc_options *opt, hc_instance *ret) {
         hc_assert_return(ret, -EINVAL);
+        if (fleet_scope(opt))
+                return fleet_primary(name, opt, ret);
         return by_name(name, opt, HANDLE_FOREIGN, &(struct query) { Q_PRIMARY, .one = ret });
 }
 
 _hc_public_ int hc_wait(const char *name, const hc_options *opt, unsigned below, int timeout_ms) {
         hc_assert_return(below > 0 && timeout_ms >= -1, -EINVAL);
+        if (fleet_scope(opt))
+                return fleet_wait(name, opt, below, timeout_ms);
         return by_name(name, opt, HANDLE_FOREIGN,
                        &(struct query) { Q_WAIT, .below = below, .timeout_ms = timeout_ms });
 }
@@ -361,6 +382,8 @@ _hc_public_ int hc_create(const char *name, const hc_options *opt) {
 }
 
 _hc_public_ int hc_remove(const char *name, const hc_options *opt) {
+        if (fleet_scope(opt))
+                return fleet_remove(name, opt);
         return by_name(name, opt, 0, &(struct query) { Q_REMOVE });
 }
 
@@ -373,6 +396,8 @@ _hc_public_ int hc_names(const hc_options *opt, int (*cb)(const char *name, int 
         int r;
 
         hc_assert_return(cb, -EINVAL);
+        if (fleet_scope(opt))
+                return fleet_names(opt, cb, userdata);
         r = scope_resolve_dir(opt, &sc);
         if (r < 0)
                 return r;

@@ -42,9 +42,7 @@ typedef struct hc_region hc_region;      /* an open region, for repeated queries
 enum {
         HC_SCOPE_USER = 0,       /* $XDG_RUNTIME_DIR/headcount, else /dev/shm/headcount-UID */
         HC_SCOPE_SYSTEM = 1,     /* /run/headcount: limits that span users */
-        HC_SCOPE_FLEET = 2,      /* across hosts, through etcd: served by the headcountd
-                                  * of a local scope (.dir, then $HEADCOUNT_DIR, then the
-                                  * user scope, then the system scope); see hc_fleet(3) */
+        HC_SCOPE_FLEET = 2,      /* across hosts, through etcd and headcountd: man 3 hc_fleet */
 };
 
 /* hc_options.flags */
@@ -75,7 +73,7 @@ enum {
  */
 typedef struct hc_options {
         size_t size;             /* sizeof(hc_options), set by HC_OPTIONS() */
-        int scope;               /* HC_SCOPE_USER (default) or HC_SCOPE_SYSTEM */
+        int scope;               /* HC_SCOPE_USER (default), _SYSTEM or _FLEET */
         const char *dir;         /* use the regions in this directory; overrides scope and
                                   * $HEADCOUNT_DIR. NULL: $HEADCOUNT_DIR, then the scope */
         unsigned max;            /* join: seats this caller may take, 1..capacity; 0 means 1 */
@@ -339,26 +337,29 @@ int hc_file_region(const char *file, char *ret_name, size_t len);
  */
 int hc_scope_dir(const hc_options *opt, char *buf, size_t len);
 
-/*
- * Checks a name: 0 when it is valid (with "Local\" or "Global\" prefix allowed), -EINVAL
- * when it is not.
- */
+/* Checks a name: 0 when it is valid (a "Local\" or "Global\" prefix allowed), else -EINVAL. */
 int hc_name_valid(const char *name);
 
 /* ---- Across hosts: the fleet scope ------------------------------------------------------ */
 
 /*
- * With opt->scope = HC_SCOPE_FLEET, hc_join(), hc_count(), hc_list(), hc_primary(),
- * hc_wait(), hc_names() and hc_remove() work on seats held across every host whose
- * headcountd runs with --etcd on the same etcd cluster and prefix. The call goes to the
- * local headcountd (the agent), which holds the seats in etcd; the seat is held for as
- * long as the descriptor that hc_join() opened stays open anywhere (HC_INHERIT works as
- * for local seats). Other calls return -EOPNOTSUPP for the fleet scope. Extra errors:
+ * With opt->scope = HC_SCOPE_FLEET, hc_join(), hc_leave(), hc_abandon(), the hc_slot_*()
+ * calls, hc_count(), hc_list(), hc_primary(), hc_wait(), hc_names() and hc_remove() work
+ * on seats held across every host whose headcountd runs with --etcd on one etcd cluster
+ * and prefix; every other call returns -EOPNOTSUPP, and names take no Local\ or Global\.
+ * Calls go to the local headcountd (the agent) on DIR/.headcountd.fleet, where DIR is
+ * opt->dir, else $HEADCOUNT_DIR, else the user scope's (then the system scope's, when
+ * nobody listens there); the agent must run as root, as us, or as DIR's owner (else
+ * -EPERM). A seat is held while the socket hc_join() connected stays open anywhere, as
+ * a local seat's descriptor (HC_INHERIT, fork(): alike). hc_slot_index() is the rank at
+ * admission (0: the primary), hc_slot_seq() the fence (a token for the holder's writes);
+ * in hc_list() .slot is the rank, .seq the fence, .pid as on its host. The agent keeps
+ * the timeouts (we give up 60 s after). Extra errors, the agent's line in opt->error_text:
  *   -EHOSTDOWN     no headcountd serves the fleet scope here (start it with --etcd)
- *   -EHOSTUNREACH  the agent cannot reach etcd (opt->error_text names the endpoint)
- *   -EACCES, -ENOSPC  etcd refused (opt->error_text has etcd's own message)
+ *   -EHOSTUNREACH  the agent cannot reach etcd (the text names the endpoint)
+ *   -EACCES, -ENOSPC  etcd refused (the text is etcd's own message)
  *   -EINVAL        also: opt->max differs from the N the name's holders use
- * See hc_fleet(3) and docs/fleet.md.
+ *   -ECONNRESET    the agent went away during the call     (man 3 hc_fleet, docs/fleet.md)
  */
 
 /* The longest host name the fleet scope records, in bytes. */
@@ -366,31 +367,26 @@ int hc_name_valid(const char *name);
 
 /* One seat of the fleet scope, as hc_fleet_list() reports it. */
 typedef struct hc_fleet_instance {
-        hc_instance instance;    /* .slot is the rank (0 = the primary); .pid, .uid, .tag,
-                                  * .joined_usec as on its host; .seq is the fence */
-        uint64_t fence;          /* the seat's etcd create_revision: grows with every
-                                  * admission, a fencing token for the holder's writes */
+        hc_instance instance;    /* as hc_list() gives it in the fleet scope */
+        uint64_t fence;          /* etcd create_revision: grows with every admission */
         char host[HC_HOST_MAX + 1]; /* the host that holds it (headcountd --host) */
 } hc_fleet_instance;
 
-/* As hc_list() for the fleet scope, with the host and the fence. Returns the number of
- * seats and stores a malloc()ed array in *ret (free() it), ordered by rank. */
+/* As hc_list() in the fleet scope (whatever opt->scope says), with hosts and fences: the
+ * number of seats, and a malloc()ed array in *ret (free() it) in rank order. */
 int hc_fleet_list(const char *name, const hc_options *opt, hc_fleet_instance **ret);
 
-/* A fleet seat's fencing token (its etcd create_revision) into *ret: 0, or -EOPNOTSUPP
- * for a local seat, -EINVAL. */
+/* A fleet seat's fence (its etcd create_revision) in *ret: 0, -EOPNOTSUPP for a local
+ * seat, -EINVAL. */
 int hc_slot_fence(const hc_slot *slot, uint64_t *ret);
 
-/*
- * A descriptor that becomes readable (POLLIN) when a fleet seat is lost: the agent could
- * not renew its etcd lease and tells its holders before the lease can expire on the
- * servers, or the agent itself went away. Poll it, then call hc_slot_lost(). Returns the
- * descriptor (owned by the slot), or -EOPNOTSUPP for a local seat, -EINVAL.
- */
+/* A descriptor that becomes readable (POLLIN) when a fleet seat is lost (the agent could
+ * not renew its etcd lease, or went away): then call hc_slot_lost(). The slot owns it.
+ * -EOPNOTSUPP for a local seat, -EINVAL. */
 int hc_slot_lost_fd(const hc_slot *slot);
 
-/* 1 when the fleet seat was lost (the holder should stop writing and hc_leave()), 0 while
- * it is held; never blocks. -EOPNOTSUPP for a local seat, -EINVAL. */
+/* 1 when the fleet seat was lost (stop writing, then hc_leave()), 0 while it is held;
+ * never blocks. -EOPNOTSUPP for a local seat, -EINVAL. */
 int hc_slot_lost(hc_slot *slot);
 
 /* ---- A handle for repeated use --------------------------------------------------------- */

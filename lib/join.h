@@ -19,6 +19,11 @@ struct hc_slot {
         hc_region *rg;           /* the handle it was taken through, or NULL for hc_join() */
         hc_region *h;            /* the handle whose region holds our record */
         struct hc_slot_rec rec;  /* our record, as we wrote it */
+        /* A fleet seat (fleet.c): fd is its connection to the agent, index its rank at
+         * admission; rg, h and rec are unused. */
+        bool fleet;
+        bool lost;               /* the agent said LOST, or hung up */
+        uint64_t fence;          /* the seat key's etcd create_revision */
 };
 
 /* Joins through handle H (the public handle, or a short-lived one when COLD). -ESTALE

@@ -41,6 +41,7 @@
 
 #include "count.h"
 #include "files.h"
+#include "fleet.h"
 #include "format.h"
 #include "frame.h"
 #include "hc-internal.h"
@@ -556,6 +557,8 @@ _hc_public_ int hc_listen(const char *name, const hc_options *opt, const hc_slot
         int r;
 
         hc_assert_return(slot && ret, -EINVAL);
+        if (slot->fleet)
+                return -EOPNOTSUPP;       /* the fleet primary may be on another host */
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;
@@ -639,6 +642,10 @@ _hc_public_ int hc_slot_is_primary(const char *name, const hc_options *opt, cons
         int r;
 
         hc_assert_return(slot, -EINVAL);
+        if (fleet_scope(opt))
+                return fleet_is_primary(name, opt, slot);
+        if (slot->fleet)
+                return -EINVAL;           /* a fleet seat, asked about a local region */
         r = scope_resolve(name, opt, &sc);
         if (r < 0)
                 return r;

@@ -12,6 +12,9 @@
  *   HC_SCOPE_USER              $XDG_RUNTIME_DIR/headcount, or /dev/shm/headcount-UID when
  *                              XDG_RUNTIME_DIR is unset (cron, containers, CI): created
  *                              0700 on first use and verified every time we create in it
+ *   HC_SCOPE_FLEET             no directory of its own: fleet.c asks the headcountd of
+ *                              a local scope; every call that wants region files gets
+ *                              -EOPNOTSUPP
  *
  * A directory that others may write to must be sticky (as /tmp is): otherwise another
  * user could unlink a live region and let a second set of instances start beside the
@@ -65,6 +68,8 @@ static int resolve_dir(const hc_options *opt, int prefix_scope, struct scope *re
         const char *dir = opt ? opt->dir : NULL, *env;
         int scope = prefix_scope >= 0 ? prefix_scope : (opt ? opt->scope : HC_SCOPE_USER);
 
+        if (opt && opt->scope == HC_SCOPE_FLEET)
+                return -EOPNOTSUPP;       /* no region files: lib/fleet.c asks the agent */
         if (scope != HC_SCOPE_USER && scope != HC_SCOPE_SYSTEM)
                 return -EINVAL;
 
@@ -109,6 +114,17 @@ int scope_resolve_dir(const hc_options *opt, struct scope *ret) {
                 return r;
         ret->name[0] = '\0';
         return resolve_dir(opt, -1, ret);
+}
+
+int scope_resolve_fleet(const hc_options *opt, bool system, struct scope *ret) {
+        int r = check_options(opt);
+
+        if (r < 0)
+                return r;
+        ret->name[0] = '\0';
+        return resolve_dir(system ? NULL : &(hc_options) { .size = sizeof(hc_options),
+                                                           .dir = opt ? opt->dir : NULL },
+                           system ? HC_SCOPE_SYSTEM : HC_SCOPE_USER, ret);
 }
 
 int scope_resolve(const char *name, const hc_options *opt, struct scope *ret) {

@@ -24,6 +24,11 @@ int name_check(const char *name);
 int scope_resolve(const char *name, const hc_options *opt, struct scope *ret);
 int scope_resolve_dir(const hc_options *opt, struct scope *ret);
 
+/* The local scope whose headcountd serves the fleet scope for OPT: opt->dir, else
+ * $HEADCOUNT_DIR, else the user scope's directory (ret->user_default: nobody named it);
+ * with SYSTEM, the system scope's. -EOPNOTSUPP from the two above for HC_SCOPE_FLEET. */
+int scope_resolve_fleet(const hc_options *opt, bool system, struct scope *ret);
+
 /* Opens and checks the scope directory; with CREATE, creates the defaults when missing. */
 int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd);
 

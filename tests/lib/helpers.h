@@ -65,6 +65,7 @@ Suite *suite_wait(void);
 Suite *suite_forward(void);
 Suite *suite_data(void);
 Suite *suite_section(void);
+Suite *suite_fleet(void);
 /* Not a module: what hostile local users can do (black-box). */
 Suite *suite_hostile(void);
 

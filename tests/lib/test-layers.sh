@@ -3,8 +3,9 @@
 # The modules of lib/ form layers: each module uses only symbols that modules listed
 # before it in lib/Makemodule.am (libheadcount_sources, lowest first) define, so no two
 # modules depend on each other. Read from the built objects with nm, as the linker sees
-# them. Also: no file in lib/ is longer than 700 lines, and only region.c (of the .c
-# files) touches a mapping of the region.
+# them. Also: no file in lib/ is longer than 700 lines, only region.c (of the .c files)
+# touches a mapping of the region, fleet.c (the fleet scope's client, which only talks to
+# the local headcountd) uses no region code, and nothing in lib/ calls libcurl or json-c.
 set -eu
 src="${top_srcdir:-.}"
 objdir="${top_builddir:-.}/lib/.libs"
@@ -53,5 +54,13 @@ for f in "$src"/lib/*.c; do
                 status=1
         fi
 done
+if [ -f "$tmp/fleet.uses" ] && grep -E '^(region|handle|seat|count|wait|mutex|create)_' "$tmp/fleet.uses"; then
+        echo "lib/fleet.c uses the region code above; the fleet scope has no region"
+        status=1
+fi
+if cat "$tmp"/*.undef | grep -E '^(curl|json)_'; then
+        echo "lib/ calls libcurl or json-c; only headcountd and the CLI may"
+        status=1
+fi
 [ "$status" -eq 0 ] && echo "ok: $(echo "$modules" | wc -l) modules in layers, none over 700 lines, one owner of the bytes"
 exit $status
