@@ -740,6 +740,19 @@ static int endpoints_parse(Etcd *e, const char *list) {
         }
 }
 
+int etcd_endpoints_check(const char *endpoints) {
+        Etcd e = {};
+        int r;
+
+        if (!endpoints)
+                return -EINVAL;
+        r = endpoints_parse(&e, endpoints);
+        for (size_t i = 0; i < e.n_endpoints; i++)
+                free(e.endpoints[i]);
+        free(e.endpoints);
+        return r;
+}
+
 int etcd_new(sd_event *event, const char *endpoints, uint64_t timeout_usec, Etcd **ret) {
         Etcd *e;
         int r;
