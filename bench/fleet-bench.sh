@@ -5,7 +5,8 @@
 #
 #   whole process   'headcount --fleet run --max 1 x -- true'  vs  'etcdctl lock x true'
 #                   (target <= 1.0x)
-#   count           'headcount --fleet count x'  vs  'etcdctl get --prefix --count-only'
+#   count           'headcount --fleet count x'  vs  'etcdctl get --prefix --keys-only --limit 1 -w json'
+#                   (etcdctl 3.4 has no --count-only; this prints the count the same way)
 #                   (target <= 1.2x)
 #   SIGKILL -> free a holder killed, to the delete of its key: headcount's agent (the
 #                   socket closes) vs 'etcdctl lock' (its session's lease runs out, TTL 3)
@@ -84,13 +85,13 @@ echo "fleet-bench: $rounds rounds of whole processes, then SIGKILLs, then ${seco
         true "$true_bin" ';;' \
         etcdctl-lock /usr/bin/etcdctl --endpoints "$ETCD_ENDPOINTS" lock benchlock "$true_bin" ';;' \
         fleet-run "$hc" --fleet run --max 1 benchrun -- "$true_bin" ';;' \
-        etcdctl-count /usr/bin/etcdctl --endpoints "$ETCD_ENDPOINTS" get --prefix --count-only "${FLEET_PREFIX}benchrun/s/" ';;' \
+        etcdctl-count /usr/bin/etcdctl --endpoints "$ETCD_ENDPOINTS" get --prefix --keys-only --limit 1 -w json "${FLEET_PREFIX}benchrun/s/" ';;' \
         fleet-count "$hc" --fleet count benchrun >"$T/spawn" || exit 1
 med() {
         awk -v l="$1" '$1 == l { print $2 / 1000 }' "$T/spawn"
 }
 ratio "run --max 1 -- true / etcdctl lock (ms)" "$(med fleet-run)" "$(med etcdctl-lock)" 1.0
-ratio "count / etcdctl get --count-only (ms)" "$(med fleet-count)" "$(med etcdctl-count)" 1.2
+ratio "count / etcdctl get --keys-only --limit 1 (ms)" "$(med fleet-count)" "$(med etcdctl-count)" 1.2
 ratio "fork+exec of true, for scale (ms)" "$(med true)" "$(med true)" -
 
 # 2. SIGKILL of a holder to the delete of its key, timed on etcd's watch.

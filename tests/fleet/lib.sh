@@ -88,6 +88,7 @@ kill_tree() {
 
 fleet_cleanup() {
         local p
+        disown -a 2>/dev/null           # no "Killed" line for each job
         for p in $(tree_pids $started_pids); do
                 kill -CONT "$p" 2>/dev/null
                 kill -KILL -- "-$p" 2>/dev/null
@@ -149,7 +150,7 @@ etcd_cluster_spec() {
 # etcd_start_member I: starts member I (first start or again) in the background.
 etcd_start_member() {
         local i=$1 c=${ETCD_CLIENT_PORTS[$1]} p=${ETCD_PEER_PORTS[$1]}
-        "$ETCD" --name "m$i" --data-dir "$ETCD_TOP/m$i" \
+        env -u ETCD_ENDPOINTS "$ETCD" --name "m$i" --data-dir "$ETCD_TOP/m$i" \
                 --listen-client-urls "http://127.0.0.1:$c" \
                 --advertise-client-urls "http://127.0.0.1:$c" \
                 --listen-peer-urls "http://127.0.0.1:$p" \
@@ -304,7 +305,7 @@ etcd_resume() {
 
 # seat_keys NAME: how many seat keys NAME has in etcd (held seats and waiters' keys).
 seat_keys() {
-        ectl get --prefix --count-only -w json "${FLEET_PREFIX}$1/s/" |
+        ectl get --prefix --keys-only --limit 1 -w json "${FLEET_PREFIX}$1/s/" |
                 python3 -c 'import json,sys; print(json.load(sys.stdin).get("count", 0))'
 }
 
@@ -354,18 +355,18 @@ hold() {
         local name=$1
         shift
         HEADCOUNT_DIR=${HOST_DIR[$name]} "$HEADCOUNT" --fleet "$@" &
-        HOST_HOLDERS[$name]="${HOST_HOLDERS[$name]} $!"
+        HOST_HOLDERS[$name]="${HOST_HOLDERS[$name]:-} $!"
         started_pids="$started_pids $!"
 }
 
 # host_kill NAME: the whole host dies at once: its daemon and every holder started on it.
 host_kill() {
         local name=$1 p
-        for p in "${HOST_PID[$name]}" $(tree_pids ${HOST_HOLDERS[$name]}); do
+        for p in "${HOST_PID[$name]}" $(tree_pids ${HOST_HOLDERS[$name]:-}); do
                 kill -KILL "$p" 2>/dev/null
         done
         wait "${HOST_PID[$name]}" 2>/dev/null
-        for p in ${HOST_HOLDERS[$name]}; do
+        for p in ${HOST_HOLDERS[$name]:-}; do
                 wait "$p" 2>/dev/null
         done
         HOST_HOLDERS[$name]=

@@ -44,9 +44,18 @@ etcd_kill "$leader"
 for p in "${joiners[@]}"; do
         wait "$p"
 done
+# A join may fail with 69 while no member leads (the agent gives up at --etcd-timeout,
+# naming the endpoint); any other status, or none admitted after the kill, is a failure.
 same "joins done" "$(wc -l <"$T/joins")" 18
-same "joins that failed" "$(grep -cv ' 0$' "$T/joins")" 0
-[ -s "$T/join-errors" ] && sed 's/^/  join: /' "$T/join-errors" >&2
+same "joins that failed otherwise than 0 or 69" "$(grep -cv -e ' 0$' -e ' 69$' "$T/joins")" 0
+check "joins are admitted after the leader died" [ "$(tail -n 3 "$T/joins" | grep -c ' 0$')" -ge 1 ]
+if grep -q ' 69$' "$T/joins"; then
+        echo "note: $(grep -c ' 69$' "$T/joins") of 18 joins exited 69 during the election:"
+        sed 's/^/  join: /' "$T/join-errors"
+        checks=$((checks + 1))
+        grep -q "etcd at http://127.0.0.1:" "$T/join-errors" ||
+                fail "a join exited 69 without naming the endpoint"
+fi
 check "no more than 3 commands held at once: $(cat "$T/violations" 2>/dev/null)" [ ! -s "$T/violations" ]
 check "L1 keeps running" running $l1
 check "L2 keeps running" running $l2
@@ -70,10 +79,16 @@ for l in L1 L2; do
                 check "$l got SIGTERM before the TTL ran out ($dt ms)" [ "$dt" -lt $((ttl * 1000)) ]
         fi
 done
-wait $l1
-same "status of run whose seat was lost (L1)" $? 69
-wait $l2
-same "status of run whose seat was lost (L2)" $? 69
+for l in l1 l2; do
+        p=${!l}
+        if wait_for 20 "run ($l) exits once its seat was lost" exited "$p"; then
+                wait "$p"
+                same "status of run whose seat was lost ($l)" $? 69
+        else
+                kill_tree KILL "$p"
+                wait "$p"
+        fi
+done
 rm -f "$T/in"/*
 
 # etcd is back: new joins get seats, three at once, with no cleanup by hand.
