@@ -10,7 +10,7 @@
 #                   (target <= 1.2x)
 #   SIGKILL -> free a holder killed, to the delete of its key: headcount's agent (the
 #                   socket closes) vs 'etcdctl lock' (its session's lease runs out, TTL 3)
-#   throughput      joins per second (run --max 8 -- true) from 8 hosts with 2 callers
+#   throughput      joins per second (run --max 8 --wait -- true) from 8 hosts with 2 callers
 #                   each, vs 16 callers of 'etcdctl lock' (each its own lock)
 #
 # Prints medians and ratios; a ratio past its target says MISSES. Skips, saying so, when
@@ -73,7 +73,7 @@ ratio() {
         awk -v l="$1" -v c="$2" -v r="$3" -v t="$4" 'BEGIN {
                 x = c / r
                 v = (t == "-") ? "" : (x <= t ? sprintf("<= %.2fx, met", t) : sprintf("<= %.2fx, MISSES", t))
-                printf "| %-40s | %10.2f | %10.2f | %6.2fx | %-16s |\n", l, c, r, x, v
+                printf "| %-44s | %10.2f | %10.2f | %7.3fx | %-16s |\n", l, c, r, x, v
         }' >>"$results"
 }
 : >"$results"
@@ -113,33 +113,46 @@ def events():
 
 ev = events()
 times = []
-for _ in range(rounds):
-    p = subprocess.Popen(argv + ["sh", "-c", "echo $$; exec sleep 1000"], stdout=subprocess.PIPE,
-                         text=True, start_new_session=True)
-    cmd = int(p.stdout.readline())
-    groups = {p.pid, os.getpgid(cmd)}
-    key = None
-    while key is None:
-        t, k = next(ev)
-        if t == 0:
-            key = k
-    t0 = time.monotonic()
-    for g in groups:
-        os.killpg(g, signal.SIGKILL)
-    while True:
-        t, k = next(ev)
-        if t == 1 and k == key:
-            break
-    times.append((time.monotonic() - t0) * 1000)
-    p.wait()
-watch.kill()
+p = None
+try:
+    for _ in range(rounds):
+        p = subprocess.Popen(argv + ["sh", "-c", "echo $$; exec sleep 1000"],
+                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+        line = p.stdout.readline()
+        while line and not line.strip().isdigit():     # etcdctl lock prints the key first
+            line = p.stdout.readline()
+        if not line:
+            sys.exit("the holder did not start: %s" % " ".join(argv))
+        groups = {p.pid, os.getpgid(int(line))}
+        key = None
+        while key is None:
+            t, k = next(ev)
+            if t == 0:
+                key = k
+        t0 = time.monotonic()
+        for g in groups:
+            os.killpg(g, signal.SIGKILL)
+        while True:
+            t, k = next(ev)
+            if t == 1 and k == key:
+                break
+        times.append((time.monotonic() - t0) * 1000)
+        p.wait()
+        p = None
+finally:
+    watch.kill()
+    if p:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
 times.sort()
 print("%.2f" % times[len(times) // 2])
 PY
 kill_hc=$(python3 "$T/kill.py" /usr/bin/etcdctl "$ETCD_ENDPOINTS" "${FLEET_PREFIX}benchkill/s/" 15 \
         "$hc" --fleet run --max 1 benchkill --) || exit 1
 kill_lock=$(python3 "$T/kill.py" /usr/bin/etcdctl "$ETCD_ENDPOINTS" "benchkill-lock/" 3 \
-        /usr/bin/etcdctl --endpoints "$ETCD_ENDPOINTS" lock --ttl 3 benchkill-lock) || exit 1
+        /usr/bin/etcdctl --endpoints "$ETCD_ENDPOINTS" lock --ttl 3 benchkill-lock --) || exit 1
 ratio "SIGKILL -> free / etcdctl lock TTL 3 (ms)" "$kill_hc" "$kill_lock" -
 
 # 3. Throughput: callers loop for $seconds seconds; joins (or locks) per second.
@@ -177,14 +190,14 @@ us=$'\x1f'
 fleet_callers=() lock_callers=()
 for i in 1 2 3 4 5 6 7 8; do
         for j in 1 2; do
-                fleet_callers+=("HEADCOUNT_DIR=${HOST_DIR[h$i]}$us$hc$us--fleet${us}run$us--max${us}8${us}benchtp$us--$us$true_bin")
+                fleet_callers+=("HEADCOUNT_DIR=${HOST_DIR[h$i]}$us$hc$us--fleet${us}run$us--max${us}8$us--wait=60${us}benchtp$us--$us$true_bin")
                 lock_callers+=("/usr/bin/etcdctl$us--endpoints$us$ETCD_ENDPOINTS${us}lock${us}benchtp-$i-$j$us$true_bin")
         done
 done
 read -r tp_lock fail_lock <<<"$(python3 "$T/loop.py" "$seconds" "${lock_callers[@]}")"
 read -r tp_fleet fail_fleet <<<"$(python3 "$T/loop.py" "$seconds" "${fleet_callers[@]}")"
 awk -v c="$tp_fleet" -v r="$tp_lock" 'BEGIN {
-        printf "| %-40s | %10.1f | %10.1f | %6.2fx | %-16s |\n", "joins/s, 8 hosts x 2 callers / 16 locks", c, r, c / r, ""
+        printf "| %-44s | %10.1f | %10.1f | %7.3fx | %-16s |\n", "joins/s, 8 hosts x 2 callers / 16 locks", c, r, c / r, ""
 }' >>"$results"
 
 echo

@@ -36,34 +36,39 @@ def events():
 ev = events()
 times = []
 env = dict(os.environ, HEADCOUNT_DIR=host_dir)
-for i in range(int(rounds)):
-    holder = subprocess.Popen([headcount, "--fleet", "run", "--max", "1", name, "--",
-                               "sh", "-c", "echo $$; exec sleep 1000"],
-                              env=env, stdout=subprocess.PIPE, text=True,
-                              start_new_session=True)
-    line = holder.stdout.readline()
-    if not line.strip().isdigit():
-        sys.exit("round %d: the holder did not start (status %s)" % (i, holder.wait()))
-    groups = {holder.pid, os.getpgid(int(line))}    # the command may lead its own group
-    key = None
-    while key is None:                  # its key was put before its command started
-        t, k = next(ev)
-        if t == 0:
-            key = k
-    t0 = time.monotonic()
-    for g in groups:
-        os.killpg(g, signal.SIGKILL)
-    while True:
-        t, k = next(ev)
-        if t == 1 and k == key:
-            break
-    times.append((time.monotonic() - t0) * 1000)
-    holder.wait()
-    n = subprocess.run([headcount, "--fleet", "count", name], capture_output=True, text=True,
-                       env=dict(os.environ, HEADCOUNT_DIR=other_dir)).stdout.strip()
-    if n != "0":
-        sys.exit("round %d: count from another host is %r after the delete" % (i, n))
-watch.kill()
+holder = None
+try:
+    for i in range(int(rounds)):
+        holder = subprocess.Popen([headcount, "--fleet", "run", "--max", "1", name, "--",
+                                   "sh", "-c", "echo $$; exec sleep 1000"],
+                                  env=env, stdout=subprocess.PIPE, text=True,
+                                  start_new_session=True)
+        line = holder.stdout.readline()
+        if not line.strip().isdigit():
+            sys.exit("round %d: the holder did not start (status %s)" % (i, holder.wait()))
+        groups = {holder.pid, os.getpgid(int(line))}    # the command may lead its own group
+        key = None
+        while key is None:                  # its key was put before its command started
+            t, k = next(ev)
+            if t == 0:
+                key = k
+        t0 = time.monotonic()
+        for g in groups:
+            os.killpg(g, signal.SIGKILL)
+        while True:
+            t, k = next(ev)
+            if t == 1 and k == key:
+                break
+        times.append((time.monotonic() - t0) * 1000)
+        holder.wait()
+        n = subprocess.run([headcount, "--fleet", "count", name], capture_output=True, text=True,
+                           env=dict(os.environ, HEADCOUNT_DIR=other_dir)).stdout.strip()
+        if n != "0":
+            sys.exit("round %d: count from another host is %r after the delete" % (i, n))
+finally:
+    watch.kill()
+    if holder and holder.poll() is None:
+        os.killpg(holder.pid, signal.SIGKILL)
 times.sort()
 median = (times[len(times) // 2] + times[(len(times) - 1) // 2]) / 2
 print(" ".join("%.1f" % t for t in times))
@@ -100,15 +105,18 @@ w = subprocess.Popen([etcdctl, "--endpoints", endpoints, "watch", "--prefix", pr
                      stdout=subprocess.PIPE, text=True)
 print("watching", flush=True)
 seen = 0
-for line in w.stdout:
-    seen += sum(1 for e in json.loads(line).get("Events") or [] if e.get("type") == 1)
-    if seen >= want:
-        print(int(time.time() * 1000), flush=True)
-        break
-w.kill()
+try:
+    for line in w.stdout:
+        seen += sum(1 for e in json.loads(line).get("Events") or [] if e.get("type") == 1)
+        if seen >= want:
+            print(int(time.time() * 1000), flush=True)
+            break
+finally:
+    w.kill()
 PY
 timeout 60 python3 "$T/deletes.py" "$ETCDCTL" "$ETCD_ENDPOINTS" "${FLEET_PREFIX}gone/s/c/" 2 >"$T/deleted" &
 watcher=$!
+started_pids="$started_pids $watcher"
 wait_for 20 "the watch on c's keys is started" grep -q watching "$T/deleted"
 # (the watch is surely set up before the lease can end, TTL 3 s after the kill)
 t0=$(now_ms)
