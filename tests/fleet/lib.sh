@@ -25,6 +25,13 @@
 # ends, and every directory is removed. A test skips (77) when etcd or headcountd's fleet
 # support is missing.
 
+# The real program rather than libtool's wrapper script, which costs a shell per call.
+if [ -z "${HEADCOUNT:-}" ] && [ -x "${top_builddir:-.}/cli/.libs/headcount" ] &&
+   [ -d "${top_builddir:-.}/lib/.libs" ]; then
+        HEADCOUNT=${top_builddir:-.}/cli/.libs/headcount
+        LD_LIBRARY_PATH=${top_builddir:-.}/lib/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+        export LD_LIBRARY_PATH
+fi
 . "${srcdir:-.}/tests/cli/lib.sh"
 
 ETCD=${ETCD:-/usr/bin/etcd}
