@@ -12,6 +12,7 @@
 /* Exit codes (sysexits and timeout(1), as DESIGN.md fixes them). */
 #define EXIT_USAGE 64           /* EX_USAGE */
 #define EXIT_NO_PRIMARY 69      /* EX_UNAVAILABLE: 'send' found no primary listening */
+#define EXIT_SEAT_LOST 69       /* EX_UNAVAILABLE: 'run' lost its fleet seat and stopped CMD */
 #define EXIT_NO_FLEET 69        /* EX_UNAVAILABLE: --fleet, and no headcountd serves the
                                  * fleet scope, or it cannot reach etcd */
 #define EXIT_FULL 75            /* EX_TEMPFAIL: no free seat, the default --conflict-exit-code */
@@ -37,6 +38,11 @@ struct cli {
         const char *tag;        /* run --tag */
         int conflict_exit_code; /* run --conflict-exit-code */
         bool quiet;             /* run --quiet */
+        bool replace;           /* run --replace */
+        int kill_after_ms;      /* run --kill-after, or run_check_options()'s default */
+        int restart;            /* run --restart: RESTART_* */
+        int restart_sec_ms;     /* run --restart-sec */
+        int on_lost;            /* run --on-lost: ON_LOST_* */
         bool json;              /* list, names --json */
         unsigned below;         /* wait --below, --zero */
         unsigned mode;          /* create --mode */
@@ -44,8 +50,24 @@ struct cli {
         size_t data_size;       /* create --data-size */
 };
 
+/* run --restart */
+enum { RESTART_NO, RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_ON_SUCCESS };
+
+/* run --on-lost */
+enum { ON_LOST_TERM, ON_LOST_KILL, ON_LOST_IGNORE };
+
 /* Prints a usage error as message_error() does, then the --help hint, and exits 64. */
 _Noreturn void usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+/* run's defaults (headcount(1)) */
+#define RESTART_SEC_DEFAULT_MS 100
+#define KILL_AFTER_DEFAULT_MS 5000          /* --replace */
+#define KILL_AFTER_LOST_DEFAULT_MS 2000     /* --on-lost=term */
+
+/* Checks how run's options combine, once they are all parsed; exits 64 when they do not.
+ * The flags say which of the options were given. */
+void run_check_options(struct cli *c, bool wait, bool kill_after, bool restart_sec,
+                       bool on_lost);
 
 /* The commands; each returns the process's exit status. */
 int command_run(const struct cli *c);

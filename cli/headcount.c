@@ -34,6 +34,11 @@ enum {
         OPT_SYSTEM,
         OPT_DIR,
         OPT_FLEET,
+        OPT_REPLACE,
+        OPT_KILL_AFTER,
+        OPT_RESTART,
+        OPT_RESTART_SEC,
+        OPT_ON_LOST,
 };
 
 /* Which options each command takes, as bits of (1 << option index in the table below). */
@@ -50,6 +55,11 @@ static const struct option longopts[] = {
         { "mode",               required_argument, NULL, OPT_MODE      },
         { "capacity",           required_argument, NULL, OPT_CAPACITY  },
         { "data-size",          required_argument, NULL, OPT_DATA_SIZE },
+        { "replace",            no_argument,       NULL, OPT_REPLACE   },
+        { "kill-after",         required_argument, NULL, OPT_KILL_AFTER },
+        { "restart",            required_argument, NULL, OPT_RESTART   },
+        { "restart-sec",        required_argument, NULL, OPT_RESTART_SEC },
+        { "on-lost",            required_argument, NULL, OPT_ON_LOST   },
         { "user",               no_argument,       NULL, OPT_USER      },
         { "system",             no_argument,       NULL, OPT_SYSTEM    },
         { "dir",                required_argument, NULL, OPT_DIR       },
@@ -72,6 +82,12 @@ enum {
         F_MODE = 1 << 9,
         F_CAPACITY = 1 << 10,
         F_DATA_SIZE = 1 << 11,
+        F_REPLACE = 1 << 12,
+        F_KILL_AFTER = 1 << 13,
+        F_RESTART = 1 << 14,
+        F_RESTART_SEC = 1 << 15,
+        F_ON_LOST = 1 << 16,
+        F_END = 1 << 17,        /* the options after these (scope, help) apply everywhere */
 };
 
 static const struct command {
@@ -87,7 +103,8 @@ static int command_create(const struct cli *c);
 static int command_remove(const struct cli *c);
 
 static const struct command commands[] = {
-        { "run",    true,  F_MAX | F_WAIT | F_TAG | F_CONFLICT | F_QUIET, command_run    },
+        { "run",    true,  F_MAX | F_WAIT | F_TAG | F_CONFLICT | F_QUIET | F_REPLACE |
+                           F_KILL_AFTER | F_RESTART | F_RESTART_SEC | F_ON_LOST, command_run },
         { "count",  true,  0,                                             command_count  },
         { "list",   true,  F_JSON,                                        command_list   },
         { "names",  false, F_JSON,                                        command_names  },
@@ -130,6 +147,14 @@ static _Noreturn void usage(void) {
               "     --tag <text>                'run': text shown by 'list'\n"
               " -E, --conflict-exit-code <num>  exit status when no seat is free (default 75)\n"
               " -q, --quiet                     'run': say nothing when no seat is free\n"
+              "     --replace                   'run': stop whoever holds our seat, take it\n"
+              "     --kill-after <secs>         'run': SIGKILL after SIGTERM (default 5,\n"
+              "                                   or 2 for a lost fleet seat)\n"
+              "     --restart <when>            'run': restart the command: always, on-failure,\n"
+              "                                   on-success; the seat is held throughout\n"
+              "     --restart-sec <secs>        'run': delay before a restart (default 0.1)\n"
+              "     --on-lost <action>          'run', fleet scope: when the seat is lost, term\n"
+              "                                   (default), kill or ignore the command\n"
               "     --json                      'list', 'names': print JSON\n"
               "     --below <number>            'wait': until fewer than <number> are running\n"
               "     --zero                      'wait': until nobody is running\n"
@@ -205,6 +230,18 @@ static size_t parse_size(const char *opt, const char *arg) {
         return (size_t) v;
 }
 
+/* One of WORDS (NULL-terminated), as its index. */
+static int parse_word(const char *opt, const char *arg, const char *const words[]) {
+        for (int i = 0; words[i]; i++)
+                if (streq(words[i], arg))
+                        return i;
+        usage_error("invalid %s value '%s'", opt, arg);
+}
+
+/* As RESTART_* and ON_LOST_* number them. */
+static const char *const restart_words[] = { "no", "always", "on-failure", "on-success", NULL };
+static const char *const on_lost_words[] = { "term", "kill", "ignore", NULL };
+
 /* ---- The command line ---- */
 
 static const struct command *find_command(const char *name) {
@@ -232,6 +269,8 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 .max = 1,
                 .conflict_exit_code = EXIT_FULL,
                 .timeout_ms = -1,
+                .kill_after_ms = -1,
+                .restart_sec_ms = RESTART_SEC_DEFAULT_MS,
         };
 
         /* Options may come before the command, after it, and after the name; "+" stops
@@ -277,7 +316,7 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         for (unsigned i = 0; longopts[i].name; i++)
                                 if (longopts[i].val == ch)
                                         index = (int) i;
-                if (index >= 0 && index < 12)
+                if (index >= 0 && 1u << index < F_END)
                         given |= 1u << index;
 
                 switch (ch) {
@@ -321,6 +360,21 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 case OPT_DATA_SIZE:
                         c->data_size = parse_size("--data-size", optarg);
                         break;
+                case OPT_REPLACE:
+                        c->replace = true;
+                        break;
+                case OPT_KILL_AFTER:
+                        c->kill_after_ms = parse_seconds("--kill-after", optarg);
+                        break;
+                case OPT_RESTART:
+                        c->restart = parse_word("--restart", optarg, restart_words);
+                        break;
+                case OPT_RESTART_SEC:
+                        c->restart_sec_ms = parse_seconds("--restart-sec", optarg);
+                        break;
+                case OPT_ON_LOST:
+                        c->on_lost = parse_word("--on-lost", optarg, on_lost_words);
+                        break;
                 case OPT_USER:
                         c->scope = HC_SCOPE_USER;
                         c->dir = NULL;
@@ -361,7 +415,7 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 usage_error("unknown command '%s'", positional[0]);
         c->command = command->name;
 
-        for (unsigned bit = 1; bit < 1u << 12; bit <<= 1)
+        for (unsigned bit = 1; bit < F_END; bit <<= 1)
                 if ((given & bit) && !(command->options & bit))
                         usage_error("option '--%s' does not apply to '%s'", option_name(bit),
                                     command->name);
@@ -400,6 +454,8 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         usage_error("no command given after '%s --'", c->name);
                 if (!(given & F_WAIT))
                         c->timeout_ms = 0;      /* without --wait a full region fails at once */
+                run_check_options(c, given & F_WAIT, given & F_KILL_AFTER, given & F_RESTART_SEC,
+                                  given & F_ON_LOST);
         }
         if (streq(command->name, "send")) {
                 if (!c->cmd || !c->cmd[0])

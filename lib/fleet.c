@@ -71,6 +71,13 @@ static void error_text(const hc_options *opt, const char *format, ...) {
         va_end(ap);
 }
 
+/* Every call starts with no text, and with its name checked before anything is asked. */
+static int begin(const char *name, const hc_options *opt) {
+        if (has_error_text(opt))
+                opt->error_text[0] = '\0';
+        return name ? name_check(name) : 0;
+}
+
 /* ---- Numbers and fields ---- */
 
 static int parse_u64(const char *s, uint64_t *ret) {
@@ -282,8 +289,6 @@ static int request(const hc_options *opt, const char *const *field, size_t n, in
         _cleanup_close_ int fd = -EBADF;
         int r;
 
-        if (has_error_text(opt))
-                opt->error_text[0] = '\0';
         r = agent_connect(opt, &fd);
         if (r < 0)
                 return r;
@@ -323,7 +328,7 @@ int fleet_join(const char *name, const hc_options *opt, hc_slot **ret) {
         hc_slot *s;
         int r;
 
-        r = name_check(name);
+        r = begin(name, opt);
         if (r < 0)
                 return r;
         (void) snprintf(max, sizeof max, "%u", opt->max ? opt->max : 1);
@@ -415,7 +420,7 @@ _hc_public_ int hc_slot_lost(hc_slot *slot) {
 /* ---- Queries ---- */
 
 int fleet_count(const char *name, const hc_options *opt) {
-        int r = name_check(name);
+        int r = begin(name, opt);
 
         if (r < 0)
                 return r;
@@ -424,7 +429,7 @@ int fleet_count(const char *name, const hc_options *opt) {
 
 int fleet_wait(const char *name, const hc_options *opt, unsigned below, int timeout_ms) {
         char b[16], t[16];
-        int r = name_check(name);
+        int r = begin(name, opt);
 
         if (r < 0)
                 return r;
@@ -434,7 +439,7 @@ int fleet_wait(const char *name, const hc_options *opt, unsigned below, int time
 }
 
 int fleet_remove(const char *name, const hc_options *opt) {
-        int r = name_check(name);
+        int r = begin(name, opt);
 
         if (r < 0)
                 return r;
@@ -483,7 +488,7 @@ static int list_full(const char *name, const hc_options *opt, hc_fleet_instance 
         struct answer m;
         int r;
 
-        r = name_check(name);
+        r = begin(name, opt);
         if (r < 0)
                 return r;
         r = request(opt, (const char *[]) { "LIST", name }, 2, 0, &m, &fd);
@@ -575,6 +580,7 @@ int fleet_names(const hc_options *opt, int (*cb)(const char *name, int count, vo
         size_t n = 0;
         int r;
 
+        (void) begin(NULL, opt);
         r = request(opt, (const char *[]) { "NAMES" }, 1, 0, &m, &fd);
         for (;; r = receive(opt, fd, answer_deadline(0), &m)) {
                 int count;

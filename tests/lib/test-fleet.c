@@ -3,7 +3,7 @@
  * The fleet scope's client (lib/fleet.c) without an agent: no headcountd serves the
  * directory (-EHOSTDOWN, explained in error_text), what the fleet scope does not offer
  * (-EOPNOTSUPP), and what is checked before anything is asked. The calls against a real
- * headcountd and etcd are in test-fleet-agent.c.
+ * headcountd and etcd are in check-fleet.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -134,11 +134,13 @@ END_TEST
 START_TEST(test_fleet_bad_arguments)
 {
         hc_slot *s = NULL;
-        char tag[HC_TAG_MAX + 2];
+        char tag[HC_TAG_MAX + 2], text[64] = "stale";
 
         memset(tag, 't', sizeof tag - 1);
         tag[sizeof tag - 1] = '\0';
-        ck_assert_int_eq(hc_join("Global\\web", FOPT(), &s), -EINVAL);
+        ck_assert_int_eq(hc_join("Global\\web", FOPT(.error_text = text,
+                                                      .error_text_size = sizeof text), &s), -EINVAL);
+        ck_assert_str_eq(text, "");       /* nothing to say, and nothing left from before */
         ck_assert_int_eq(hc_join("Local\\web", FOPT(), &s), -EINVAL);
         ck_assert_int_eq(hc_join(".web", FOPT(), &s), -EINVAL);
         ck_assert_int_eq(hc_join("web", FOPT(.tag = tag), &s), -EINVAL);
