@@ -188,3 +188,15 @@ char *etcd_prefix_end_base64(const char *prefix) {
         free(end);
         return s;
 }
+
+int etcd_endpoints_check(const char *endpoints) {
+        char **v = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!endpoints)
+                return -EINVAL;
+        r = etcd_endpoints_parse(endpoints, &v, &n);
+        etcd_endpoints_free(v, n);
+        return r;
+}

@@ -64,6 +64,9 @@ typedef void (*etcd_stream_callback_t)(Etcd *e, int r, json_object *message,
 /* ENDPOINTS: "http://127.0.0.1:2379[,http://...]" (-EINVAL when malformed or empty).
  * TIMEOUT_USEC bounds every unary call, all endpoints included. */
 int etcd_new(sd_event *event, const char *endpoints, uint64_t timeout_usec, Etcd **ret);
+/* 0 when ENDPOINTS is a list that etcd_new() accepts, -EINVAL (or -ENOMEM) when not: for
+ * the command line, which refuses a malformed list as a usage error. */
+int etcd_endpoints_check(const char *endpoints);
 Etcd *etcd_free(Etcd *e);       /* cancels every call without calling back; NULL-safe */
 
 /* POSTs REQUEST (borrowed: serialised at once) to PATH ("/v3/kv/range"). CB is called

@@ -235,6 +235,10 @@ static int parse_argv(int argc, char *argv[]) {
                                            "without fleet support", NULL);
 #endif
         }
+#if HAVE_FLEET
+        if (arg_etcd && etcd_endpoints_check(arg_etcd) < 0)
+                return usage_error("invalid etcd endpoint list", arg_etcd);
+#endif
         if (host)
                 (void) snprintf(arg_host, sizeof arg_host, "%s", host);
         else if (arg_etcd) {
