@@ -646,7 +646,9 @@ int command_names(const struct cli *c) {
         char dir[4096];
         int r, ret = EXIT_SUCCESS;
 
-        select_columns(c, IN_NAMES, c->json ? default_names_json : default_names_text, &t.sel);
+        /* a fleet name has no capacity of its own: its N is the callers' --max */
+        select_columns(c, IN_NAMES, c->json || c->fleet ? default_names_json : default_names_text,
+                       &t.sel);
 
         r = hc_names(CLI_OPTIONS(c), collect, &e);
         if (r < 0 && c->fleet) {
