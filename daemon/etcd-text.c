@@ -200,3 +200,31 @@ int etcd_endpoints_check(const char *endpoints) {
         etcd_endpoints_free(v, n);
         return r;
 }
+
+/* Maps an etcd error answer ({"error": text, "code": N, "message": text}, or a stream's
+ * {"error": {"grpc_code": N, "message": text}}) to an errno; 1 when O carries none. */
+int etcd_error_from_json(json_object *o, const char **ret_text, bool *ret_unavailable) {
+        json_object *err, *code = NULL, *msg = NULL;
+        int64_t grpc;
+
+        *ret_unavailable = false;
+        if (!json_object_is_type(o, json_type_object) ||
+            !json_object_object_get_ex(o, "error", &err))
+                return 1;
+        if (json_object_is_type(err, json_type_object)) {
+                (void) json_object_object_get_ex(err, "grpc_code", &code);
+                (void) json_object_object_get_ex(err, "message", &msg);
+        } else {
+                (void) json_object_object_get_ex(o, "code", &code);
+                if (!json_object_object_get_ex(o, "message", &msg))
+                        msg = err;
+        }
+        *ret_text = json_object_get_string(msg);
+        if (!*ret_text || !**ret_text)
+                *ret_text = "etcd answered an error without a message";
+        grpc = code ? json_object_get_int64(code) : 2;
+        *ret_unavailable = grpc == 14;
+        return grpc == 14 ? -EHOSTUNREACH : grpc == 7 || grpc == 16 ? -EACCES :
+                grpc == 8 ? -ENOSPC : grpc == 5 ? -ENOENT : grpc == 3 ? -EINVAL :
+                grpc == 4 ? -ETIMEDOUT : -EIO;
+}

@@ -14,8 +14,9 @@
  *
  * Failover: a call starts at the endpoint that answered last. A connection failure, or
  * an "unavailable" answer (gRPC 14), moves it on to the next endpoint, each tried once
- * within the call's deadline; each attempt gets the time that is left, and the connection
- * attempt a share of it, so that a black-holed endpoint leaves time for the others.
+ * per round within the call's deadline (a new round only while members say they have no
+ * leader); each attempt gets the time that is left, and the connection attempt a share
+ * of it, so that a black-holed endpoint leaves time for the others.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -69,6 +70,8 @@ struct EtcdCall {
         CURL *easy;
         struct curl_slist *headers;
         sd_event_source *dispatch;       /* a defer source: runs the callbacks */
+        sd_event_source *again;          /* a timer: the next round over the endpoints */
+        bool leaderless;                 /* an endpoint answered "unavailable" this round */
         char *body;                      /* the request, serialised */
         char *path;
         etcd_callback_t cb;              /* unary */
@@ -121,6 +124,7 @@ static void call_detach(EtcdCall *c) {
         curl_slist_free_all(c->headers);
         c->headers = NULL;
         c->dispatch = sd_event_source_disable_unref(c->dispatch);
+        c->again = sd_event_source_disable_unref(c->again);
         if (c->prev)
                 c->prev->next = c->next;
         else
@@ -167,34 +171,6 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
         }
         call_unref(c);
         return 0;
-}
-
-/* Maps an etcd error answer ({"error": text, "code": N, "message": text}, or a stream's
- * {"error": {"grpc_code": N, "message": text}}) to an errno; 1 when O carries none. */
-static int error_from_json(json_object *o, const char **ret_text, bool *ret_unavailable) {
-        json_object *err, *code = NULL, *msg = NULL;
-        int64_t grpc;
-
-        *ret_unavailable = false;
-        if (!json_object_is_type(o, json_type_object) ||
-            !json_object_object_get_ex(o, "error", &err))
-                return 1;
-        if (json_object_is_type(err, json_type_object)) {
-                (void) json_object_object_get_ex(err, "grpc_code", &code);
-                (void) json_object_object_get_ex(err, "message", &msg);
-        } else {
-                (void) json_object_object_get_ex(o, "code", &code);
-                if (!json_object_object_get_ex(o, "message", &msg))
-                        msg = err;
-        }
-        *ret_text = json_object_get_string(msg);
-        if (!*ret_text || !**ret_text)
-                *ret_text = "etcd answered an error without a message";
-        grpc = code ? json_object_get_int64(code) : 2;
-        *ret_unavailable = grpc == 14;
-        return grpc == 14 ? -EHOSTUNREACH : grpc == 7 || grpc == 16 ? -EACCES :
-                grpc == 8 ? -ENOSPC : grpc == 5 ? -ENOENT : grpc == 3 ? -EINVAL :
-                grpc == 4 ? -ETIMEDOUT : -EIO;
 }
 
 /* Notes why the current endpoint failed. */
@@ -246,12 +222,36 @@ static int call_attempt(EtcdCall *c) {
         return 0;
 }
 
-/* The current endpoint failed: the next one, or the end of the call. */
+static int on_call_again(sd_event_source *es, uint64_t usec, void *userdata) {
+        EtcdCall *c = userdata;
+        int r;
+
+        c->again = sd_event_source_disable_unref(c->again);
+        r = call_attempt(c);
+        if (r < 0)
+                call_finish(c, r, NULL, strerror(-r));
+        return 0;
+}
+
+/* The current endpoint failed: the next one, or the end of the call. A cluster whose
+ * members answer "unavailable" is electing a leader (a second or two): the endpoints
+ * are tried again every ETCD_AGAIN_USEC while the deadline allows. One where none
+ * answers at all is down, and the call ends at once. */
+#define ETCD_AGAIN_USEC (100 * 1000)
 static void call_next(EtcdCall *c, int r_last) {
         Etcd *e = c->etcd;
         int r;
 
         if (++c->n_tried >= e->n_endpoints) {
+                if (c->leaderless && c->timeout_usec > 0 &&
+                    now_usec() + 2 * ETCD_AGAIN_USEC < c->deadline &&
+                    sd_event_add_time_relative(e->event, &c->again, CLOCK_MONOTONIC,
+                                               ETCD_AGAIN_USEC, 0, on_call_again, c) >= 0) {
+                        c->n_tried = 0;
+                        c->leaderless = false;
+                        c->endpoint = (c->endpoint + 1) % e->n_endpoints;
+                        return;
+                }
                 call_finish(c, r_last, NULL, c->unreachable ?: "cannot reach etcd");
                 return;
         }
@@ -277,8 +277,9 @@ static void call_answered(EtcdCall *c, long status) {
                 call_finish(c, -EINVAL, NULL, msg);
                 return;
         }
-        r = error_from_json(o, &text, &unavailable);
+        r = etcd_error_from_json(o, &text, &unavailable);
         if (r < 0 && unavailable) {
+                c->leaderless = true;
                 note_unreachable(c, text);
                 json_object_put(o);
                 call_next(c, -EHOSTUNREACH);
@@ -458,7 +459,7 @@ static bool stream_message(EtcdCall *c, json_object *o) {
                 (void) sd_event_source_set_enabled(c->dispatch, SD_EVENT_ONESHOT);
                 return true;
         }
-        r = error_from_json(o, &text, &unavailable);
+        r = etcd_error_from_json(o, &text, &unavailable);
         if (r > 0)
                 call_finish(c, -EINVAL, NULL, "etcd sent a watch message without a result");
         else

@@ -13,6 +13,7 @@
 #define HCD_ETCD_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -100,6 +101,11 @@ const char *etcd_endpoint(const Etcd *e);
  * slash; -EINVAL when one is malformed or the list is empty. etcd_new() uses it; the agent
  * may, to check its options early. */
 int etcd_endpoints_parse(const char *list, char ***ret, size_t *ret_n);
+
+/* Maps an etcd error answer to a negative errno as etcd_callback_t documents, with its
+ * text in *RET_TEXT (borrowed from O) and whether it said "unavailable" (gRPC 14: no
+ * leader, or a member on its way down); 1 when O carries no error. */
+int etcd_error_from_json(json_object *o, const char **ret_text, bool *ret_unavailable);
 void etcd_endpoints_free(char **endpoints, size_t n);
 
 /* Base64 of etcd's keys and values: a malloc()ed string; NULL on ENOMEM. */
