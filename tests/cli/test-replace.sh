@@ -108,7 +108,7 @@ fi
 # A record that another user may have written (a region others may write) is refused:
 # its pid is a claim. As root, with a throwaway user as the newcomer.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1 &&
-   setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$HEADCOUNT" 2>/dev/null; then
+   setpriv --reuid=nobody --regid=nogroup --clear-groups "$HEADCOUNT" --help >/dev/null 2>&1; then
         S=$(mktemp -d "${TMPDIR:-/tmp}/headcount-replace.XXXXXX")
         chmod 1777 "$S"
         "$HEADCOUNT" --dir "$S" create claim --mode 0666
@@ -126,7 +126,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2
         wait $rootholder
         rm -rf "$S"
 else
-        echo "(not root, or no throwaway user: the refusal of an unverified record is not checked)"
+        echo "(not root, no throwaway user, or one that cannot run this build tree, as in a package build's private directory: the refusal of an unverified record is not checked)"
 fi
 
 # Options that do not go together.
