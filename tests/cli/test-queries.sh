@@ -64,8 +64,8 @@ checks=$((checks + 1))
 secs=$((raw / 1000000))
 expect 0 env TZ=UTC0 "$HEADCOUNT" --dir "$T/other" list -n -o JOINED web
 same "local time (UTC)" "$(sed -n 1p "$T/out")" "$(TZ=UTC0 date -d "@$secs" '+%Y-%m-%d %H:%M:%S')"
-expect 0 env TZ=XXX-5:30 "$HEADCOUNT" --dir "$T/other" list -n -o JOINED --time-format iso web
-same "iso time" "$(sed -n 1p "$T/out")" "$(TZ=XXX-5:30 date -d "@$secs" '+%Y-%m-%dT%H:%M:%S+05:30')"
+expect 0 env TZ=IST-5:30 "$HEADCOUNT" --dir "$T/other" list -n -o JOINED --time-format iso web
+same "iso time" "$(sed -n 1p "$T/out")" "$(TZ=IST-5:30 date -d "@$secs" '+%Y-%m-%dT%H:%M:%S+05:30')"
 expect 0 hc --dir "$T/other" list -n -o JOINED --time-format relative web
 checks=$((checks + 1))
 grep -Eqx '[0-9]+(s|m[0-9]{2}s|h[0-9]{2}m|d[0-9]{2}h) ago' <(sed -n 1p "$T/out") ||
