@@ -107,54 +107,43 @@ int log_full_errno(int level, int error, const char *format, ...) {
         return error == 0 ? -EINVAL : -error;
 }
 
+/* The journal's fields of one event, then its message on stderr when the journal is away:
+ * what log_region_event() and log_fleet_event() share. */
+#define LOG_EVENT(level, format, journal_fields...)                                     \
+        do {                                                                            \
+                char buf_[ESCAPE_TEXT_SIZE(LOG_LINE_MAX)];                              \
+                va_list ap_;                                                            \
+                                                                                        \
+                if ((level) > max_level)                                                \
+                        return;                                                         \
+                va_start(ap_, format);                                                  \
+                log_format(buf_, sizeof buf_, format, ap_);                             \
+                va_end(ap_);                                                            \
+                if (journal_ready() &&                                                  \
+                    sd_journal_send("MESSAGE=%s", buf_, "PRIORITY=%i", (level),         \
+                                    journal_fields, NULL) >= 0)                         \
+                        return;                                                         \
+                (void) fprintf(stderr, "<%i>%s\n", (level), buf_);                      \
+        } while (0)
+
 void log_region_event(int level, const char *event, const char *name, const hc_instance *in,
                       int count, const char *format, ...) {
-        char buf[ESCAPE_TEXT_SIZE(LOG_LINE_MAX)];
-        va_list ap;
-
-        if (level > max_level)
-                return;
-
-        va_start(ap, format);
-        log_format(buf, sizeof buf, format, ap);
-        va_end(ap);
-
-        if (journal_ready() &&
-            sd_journal_send("MESSAGE=%s", buf,
-                            "PRIORITY=%i", level,
-                            "HEADCOUNT_EVENT=%s", event,
-                            "HEADCOUNT_NAME=%s", name,
-                            "HEADCOUNT_PID=%i", (int) in->pid,
-                            "HEADCOUNT_SLOT=%u", in->slot,
-                            "HEADCOUNT_COUNT=%i", count,
-                            "HEADCOUNT_VERIFIED=%i", instance_verified(in),
-                            NULL) >= 0)
-                return;
-        (void) fprintf(stderr, "<%i>%s\n", level, buf);
+        LOG_EVENT(level, format,
+                  "HEADCOUNT_EVENT=%s", event,
+                  "HEADCOUNT_NAME=%s", name,
+                  "HEADCOUNT_PID=%i", (int) in->pid,
+                  "HEADCOUNT_SLOT=%u", in->slot,
+                  "HEADCOUNT_COUNT=%i", count,
+                  "HEADCOUNT_VERIFIED=%i", instance_verified(in));
 }
 
 void log_fleet_event(int level, const char *event, const char *name, const char *host,
                      pid_t pid, int64_t fence, const char *format, ...) {
-        char buf[ESCAPE_TEXT_SIZE(LOG_LINE_MAX)];
-        va_list ap;
-
-        if (level > max_level)
-                return;
-
-        va_start(ap, format);
-        log_format(buf, sizeof buf, format, ap);
-        va_end(ap);
-
-        if (journal_ready() &&
-            sd_journal_send("MESSAGE=%s", buf,
-                            "PRIORITY=%i", level,
-                            "HEADCOUNT_EVENT=%s", event,
-                            "HEADCOUNT_SCOPE=fleet",
-                            "HEADCOUNT_NAME=%s", name,
-                            "HEADCOUNT_PID=%i", (int) pid,
-                            "HEADCOUNT_HOST=%s", host,
-                            "HEADCOUNT_FENCE=%" PRIi64, fence,
-                            NULL) >= 0)
-                return;
-        (void) fprintf(stderr, "<%i>%s\n", level, buf);
+        LOG_EVENT(level, format,
+                  "HEADCOUNT_EVENT=%s", event,
+                  "HEADCOUNT_SCOPE=fleet",
+                  "HEADCOUNT_NAME=%s", name,
+                  "HEADCOUNT_PID=%i", (int) pid,
+                  "HEADCOUNT_HOST=%s", host,
+                  "HEADCOUNT_FENCE=%" PRIi64, fence);
 }
