@@ -74,6 +74,9 @@ struct Manager {
                                           * strings, which must be UTF-8 */
         int lock_fd;                     /* flock()ed: we watch this scope (lock.c) */
         bool ready;                      /* READY=1 was sent: joins are news from now on */
+        bool rescan;                     /* a region could not be opened for want of
+                                          * descriptors: scan the directory at the next
+                                          * re-check */
 
         Region **regions;                /* sorted by name */
         size_t n_regions;

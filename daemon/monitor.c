@@ -529,20 +529,31 @@ static int on_settle(sd_event_source *s, uint64_t usec, void *userdata) {
         return on_dispatch(NULL, m);
 }
 
+static int manager_scan(Manager *m);
+
 static int on_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
+        (void) sd_event_source_set_time(s, usec + HCD_RECHECK_USEC);
+        if (m->rescan) {
+                m->rescan = false;
+                (void) manager_scan(m);  /* marks every region dirty too */
+                return 0;
+        }
         for (size_t i = 0; i < m->n_regions; i++)
                 m->regions[i]->dirty = true;
         manager_schedule_dispatch(m);
-        (void) sd_event_source_set_time(s, usec + HCD_RECHECK_USEC);
         return 0;
 }
 
 /* A file of the scope that we do not follow. A file that is no region (-EBADMSG: empty,
  * another program's, damaged) or one we may not trust (-EPERM) is the directory's
  * business, not news: quietly, at debug level. Anything else is worth a warning. */
-static void log_ignored(const char *name, int error) {
+static void log_ignored(Manager *m, const char *name, int error) {
+        /* A region we could not open for want of descriptors or memory is not the
+         * directory's business: the next re-check scans the directory again for it. */
+        if (error == -EMFILE || error == -ENFILE || error == -ENOMEM || error == -EAGAIN)
+                m->rescan = true;
         if (error == -EBADMSG || error == -EPERM)
                 log_debug("Ignoring '%s': %s", name, strerror(-error));
         else
@@ -554,12 +565,12 @@ static int scan_one(const char *name, int count, void *userdata) {
         int k;
 
         if (count < 0) {
-                log_ignored(name, count);
+                log_ignored(m, name, count);
                 return 0;
         }
         k = manager_track_region(m, name, NULL);
         if (k < 0 && k != -ENOENT)
-                log_ignored(name, k);
+                log_ignored(m, name, k);
         return 0;
 }
 
@@ -626,7 +637,7 @@ static int on_directory_event(sd_event_source *s, const struct inotify_event *ev
                 }
                 k = manager_track_region(m, ev->name, NULL);
                 if (k < 0 && k != -ENOENT && k != -EINVAL)
-                        log_ignored(ev->name, k);
+                        log_ignored(m, ev->name, k);
                 if (k > 0)
                         log_info("Region '%s' appeared", ev->name);
                 return 0;
