@@ -375,7 +375,13 @@ int fleet_new(Manager *m, const FleetConfig *config, Fleet **ret) {
                 fleet_free(f);
                 return log_oom();
         }
-        k = etcd_new(f->event, f->endpoints, f->timeout_usec, &f->etcd);
+        /* the prefix check names a role that lacks the prefix before the lease is granted */
+        k = etcd_new(f->event, &(EtcdConfig) {
+                        .endpoints = f->endpoints, .timeout_usec = f->timeout_usec,
+                        .cacert = config->cacert, .cert = config->cert, .key = config->key,
+                        .user = config->user, .password = config->password,
+                        .check_prefix = f->prefix,
+                }, &f->etcd);
         if (k < 0) {
                 fleet_free(f);
                 return log_error_errno(k, "Cannot use the etcd endpoints '%s': %m",

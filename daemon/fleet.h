@@ -41,6 +41,11 @@ typedef struct FleetConfig {
         const char *host;                /* --host: [A-Za-z0-9._-]{1,HC_HOST_MAX} */
         unsigned ttl;                    /* --ttl, seconds, >= 2 */
         unsigned timeout;                /* --etcd-timeout, seconds, >= 1 */
+        const char *cacert;              /* --etcd-cacert FILE, or NULL */
+        const char *cert;                /* --etcd-cert FILE, or NULL */
+        const char *key;                 /* --etcd-key FILE, or NULL (in the cert's file) */
+        const char *user;                /* --etcd-user, or NULL: no etcd authentication */
+        const char *password;            /* --etcd-password-file's or the credential's text */
 } FleetConfig;
 
 enum {

@@ -42,6 +42,14 @@ static const char *arg_etcd_prefix = "/headcount/";
 static char arg_host[HC_HOST_MAX + 1];
 static unsigned arg_ttl = 10;
 static unsigned arg_etcd_timeout = 3;
+static const char *arg_etcd_cacert;
+static const char *arg_etcd_cert;
+static const char *arg_etcd_key;
+static const char *arg_etcd_user;
+static const char *arg_etcd_password_file;
+/* The etcd user's password: read from a file (never given on the command line). */
+#define ETCD_PASSWORD_MAX 1024
+static char arg_etcd_password[ETCD_PASSWORD_MAX + 1];
 
 static void help(void) {
         printf("Usage:\n"
@@ -66,6 +74,15 @@ static void help(void) {
                "     --host <name>          this host's name in the fleet (default: hostname)\n"
                "     --ttl <secs>           the etcd lease's time to live (default 10, min 2)\n"
                "     --etcd-timeout <secs>  how long one etcd request may take (default 3)\n"
+               "     --etcd-cacert <file>   the CA certificates that etcd's (https) must chain to\n"
+               "                            (default: the system's)\n"
+               "     --etcd-cert <file>     a client certificate (PEM) to show etcd; it must have\n"
+               "                            no CommonName (etcd's gateway refuses one with a CN)\n"
+               "     --etcd-key <file>      its private key (default: in the --etcd-cert file)\n"
+               "     --etcd-user <name>     authenticate to etcd as this user; the password is\n"
+               "                            read from --etcd-password-file or the credential\n"
+               "                            'etcd-password' ($CREDENTIALS_DIRECTORY)\n"
+               "     --etcd-password-file <file>  the file that holds the password\n"
                "\n"
                " -h, --help                 display this help\n"
                " -V, --version              display version\n"
@@ -116,6 +133,125 @@ static int parse_seconds(const char *s, unsigned min, unsigned *ret) {
         return 0;
 }
 
+/* An etcd user name, as it appears in messages: printable ASCII, bounded. */
+static bool etcd_user_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 128)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < 0x20 || s[i] > 0x7e)
+                        return false;
+        return true;
+}
+
+#if HAVE_FLEET
+/* 0 when PATH can be opened for reading, else a usage error naming OPTION. */
+static int file_check(const char *option, const char *path) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+        if (fd < 0) {
+                message_error("%s: cannot read '%s': %s", option, path, strerror(errno));
+                message_usage_hint();
+                return -EINVAL;
+        }
+        (void) close(fd);
+        return 0;
+}
+
+/* Reads the password from PATH into arg_etcd_password: one line (a final newline is not
+ * part of it), not empty, no NUL, at most ETCD_PASSWORD_MAX bytes. The messages name the
+ * file, never what it holds. */
+static int password_read(const char *what, const char *path) {
+        char buf[ETCD_PASSWORD_MAX + 2];
+        ssize_t n, len = 0;
+        int fd;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                message_error("%s: cannot read '%s': %s", what, path, strerror(errno));
+                return -EINVAL;
+        }
+        while ((size_t) len < sizeof buf &&
+               (n = read(fd, buf + len, sizeof buf - (size_t) len)) != 0) {
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        message_error("%s: cannot read '%s': %s", what, path, strerror(errno));
+                        (void) close(fd);
+                        explicit_bzero(buf, sizeof buf);
+                        return -EINVAL;
+                }
+                len += n;
+        }
+        (void) close(fd);
+        if (len > 0 && buf[len - 1] == '\n')
+                len--;
+        if (len > 0 && buf[len - 1] == '\r')
+                len--;
+        if (len == 0 || (size_t) len > ETCD_PASSWORD_MAX || memchr(buf, '\0', (size_t) len)) {
+                message_error("%s: '%s' %s", what, path, len == 0 ? "is empty" :
+                              (size_t) len > ETCD_PASSWORD_MAX ?
+                              "is too long for a password (at most 1024 bytes)" :
+                              "holds a NUL byte");
+                explicit_bzero(buf, sizeof buf);
+                return -EINVAL;
+        }
+        memcpy(arg_etcd_password, buf, (size_t) len);
+        arg_etcd_password[len] = '\0';
+        explicit_bzero(buf, sizeof buf);
+        return 0;
+}
+
+/* The TLS files exist and can be read; a user has a password, from its file or from the
+ * service's credential "etcd-password" (LoadCredential=). */
+static int etcd_options_check(void) {
+        const char *creds = getenv("CREDENTIALS_DIRECTORY");
+        _cleanup_free_ char *cred = NULL;
+
+        if (!arg_etcd && (arg_etcd_cacert || arg_etcd_cert || arg_etcd_key || arg_etcd_user ||
+                          arg_etcd_password_file))
+                return usage_error("--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user and "
+                                   "--etcd-password-file need --etcd", NULL);
+        if (!arg_etcd)
+                return 0;
+        if ((arg_etcd_cacert || arg_etcd_cert) && !strstr(arg_etcd, "https://"))
+                return usage_error("--etcd-cacert and --etcd-cert need https:// etcd endpoints",
+                                   NULL);
+        if (arg_etcd_key && !arg_etcd_cert)
+                return usage_error("--etcd-key needs --etcd-cert", NULL);
+        if (arg_etcd_password_file && !arg_etcd_user)
+                return usage_error("--etcd-password-file needs --etcd-user", NULL);
+        if ((arg_etcd_cacert && file_check("--etcd-cacert", arg_etcd_cacert) < 0) ||
+            (arg_etcd_cert && file_check("--etcd-cert", arg_etcd_cert) < 0) ||
+            (arg_etcd_key && file_check("--etcd-key", arg_etcd_key) < 0))
+                return -EINVAL;
+        if (!arg_etcd_user)
+                return 0;
+        if (arg_etcd_password_file) {
+                if (password_read("--etcd-password-file", arg_etcd_password_file) < 0) {
+                        message_usage_hint();
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!creds || creds[0] != '/')
+                return usage_error("--etcd-user needs a password: --etcd-password-file FILE, or "
+                                   "the service credential 'etcd-password' "
+                                   "(LoadCredential=etcd-password:FILE)", NULL);
+        if (asprintf(&cred, "%s/etcd-password", creds) < 0) {
+                cred = NULL;
+                message_error("out of memory");
+                return -ENOMEM;
+        }
+        if (password_read("the credential etcd-password", cred) < 0) {
+                message_usage_hint();
+                return -EINVAL;
+        }
+        return 0;
+}
+#endif
+
 /* Returns 1 to go on, 0 to exit successfully (--help), or -EINVAL. */
 static int parse_argv(int argc, char *argv[]) {
         enum {
@@ -128,6 +264,11 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_HOST,
                 ARG_TTL,
                 ARG_ETCD_TIMEOUT,
+                ARG_ETCD_CACERT,
+                ARG_ETCD_CERT,
+                ARG_ETCD_KEY,
+                ARG_ETCD_USER,
+                ARG_ETCD_PASSWORD_FILE,
         };
         static const struct option options[] = {
                 { "user",       no_argument,       NULL, ARG_USER       },
@@ -141,6 +282,11 @@ static int parse_argv(int argc, char *argv[]) {
                 { "host",         required_argument, NULL, ARG_HOST         },
                 { "ttl",          required_argument, NULL, ARG_TTL          },
                 { "etcd-timeout", required_argument, NULL, ARG_ETCD_TIMEOUT },
+                { "etcd-cacert",  required_argument, NULL, ARG_ETCD_CACERT  },
+                { "etcd-cert",    required_argument, NULL, ARG_ETCD_CERT    },
+                { "etcd-key",     required_argument, NULL, ARG_ETCD_KEY     },
+                { "etcd-user",    required_argument, NULL, ARG_ETCD_USER    },
+                { "etcd-password-file", required_argument, NULL, ARG_ETCD_PASSWORD_FILE },
                 { "help",       no_argument,       NULL, 'h'            },
                 { "version",    no_argument,       NULL, 'V'            },
                 {}
@@ -208,6 +354,23 @@ static int parse_argv(int argc, char *argv[]) {
                                 return usage_error("invalid etcd timeout (whole seconds, at "
                                                    "least 1)", optarg);
                         break;
+                case ARG_ETCD_CACERT:
+                case ARG_ETCD_CERT:
+                case ARG_ETCD_KEY:
+                case ARG_ETCD_PASSWORD_FILE:
+                        if (optarg[0] == '\0')
+                                return usage_error("empty file name given to an --etcd-* "
+                                                   "option", NULL);
+                        *(c == ARG_ETCD_CACERT ? &arg_etcd_cacert : c == ARG_ETCD_CERT ?
+                          &arg_etcd_cert : c == ARG_ETCD_KEY ? &arg_etcd_key :
+                          &arg_etcd_password_file) = optarg;
+                        break;
+                case ARG_ETCD_USER:
+                        if (!etcd_user_valid(optarg))
+                                return usage_error("invalid etcd user name (1 to 128 printable "
+                                                   "bytes)", optarg);
+                        arg_etcd_user = optarg;
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -236,8 +399,24 @@ static int parse_argv(int argc, char *argv[]) {
 #endif
         }
 #if HAVE_FLEET
-        if (arg_etcd && etcd_endpoints_check(arg_etcd) < 0)
-                return usage_error("invalid etcd endpoint list", arg_etcd);
+        if (arg_etcd) {
+                int k = etcd_endpoints_check(arg_etcd);
+
+                /* not echoed: it would print the password */
+                if (k == -EPERM)
+                        return usage_error("an etcd endpoint carries a user name or password "
+                                           "('user:password@'), which would show on the command "
+                                           "line and in the logs; give --etcd-user and "
+                                           "--etcd-password-file instead", NULL);
+                if (k < 0)
+                        return usage_error("invalid etcd endpoint list", arg_etcd);
+        }
+        if (etcd_options_check() < 0)
+                return -EINVAL;
+#else
+        if (arg_etcd_cacert || arg_etcd_cert || arg_etcd_key || arg_etcd_user ||
+            arg_etcd_password_file)
+                return usage_error("--etcd-*: built without fleet support", NULL);
 #endif
         if (host)
                 (void) snprintf(arg_host, sizeof arg_host, "%s", host);
@@ -422,13 +601,19 @@ static int manager_start(Manager *m) {
                         .host = arg_host,
                         .ttl = arg_ttl,
                         .timeout = arg_etcd_timeout,
+                        .cacert = arg_etcd_cacert,
+                        .cert = arg_etcd_cert,
+                        .key = arg_etcd_key,
+                        .user = arg_etcd_user,
+                        .password = arg_etcd_user ? arg_etcd_password : NULL,
                 };
 
                 k = fleet_new(m, &fc, &m->fleet);
                 if (k < 0)
                         return k;
-                log_info("Serving the fleet scope as host %s through etcd at %s (prefix %s)",
-                         arg_host, arg_etcd, arg_etcd_prefix);
+                log_info("Serving the fleet scope as host %s through etcd at %s (prefix %s%s%s)",
+                         arg_host, arg_etcd, arg_etcd_prefix,
+                         arg_etcd_user ? ", etcd user " : "", arg_etcd_user ?: "");
         }
 #endif
 

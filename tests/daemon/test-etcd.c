@@ -126,7 +126,8 @@ static void stop_etcd(void) {
 
 static void setup(void) {
         ck_assert_int_ge(sd_event_new(&loop), 0);
-        ck_assert_int_eq(etcd_new(loop, live, 30ULL * 1000 * 1000, &etcd), 0);
+        ck_assert_int_eq(etcd_new(loop, &(EtcdConfig) { .endpoints = live,
+                                                         .timeout_usec = 30ULL * 1000 * 1000 }, &etcd), 0);
 }
 
 static void teardown(void) {
@@ -207,11 +208,25 @@ START_TEST(test_etcd_new_endpoints)
 
         ck_assert_int_ge(sd_event_new(&ev), 0);
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-                ck_assert_msg(etcd_new(ev, bad[i], 1000, &e) == -EINVAL, "'%s' taken", bad[i]);
+                ck_assert_msg(etcd_new(ev, &(EtcdConfig) { .endpoints = bad[i], .timeout_usec = 1000 },
+                                       &e) == -EINVAL, "'%s' taken", bad[i]);
         ck_assert_ptr_null(e);
-        ck_assert_int_eq(etcd_new(ev, "http://127.0.0.1:2379/, https://b:1", 1000, &e), 0);
+        ck_assert_int_eq(etcd_new(ev, &(EtcdConfig) { .endpoints = "http://127.0.0.1:2379/, https://b:1",
+                                                      .timeout_usec = 1000 }, &e), 0);
         ck_assert_str_eq(etcd_endpoint(e), "http://127.0.0.1:2379");
         e = etcd_free(e);
+        /* a password has no place in a URL: refused, whether the URL is valid or not */
+        ck_assert_int_eq(etcd_endpoints_check("https://u:secret@a:1"), -EPERM);
+        ck_assert_int_eq(etcd_endpoints_check("http://a:1,u:secret@b/x?"), -EPERM);
+        ck_assert_int_eq(etcd_endpoints_check("https://a:1,http://b:2"), 0);
+        ck_assert_int_eq(etcd_new(ev, &(EtcdConfig) { .endpoints = "https://a:1", .timeout_usec = 1000,
+                                                      .user = "u" }, &e), -EINVAL);
+        ck_assert_int_eq(etcd_new(ev, &(EtcdConfig) { .endpoints = "https://a:1", .timeout_usec = 1000,
+                                                      .key = "k.pem" }, &e), -EINVAL);
+        ck_assert(etcd_error_needs_token("etcdserver: invalid auth token"));
+        ck_assert(etcd_error_needs_token("rpc error: code = InvalidArgument desc = etcdserver: user name is empty"));
+        ck_assert(!etcd_error_needs_token("etcdserver: permission denied"));
+        ck_assert(!etcd_error_needs_token(NULL));
         ck_assert_ptr_null(etcd_free(NULL));
         ck_assert_ptr_null(etcd_call_cancel(NULL));
         sd_event_unref(ev);
@@ -438,7 +453,8 @@ START_TEST(test_etcd_failover)
         Etcd *e;
 
         (void) snprintf(endpoints, sizeof endpoints, "%s,%s", dead, live);
-        ck_assert_int_eq(etcd_new(loop, endpoints, 30ULL * 1000 * 1000, &e), 0);
+        ck_assert_int_eq(etcd_new(loop, &(EtcdConfig) { .endpoints = endpoints,
+                                                         .timeout_usec = 30ULL * 1000 * 1000 }, &e), 0);
         ck_assert_str_eq(etcd_endpoint(e), dead);
         call(e, "/v3/kv/range", "{\"key\":\"dC9h\"}", &res);
         ck_assert_int_eq(res.r, 0);
@@ -460,7 +476,8 @@ START_TEST(test_etcd_unreachable)
         Etcd *e;
 
         (void) snprintf(endpoints, sizeof endpoints, "%s,%s", dead, dead2);
-        ck_assert_int_eq(etcd_new(loop, endpoints, 30ULL * 1000 * 1000, &e), 0);
+        ck_assert_int_eq(etcd_new(loop, &(EtcdConfig) { .endpoints = endpoints,
+                                                         .timeout_usec = 30ULL * 1000 * 1000 }, &e), 0);
         call(e, "/v3/kv/range", "{\"key\":\"dC9h\"}", &res);
         ck_assert_int_eq(res.r, -EHOSTUNREACH);
         (void) snprintf(want, sizeof want, "cannot reach etcd at %s: Connection refused; "
@@ -484,7 +501,8 @@ START_TEST(test_etcd_deadline)
         char want[128];
         Etcd *e;
 
-        ck_assert_int_eq(etcd_new(loop, silent, 300 * 1000, &e), 0);
+        ck_assert_int_eq(etcd_new(loop, &(EtcdConfig) { .endpoints = silent,
+                                                         .timeout_usec = 300 * 1000 }, &e), 0);
         call(e, "/v3/kv/range", "{\"key\":\"dC9h\"}", &res);
         ck_assert_int_eq(res.r, -ETIMEDOUT);
         (void) snprintf(want, sizeof want, "etcd at %s did not answer within 0.3 s", silent);
