@@ -5,7 +5,9 @@
 # tests/cli/lib.sh (expect, same, contains, fail, finish, the event pipe).
 #
 #   etcd_start 1|3        start the members, wait until every one is healthy; sets
-#                         ETCD_ENDPOINTS (exported) and ETCD_PIDS[]
+#                         ETCD_ENDPOINTS (exported) and ETCD_PIDS[]. A secured cluster: set
+#                         ETCD_SCHEME=https and ETCD_FLAGS=(--cert-file F ...) first (added
+#                         to every member), and ECTL_OPTS=(--cacert F ...) for etcdctl
 #   etcd_leader           print the leader member's PID (etcd_leader_index: its index)
 #   etcd_stop_all         SIGTERM every member and wait for it (etcd_kill I: SIGKILL one)
 #   etcd_start_again      start the same members again on the same ports and directories
@@ -67,6 +69,9 @@ fi
 chmod 0700 "$ETCD_TOP"
 
 ETCD_N=0
+ETCD_SCHEME=http                 # of the client URLs; peers speak http
+ETCD_FLAGS=()                    # more options for every member
+ECTL_OPTS=()                     # more options for every etcdctl call
 ETCD_PIDS=()
 ETCD_CLIENT_PORTS=()
 ETCD_PEER_PORTS=()
@@ -143,7 +148,8 @@ PY
 
 # etcdctl with the cluster's endpoints and a short deadline (every call of a test is bounded).
 ectl() {
-        "$ETCDCTL" --endpoints "$ETCD_ENDPOINTS" --dial-timeout 2s --command-timeout "${ECTL_TIMEOUT:-5s}" "$@"
+        "$ETCDCTL" --endpoints "$ETCD_ENDPOINTS" --dial-timeout 2s --command-timeout "${ECTL_TIMEOUT:-5s}" \
+                ${ECTL_OPTS[@]+"${ECTL_OPTS[@]}"} "$@"
 }
 
 etcd_cluster_spec() {
@@ -158,14 +164,14 @@ etcd_cluster_spec() {
 etcd_start_member() {
         local i=$1 c=${ETCD_CLIENT_PORTS[$1]} p=${ETCD_PEER_PORTS[$1]}
         env -u ETCD_ENDPOINTS "$ETCD" --name "m$i" --data-dir "$ETCD_TOP/m$i" \
-                --listen-client-urls "http://127.0.0.1:$c" \
-                --advertise-client-urls "http://127.0.0.1:$c" \
+                --listen-client-urls "$ETCD_SCHEME://127.0.0.1:$c" \
+                --advertise-client-urls "$ETCD_SCHEME://127.0.0.1:$c" \
                 --listen-peer-urls "http://127.0.0.1:$p" \
                 --initial-advertise-peer-urls "http://127.0.0.1:$p" \
                 --initial-cluster "$(etcd_cluster_spec)" \
                 --initial-cluster-state new \
                 --initial-cluster-token "hc-$$-$ETCD_TOP" \
-                --logger zap --log-level warn \
+                --logger zap --log-level warn ${ETCD_FLAGS[@]+"${ETCD_FLAGS[@]}"} \
                 >>"$T/etcd-m$i.log" 2>&1 &
         ETCD_PIDS[i]=$!
         started_pids="$started_pids $!"
@@ -203,7 +209,7 @@ etcd_start() {
                 ETCD_PEER_PORTS=("${ports[@]:n:n}")
                 ETCD_ENDPOINTS=
                 for ((i = 0; i < n; i++)); do
-                        ETCD_ENDPOINTS="$ETCD_ENDPOINTS${ETCD_ENDPOINTS:+,}http://127.0.0.1:${ETCD_CLIENT_PORTS[i]}"
+                        ETCD_ENDPOINTS="$ETCD_ENDPOINTS${ETCD_ENDPOINTS:+,}$ETCD_SCHEME://127.0.0.1:${ETCD_CLIENT_PORTS[i]}"
                         rm -rf "$ETCD_TOP/m$i"
                         : >"$T/etcd-m$i.log"
                 done
@@ -231,7 +237,7 @@ etcd_live_endpoints() {
         local i eps=
         for ((i = 0; i < ETCD_N; i++)); do
                 [ -n "${ETCD_PIDS[i]}" ] || continue
-                eps="$eps${eps:+,}http://127.0.0.1:${ETCD_CLIENT_PORTS[i]}"
+                eps="$eps${eps:+,}$ETCD_SCHEME://127.0.0.1:${ETCD_CLIENT_PORTS[i]}"
         done
         echo "$eps"
 }
@@ -239,7 +245,7 @@ etcd_live_endpoints() {
 # etcd_leader_index: the index of the member that leads, as the running members say.
 etcd_leader_index() {
         "$ETCDCTL" --endpoints "$(etcd_live_endpoints)" --dial-timeout 1s --command-timeout 1s \
-                endpoint status -w json 2>/dev/null | python3 -c '
+                ${ECTL_OPTS[@]+"${ECTL_OPTS[@]}"} endpoint status -w json 2>/dev/null | python3 -c '
 import json, sys
 eps = sys.argv[1].split(",")
 st = json.load(sys.stdin)
