@@ -4,35 +4,39 @@
 # (--client-cert-auth), etcd authentication with a role limited to the prefix, and tokens
 # that expire every 2 s. Agents with the password from a file and from the service
 # credential hold --max across hosts, survive several token expiries without losing a
-# seat, and free a killed holder's seat. Each bad credential (a wrong CA, a wrong password,
-# a role without the prefix, no client certificate, a certificate with a CommonName) gives
-# one line naming the cause, in the agent's log and to every client (exit 69), and no
-# agent says it holds a lease then. The password shows in no log and no command line.
+# seat, and free a killed holder's seat. Each bad credential (a wrong CA, a wrong
+# password, a role without the prefix, no client certificate, one etcd does not trust, one
+# with a CommonName, no user at all) gives one line naming the cause, in the agent's log
+# and to every client (exit 69), and no agent says it holds a lease then. The password
+# shows in no log and no command line.
 . "${srcdir:-.}/tests/fleet/lib.sh"
 command -v openssl >/dev/null || skip "openssl is needed to make the certificates"
 fleet_events
 
 # The certificates: a CA, etcd's (for 127.0.0.1; its gateway also shows it as a client),
-# ours without a CommonName, one with a CN, and another CA that signed nothing of these.
+# ours without a CommonName, one with a CN, and another CA, which signed one that etcd
+# does not trust.
 pki=$T/pki
 mkdir -m 0700 "$pki"
 ca() {
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
                 -keyout "$pki/$1.key" -out "$pki/$1.crt" -subj "/O=headcount test/OU=$1" 2>/dev/null
 }
-cert() {        # NAME SUBJECT EXTENSIONS
+cert() {        # NAME SUBJECT EXTENSIONS [CA]
+        local ca=${4:-ca}
         openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
                 -keyout "$pki/$1.key" -out "$pki/$1.csr" -subj "$2" 2>/dev/null &&
         printf '%b\n' "$3" >"$pki/$1.ext" &&
-        openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
-                -CAserial "$pki/ca.srl" -CAcreateserial -days 2 -extfile "$pki/$1.ext" \
+        openssl x509 -req -in "$pki/$1.csr" -CA "$pki/$ca.crt" -CAkey "$pki/$ca.key" \
+                -CAserial "$pki/$ca.srl" -CAcreateserial -days 2 -extfile "$pki/$1.ext" \
                 -out "$pki/$1.crt" 2>/dev/null
 }
 ca ca && ca otherca &&
 cert server "/O=headcount test/OU=etcd" \
         "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth" &&
 cert client "/O=headcount test/OU=agents" "extendedKeyUsage=clientAuth" &&
-cert cnclient "/CN=hc" "extendedKeyUsage=clientAuth" || {
+cert cnclient "/CN=hc" "extendedKeyUsage=clientAuth" &&
+cert foreign "/O=headcount test/OU=elsewhere" "extendedKeyUsage=clientAuth" otherca || {
         echo "cannot make the certificates with openssl" >&2
         exit 99
 }
@@ -144,6 +148,9 @@ bad norole "says user 'hcother' may not read and write the keys under '$FLEET_PR
         "${tls[@]}" --etcd-user hcother --etcd-password-file "$T/pw"
 bad nocert "requires a client certificate (give --etcd-cert and --etcd-key)" \
         --etcd-cacert "$pki/ca.crt" --etcd-user hc --etcd-password-file "$T/pw"
+bad foreign "refused our client certificate $pki/foreign.crt" \
+        --etcd-cacert "$pki/ca.crt" --etcd-cert "$pki/foreign.crt" \
+        --etcd-key "$pki/foreign.key" --etcd-user hc --etcd-password-file "$T/pw"
 bad cncert "has a CommonName (CN), which etcd's JSON gateway does not accept" \
         --etcd-cacert "$pki/ca.crt" --etcd-cert "$pki/cnclient.crt" \
         --etcd-key "$pki/cnclient.key" --etcd-user hc --etcd-password-file "$T/pw"
