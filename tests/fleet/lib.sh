@@ -22,6 +22,11 @@
 #   wait_for SECS WHAT CMD...  run CMD until it succeeds, at most SECS seconds; fails the
 #                         test (naming WHAT) when it never does
 #   seat_keys NAME        print the number of seat keys of NAME in etcd (waiters included)
+#   pki_make DIR          with openssl: DIR/ca.crt, DIR/server.{crt,key} (for 127.0.0.1)
+#                         and DIR/client.{crt,key} (no CommonName); pki_ca DIR NAME and
+#                         pki_cert DIR NAME SUBJECT EXTENSIONS [CA] make more
+#   etcd_tls_flags DIR    set ETCD_SCHEME, ETCD_FLAGS, ECTL_OPTS for an etcd with DIR's
+#                         certificates that wants client certificates
 #
 # Everything started here is killed by PID (and process group) at exit, however the test
 # ends, and every directory is removed. A test skips (77) when etcd or headcountd's fleet
@@ -320,6 +325,46 @@ etcd_resume() {
 seat_keys() {
         ectl get --prefix --keys-only --limit 1 -w json "${FLEET_PREFIX}$1/s/" |
                 python3 -c 'import json,sys; print(json.load(sys.stdin).get("count", 0))'
+}
+
+# pki_cert DIR NAME SUBJECT EXTENSIONS [CA]: DIR/NAME.crt and .key, an EC key signed by
+# DIR/CA (default ca); EXTENSIONS as openssl's -extfile lines, '\n' between them.
+pki_cert() {
+        local dir=$1 name=$2 subj=$3 ext=$4 ca=${5:-ca}
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+                -keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "$subj" 2>/dev/null &&
+        printf '%b\n' "$ext" >"$dir/$name.ext" &&
+        openssl x509 -req -in "$dir/$name.csr" -CA "$dir/$ca.crt" -CAkey "$dir/$ca.key" \
+                -CAserial "$dir/$ca.srl" -CAcreateserial -days 2 -extfile "$dir/$name.ext" \
+                -out "$dir/$name.crt" 2>/dev/null
+}
+
+# pki_ca DIR NAME: a self-signed CA, DIR/NAME.crt and .key.
+pki_ca() {
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+                -keyout "$1/$2.key" -out "$1/$2.crt" -subj "/O=headcount test/OU=$2" 2>/dev/null
+}
+
+# pki_make DIR: the CA, etcd's certificate (its gateway shows it to etcd's own gRPC
+# server as a client, hence clientAuth) and the agents' client certificate, without a CN.
+pki_make() {
+        mkdir -p -m 0700 "$1"
+        pki_ca "$1" ca &&
+        pki_cert "$1" server "/O=headcount test/OU=etcd" \
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth" &&
+        pki_cert "$1" client "/O=headcount test/OU=agents" "extendedKeyUsage=clientAuth" || {
+                echo "pki_make: openssl cannot make the certificates" >&2
+                exit 99
+        }
+}
+
+# etcd_tls_flags DIR: sets ETCD_SCHEME, ETCD_FLAGS and ECTL_OPTS for a cluster with
+# DIR's certificates that wants client certificates (etcd_start then starts it so).
+etcd_tls_flags() {
+        ETCD_SCHEME=https
+        ETCD_FLAGS=(--cert-file "$1/server.crt" --key-file "$1/server.key"
+                    --trusted-ca-file "$1/ca.crt" --client-cert-auth)
+        ECTL_OPTS=(--cacert "$1/ca.crt" --cert "$1/client.crt" --key "$1/client.key")
 }
 
 # host_start NAME [OPT...]: a headcountd for host NAME on its own scope directory; ready

@@ -13,38 +13,19 @@
 command -v openssl >/dev/null || skip "openssl is needed to make the certificates"
 fleet_events
 
-# The certificates: a CA, etcd's (for 127.0.0.1; its gateway also shows it as a client),
-# ours without a CommonName, one with a CN, and another CA, which signed one that etcd
-# does not trust.
+# The certificates: a CA, etcd's, ours without a CommonName (lib.sh's pki_make), one with
+# a CN, and another CA, which signed one that etcd does not trust.
 pki=$T/pki
-mkdir -m 0700 "$pki"
-ca() {
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-                -keyout "$pki/$1.key" -out "$pki/$1.crt" -subj "/O=headcount test/OU=$1" 2>/dev/null
-}
-cert() {        # NAME SUBJECT EXTENSIONS [CA]
-        local ca=${4:-ca}
-        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-                -keyout "$pki/$1.key" -out "$pki/$1.csr" -subj "$2" 2>/dev/null &&
-        printf '%b\n' "$3" >"$pki/$1.ext" &&
-        openssl x509 -req -in "$pki/$1.csr" -CA "$pki/$ca.crt" -CAkey "$pki/$ca.key" \
-                -CAserial "$pki/$ca.srl" -CAcreateserial -days 2 -extfile "$pki/$1.ext" \
-                -out "$pki/$1.crt" 2>/dev/null
-}
-ca ca && ca otherca &&
-cert server "/O=headcount test/OU=etcd" \
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth" &&
-cert client "/O=headcount test/OU=agents" "extendedKeyUsage=clientAuth" &&
-cert cnclient "/CN=hc" "extendedKeyUsage=clientAuth" &&
-cert foreign "/O=headcount test/OU=elsewhere" "extendedKeyUsage=clientAuth" otherca || {
+pki_make "$pki"
+pki_ca "$pki" otherca &&
+pki_cert "$pki" cnclient "/CN=hc" "extendedKeyUsage=clientAuth" &&
+pki_cert "$pki" foreign "/O=headcount test/OU=elsewhere" "extendedKeyUsage=clientAuth" otherca || {
         echo "cannot make the certificates with openssl" >&2
         exit 99
 }
 
-ETCD_SCHEME=https
-ETCD_FLAGS=(--cert-file "$pki/server.crt" --key-file "$pki/server.key"
-            --trusted-ca-file "$pki/ca.crt" --client-cert-auth --auth-token-ttl 2)
-ECTL_OPTS=(--cacert "$pki/ca.crt" --cert "$pki/client.crt" --key "$pki/client.key")
+etcd_tls_flags "$pki"
+ETCD_FLAGS+=(--auth-token-ttl 2)
 etcd_start 1
 
 # Users: root; hc, whose role may read and write /headcount/ only; hcother, whose role has
