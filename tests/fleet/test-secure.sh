@@ -11,6 +11,7 @@
 # shows in no log and no command line.
 . "${srcdir:-.}/tests/fleet/lib.sh"
 command -v openssl >/dev/null || skip "openssl is needed to make the certificates"
+unset CREDENTIALS_DIRECTORY HEADCOUNT_ETCD      # host c gets its own; nothing else inherits one
 fleet_events
 
 # The certificates: a CA, etcd's, ours without a CommonName (lib.sh's pki_make), one with
@@ -137,10 +138,28 @@ bad cncert "has a CommonName (CN), which etcd's JSON gateway does not accept" \
         --etcd-key "$pki/cnclient.key" --etcd-user hc --etcd-password-file "$T/pw"
 bad nouser "requires authentication" "${tls[@]}"
 
-# A password in the URL is refused without being echoed.
-expect 64 "$HEADCOUNTD" --dir "$T" --bus=none --etcd "https://hc:$pw@127.0.0.1:1" --host x
-contains "$T/err" "user name or password"
-same "the password in the usage error" "$(grep -cF -- "$pw" "$T/err")" 0
+# A password in the URL is refused without being echoed, from --etcd or $HEADCOUNT_ETCD;
+# the other options are checked at start, in one line each.
+usage() {       # TEXT OPTION...: headcountd exits 64 with TEXT, without the password
+        local text=$1
+        shift
+        expect 64 "$HEADCOUNTD" --dir "$T" --bus=none --host x "$@"
+        contains "$T/err" "$text"
+        same "the password in the usage error '$text'" "$(grep -cF -- "$pw" "$T/err")" 0
+}
+usage "carries a user name or password" --etcd "https://hc:$pw@127.0.0.1:1"
+usage "carries a user name or password" --etcd "https://127.0.0.1:1,http://hc:$pw@127.0.0.1:2/x"
+HEADCOUNT_ETCD="https://hc:$pw@127.0.0.1:1" usage "carries a user name or password"
+usage "--etcd-user needs a password" --etcd "$ETCD_ENDPOINTS" --etcd-user hc
+CREDENTIALS_DIRECTORY=$T/nothing usage "the credential etcd-password: cannot read" \
+        --etcd "$ETCD_ENDPOINTS" --etcd-user hc
+usage "--etcd-password-file needs --etcd-user" --etcd "$ETCD_ENDPOINTS" --etcd-password-file "$T/pw"
+: >"$T/empty"
+usage "is empty" --etcd "$ETCD_ENDPOINTS" --etcd-user hc --etcd-password-file "$T/empty"
+usage "--etcd-cacert: cannot read '$T/nothing'" --etcd "$ETCD_ENDPOINTS" --etcd-cacert "$T/nothing"
+usage "--etcd-key needs --etcd-cert" --etcd "$ETCD_ENDPOINTS" --etcd-key "$pki/client.key"
+usage "need https://" --etcd http://127.0.0.1:1 --etcd-cacert "$pki/ca.crt"
+usage "need --etcd" --etcd-user hc --etcd-password-file "$T/pw"
 
 # The password is in no log and on no command line.
 for h in "${!HOST_PID[@]}"; do
