@@ -372,6 +372,7 @@ static const char *failure_text(EtcdCall *c, CURLcode code, long status, long os
         const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
         bool https = strncmp(e->endpoints[c->endpoint], "https:", 6) == 0;
         curl_off_t appconnect = 0;
+        long connects = 0;
 
         switch (code) {
         case CURLE_PEER_FAILED_VERIFICATION:
@@ -396,11 +397,13 @@ static const char *failure_text(EtcdCall *c, CURLcode code, long status, long os
                 break;
         }
         (void) curl_easy_getinfo(c->easy, CURLINFO_APPCONNECT_TIME_T, &appconnect);
+        (void) curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects);
         /* TLS 1.3 checks the client's certificate after the client is done with the
          * handshake: a refusal then arrives as an alert on the first read, or, when etcd
-         * has already closed, as a broken connection before any answer. */
+         * has already closed, as a broken connection before any answer on the connection
+         * just made (a reused one that breaks is a member going away). */
         if (https && (alert_about_us(detail) ||
-                      (appconnect > 0 && status == 0 &&
+                      (appconnect > 0 && connects > 0 && status == 0 &&
                        (code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR ||
                         code == CURLE_GOT_NOTHING)))) {
                 if (e->cert)
