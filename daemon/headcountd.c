@@ -47,9 +47,11 @@ static const char *arg_etcd_cert;
 static const char *arg_etcd_key;
 static const char *arg_etcd_user;
 static const char *arg_etcd_password_file;
+#if HAVE_FLEET
 /* The etcd user's password: read from a file (never given on the command line). */
 #define ETCD_PASSWORD_MAX 1024
 static char arg_etcd_password[ETCD_PASSWORD_MAX + 1];
+#endif
 
 static void help(void) {
         printf("Usage:\n"
