@@ -535,7 +535,7 @@ static int on_listen_retry(sd_event_source *es, uint64_t usec, void *userdata) {
  * A name that somebody else holds is no failure: see the top of this file.
  */
 int fleet_socket_open(Fleet *f, const char *dir, bool shared) {
-        size_t len;
+        size_t len, n;
         int k;
 
         f->listen_shared = shared;
@@ -567,7 +567,8 @@ int fleet_socket_open(Fleet *f, const char *dir, bool shared) {
                 if (!f->listen_dir || !f->listen_text)
                         return log_oom();
                 (void) escape_text(dir, f->listen_text, len);
-                (void) strcat(f->listen_text, "/" HC_FLEET_SOCKET);
+                n = strlen(f->listen_text);
+                (void) snprintf(f->listen_text + n, len - n, "/%s", HC_FLEET_SOCKET);
         }
         k = listen_try(f);
         return k < 0 ? k : 0;

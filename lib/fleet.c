@@ -297,7 +297,9 @@ static int connect_in(const hc_options *opt, const struct scope *sc, int *ret_fd
                 }
                 if (errno == ENOENT || errno == ECONNREFUSED)
                         return -EHOSTDOWN;      /* a socket nobody listens on any more */
-                return -errno;
+                r = -errno;
+                error_text(opt, "cannot connect to the fleet socket %s/%s: %s", dir, name, strerror(-r));
+                return r;
         }
         if (by_path && (fstatat(dfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(now.st_mode) ||
                         now.st_dev != st.st_dev || now.st_ino != st.st_ino)) {
