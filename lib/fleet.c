@@ -157,12 +157,12 @@ static const char *type_text(mode_t mode) {
 }
 
 /* The directory DIR failed the trust checks: -EPERM, with a text that names it, its owner
- * and the rule it breaks. */
-static int untrusted_dir(const hc_options *opt, const char *dir, const char *rule) {
+ * and the rule it breaks. NOFOLLOW: DIR itself was checked, not what a symlink points to. */
+static int untrusted_dir(const hc_options *opt, const char *dir, bool nofollow, const char *rule) {
         char owner[300];
         struct stat st;
 
-        if (lstat(dir, &st) < 0) {
+        if ((nofollow ? lstat(dir, &st) : stat(dir, &st)) < 0) {
                 error_text(opt, "not trusting the fleet scope's directory %s: %s", dir, rule);
                 return -EPERM;
         }
@@ -192,7 +192,7 @@ static int agent_dir_open(const hc_options *opt, const struct scope *sc, int *re
                 if (r == -ENOENT)
                         return -EHOSTDOWN;
                 if (r == -EPERM || r == -ENOTDIR)
-                        return untrusted_dir(opt, sc->dir, sc->user_default ?
+                        return untrusted_dir(opt, sc->dir, sc->user_default, sc->user_default ?
                                              "the user scope's directory must be ours alone (0700) "
                                              "and no symlink" :
                                              "it must be ours or root's, and sticky if others may "
@@ -213,7 +213,7 @@ static int agent_dir_open(const hc_options *opt, const struct scope *sc, int *re
         if (dfd >= 0 && fstat(dfd, &st) < 0)
                 return -errno;
         if (dfd == -ELOOP || dfd == -ENOTDIR || (dfd >= 0 && (st.st_uid != 0 || (st.st_mode & 0022))))
-                return untrusted_dir(opt, HC_FLEET_SYSTEM_DIR, "the system scope's agent must "
+                return untrusted_dir(opt, HC_FLEET_SYSTEM_DIR, true, "the system scope's agent must "
                                      "listen in a directory only root can write to");
         if (dfd < 0) {
                 error_text(opt, "cannot open %s: %s", HC_FLEET_SYSTEM_DIR, strerror(-dfd));

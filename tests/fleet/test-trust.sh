@@ -7,7 +7,8 @@
 #     first by the hostile user (in a private mount namespace, on a fresh tmpfs): refused,
 #     naming the directory and its owner; the command never runs;
 #   - a fake agent's socket in the victim's own directory, served by the hostile user:
-#     refused by SO_PEERCRED;
+#     refused by SO_PEERCRED; the hostile user's own directory and agent: refused (the
+#     directory's owner is no trusted peer);
 #   - a symlink planted as DIR/.headcountd.fleet in a shared sticky directory, to a
 #     socket root serves (one that would admit): never followed;
 #   - a file squatting DIR/.headcountd.fleet before headcountd starts: the daemon keeps
@@ -159,6 +160,15 @@ mv "$W/evil/sock" "$T/own/.headcountd.fleet" && chown root "$T/own/.headcountd.f
 expect 1 "$HEADCOUNT" --dir "$T/own" --fleet run x -- touch "$T/ran-2" &&
         one_line "not trusting the agent on $T/own/.headcountd.fleet: it runs as uid $EVIL_UID ($EVIL)"
 check "the command did not run under another uid's agent" [ ! -e "$T/ran-2" ]
+fake_stop "$FAKE_PID"
+
+# ... and a directory of the hostile user's, with its owner's agent: the directory's owner
+# is no trusted peer, and the directory fails the local scopes' checks
+mkdir -m 0755 "$W/theirs" && chown "$EVIL" "$W/theirs"
+fake_start "$EVIL" "$W/theirs/.headcountd.fleet" "OK 1 0"
+expect 1 "$HEADCOUNT" --dir "$W/theirs" --fleet run x -- touch "$T/ran-2b" &&
+        one_line "not trusting the fleet scope's directory $W/theirs: it is owned by uid $EVIL_UID ($EVIL), mode 0755"
+check "the command did not run under the directory owner's agent" [ ! -e "$T/ran-2b" ]
 fake_stop "$FAKE_PID"
 
 # ---- 3. A planted symlink in a shared sticky directory, to a socket root serves ----
