@@ -1,16 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The fleet agent's socket, DIR/.headcountd.fleet (SOCK_SEQPACKET), and its protocol
- * (docs/fleet.md): one message per request or answer, fields separated by NUL bytes. A
- * connection carries one request at a time: while one waits for etcd we read no more
- * from it, and watch only for its hang-up, which cancels the request (or gives its seat
- * up). Clients are known by SO_PEERCRED.
+ * The fleet agent's socket (SOCK_SEQPACKET) and its protocol (docs/fleet.md): one message
+ * per request or answer, fields separated by NUL bytes. A connection carries one request
+ * at a time: while one waits for etcd we read no more from it, and watch only for its
+ * hang-up, which cancels the request (or gives its seat up). Clients are known by
+ * SO_PEERCRED.
+ *
+ * Where: the system scope's agent listens on HC_FLEET_SYSTEM_SOCKET, in root's own
+ * directory, so that no user can take its name or put a symlink there (only root serves
+ * the system scope's fleet); any other scope's on DIR/.headcountd.fleet. A stale socket
+ * of ours there is replaced. Anything else in its place (a file, a symlink, somebody
+ * else's socket, a live one of ours) is not ours to remove: we say so once, serve the
+ * local scope meanwhile, and try again every LISTEN_RETRY_USEC until the name is free.
  *
  * Mode: 0600 when the scope directory is private (the user scope), 0666 when others may
- * enter it (the system scope, a shared --dir): there the directory's permissions decide
- * who may reach us, as they decide who may reach the regions.
+ * enter it (the system scope, a shared --dir): there the agent decides who may do what.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +29,13 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "escape.h"
 #include "fleet.h"
 #include "headcountd.h"
 #include "log.h"
 #include "time-util.h"
 
-#define FIELDS_MAX 8
+#define LISTEN_RETRY_USEC (1 * USEC_PER_SEC)
 
 /* We read a request only when the last one is answered and its answer is sent: a client
  * that does not read what it asked for gets nothing more, and costs one answer's memory. */
@@ -216,7 +224,7 @@ static void conn_join(FleetConn *c, char **fields, size_t n) {
 }
 
 static void conn_message(FleetConn *c, char *buf, size_t len) {
-        char *fields[FIELDS_MAX];
+        char *fields[HC_FLEET_FIELDS_MAX];
         size_t n = 0;
         int r;
 
@@ -225,7 +233,7 @@ static void conn_message(FleetConn *c, char *buf, size_t len) {
         if (len > 0 && buf[len - 1] == '\0')
                 len--;
         for (size_t i = 0; i < len; i++)
-                if (buf[i] == '\0' && ++n >= FIELDS_MAX) {
+                if (buf[i] == '\0' && ++n >= HC_FLEET_FIELDS_MAX) {
                         fleet_conn_senderr(c, EINVAL, "malformed request");
                         return;
                 }
@@ -268,7 +276,7 @@ static void conn_message(FleetConn *c, char *buf, size_t len) {
 
 static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
         FleetConn *c = userdata;
-        char buf[HCD_FLEET_MESSAGE_MAX + 1];
+        char buf[HC_FLEET_MESSAGE_MAX + 1];
         ssize_t n;
 
         if ((revents & EPOLLOUT) && conn_flush(c) < 0) {
@@ -333,46 +341,237 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
         }
 }
 
-int fleet_socket_open(Fleet *f, const char *dir, bool shared) {
+/* Whether we serve the system scope: by the options, or by a --dir that is its directory. */
+static bool serves_system(const Fleet *f, const char *dir) {
+        const Manager *m = f->manager;
+        char sys[4096];
+        struct stat a, b;
+
+        if (m->options.scope == HC_SCOPE_SYSTEM && !m->options.dir)
+                return true;
+        if (hc_scope_dir(HC_OPTIONS(.scope = HC_SCOPE_SYSTEM), sys, sizeof sys) < 0)
+                return false;
+        return strcmp(dir, sys) == 0 ||
+               (stat(dir, &a) == 0 && stat(sys, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+}
+
+/* HC_FLEET_SYSTEM_DIR, root's: made 0755 when missing (systemd's RuntimeDirectory= may have
+ * made it already, with the mode of the scope's directory: that is put right). */
+static int system_dir_open(void) {
+        struct stat st;
+        int fd;
+
+        if (mkdir(HC_FLEET_SYSTEM_DIR, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        fd = open(HC_FLEET_SYSTEM_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno;
+        if (fstat(fd, &st) < 0 || st.st_uid != 0) {
+                (void) close(fd);
+                return -EPERM;
+        }
+        if ((st.st_mode & 07022) && fchmod(fd, 0755) < 0) {
+                (void) close(fd);
+                return -errno;
+        }
+        return fd;
+}
+
+static int on_listen_retry(sd_event_source *es, uint64_t usec, void *userdata);
+
+/* Stops listening, and removes the socket we bound: never what somebody put there since. */
+static void listen_stop(Fleet *f) {
+        struct stat st;
+
+        f->listen_source = sd_event_source_disable_unref(f->listen_source);
+        if (f->listen_fd < 0)
+                return;
+        (void) close(f->listen_fd);
+        f->listen_fd = -1;
+        if (fstatat(f->dir_fd, f->listen_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISSOCK(st.st_mode) && st.st_dev == f->listen_dev && st.st_ino == f->listen_ino)
+                (void) unlinkat(f->dir_fd, f->listen_name, 0);
+}
+
+/* Somebody else holds the socket's name (ST: what is there, NULL when it went again):
+ * we say so once, and try again from a timer. Returns 1, or < 0 without a timer. */
+static int listen_later(Fleet *f, const struct stat *st, bool live) {
+        uint64_t now;
+        int k;
+
+        if (!f->listen_warned) {
+                char owner[300] = "";
+                struct passwd pw, *p = NULL;
+                char tmp[1024];
+
+                if (st && getpwuid_r(st->st_uid, &pw, tmp, sizeof tmp, &p) == 0 && p && p->pw_name)
+                        (void) snprintf(owner, sizeof owner, " (%s)", p->pw_name);
+                if (!st)
+                        log_warning("Cannot serve the fleet on %s yet: somebody took the name as we "
+                                    "bound it; local scopes are served, and we try again every %u s",
+                                    f->listen_text, (unsigned) (LISTEN_RETRY_USEC / USEC_PER_SEC));
+                else
+                        log_warning("Cannot serve the fleet on %s yet: %s owned by uid %u%s is there%s; "
+                                    "local scopes are served, and we try again every %u s until it "
+                                    "is gone", f->listen_text,
+                                    S_ISLNK(st->st_mode) ? "a symlink" : S_ISSOCK(st->st_mode) ?
+                                    "a socket" : S_ISREG(st->st_mode) ? "a file" : "something",
+                                    (unsigned) st->st_uid, owner,
+                                    live ? " and another agent listens on it" : "",
+                                    (unsigned) (LISTEN_RETRY_USEC / USEC_PER_SEC));
+                f->listen_warned = true;
+        }
+        k = sd_event_now(f->event, CLOCK_MONOTONIC, &now);
+        if (k < 0)
+                return log_error_errno(k, "Cannot read the event loop's clock: %m");
+        if (f->listen_retry) {
+                k = sd_event_source_set_time(f->listen_retry, now + LISTEN_RETRY_USEC);
+                if (k >= 0)
+                        k = sd_event_source_set_enabled(f->listen_retry, SD_EVENT_ONESHOT);
+        } else
+                k = sd_event_add_time(f->event, &f->listen_retry, CLOCK_MONOTONIC,
+                                      now + LISTEN_RETRY_USEC, 0, on_listen_retry, f);
+        if (k < 0)
+                return log_error_errno(k, "Cannot arm the fleet socket's retry timer: %m");
+        return 1;
+}
+
+/* Whether somebody listens on the socket of ours at the name (another agent of ours,
+ * for another path to the same scope): then it is not stale, and not ours to replace. */
+static bool listen_live(Fleet *f) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, k;
+
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 || (size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%i/%s",
+                                        f->dir_fd, f->listen_name) >= sizeof sa.sun_path) {
+                if (fd >= 0)
+                        (void) close(fd);
+                return false;
+        }
+        k = connect(fd, (struct sockaddr *) &sa, sizeof sa);
+        (void) close(fd);
+        return k >= 0 || errno == EAGAIN;
+}
+
+/* Binds and listens: 0, 1 when the name is taken (we try again later), < 0 on failure. */
+static int listen_try(Fleet *f) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct stat st;
         mode_t old;
-        int k;
+        int fd, k;
 
-        if ((size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", dir, HCD_FLEET_SOCKET) >=
-            sizeof sa.sun_path)
-                return log_error_errno(ENAMETOOLONG, "Cannot serve the fleet in %s: the path "
-                                       "of its socket is too long", dir);
-        f->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (f->dir_fd < 0)
-                return log_error_errno(errno, "Cannot open %s: %m", dir);
-        /* Ours from a daemon that died (we hold the scope's lock): replace it. Anything
-         * else there is somebody else's, and we do not serve a name they hold. */
-        if (fstatat(f->dir_fd, HCD_FLEET_SOCKET, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (fstatat(f->dir_fd, f->listen_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
                 if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
-                        return log_error_errno(EEXIST, "Cannot serve the fleet: %s is there "
-                                               "and is not a socket of ours", sa.sun_path);
-                if (unlinkat(f->dir_fd, HCD_FLEET_SOCKET, 0) < 0)
-                        return log_error_errno(errno, "Cannot remove the stale %s: %m",
-                                               sa.sun_path);
-        }
-        f->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (f->listen_fd < 0)
+                        return listen_later(f, &st, false);
+                if (listen_live(f))
+                        return listen_later(f, &st, true);
+                /* ours, and nobody listens: left by an agent that died */
+                if (unlinkat(f->dir_fd, f->listen_name, 0) < 0 && errno != ENOENT)
+                        return log_error_errno(errno, "Cannot remove the stale %s: %m", f->listen_text);
+        } else if (errno != ENOENT)
+                return log_error_errno(errno, "Cannot look at %s: %m", f->listen_text);
+
+        /* By its path, which is what `ss -x` shows; through the directory we opened when
+         * the path is too long for an address. */
+        if ((size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", f->listen_dir,
+                              f->listen_name) >= sizeof sa.sun_path &&
+            (size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%i/%s", f->dir_fd,
+                              f->listen_name) >= sizeof sa.sun_path)
+                return log_error_errno(ENAMETOOLONG, "Cannot serve the fleet on %s: %m", f->listen_text);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
                 return log_error_errno(errno, "Cannot make the fleet socket: %m");
-        old = umask(shared ? 0111 : 0177);
-        k = bind(f->listen_fd, (struct sockaddr *) &sa, sizeof sa);
+        old = umask(f->listen_shared ? 0111 : 0177);
+        k = bind(fd, (struct sockaddr *) &sa, sizeof sa);
         if (k < 0)
                 k = -errno;
         (void) umask(old);
-        if (k < 0)
-                return log_error_errno(k, "Cannot bind the fleet socket %s: %m", sa.sun_path);
+        if (k == -EADDRINUSE) {
+                /* taken between our look and the bind */
+                (void) close(fd);
+                return listen_later(f, fstatat(f->dir_fd, f->listen_name, &st,
+                                               AT_SYMLINK_NOFOLLOW) == 0 ? &st : NULL, false);
+        }
+        if (k < 0) {
+                (void) close(fd);
+                return log_error_errno(k, "Cannot bind the fleet socket %s: %m", f->listen_text);
+        }
+        if (fstatat(f->dir_fd, f->listen_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                f->listen_dev = st.st_dev;
+                f->listen_ino = st.st_ino;
+        }
+        f->listen_fd = fd;
         if (listen(f->listen_fd, SOMAXCONN) < 0)
-                return log_error_errno(errno, "Cannot listen on %s: %m", sa.sun_path);
+                return log_error_errno(errno, "Cannot listen on %s: %m", f->listen_text);
         k = sd_event_add_io(f->event, &f->listen_source, f->listen_fd, EPOLLIN, on_accept, f);
         if (k < 0)
                 return log_error_errno(k, "Cannot watch the fleet socket: %m");
-        log_debug("Serving the fleet scope on %s (mode %s)", sa.sun_path, shared ? "0666" : "0600");
+        if (f->listen_warned)
+                log_info("Serving the fleet on %s now: its name is free", f->listen_text);
+        else
+                log_debug("Serving the fleet on %s (mode %s)", f->listen_text,
+                          f->listen_shared ? "0666" : "0600");
+        f->listen_warned = false;
         return 0;
+}
+
+static int on_listen_retry(sd_event_source *es, uint64_t usec, void *userdata) {
+        Fleet *f = userdata;
+
+        if (f->stopping || f->listen_fd >= 0)
+                return 0;
+        if (listen_try(f) < 0) {
+                /* a failure after start-up (descriptors, memory) never stops the daemon:
+                 * try again */
+                listen_stop(f);
+                (void) listen_later(f, NULL, false);
+        }
+        return 0;
+}
+
+/*
+ * Starts serving the fleet on the socket of DIR's scope (SHARED: others may enter DIR).
+ * A name that somebody else holds is no failure: see the top of this file.
+ */
+int fleet_socket_open(Fleet *f, const char *dir, bool shared) {
+        size_t len, n;
+        int k;
+
+        f->listen_shared = shared;
+        if (serves_system(f, dir)) {
+                if (geteuid() != 0)
+                        return log_error_errno(EPERM, "Cannot serve the fleet for the system scope "
+                                               "as uid %u: only root may, on %s; run as root, or "
+                                               "serve a directory of your own with --dir",
+                                               (unsigned) geteuid(), HC_FLEET_SYSTEM_SOCKET);
+                f->dir_fd = system_dir_open();
+                if (f->dir_fd < 0)
+                        return log_error_errno(f->dir_fd, "Cannot use %s for the fleet socket "
+                                               "(it must be root's own directory): %m",
+                                               HC_FLEET_SYSTEM_DIR);
+                f->listen_name = HC_FLEET_SYSTEM_NAME;
+                f->listen_shared = true;
+                f->listen_dir = strdup(HC_FLEET_SYSTEM_DIR);
+                f->listen_text = strdup(HC_FLEET_SYSTEM_SOCKET);
+                if (!f->listen_dir || !f->listen_text)
+                        return log_oom();
+        } else {
+                f->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (f->dir_fd < 0)
+                        return log_error_errno(errno, "Cannot open %s: %m", f->manager->dir_text);
+                f->listen_name = HC_FLEET_SOCKET;
+                len = ESCAPE_TEXT_SIZE(strlen(dir)) + 1 + strlen(HC_FLEET_SOCKET);
+                f->listen_dir = strdup(dir);
+                f->listen_text = malloc(len);
+                if (!f->listen_dir || !f->listen_text)
+                        return log_oom();
+                (void) escape_text(dir, f->listen_text, len);
+                n = strlen(f->listen_text);
+                (void) snprintf(f->listen_text + n, len - n, "/%s", HC_FLEET_SOCKET);
+        }
+        k = listen_try(f);
+        return k < 0 ? k : 0;
 }
 
 void fleet_socket_close(Fleet *f) {
@@ -382,12 +581,12 @@ void fleet_socket_close(Fleet *f) {
                 next = c->next;
                 conn_free(c);
         }
-        f->listen_source = sd_event_source_disable_unref(f->listen_source);
-        if (f->listen_fd >= 0) {
-                (void) close(f->listen_fd);
-                (void) unlinkat(f->dir_fd, HCD_FLEET_SOCKET, 0);
-                f->listen_fd = -1;
-        }
+        f->listen_retry = sd_event_source_disable_unref(f->listen_retry);
+        listen_stop(f);
         if (f->dir_fd >= 0)
                 f->dir_fd = (close(f->dir_fd), -1);
+        free(f->listen_text);
+        f->listen_text = NULL;
+        free(f->listen_dir);
+        f->listen_dir = NULL;
 }

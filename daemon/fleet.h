@@ -16,17 +16,14 @@
 #include <systemd/sd-event.h>
 
 #include "etcd.h"
+#include "fleet-proto.h"
 #include "headcount.h"
-
-/* The agent's socket, in the scope directory; hc_file_region() takes it for no region's. */
-#define HCD_FLEET_SOCKET ".headcountd.fleet"
 
 #define HCD_FLEET_PREFIX_DEFAULT "/headcount/"
 #define HCD_FLEET_TTL_DEFAULT 10
 #define HCD_FLEET_TIMEOUT_DEFAULT 3
 
-/* The largest message we read, and the largest N a name may have. */
-#define HCD_FLEET_MESSAGE_MAX (HC_NAME_MAX + HC_TAG_MAX + 256)
+/* The largest N a name may have. */
 #define HCD_FLEET_MAX_MAX 1000000
 
 typedef struct Manager Manager;
@@ -160,7 +157,15 @@ struct Fleet {
 
         int listen_fd;
         sd_event_source *listen_source;
-        int dir_fd;                      /* the scope directory, for unlinking the socket */
+        int dir_fd;                      /* the socket's directory, for unlinking the socket */
+        char *listen_dir;                /* its path */
+        const char *listen_name;         /* the socket's name in it */
+        char *listen_text;               /* its whole path, escaped, for messages */
+        bool listen_shared;              /* mode 0666, else 0600 */
+        dev_t listen_dev;                /* the socket we bound: unlinked at the end only */
+        ino_t listen_ino;                /* if the name still is that one */
+        sd_event_source *listen_retry;   /* the name was taken: we try again from this */
+        bool listen_warned;              /* and said so once */
         bool stopping;                   /* fleet_stop(), fleet_free(): no more seats */
         int exit_code;                   /* fleet_stop(): for sd_event_exit() */
 };

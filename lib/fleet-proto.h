@@ -17,7 +17,8 @@
  * user can squat the name or plant a symlink in its place. Its socket is 0666; the agent
  * decides who may do what from SO_PEERCRED. */
 #define HC_FLEET_SYSTEM_DIR "/run/headcountd"
-#define HC_FLEET_SYSTEM_SOCKET HC_FLEET_SYSTEM_DIR "/fleet.sock"
+#define HC_FLEET_SYSTEM_NAME "fleet.sock"
+#define HC_FLEET_SYSTEM_SOCKET HC_FLEET_SYSTEM_DIR "/" HC_FLEET_SYSTEM_NAME
 
 /* The longest message either side sends or accepts, and the most fields in one. */
 #define HC_FLEET_MESSAGE_MAX 4096
@@ -25,6 +26,9 @@
 
 /* The most entries one LIST or NAMES answer may carry: a client stops reading there. */
 #define HC_FLEET_ENTRIES_MAX 100000
+
+/* The longest text an answer carries (ERR's, LOST's), in bytes. */
+#define HC_FLEET_TEXT_MAX 1023
 
 /* STATUS answers "OK STATE TEXT" with STATE one of these. */
 #define HC_FLEET_STATE_STARTING "starting"          /* no lease asked for yet */

@@ -8,8 +8,16 @@
  *
  * Finding the agent: the local scope directory is opt->dir, else $HEADCOUNT_DIR, else the
  * user scope's; when nobody listens there and none of them was named, the system scope's.
- * The agent is trusted only when the kernel says (SO_PEERCRED) that it runs as root, as
- * our effective uid, or as the directory's owner.
+ * The directory passes the trust checks of every local call (lib/scope.c); the system
+ * scope's agent listens on HC_FLEET_SYSTEM_SOCKET, in root's own directory, and never in
+ * the scope's directory, which any user may write to. The socket must be a socket owned by
+ * root or us (root alone for the system scope), reached without following a symlink, and
+ * the kernel must say (SO_PEERCRED) that the agent runs as root or as our effective uid.
+ * Anything else is -EPERM with a line that names what was refused, and is never talked to.
+ *
+ * Every answer is bounded (lib/fleet-proto.h): its size, its number of fields, each text
+ * field's length, each number's range, a listing's number of entries, and the time a whole
+ * query may take; anything else is -EBADMSG.
  *
  * A message is a list of text fields separated by NUL bytes, one message per packet. A
  * query uses a connection of its own and closes it. A join's connection *is* the seat:
@@ -23,6 +31,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,19 +42,19 @@
 #include <unistd.h>
 
 #include "fleet.h"
+#include "fleet-proto.h"
 #include "hc-internal.h"
 #include "proc.h"
 #include "scope.h"
 #include "util.h"
 
-#define FLEET_MESSAGE_MAX 4096
-#define FLEET_FIELDS_MAX 10
-#define FLEET_GRACE_MS 60000        /* beyond the agent's own timeout, or for a query */
+#define FLEET_GRACE_MS 60000        /* beyond the agent's own timeout, or for a whole query */
+#define FLEET_LOST_READS 64         /* messages hc_slot_lost() reads in one call, at most */
 
 /* One message from the agent, split into its fields. */
 struct answer {
-        char buf[FLEET_MESSAGE_MAX + 1];
-        const char *field[FLEET_FIELDS_MAX];
+        char buf[HC_FLEET_MESSAGE_MAX + 1];
+        const char *field[HC_FLEET_FIELDS_MAX];
         size_t n;
 };
 
@@ -116,56 +125,193 @@ static int parse_count(const char *s) {
         return (int) v;
 }
 
-/* Copies S into BUF of LEN bytes, cut to fit. */
-static void copy_cut(char *buf, size_t len, const char *s) {
-        size_t n = strnlen(s, len - 1);
+/* An answer that breaks the protocol: -EBADMSG, saying how. */
+static int malformed(const hc_options *opt, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static int malformed(const hc_options *opt, const char *format, ...) {
+        char why[256];
+        va_list ap;
 
-        memcpy(buf, s, n);
-        buf[n] = '\0';
+        va_start(ap, format);
+        (void) vsnprintf(why, sizeof why, format, ap);
+        va_end(ap);
+        error_text(opt, "headcountd sent a malformed answer: %s", why);
+        return -EBADMSG;
 }
 
-/* ---- The connection ---- */
+/* ---- Finding the agent, and whether to believe it ---- */
 
-/* Connects to the agent in DIR: the descriptor, -EHOSTDOWN when nobody listens there. */
-static int connect_in(const hc_options *opt, const char *dir, int *ret_fd) {
-        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        struct ucred cred;
-        socklen_t len = sizeof cred;
+/* "uid 1001 (alice)", or "uid 1001" for a uid without a name. */
+static void owner_text(char *buf, size_t len, uid_t uid) {
+        char tmp[1024];
+        struct passwd pw, *p = NULL;
+
+        if (getpwuid_r(uid, &pw, tmp, sizeof tmp, &p) == 0 && p && p->pw_name)
+                (void) snprintf(buf, len, "uid %u (%s)", (unsigned) uid, p->pw_name);
+        else
+                (void) snprintf(buf, len, "uid %u", (unsigned) uid);
+}
+
+static const char *type_text(mode_t mode) {
+        return S_ISLNK(mode) ? "a symlink" : S_ISDIR(mode) ? "a directory" :
+               S_ISREG(mode) ? "a regular file" : S_ISSOCK(mode) ? "a socket" : "a special file";
+}
+
+/* The directory DIR failed the trust checks: -EPERM, with a text that names it, its owner
+ * and the rule it breaks. NOFOLLOW: DIR itself was checked, not what a symlink points to. */
+static int untrusted_dir(const hc_options *opt, const char *dir, bool nofollow, const char *rule) {
+        char owner[300];
+        struct stat st;
+
+        if ((nofollow ? lstat(dir, &st) : stat(dir, &st)) < 0) {
+                error_text(opt, "not trusting the fleet scope's directory %s: %s", dir, rule);
+                return -EPERM;
+        }
+        owner_text(owner, sizeof owner, st.st_uid);
+        if (!S_ISDIR(st.st_mode))
+                error_text(opt, "not trusting the fleet scope's directory %s: it is %s owned by "
+                           "%s; %s", dir, type_text(st.st_mode), owner, rule);
+        else
+                error_text(opt, "not trusting the fleet scope's directory %s: it is owned by %s, "
+                           "mode %04o; %s", dir, owner, (unsigned) (st.st_mode & 07777), rule);
+        return -EPERM;
+}
+
+/*
+ * Opens the directory where SC's agent listens, as every local call opens a scope
+ * directory (scope_open_dir(): the user scope's must be ours alone and no symlink, a named
+ * one ours or root's and sticky when others may write to it), or for the system scope the
+ * agent's own root-only directory. -EHOSTDOWN when it does not exist.
+ */
+static int agent_dir_open(const hc_options *opt, const struct scope *sc, int *ret_dfd) {
+        _cleanup_close_ int dfd = -EBADF;
         struct stat st;
         int r;
 
-        dfd = xopenat(AT_FDCWD, dir, O_PATH | O_DIRECTORY, 0);
-        if (dfd < 0)
-                return dfd == -ENOENT ? -EHOSTDOWN : dfd;
-        if (fstat(dfd, &st) < 0)
-                return -errno;
-        /* through the directory we looked at, whatever the length of its path */
-        if (strlen(dir) + 1 + strlen(FLEET_SOCKET) < sizeof sa.sun_path)
-                (void) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", dir, FLEET_SOCKET);
-        else {
-                r = fd_path(sa.sun_path, sizeof sa.sun_path, dfd, FLEET_SOCKET);
-                if (r < 0)
+        if (!sc->system) {
+                r = scope_open_dir(sc, false, &dfd);
+                if (r == -ENOENT)
+                        return -EHOSTDOWN;
+                if (r == -EPERM || r == -ENOTDIR)
+                        return untrusted_dir(opt, sc->dir, sc->user_default, sc->user_default ?
+                                             "the user scope's directory must be ours alone (0700) "
+                                             "and no symlink" :
+                                             "it must be ours or root's, and sticky if others may "
+                                             "write to it");
+                if (r < 0) {
+                        error_text(opt, "cannot open the fleet scope's directory %s: %s", sc->dir,
+                                   strerror(-r));
                         return r;
+                }
+                *ret_dfd = TAKE_FD(dfd);
+                return 0;
         }
+        /* The system scope's agent listens in root's own directory, never in the scope's
+         * directory (1777), where any user could take the name first. */
+        dfd = xopenat(AT_FDCWD, HC_FLEET_SYSTEM_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+        if (dfd == -ENOENT)
+                return -EHOSTDOWN;
+        if (dfd >= 0 && fstat(dfd, &st) < 0)
+                return -errno;
+        if (dfd == -ELOOP || dfd == -ENOTDIR || (dfd >= 0 && (st.st_uid != 0 || (st.st_mode & 0022))))
+                return untrusted_dir(opt, HC_FLEET_SYSTEM_DIR, true, "the system scope's agent must "
+                                     "listen in a directory only root can write to");
+        if (dfd < 0) {
+                error_text(opt, "cannot open %s: %s", HC_FLEET_SYSTEM_DIR, strerror(-dfd));
+                return dfd;
+        }
+        *ret_dfd = TAKE_FD(dfd);
+        return 0;
+}
+
+/* Whether UID may be the agent, or own its socket: root, us, and for the system scope
+ * root alone. Never the directory's owner: that is nobody else than these two once the
+ * directory passed its checks, and a directory that did not is not used at all. */
+static bool agent_uid_trusted(uid_t uid, bool system) {
+        return uid == 0 || (!system && uid == geteuid());
+}
+
+/*
+ * Connects to the agent of scope SC: the descriptor, -EHOSTDOWN when nobody listens
+ * there, -EPERM (with a text) when what is there is not to be believed.
+ *
+ * The socket must be a socket, not a symlink, owned by root or us, and its peer
+ * (SO_PEERCRED) must run as root or us. We connect to the very inode we checked, through
+ * /proc/self/fd of an O_PATH descriptor opened without following a symlink: a symlink or
+ * another socket put in its place after the check is never reached. Without /proc we
+ * connect by path and check afterwards that the name still is the socket we checked (in
+ * a sticky directory nobody but root and us can take away a file of ours or root's).
+ */
+static int connect_in(const hc_options *opt, const struct scope *sc, int *ret_fd) {
+        _cleanup_close_ int dfd = -EBADF, sfd = -EBADF, fd = -EBADF;
+        const char *dir = sc->system ? HC_FLEET_SYSTEM_DIR : sc->dir;
+        const char *name = sc->system ? HC_FLEET_SYSTEM_NAME : HC_FLEET_SOCKET;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char owner[300];
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        struct stat st, now;
+        bool by_path = false;
+        int r;
+
+        r = agent_dir_open(opt, sc, &dfd);
+        if (r < 0)
+                return r;
+        sfd = xopenat(dfd, name, O_PATH | O_NOFOLLOW, 0);
+        if (sfd == -ENOENT)
+                return -EHOSTDOWN;
+        if (sfd < 0) {
+                error_text(opt, "cannot open the fleet socket %s/%s: %s", dir, name, strerror(-sfd));
+                return sfd;
+        }
+        if (fstat(sfd, &st) < 0)
+                return -errno;
+        if (!S_ISSOCK(st.st_mode) || !agent_uid_trusted(st.st_uid, sc->system)) {
+                owner_text(owner, sizeof owner, st.st_uid);
+                error_text(opt, "not trusting %s/%s: it is %s owned by %s, where the agent's "
+                           "socket must be a socket owned by %s", dir, name, type_text(st.st_mode),
+                           owner, sc->system ? "root" : "root or us");
+                return -EPERM;
+        }
+
         fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
         fd = fd_above_stdio(fd);
         if (fd < 0)
                 return fd;
-        while (connect(fd, (const struct sockaddr *) &sa, sizeof sa) < 0) {
+        r = fd_path(sa.sun_path, sizeof sa.sun_path, sfd, NULL);
+        if (r < 0)
+                return r;
+        for (;;) {
+                if (connect(fd, (const struct sockaddr *) &sa, sizeof sa) >= 0)
+                        break;
                 if (errno == EINTR)
                         continue;
+                if (errno == ENOENT && !by_path && access("/proc/self/fd", F_OK) < 0) {
+                        /* no /proc: by name, checked again below */
+                        if ((size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", dir, name) >=
+                            sizeof sa.sun_path)
+                                return -ENAMETOOLONG;
+                        by_path = true;
+                        continue;
+                }
                 if (errno == ENOENT || errno == ECONNREFUSED)
-                        return -EHOSTDOWN;
-                return -errno;
+                        return -EHOSTDOWN;      /* a socket nobody listens on any more */
+                r = -errno;
+                error_text(opt, "cannot connect to the fleet socket %s/%s: %s", dir, name, strerror(-r));
+                return r;
+        }
+        if (by_path && (fstatat(dfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(now.st_mode) ||
+                        now.st_dev != st.st_dev || now.st_ino != st.st_ino)) {
+                error_text(opt, "not trusting %s/%s: it was replaced while we connected", dir, name);
+                return -EPERM;
         }
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
                 return -errno;
-        if (cred.uid != 0 && cred.uid != geteuid() && cred.uid != st.st_uid) {
-                error_text(opt, "the fleet socket in %s is served by uid %u, which is neither "
-                           "root, nor us, nor the directory's owner", dir, (unsigned) cred.uid);
+        if (!agent_uid_trusted(cred.uid, sc->system)) {
+                owner_text(owner, sizeof owner, cred.uid);
+                error_text(opt, "not trusting the agent on %s/%s: it runs as %s, where it must "
+                           "run as %s", dir, name, owner, sc->system ? "root" : "root or us");
                 return -EPERM;
         }
         *ret_fd = TAKE_FD(fd);
@@ -180,14 +326,14 @@ static int agent_connect(const hc_options *opt, int *ret_fd) {
         r = scope_resolve_fleet(opt, false, &sc);
         if (r < 0)
                 return r;
-        r = connect_in(opt, sc.dir, ret_fd);
+        r = connect_in(opt, &sc, ret_fd);
         if (r != -EHOSTDOWN)
                 return r;
         if (!sc.user_default || scope_resolve_fleet(opt, true, &sys) < 0) {
                 error_text(opt, "no headcountd serves the fleet scope in %s", sc.dir);
                 return r;
         }
-        r = connect_in(opt, sys.dir, ret_fd);
+        r = connect_in(opt, &sys, ret_fd);
         if (r == -EHOSTDOWN)
                 error_text(opt, "no headcountd serves the fleet scope in %s (nor in %s)",
                            sc.dir, sys.dir);
@@ -196,7 +342,7 @@ static int agent_connect(const hc_options *opt, int *ret_fd) {
 
 /* Sends N fields as one message. */
 static int send_fields(int fd, const char *const *field, size_t n) {
-        char buf[FLEET_MESSAGE_MAX];
+        char buf[HC_FLEET_MESSAGE_MAX];
         size_t len = 0;
         ssize_t k;
 
@@ -243,7 +389,7 @@ static int receive(const hc_options *opt, int fd, int64_t deadline, struct answe
                         return -errno;
                 if (r <= 0)
                         continue;
-                n = recv(fd, m->buf, FLEET_MESSAGE_MAX, MSG_DONTWAIT | MSG_TRUNC);
+                n = recv(fd, m->buf, HC_FLEET_MESSAGE_MAX, MSG_DONTWAIT | MSG_TRUNC);
                 if (n < 0 && (errno == EAGAIN || errno == EINTR))
                         continue;
                 if (n < 0 && errno != ECONNRESET)
@@ -254,13 +400,13 @@ static int receive(const hc_options *opt, int fd, int64_t deadline, struct answe
                 error_text(opt, "headcountd closed the connection");
                 return -ECONNRESET;
         }
-        if (n > FLEET_MESSAGE_MAX)
-                return -EBADMSG;
+        if (n > HC_FLEET_MESSAGE_MAX)
+                return malformed(opt, "a message longer than %d bytes", HC_FLEET_MESSAGE_MAX);
         m->buf[n] = '\0';
         m->n = 0;
         for (const char *p = m->buf; p <= m->buf + n; p += strlen(p) + 1) {
-                if (m->n == FLEET_FIELDS_MAX)
-                        return -EBADMSG;
+                if (m->n == HC_FLEET_FIELDS_MAX)
+                        return malformed(opt, "more than %d fields in a message", HC_FLEET_FIELDS_MAX);
                 m->field[m->n++] = p;
         }
         return 0;
@@ -273,20 +419,22 @@ static int answer_error(const hc_options *opt, const struct answer *m) {
 
         if (streq(what, "ERR")) {
                 if (m->n < 2 || parse_u64(m->field[1], &e) < 0 || e == 0 || e > 4095)
-                        e = EIO;
-                error_text(opt, "%s", m->n >= 3 ? m->field[2] : strerror((int) e));
+                        return malformed(opt, "an ERR without an errno");
+                if (m->n >= 3 && strlen(m->field[2]) > HC_FLEET_TEXT_MAX)
+                        return malformed(opt, "an error text longer than %d bytes", HC_FLEET_TEXT_MAX);
+                error_text(opt, "%s", m->n >= 3 && m->field[2][0] ? m->field[2] : strerror((int) e));
                 return -(int) e;
         }
         if (streq(what, "BUSY"))
                 return -EBUSY;
         if (streq(what, "TIMEDOUT"))
                 return -ETIMEDOUT;
-        error_text(opt, "headcountd sent an unexpected answer");
-        return -EBADMSG;
+        return malformed(opt, "an unexpected answer");
 }
 
-/* Connects, sends FIELDS, and reads the first answer into M; the connection in *ret_fd. */
-static int request(const hc_options *opt, const char *const *field, size_t n, int timeout_ms,
+/* Connects, sends FIELDS, and reads the first answer into M by DEADLINE (answer_deadline());
+ * the connection in *ret_fd. */
+static int request(const hc_options *opt, const char *const *field, size_t n, int64_t deadline,
                    struct answer *m, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
         int r;
@@ -297,7 +445,7 @@ static int request(const hc_options *opt, const char *const *field, size_t n, in
         r = send_fields(fd, field, n);
         if (r < 0)
                 return r;
-        r = receive(opt, fd, answer_deadline(timeout_ms), m);
+        r = receive(opt, fd, deadline, m);
         if (r < 0)
                 return r;
         *ret_fd = TAKE_FD(fd);
@@ -310,14 +458,17 @@ static int simple(const hc_options *opt, const char *const *field, size_t n, int
         struct answer m;
         int r;
 
-        r = request(opt, field, n, timeout_ms, &m, &fd);
+        r = request(opt, field, n, answer_deadline(timeout_ms), &m, &fd);
         if (r < 0)
                 return r;
         if (!streq(m.field[0], "OK"))
                 return answer_error(opt, &m);
         if (m.n < 2 || m.field[1][0] == '\0')
                 return 0;
-        return parse_count(m.field[1]);
+        r = parse_count(m.field[1]);
+        if (r < 0)
+                return malformed(opt, "a count that is no number from 0 to %d", INT32_MAX);
+        return r;
 }
 
 /* ---- Seats ---- */
@@ -337,14 +488,16 @@ int fleet_join(const char *name, const hc_options *opt, hc_slot **ret) {
         (void) snprintf(timeout, sizeof timeout, "%d", opt->timeout_ms);
         (void) snprintf(pid, sizeof pid, "%d", (int) self_pid());
         r = request(opt, (const char *[]) { "JOIN", name, max, timeout, pid, opt->tag ? opt->tag : "" },
-                    6, opt->timeout_ms, &m, &fd);
+                    6, answer_deadline(opt->timeout_ms), &m, &fd);
         if (r < 0)
                 return r;
         if (!streq(m.field[0], "OK"))
                 return answer_error(opt, &m);
+        /* a fence is an etcd revision (> 0); an admitted rank is below N */
         if (m.n < 3 || parse_u64(m.field[1], &fence) < 0 || parse_u64(m.field[2], &rank) < 0 ||
-            rank > UINT32_MAX)
-                return -EBADMSG;
+            fence == 0 || fence > INT64_MAX || rank >= (opt->max ? opt->max : 1))
+                return malformed(opt, "a JOIN's OK needs a fence from 1 to 2^63-1 and a rank below %u",
+                                 opt->max ? opt->max : 1);
         if ((opt->flags & HC_INHERIT) && fcntl(fd, F_SETFD, 0) < 0)
                 return -errno;
         s = malloc(sizeof *s);
@@ -396,12 +549,14 @@ _hc_public_ int hc_slot_lost_fd(const hc_slot *slot) {
 }
 
 _hc_public_ int hc_slot_lost(hc_slot *slot) {
-        char buf[FLEET_MESSAGE_MAX];
+        char buf[HC_FLEET_MESSAGE_MAX];
 
         hc_assert_return(slot, -EINVAL);
         if (!slot->fleet)
                 return -EOPNOTSUPP;
-        while (!slot->lost) {
+        /* the agent sends nothing else on a seat's connection: a stream of something else
+         * is read a bounded number at a time, never for ever */
+        for (unsigned i = 0; !slot->lost; i++) {
                 ssize_t n = recv(slot->fd, buf, sizeof buf, MSG_DONTWAIT);
 
                 if (n < 0) {
@@ -415,6 +570,8 @@ _hc_public_ int hc_slot_lost(hc_slot *slot) {
                 /* LOST, or the agent hung up; any other message is not for a seat */
                 if (n <= 0 || (n >= 4 && memcmp(buf, "LOST", 4) == 0 && (n == 4 || buf[4] == '\0')))
                         slot->lost = true;
+                else if (i + 1 >= FLEET_LOST_READS)
+                        return 0;
         }
         return 1;
 }
@@ -449,16 +606,27 @@ int fleet_remove(const char *name, const hc_options *opt) {
         return r < 0 ? r : 0;
 }
 
-/* One "I rank fence host pid uid joined_usec tag" line. */
-static int parse_instance(const struct answer *m, hc_fleet_instance *ret) {
+/* One "I rank fence host pid uid joined_usec tag" line, the N-th of its listing. */
+static int parse_instance(const hc_options *opt, const struct answer *m, size_t n,
+                          hc_fleet_instance *ret) {
+        const char *tag = m->n > 7 ? m->field[7] : "";
         uint64_t rank, fence, pid, uid;
         int64_t joined;
+        size_t hl, tl;
 
+        /* in rank order, from 0; a fence is an etcd revision; pids and uids as the kernel's */
         if (m->n < 7 || parse_u64(m->field[1], &rank) < 0 || parse_u64(m->field[2], &fence) < 0 ||
             parse_u64(m->field[4], &pid) < 0 || parse_u64(m->field[5], &uid) < 0 ||
-            parse_i64(m->field[6], &joined) < 0 || rank > UINT32_MAX || pid > INT32_MAX ||
-            uid > UINT32_MAX)
-                return -EBADMSG;
+            parse_i64(m->field[6], &joined) < 0 || rank != n || fence == 0 || fence > INT64_MAX ||
+            pid > INT32_MAX || uid > UINT32_MAX)
+                return malformed(opt, "entry %zu of a listing is not \"I rank fence host pid uid "
+                                 "joined_usec tag\" with its numbers in range", n);
+        hl = strlen(m->field[3]);
+        tl = strlen(tag);
+        if (hl > HC_HOST_MAX || tl > HC_TAG_MAX)
+                return malformed(opt, "entry %zu of a listing has a %s longer than %d bytes", n,
+                                 hl > HC_HOST_MAX ? "host" : "tag",
+                                 hl > HC_HOST_MAX ? HC_HOST_MAX : HC_TAG_MAX);
         *ret = (hc_fleet_instance) {
                 .instance = {
                         .slot = (unsigned) rank,
@@ -469,23 +637,27 @@ static int parse_instance(const struct answer *m, hc_fleet_instance *ret) {
                 },
                 .fence = fence,
         };
-        copy_cut(ret->host, sizeof ret->host, m->field[3]);
-        copy_cut(ret->instance.tag, sizeof ret->instance.tag, m->n > 7 ? m->field[7] : "");
+        memcpy(ret->host, m->field[3], hl + 1);
+        memcpy(ret->instance.tag, tag, tl + 1);
         return 0;
 }
 
 /* "END n" closes a listing of N entries. */
-static int check_end(const struct answer *m, size_t n) {
+static int check_end(const hc_options *opt, const struct answer *m, size_t n) {
         uint64_t v;
 
         if (m->n < 2 || parse_u64(m->field[1], &v) < 0 || v != n)
-                return -EBADMSG;
+                return malformed(opt, "a listing of %zu entries that does not end with \"END %zu\"",
+                                 n, n);
         return 0;
 }
 
+/* A listing's entries are read until its END, or until HC_FLEET_ENTRIES_MAX of them or the
+ * deadline of the whole query: an agent that never ends costs bounded time and memory. */
 static int list_full(const char *name, const hc_options *opt, hc_fleet_instance **ret) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ hc_fleet_instance *v = NULL;
+        int64_t deadline = answer_deadline(0);
         size_t n = 0, allocated = 0;
         struct answer m;
         int r;
@@ -493,33 +665,35 @@ static int list_full(const char *name, const hc_options *opt, hc_fleet_instance 
         r = begin(name, opt);
         if (r < 0)
                 return r;
-        r = request(opt, (const char *[]) { "LIST", name }, 2, 0, &m, &fd);
-        for (;; r = receive(opt, fd, answer_deadline(0), &m)) {
+        r = request(opt, (const char *[]) { "LIST", name }, 2, deadline, &m, &fd);
+        for (;; r = receive(opt, fd, deadline, &m)) {
                 if (r < 0)
                         return r;
                 if (streq(m.field[0], "END"))
                         break;
                 if (!streq(m.field[0], "I"))
                         return answer_error(opt, &m);
+                if (n >= HC_FLEET_ENTRIES_MAX)
+                        return malformed(opt, "a listing of more than %d entries", HC_FLEET_ENTRIES_MAX);
                 if (n == allocated) {
                         hc_fleet_instance *w;
 
                         allocated = allocated ? 2 * allocated : 8;
+                        if (allocated > HC_FLEET_ENTRIES_MAX)
+                                allocated = HC_FLEET_ENTRIES_MAX;
                         w = reallocarray(v, allocated, sizeof *v);
                         if (!w)
                                 return -ENOMEM;
                         v = w;
                 }
-                r = parse_instance(&m, &v[n]);
+                r = parse_instance(opt, &m, n, &v[n]);
                 if (r < 0)
                         return r;
                 n++;
         }
-        r = check_end(&m, n);
+        r = check_end(opt, &m, n);
         if (r < 0)
                 return r;
-        if (n > INT32_MAX)
-                return -EBADMSG;
         *ret = n > 0 ? TAKE_PTR(v) : NULL;
         return (int) n;
 }
@@ -578,13 +752,14 @@ int fleet_is_primary(const char *name, const hc_options *opt, const hc_slot *slo
 int fleet_names(const hc_options *opt, int (*cb)(const char *name, int count, void *userdata),
                 void *userdata) {
         _cleanup_close_ int fd = -EBADF;
+        int64_t deadline = answer_deadline(0);
         struct answer m = {};
         size_t n = 0;
         int r;
 
         (void) begin(NULL, opt);
-        r = request(opt, (const char *[]) { "NAMES" }, 1, 0, &m, &fd);
-        for (;; r = receive(opt, fd, answer_deadline(0), &m)) {
+        r = request(opt, (const char *[]) { "NAMES" }, 1, deadline, &m, &fd);
+        for (;; r = receive(opt, fd, deadline, &m)) {
                 int count;
 
                 if (r < 0)
@@ -593,15 +768,18 @@ int fleet_names(const hc_options *opt, int (*cb)(const char *name, int count, vo
                         break;
                 if (!streq(m.field[0], "N"))
                         return answer_error(opt, &m);
-                if (m.n < 3 || name_check(m.field[1]) < 0)
-                        return -EBADMSG;
-                count = parse_count(m.field[2]);
-                if (count < 0)
-                        return count;
+                if (n >= HC_FLEET_ENTRIES_MAX)
+                        return malformed(opt, "a listing of more than %d names", HC_FLEET_ENTRIES_MAX);
+                /* "N name count max": the name as names are, the numbers as counts */
+                count = m.n >= 3 ? parse_count(m.field[2]) : -EBADMSG;
+                if (count < 0 || name_check(m.field[1]) < 0 ||
+                    (m.n >= 4 && parse_count(m.field[3]) < 0))
+                        return malformed(opt, "entry %zu of a listing of names is not \"N name "
+                                         "count max\" with a valid name and counts", n);
                 n++;
                 r = cb(m.field[1], count, userdata);
                 if (r != 0)
                         return r;
         }
-        return check_end(&m, n);
+        return check_end(opt, &m, n);
 }

@@ -8,9 +8,6 @@
 #include "headcount.h"
 #include "join.h"
 
-/* The agent's socket in a local scope directory (docs/fleet.md). */
-#define FLEET_SOCKET ".headcountd.fleet"
-
 /* Whether OPT selects the fleet scope (malformed options are left to the local checks). */
 static inline bool fleet_scope(const hc_options *opt) {
         return opt && opt->size >= HC_OPTIONS_SIZE_V1 && opt->size <= 4096 &&

@@ -23,16 +23,21 @@ extern "C" {
  * and prefix; every other call returns -EOPNOTSUPP, and names take no Local\ or Global\.
  * Calls go to the local headcountd (the agent) on DIR/.headcountd.fleet, where DIR is
  * opt->dir, else $HEADCOUNT_DIR, else the user scope's (then the system scope's, when
- * nobody listens there); the agent must run as root, as us, or as DIR's owner (else
- * -EPERM). A seat is held while the socket hc_join() connected stays open anywhere, as
- * a local seat's descriptor (HC_INHERIT, fork(): alike). hc_slot_index() is the rank at
- * admission (0: the primary), hc_slot_seq() the fence (a token for the holder's writes);
- * in hc_list() .slot is the rank, .seq the fence, .pid as on its host. The agent keeps
- * the timeouts (we give up 60 s after). Extra errors, the agent's line in opt->error_text:
+ * nobody serves it); the system scope's agent listens on /run/headcountd/fleet.sock.
+ * DIR must pass the local scopes' trust checks, the socket must be a socket (no
+ * symlink) owned by root or us, and the agent must run as root or us; else -EPERM, with
+ * what was refused in opt->error_text. A seat is held while the socket hc_join()
+ * connected stays open anywhere, as a local seat's descriptor (HC_INHERIT, fork():
+ * alike). hc_slot_index() is the rank at admission (0: the primary), hc_slot_seq() the
+ * fence (a token for the holder's writes); in hc_list() .slot is the rank, .seq the
+ * fence, .pid as on its host. The agent keeps the timeouts (we give up 60 s after).
+ * Extra errors, the agent's line in opt->error_text:
  *   -EHOSTDOWN     no headcountd serves the fleet scope here (start it with --etcd)
  *   -EHOSTUNREACH  the agent cannot reach etcd (the text names the endpoint)
  *   -EACCES, -ENOSPC  etcd refused (the text is etcd's own message)
  *   -EINVAL        also: opt->max differs from the N the name's holders use
+ *   -EPERM         the directory, the socket or the agent is not to be trusted
+ *   -EBADMSG       the agent's answer broke the protocol or its bounds
  *   -ECONNRESET    the agent went away during the call     (man 3 hc_fleet, docs/fleet.md)
  */
 

@@ -6,8 +6,9 @@
  * A joiner tries the seat its handle had last, then seats 0..max-1 lowest first, each
  * through a spare description of its lock file; the kernel decides every race (seat.c).
  * When all are held it looks whether one is only read-locked by a reaper or a retirer
- * (then it tries again in a millisecond), else it fails with -EBUSY or sleeps until a
- * change (wait.c). Once it has a seat it checks that the region was not retired under it
+ * (then it tries again in a millisecond, and after 200 tries waits once for the region
+ * lock, which a retirer holds while it has the seats read-locked), else it fails with
+ * -EBUSY or sleeps until a change (wait.c). Once it has a seat it checks that the region was not retired under it
  * (a retirer read-locks every seat while it marks and unlinks the region, so the mark is
  * visible by then), and writes its record.
  *
@@ -117,6 +118,15 @@ static int take_seat(hc_region *h, const hc_options *opt, int *ret_fd) {
                 if (transient_waits < 200 && transient(h, n)) {
                         transient_waits++;
                         sleep_usec(1000);
+                        continue;
+                }
+                /* Still read-locked after 200 looks: a retirer that lost its CPU holds them
+                 * (on a loaded machine, for as long as the scheduler likes). It holds the
+                 * region lock all along: wait for that, once, and look again. */
+                if (transient_waits == 200 && transient(h, n)) {
+                        transient_waits++;
+                        if (handle_lock(h, REGION_LOCK_TIMEOUT_MS) >= 0)
+                                handle_unlock(h);
                         continue;
                 }
                 if (deadline == 0) {

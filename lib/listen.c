@@ -341,8 +341,8 @@ static int listener_dispatch(hc_listener *l) {
                         peer_read(l, p);
         }
         if (expire) {
-                uint64_t ticks;
-                (void) read(l->tfd, &ticks, sizeof ticks);
+                /* no read() of the timerfd: expire_peers() disarms it with
+                 * timerfd_settime(), which clears its count and its readiness */
                 expire_peers(l);
         }
         return n;

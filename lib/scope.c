@@ -13,7 +13,9 @@
  *                              XDG_RUNTIME_DIR is unset (cron, containers, CI): created
  *                              0700 on first use and verified every time we create in it
  *   HC_SCOPE_FLEET             no directory of its own: fleet.c asks the headcountd of
- *                              a local scope; every call that wants region files gets
+ *                              a local scope (scope_resolve_fleet(); the system scope's
+ *                              listens on HC_FLEET_SYSTEM_SOCKET instead, whatever names
+ *                              its directory); every call that wants region files gets
  *                              -EOPNOTSUPP
  *
  * A directory that others may write to must be sticky (as /tmp is): otherwise another
@@ -116,15 +118,32 @@ int scope_resolve_dir(const hc_options *opt, struct scope *ret) {
         return resolve_dir(opt, -1, ret);
 }
 
+/* Whether DIR is the system scope's directory: by name, or the same directory by another. */
+static bool is_system_dir(const char *dir) {
+        struct stat a, b;
+
+        if (strcmp(dir, SYSTEM_DIR) == 0)
+                return true;
+        return stat(dir, &a) == 0 && stat(SYSTEM_DIR, &b) == 0 && a.st_dev == b.st_dev &&
+               a.st_ino == b.st_ino;
+}
+
 int scope_resolve_fleet(const hc_options *opt, bool system, struct scope *ret) {
         int r = check_options(opt);
 
         if (r < 0)
                 return r;
         ret->name[0] = '\0';
-        return resolve_dir(system ? NULL : &(hc_options) { .size = sizeof(hc_options),
-                                                           .dir = opt ? opt->dir : NULL },
-                           system ? HC_SCOPE_SYSTEM : HC_SCOPE_USER, ret);
+        r = resolve_dir(system ? NULL : &(hc_options) { .size = sizeof(hc_options),
+                                                        .dir = opt ? opt->dir : NULL },
+                        system ? HC_SCOPE_SYSTEM : HC_SCOPE_USER, ret);
+        if (r < 0)
+                return r;
+        /* The system scope's agent has a socket of its own outside the directory, however
+         * the directory is named: nothing in the directory (1777) is ever its socket. */
+        if (!ret->user_default && !ret->system && is_system_dir(ret->dir))
+                ret->system = true;
+        return 0;
 }
 
 int scope_resolve(const char *name, const hc_options *opt, struct scope *ret) {

@@ -26,7 +26,9 @@ int scope_resolve_dir(const hc_options *opt, struct scope *ret);
 
 /* The local scope whose headcountd serves the fleet scope for OPT: opt->dir, else
  * $HEADCOUNT_DIR, else the user scope's directory (ret->user_default: nobody named it);
- * with SYSTEM, the system scope's. -EOPNOTSUPP from the two above for HC_SCOPE_FLEET. */
+ * with SYSTEM, the system scope's. ret->system also when the directory named is the
+ * system scope's: its agent listens on HC_FLEET_SYSTEM_SOCKET. -EOPNOTSUPP from the two
+ * above for HC_SCOPE_FLEET. */
 int scope_resolve_fleet(const hc_options *opt, bool system, struct scope *ret);
 
 /* Opens and checks the scope directory; with CREATE, creates the defaults when missing. */

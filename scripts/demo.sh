@@ -49,3 +49,8 @@ kill -KILL "$victim"
 "$hc" count pool
 say "headcount names"
 "$hc" names
+
+# Where the programs are: nothing was installed.
+printf '\nThe programs are in %s/build: cli/headcount and daemon/headcountd (run them from\n' "$top"
+printf 'there, or install them: "sudo make -C %s/build install", or the Debian packages\n' "$top"
+printf 'that packaging/debian-smoke.sh builds; see "Building" and "Installing the packages" in README.md).\n'

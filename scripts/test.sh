@@ -4,6 +4,15 @@
 # the Check suite under valgrind, make distcheck, the installed daemon under systemd booted
 # in a container (as root), the Debian packages built, installed and smoke-tested, and the
 # RPM packages built from the tarball. Ends with one line of totals.
+#
+# Each suite runs once per build flavour, never once per packaging step:
+#   build/           (-Werror) the demo, the fuzzers, lint, valgrind, distcheck, packages
+#   build-coverage/  'make check' for coverage: this is the plain run of the suites
+#   build-sanitize/  'make check' under ASan and UBSan, and the soak
+#   build-tsan/      the threaded Check cases under TSan
+#   distcheck        'make check' in the release tarball's own tree (it proves the tarball)
+# The Debian and RPM package builds skip their own 'make check' (nocheck, rpmbuild
+# --nocheck): it would be the distcheck run again, on the same sources.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -26,9 +35,16 @@ else
         echo "demo: exit status 0, nothing left running"
 fi
 
-echo "== make check"
-make -C build -s -j"$jobs" check >build/check.out 2>&1 || { status=1; cat build/check.out; }
-grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build/check.out || true
+echo "== make check, built for coverage (the plain run of the suites), and the coverage of lib/"
+mkdir -p build-coverage
+(cd build-coverage && { [ -f Makefile ] || ../configure -q --enable-werror --enable-coverage; } && make -s -j"$jobs" >/dev/null)
+make -C build-coverage -s -j"$jobs" coverage >build-coverage/coverage.out 2>&1 || status=1
+grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build-coverage/coverage.out || true
+if grep -qE '^(FAIL|ERROR|XPASS):' build-coverage/coverage.out || ! grep -qE '^coverage: ' build-coverage/coverage.out; then
+        status=1
+        tail -n 80 build-coverage/coverage.out
+fi
+grep -E '^coverage: ' build-coverage/coverage.out || true
 
 echo "== make check under ASan and UBSan"
 mkdir -p build-sanitize
@@ -56,12 +72,6 @@ echo "== lint: cppcheck and clang-tidy"
 make -C build -s lint >build/lint.out 2>&1 || { status=1; cat build/lint.out; }
 tail -n 1 build/lint.out
 
-echo "== coverage of lib/"
-mkdir -p build-coverage
-(cd build-coverage && { [ -f Makefile ] || ../configure -q --enable-coverage; } && make -s -j"$jobs" >/dev/null 2>&1)
-make -C build-coverage -s coverage >build-coverage/coverage.out 2>&1 || { status=1; tail -n 40 build-coverage/coverage.out; }
-grep -E '^coverage: ' build-coverage/coverage.out || true
-
 echo "== the Check suite under valgrind memcheck"
 make -C build -s check-valgrind >build/valgrind.out 2>&1 || { status=1; cat build/valgrind.out; }
 tail -n 1 build/valgrind.out
@@ -84,8 +94,8 @@ DEB_BUILD_OPTIONS=nocheck sh packaging/debian-smoke.sh >build/debian.out 2>&1 ||
 grep -E '^debian-smoke:' build/debian.out | tail -n 3 || true
 
 echo "== RPM packages from the release tarball"
-sh packaging/rpm-smoke.sh build >build/rpm.out 2>&1 || { status=1; tail -n 40 build/rpm.out; }
+RPM_NOCHECK=1 sh packaging/rpm-smoke.sh build >build/rpm.out 2>&1 || { status=1; tail -n 40 build/rpm.out; }
 tail -n 1 build/rpm.out
 
-sh tests/summary.sh build build-sanitize
+sh tests/summary.sh build-coverage build-sanitize
 exit $status

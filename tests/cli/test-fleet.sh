@@ -25,7 +25,7 @@ expect 69 hc --fleet run web -- touch "$T/ran"
 mkdir -m 0700 "$T/xdg"
 expect 69 env -u HEADCOUNT_DIR XDG_RUNTIME_DIR="$T/xdg" "$HEADCOUNT" --fleet --user count web &&
         one_error_line "no headcountd serves the fleet scope in $T/xdg/headcount$hint"
-if [ ! -e /run/headcount/.headcountd.fleet ]; then
+if [ ! -e /run/headcountd/fleet.sock ]; then
         expect 69 hc --fleet --system count web &&
                 one_error_line "no headcountd serves the fleet scope in /run/headcount$hint"
         # nothing named: the user scope's, then the system scope's

@@ -106,10 +106,18 @@ kill_tree() {
 fleet_cleanup() {
         local p
         disown -a 2>/dev/null           # no "Killed" line for each job
-        for p in $(tree_pids $started_pids); do
+        local pids
+        pids=$(tree_pids $started_pids)
+        for p in $pids; do
                 kill -CONT "$p" 2>/dev/null
                 kill -KILL -- "-$p" 2>/dev/null
                 kill -KILL "$p" 2>/dev/null
+        done
+        # A SIGKILLed process lives on until the kernel has torn it down (a large etcd takes
+        # a while on a loaded machine): nothing we started may outlive us, so wait for each
+        # to be gone or a zombie, for at most 30 s in all.
+        for p in $pids; do
+                wait_gone 30 "$p"
         done
         rm -rf "$ETCD_TOP"
         cleanup
@@ -457,6 +465,18 @@ running() {
 # exited P: P is gone or a zombie.
 exited() {
         ! running "$1"
+}
+
+# wait_gone SECS P: waits until P is gone or a zombie, at most SECS seconds; fails when it
+# is still there. For a process that is not our child (we cannot wait(2) for it): SIGKILL
+# is delivered at once, but the process exists until the kernel has finished with it.
+wait_gone() {
+        local deadline=$(($(date +%s%N) + $1 * 1000000000))
+        while running "$2"; do
+                [ "$(date +%s%N)" -le "$deadline" ] || return 1
+                sleep 0.01
+        done
+        return 0
 }
 
 # json_len FILE: the length of the JSON array in FILE ("invalid" when it is none).

@@ -67,7 +67,7 @@ exit 0
 EOF
 expect 0 bash "$T/child.sh"
 for p in $(cat "$T/child-pids"); do
-        check "the child's member $p was killed at its exit" exited "$p"
+        check "the child's member $p was killed at its exit" wait_gone 30 "$p"
 done
 check "the child's etcd directory was removed" [ ! -e "$(cat "$T/child-top")" ]
 check "the child's test directory was removed" [ ! -e "$(cat "$T/child-t")" ]

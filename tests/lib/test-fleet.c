@@ -99,7 +99,7 @@ START_TEST(test_fleet_discovery)
         ck_assert_str_eq(text, want);     /* $HEADCOUNT_DIR is named: no fallback */
         unsetenv("HEADCOUNT_DIR");
         setenv("XDG_RUNTIME_DIR", test_dir, 1);
-        if (access("/run/headcount/.headcountd.fleet", F_OK) == 0)
+        if (access("/run/headcountd/fleet.sock", F_OK) == 0)
                 return;                   /* a system agent serves this machine */
         ck_assert_int_eq(hc_count("web", HC_OPTIONS(.scope = HC_SCOPE_FLEET, .error_text = text,
                                                     .error_text_size = sizeof text)), -EHOSTDOWN);
