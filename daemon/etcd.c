@@ -18,13 +18,13 @@
  * leader); each attempt gets the time that is left, and the connection attempt a share
  * of it, so that a black-holed endpoint leaves time for the others.
  *
- * The session: with a user, a call needs a token; with a prefix to check, the check must
- * have passed once. A call that finds the session not ready waits (c->waiting) while one
- * internal call at a time (e->session_call: the authentication, then the check) makes it
- * ready; then every waiting call starts, or every one ends with the session's failure. A
- * call that etcd answers "invalid auth token" forgets the token it carried, unless a newer
- * one came meanwhile, and waits again: one authentication per expiry, whoever hit it.
- * Without a user and a prefix to check, no call ever waits and nothing is added to it.
+ * Access: with a user, a call needs a token; with a prefix to check, the check must have
+ * passed once. A call that finds access not ready waits (c->waiting) while one internal
+ * call at a time (e->auth_call: the authentication, then the check) makes it ready;
+ * then every waiting call starts, or every one ends with the failure's text. A call that
+ * etcd answers "invalid auth token" forgets the token it carried, unless a newer one came
+ * meanwhile, and waits again: one authentication per expiry, whoever hit it. Without a
+ * user, once the check has passed, nothing is added to any call.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -50,7 +50,7 @@
 #define ETCD_USER_TIMEOUT_MS 30000
 /* The longest token we send back (etcd's simple tokens are ~20 bytes, JWTs a few hundred). */
 #define ETCD_TOKEN_MAX 8192
-/* A session that etcd refused (a wrong password, a role without the prefix) is not asked
+/* Access that etcd refused (a wrong password, a role without the prefix) is not asked
  * again for so long: every call meanwhile fails at once with the same text. */
 #define ETCD_REFUSED_USEC (1000 * 1000)
 /* A call goes again with a new token at most so many times. */
@@ -83,7 +83,7 @@ struct Etcd {
         bool auth_off;                   /* etcd said its authentication is not enabled */
         char *token;                     /* "Authorization: TOKEN"; NULL: none (yet) */
         uint64_t token_gen;              /* counts the tokens */
-        EtcdCall *session_call;          /* the authentication or the check in flight */
+        EtcdCall *auth_call;          /* the authentication or the check in flight */
         uint64_t refused_until;          /* CLOCK_MONOTONIC: see ETCD_REFUSED_USEC */
         char *refused_text;
 };
@@ -113,9 +113,9 @@ struct EtcdCall {
         json_object *queue;              /* a watch's messages not yet handed over */
         bool streaming;                  /* the watch is established: failing now ends it */
         bool finished;                   /* r, reply and error are set */
-        bool internal;                   /* the session's own call: needs no session */
+        bool internal;                   /* authentication or check: needs no token */
         bool secret;                     /* the body holds the password */
-        bool waiting;                    /* waits for the session */
+        bool waiting;                    /* waits for a token or the check */
         bool reauth;                     /* the watch's token was refused: go again */
         bool delivered;                  /* a watch message was queued */
         uint64_t token_gen;              /* of the token this attempt carries */
@@ -689,13 +689,13 @@ static struct curl_slist *headers_new(const char *token) {
         return h;
 }
 
-static int session_begin(Etcd *e);
+static int auth_begin(Etcd *e);
 
-static bool session_ready(const Etcd *e) {
+static bool auth_ready(const Etcd *e) {
         return (!e->user || e->token || e->auth_off) && (!e->check_prefix || e->checked);
 }
 
-/* A call that waited for the session longer than its deadline. */
+/* A call that waited for access longer than its deadline. */
 static int on_wait_expired(sd_event_source *es, uint64_t usec, void *userdata) {
         EtcdCall *c = userdata;
         char text[256];
@@ -709,13 +709,13 @@ static int on_wait_expired(sd_event_source *es, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* Starts C when the session is ready (with its token), else queues it for the session. */
+/* Starts C when access is ready (with the token), else queues it until it is. */
 static int call_start(EtcdCall *c) {
         Etcd *e = c->etcd;
         struct curl_slist *h;
         int r;
 
-        if (!c->internal && !session_ready(e)) {
+        if (!c->internal && !auth_ready(e)) {
                 if (e->refused_until > 0 && now_usec() < e->refused_until) {
                         call_finish(c, -EHOSTUNREACH, NULL, e->refused_text);
                         return 0;
@@ -727,7 +727,7 @@ static int call_start(EtcdCall *c) {
                                 return r;
                 }
                 c->waiting = true;
-                return session_begin(e);
+                return auth_begin(e);
         }
         c->waiting = false;
         c->again = sd_event_source_disable_unref(c->again);
@@ -836,9 +836,9 @@ fail:
         return r;
 }
 
-/* The session failed: every call that waits for it ends with TEXT. A refusal (etcd
+/* Access failed: every call that waits for it ends with TEXT. A refusal (etcd
  * answered) holds for ETCD_REFUSED_USEC; failing to reach etcd does not. */
-static void session_fail(Etcd *e, int r, const char *text) {
+static void auth_fail(Etcd *e, int r, const char *text) {
         bool refused = r != -EHOSTUNREACH && r != -ETIMEDOUT;
 
         free(e->refused_text);
@@ -855,14 +855,14 @@ static void session_fail(Etcd *e, int r, const char *text) {
                 }
 }
 
-/* The next step of the session, or, when it is ready, every waiting call starts. */
-static void session_next(Etcd *e) {
+/* The next step towards access, or, when it is ready, every waiting call starts. */
+static void auth_next(Etcd *e) {
         int r;
 
-        if (!session_ready(e)) {
-                r = session_begin(e);
+        if (!auth_ready(e)) {
+                r = auth_begin(e);
                 if (r < 0)
-                        session_fail(e, r, strerror(-r));
+                        auth_fail(e, r, strerror(-r));
                 return;
         }
         e->refused_until = 0;
@@ -876,7 +876,7 @@ static void session_next(Etcd *e) {
 
 /* "etcd at URL TEXT" (TEXT starts with a verb), or TEXT when it names an endpoint already
  * ("cannot reach etcd at URL: ..."). */
-static char *session_text(Etcd *e, const char *text) {
+static char *auth_text(Etcd *e, const char *text) {
         char *t;
 
         for (size_t i = 0; i < e->n_endpoints; i++)
@@ -892,12 +892,12 @@ static void on_authenticated(Etcd *e, int r, json_object *reply, const char *err
         const char *token;
         size_t n;
 
-        e->session_call = NULL;
+        e->auth_call = NULL;
         if (r < 0 && error && strstr(error, "authentication is not enabled")) {
                 /* users before 'etcdctl auth enable': go on without a token; the first
                  * call refused for want of one asks again */
                 e->auth_off = true;
-                session_next(e);
+                auth_next(e);
                 return;
         }
         if (r < 0) {
@@ -908,8 +908,8 @@ static void on_authenticated(Etcd *e, int r, json_object *reply, const char *err
                         t = strdup(error ?: strerror(-r));      /* says why it was not heard */
                 else
                         (void) asprintf(&t, "did not authenticate user '%s': %s", e->user, error);
-                text = t ? session_text(e, t) : NULL;
-                session_fail(e, r == -EHOSTUNREACH || r == -ETIMEDOUT ? r : -EACCES,
+                text = t ? auth_text(e, t) : NULL;
+                auth_fail(e, r == -EHOSTUNREACH || r == -ETIMEDOUT ? r : -EACCES,
                              text ?: "cannot authenticate with etcd");
                 return;
         }
@@ -919,27 +919,27 @@ static void on_authenticated(Etcd *e, int r, json_object *reply, const char *err
         if (n == 0 || n > ETCD_TOKEN_MAX || strspn(token, "!\"#$%&'()*+,-./0123456789:;<=>?@"
                                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`"
                                                     "abcdefghijklmnopqrstuvwxyz{|}~") != n) {
-                text = session_text(e, "answered no usable token to the authentication");
-                session_fail(e, -EIO, text ?: "etcd answered no usable token");
+                text = auth_text(e, "answered no usable token to the authentication");
+                auth_fail(e, -EIO, text ?: "etcd answered no usable token");
                 return;
         }
         free(e->token);
         if (asprintf(&e->token, "Authorization: %s", token) < 0) {
                 e->token = NULL;
-                session_fail(e, -ENOMEM, strerror(ENOMEM));
+                auth_fail(e, -ENOMEM, strerror(ENOMEM));
                 return;
         }
         e->token_gen++;
-        session_next(e);
+        auth_next(e);
 }
 
 static void on_checked(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         _cleanup_free_ char *text = NULL, *t = NULL;
 
-        e->session_call = NULL;
+        e->auth_call = NULL;
         if (r >= 0) {
                 e->checked = true;
-                session_next(e);
+                auth_next(e);
                 return;
         }
         if (e->user && etcd_error_needs_token(error)) {
@@ -947,7 +947,7 @@ static void on_checked(Etcd *e, int r, json_object *reply, const char *error, vo
                 free(e->token);
                 e->token = NULL;
                 e->auth_off = false;
-                session_next(e);
+                auth_next(e);
                 return;
         }
         if (etcd_error_needs_token(error))
@@ -966,8 +966,8 @@ static void on_checked(Etcd *e, int r, json_object *reply, const char *error, vo
         else
                 (void) asprintf(&t, "failed the check of the keys under '%s': %s",
                                 e->check_prefix, error ? error : strerror(-r));
-        text = t ? session_text(e, t) : NULL;
-        session_fail(e, r, text ?: error ?: strerror(-r));
+        text = t ? auth_text(e, t) : NULL;
+        auth_fail(e, r, text ?: error ?: strerror(-r));
 }
 
 /* A transaction that writes nothing: its compare (a version below 0) never holds, so the
@@ -1013,12 +1013,12 @@ static json_object *check_request(const char *prefix) {
         return req;
 }
 
-/* Starts the session's next step unless one is in flight. */
-static int session_begin(Etcd *e) {
+/* Starts the next step towards access unless one is in flight. */
+static int auth_begin(Etcd *e) {
         json_object *req;
         int r;
 
-        if (e->session_call)
+        if (e->auth_call)
                 return 0;
         if (e->user && !e->token && !e->auth_off) {
                 req = json_object_new_object();
@@ -1027,20 +1027,20 @@ static int session_begin(Etcd *e) {
                 json_object_object_add(req, "name", json_object_new_string(e->user));
                 json_object_object_add(req, "password", json_object_new_string(e->password));
                 r = call_new(e, "/v3/auth/authenticate", req, e->timeout_usec, on_authenticated,
-                             NULL, NULL, true, &e->session_call);
+                             NULL, NULL, true, &e->auth_call);
                 if (r >= 0)
-                        e->session_call->secret = true;
+                        e->auth_call->secret = true;
         } else if (e->check_prefix && !e->checked) {
                 req = check_request(e->check_prefix);
                 if (!req)
                         return -ENOMEM;
                 r = call_new(e, "/v3/kv/txn", req, e->timeout_usec, on_checked, NULL, NULL,
-                             true, &e->session_call);
+                             true, &e->auth_call);
         } else
                 return 0;
         json_object_put(req);
         if (r < 0)
-                e->session_call = NULL;
+                e->auth_call = NULL;
         return r;
 }
 
