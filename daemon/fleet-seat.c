@@ -26,9 +26,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "escape.h"
 #include "fleet.h"
-#include "headcountd.h"
 #include "log.h"
 #include "time-util.h"
 
@@ -64,7 +64,7 @@ static void seat_free(FleetSeat *s) {
         free(s->key);
         free(s->tag);
         free(s);
-        manager_update_status(f->manager);
+        fleet_health_update(f);
 }
 
 /* Sends the holder its answer and lets the connection go on without the seat. */
@@ -188,7 +188,7 @@ static void seat_admitted(FleetSeat *s, int64_t read_rev) {
                 fleet_conn_done(s->conn);       /* the seat stays: PID, LEAVE may come */
         }
         seat_log(s, LOG_INFO, "join", "joined");
-        manager_update_status(f->manager);
+        fleet_health_update(f);
         fleet_name_need_watch(s->fname, read_rev);
 }
 

@@ -22,8 +22,8 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "cleanup.h"
 #include "fleet.h"
-#include "headcountd.h"
 #include "log.h"
 #include "time-util.h"
 

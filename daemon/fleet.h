@@ -16,6 +16,7 @@
 #include <systemd/sd-event.h>
 
 #include "etcd.h"
+#include "fleet-bridge.h"
 #include "headcount.h"
 
 /* The agent's socket, in the scope directory; hc_file_region() takes it for no region's. */
@@ -29,7 +30,6 @@
 #define HCD_FLEET_MESSAGE_MAX (HC_NAME_MAX + HC_TAG_MAX + 256)
 #define HCD_FLEET_MAX_MAX 1000000
 
-typedef struct Manager Manager;
 typedef struct Fleet Fleet;
 typedef struct FleetConn FleetConn;
 typedef struct FleetSeat FleetSeat;
@@ -119,9 +119,11 @@ struct FleetConn {
         FleetConn *next, *prev;
 };
 
+/* Everything here belongs to the fleet thread (fleet-bridge.c): the main thread hears of it
+ * only through the bridge. */
 struct Fleet {
-        Manager *manager;
-        sd_event *event;
+        FleetBridge *bridge;
+        sd_event *event;                 /* the fleet thread's own loop */
         Etcd *etcd;
         char *endpoints;
         char *prefix;
@@ -140,6 +142,9 @@ struct Fleet {
         uint64_t keepalive_sent_usec;
         sd_event_source *lease_timer;    /* next grant attempt, or next keepalive */
         sd_event_source *danger_timer;   /* at lease_safe_usec */
+        sd_event_source *late_timer;     /* a keepalive that has not answered by then is late */
+        bool renew_late;                 /* a keepalive is overdue (FLEET_STATE_LATE) */
+        bool lease_was_lost;             /* since the last grant (FLEET_STATE_LOST) */
         unsigned grant_failures;
         int last_error;                  /* the last etcd failure, for ERR answers */
         char *last_error_text;
@@ -163,7 +168,8 @@ struct Fleet {
 #define USEC_PER_SEC UINT64_C(1000000)
 
 /* fleet.c: the agent and its lease */
-int fleet_new(Manager *m, const FleetConfig *config, Fleet **ret);
+int fleet_new(FleetBridge *b, sd_event *event, const FleetConfig *config, const char *dir,
+              Fleet **ret);
 Fleet *fleet_free(Fleet *f);
 int fleet_stop(Fleet *f, int exit_code);
 void fleet_lease_grant(Fleet *f);       /* unless one is in flight; now, not after back-off */
@@ -172,6 +178,9 @@ int fleet_error_errno(int r);           /* an etcd.h error as the errno a client
 void fleet_set_error(Fleet *f, int r, const char *error);
 const char *fleet_error_text(Fleet *f);
 void fleet_note_doubt(Fleet *f);        /* a write's reply was lost: sweep our lease's keys */
+FleetState fleet_state(Fleet *f, char *text, size_t len);
+void fleet_conn_status(FleetConn *c);   /* STATUS: "OK STATE TEXT" */
+void fleet_health_update(Fleet *f);     /* tells the main thread, when it changed */
 
 /* fleet-seat.c */
 int fleet_seat_start(Fleet *f, FleetSeat *s);
@@ -201,8 +210,8 @@ int64_t json_int(json_object *o, const char *field);
 json_object *json_unwrap_result(json_object *reply);
 int fleet_query_start(FleetConn *c, char **fields, size_t n);
 void fleet_name_counted(FleetName *n, int r);
-int fleet_bus_count(Fleet *f, sd_bus_message *msg, const char *name, sd_bus_error *error);
-int fleet_bus_names(Fleet *f, sd_bus_message *msg);
+int fleet_bus_count(Fleet *f, uint64_t id, const char *name);     /* answered through the bridge */
+int fleet_bus_names(Fleet *f, uint64_t id);
 void fleet_bus_calls_free(Fleet *f);
 
 /* fleet-socket.c */
