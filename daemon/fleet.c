@@ -88,21 +88,21 @@ void fleet_note_doubt(Fleet *f) {
 /*
  * The health that STATUS, FleetState and STATUS= tell. Late: a keepalive has not answered
  * within LATE_USEC (etcd answers one in milliseconds when it is well), or failed, and the
- * lease is still safe. Lost: from the loss until the next grant answers. Unreachable: a
- * grant failed (etcd does not answer, or refuses).
+ * lease is still safe. Lost: from the loss until the next grant answers. Unreachable: the
+ * last grant failed (etcd does not answer, or refuses), lost lease or not.
  */
 FleetState fleet_state(Fleet *f, char *text, size_t len) {
         if (f->lease != 0) {
                 (void) snprintf(text, len, f->renew_late ? "renewing late" : "lease held");
                 return f->renew_late ? FLEET_STATE_LATE : FLEET_STATE_HELD;
         }
-        if (f->lease_was_lost) {
-                (void) snprintf(text, len, "lease lost");
-                return FLEET_STATE_LOST;
-        }
         if (f->grant_failures > 0) {
                 (void) snprintf(text, len, "etcd unreachable: %s", fleet_error_text(f));
                 return FLEET_STATE_UNREACHABLE;
+        }
+        if (f->lease_was_lost) {
+                (void) snprintf(text, len, "lease lost");
+                return FLEET_STATE_LOST;
         }
         (void) snprintf(text, len, "starting: asking etcd at %s for a lease",
                         etcd_endpoint(f->etcd));
