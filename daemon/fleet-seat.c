@@ -367,7 +367,8 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 fleet_set_error(f, r, error);
                 free(s->key);
                 s->key = NULL;
-                seat_retry_later(s, s->delete_failures++);
+                /* at least once a second: etcd may be back any moment */
+                seat_retry_later(s, s->delete_failures < 2 ? s->delete_failures++ : 2);
                 return;
         }
         if (r < 0) {
