@@ -307,6 +307,8 @@ static void *fleet_thread(void *userdata) {
         BridgeMsg *exited;
         int r;
 
+        /* /proc/PID/task/TID/comm tells this thread from the main one */
+        (void) pthread_setname_np(pthread_self(), FLEET_THREAD_NAME);
         r = sd_event_new(&b->event);
         if (r >= 0)
                 r = sd_event_add_io(b->event, &b->fleet_source, b->fleet_wake_fd, EPOLLIN,

@@ -20,6 +20,10 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+/* The fleet thread's name (/proc/PID/task/TID/comm); the main thread keeps the
+ * program's. */
+#define FLEET_THREAD_NAME "hcd-fleet"
+
 typedef struct Manager Manager;
 typedef struct FleetBridge FleetBridge;
 typedef struct FleetConfig FleetConfig;
