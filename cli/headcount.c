@@ -672,7 +672,7 @@ static int command_status(const struct cli *c) {
 
         r = hc_fleet_status(CLI_OPTIONS(c), text, sizeof text);
         if (r < 0) {
-                r = region_failure(c, "ask the agent about", r);
+                r = region_failure(c, "ask the agent for its status", r);
                 return r == EXIT_FAILURE ? EXIT_NO_FLEET : r;
         }
         printf("%s\n", escape_text(text, safe, sizeof safe));

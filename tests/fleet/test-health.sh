@@ -6,6 +6,7 @@
 #  - 'headcount --fleet status', STATUS= and the D-Bus property FleetState (on a private
 #    bus) say "lease held", then "renewing late" and "lease lost" or "etcd unreachable"
 #    while etcd is stopped (SIGSTOP), and "lease held" again after SIGCONT;
+#  - the main thread stopped alone for 3 TTLs: the lease stays held (the agent's thread);
 #  - a try-once join fails at once while etcd is down (69, and why); a join with
 #    --wait=10 started then is admitted once etcd is back 2 s later.
 . "${srcdir:-.}/tests/fleet/lib.sh"
@@ -110,6 +111,48 @@ etcd_resume
 wait_for 15 "status says held again after SIGCONT" status_is a held
 wait_for 5 "STATUS= said held again" sh -c "tail -n 1 '$T/notify-a.out' | grep -q 'fleet: lease held'"
 wait_for 5 "FleetState says held again" sh -c "[ \"\$(busctl --user get-property org.headcount.Manager1 /org/headcount/Manager1 org.headcount.Manager1 FleetState 2>/dev/null)\" = 's \"lease held\"' ]"
+
+# ---- the main thread frozen: the lease does not notice ------------------------------------
+# The agent runs in a thread of its own ("hcd-fleet"). A ptrace stop of the main thread
+# alone (what the worst region work looks like to the lease) for 3 TTLs of host d
+# (--ttl 2: lost after 1.3 s without renewal) leaves the lease held and STATUS answered.
+host_start d --ttl 2
+wait_for 10 "host d holds its lease" status_is d held
+pid=${HOST_PID[d]}
+check "the agent runs in its own thread" grep -qx hcd-fleet /proc/"$pid"/task/*/comm
+cat >"$T/freeze.py" <<'PY'
+# freeze.py TID SECONDS: stops one thread (PTRACE_SEIZE, PTRACE_INTERRUPT) for SECONDS,
+# then detaches; the process's other threads run on. Exit 77 when ptrace is not allowed.
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+tid, secs = int(sys.argv[1]), float(sys.argv[2])
+if libc.ptrace(0x4206, tid, None, None) < 0:
+    sys.exit(77)
+libc.ptrace(0x4207, tid, None, None)
+os.waitpid(tid, 0x40000000)
+open(sys.argv[3], "w").write("stopped\n")
+time.sleep(secs)
+libc.ptrace(17, tid, None, None)
+PY
+python3 "$T/freeze.py" "$pid" 6 "$T/frozen" &
+freezer=$!
+started_pids="$started_pids $freezer"
+wait_for 5 "the main thread is stopped" sh -c "[ -s '$T/frozen' ] || ! kill -0 $freezer 2>/dev/null"
+if [ -s "$T/frozen" ]; then
+        polls=0 not_held=0
+        while running "$freezer"; do
+                polls=$((polls + 1))
+                status_is d held || not_held=$((not_held + 1))
+                sleep 0.2
+        done
+        echo "main thread stopped for 6 s (3 TTLs): $polls status polls, $not_held not held"
+        same "status polls not 'lease held' while the main thread was stopped" "$not_held" 0
+        check "some status polls were answered meanwhile" [ "$polls" -ge 5 ]
+        check "no lease lost on host d" sh -c "! grep -q 'Lost etcd lease' '$T/host-d.log'"
+else
+        echo "SKIP part: ptrace is not allowed here" >&2
+fi
 
 # ---- joins while etcd is down ------------------------------------------------------------
 etcd_stop_all
