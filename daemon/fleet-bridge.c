@@ -9,7 +9,7 @@
  *    Manager and every sd-bus object by the main thread only. A D-Bus call's message stays
  *    in the main thread: the fleet thread sees an id and a name, and answers with numbers
  *    and text that the main thread turns into the reply.
- *  - Everything the threads share is a field below marked "under lock".
+ *  - Everything the threads share is a field below marked "lock".
  *  - Each side drains its queue after reading its eventfd, so that no wake-up is lost: a
  *    message queued after the drain writes the eventfd again.
  * log.c is the one module both threads use directly: its state is set before the thread
@@ -69,40 +69,35 @@ typedef struct PendingCall {
         struct PendingCall *next;
 } PendingCall;
 
+/* Who may touch each field: "set" (before the thread starts; read-only after), "lock"
+ * (under lock), "main" (the main thread only), "fleet" (the fleet thread only). */
 struct FleetBridge {
-        /* set before the thread starts, read-only after */
-        FleetConfig config;
-        char *dir;
-        int fleet_wake_fd;               /* eventfd: wakes the fleet loop */
-        int main_wake_fd;                /* eventfd: wakes the main loop */
-
+        FleetConfig config;                      /* set */
+        char *dir;                               /* set */
         pthread_mutex_t lock;
-        pthread_cond_t cond;
-        /* under lock */
-        bool started;                    /* the thread's start-up is over */
-        int start_result;
-        bool stop_asked;                 /* a flag, not a message: it cannot fail */
-        BridgeMsg *to_fleet, **to_fleet_tail;
-        BridgeMsg *to_main, **to_main_tail;
-        FleetHealth posted;              /* the health as the fleet thread last said it */
-        bool posted_changed;
-
-        /* main thread only */
-        Manager *manager;
-        pthread_t thread;
-        bool joinable;
-        sd_event_source *main_source;
-        FleetHealth health;
-        bool ever_held;
-        PendingCall *calls;
-        uint64_t next_id;
-        bool stop_sent;
-        int exit_code;
-
-        /* fleet thread only */
-        sd_event *event;
-        sd_event_source *fleet_source;
-        Fleet *fleet;
+        pthread_cond_t cond;                     /* signals "started" */
+        BridgeMsg *to_fleet, **to_fleet_tail;    /* lock */
+        BridgeMsg *to_main, **to_main_tail;      /* lock */
+        Manager *manager;                        /* main */
+        pthread_t thread;                        /* main */
+        sd_event_source *main_source;            /* main */
+        PendingCall *calls;                      /* main: D-Bus calls not answered yet */
+        uint64_t next_id;                        /* main */
+        sd_event *event;                         /* fleet: its own loop */
+        sd_event_source *fleet_source;           /* fleet */
+        Fleet *fleet;                            /* fleet */
+        FleetHealth posted;                      /* lock: as the fleet thread last said it */
+        FleetHealth health;                      /* main: as the main thread last heard it */
+        int fleet_wake_fd;                       /* set: eventfd, wakes the fleet loop */
+        int main_wake_fd;                        /* set: eventfd, wakes the main loop */
+        int start_result;                        /* lock */
+        int exit_code;                           /* main */
+        bool started;                            /* lock: the thread's start-up is over */
+        bool stop_asked;                         /* lock: a flag, not a message: it cannot fail */
+        bool posted_changed;                     /* lock */
+        bool joinable;                           /* main */
+        bool ever_held;                          /* main */
+        bool stop_sent;                          /* main */
 };
 
 static const char *const state_table[_FLEET_STATE_MAX] = {

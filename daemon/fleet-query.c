@@ -498,10 +498,12 @@ static void bus_call_free(struct FleetBusCall *b) {
 
 /* The agent stops: the calls still in flight hear it. */
 void fleet_bus_calls_free(Fleet *f) {
-        while (f->bus_calls) {
-                fleet_bridge_post_answer(f->bridge, f->bus_calls->id, ESHUTDOWN,
-                                         "the fleet agent stopped", 0);
-                bus_call_free(f->bus_calls);
+        struct FleetBusCall *next;
+
+        for (struct FleetBusCall *b = f->bus_calls; b; b = next) {
+                next = b->next;
+                fleet_bridge_post_answer(f->bridge, b->id, ESHUTDOWN, "the fleet agent stopped", 0);
+                bus_call_free(b);
         }
 }
 
