@@ -98,6 +98,7 @@ struct FleetBridge {
         bool joinable;                           /* main */
         bool ever_held;                          /* main */
         bool stop_sent;                          /* main */
+        bool stopping;                           /* fleet: the stop was begun */
 };
 
 static const char *const state_table[_FLEET_STATE_MAX] = {
@@ -291,9 +292,12 @@ static int on_fleet_wake(sd_event_source *es, int fd, uint32_t revents, void *us
                 }
         }
         msg_free_list(list);
-        /* the loop ends once the lease is revoked (a second at most) */
-        if (stop && fleet_stop(b->fleet, 0) == 0)
-                (void) sd_event_exit(b->event, 0);
+        /* once: the loop ends when the lease is revoked (a second at most) */
+        if (stop && !b->stopping) {
+                b->stopping = true;
+                if (fleet_stop(b->fleet, 0) == 0)
+                        (void) sd_event_exit(b->event, 0);
+        }
         return 0;
 }
 

@@ -7,6 +7,7 @@
 #    bus) say "lease held", then "renewing late" and "lease lost" or "etcd unreachable"
 #    while etcd is stopped (SIGSTOP), and "lease held" again after SIGCONT;
 #  - the main thread stopped alone for 3 TTLs: the lease stays held (the agent's thread);
+#    SIGTERM: the agent's thread revokes the lease (no seat key left), the daemon exits 0;
 #  - a try-once join fails at once while etcd is down (69, and why); a join with
 #    --wait=10 started then is admitted once etcd is back 2 s later.
 . "${srcdir:-.}/tests/fleet/lib.sh"
@@ -153,6 +154,19 @@ if [ -s "$T/frozen" ]; then
 else
         echo "SKIP part: ptrace is not allowed here" >&2
 fi
+
+# ---- SIGTERM: the fleet thread revokes the lease, then the daemon exits --------------------
+hold d run --max 1 stopme -- sleep 1000
+keys_are() { [ "$(seat_keys "$1")" = "$2" ]; }
+wait_for 10 "a seat held on host d" keys_are stopme 1
+t0=$(now_ms)
+kill -TERM "${HOST_PID[d]}"
+wait "${HOST_PID[d]}"
+same "headcountd's exit status after SIGTERM" "$?" 0
+t1=$(now_ms)
+echo "host d stopped $((t1 - t0)) ms after SIGTERM"
+check "headcountd stopped within 3 s of SIGTERM" [ $((t1 - t0)) -lt 3000 ]
+same "seat keys left by the stopped host (its lease was revoked)" "$(seat_keys stopme)" 0
 
 # ---- joins while etcd is down ------------------------------------------------------------
 etcd_stop_all
