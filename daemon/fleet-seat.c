@@ -498,6 +498,14 @@ int fleet_seat_start(Fleet *f, FleetSeat *s) {
                 seat_put(s);
                 return 0;
         }
+        if (s->deadline_usec == 0 && f->grant_failures > 0 && f->last_error != 0) {
+                /* a try-once join while etcd is known away: at once, and why; a grant
+                 * goes out now all the same */
+                seat_answer(s, fleet_error_errno(f->last_error), fleet_error_text(f), NULL);
+                seat_free(s);
+                fleet_lease_grant(f);
+                return 0;
+        }
         /* No lease (etcd away, or not granted yet): the seat waits for the grant in
          * flight, which answers within --etcd-timeout; start one now if we were
          * backing off. A try-once join hears that grant's failure; a waiting one waits

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "escape.h"
 #include "fleet.h"
 #include "log.h"
 #include "time-util.h"
@@ -97,7 +98,11 @@ FleetState fleet_state(Fleet *f, char *text, size_t len) {
                 return f->renew_late ? FLEET_STATE_LATE : FLEET_STATE_HELD;
         }
         if (f->grant_failures > 0) {
-                (void) snprintf(text, len, "etcd unreachable: %s", fleet_error_text(f));
+                /* etcd's words may be in it: one line of UTF-8 for STATUS= and D-Bus */
+                char safe[FLEET_HEALTH_TEXT_MAX];
+
+                (void) snprintf(text, len, "etcd unreachable: %s",
+                                escape_text(fleet_error_text(f), safe, sizeof safe));
                 return FLEET_STATE_UNREACHABLE;
         }
         if (f->lease_was_lost) {
