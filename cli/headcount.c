@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "stdio-fds.h"
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
@@ -121,6 +122,7 @@ static int command_count(const struct cli *c);
 static int command_wait(const struct cli *c);
 static int command_create(const struct cli *c);
 static int command_remove(const struct cli *c);
+static int command_status(const struct cli *c);
 
 static const struct command commands[] = {
         { "run",    true,  F_MAX | F_WAIT | F_TAG | F_CONFLICT | F_QUIET | F_REPLACE |
@@ -136,6 +138,7 @@ static const struct command commands[] = {
         { "join",   true,  F_MAX | F_WAIT | F_TAG | F_CONFLICT | F_QUIET | F_FD | F_PID,
                                                                           command_join   },
         { "leave",  true,  F_FD,                                          command_leave  },
+        { "status", false, 0,                                             command_status },
         { "help",   false, 0,                                             NULL           },
 };
 
@@ -169,6 +172,7 @@ static _Noreturn void usage(void) {
               " path <name>                     print the file a shell opens to hold a seat\n"
               " join --fd <fd> <name>           take a seat that descriptor <fd> holds\n"
               " leave --fd <fd> <name>          give back the seat that <fd> holds\n"
+              " status                          --fleet: the agent's etcd lease, in one line\n"
               " help [<command>]                print this help, or the command's own\n"
               "\nOptions:\n"
               " -m, --max <n>|ncpus|<p>%        'run', 'join': seats available (default 1);\n"
@@ -223,6 +227,7 @@ static _Noreturn void usage(void) {
               "is a claim: the region is writable by others, who may have written the record.\n"
               "\nWith --fleet, 'create' and 'send' are not available; when no headcountd\n"
               "serves the fleet scope, or it cannot reach etcd, the exit status is 69.\n"
+              "'status' is only for --fleet: it exits 0 while the agent holds its lease.\n"
               "\n'headcount <command> --help' describes one command.\n"
               "For more details see headcount(1).\n", out);
         exit(EXIT_SUCCESS);
@@ -418,7 +423,8 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         if (npositional == 2 && streq(positional[0], "run"))
                                 usage_error("missing '--' before the command '%s'", argv[optind]);
                         if (npositional == 2 ||
-                            (npositional == 1 && streq(positional[0], "names")))
+                            (npositional == 1 && (streq(positional[0], "names") ||
+                                                  streq(positional[0], "status"))))
                                 usage_error("unexpected argument '%s'", argv[optind]);
                         if (npositional == 0 && !find_command(argv[optind]))
                                 usage_error("unknown command '%s'", argv[optind]);
@@ -577,6 +583,8 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                                     "A-Z a-z 0-9 . _ - and does not start with '.'", c->name,
                                     HC_NAME_MAX);
         }
+        if (streq(command->name, "status") && !c->fleet)
+                usage_error("'status' is for the fleet scope: 'headcount --fleet status'");
         if (c->fleet) {
                 if (streq(command->name, "create"))
                         usage_error("'create' is not available in the fleet scope: a name "
@@ -654,6 +662,21 @@ static int command_wait(const struct cli *c) {
         if (r < 0)
                 return region_failure(c, "wait for", r);
         return EXIT_SUCCESS;
+}
+
+/* The fleet agent's health: its line, and 0 while it holds its lease (renewed on time or
+ * late), 69 when it holds none or no agent serves the scope. */
+static int command_status(const struct cli *c) {
+        char text[512], safe[ESCAPE_TEXT_SIZE(511)];
+        int r;
+
+        r = hc_fleet_status(CLI_OPTIONS(c), text, sizeof text);
+        if (r < 0) {
+                r = region_failure(c, "ask the agent for its status", r);
+                return r == EXIT_FAILURE ? EXIT_NO_FLEET : r;
+        }
+        printf("%s\n", escape_text(text, safe, sizeof safe));
+        return r == HC_FLEET_HELD || r == HC_FLEET_LATE ? EXIT_SUCCESS : EXIT_NO_FLEET;
 }
 
 /* Whether regions of C's scope may be writable by others: only in the system scope, where

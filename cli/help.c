@@ -83,6 +83,11 @@ static const struct {
         { "leave",
           " headcount [options] leave --fd <fd> <name>\n"
           "\nGive back the seat of <name> that descriptor <fd> holds, and erase its record.\n" },
+        { "status",
+          " headcount --fleet [options] status\n"
+          "\nPrint the fleet agent's health in one line: lease held, renewing late, lease\n"
+          "lost, or etcd unreachable (with the reason). Exit 0 while the agent holds its\n"
+          "etcd lease (on time or late), 69 when it holds none or no agent serves the scope.\n" },
 };
 
 bool command_usage(const char *name) {

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "fleet.h"
-#include "headcountd.h"
 #include "log.h"
 
 
@@ -189,7 +189,7 @@ static void on_name_count(Etcd *e, int r, json_object *reply, const char *error,
         }
         count = fleet_held(reply, NULL);
         if (n->count != count && n->count_again == false)
-                manager_bus_fleet_count_changed(n->fleet->manager, n->name, (unsigned) count);
+                fleet_bridge_post_count(n->fleet->bridge, n->name, (unsigned) count);
         n->count = count;
         if (n->count_again) {
                 n->count_again = false;

@@ -12,13 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "fleet.h"
-#include "headcountd.h"
 #include "log.h"
 
 struct FleetBusCall {
         Fleet *fleet;
-        sd_bus_message *msg;             /* the method call, answered when etcd answers */
+        uint64_t id;                     /* the bridge's id of the D-Bus call */
         EtcdCall *call;
         struct FleetBusCall *next, *prev;
 };
@@ -434,6 +434,10 @@ int fleet_query_start(FleetConn *c, char **fields, size_t n) {
         unsigned long below, t = 0;
         int r;
 
+        if (strcmp(cmd, "STATUS") == 0 && n == 1) {
+                fleet_conn_status(c);
+                return 0;
+        }
         if (strcmp(cmd, "NAMES") == 0 && n == 1) {
                 req = fleet_range_request(f->prefix, true, false, 0);
                 cb = on_names;
@@ -479,7 +483,7 @@ int fleet_query_start(FleetConn *c, char **fields, size_t n) {
         return 1;                               /* answered later */
 }
 
-/* ---- D-Bus: FleetCount, FleetNames ------------------------------------------------------ */
+/* ---- D-Bus: FleetCount, FleetNames, for the main thread (fleet-bridge.c) ----------------- */
 
 static void bus_call_free(struct FleetBusCall *b) {
         if (b->prev)
@@ -489,23 +493,24 @@ static void bus_call_free(struct FleetBusCall *b) {
         if (b->next)
                 b->next->prev = b->prev;
         b->call = etcd_call_cancel(b->call);
-        sd_bus_message_unref(b->msg);
         free(b);
 }
 
+/* The agent stops: the calls still in flight hear it. */
 void fleet_bus_calls_free(Fleet *f) {
         struct FleetBusCall *next;
 
         for (struct FleetBusCall *b = f->bus_calls; b; b = next) {
                 next = b->next;
+                fleet_bridge_post_answer(f->bridge, b->id, ESHUTDOWN, "the fleet agent stopped", 0);
                 bus_call_free(b);
         }
 }
 
-static int bus_reply_error(struct FleetBusCall *b, int r, const char *error) {
+static void bus_answer_error(struct FleetBusCall *b, int r, const char *error) {
         fleet_set_error(b->fleet, r, error);
-        return sd_bus_reply_method_errnof(b->msg, fleet_error_errno(r), "%s",
-                                          fleet_error_text(b->fleet));
+        fleet_bridge_post_answer(b->fleet->bridge, b->id, fleet_error_errno(r),
+                                 fleet_error_text(b->fleet), 0);
 }
 
 static void on_bus_count(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
@@ -513,57 +518,59 @@ static void on_bus_count(Etcd *e, int r, json_object *reply, const char *error, 
 
         b->call = NULL;
         if (r < 0)
-                (void) bus_reply_error(b, r, error);
+                bus_answer_error(b, r, error);
         else
-                (void) sd_bus_reply_method_return(b->msg, "u", (uint32_t) fleet_held(reply, NULL));
+                fleet_bridge_post_answer(b->fleet->bridge, b->id, 0, NULL,
+                                         (unsigned) fleet_held(reply, NULL));
         bus_call_free(b);
 }
 
 static void bus_names_append(const char *name, unsigned count, unsigned long max, void *userdata) {
-        (void) sd_bus_message_append(userdata, "(su)", name,
-                                     (uint32_t) (max > 0 && count > max ? max : count));
+        FleetBridgeNames **n = userdata;
+
+        if (*n && fleet_bridge_names_add(*n, name, max > 0 && count > max ? (unsigned) max : count) < 0)
+                *n = NULL;              /* out of memory: names_done() says so */
 }
 
 static void on_bus_names(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         struct FleetBusCall *b = userdata;
-        sd_bus_message *m = NULL;
-        int k;
+        FleetBridgeNames *n, *all;
 
         b->call = NULL;
         if (r < 0) {
-                (void) bus_reply_error(b, r, error);
+                bus_answer_error(b, r, error);
                 bus_call_free(b);
                 return;
         }
-        k = sd_bus_message_new_method_return(b->msg, &m);
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'a', "(su)");
-        if (k >= 0) {
-                (void) names_walk(b->fleet, reply, bus_names_append, m);
-                k = sd_bus_message_close_container(m);
+        all = n = fleet_bridge_names_new(b->id);
+        if (!all)
+                fleet_bridge_post_answer(b->fleet->bridge, b->id, ENOMEM, "out of memory", 0);
+        else {
+                (void) names_walk(b->fleet, reply, bus_names_append, &n);
+                fleet_bridge_names_done(b->fleet->bridge, all, n ? 0 : ENOMEM,
+                                        n ? NULL : "out of memory");
         }
-        if (k >= 0)
-                (void) sd_bus_send(NULL, m, NULL);
-        else
-                (void) sd_bus_reply_method_errnof(b->msg, -k, "Cannot build the answer: %m");
-        sd_bus_message_unref(m);
         bus_call_free(b);
 }
 
-static int bus_call_start(Fleet *f, sd_bus_message *msg, const char *path, json_object *req,
+static int bus_call_start(Fleet *f, uint64_t id, const char *path, json_object *req,
                           etcd_callback_t cb) {
         struct FleetBusCall *b;
         int r;
 
         if (!req)
                 return -ENOMEM;
+        if (f->stopping) {
+                json_object_put(req);
+                return -ESHUTDOWN;
+        }
         b = calloc(1, sizeof *b);
         if (!b) {
                 json_object_put(req);
                 return -ENOMEM;
         }
         b->fleet = f;
-        b->msg = sd_bus_message_ref(msg);
+        b->id = id;
         b->next = f->bus_calls;
         if (f->bus_calls)
                 f->bus_calls->prev = b;
@@ -578,15 +585,15 @@ static int bus_call_start(Fleet *f, sd_bus_message *msg, const char *path, json_
         return 1;
 }
 
-int fleet_bus_count(Fleet *f, sd_bus_message *msg, const char *name, sd_bus_error *error) {
+/* The caller (the main thread) checked NAME; checked again, since it is cheap. */
+int fleet_bus_count(Fleet *f, uint64_t id, const char *name) {
         if (!fleet_name_valid(name))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Invalid fleet name '%.*s'", HC_NAME_MAX, name);
-        return bus_call_start(f, msg, "/v3/kv/txn", fleet_count_request(f, name, false),
+                return -EINVAL;
+        return bus_call_start(f, id, "/v3/kv/txn", fleet_count_request(f, name, false),
                               on_bus_count);
 }
 
-int fleet_bus_names(Fleet *f, sd_bus_message *msg) {
-        return bus_call_start(f, msg, "/v3/kv/range",
+int fleet_bus_names(Fleet *f, uint64_t id) {
+        return bus_call_start(f, id, "/v3/kv/range",
                               fleet_range_request(f->prefix, true, false, 0), on_bus_names);
 }

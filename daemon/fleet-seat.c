@@ -26,9 +26,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "escape.h"
 #include "fleet.h"
-#include "headcountd.h"
 #include "log.h"
 #include "time-util.h"
 
@@ -64,7 +64,7 @@ static void seat_free(FleetSeat *s) {
         free(s->key);
         free(s->tag);
         free(s);
-        manager_update_status(f->manager);
+        fleet_health_update(f);
 }
 
 /* Sends the holder its answer and lets the connection go on without the seat. */
@@ -88,6 +88,12 @@ static void seat_log(FleetSeat *s, int level, const char *event, const char *wha
                         s->fence, (int) s->pid, what);
 }
 
+/* A waiting join (JOIN with a timeout) rides out etcd's failures until its own deadline;
+ * a try-once join (timeout 0) hears the first one. */
+static bool seat_waits(const FleetSeat *s) {
+        return s->deadline_usec != 0 && s->conn && !s->answer && !s->fleet->stopping;
+}
+
 static int on_seat_retry(sd_event_source *es, uint64_t usec, void *userdata) {
         FleetSeat *s = userdata;
 
@@ -96,6 +102,12 @@ static int on_seat_retry(sd_event_source *es, uint64_t usec, void *userdata) {
                 seat_delete(s);
         else if (s->state == SEAT_WAITING)
                 fleet_seat_rank(s);
+        else if (s->state == SEAT_PUTTING && !s->put_in_flight) {
+                if (s->fleet->lease == 0)
+                        s->state = SEAT_NEED_LEASE;     /* fleet_seats_lease_ready() puts it */
+                else
+                        seat_put(s);
+        }
         return 0;
 }
 
@@ -168,8 +180,20 @@ static void seat_give_up(FleetSeat *s, const char *answer) {
 
 static int on_seat_deadline(sd_event_source *es, uint64_t usec, void *userdata) {
         FleetSeat *s = userdata;
+        Fleet *f = s->fleet;
 
         s->timer = sd_event_source_disable_unref(s->timer);
+        if (s->state == SEAT_NEED_LEASE || (s->state == SEAT_PUTTING && !s->put_in_flight &&
+                                            !s->key_may_exist)) {
+                /* no lease came, or etcd never took the key: say why, not just "too late" */
+                char text[FLEET_HEALTH_TEXT_MAX + 64];
+
+                (void) snprintf(text, sizeof text, "no etcd lease within the wait: %s",
+                                fleet_error_text(f));
+                seat_answer(s, fleet_error_errno(f->last_error), text, NULL);
+                seat_free(s);
+                return 0;
+        }
         seat_give_up(s, "TIMEDOUT");
         return 0;
 }
@@ -188,7 +212,7 @@ static void seat_admitted(FleetSeat *s, int64_t read_rev) {
                 fleet_conn_done(s->conn);       /* the seat stays: PID, LEAVE may come */
         }
         seat_log(s, LOG_INFO, "join", "joined");
-        manager_update_status(f->manager);
+        fleet_health_update(f);
         fleet_name_need_watch(s->fname, read_rev);
 }
 
@@ -199,7 +223,7 @@ static void on_seat_ranked(Etcd *e, int r, json_object *reply, const char *error
 
         s->call = NULL;
         if (r < 0) {
-                if (s->state == SEAT_RANKING && s->read_rev == 0) {
+                if (s->state == SEAT_RANKING && s->read_rev == 0 && !seat_waits(s)) {
                         /* the first read: the holder hears it, the key goes */
                         fleet_set_error(s->fleet, r, error);
                         seat_answer(s, fleet_error_errno(r), fleet_error_text(s->fleet), NULL);
@@ -336,6 +360,17 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
 
         s->put_in_flight = false;
         s->call = NULL;
+        if (r < 0 && !error_is_definite(r) && seat_waits(s) && s->state == SEAT_PUTTING) {
+                /* A waiting join tries again with a new key, after a back-off; the old
+                 * one, if it was written, belongs to no seat: the sweep deletes it. */
+                fleet_note_doubt(f);
+                fleet_set_error(f, r, error);
+                free(s->key);
+                s->key = NULL;
+                /* at least once a second: etcd may be back any moment */
+                seat_retry_later(s, s->delete_failures < 2 ? s->delete_failures++ : 2);
+                return;
+        }
         if (r < 0) {
                 if (!error_is_definite(r)) {
                         /* The reply was lost, not the request: see the top of the file. */
@@ -450,13 +485,31 @@ int fleet_seat_start(Fleet *f, FleetSeat *s) {
         if (f->seats)
                 f->seats->prev = s;
         f->seats = s;
+        /* the wait's deadline runs from now, whatever etcd does meanwhile */
+        if (s->deadline_usec != 0 && s->deadline_usec != UINT64_MAX &&
+            sd_event_add_time(f->event, &s->timer, CLOCK_MONOTONIC, s->deadline_usec, 0,
+                              on_seat_deadline, s) < 0) {
+                s->timer = NULL;
+                seat_answer(s, ENOMEM, "cannot arm the wait's timer", NULL);
+                seat_free(s);
+                return 0;
+        }
         if (f->lease != 0) {
                 seat_put(s);
                 return 0;
         }
+        if (s->deadline_usec == 0 && f->grant_failures > 0 && f->last_error != 0) {
+                /* a try-once join while etcd is known away: at once, and why; a grant
+                 * goes out now all the same */
+                seat_answer(s, fleet_error_errno(f->last_error), fleet_error_text(f), NULL);
+                seat_free(s);
+                fleet_lease_grant(f);
+                return 0;
+        }
         /* No lease (etcd away, or not granted yet): the seat waits for the grant in
          * flight, which answers within --etcd-timeout; start one now if we were
-         * backing off. */
+         * backing off. A try-once join hears that grant's failure; a waiting one waits
+         * for a later grant, until its deadline. */
         s->state = SEAT_NEED_LEASE;
         fleet_lease_grant(f);
         return 0;
@@ -526,13 +579,14 @@ void fleet_seats_lease_ready(Fleet *f) {
         }
 }
 
-/* The grant failed: the seats that waited for it hear why (ERR EHOSTUNREACH ...). */
+/* The grant failed: the try-once seats that waited for it hear why (ERR EHOSTUNREACH
+ * ...); the waiting ones wait for the next grant, until their deadlines. */
 void fleet_seats_lease_failed(Fleet *f) {
         FleetSeat *next;
 
         for (FleetSeat *s = f->seats; s; s = next) {
                 next = s->next;
-                if (s->state != SEAT_NEED_LEASE)
+                if (s->state != SEAT_NEED_LEASE || seat_waits(s))
                         continue;
                 seat_answer(s, fleet_error_errno(f->last_error), fleet_error_text(f), NULL);
                 seat_free(s);
@@ -552,6 +606,18 @@ void fleet_seats_lost(Fleet *f, const char *why) {
                 next = s->next;
                 if (s->state == SEAT_NEED_LEASE && !f->stopping)
                         continue;
+                if (s->state != SEAT_HELD && s->state != SEAT_DELETING && seat_waits(s)) {
+                        /* not admitted yet, and willing to wait: its key (if any) goes
+                         * with the old lease; it asks again on the next one */
+                        s->call = etcd_call_cancel(s->call);
+                        s->retry_timer = sd_event_source_disable_unref(s->retry_timer);
+                        s->put_in_flight = false;
+                        s->key_may_exist = false;
+                        s->rank_again = false;
+                        s->lease = s->fence = s->read_rev = 0;
+                        s->state = SEAT_NEED_LEASE;
+                        continue;
+                }
                 if (s->state == SEAT_HELD) {
                         if (s->conn) {
                                 fleet_conn_send(s->conn, "LOST", why, (char *) NULL);

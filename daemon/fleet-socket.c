@@ -29,9 +29,9 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "cleanup.h"
 #include "escape.h"
 #include "fleet.h"
-#include "headcountd.h"
 #include "log.h"
 #include "time-util.h"
 
@@ -343,11 +343,10 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
 
 /* Whether we serve the system scope: by the options, or by a --dir that is its directory. */
 static bool serves_system(const Fleet *f, const char *dir) {
-        const Manager *m = f->manager;
         char sys[4096];
         struct stat a, b;
 
-        if (m->options.scope == HC_SCOPE_SYSTEM && !m->options.dir)
+        if (f->system_scope)
                 return true;
         if (hc_scope_dir(HC_OPTIONS(.scope = HC_SCOPE_SYSTEM), sys, sizeof sys) < 0)
                 return false;
@@ -559,7 +558,7 @@ int fleet_socket_open(Fleet *f, const char *dir, bool shared) {
         } else {
                 f->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (f->dir_fd < 0)
-                        return log_error_errno(errno, "Cannot open %s: %m", f->manager->dir_text);
+                        return log_error_errno(errno, "Cannot open the scope directory: %m");
                 f->listen_name = HC_FLEET_SOCKET;
                 len = ESCAPE_TEXT_SIZE(strlen(dir)) + 1 + strlen(HC_FLEET_SOCKET);
                 f->listen_dir = strdup(dir);

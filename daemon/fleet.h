@@ -16,6 +16,7 @@
 #include <systemd/sd-event.h>
 
 #include "etcd.h"
+#include "fleet-bridge.h"
 #include "fleet-proto.h"
 #include "headcount.h"
 
@@ -26,7 +27,6 @@
 /* The largest N a name may have. */
 #define HCD_FLEET_MAX_MAX 1000000
 
-typedef struct Manager Manager;
 typedef struct Fleet Fleet;
 typedef struct FleetConn FleetConn;
 typedef struct FleetSeat FleetSeat;
@@ -43,6 +43,8 @@ typedef struct FleetConfig {
         const char *key;                 /* --etcd-key FILE, or NULL (in the cert's file) */
         const char *user;                /* --etcd-user, or NULL: no etcd authentication */
         const char *password;            /* --etcd-password-file's or the credential's text */
+        bool system_scope;               /* --system without --dir: the socket is
+                                          * HC_FLEET_SYSTEM_SOCKET */
 } FleetConfig;
 
 enum {
@@ -121,9 +123,11 @@ struct FleetConn {
         FleetConn *next, *prev;
 };
 
+/* Everything here belongs to the fleet thread (fleet-bridge.c): the main thread hears of it
+ * only through the bridge. */
 struct Fleet {
-        Manager *manager;
-        sd_event *event;
+        FleetBridge *bridge;
+        sd_event *event;                 /* the fleet thread's own loop */
         Etcd *etcd;
         char *endpoints;
         char *prefix;
@@ -142,6 +146,9 @@ struct Fleet {
         uint64_t keepalive_sent_usec;
         sd_event_source *lease_timer;    /* next grant attempt, or next keepalive */
         sd_event_source *danger_timer;   /* at lease_safe_usec */
+        sd_event_source *late_timer;     /* a keepalive that has not answered by then is late */
+        bool renew_late;                 /* a keepalive is overdue (FLEET_STATE_LATE) */
+        bool lease_was_lost;             /* since the last grant (FLEET_STATE_LOST) */
         unsigned grant_failures;
         int last_error;                  /* the last etcd failure, for ERR answers */
         char *last_error_text;
@@ -158,6 +165,7 @@ struct Fleet {
         int listen_fd;
         sd_event_source *listen_source;
         int dir_fd;                      /* the socket's directory, for unlinking the socket */
+        bool system_scope;               /* FleetConfig.system_scope */
         char *listen_dir;                /* its path */
         const char *listen_name;         /* the socket's name in it */
         char *listen_text;               /* its whole path, escaped, for messages */
@@ -173,7 +181,8 @@ struct Fleet {
 #define USEC_PER_SEC UINT64_C(1000000)
 
 /* fleet.c: the agent and its lease */
-int fleet_new(Manager *m, const FleetConfig *config, Fleet **ret);
+int fleet_new(FleetBridge *b, sd_event *event, const FleetConfig *config, const char *dir,
+              Fleet **ret);
 Fleet *fleet_free(Fleet *f);
 int fleet_stop(Fleet *f, int exit_code);
 void fleet_lease_grant(Fleet *f);       /* unless one is in flight; now, not after back-off */
@@ -182,6 +191,9 @@ int fleet_error_errno(int r);           /* an etcd.h error as the errno a client
 void fleet_set_error(Fleet *f, int r, const char *error);
 const char *fleet_error_text(Fleet *f);
 void fleet_note_doubt(Fleet *f);        /* a write's reply was lost: sweep our lease's keys */
+FleetState fleet_state(Fleet *f, char *text, size_t len);
+void fleet_conn_status(FleetConn *c);   /* STATUS: "OK STATE TEXT" */
+void fleet_health_update(Fleet *f);     /* tells the main thread, when it changed */
 
 /* fleet-seat.c */
 int fleet_seat_start(Fleet *f, FleetSeat *s);
@@ -211,8 +223,8 @@ int64_t json_int(json_object *o, const char *field);
 json_object *json_unwrap_result(json_object *reply);
 int fleet_query_start(FleetConn *c, char **fields, size_t n);
 void fleet_name_counted(FleetName *n, int r);
-int fleet_bus_count(Fleet *f, sd_bus_message *msg, const char *name, sd_bus_error *error);
-int fleet_bus_names(Fleet *f, sd_bus_message *msg);
+int fleet_bus_count(Fleet *f, uint64_t id, const char *name);     /* answered through the bridge */
+int fleet_bus_names(Fleet *f, uint64_t id);
 void fleet_bus_calls_free(Fleet *f);
 
 /* fleet-socket.c */

@@ -3,6 +3,10 @@
  * headcountd: the command line, the single-instance rule, and the life cycle that
  * systemd sees (Type=notify: READY=1, STATUS=, WATCHDOG=1, STOPPING=1). It does not
  * fork: a service manager runs it in the foreground.
+ *
+ * With --etcd, READY=1 waits for the first etcd lease, so that units ordered after us
+ * find the fleet scope working; after --etcd-timeout without one it goes out anyway,
+ * STATUS= saying why (local regions work regardless, and the agent keeps asking).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +26,7 @@
 #include "escape.h"
 #if HAVE_FLEET
 #include "fleet.h"
+#include "fleet-bridge.h"
 #endif
 #include "headcountd.h"
 #include "instance.h"
@@ -445,11 +450,47 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         (void) sd_notify(false, "STOPPING=1");
         log_info("Received %s; stopping", strsignal((int) si->ssi_signo));
 #if HAVE_FLEET
-        /* the fleet seats held here leave the fleet first: the loop exits after that */
-        if (m->fleet && fleet_stop(m->fleet, EXIT_SUCCESS) > 0)
+        /* the fleet seats held here leave the fleet first: the fleet thread revokes the
+         * lease (a second at most), and the loop exits when the thread has ended */
+        if (m->fleet) {
+                fleet_bridge_stop(m->fleet, EXIT_SUCCESS);
                 return 0;
+        }
 #endif
         return sd_event_exit(m->event, EXIT_SUCCESS);
+}
+
+static void send_ready(Manager *m) {
+        if (m->ready_sent)
+                return;
+        m->ready_sent = true;
+        m->ready_timer = sd_event_source_disable_unref(m->ready_timer);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status ? m->status : "");
+}
+
+#if HAVE_FLEET
+/* --etcd-timeout passed without a lease: ready for the local scopes all the same. */
+static int on_ready_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        log_warning("No etcd lease after %u s (%s); ready without one, still asking",
+                    arg_etcd_timeout, fleet_bridge_health(m->fleet)->text);
+        send_ready(m);
+        return 0;
+}
+#endif
+
+/* The fleet thread said something changed (fleet-bridge.c): STATUS=, FleetState, and
+ * READY=1 at the first lease. */
+void manager_fleet_health_changed(Manager *m) {
+#if HAVE_FLEET
+        const FleetHealth *h = fleet_bridge_health(m->fleet);
+
+        manager_update_status(m);
+        manager_bus_fleet_state_changed(m);
+        if (m->ready && (h->state == FLEET_STATE_HELD || h->state == FLEET_STATE_LATE))
+                send_ready(m);
+#endif
 }
 
 static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -608,9 +649,10 @@ static int manager_start(Manager *m) {
                         .key = arg_etcd_key,
                         .user = arg_etcd_user,
                         .password = arg_etcd_user ? arg_etcd_password : NULL,
+                        .system_scope = m->options.scope == HC_SCOPE_SYSTEM && !m->options.dir,
                 };
 
-                k = fleet_new(m, &fc, &m->fleet);
+                k = fleet_bridge_start(m, &fc, m->dir, &m->fleet);
                 if (k < 0)
                         return k;
                 log_info("Serving the fleet scope as host %s through etcd at %s (prefix %s%s%s)",
@@ -635,7 +677,17 @@ static int manager_start(Manager *m) {
                  "system bus" : "user bus");
         m->ready = true;
         manager_update_status(m);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status ? m->status : "");
+#if HAVE_FLEET
+        if (m->fleet && !fleet_bridge_ever_held(m->fleet)) {
+                k = sd_event_add_time_relative(m->event, &m->ready_timer, CLOCK_MONOTONIC,
+                                               (uint64_t) arg_etcd_timeout * 1000000, 0,
+                                               on_ready_timeout, m);
+                if (k < 0)
+                        return log_error_errno(k, "Cannot add a timer: %m");
+                return 0;
+        }
+#endif
+        send_ready(m);
         return 0;
 }
 
@@ -659,8 +711,9 @@ static sd_bus *bus_close_bounded(sd_bus *bus) {
 
 static void manager_done(Manager *m) {
 #if HAVE_FLEET
-        m->fleet = fleet_free(m->fleet);
+        m->fleet = fleet_bridge_free(m->fleet);
 #endif
+        m->ready_timer = sd_event_source_disable_unref(m->ready_timer);
         manager_monitor_stop(m);
         m->watchdog_source = sd_event_source_disable_unref(m->watchdog_source);
         m->bus = bus_close_bounded(m->bus);

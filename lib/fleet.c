@@ -698,6 +698,39 @@ static int list_full(const char *name, const hc_options *opt, hc_fleet_instance 
         return (int) n;
 }
 
+_hc_public_ int hc_fleet_status(const hc_options *opt, char *buf, size_t len) {
+        static const char *const states[] = {
+                [HC_FLEET_STARTING] = HC_FLEET_STATE_STARTING,
+                [HC_FLEET_HELD] = HC_FLEET_STATE_HELD,
+                [HC_FLEET_LATE] = HC_FLEET_STATE_LATE,
+                [HC_FLEET_LOST] = HC_FLEET_STATE_LOST,
+                [HC_FLEET_UNREACHABLE] = HC_FLEET_STATE_UNREACHABLE,
+        };
+        _cleanup_close_ int fd = -EBADF;
+        struct answer m;
+        int r;
+
+        hc_assert_return(buf || len == 0, -EINVAL);
+        hc_assert_return(!opt || (opt->size >= HC_OPTIONS_SIZE_V1 && opt->size <= 4096), -EINVAL);
+        (void) begin(NULL, opt);
+        if (len > 0)
+                buf[0] = '\0';
+        r = request(opt, (const char *[]) { "STATUS" }, 1, answer_deadline(0), &m, &fd);
+        if (r < 0)
+                return r;
+        if (!streq(m.field[0], "OK"))
+                return answer_error(opt, &m);
+        if (m.n != 3 || strlen(m.field[2]) > HC_FLEET_TEXT_MAX)
+                return -EBADMSG;
+        for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+                if (streq(m.field[1], states[i])) {
+                        if (len > 0)    /* cut to the caller's buffer, as snprintf() does */
+                                (void) snprintf(buf, len, "%s", m.field[2]);
+                        return (int) i;
+                }
+        return -EBADMSG;
+}
+
 _hc_public_ int hc_fleet_list(const char *name, const hc_options *opt, hc_fleet_instance **ret) {
         hc_assert_return(ret, -EINVAL);
         hc_assert_return(!opt || (opt->size >= HC_OPTIONS_SIZE_V1 && opt->size <= 4096), -EINVAL);

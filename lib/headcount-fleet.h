@@ -41,6 +41,22 @@ extern "C" {
  *   -ECONNRESET    the agent went away during the call     (man 3 hc_fleet, docs/fleet.md)
  */
 
+/* The agent's health, as hc_fleet_status() returns it. */
+enum {
+        HC_FLEET_STARTING = 0,   /* it has not held an etcd lease yet */
+        HC_FLEET_HELD = 1,       /* it holds its lease, renewed on time */
+        HC_FLEET_LATE = 2,       /* it holds its lease, which is safe, but a renewal is late */
+        HC_FLEET_LOST = 3,       /* its lease was lost (seats with it); it asks for a new one */
+        HC_FLEET_UNREACHABLE = 4, /* it holds no lease: etcd does not answer, or refuses */
+};
+
+/* The health of the agent that serves the fleet scope for OPT (whatever opt->scope says):
+ * one of HC_FLEET_*, with the agent's line ("lease held", "renewing late", "lease lost",
+ * "etcd unreachable: ...") in BUF of LEN bytes, cut to fit; or -EHOSTDOWN when no agent
+ * serves the scope, or another error as for hc_fleet_list(). Joins are admitted in
+ * HC_FLEET_HELD and HC_FLEET_LATE. */
+int hc_fleet_status(const hc_options *opt, char *buf, size_t len);
+
 /* The longest host name the fleet scope records, in bytes. */
 #define HC_HOST_MAX 64
 

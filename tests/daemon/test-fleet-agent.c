@@ -448,22 +448,39 @@ START_TEST(test_fleet_agent_disagreeing_max)
 }
 END_TEST
 
-/* With etcd unreachable, a JOIN and a COUNT get EHOSTUNREACH naming the endpoint. */
+/* With etcd unreachable, a try-once JOIN and a COUNT get EHOSTUNREACH naming the endpoint
+ * at once, a waiting JOIN at its deadline, and STATUS says unreachable, and why. */
 START_TEST(test_fleet_agent_etcd_down)
 {
         char buf[MSG_MAX], dead[64];
+        uint64_t start;
         int fd, port;
 
         SKIP_WITHOUT_ETCD();
         port = reserve_port(dead, sizeof dead);         /* bound, not listening: refused */
         daemon_start("hosta", dead, "10", false);
         fd = agent_connect("hosta");
-        agent_send(fd, "JOIN", "web", "1", "-1", "0", "", NULL);
+        /* a try-once join hears the failure at once */
+        agent_send(fd, "JOIN", "web", "1", "0", "0", "", NULL);
         agent_recv(fd, buf, sizeof buf);
         ck_assert_msg(starts_with(buf, "ERR 113 ") && strstr(buf, dead), "%s", buf);
+        (void) close(fd);
+        /* a waiting one waits for a lease until its deadline, then hears why */
+        fd = agent_connect("hosta");
+        start = now_usec();
+        agent_send(fd, "JOIN", "web", "1", "1500", "0", "", NULL);
+        agent_recv(fd, buf, sizeof buf);
+        ck_assert_msg(starts_with(buf, "ERR 113 ") && strstr(buf, dead), "%s", buf);
+        ck_assert_uint_ge(now_usec() - start, 1400 * 1000);
+        (void) close(fd);
+        fd = agent_connect("hosta");
         agent_send(fd, "COUNT", "web", NULL);
         agent_recv(fd, buf, sizeof buf);
         ck_assert_msg(starts_with(buf, "ERR 113 ") && strstr(buf, dead), "%s", buf);
+        agent_send(fd, "STATUS", NULL);
+        agent_recv(fd, buf, sizeof buf);
+        ck_assert_msg(starts_with(buf, "OK unreachable etcd unreachable: ") && strstr(buf, dead),
+                      "%s", buf);
         (void) close(fd);
         (void) close(port);
 }
