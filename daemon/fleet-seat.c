@@ -18,6 +18,14 @@
  * FleetSeat claims. Any key that escapes all that is still on our lease, and goes when the
  * lease is replaced (LOST) or when this agent stops, within TTL. A PID update is a
  * transaction guarded by the key's create_revision, so it never re-creates a deleted key.
+ *
+ * The name's definition (NAME/max: N, owner, mode; fleet-access.c). The first transaction
+ * defines the name with ours (owner: the joiner's user name, mode 0644, on our lease),
+ * guarded by "no NAME/max and no seat key of the name"; its failure branch reads NAME/max,
+ * which we check (the caller's right to join, N), and the next transaction is guarded by
+ * NAME/max's mod_revision as we read and checked it, so that no redefinition between our
+ * check and our key can let us in. A name defined by a join goes with its last seat key
+ * (fleet_name_collect()) or with the lease it lives on.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -84,8 +92,9 @@ static void seat_answer(FleetSeat *s, int error, const char *text, const char *a
 
 static void seat_log(FleetSeat *s, int level, const char *event, const char *what) {
         log_fleet_event(level, event, s->fname->name, s->fleet->host, s->pid, s->fence,
-                        "Fleet seat of '%s' (fence %" PRIi64 ", pid %i) %s", s->fname->name,
-                        s->fence, (int) s->pid, what);
+                        "Fleet seat of '%s' (fence %" PRIi64 ", pid %i%s, uid %u) %s",
+                        s->fname->name, s->fence, (int) s->pid,
+                        s->verified ? "" : " unverified", (unsigned) s->uid, what);
 }
 
 static int on_seat_retry(sd_event_source *es, uint64_t usec, void *userdata) {
@@ -120,6 +129,8 @@ static void on_seat_deleted(Etcd *e, int r, json_object *reply, const char *erro
                 s->answer = NULL;
         }
         if (r >= 0 || s->lease != f->lease) {
+                if (r >= 0)
+                        fleet_name_collect(f, s->fname->name);
                 seat_free(s);
                 return;
         }
@@ -266,7 +277,11 @@ static char *seat_value(const FleetSeat *s) {
         }
         json_object_object_add(o, "host", json_object_new_string(s->fleet->host));
         json_object_object_add(o, "pid", json_object_new_int64(s->pid));
+        json_object_object_add(o, "verified", json_object_new_boolean(s->verified));
+        json_object_object_add(o, "peer_pid", json_object_new_int64(s->peer_pid));
         json_object_object_add(o, "uid", json_object_new_int64(s->uid));
+        if (s->user[0])
+                json_object_object_add(o, "user", json_object_new_string(s->user));
         json_object_object_add(o, "joined_usec", json_object_new_int64(s->joined_usec));
         json_object_object_add(o, "tag", json_object_new_string(tag));
         v = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -305,34 +320,38 @@ static json_object *txn_put(const char *key, const char *value, int64_t lease) {
         return op;
 }
 
-static json_object *txn_range(const char *key) {
+static json_object *txn_range(const char *key, bool prefix) {
         json_object *op = json_object_new_object();
 
-        json_object_object_add(op, "request_range", fleet_range_request(key, false, false, 0));
+        json_object_object_add(op, "request_range", fleet_range_request(key, prefix, prefix, 0));
         return op;
 }
 
-/* The /max value a transaction's failure branch read: its N, or 0 when absent. */
-static long txn_failure_max(json_object *reply) {
-        json_object *rs = NULL, *rr = NULL, *kvs = NULL, *v = NULL;
-        _cleanup_free_ char *text = NULL;
-        size_t len;
+/* What a transaction's failure branch read: NAME/max's key-value (NULL when absent) and
+ * the number of the name's seat keys. */
+static void txn_failure_read(json_object *reply, json_object **ret_kv, int64_t *ret_seats) {
+        json_object *rs = NULL, *rr = NULL, *kvs = NULL;
 
-        if (!json_object_object_get_ex(reply, "responses", &rs) ||
-            !json_object_object_get_ex(json_object_array_get_idx(rs, 0), "response_range", &rr) ||
-            !json_object_object_get_ex(rr, "kvs", &kvs) || json_object_array_length(kvs) == 0)
-                return 0;
-        if (!json_object_object_get_ex(json_object_array_get_idx(kvs, 0), "value", &v) ||
-            etcd_unbase64(json_object_get_string(v), &text, &len) < 0)
-                return -1;
-        return strtol(text, NULL, 10) > 0 ? strtol(text, NULL, 10) : -1;
+        *ret_kv = NULL;
+        *ret_seats = 0;
+        if (!json_object_object_get_ex(reply, "responses", &rs))
+                return;
+        if (json_object_object_get_ex(json_object_array_get_idx(rs, 0), "response_range", &rr) &&
+            json_object_object_get_ex(rr, "kvs", &kvs) &&
+            json_object_is_type(kvs, json_type_array) && json_object_array_length(kvs) > 0)
+                *ret_kv = json_object_array_get_idx(kvs, 0);
+        if (json_object_object_get_ex(json_object_array_get_idx(rs, 1), "response_range", &rr))
+                *ret_seats = json_int(rr, "count");
 }
 
 static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         FleetSeat *s = userdata;
         Fleet *f = s->fleet;
-        json_object *o = NULL;
-        long max;
+        json_object *o = NULL, *kv;
+        char text[HC_NAME_MAX + 2 * FLEET_USER_MAX + 160];
+        int64_t seats;
+        FleetDef d;
+        int k;
 
         s->put_in_flight = false;
         s->call = NULL;
@@ -366,38 +385,71 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 seat_delete(s);
                 return;
         }
-        max = txn_failure_max(reply);
-        if (max > 0 && (unsigned long) max != s->max) {
-                char text[HC_NAME_MAX + 96];
-
-                (void) snprintf(text, sizeof text, "fleet name '%s' allows at most %ld; asked "
-                                "for %u", s->fname->name, max, s->max);
+        txn_failure_read(reply, &kv, &seats);
+        k = fleet_def_parse(kv, &d);
+        if (k == -EBADMSG) {
+                seat_answer(s, EIO, "the fleet name's definition (its max key) cannot be read; "
+                            "root may remove it", NULL);
+                seat_delete(s);
+                return;
+        }
+        if (k == 0 && fleet_access_error(s->fname->name, s->uid, s->user, &d, FLEET_ACCESS_JOIN,
+                                         text, sizeof text) < 0) {
+                seat_answer(s, EACCES, text, NULL);
+                seat_delete(s);
+                return;
+        }
+        if (k == 0 && d.max != s->max) {
+                (void) snprintf(text, sizeof text, "fleet name '%s' allows at most %u; asked "
+                                "for %u", s->fname->name, d.max, s->max);
                 seat_answer(s, EINVAL, text, NULL);
                 seat_delete(s);
                 return;
         }
-        if (max < 0 || ++s->attempts >= TXN_ATTEMPTS) {
-                seat_answer(s, EIO, max < 0 ? "the fleet name's max key holds no number" :
-                            "the fleet name keeps changing under us", NULL);
+        if (k < 0 && seats > 0) {
+                /* The host whose lease it lived on is gone, its seats elsewhere are not:
+                 * nobody may define it anew under them (they may be another user's). */
+                (void) snprintf(text, sizeof text, "fleet name '%s' lost its definition with "
+                                "the host that made it and still has seats held elsewhere; "
+                                "it can be joined again when they leave, or once root "
+                                "defines it (headcount --fleet create)", s->fname->name);
+                seat_answer(s, EBUSY, text, NULL);
                 seat_delete(s);
                 return;
         }
-        /* /max absent: create it with ours; equal: our key exists (a serial clash) */
+        if (k < 0 && !s->user[0]) {
+                (void) snprintf(text, sizeof text, "uid %u has no user name on this host, so "
+                                "it cannot be the owner of fleet name '%s'", (unsigned) s->uid,
+                                s->fname->name);
+                seat_answer(s, EPERM, text, NULL);
+                seat_delete(s);
+                return;
+        }
+        if (++s->attempts >= TXN_ATTEMPTS) {
+                seat_answer(s, EIO, "the fleet name keeps changing under us", NULL);
+                seat_delete(s);
+                return;
+        }
+        /* absent: define it with ours; checked: put our key if it is still as we read it */
+        s->max_read = true;
+        s->max_mod_revision = k == 0 ? d.mod_revision : 0;
         seat_put(s);
 }
 
 /*
- * The transaction. Two forms, tried in turn: /max equal to our N, or /max absent and
- * created along with our key. Both require our key not to exist. The failure branch
- * reads /max, which tells which form to try next, or that N disagrees.
+ * The transaction. Two forms: NAME/max absent (and no seat key of the name) and defined
+ * along with our key, or NAME/max unchanged since we read and checked it. Both require
+ * our key not to exist. The failure branch reads NAME/max and counts the seat keys, which
+ * tells which form to try next, or why we may not.
  */
 static void seat_put(FleetSeat *s) {
         Fleet *f = s->fleet;
         _cleanup_free_ char *maxkey = fleet_key(f, s->fname->name, "/max");
+        _cleanup_free_ char *seats = fleet_key(f, s->fname->name, "/s/"), *end = NULL;
+        _cleanup_free_ char *def = NULL;
         char *value;
         json_object *req, *cmp, *ok, *fail;
-        bool create_max = s->attempts % 2 == 1;
-        char n[16];
+        bool create_max = s->max_read ? s->max_mod_revision == 0 : s->user[0] != '\0';
         int r;
 
         free(s->key);
@@ -405,13 +457,16 @@ static void seat_put(FleetSeat *s) {
         (void) asprintf(&s->key, "%s%s/s/%s/%s/%i.%" PRIu64, f->prefix, s->fname->name, f->host,
                         f->boot_id, (int) s->pid, ++f->serial);
         value = seat_value(s);
-        if (!s->key || !value || !maxkey) {
+        if (seats)
+                end = etcd_prefix_end_base64(seats);
+        if (create_max)
+                def = fleet_def_format(s->max, s->user, 0644);
+        if (!s->key || !value || !maxkey || !end || (create_max && !def)) {
                 free(value);
                 seat_answer(s, ENOMEM, "out of memory", NULL);
                 seat_free(s);
                 return;
         }
-        (void) snprintf(n, sizeof n, "%u", s->max);
         req = json_object_new_object();
         cmp = json_object_new_array();
         ok = json_object_new_array();
@@ -421,12 +476,19 @@ static void seat_put(FleetSeat *s) {
         if (create_max) {
                 json_object_array_add(cmp, txn_compare(maxkey, "CREATE", "create_revision",
                                                        json_object_new_int64(0)));
-                json_object_array_add(ok, txn_put(maxkey, n, 0));
+                json_object_array_add(cmp, fleet_txn_compare(seats, end, "CREATE", "EQUAL",
+                                                             "create_revision",
+                                                             json_object_new_int64(0)));
+                json_object_array_add(ok, txn_put(maxkey, def, f->lease));
         } else
-                json_object_array_add(cmp, txn_compare(maxkey, "VALUE", "value", b64_string(n)));
+                /* -1 (no name to own it with, nothing read yet): fails, and reads */
+                json_object_array_add(cmp, txn_compare(maxkey, "MOD", "mod_revision",
+                                                       json_object_new_int64(s->max_read ?
+                                                                             s->max_mod_revision : -1)));
         json_object_array_add(ok, txn_put(s->key, value, f->lease));
         free(value);
-        json_object_array_add(fail, txn_range(maxkey));
+        json_object_array_add(fail, txn_range(maxkey, false));
+        json_object_array_add(fail, txn_range(seats, true));
         json_object_object_add(req, "compare", cmp);
         json_object_object_add(req, "success", ok);
         json_object_object_add(req, "failure", fail);
@@ -490,12 +552,13 @@ static void on_pid_put(Etcd *e, int r, json_object *reply, const char *error, vo
 
 /* PID pid: the record names PID from now on. Guarded by the key's create_revision, so
  * that an update that arrives after a delete does not bring the key back. */
-void fleet_seat_set_pid(FleetSeat *s, pid_t pid) {
+void fleet_seat_set_pid(FleetSeat *s, pid_t pid, bool verified) {
         Fleet *f = s->fleet;
         json_object *req, *cmp, *ok;
         char *value;
 
         s->pid = pid;
+        s->verified = verified;
         if (s->state != SEAT_HELD || s->lease != f->lease)
                 return;
         value = seat_value(s);

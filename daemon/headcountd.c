@@ -43,6 +43,10 @@ static char arg_host[HC_HOST_MAX + 1];
 static unsigned arg_ttl = 10;
 static unsigned arg_etcd_timeout = 3;
 
+/* Caps on each uid but root at the fleet agent (0: the defaults, headcountd(8)). */
+static unsigned arg_fleet_user_connections;
+static unsigned arg_fleet_user_names;
+
 static void help(void) {
         printf("Usage:\n"
                " %1$s [options]\n"
@@ -66,6 +70,11 @@ static void help(void) {
                "     --host <name>          this host's name in the fleet (default: hostname)\n"
                "     --ttl <secs>           the etcd lease's time to live (default 10, min 2)\n"
                "     --etcd-timeout <secs>  how long one etcd request may take (default 3)\n"
+               "     --fleet-user-connections <n>\n"
+               "                            connections a uid other than root may hold (default:\n"
+               "                            a quarter of the descriptor limit, at most 1024)\n"
+               "     --fleet-user-names <n> fleet names a user other than root may own through\n"
+               "                            'headcount --fleet create' (default 64)\n"
                "\n"
                " -h, --help                 display this help\n"
                " -V, --version              display version\n"
@@ -102,6 +111,20 @@ static bool prefix_valid(const char *s) {
         return n >= 1 && n <= 256 && s[0] == '/' && s[n - 1] == '/';
 }
 
+static int parse_cap(const char *s, unsigned *ret) {
+        unsigned long v;
+        char *end;
+
+        if (*s < '0' || *s > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || *end || v < 1 || v > 1000000)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
 static int parse_seconds(const char *s, unsigned min, unsigned *ret) {
         unsigned long v;
         char *end;
@@ -128,6 +151,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_HOST,
                 ARG_TTL,
                 ARG_ETCD_TIMEOUT,
+                ARG_FLEET_USER_CONNECTIONS,
+                ARG_FLEET_USER_NAMES,
         };
         static const struct option options[] = {
                 { "user",       no_argument,       NULL, ARG_USER       },
@@ -141,6 +166,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "host",         required_argument, NULL, ARG_HOST         },
                 { "ttl",          required_argument, NULL, ARG_TTL          },
                 { "etcd-timeout", required_argument, NULL, ARG_ETCD_TIMEOUT },
+                { "fleet-user-connections", required_argument, NULL, ARG_FLEET_USER_CONNECTIONS },
+                { "fleet-user-names",       required_argument, NULL, ARG_FLEET_USER_NAMES       },
                 { "help",       no_argument,       NULL, 'h'            },
                 { "version",    no_argument,       NULL, 'V'            },
                 {}
@@ -207,6 +234,16 @@ static int parse_argv(int argc, char *argv[]) {
                         if (parse_seconds(optarg, 1, &arg_etcd_timeout) < 0)
                                 return usage_error("invalid etcd timeout (whole seconds, at "
                                                    "least 1)", optarg);
+                        break;
+                case ARG_FLEET_USER_CONNECTIONS:
+                        if (parse_cap(optarg, &arg_fleet_user_connections) < 0)
+                                return usage_error("invalid number of connections (1 to "
+                                                   "1000000)", optarg);
+                        break;
+                case ARG_FLEET_USER_NAMES:
+                        if (parse_cap(optarg, &arg_fleet_user_names) < 0)
+                                return usage_error("invalid number of names (1 to 1000000)",
+                                                   optarg);
                         break;
                 case 'h':
                         help();
@@ -427,6 +464,7 @@ static int manager_start(Manager *m) {
                 k = fleet_new(m, &fc, &m->fleet);
                 if (k < 0)
                         return k;
+                fleet_set_caps(m->fleet, arg_fleet_user_connections, arg_fleet_user_names);
                 log_info("Serving the fleet scope as host %s through etcd at %s (prefix %s)",
                          arg_host, arg_etcd, arg_etcd_prefix);
         }
