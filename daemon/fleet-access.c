@@ -76,7 +76,7 @@ int fleet_mode_parse(const char *s, unsigned *ret) {
  * -ENOENT when KV is NULL, -EBADMSG for a value that is neither form. */
 int fleet_def_parse(json_object *kv, FleetDef *ret) {
         _cleanup_free_ char *text = NULL;
-        json_object *o = NULL, *rec = NULL, *m = NULL, *ow = NULL, *md = NULL;
+        json_object *o = NULL, *rec = NULL, *m = NULL, *ow = NULL, *md = NULL, *j = NULL;
         FleetDef d = {};
         size_t len, i;
         int64_t max;
@@ -84,7 +84,7 @@ int fleet_def_parse(json_object *kv, FleetDef *ret) {
         if (!kv)
                 return -ENOENT;
         d.mod_revision = json_int(kv, "mod_revision");
-        d.persistent = json_int(kv, "lease") == 0;
+        d.persistent = true;
         if (!json_object_object_get_ex(kv, "value", &o) ||
             etcd_unbase64(json_object_get_string(o), &text, &len) < 0 || len == 0 || len > 512 ||
             strlen(text) != len)
@@ -121,12 +121,14 @@ int fleet_def_parse(json_object *kv, FleetDef *ret) {
         }
         d.max = (unsigned) max;
         strcpy(d.owner, json_object_get_string(ow));
+        d.persistent = !(json_object_object_get_ex(rec, "join", &j) &&
+                         json_object_get_boolean(j));
         json_object_put(rec);
         *ret = d;
         return 0;
 }
 
-char *fleet_def_format(unsigned max, const char *owner, unsigned mode) {
+char *fleet_def_format(unsigned max, const char *owner, unsigned mode, bool by_join) {
         json_object *o = json_object_new_object();
         char m[8], *v;
 
@@ -136,6 +138,8 @@ char *fleet_def_format(unsigned max, const char *owner, unsigned mode) {
         json_object_object_add(o, "max", json_object_new_int64(max));
         json_object_object_add(o, "owner", json_object_new_string(owner));
         json_object_object_add(o, "mode", json_object_new_string(m));
+        if (by_join)
+                json_object_object_add(o, "join", json_object_new_boolean(true));
         v = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
         return v;
@@ -228,12 +232,13 @@ static void on_collected(Etcd *e, int r, json_object *reply, const char *error, 
 }
 
 /*
- * A seat key of NAME was deleted: when it was the last one and the name's definition
- * lives on a lease (made by a join, not by CREATE), the definition goes too, in one
- * transaction that checks both, so that a join racing with it either keeps it or makes
- * it again. One failure leaves it to the lease it lives on.
+ * A seat key of NAME was deleted, admitted under a definition that a join made (at
+ * DEF_REVISION): when no seat key is left and the definition is still that one, it goes
+ * too, in one transaction that checks both, so that a join racing with it either keeps it
+ * or defines the name again. A definition this misses (the last seat's host died, etcd
+ * did not answer) holds no seat: the next join of the name replaces it (fleet-seat.c).
  */
-void fleet_name_collect(Fleet *f, const char *name) {
+void fleet_name_collect(Fleet *f, const char *name, int64_t def_revision) {
         _cleanup_free_ char *seats = fleet_key(f, name, "/s/"), *max = fleet_key(f, name, "/max");
         _cleanup_free_ char *end = NULL, *m64 = NULL;
         json_object *req, *cmp, *ops, *op, *del;
@@ -248,8 +253,8 @@ void fleet_name_collect(Fleet *f, const char *name) {
         cmp = json_object_new_array();
         json_object_array_add(cmp, fleet_txn_compare(seats, end, "CREATE", "EQUAL",
                                                      "create_revision", json_object_new_int64(0)));
-        json_object_array_add(cmp, fleet_txn_compare(max, NULL, "LEASE", "NOT_EQUAL", "lease",
-                                                     json_object_new_int64(0)));
+        json_object_array_add(cmp, fleet_txn_compare(max, NULL, "MOD", "EQUAL", "mod_revision",
+                                                     json_object_new_int64(def_revision)));
         json_object_object_add(req, "compare", cmp);
         del = json_object_new_object();
         json_object_object_add(del, "key", json_object_new_string(m64));

@@ -574,8 +574,8 @@ static unsigned owned_names(Fleet *f, json_object *all, const char *owner, const
 
 /*
  * CREATE, once NAME/max and the seat keys are read. Anyone with a user name may define a
- * name nobody defined (and that no seat key holds); its owner may define it again while
- * nobody holds it; root may define any name, and takes one defined by another user even
+ * name nobody defined (and that no seat key holds), or that a join defined and nobody
+ * holds any more; its owner may define it again while nobody holds it; root may define any name, and takes one defined by another user even
  * while seats are held (a name squatted ahead of root's use: the squatter's seats stay
  * until they leave, and later joins follow root's definition).
  */
@@ -616,7 +616,8 @@ static void on_create_read(Etcd *e, int r, json_object *reply, const char *error
                 fleet_conn_done(c);
                 return;
         }
-        if (k == 0 && fleet_access(c->uid, user, &d, FLEET_ACCESS_OWNER) < 0) {
+        if (k == 0 && fleet_access(c->uid, user, &d, FLEET_ACCESS_OWNER) < 0 &&
+            (d.persistent || seats > 0)) {
                 fleet_conn_senderr(c, EEXIST, "fleet name '%s' exists and belongs to %s "
                                    "(at most %u, mode %04o)", name, d.owner, d.max, d.mode);
                 fleet_conn_done(c);
@@ -633,7 +634,7 @@ static void on_create_read(Etcd *e, int r, json_object *reply, const char *error
                         return;
                 }
         }
-        value = fleet_def_format(c->create_max, c->create_owner, c->create_mode);
+        value = fleet_def_format(c->create_max, c->create_owner, c->create_mode, false);
         query_next(c, value ? guarded_request(f, name, kv ? json_int(kv, "mod_revision") : 0,
                                               !takeover, value) : NULL, on_create);
 }

@@ -20,12 +20,14 @@
  * transaction guarded by the key's create_revision, so it never re-creates a deleted key.
  *
  * The name's definition (NAME/max: N, owner, mode; fleet-access.c). The first transaction
- * defines the name with ours (owner: the joiner's user name, mode 0644, on our lease),
- * guarded by "no NAME/max and no seat key of the name"; its failure branch reads NAME/max,
- * which we check (the caller's right to join, N), and the next transaction is guarded by
- * NAME/max's mod_revision as we read and checked it, so that no redefinition between our
- * check and our key can let us in. A name defined by a join goes with its last seat key
- * (fleet_name_collect()) or with the lease it lives on.
+ * defines the name with ours (owner: the joiner's user name, mode 0644, "join": true),
+ * guarded by "no NAME/max and no seat key of the name"; its failure branch reads NAME/max
+ * and counts the seat keys. We check what it read (the caller's right to join, N), and
+ * the next transaction is guarded by NAME/max's mod_revision as we read and checked it,
+ * so that no redefinition between our check and our key can let us in. A definition made
+ * by a join lives as long as the name's seat keys: the agent that deletes the last one
+ * deletes it too (fleet_name_collect()), and one left behind with no seat key (its host
+ * died) is replaced by the next join, in a transaction guarded the same way.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -129,8 +131,8 @@ static void on_seat_deleted(Etcd *e, int r, json_object *reply, const char *erro
                 s->answer = NULL;
         }
         if (r >= 0 || s->lease != f->lease) {
-                if (r >= 0)
-                        fleet_name_collect(f, s->fname->name);
+                if (r >= 0 && s->def_by_join)
+                        fleet_name_collect(f, s->fname->name, s->def_revision);
                 seat_free(s);
                 return;
         }
@@ -372,6 +374,11 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 s->key_may_exist = true;
                 s->fence = json_object_object_get_ex(reply, "header", &h) ?
                         json_int(h, "revision") : 0;
+                if (s->define) {
+                        s->def_by_join = true;          /* ours, written with our key */
+                        s->def_revision = s->fence;
+                } else
+                        s->def_revision = s->max_mod_revision;
                 if (s->fence <= 0)
                         seat_answer(s, EIO, "etcd's answer named no revision", NULL);
                 if (s->state == SEAT_DELETING || !s->conn) {
@@ -387,10 +394,23 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
         }
         txn_failure_read(reply, &kv, &seats);
         k = fleet_def_parse(kv, &d);
+        if (++s->attempts >= TXN_ATTEMPTS) {
+                seat_answer(s, EIO, "the fleet name keeps changing under us", NULL);
+                seat_delete(s);
+                return;
+        }
         if (k == -EBADMSG) {
                 seat_answer(s, EIO, "the fleet name's definition (its max key) cannot be read; "
                             "root may remove it", NULL);
                 seat_delete(s);
+                return;
+        }
+        if (k == 0 && !d.persistent && seats == 0 && s->user[0]) {
+                /* made by a join whose seats are all gone (their host died): nobody
+                 * holds it, and we define it anew */
+                s->define = true;
+                s->max_mod_revision = d.mod_revision;
+                seat_put(s);
                 return;
         }
         if (k == 0 && fleet_access_error(s->fname->name, s->uid, s->user, &d, FLEET_ACCESS_JOIN,
@@ -406,18 +426,26 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 seat_delete(s);
                 return;
         }
-        if (k < 0 && seats > 0) {
-                /* The host whose lease it lived on is gone, its seats elsewhere are not:
-                 * nobody may define it anew under them (they may be another user's). */
-                (void) snprintf(text, sizeof text, "fleet name '%s' lost its definition with "
-                                "the host that made it and still has seats held elsewhere; "
-                                "it can be joined again when they leave, or once root "
-                                "defines it (headcount --fleet create)", s->fname->name);
-                seat_answer(s, EBUSY, text, NULL);
+        if (k == 0) {
+                /* put our key if the definition is still the one we checked */
+                s->define = false;
+                s->def_by_join = !d.persistent;
+                s->max_mod_revision = d.mod_revision;
+                seat_put(s);
+                return;
+        }
+        if (seats > 0) {
+                /* seat keys without a definition (removed by hand, or an older agent's
+                 * data): they may be another user's, and nobody defines the name under
+                 * them but root */
+                (void) snprintf(text, sizeof text, "fleet name '%s' has seats held but no "
+                                "definition; root may define it (headcount --fleet create)",
+                                s->fname->name);
+                seat_answer(s, EACCES, text, NULL);
                 seat_delete(s);
                 return;
         }
-        if (k < 0 && !s->user[0]) {
+        if (!s->user[0]) {
                 (void) snprintf(text, sizeof text, "uid %u has no user name on this host, so "
                                 "it cannot be the owner of fleet name '%s'", (unsigned) s->uid,
                                 s->fname->name);
@@ -425,22 +453,17 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 seat_delete(s);
                 return;
         }
-        if (++s->attempts >= TXN_ATTEMPTS) {
-                seat_answer(s, EIO, "the fleet name keeps changing under us", NULL);
-                seat_delete(s);
-                return;
-        }
-        /* absent: define it with ours; checked: put our key if it is still as we read it */
-        s->max_read = true;
-        s->max_mod_revision = k == 0 ? d.mod_revision : 0;
+        s->define = true;
+        s->max_mod_revision = 0;
         seat_put(s);
 }
 
 /*
- * The transaction. Two forms: NAME/max absent (and no seat key of the name) and defined
- * along with our key, or NAME/max unchanged since we read and checked it. Both require
- * our key not to exist. The failure branch reads NAME/max and counts the seat keys, which
- * tells which form to try next, or why we may not.
+ * The transaction. Two forms: NAME/max as we read it (absent, or a join's left with no
+ * seat) and no seat key of the name: defined with ours along with our key; or NAME/max
+ * unchanged since we read and checked it: our key. Both require our key not to exist.
+ * The failure branch reads NAME/max and counts the seat keys, which tells which form to
+ * try next, or why we may not.
  */
 static void seat_put(FleetSeat *s) {
         Fleet *f = s->fleet;
@@ -449,7 +472,7 @@ static void seat_put(FleetSeat *s) {
         _cleanup_free_ char *def = NULL;
         char *value;
         json_object *req, *cmp, *ok, *fail;
-        bool create_max = s->max_read ? s->max_mod_revision == 0 : s->user[0] != '\0';
+        bool create_max = s->define;
         int r;
 
         free(s->key);
@@ -460,7 +483,7 @@ static void seat_put(FleetSeat *s) {
         if (seats)
                 end = etcd_prefix_end_base64(seats);
         if (create_max)
-                def = fleet_def_format(s->max, s->user, 0644);
+                def = fleet_def_format(s->max, s->user, 0644, true);
         if (!s->key || !value || !maxkey || !end || (create_max && !def)) {
                 free(value);
                 seat_answer(s, ENOMEM, "out of memory", NULL);
@@ -473,18 +496,15 @@ static void seat_put(FleetSeat *s) {
         fail = json_object_new_array();
         json_object_array_add(cmp, txn_compare(s->key, "CREATE", "create_revision",
                                                json_object_new_int64(0)));
+        /* -1 (nothing read yet, and no user name to define it with): fails, and reads */
+        json_object_array_add(cmp, txn_compare(maxkey, "MOD", "mod_revision",
+                                               json_object_new_int64(s->max_mod_revision)));
         if (create_max) {
-                json_object_array_add(cmp, txn_compare(maxkey, "CREATE", "create_revision",
-                                                       json_object_new_int64(0)));
                 json_object_array_add(cmp, fleet_txn_compare(seats, end, "CREATE", "EQUAL",
                                                              "create_revision",
                                                              json_object_new_int64(0)));
-                json_object_array_add(ok, txn_put(maxkey, def, f->lease));
-        } else
-                /* -1 (no name to own it with, nothing read yet): fails, and reads */
-                json_object_array_add(cmp, txn_compare(maxkey, "MOD", "mod_revision",
-                                                       json_object_new_int64(s->max_read ?
-                                                                             s->max_mod_revision : -1)));
+                json_object_array_add(ok, txn_put(maxkey, def, 0));
+        }
         json_object_array_add(ok, txn_put(s->key, value, f->lease));
         free(value);
         json_object_array_add(fail, txn_range(maxkey, false));

@@ -320,6 +320,9 @@ static void conn_join(FleetConn *c, char **fields, size_t n) {
         s->verified = c->pid > 0 && pid_verified(c, s->pid);
         s->uid = c->uid;
         (void) snprintf(s->user, sizeof s->user, "%s", fleet_conn_user(c));
+        /* the first transaction defines the name, as if it had none: it says if it has */
+        s->define = s->user[0] != '\0';
+        s->max_mod_revision = s->define ? 0 : -1;
         s->joined_usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
         s->deadline_usec = timeout < 0 ? UINT64_MAX :
                 timeout == 0 ? 0 : now_usec() + (uint64_t) timeout * 1000;

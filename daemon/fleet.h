@@ -60,13 +60,14 @@ enum {
 #define FLEET_USER_CONNECTIONS_MAX 1024 /* and never more than a quarter of RLIMIT_NOFILE */
 #define FLEET_USER_NAMES_DEFAULT 64
 
-/* A name's definition, the value of NAME/max: {"max":N,"owner":"USER","mode":"0644"}; a
- * plain decimal (written by older agents) reads as owner root, mode 0666. */
+/* A name's definition, the value of NAME/max: {"max":N,"owner":"USER","mode":"0644"},
+ * with "join":true when a join made it (it lives as long as the name's seat keys); a plain
+ * decimal (written by older agents) reads as owner root, mode 0666, made by CREATE. */
 typedef struct FleetDef {
         unsigned max;                    /* 0: no definition */
         unsigned mode;                   /* 0600, 0644, 0666 (group bits equal other bits) */
         char owner[FLEET_USER_MAX + 1];
-        bool persistent;                 /* no lease: made by CREATE (or an older agent) */
+        bool persistent;                 /* made by CREATE (or an older agent), not a join */
         int64_t mod_revision;
 } FleetDef;
 
@@ -97,8 +98,10 @@ struct FleetSeat {
         bool verified;                   /* pid is the peer or a descendant of it */
         uid_t uid;                       /* SO_PEERCRED */
         char user[FLEET_USER_MAX + 1];   /* uid's name here, "" when it has none */
-        int64_t max_mod_revision;        /* NAME/max as last read; 0: absent (create it) */
-        bool max_read;                   /* NAME/max was read: max_mod_revision says */
+        int64_t max_mod_revision;        /* NAME/max as last read (0: absent), -1: unread */
+        bool define;                     /* the next transaction defines the name (ours) */
+        bool def_by_join;                /* admitted under a definition a join made... */
+        int64_t def_revision;            /* ...at this mod_revision: collected after us */
         int64_t joined_usec;             /* CLOCK_REALTIME */
         int64_t lease;                   /* the lease the key was put on, 0 before */
         int64_t fence;                   /* the key's create_revision, 0 before */
@@ -204,7 +207,7 @@ struct Fleet {
         int conn_epoll;                  /* every connection, drained in batches */
         sd_event_source *conn_source;
         unsigned user_connections;       /* per uid, root exempt (0: from RLIMIT_NOFILE) */
-        unsigned user_names;             /* persistent names per owner, root exempt */
+        unsigned user_names;             /* names made by CREATE per owner, root exempt */
         uint64_t warn_usec;              /* rate limit of the socket's warnings */
         unsigned warn_suppressed;
         int dir_fd;                      /* the scope directory, for unlinking the socket */
@@ -263,14 +266,14 @@ int fleet_user_name(uid_t uid, char *buf, size_t size);
 bool fleet_user_name_valid(const char *s);
 int fleet_mode_parse(const char *s, unsigned *ret);
 int fleet_def_parse(json_object *kv, FleetDef *ret);
-char *fleet_def_format(unsigned max, const char *owner, unsigned mode);
+char *fleet_def_format(unsigned max, const char *owner, unsigned mode, bool by_join);
 int fleet_access(uid_t uid, const char *user, const FleetDef *d, int want);
 int fleet_access_error(const char *name, uid_t uid, const char *user, const FleetDef *d,
                        int want, char *buf, size_t size);
 bool fleet_pid_descends(pid_t pid, pid_t ancestor);
 json_object *fleet_txn_compare(const char *key, const char *range_end_b64, const char *target,
                                const char *result, const char *field, json_object *value);
-void fleet_name_collect(Fleet *f, const char *name);
+void fleet_name_collect(Fleet *f, const char *name, int64_t def_revision);
 
 /* fleet-socket.c */
 int fleet_socket_open(Fleet *f, const char *dir, bool shared);

@@ -10,7 +10,7 @@
 . "${srcdir:-.}/tests/fleet/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root (throwaway users)"
-command -v useradd >/dev/null && command -v runuser >/dev/null || skip "needs useradd, runuser"
+command -v useradd >/dev/null && command -v setpriv >/dev/null || skip "needs useradd, setpriv"
 
 U1=hcca$$
 U2=hccb$$
@@ -29,12 +29,17 @@ etcd_start 1
 HOST_DIR[a]=$SHARED
 host_start a --fleet-user-connections 6 --fleet-user-names 2
 
+# run_as USER CMD...: CMD as USER (exec'd in place: its pid is CMD's).
+run_as() {
+        local user=$1
+        shift
+        setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
+}
 # as USER ARG...: 'headcount --fleet ARG...' as USER through host a's agent.
 as() {
         local user=$1
         shift
-        runuser -u "$user" -- env HEADCOUNT_DIR="$SHARED" LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}" \
-                "$HEADCOUNT" --fleet "$@"
+        HEADCOUNT_DIR=$SHARED run_as "$user" "$HEADCOUNT" --fleet "$@"
 }
 max_key() {
         ectl get --print-value-only "${FLEET_PREFIX}$1/max"
@@ -76,16 +81,13 @@ contains "$T/err" "allows at most 3"
 # A name another user made first (by joining it) is root's once root defines it: the
 # squatter's seat stays until it leaves, its next join is refused, root's N holds.
 hold_as() {
-        local user=$1
-        shift
-        runuser -u "$user" -- env HEADCOUNT_DIR="$SHARED" LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}" \
-                "$HEADCOUNT" --fleet "$@" &
+        as "$@" &
         started_pids="$started_pids $!"
 }
 hold_as "$U1" run --max 5 squat -- sleep 600
 squatter=$!
 wait_for 10 "the squatter holds its seat" count_is a squat 1
-same "squat's definition" "$(max_key squat)" "{\"max\":5,\"owner\":\"$U1\",\"mode\":\"0644\"}"
+same "squat's definition" "$(max_key squat)" "{\"max\":5,\"owner\":\"$U1\",\"mode\":\"0644\",\"join\":true}"
 expect 1 on a run --max 2 squat -- true
 contains "$T/err" "allows at most 5"
 expect 1 as "$U2" create squat --max 1
@@ -105,6 +107,17 @@ same "squat's definition outlives the seats (made by create)" "$(max_key squat)"
 expect 0 as "$U1" run --max 1 passing -- true
 wait_for 10 "the definition of a name made by a join goes with its last seat" \
         eval '[ -z "$(max_key passing)" ]'
+
+# A definition a join made and no seat holds any more (its last host died before it
+# could delete it) is nobody's: the next join defines the name anew.
+ectl put "${FLEET_PREFIX}stale/max" "{\"max\":5,\"owner\":\"$U1\",\"mode\":\"0600\",\"join\":true}" >/dev/null
+expect 0 as "$U2" run --max 1 stale -- true
+# An older agent's definition (N alone) reads as root's, mode 0666.
+ectl put "${FLEET_PREFIX}legacy/max" 3 >/dev/null
+expect 0 as "$U1" run --max 3 legacy -- true
+expect 1 as "$U1" remove legacy
+contains "$T/err" "belongs to root (mode 0666)"
+expect 0 on a remove legacy
 
 # Removing: the owner's or root's. After root removes its name, anyone may define it.
 expect 1 as "$U2" remove shared
@@ -128,7 +141,7 @@ done
 
 # Per-uid cap on connections (6 here): a seventh is refused in one line; root's go on.
 expect 0 on a create open --max 10 --mode 0666
-runuser -u "$U1" -- python3 -c '
+run_as "$U1" /usr/bin/python3 -c '
 import socket, sys, time
 s = []
 for i in range(6):
@@ -144,9 +157,9 @@ expect 1 as "$U1" count open
 one_error_line "cannot count region 'open' in the fleet scope: uid $(id -u "$U1") has 6 connections to the fleet agent"
 expect 0 as "$U2" count open
 expect 0 on a count open
-kill "$holder"
+kill_tree TERM "$holder"
 wait "$holder" 2>/dev/null
-wait_for 10 "$U1 is served again" as "$U1" count open
+wait_for 10 "$U1 is served again" eval 'as "$U1" count open >/dev/null'
 
 # Pids: a raw JOIN claiming pid 1 is recorded as claimed, and listed as unverified; a
 # 'run' holder is verified, with its command's pid.
