@@ -186,4 +186,4 @@ print(" ".join("%s:%s" % (i["pid"], i["verified"]) for i in json.load(open(sys.a
         "1:False $cmd_pid:True"
 contains "$T/host-a.log" "pid 1 unverified"
 
-finish
+fleet_finish
