@@ -23,6 +23,9 @@
 struct FleetBusCall {
         Fleet *fleet;
         sd_bus_message *msg;             /* the method call, answered when etcd answers */
+        uid_t uid;                       /* the caller's euid, as the bus says */
+        char user[FLEET_USER_MAX + 1];   /* its name here, "" for none */
+        const char *name;                /* FleetCount: the name (in msg) */
         EtcdCall *call;
         struct FleetBusCall *next, *prev;
 };
@@ -808,17 +811,32 @@ static int bus_reply_error(struct FleetBusCall *b, int r, const char *error) {
 
 static void on_bus_count(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         struct FleetBusCall *b = userdata;
+        char text[HC_NAME_MAX + 2 * FLEET_USER_MAX + 160];
+        FleetDef d;
 
         b->call = NULL;
         if (r < 0)
                 (void) bus_reply_error(b, r, error);
+        else if (fleet_reply_def(reply, &d) == 0 &&
+                 fleet_access_error(b->name, b->uid, b->user, &d, FLEET_ACCESS_READ, text,
+                                    sizeof text) < 0)
+                (void) sd_bus_reply_method_errnof(b->msg, EACCES, "%s", text);
         else
                 (void) sd_bus_reply_method_return(b->msg, "u", (uint32_t) fleet_held(reply, NULL));
         bus_call_free(b);
 }
 
+struct bus_names {
+        struct FleetBusCall *b;
+        sd_bus_message *m;
+};
+
 static void bus_names_append(const char *name, unsigned count, const FleetDef *d, void *userdata) {
-        (void) sd_bus_message_append(userdata, "(su)", name,
+        struct bus_names *bn = userdata;
+
+        if (fleet_access(bn->b->uid, bn->b->user, d, FLEET_ACCESS_READ) < 0)
+                return;
+        (void) sd_bus_message_append(bn->m, "(su)", name,
                                      (uint32_t) (count > d->max ? d->max : count));
 }
 
@@ -837,7 +855,8 @@ static void on_bus_names(Etcd *e, int r, json_object *reply, const char *error, 
         if (k >= 0)
                 k = sd_bus_message_open_container(m, 'a', "(su)");
         if (k >= 0) {
-                (void) names_walk(b->fleet, reply, bus_names_append, m);
+                (void) names_walk(b->fleet, reply, bus_names_append,
+                                  &(struct bus_names) { .b = b, .m = m });
                 k = sd_bus_message_close_container(m);
         }
         if (k >= 0)
@@ -848,8 +867,21 @@ static void on_bus_names(Etcd *e, int r, json_object *reply, const char *error, 
         bus_call_free(b);
 }
 
+/* The bus caller's euid (names and counts follow the names' modes, as on the socket);
+ * one the bus cannot tell is nobody's. */
+static uid_t bus_sender_uid(sd_bus_message *msg) {
+        sd_bus_creds *creds = NULL;
+        uid_t uid = (uid_t) -1;
+
+        if (sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds) < 0 ||
+            sd_bus_creds_get_euid(creds, &uid) < 0)
+                uid = (uid_t) -1;
+        sd_bus_creds_unref(creds);
+        return uid;
+}
+
 static int bus_call_start(Fleet *f, sd_bus_message *msg, const char *path, json_object *req,
-                          etcd_callback_t cb) {
+                          etcd_callback_t cb, const char *name) {
         struct FleetBusCall *b;
         int r;
 
@@ -860,6 +892,10 @@ static int bus_call_start(Fleet *f, sd_bus_message *msg, const char *path, json_
                 json_object_put(req);
                 return -ENOMEM;
         }
+        b->uid = bus_sender_uid(msg);
+        if (b->uid == (uid_t) -1 || fleet_user_name(b->uid, b->user, sizeof b->user) < 0)
+                b->user[0] = '\0';
+        b->name = name;
         b->fleet = f;
         b->msg = sd_bus_message_ref(msg);
         b->next = f->bus_calls;
@@ -881,10 +917,11 @@ int fleet_bus_count(Fleet *f, sd_bus_message *msg, const char *name, sd_bus_erro
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Invalid fleet name '%.*s'", HC_NAME_MAX, name);
         return bus_call_start(f, msg, "/v3/kv/txn", fleet_count_request(f, name, false),
-                              on_bus_count);
+                              on_bus_count, name);
 }
 
 int fleet_bus_names(Fleet *f, sd_bus_message *msg) {
         return bus_call_start(f, msg, "/v3/kv/range",
-                              fleet_range_request(f->prefix, true, false, 0), on_bus_names);
+                              fleet_range_request(f->prefix, true, false, 0), on_bus_names,
+                              NULL);
 }
