@@ -7,8 +7,9 @@
  * up). Clients are known by SO_PEERCRED.
  *
  * Hostile clients. Each uid but root may hold FLEET_USER_CONNECTIONS_MAX connections at
- * most, and never more than a quarter of our descriptors (--fleet-user-connections): one
- * over that is accepted, told why (ERR EUSERS) and closed at once. When accept4() still
+ * most, and never more than a quarter of our descriptors (--fleet-user-connections), and
+ * all uids but root together half of them: one over that is accepted, told why (ERR
+ * EUSERS) and closed at once. When accept4() still
  * fails for want of descriptors, the listening source is disarmed and armed again by a
  * timer or by the next connection we close: a level-triggered source that cannot be
  * drained would spin. Every warning here is rate-limited. Connections are watched
@@ -109,18 +110,22 @@ static void user_put(Fleet *f, FleetUser *u) {
         free(u);
 }
 
-/* The most connections a uid other than root may hold. */
-static unsigned user_connections_max(Fleet *f) {
+/* The most connections a uid other than root may hold, and (*RET_ALL) all such uids
+ * together: half our descriptors, so that several users together still leave root and
+ * our etcd connections room; never less than one uid's cap. */
+static unsigned user_connections_max(Fleet *f, unsigned *ret_all) {
         struct rlimit rl;
-        rlim_t quarter;
+        rlim_t lim = UINT32_MAX;
+        unsigned one;
 
-        if (f->user_connections > 0)
-                return f->user_connections;
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
-                return FLEET_USER_CONNECTIONS_MAX;
-        quarter = rl.rlim_cur / 4;
-        return quarter < 1 ? 1 : quarter < FLEET_USER_CONNECTIONS_MAX ? (unsigned) quarter :
-                FLEET_USER_CONNECTIONS_MAX;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur < lim)
+                lim = rl.rlim_cur;
+        one = f->user_connections > 0 ? f->user_connections :
+                lim / 4 >= FLEET_USER_CONNECTIONS_MAX ? FLEET_USER_CONNECTIONS_MAX :
+                lim / 4 > 0 ? (unsigned) (lim / 4) : 1;
+        *ret_all = lim / 2 > one ? (unsigned) (lim / 2) : one;
+        return one;
 }
 
 static void accept_resume(Fleet *f) {
@@ -142,6 +147,8 @@ static void conn_free(FleetConn *c) {
                 (void) epoll_ctl(f->conn_epoll, EPOLL_CTL_DEL, c->fd, NULL);
                 (void) close(c->fd);
         }
+        if (c->user && c->uid != 0)
+                f->n_user_conns--;
         user_put(f, c->user);
         if (f->accept_timer)
                 accept_resume(f);               /* a descriptor is free again */
@@ -446,22 +453,32 @@ static void accept_pause(Fleet *f, int error) {
         }
 }
 
-/* Over its uid's cap: told why, and closed (never read from). */
+/* Over its uid's cap (MAX), or over the cap of all users but root (MAX 0): told why,
+ * and closed (never read from). */
 static void refuse(Fleet *f, int cfd, uid_t uid, unsigned max) {
         char text[160];
         size_t len;
 
-        len = (size_t) snprintf(text, sizeof text, "ERR%c%i%cuid %u has %u connections to the "
-                                "fleet agent, the most it may have", '\0', EUSERS, '\0',
-                                (unsigned) uid, max);
+        if (max > 0)
+                len = (size_t) snprintf(text, sizeof text, "ERR%c%i%cuid %u has %u connections to "
+                                        "the fleet agent, the most it may have", '\0', EUSERS,
+                                        '\0', (unsigned) uid, max);
+        else
+                len = (size_t) snprintf(text, sizeof text, "ERR%c%i%cthe fleet agent holds as "
+                                        "many connections of users other than root as it may",
+                                        '\0', EUSERS, '\0');
         (void) send(cfd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL);
         /* a request already queued would make the close a reset, which the client would
          * read instead of our answer */
         for (unsigned i = 0; i < 4 && recv(cfd, text, sizeof text, MSG_DONTWAIT | MSG_TRUNC) > 0; i++)
                 ;
         (void) close(cfd);
-        fleet_warn(f, "Refused a fleet client of uid %u: it has %u connections already",
-                   (unsigned) uid, max);
+        if (max > 0)
+                fleet_warn(f, "Refused a fleet client of uid %u: it has %u connections already",
+                           (unsigned) uid, max);
+        else
+                fleet_warn(f, "Refused a fleet client of uid %u: users other than root hold "
+                           "%u connections already", (unsigned) uid, f->n_user_conns);
 }
 
 static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
@@ -474,7 +491,7 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                 int cfd;
 
                 FleetUser *u;
-                unsigned max;
+                unsigned max, all;
 
                 cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
@@ -491,9 +508,9 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                         continue;
                 }
                 u = user_get(f, cred.uid);
-                max = user_connections_max(f);
-                if (u && cred.uid != 0 && u->n_conns >= max) {
-                        refuse(f, cfd, cred.uid, max);
+                max = user_connections_max(f, &all);
+                if (u && cred.uid != 0 && (u->n_conns >= max || f->n_user_conns >= all)) {
+                        refuse(f, cfd, cred.uid, u->n_conns >= max ? max : 0);
                         continue;
                 }
                 c = u ? calloc(1, sizeof *c) : NULL;
@@ -514,6 +531,8 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                         continue;
                 }
                 u->n_conns++;
+                if (cred.uid != 0)
+                        f->n_user_conns++;
                 c->user = u;
                 c->pid = cred.pid;
                 c->uid = cred.uid;

@@ -199,6 +199,7 @@ struct Fleet {
         FleetName *names;
         FleetConn *conns;
         FleetUser *users;                /* uids with connections open */
+        unsigned n_user_conns;           /* connections of every uid but root */
         struct FleetBusCall *bus_calls;
 
         int listen_fd;

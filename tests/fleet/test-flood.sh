@@ -4,6 +4,7 @@
 # connections to an agent whose descriptor limit is 256:
 #  - with the per-uid cap (a quarter of the limit by default), the agent keeps room: its
 #    CPU stays low, its log gains a handful of lines, root's calls go on during the flood;
+#    two users together hold half the limit at most;
 #  - with the cap above the limit, accept4() fails with EMFILE: the agent does not spin
 #    (CPU, log lines), and root's next call after the flooder is gone succeeds within 1 s;
 #  - and about 20,000 connections hung up at once are released within 1 s.
@@ -15,15 +16,17 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || skip "needs $PY"
 
 U=hccf$$
+U2=hccg$$
 SHARED=$(mktemp -d /tmp/hcc-flood.XXXXXX) || exit 99
 chmod 1777 "$SHARED"
 flood_cleanup() {
         fleet_cleanup
         userdel "$U" 2>/dev/null
+        userdel "$U2" 2>/dev/null
         rm -rf "$SHARED"
 }
 trap flood_cleanup EXIT
-useradd -M -N -d / -s /bin/sh "$U" || exit 99
+useradd -M -N -d / -s /bin/sh "$U" && useradd -M -N -d / -s /bin/sh "$U2" || exit 99
 
 # The agent under a descriptor limit: a wrapper that sets it and execs (same pid).
 REAL_HEADCOUNTD=$HEADCOUNTD
@@ -35,8 +38,8 @@ EOF
 chmod +x "$T/agent.sh"
 HEADCOUNTD=$T/agent.sh
 
-# flood N READY: N idle connections to the agent's socket as user $U, held until killed;
-# READY gets the number it could open.
+# flood N READY [USER]: N idle connections to the agent's socket as USER (default $U),
+# held until killed; READY gets the number it could open. $flooder is its pid.
 cat >"$SHARED/flood.py" <<'PY'
 import socket, sys, time
 path, n, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -57,8 +60,9 @@ os.rename(ready + ".tmp", ready)
 time.sleep(3600)
 PY
 flood() {
+        local user=${3:-$U}
         rm -f "$2"
-        (ulimit -n $(($1 + 100)) && exec setpriv --reuid="$U" --regid="$(id -g "$U")" --init-groups \
+        (ulimit -n $(($1 + 100)) && exec setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups \
                 -- "$PY" "$SHARED/flood.py" "$SHARED/.headcountd.fleet" "$1" "$2") &
         flooder=$!
         started_pids="$started_pids $flooder"
@@ -105,6 +109,20 @@ unflood
 start=$(now_ms)
 expect 0 timeout 2 env HEADCOUNT_DIR="$SHARED" "$HEADCOUNT" --fleet count after
 echo "capped: root's call after the flood took $(($(now_ms) - start)) ms"
+host_stop a
+
+# ---- 1b: all users but root together hold half the descriptors at most -------------
+AGENT_NOFILE=256 host_start a --fleet-user-connections 100
+flood 2000 "$SHARED/ready1b"
+first=$flooder
+flood 2000 "$SHARED/ready1c" "$U2"
+second=$flooder
+expect 1 timeout 2 env HEADCOUNT_DIR="$SHARED" setpriv --reuid="$U2" --regid="$(id -g "$U2")" \
+        --init-groups -- "$HEADCOUNT" --fleet count during
+contains "$T/err" "the fleet agent holds as many connections of users other than root as it may"
+expect 0 timeout 2 env HEADCOUNT_DIR="$SHARED" "$HEADCOUNT" --fleet count during
+kill -KILL "$first" "$second" 2>/dev/null
+wait "$first" "$second" 2>/dev/null
 host_stop a
 
 # ---- 2: out of descriptors ---------------------------------------------------------
