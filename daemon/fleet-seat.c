@@ -377,6 +377,10 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 if (s->define) {
                         s->def_by_join = true;          /* ours, written with our key */
                         s->def_revision = s->fence;
+                        s->fname->def = (FleetDef) { .max = s->max, .mode = 0644,
+                                                     .mod_revision = s->fence };
+                        (void) snprintf(s->fname->def.owner, sizeof s->fname->def.owner, "%s",
+                                        s->user);
                 } else
                         s->def_revision = s->max_mod_revision;
                 if (s->fence <= 0)
@@ -394,6 +398,7 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
         }
         txn_failure_read(reply, &kv, &seats);
         k = fleet_def_parse(kv, &d);
+        s->fname->def = k == 0 ? d : (FleetDef) {};     /* the next local join starts there */
         if (++s->attempts >= TXN_ATTEMPTS) {
                 seat_answer(s, EIO, "the fleet name keeps changing under us", NULL);
                 seat_delete(s);
@@ -527,6 +532,17 @@ static void seat_put(FleetSeat *s) {
 }
 
 int fleet_seat_start(Fleet *f, FleetSeat *s) {
+        const FleetDef *d = &s->fname->def;
+
+        /* A definition this agent read lately (another local seat or waiter of the name)
+         * that lets us in: the first transaction is guarded by its mod_revision rather
+         * than trying to define the name, which would cost a failed write to learn what
+         * we know. A stale one fails that guard and is read again. */
+        if (d->max == s->max && fleet_access(s->uid, s->user, d, FLEET_ACCESS_JOIN) == 0) {
+                s->define = false;
+                s->def_by_join = !d->persistent;
+                s->max_mod_revision = d->mod_revision;
+        }
         s->fleet = f;
         s->next = f->seats;
         if (f->seats)

@@ -98,8 +98,9 @@ static FleetUser *user_get(Fleet *f, uid_t uid) {
         return u;
 }
 
-static void user_put(Fleet *f, FleetUser *u) {
-        if (!u || --u->n_conns > 0)
+/* Forgets U once it has no connection left. */
+static void user_gc(Fleet *f, FleetUser *u) {
+        if (!u || u->n_conns > 0)
                 return;
         if (u->prev)
                 u->prev->next = u->next;
@@ -108,6 +109,13 @@ static void user_put(Fleet *f, FleetUser *u) {
         if (u->next)
                 u->next->prev = u->prev;
         free(u);
+}
+
+static void user_put(Fleet *f, FleetUser *u) {
+        if (u) {
+                u->n_conns--;
+                user_gc(f, u);
+        }
 }
 
 /* The most connections a uid other than root may hold, and (*RET_ALL) all such uids
@@ -487,11 +495,10 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
         for (;;) {
                 struct ucred cred;
                 socklen_t len = sizeof cred;
-                FleetConn *c;
-                int cfd;
-
-                FleetUser *u;
                 unsigned max, all;
+                FleetConn *c;
+                FleetUser *u;
+                int cfd;
 
                 cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
@@ -511,6 +518,7 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                 max = user_connections_max(f, &all);
                 if (u && cred.uid != 0 && (u->n_conns >= max || f->n_user_conns >= all)) {
                         refuse(f, cfd, cred.uid, u->n_conns >= max ? max : 0);
+                        user_gc(f, u);
                         continue;
                 }
                 c = u ? calloc(1, sizeof *c) : NULL;
@@ -523,10 +531,7 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                                     &(struct epoll_event) { .events = EPOLLIN, .data.ptr = c }) < 0) {
                         fleet_warn(f, "Cannot take a fleet client: %s", strerror(errno));
                         free(c);
-                        if (u && u->n_conns == 0) {
-                                u->n_conns = 1;
-                                user_put(f, u);
-                        }
+                        user_gc(f, u);
                         (void) close(cfd);
                         continue;
                 }
