@@ -185,5 +185,7 @@ import json, sys
 print(" ".join("%s:%s" % (i["pid"], i["verified"]) for i in json.load(open(sys.argv[1]))))' "$T/out")" \
         "1:False $cmd_pid:True"
 contains "$T/host-a.log" "pid 1 unverified"
+expect 75 on a run --max 2 forged -- true
+one_error_line "no free seat in fleet region 'forged': held by pid 1 (unverified) on a, pid $cmd_pid on a"
 
 fleet_finish
