@@ -34,7 +34,7 @@ int fleet_user_name(uid_t uid, char *buf, size_t size) {
         if (getpwuid_r(uid, &pw, tmp, sizeof tmp, &res) != 0 || !res ||
             !fleet_user_name_valid(res->pw_name) || strlen(res->pw_name) >= size)
                 return -ENOENT;
-        strcpy(buf, res->pw_name);
+        (void) snprintf(buf, size, "%s", res->pw_name);
         return 0;
 }
 
@@ -98,7 +98,7 @@ int fleet_def_parse(json_object *kv, FleetDef *ret) {
                         return -EBADMSG;
                 d.max = (unsigned) max;
                 d.mode = 0666;
-                strcpy(d.owner, "root");
+                (void) snprintf(d.owner, sizeof d.owner, "root");
                 *ret = d;
                 return 0;
         }
@@ -120,7 +120,7 @@ int fleet_def_parse(json_object *kv, FleetDef *ret) {
                 return -EBADMSG;
         }
         d.max = (unsigned) max;
-        strcpy(d.owner, json_object_get_string(ow));
+        (void) snprintf(d.owner, sizeof d.owner, "%s", json_object_get_string(ow));
         d.persistent = !(json_object_object_get_ex(rec, "join", &j) &&
                          json_object_get_boolean(j));
         json_object_put(rec);

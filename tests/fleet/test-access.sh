@@ -68,6 +68,8 @@ expect 0 on a create private --max 1 --mode 0600
 expect 1 as "$U1" count private
 contains "$T/err" "may not read it"
 expect 1 as "$U1" list private
+expect 1 as "$U1" wait private --below 1 --timeout 5
+contains "$T/err" "may not read it"
 expect 0 as "$U1" names -n -o NAME
 same "names $U1 may read" "$(sort "$T/out" | tr '\n' ' ')" "rootjob "
 
