@@ -151,21 +151,24 @@ host_stop a
 # ---- 3: many connections hung up at once ------------------------------------------
 hard=$(ulimit -Hn)
 n=$((hard > 20500 ? 20000 : hard - 500))
-[ "$n" -ge 5000 ] || skip "descriptor limit $hard is too low for the hang-up test"
-AGENT_NOFILE=$((n + 200)) host_start a --fleet-user-connections 100000
-flood "$n" "$SHARED/ready3"
-got=$(cat "$SHARED/ready3")
-echo "flooder opened $got connections"
-check "the flooder holds $n connections" [ "$got" -eq "$n" ]
-wait_for 30 "the agent holds the flooder's connections" eval '[ "$(fds "${HOST_PID[a]}")" -ge "$n" ]'
-start=$(now_ms)
-unflood
-wait_for 10 "the agent released them" eval '[ "$(fds "${HOST_PID[a]}")" -lt 100 ]'
-ms=$(($(now_ms) - start))
-echo "released $n hung-up connections in $ms ms"
-check "$n hung-up connections released within 1 s ($ms ms)" [ "$ms" -lt 1000 ]
-start=$(now_ms)
-expect 0 timeout 5 env HEADCOUNT_DIR="$SHARED" "$HEADCOUNT" --fleet count after
-echo "root's next call took $(($(now_ms) - start)) ms"
+if [ "$n" -lt 5000 ]; then
+        echo "descriptor limit $hard is too low for the hang-up part: left out"
+else
+        AGENT_NOFILE=$((n + 200)) host_start a --fleet-user-connections 100000
+        flood "$n" "$SHARED/ready3"
+        got=$(cat "$SHARED/ready3")
+        echo "flooder opened $got connections"
+        check "the flooder holds $n connections" [ "$got" -eq "$n" ]
+        wait_for 30 "the agent holds the flooder's connections" eval '[ "$(fds "${HOST_PID[a]}")" -ge "$n" ]'
+        start=$(now_ms)
+        unflood
+        wait_for 10 "the agent released them" eval '[ "$(fds "${HOST_PID[a]}")" -lt 100 ]'
+        ms=$(($(now_ms) - start))
+        echo "released $n hung-up connections in $ms ms"
+        check "$n hung-up connections released within 1 s ($ms ms)" [ "$ms" -lt 1000 ]
+        start=$(now_ms)
+        expect 0 timeout 5 env HEADCOUNT_DIR="$SHARED" "$HEADCOUNT" --fleet count after
+        echo "root's next call took $(($(now_ms) - start)) ms"
+fi
 
 fleet_finish
