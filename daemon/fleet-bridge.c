@@ -46,6 +46,7 @@ typedef enum MsgType {
 typedef struct BridgeMsg {
         MsgType type;
         uint64_t id;                     /* a D-Bus call's */
+        uid_t uid;                       /* MSG_BUS_*: the caller's euid, (uid_t) -1 unknown */
         int error;                       /* MSG_ANSWER, MSG_NAMES: 0 or a positive errno */
         unsigned count;                  /* MSG_ANSWER, MSG_COUNT_CHANGED; MSG_EXITED: exit code */
         char *text;                      /* a name, or an error's text */
@@ -282,8 +283,9 @@ static int on_fleet_wake(sd_event_source *es, int fd, uint32_t revents, void *us
                 switch (m->type) {
                 case MSG_BUS_COUNT:
                 case MSG_BUS_NAMES:
-                        r = m->type == MSG_BUS_COUNT ? fleet_bus_count(b->fleet, m->id, m->text) :
-                                fleet_bus_names(b->fleet, m->id);
+                        r = m->type == MSG_BUS_COUNT ?
+                                fleet_bus_count(b->fleet, m->id, m->uid, m->text) :
+                                fleet_bus_names(b->fleet, m->id, m->uid);
                         if (r < 0)
                                 fleet_bridge_post_answer(b, m->id, -r, NULL, 0);
                         break;
@@ -535,6 +537,19 @@ FleetBridge *fleet_bridge_free(FleetBridge *b) {
         return NULL;
 }
 
+/* The bus caller's euid, which the fleet thread checks against the names' modes (the bus
+ * is the main thread's: it is asked here); one the bus cannot tell is nobody's. */
+static uid_t bus_sender_uid(sd_bus_message *msg) {
+        sd_bus_creds *creds = NULL;
+        uid_t uid = (uid_t) -1;
+
+        if (sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds) < 0 ||
+            sd_bus_creds_get_euid(creds, &uid) < 0)
+                uid = (uid_t) -1;
+        sd_bus_creds_unref(creds);
+        return uid;
+}
+
 int fleet_bridge_bus_call(FleetBridge *b, sd_bus_message *msg, const char *name) {
         PendingCall *c;
         BridgeMsg *m;
@@ -549,6 +564,7 @@ int fleet_bridge_bus_call(FleetBridge *b, sd_bus_message *msg, const char *name)
                 msg_free_list(m);
                 return -ENOMEM;
         }
+        m->uid = bus_sender_uid(msg);
         c->id = m->id;
         c->msg = sd_bus_message_ref(msg);
         c->next = b->calls;

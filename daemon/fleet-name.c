@@ -188,6 +188,8 @@ static void on_name_count(Etcd *e, int r, json_object *reply, const char *error,
                 return;
         }
         count = fleet_held(reply, NULL);
+        if (fleet_reply_def(reply, &n->def) < 0)
+                n->def = (FleetDef) {};
         if (n->count != count && n->count_again == false)
                 fleet_bridge_post_count(n->fleet->bridge, n->name, (unsigned) count);
         n->count = count;

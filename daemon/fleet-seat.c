@@ -18,6 +18,16 @@
  * FleetSeat claims. Any key that escapes all that is still on our lease, and goes when the
  * lease is replaced (LOST) or when this agent stops, within TTL. A PID update is a
  * transaction guarded by the key's create_revision, so it never re-creates a deleted key.
+ *
+ * The name's definition (NAME/max: N, owner, mode; fleet-access.c). The first transaction
+ * defines the name with ours (owner: the joiner's user name, mode 0644, "join": true),
+ * guarded by "no NAME/max and no seat key of the name"; its failure branch reads NAME/max
+ * and counts the seat keys. We check what it read (the caller's right to join, N), and
+ * the next transaction is guarded by NAME/max's mod_revision as we read and checked it,
+ * so that no redefinition between our check and our key can let us in. A definition made
+ * by a join lives as long as the name's seat keys: the agent that deletes the last one
+ * deletes it too (fleet_name_collect()), and one left behind with no seat key (its host
+ * died) is replaced by the next join, in a transaction guarded the same way.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -84,8 +94,9 @@ static void seat_answer(FleetSeat *s, int error, const char *text, const char *a
 
 static void seat_log(FleetSeat *s, int level, const char *event, const char *what) {
         log_fleet_event(level, event, s->fname->name, s->fleet->host, s->pid, s->fence,
-                        "Fleet seat of '%s' (fence %" PRIi64 ", pid %i) %s", s->fname->name,
-                        s->fence, (int) s->pid, what);
+                        "Fleet seat of '%s' (fence %" PRIi64 ", pid %i%s, uid %u) %s",
+                        s->fname->name, s->fence, (int) s->pid,
+                        s->verified ? "" : " unverified", (unsigned) s->uid, what);
 }
 
 /* A waiting join (JOIN with a timeout) rides out etcd's failures until its own deadline;
@@ -132,6 +143,8 @@ static void on_seat_deleted(Etcd *e, int r, json_object *reply, const char *erro
                 s->answer = NULL;
         }
         if (r >= 0 || s->lease != f->lease) {
+                if (r >= 0 && s->def_by_join)
+                        fleet_name_collect(f, s->fname->name, s->def_revision);
                 seat_free(s);
                 return;
         }
@@ -290,7 +303,11 @@ static char *seat_value(const FleetSeat *s) {
         }
         json_object_object_add(o, "host", json_object_new_string(s->fleet->host));
         json_object_object_add(o, "pid", json_object_new_int64(s->pid));
+        json_object_object_add(o, "verified", json_object_new_boolean(s->verified));
+        json_object_object_add(o, "peer_pid", json_object_new_int64(s->peer_pid));
         json_object_object_add(o, "uid", json_object_new_int64(s->uid));
+        if (s->user[0])
+                json_object_object_add(o, "user", json_object_new_string(s->user));
         json_object_object_add(o, "joined_usec", json_object_new_int64(s->joined_usec));
         json_object_object_add(o, "tag", json_object_new_string(tag));
         v = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -329,34 +346,38 @@ static json_object *txn_put(const char *key, const char *value, int64_t lease) {
         return op;
 }
 
-static json_object *txn_range(const char *key) {
+static json_object *txn_range(const char *key, bool prefix) {
         json_object *op = json_object_new_object();
 
-        json_object_object_add(op, "request_range", fleet_range_request(key, false, false, 0));
+        json_object_object_add(op, "request_range", fleet_range_request(key, prefix, prefix, 0));
         return op;
 }
 
-/* The /max value a transaction's failure branch read: its N, or 0 when absent. */
-static long txn_failure_max(json_object *reply) {
-        json_object *rs = NULL, *rr = NULL, *kvs = NULL, *v = NULL;
-        _cleanup_free_ char *text = NULL;
-        size_t len;
+/* What a transaction's failure branch read: NAME/max's key-value (NULL when absent) and
+ * the number of the name's seat keys. */
+static void txn_failure_read(json_object *reply, json_object **ret_kv, int64_t *ret_seats) {
+        json_object *rs = NULL, *rr = NULL, *kvs = NULL;
 
-        if (!json_object_object_get_ex(reply, "responses", &rs) ||
-            !json_object_object_get_ex(json_object_array_get_idx(rs, 0), "response_range", &rr) ||
-            !json_object_object_get_ex(rr, "kvs", &kvs) || json_object_array_length(kvs) == 0)
-                return 0;
-        if (!json_object_object_get_ex(json_object_array_get_idx(kvs, 0), "value", &v) ||
-            etcd_unbase64(json_object_get_string(v), &text, &len) < 0)
-                return -1;
-        return strtol(text, NULL, 10) > 0 ? strtol(text, NULL, 10) : -1;
+        *ret_kv = NULL;
+        *ret_seats = 0;
+        if (!json_object_object_get_ex(reply, "responses", &rs))
+                return;
+        if (json_object_object_get_ex(json_object_array_get_idx(rs, 0), "response_range", &rr) &&
+            json_object_object_get_ex(rr, "kvs", &kvs) &&
+            json_object_is_type(kvs, json_type_array) && json_object_array_length(kvs) > 0)
+                *ret_kv = json_object_array_get_idx(kvs, 0);
+        if (json_object_object_get_ex(json_object_array_get_idx(rs, 1), "response_range", &rr))
+                *ret_seats = json_int(rr, "count");
 }
 
 static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         FleetSeat *s = userdata;
         Fleet *f = s->fleet;
-        json_object *o = NULL;
-        long max;
+        json_object *o = NULL, *kv;
+        char text[HC_NAME_MAX + 2 * FLEET_USER_MAX + 160];
+        int64_t seats;
+        FleetDef d;
+        int k;
 
         s->put_in_flight = false;
         s->call = NULL;
@@ -388,6 +409,15 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 s->key_may_exist = true;
                 s->fence = json_object_object_get_ex(reply, "header", &h) ?
                         json_int(h, "revision") : 0;
+                if (s->define) {
+                        s->def_by_join = true;          /* ours, written with our key */
+                        s->def_revision = s->fence;
+                        s->fname->def = (FleetDef) { .max = s->max, .mode = 0644,
+                                                     .mod_revision = s->fence };
+                        (void) snprintf(s->fname->def.owner, sizeof s->fname->def.owner, "%s",
+                                        s->user);
+                } else
+                        s->def_revision = s->max_mod_revision;
                 if (s->fence <= 0)
                         seat_answer(s, EIO, "etcd's answer named no revision", NULL);
                 if (s->state == SEAT_DELETING || !s->conn) {
@@ -401,38 +431,88 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 seat_delete(s);
                 return;
         }
-        max = txn_failure_max(reply);
-        if (max > 0 && (unsigned long) max != s->max) {
-                char text[HC_NAME_MAX + 96];
-
-                (void) snprintf(text, sizeof text, "fleet name '%s' allows at most %ld; asked "
-                                "for %u", s->fname->name, max, s->max);
+        txn_failure_read(reply, &kv, &seats);
+        k = fleet_def_parse(kv, &d);
+        s->fname->def = k == 0 ? d : (FleetDef) {};     /* the next local join starts there */
+        if (++s->attempts >= TXN_ATTEMPTS) {
+                seat_answer(s, EIO, "the fleet name keeps changing under us", NULL);
+                seat_delete(s);
+                return;
+        }
+        if (k == -EBADMSG) {
+                seat_answer(s, EIO, "the fleet name's definition (its max key) cannot be read; "
+                            "root may remove it", NULL);
+                seat_delete(s);
+                return;
+        }
+        if (k == 0 && !d.persistent && seats == 0 && s->user[0]) {
+                /* made by a join whose seats are all gone (their host died): nobody
+                 * holds it, and we define it anew */
+                s->define = true;
+                s->max_mod_revision = d.mod_revision;
+                seat_put(s);
+                return;
+        }
+        if (k == 0 && fleet_access_error(s->fname->name, s->uid, s->user, &d, FLEET_ACCESS_JOIN,
+                                         text, sizeof text) < 0) {
+                seat_answer(s, EACCES, text, NULL);
+                seat_delete(s);
+                return;
+        }
+        if (k == 0 && d.max != s->max) {
+                (void) snprintf(text, sizeof text, "fleet name '%s' allows at most %u; asked "
+                                "for %u", s->fname->name, d.max, s->max);
                 seat_answer(s, EINVAL, text, NULL);
                 seat_delete(s);
                 return;
         }
-        if (max < 0 || ++s->attempts >= TXN_ATTEMPTS) {
-                seat_answer(s, EIO, max < 0 ? "the fleet name's max key holds no number" :
-                            "the fleet name keeps changing under us", NULL);
+        if (k == 0) {
+                /* put our key if the definition is still the one we checked */
+                s->define = false;
+                s->def_by_join = !d.persistent;
+                s->max_mod_revision = d.mod_revision;
+                seat_put(s);
+                return;
+        }
+        if (seats > 0) {
+                /* seat keys without a definition (removed by hand, or an older agent's
+                 * data): they may be another user's, and nobody defines the name under
+                 * them but root */
+                (void) snprintf(text, sizeof text, "fleet name '%s' has seats held but no "
+                                "definition; root may define it (headcount --fleet create)",
+                                s->fname->name);
+                seat_answer(s, EACCES, text, NULL);
                 seat_delete(s);
                 return;
         }
-        /* /max absent: create it with ours; equal: our key exists (a serial clash) */
+        if (!s->user[0]) {
+                (void) snprintf(text, sizeof text, "uid %u has no user name on this host, so "
+                                "it cannot be the owner of fleet name '%s'", (unsigned) s->uid,
+                                s->fname->name);
+                seat_answer(s, EPERM, text, NULL);
+                seat_delete(s);
+                return;
+        }
+        s->define = true;
+        s->max_mod_revision = 0;
         seat_put(s);
 }
 
 /*
- * The transaction. Two forms, tried in turn: /max equal to our N, or /max absent and
- * created along with our key. Both require our key not to exist. The failure branch
- * reads /max, which tells which form to try next, or that N disagrees.
+ * The transaction. Two forms: NAME/max as we read it (absent, or a join's left with no
+ * seat) and no seat key of the name: defined with ours along with our key; or NAME/max
+ * unchanged since we read and checked it: our key. Both require our key not to exist.
+ * The failure branch reads NAME/max and counts the seat keys, which tells which form to
+ * try next, or why we may not.
  */
 static void seat_put(FleetSeat *s) {
         Fleet *f = s->fleet;
         _cleanup_free_ char *maxkey = fleet_key(f, s->fname->name, "/max");
+        _cleanup_free_ char *seats = fleet_key(f, s->fname->name, "/s/"), *end = NULL;
+        _cleanup_free_ char *def = NULL;
         char *value;
         json_object *req, *cmp, *ok, *fail;
-        bool create_max = s->attempts % 2 == 1;
-        char n[16];
+        bool create_max = s->define;
         int r;
 
         free(s->key);
@@ -440,28 +520,35 @@ static void seat_put(FleetSeat *s) {
         (void) asprintf(&s->key, "%s%s/s/%s/%s/%i.%" PRIu64, f->prefix, s->fname->name, f->host,
                         f->boot_id, (int) s->pid, ++f->serial);
         value = seat_value(s);
-        if (!s->key || !value || !maxkey) {
+        if (seats)
+                end = etcd_prefix_end_base64(seats);
+        if (create_max)
+                def = fleet_def_format(s->max, s->user, 0644, true);
+        if (!s->key || !value || !maxkey || !end || (create_max && !def)) {
                 free(value);
                 seat_answer(s, ENOMEM, "out of memory", NULL);
                 seat_free(s);
                 return;
         }
-        (void) snprintf(n, sizeof n, "%u", s->max);
         req = json_object_new_object();
         cmp = json_object_new_array();
         ok = json_object_new_array();
         fail = json_object_new_array();
         json_object_array_add(cmp, txn_compare(s->key, "CREATE", "create_revision",
                                                json_object_new_int64(0)));
+        /* -1 (nothing read yet, and no user name to define it with): fails, and reads */
+        json_object_array_add(cmp, txn_compare(maxkey, "MOD", "mod_revision",
+                                               json_object_new_int64(s->max_mod_revision)));
         if (create_max) {
-                json_object_array_add(cmp, txn_compare(maxkey, "CREATE", "create_revision",
-                                                       json_object_new_int64(0)));
-                json_object_array_add(ok, txn_put(maxkey, n, 0));
-        } else
-                json_object_array_add(cmp, txn_compare(maxkey, "VALUE", "value", b64_string(n)));
+                json_object_array_add(cmp, fleet_txn_compare(seats, end, "CREATE", "EQUAL",
+                                                             "create_revision",
+                                                             json_object_new_int64(0)));
+                json_object_array_add(ok, txn_put(maxkey, def, 0));
+        }
         json_object_array_add(ok, txn_put(s->key, value, f->lease));
         free(value);
-        json_object_array_add(fail, txn_range(maxkey));
+        json_object_array_add(fail, txn_range(maxkey, false));
+        json_object_array_add(fail, txn_range(seats, true));
         json_object_object_add(req, "compare", cmp);
         json_object_object_add(req, "success", ok);
         json_object_object_add(req, "failure", fail);
@@ -480,6 +567,17 @@ static void seat_put(FleetSeat *s) {
 }
 
 int fleet_seat_start(Fleet *f, FleetSeat *s) {
+        const FleetDef *d = &s->fname->def;
+
+        /* A definition this agent read lately (another local seat or waiter of the name)
+         * that lets us in: the first transaction is guarded by its mod_revision rather
+         * than trying to define the name, which would cost a failed write to learn what
+         * we know. A stale one fails that guard and is read again. */
+        if (d->max == s->max && fleet_access(s->uid, s->user, d, FLEET_ACCESS_JOIN) == 0) {
+                s->define = false;
+                s->def_by_join = !d->persistent;
+                s->max_mod_revision = d->mod_revision;
+        }
         s->fleet = f;
         s->next = f->seats;
         if (f->seats)
@@ -543,12 +641,13 @@ static void on_pid_put(Etcd *e, int r, json_object *reply, const char *error, vo
 
 /* PID pid: the record names PID from now on. Guarded by the key's create_revision, so
  * that an update that arrives after a delete does not bring the key back. */
-void fleet_seat_set_pid(FleetSeat *s, pid_t pid) {
+void fleet_seat_set_pid(FleetSeat *s, pid_t pid, bool verified) {
         Fleet *f = s->fleet;
         json_object *req, *cmp, *ok;
         char *value;
 
         s->pid = pid;
+        s->verified = verified;
         if (s->state != SEAT_HELD || s->lease != f->lease)
                 return;
         value = seat_value(s);

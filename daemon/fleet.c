@@ -446,8 +446,10 @@ int fleet_new(FleetBridge *b, sd_event *event, const FleetConfig *config, const 
         f->event = event;
         f->listen_fd = -1;
         f->dir_fd = -1;
+        f->conn_epoll = -1;
         f->ttl = config->ttl;
         f->system_scope = config->system_scope;
+        fleet_set_caps(f, config->user_connections, config->user_names);
         f->timeout_usec = (uint64_t) config->timeout * USEC_PER_SEC;
         (void) snprintf(f->host, sizeof f->host, "%s", config->host);
         read_boot_id(f->boot_id, sizeof f->boot_id);

@@ -58,6 +58,10 @@ static const char *arg_etcd_password_file;
 static char arg_etcd_password[ETCD_PASSWORD_MAX + 1];
 #endif
 
+/* Caps on each uid but root at the fleet agent (0: the defaults, headcountd(8)). */
+static unsigned arg_fleet_user_connections;
+static unsigned arg_fleet_user_names;
+
 static void help(void) {
         printf("Usage:\n"
                " %1$s [options]\n"
@@ -90,6 +94,11 @@ static void help(void) {
                "                            read from --etcd-password-file or the credential\n"
                "                            'etcd-password' ($CREDENTIALS_DIRECTORY)\n"
                "     --etcd-password-file <file>  the file that holds the password\n"
+               "     --fleet-user-connections <n>\n"
+               "                            connections a uid other than root may hold (default:\n"
+               "                            a quarter of the descriptor limit, at most 1024)\n"
+               "     --fleet-user-names <n> fleet names a user other than root may own through\n"
+               "                            'headcount --fleet create' (default 64)\n"
                "\n"
                " -h, --help                 display this help\n"
                " -V, --version              display version\n"
@@ -124,6 +133,20 @@ static bool prefix_valid(const char *s) {
         size_t n = strlen(s);
 
         return n >= 1 && n <= 256 && s[0] == '/' && s[n - 1] == '/';
+}
+
+static int parse_cap(const char *s, unsigned *ret) {
+        unsigned long v;
+        char *end;
+
+        if (*s < '0' || *s > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || *end || v < 1 || v > 1000000)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
 }
 
 static int parse_seconds(const char *s, unsigned min, unsigned *ret) {
@@ -276,6 +299,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_ETCD_KEY,
                 ARG_ETCD_USER,
                 ARG_ETCD_PASSWORD_FILE,
+                ARG_FLEET_USER_CONNECTIONS,
+                ARG_FLEET_USER_NAMES,
         };
         static const struct option options[] = {
                 { "user",       no_argument,       NULL, ARG_USER       },
@@ -294,6 +319,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "etcd-key",     required_argument, NULL, ARG_ETCD_KEY     },
                 { "etcd-user",    required_argument, NULL, ARG_ETCD_USER    },
                 { "etcd-password-file", required_argument, NULL, ARG_ETCD_PASSWORD_FILE },
+                { "fleet-user-connections", required_argument, NULL, ARG_FLEET_USER_CONNECTIONS },
+                { "fleet-user-names",       required_argument, NULL, ARG_FLEET_USER_NAMES       },
                 { "help",       no_argument,       NULL, 'h'            },
                 { "version",    no_argument,       NULL, 'V'            },
                 {}
@@ -377,6 +404,16 @@ static int parse_argv(int argc, char *argv[]) {
                                 return usage_error("invalid etcd user name (1 to 128 printable "
                                                    "bytes)", optarg);
                         arg_etcd_user = optarg;
+                        break;
+                case ARG_FLEET_USER_CONNECTIONS:
+                        if (parse_cap(optarg, &arg_fleet_user_connections) < 0)
+                                return usage_error("invalid number of connections (1 to "
+                                                   "1000000)", optarg);
+                        break;
+                case ARG_FLEET_USER_NAMES:
+                        if (parse_cap(optarg, &arg_fleet_user_names) < 0)
+                                return usage_error("invalid number of names (1 to 1000000)",
+                                                   optarg);
                         break;
                 case 'h':
                         help();
@@ -650,6 +687,8 @@ static int manager_start(Manager *m) {
                         .user = arg_etcd_user,
                         .password = arg_etcd_user ? arg_etcd_password : NULL,
                         .system_scope = m->options.scope == HC_SCOPE_SYSTEM && !m->options.dir,
+                        .user_connections = arg_fleet_user_connections,
+                        .user_names = arg_fleet_user_names,
                 };
 
                 k = fleet_bridge_start(m, &fc, m->dir, &m->fleet);

@@ -38,6 +38,8 @@ extern "C" {
  *   -EINVAL        also: opt->max differs from the N the name's holders use
  *   -EPERM         the directory, the socket or the agent is not to be trusted
  *   -EBADMSG       the agent's answer broke the protocol or its bounds
+ *   -EACCES        also: the name's owner and mode do not let us (docs/fleet.md)
+ *   -EUSERS        our uid holds as many connections to the agent as it may
  *   -ECONNRESET    the agent went away during the call     (man 3 hc_fleet, docs/fleet.md)
  */
 
@@ -70,6 +72,14 @@ typedef struct hc_fleet_instance {
 /* As hc_list() in the fleet scope (whatever opt->scope says), with hosts and fences: the
  * number of seats, and a malloc()ed array in *ret (free() it) in rank order. */
 int hc_fleet_list(const char *name, const hc_options *opt, hc_fleet_instance **ret);
+
+/* Defines fleet name NAME ahead of use, for good (until hc_remove()): at most opt->max
+ * seats (0 means 1), mode opt->mode (0 means 0644; 0600, 0644 or 0666: others may count
+ * and list it with 4, join it with 2), owned by OWNER (NULL: the caller's user name;
+ * another user: root only). hc_create() in the fleet scope is this with OWNER NULL. 0 when
+ * defined (or already defined so), -EEXIST (another user's), -EBUSY (seats held),
+ * -EDQUOT (the owner has as many names as it may), -EPERM, -EINVAL; see hc_fleet(3). */
+int hc_fleet_create(const char *name, const hc_options *opt, const char *owner);
 
 /* A fleet seat's fence (its etcd create_revision) in *ret: 0, -EOPNOTSUPP for a local
  * seat, -EINVAL. */

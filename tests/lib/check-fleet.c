@@ -417,8 +417,12 @@ START_TEST(test_fleet_names_max_remove)
         int seen[2] = { -1, -1 }, calls = 0;
         char text[256] = "";
 
+        /* nm-a defined by its first join, nm-b ahead of use, for good */
         ck_assert_int_eq(hc_join("nm-a", H1(.max = 2), &a), 0);
         ck_assert_int_eq(hc_join("nm-a", H2(.max = 2), &b), 0);
+        ck_assert_int_eq(hc_create("nm-b", H2(.max = 5, .mode = 0644)), 0);
+        ck_assert_int_eq(hc_create("nm-b", H2(.max = 5, .mode = 0644)), 0);  /* as it is */
+        ck_assert_int_eq(hc_fleet_create("nm-b", H2(.max = 5, .mode = 0640), NULL), -EINVAL);
         ck_assert_int_eq(hc_join("nm-b", H2(.max = 5), &c), 0);
         ck_assert_int_eq(hc_names(H1(), collect, seen), 0);
         ck_assert_int_eq(seen[0], 2);
