@@ -39,6 +39,7 @@
 
 #include "cleanup.h"
 #include "etcd.h"
+#include "strprintf.h"
 #include "time-util.h"
 
 /* The largest unary answer we take (a range over many keys). */
@@ -902,12 +903,12 @@ static void on_authenticated(Etcd *e, int r, json_object *reply, const char *err
         }
         if (r < 0) {
                 if (error && strstr(error, "authentication failed"))
-                        (void) asprintf(&t, "refused user '%s': wrong user name or password "
-                                        "(%s)", e->user, error);
+                        t = strprintf("refused user '%s': wrong user name or password "
+                                      "(%s)", e->user, error);
                 else if (r == -EHOSTUNREACH || r == -ETIMEDOUT || !error)
                         t = strdup(error ?: strerror(-r));      /* says why it was not heard */
                 else
-                        (void) asprintf(&t, "did not authenticate user '%s': %s", e->user, error);
+                        t = strprintf("did not authenticate user '%s': %s", e->user, error);
                 text = t ? auth_text(e, t) : NULL;
                 auth_fail(e, r == -EHOSTUNREACH || r == -ETIMEDOUT ? r : -EACCES,
                              text ?: "cannot authenticate with etcd");
@@ -951,21 +952,21 @@ static void on_checked(Etcd *e, int r, json_object *reply, const char *error, vo
                 return;
         }
         if (etcd_error_needs_token(error))
-                (void) asprintf(&t, "requires authentication (%s): give the agent an etcd user "
-                                "(--etcd-user) and its password", error);
+                t = strprintf("requires authentication (%s): give the agent an etcd user "
+                              "(--etcd-user) and its password", error);
         else if (r == -EACCES && e->user && !strstr(error ?: "", "CommonName"))
-                (void) asprintf(&t, "says user '%s' may not read and write the keys under '%s' "
-                                "(%s): grant its role readwrite on that prefix (etcdctl role "
-                                "grant-permission ROLE --prefix=true readwrite %s)", e->user,
-                                e->check_prefix, error ? error : strerror(-r), e->check_prefix);
+                t = strprintf("says user '%s' may not read and write the keys under '%s' "
+                              "(%s): grant its role readwrite on that prefix (etcdctl role "
+                              "grant-permission ROLE --prefix=true readwrite %s)", e->user,
+                              e->check_prefix, error ? error : strerror(-r), e->check_prefix);
         else if (r == -EACCES && !strstr(error ?: "", "CommonName"))
-                (void) asprintf(&t, "refuses reads and writes of the keys under '%s' (%s)",
-                                e->check_prefix, error ? error : strerror(-r));
+                t = strprintf("refuses reads and writes of the keys under '%s' (%s)",
+                              e->check_prefix, error ? error : strerror(-r));
         else if (r == -EHOSTUNREACH || r == -ETIMEDOUT || strstr(error ?: "", "CommonName"))
                 t = strdup(error ?: strerror(-r));
         else
-                (void) asprintf(&t, "failed the check of the keys under '%s': %s",
-                                e->check_prefix, error ? error : strerror(-r));
+                t = strprintf("failed the check of the keys under '%s': %s",
+                              e->check_prefix, error ? error : strerror(-r));
         text = t ? auth_text(e, t) : NULL;
         auth_fail(e, r, text ?: error ?: strerror(-r));
 }

@@ -40,6 +40,7 @@
 #include "escape.h"
 #include "fleet.h"
 #include "log.h"
+#include "strprintf.h"
 #include "time-util.h"
 
 #define TXN_ATTEMPTS 6
@@ -517,8 +518,8 @@ static void seat_put(FleetSeat *s) {
 
         free(s->key);
         s->key = NULL;
-        (void) asprintf(&s->key, "%s%s/s/%s/%s/%i.%" PRIu64, f->prefix, s->fname->name, f->host,
-                        f->boot_id, (int) s->pid, ++f->serial);
+        s->key = strprintf("%s%s/s/%s/%s/%i.%" PRIu64, f->prefix, s->fname->name, f->host,
+                           f->boot_id, (int) s->pid, ++f->serial);
         value = seat_value(s);
         if (seats)
                 end = etcd_prefix_end_base64(seats);

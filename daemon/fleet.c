@@ -26,6 +26,7 @@
 #include "escape.h"
 #include "fleet.h"
 #include "log.h"
+#include "strprintf.h"
 #include "time-util.h"
 
 static inline char *mfree(char *p) {
@@ -64,13 +65,13 @@ void fleet_set_error(Fleet *f, int r, const char *error) {
         char *t = NULL;
 
         if (r == -ETIMEDOUT)
-                (void) asprintf(&t, "etcd at %s did not answer within %" PRIu64 " s",
-                                etcd_endpoint(f->etcd), f->timeout_usec / USEC_PER_SEC);
+                t = strprintf("etcd at %s did not answer within %" PRIu64 " s",
+                              etcd_endpoint(f->etcd), f->timeout_usec / USEC_PER_SEC);
         else if (error && strstr(error, etcd_endpoint(f->etcd)))
                 t = strdup(error);
         else
-                (void) asprintf(&t, "etcd at %s: %s", etcd_endpoint(f->etcd),
-                                error ? error : strerror(-r));
+                t = strprintf("etcd at %s: %s", etcd_endpoint(f->etcd),
+                              error ? error : strerror(-r));
         free(f->last_error_text);
         f->last_error_text = t;
         f->last_error = r;
@@ -186,7 +187,7 @@ static void lease_lost(Fleet *f, const char *why) {
 
         if (old == 0)
                 return;
-        (void) asprintf(&text, "the etcd lease of host %s was lost: %s", f->host, why);
+        text = strprintf("the etcd lease of host %s was lost: %s", f->host, why);
         log_warning("Lost etcd lease %" PRIx64 ": %s; %u fleet seat%s lost", (uint64_t) old,
                     why, f->n_held, f->n_held == 1 ? "" : "s");
         f->lease = 0;
@@ -214,7 +215,7 @@ static int on_danger(sd_event_source *es, uint64_t usec, void *userdata) {
                 danger_timer_arm(f);
                 return 0;
         }
-        (void) asprintf(&why, "not renewed for %" PRIi64 " s of its %" PRIi64 " s: %s",
+        why = strprintf("not renewed for %" PRIi64 " s of its %" PRIi64 " s: %s",
                         f->lease_ttl * 2 / 3, f->lease_ttl,
                         f->last_error_text ? f->last_error_text : "etcd did not answer in time");
         lease_lost(f, why ? why : "not renewed in time");
