@@ -27,6 +27,7 @@
 #include "instance.h"
 #include "log.h"
 #include "message.h"
+#include "notify.h"
 #include "stdio-fds.h"
 #include "time-util.h"
 
@@ -261,7 +262,7 @@ static int parse_argv(int argc, char *argv[]) {
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
 
-        (void) sd_notify(false, "STOPPING=1");
+        (void) notify_send("STOPPING=1");
         log_info("Received %s; stopping", strsignal((int) si->ssi_signo));
 #if HAVE_FLEET
         /* the fleet seats held here leave the fleet first: the loop exits after that */
@@ -274,7 +275,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        (void) sd_notify(false, "WATCHDOG=1");
+        (void) notify_send("WATCHDOG=1");     /* a full queue: the next ping */
         return sd_event_source_set_time(s, usec + m->watchdog_usec / 2);
 }
 

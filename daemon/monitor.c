@@ -40,13 +40,13 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "headcountd.h"
 #include "instance.h"
 #include "log.h"
+#include "notify.h"
 #include "time-util.h"
 
 #ifndef __NR_pidfd_open
@@ -717,13 +717,30 @@ void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances) 
 
 #define HCD_STATUS_USEC (100 * 1000)
 
-/* The STATUS= line that was held back (see manager_update_status()). */
-static int on_status(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
+/* Sends the current STATUS= line. When the service manager's queue is full we do not
+ * wait for it to read: the timer tries again with whatever line is current by then. */
+static void status_send(Manager *m) {
+        _cleanup_free_ char *line = NULL;
+        int k;
 
         m->status_sent_usec = now_usec();
-        if (m->ready && m->status)
-                (void) sd_notifyf(false, "STATUS=%s", m->status);
+        if (!m->ready || !m->status)
+                return;
+        if (asprintf(&line, "STATUS=%s", m->status) < 0) {
+                line = NULL;
+                (void) log_oom();
+                return;
+        }
+        k = notify_send(line);
+        if (k != -EAGAIN || !m->status_source)
+                return;
+        (void) sd_event_source_set_time(m->status_source, m->status_sent_usec + HCD_STATUS_USEC);
+        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_ONESHOT);
+}
+
+/* The STATUS= line that was held back (see manager_update_status()). */
+static int on_status(sd_event_source *s, uint64_t usec, void *userdata) {
+        status_send(userdata);
         return 0;
 }
 
@@ -764,8 +781,7 @@ void manager_update_status(Manager *m) {
         /* At most one STATUS= per HCD_STATUS_USEC: a burst of joins is one line, and a
          * service manager that reads its socket slowly never holds up our counting. */
         if (now_usec() >= m->status_sent_usec + HCD_STATUS_USEC || !m->status_source) {
-                m->status_sent_usec = now_usec();
-                (void) sd_notifyf(false, "STATUS=%s", m->status);
+                status_send(m);
                 return;
         }
         (void) sd_event_source_set_time(m->status_source, m->status_sent_usec + HCD_STATUS_USEC);

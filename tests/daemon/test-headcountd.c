@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -677,6 +679,56 @@ START_TEST(test_daemon_load_beyond_descriptors)
 }
 END_TEST
 
+/* A service manager that does not read its notification socket: its queue is full (as
+ * net.unix.max_dgram_qlen allows) before the first join. For longer than the STATUS=
+ * interval, the daemon still logs every join; it sends the STATUS= it held back once
+ * the queue has room, and stops on SIGTERM. */
+START_TEST(test_daemon_notify_queue_full)
+{
+        const char *args[] = { "--bus=none", NULL };
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, status, filled = 0;
+        unsigned n = 0;
+        uint64_t t0;
+        char want[64];
+
+        start_daemon_args(args, 0);
+        ck_assert_uint_lt(strlen(h.notify_path), sizeof sa.sun_path);
+        strcpy(sa.sun_path, h.notify_path);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        ck_assert_int_ge(fd, 0);
+        for (int i = 0; i < 100000; i++) {
+                if (sendto(fd, "X-FILLER=1", 10, MSG_DONTWAIT, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                        ck_assert_int_eq(errno, EAGAIN);
+                        break;
+                }
+                filled++;
+        }
+        (void) close(fd);
+        ck_assert_int_gt(filled, 0);
+
+        /* joins one after another, each logged before the next, for three STATUS=
+         * intervals (100 ms each): the daemon tries to send STATUS= meanwhile */
+        t0 = now_usec();
+        do {
+                ck_assert_int_gt(harness_spawn_holder(&h, "busy", 64, 64, NULL, false, NULL), 0);
+                n++;
+                ck_assert_uint_eq(wait_log_lines("busy: pid ", n), n);
+        } while (n < 64 && now_usec() < t0 + 300 * 1000);
+
+        /* with room again, the line held back comes, as it is now */
+        (void) snprintf(want, sizeof want, "STATUS=1 region, %u instances; busy %u/64", n, n);
+        ck_assert_int_eq(harness_notify_wait(&h, want, T_MS, NULL, 0), 0);
+
+        ck_assert_int_eq(kill(h.daemon_pid, SIGTERM), 0);
+        status = harness_wait_exit(h.daemon_pid, T_MS);
+        h.daemon_pid = 0;
+        ck_assert_int_ge(status, 0);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
 START_TEST(test_daemon_second_refused)
 {
         const char *args[] = { "--bus=none", NULL };
@@ -856,6 +908,7 @@ static Suite *suite_daemon(void) {
         tcase_add_test(tc, test_daemon_tag_controls);
         tcase_add_test(tc, test_daemon_log_escapes);
         tcase_add_test(tc, test_daemon_closed_stdio);
+        tcase_add_test(tc, test_daemon_notify_queue_full);
         suite_add_tcase(s, tc);
 
         /* 2,000 processes' worth of seats: a bound for a loaded machine */
