@@ -118,8 +118,11 @@ static int region_open_handle(Manager *m, const char *name, hc_region **ret) {
         /* HC_WATCH: leaves through other processes' handles, which keep their descriptors
          * open, then raise an IN_MODIFY on the region file for our watch. HC_ANY_OWNER:
          * root's daemon counts and reports the regions users make in the system scope, read
-         * only and never mapped (validated on every read). */
-        o.flags |= HC_NO_CREATE | HC_WATCH | HC_ANY_OWNER;
+         * only and never mapped (validated on every read).
+         * HC_LOCK_TRY: the loop never waits for a region lock, which anyone who can read
+         * a region can hold (a read lock on its byte is enough to keep a writer out); a
+         * reap that finds it held is tried again from a timer (region_reap()). */
+        o.flags |= HC_NO_CREATE | HC_WATCH | HC_ANY_OWNER | HC_LOCK_TRY;
         return hc_region_open(name, &o, ret);
 }
 
@@ -209,19 +212,54 @@ static int pidfd_open(pid_t pid) {
         return (int) syscall(__NR_pidfd_open, pid, 0);
 }
 
+/* Clears dead records and wakes hc_wait() callers. The region lock is tried once: when
+ * another process holds it, the retry timer tries again (our count does not need the
+ * reap: listing a region we may write clears dead records without the lock). */
+static void region_reap(Region *r) {
+        Manager *m = r->manager;
+        int k;
+
+        k = hc_region_reap(r->handle);
+        r->reap_pending = k == -ETIMEDOUT;
+        if (k < 0 && k != -EACCES && k != -ETIMEDOUT)
+                log_debug("Cannot reap region '%s': %s", r->name, strerror(-k));
+        if (r->reap_pending && m->reap_source &&
+            sd_event_source_get_enabled(m->reap_source, NULL) == 0) {
+                (void) sd_event_source_set_time(m->reap_source, now_usec() + HCD_LOCK_RETRY_USEC);
+                (void) sd_event_source_set_enabled(m->reap_source, SD_EVENT_ONESHOT);
+        }
+}
+
+static int on_reap_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < m->n_regions; i++) {
+                Region *r = m->regions[i];
+
+                if (!r->reap_pending)
+                        continue;
+                region_reap(r);
+                if (!r->reap_pending) {
+                        r->dirty = true;
+                        manager_schedule_dispatch(m);
+                }
+        }
+        return 0;
+}
+
 static int on_holder_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Holder *h = userdata;
         Region *r = h->region;
-        int k;
 
         h->exited = true;
         (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
 
-        /* Clears the dead record and wakes hc_wait() callers before we count. */
-        k = hc_region_reap(r->handle);
-        if (k < 0 && k != -EACCES)
-                log_debug("Cannot reap region '%s': %s", r->name, strerror(-k));
-        (void) region_refresh(r, NULL);          /* may free h */
+        /* Clears the dead record and wakes hc_wait() callers before we count, in this
+         * iteration's dispatch, within its bound. */
+        region_reap(r);
+        r->dirty = true;
+        r->settle_step = 0;
+        manager_schedule_dispatch(r->manager);
         return 0;
 }
 
@@ -492,19 +530,35 @@ static void manager_arm_settle(Manager *m) {
         (void) sd_event_source_set_enabled(m->settle_source, SD_EVENT_ONESHOT);
 }
 
-/* Counts every region marked dirty. Iterates by name: a refresh may untrack a region. */
+/*
+ * Counts the regions marked dirty, HCD_DISPATCH_SEATS seats' worth at most (and at least
+ * one region): the rest stay dirty and the dispatch runs again in the next iteration of
+ * the loop, after the events that came meanwhile. Each dispatch starts where the last
+ * one stopped, so every dirty region has its turn however busy the others are. A refresh
+ * may untrack a region: the index then already names the next one.
+ */
 static int on_dispatch(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
+        size_t i = m->dispatch_next, left = m->n_regions;
+        unsigned spent = 0;
 
-        for (size_t i = 0; i < m->n_regions;) {
-                Region *r = m->regions[i];
+        for (; left > 0 && m->n_regions > 0; left--) {
                 size_t before = m->n_regions;
+                Region *r;
                 int k;
 
+                if (i >= m->n_regions)
+                        i = 0;
+                r = m->regions[i];
                 if (!r->dirty) {
                         i++;
                         continue;
                 }
+                if (spent > 0 && spent + r->capacity > HCD_DISPATCH_SEATS) {
+                        manager_schedule_dispatch(m);   /* the rest: next iteration */
+                        break;
+                }
+                spent += r->capacity;
                 r->dirty = false;
                 k = region_refresh(r, NULL);
                 if (m->n_regions < before)
@@ -513,6 +567,7 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
                         region_settle(r, k > 0);
                 i++;
         }
+        m->dispatch_next = i;
         manager_arm_settle(m);
         return 0;
 }
@@ -682,6 +737,12 @@ int manager_monitor_start(Manager *m) {
                 return log_error_errno(k, "Cannot add a timer: %m");
         (void) sd_event_source_set_enabled(m->recheck_source, SD_EVENT_ON);
 
+        k = sd_event_add_time(m->event, &m->reap_source, CLOCK_MONOTONIC, 0, HCD_LOCK_RETRY_USEC / 10,
+                              on_reap_retry, m);
+        if (k < 0)
+                return log_error_errno(k, "Cannot add a timer: %m");
+        (void) sd_event_source_set_enabled(m->reap_source, SD_EVENT_OFF);
+
         k = sd_event_add_time(m->event, &m->status_source, CLOCK_MONOTONIC, 0, 1000, on_status, m);
         if (k < 0)
                 return log_error_errno(k, "Cannot add a timer: %m");
@@ -702,6 +763,7 @@ void manager_monitor_stop(Manager *m) {
         m->settle_source = sd_event_source_disable_unref(m->settle_source);
         m->recheck_source = sd_event_source_disable_unref(m->recheck_source);
         m->status_source = sd_event_source_disable_unref(m->status_source);
+        m->reap_source = sd_event_source_disable_unref(m->reap_source);
 }
 
 void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances) {

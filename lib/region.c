@@ -185,6 +185,7 @@ int region_open(int dirfd, const struct scope *sc, const hc_options *opt, unsign
                 .writable = write,
                 .foreign = foreign,
                 .others_write = (st.st_mode & 0022) != 0,
+                .ours_alone = st.st_uid == geteuid() && !(st.st_mode & 0022),
                 .capacity = h.capacity,
                 .table_offset = h.table_offset,
                 .data_offset = h.data_offset,
@@ -401,8 +402,20 @@ static int record_valid(const struct region *r, const struct hc_slot_rec *rec, u
         return 0;
 }
 
-/* Reads record SEAT of a held seat into *RET; a record being written is read again. On
- * failure *RET says only the seat (HC_INSTANCE_NO_RECORD) and -EBADMSG is returned. */
+/*
+ * How many times a record that fails its check is read before we call it unreadable. A
+ * holder writes its record once, at its join, in well under a microsecond: a reader that
+ * catches it half-way finds it whole on the next read, or after letting the writer run.
+ * A record that fails every time is damaged or was written by someone else, and reading
+ * it more would only let whoever can write the file multiply our work: a listing costs at
+ * most this many reads per seat.
+ */
+#define RECORD_READS 4
+
+/* Reads record SEAT of a held seat into *RET; a record being written is read again, a
+ * few times. On failure *RET says only the seat (HC_INSTANCE_NO_RECORD, and
+ * HC_INSTANCE_UNREADABLE when a record is there but never passed its check) and -EBADMSG
+ * is returned. */
 int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64_t *ret_listen_id) {
         struct hc_slot_rec rec;
         size_t tag_len;
@@ -416,9 +429,14 @@ int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64
                 int q = record_copy(r, seat, &rec);
                 if (q == 0 && record_valid(r, &rec, seat) == 0)
                         break;
-                if (q == -EBADMSG || attempt >= 2000)
+                if (q == -EBADMSG)
                         return -EBADMSG;
-                if (attempt % 64 == 63)
+                if (attempt + 1 >= RECORD_READS) {
+                        if (q == 0 && rec.check != 0)
+                                ret->flags |= HC_INSTANCE_UNREADABLE;
+                        return -EBADMSG;  /* empty (not written yet, or being erased) or bad */
+                }
+                if (attempt > 0)
                         (void) sched_yield();      /* let a preempted writer finish */
         }
         tag_len = strnlen(rec.tag, sizeof rec.tag);

@@ -25,6 +25,8 @@ struct region {
         bool foreign;            /* root's read-only look at another user's region */
         bool others_write;       /* users other than its owner may write it: what its
                                   * records say are claims (HC_INSTANCE_UNVERIFIED) */
+        bool ours_alone;         /* only our uid may write it: its hint words (seat_hwm)
+                                  * may save us work; anyone else's are never believed */
         struct hc_region_header *map;
         size_t map_size;
         /* validated copies: never read again from the file, which others may change */
