@@ -43,6 +43,14 @@
  * most to list) cannot hold up the others. */
 #define HCD_DISPATCH_SEATS 4096
 
+/* A region whose listing took longer than HCD_COST_FREE_USEC (thousands of held seats,
+ * bad records) is listed again, however many events it raises, only after HCD_COST_SHARE
+ * times as long: it gets at most a fifth of the loop, and its owner, who can poke it as
+ * often as they like, cannot multiply the daemon's work (the settle re-checks after each
+ * event included). */
+#define HCD_COST_FREE_USEC 1000
+#define HCD_COST_SHARE 4
+
 enum {
         HCD_BUS_NONE,
         HCD_BUS_USER,
@@ -74,6 +82,7 @@ struct Region {
         uint64_t settle_usec;            /* CLOCK_MONOTONIC of the next re-check, or 0 */
         bool reap_pending;               /* a holder died while someone else held the
                                           * region lock: reap from the retry timer */
+        uint64_t not_before_usec;        /* a costly region is listed again no sooner */
 };
 
 struct Manager {

@@ -532,18 +532,21 @@ static void manager_arm_settle(Manager *m) {
 
 /*
  * Counts the regions marked dirty, HCD_DISPATCH_SEATS seats' worth at most (and at least
- * one region): the rest stay dirty and the dispatch runs again in the next iteration of
- * the loop, after the events that came meanwhile. Each dispatch starts where the last
- * one stopped, so every dirty region has its turn however busy the others are. A refresh
- * may untrack a region: the index then already names the next one.
+ * one region): a region that does not fit stays dirty, and the dispatch runs again in the
+ * next iteration of the loop, after the events that came meanwhile, starting with it; the
+ * smaller ones after it that fit go on now. So every dirty region has its turn however
+ * busy the others are. A region that was costly to list waits its not_before_usec
+ * (HCD_COST_SHARE). A refresh may untrack a region: the index then names the next one.
  */
 static int on_dispatch(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
         size_t i = m->dispatch_next, left = m->n_regions;
+        bool deferred = false;
         unsigned spent = 0;
 
         for (; left > 0 && m->n_regions > 0; left--) {
                 size_t before = m->n_regions;
+                uint64_t t0, t1;
                 Region *r;
                 int k;
 
@@ -554,20 +557,37 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
                         i++;
                         continue;
                 }
+                if (r->not_before_usec > now_usec()) {
+                        /* listed a moment ago at a cost: it stays dirty until its turn */
+                        if (!r->settle_usec || r->settle_usec < r->not_before_usec)
+                                r->settle_usec = r->not_before_usec;
+                        i++;
+                        continue;
+                }
                 if (spent > 0 && spent + r->capacity > HCD_DISPATCH_SEATS) {
-                        manager_schedule_dispatch(m);   /* the rest: next iteration */
-                        break;
+                        /* next iteration, first; smaller regions after it go on now */
+                        if (!deferred)
+                                m->dispatch_next = i;
+                        deferred = true;
+                        i++;
+                        continue;
                 }
                 spent += r->capacity;
                 r->dirty = false;
+                t0 = now_usec();
                 k = region_refresh(r, NULL);
                 if (m->n_regions < before)
                         continue;               /* r was untracked: i is the next one */
+                t1 = now_usec();
+                r->not_before_usec = t1 - t0 > HCD_COST_FREE_USEC ? t1 + HCD_COST_SHARE * (t1 - t0) : 0;
                 if (k >= 0)
                         region_settle(r, k > 0);
                 i++;
         }
-        m->dispatch_next = i;
+        if (deferred)
+                manager_schedule_dispatch(m);
+        else
+                m->dispatch_next = i;
         manager_arm_settle(m);
         return 0;
 }

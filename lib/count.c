@@ -119,28 +119,34 @@ int handle_list(hc_region *h, hc_instance **ret) {
                         free(list);
                         return c;
                 }
-                for (unsigned i = 0; mask && i < HC_SEATS_PER_FILE; i++) {
-                        if (!(mask & (UINT64_C(1) << i)))
-                                continue;
-                        if (n == size) {
-                                unsigned ns = size ? size * 2 : 8;
-                                hc_instance *nl = realloc(list, ns * sizeof *nl);
-                                if (!nl) {
-                                        free(list);
-                                        return -ENOMEM;
-                                }
-                                list = nl;
-                                size = ns;
+                if (!mask)
+                        continue;
+                if (n + (unsigned) c > size) {
+                        unsigned ns = size ? size : 8;
+                        hc_instance *nl;
+
+                        while (ns < n + (unsigned) c)
+                                ns *= 2;
+                        nl = realloc(list, ns * sizeof *nl);
+                        if (!nl) {
+                                free(list);
+                                return -ENOMEM;
                         }
-                        (void) region_record_read(&h->r, seat_first(k) + i, &list[n], NULL);
-                        n++;
+                        list = nl;
+                        size = ns;
                 }
+                /* the held seats' records, one read for the whole lock file's */
+                region_records_read(&h->r, seat_first(k), seat_file_seats(h->r.capacity, k), mask,
+                                    list + n);
+                n += (unsigned) c;
         }
         if (n == 0) {
                 free(list);
                 list = NULL;
         }
-        if (h->r.writable)
+        /* only when it changed: without a mapping the write is an IN_MODIFY, which a
+         * monitor that lists on every event would otherwise raise for itself forever */
+        if (h->r.writable && region_word(&h->r, WORD_LIVE) != n)
                 region_word_set(&h->r, WORD_LIVE, n);
         *ret = list;
         return (int) n;
