@@ -23,6 +23,13 @@
  * nothing; our handles are opened with HC_WATCH, so such a leave writes the header's poke
  * word, an IN_MODIFY. A re-check every HCD_RECHECK_USEC remains as the backstop.
  *
+ * Another user's region is hostile input, and the loop never blocks on one: our handles
+ * are opened with HC_LOCK_TRY, so a reap that finds the region lock held (a reader may
+ * hold it) is tried again from a timer; each dispatch lists HCD_DISPATCH_SEATS seats'
+ * worth at most; and a region whose listing is costly (thousands of held seats, bad
+ * records), however often its owner pokes it, is listed at most a fifth of the time
+ * (HCD_COST_SHARE). Other regions' events are seen meanwhile.
+ *
  * A pidfd refers to the process we opened it for, but the PID we read from a record may
  * have been reused between the listing and pidfd_open(). That costs nothing worse than a
  * pidfd that never fires: the dead holder's close event and the re-checks still see the

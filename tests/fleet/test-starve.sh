@@ -143,13 +143,13 @@ local_event "before the attacks" other
 # (a) user A's own 4096-seat region, garbage records, seat_hwm 0, poked
 as "$UA" "$HEADCOUNT" --dir "$S" create junk --capacity 4096 ||
         { fail "user A cannot create a 4096-seat region"; fleet_finish; }
-as "$UA" python3 "$T/py/hold-all.py" "$S" junk "$ATTACK_SECS" "$T/ready/a" &
+as "$UA" python3 "$T/py/hold-all.py" "$S" junk $((ATTACK_SECS + 10)) "$T/ready/a" &
 started_pids="$started_pids $!"
 wait_for 20 "attack (a) holds every seat" test -e "$T/ready/a"
 
 # (b) root's 0644 region, its region lock read-locked by user B, a holder that dies
 "$HEADCOUNT" --dir "$S" create victim --mode 0644 || fail "root cannot create a 0644 region"
-as "$UB" python3 "$T/py/read-lock.py" "$S/victim" "$ATTACK_SECS" "$T/ready/b" &
+as "$UB" python3 "$T/py/read-lock.py" "$S/victim" $((ATTACK_SECS + 10)) "$T/ready/b" &
 started_pids="$started_pids $!"
 wait_for 20 "attack (b) read-locks the region lock" test -e "$T/ready/b"
 
@@ -157,7 +157,7 @@ attack_start=$(now_ms)
 
 # a 0666 region of root's that user A fills with unreadable records, for user B's run
 "$HEADCOUNT" --dir "$S" create big --mode 0666 --capacity 4096 || fail "root cannot create a 0666 region"
-as "$UA" python3 "$T/py/hold-all.py" "$S" big "$ATTACK_SECS" "$T/ready/big" &
+as "$UA" python3 "$T/py/hold-all.py" "$S" big $((ATTACK_SECS + 10)) "$T/ready/big" &
 started_pids="$started_pids $!"
 wait_for 20 "user A holds every seat of big" test -e "$T/ready/big"
 t0=$(now_ms)
@@ -182,7 +182,7 @@ wait_for "$EVENT_BOUND" "the victim's holder's end is logged" logged "victim: .*
 
 # local events of other regions, until the attacks end
 i=0
-while [ $(($(now_ms) - attack_start)) -lt $((ATTACK_SECS * 1000 - 5000)) ]; do
+while [ $(($(now_ms) - attack_start)) -lt $((ATTACK_SECS * 1000)) ]; do
         i=$((i + 1))
         local_event "under attack ($i)" "other$((i % 3))"
         check "the fleet holder still runs (${i})" running "$fleet_pid"
