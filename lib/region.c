@@ -320,7 +320,7 @@ void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check
          * is given by the seat's holder, whose record it is (nobody else writes a held
          * seat's record), and a reaper clears one only while it holds the free seat's
          * read lock. */
-        (void) pwrite(r->fd, &zero, sizeof zero, record_offset(r, seat));
+        (void) pwrite_all(r->fd, &zero, sizeof zero, record_offset(r, seat));
 }
 
 /*
@@ -344,7 +344,7 @@ void region_record_erase(struct region *r, unsigned seat, uint64_t only_if_check
                         __atomic_store_n(&d[i], 0, __ATOMIC_RELAXED);
                 return;
         }
-        (void) pwrite(r->fd, &zero, sizeof zero, record_offset(r, seat));
+        (void) pwrite_all(r->fd, &zero, sizeof zero, record_offset(r, seat));
 }
 
 /* The seq and pid of record SEAT as they are, checked or not (for hc_region_departure()). */
@@ -574,7 +574,7 @@ void region_word_set(struct region *r, enum region_word w, uint32_t v) {
         if (r->mapped)
                 __atomic_store_n(word_mapped(r, w), v, __ATOMIC_RELEASE);
         else
-                (void) pwrite(r->fd, &v, sizeof v, (off_t) word_offset[w]);
+                (void) pwrite_all(r->fd, &v, sizeof v, (off_t) word_offset[w]);
 }
 
 /* Adds DELTA (a hint: without a mapping, a read and a write that a racing writer can
@@ -615,7 +615,7 @@ void region_poke(struct region *r) {
         region_word_add(r, WORD_GENERATION, 1);
         if (r->mapped)
                 (void) syscall(SYS_futex, &r->map->generation, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
-        (void) pwrite(r->fd, &one, sizeof one, (off_t) offsetof(struct hc_region_header, poke));
+        (void) pwrite_all(r->fd, &one, sizeof one, (off_t) offsetof(struct hc_region_header, poke));
 }
 
 /* Sleeps on the generation word while it is SEEN, at most TS. -EOPNOTSUPP unmapped. */

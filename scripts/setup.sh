@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs the Debian packages listed in .ci/packages, then configures and builds in build/.
-# Usage: scripts/setup.sh [configure options...]
+# Usage: [HEADCOUNT_HARDENED=1] scripts/setup.sh [configure options...]
+# HEADCOUNT_HARDENED=1 configures with Debian's hardening flags (dpkg-buildflags).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -29,7 +30,14 @@ fi
 mkdir -p build
 cd build
 if [ ! -f Makefile ] || [ "$#" -gt 0 ]; then
-        ../configure -q "$@"
+        if [ "${HEADCOUNT_HARDENED:-0}" = 1 ]; then
+                # the flags Debian builds its packages with (dpkg-buildflags: -O2,
+                # _FORTIFY_SOURCE, the stack protector, format checks, relro)
+                CFLAGS=$(dpkg-buildflags --get CFLAGS) CPPFLAGS=$(dpkg-buildflags --get CPPFLAGS) \
+                        LDFLAGS=$(dpkg-buildflags --get LDFLAGS) ../configure -q "$@"
+        else
+                ../configure -q "$@"
+        fi
 fi
 make -s -j"$(nproc)" >/dev/null
 echo "setup: built in $top/build"

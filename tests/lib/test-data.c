@@ -32,7 +32,8 @@ static pid_t spawn_locker(const char *name, const char *what, bool die) {
                         strcpy(hc_region_data(rg), what);
                 if (die)
                         raise(SIGKILL);   /* holding the lock, the data half-written */
-                (void) write(p[1], &r, sizeof r);
+                if (write(p[1], &r, sizeof r) != (ssize_t) sizeof r)
+                        _exit(1);         /* the parent's read fails the test */
                 for (;;)
                         pause();
         }

@@ -264,7 +264,8 @@ START_TEST(test_forward_fifty_senders)
                         char c;
 
                         close(gate[1]);
-                        (void) read(gate[0], &c, 1);      /* all start together */
+                        if (read(gate[0], &c, 1) < 0)     /* all start together */
+                                child_exit(9);
                         snprintf(msg, sizeof msg, "sender %d", i);
                         if (hc_send("many", TOPT(.timeout_ms = 60000), msg, strlen(msg), &reply,
                                     NULL) != 0)
@@ -405,7 +406,8 @@ START_TEST(test_forward_primary_killed_takeover)
                         child_exit(10);
                 if (hc_slot_is_primary("take", TOPT(), s) != 0)
                         child_exit(11);
-                (void) write(ev[1], "j", 1);
+                if (write(ev[1], "j", 1) != 1)
+                        child_exit(14);
                 /* sleeps until the count drops below 2, then checks */
                 while ((r = hc_slot_is_primary("take", TOPT(), s)) == 0)
                         (void) hc_wait("take", TOPT(), 2, 1000);
@@ -413,7 +415,8 @@ START_TEST(test_forward_primary_killed_takeover)
                         child_exit(12);
                 if (hc_listen("take", TOPT(), s, &l) < 0)
                         child_exit(13);
-                (void) write(ev[1], "L", 1);
+                if (write(ev[1], "L", 1) != 1)
+                        child_exit(15);
                 serve(l, SERVE_ECHO);
         }
         close(ev[1]);
