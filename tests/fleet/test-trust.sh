@@ -54,6 +54,10 @@ for p in ${LD_LIBRARY_PATH//:/ }; do
         LIBS=$LIBS${LIBS:+:}$(realpath "$p")
 done
 export LD_LIBRARY_PATH=$LIBS
+# A build for coverage writes its counts at exit, where only root may: the other users'
+# programs write theirs here instead, so that no "profiling:" line mixes with their stderr.
+GCOV_OTHER=$W/gcov
+mkdir -m 1777 "$GCOV_OTHER"
 
 # one_line TEXT: stderr is one line that contains TEXT.
 one_line() {
@@ -65,7 +69,7 @@ one_line() {
 as() {
         local user=$1
         shift
-        runuser -u "$user" -- env LD_LIBRARY_PATH="$LIBS" "$@"
+        runuser -u "$user" -- env LD_LIBRARY_PATH="$LIBS" GCOV_PREFIX="$GCOV_OTHER" "$@"
 }
 
 # A fake agent: fake PATH MODE serves SOCK_SEQPACKET on PATH; MODE is the answer to every
@@ -215,7 +219,7 @@ check "the socket is gone with its agent" [ ! -e "$W/squat/.headcountd.fleet" ]
 
 # ---- 5. The system scope's socket: root's, at a fixed path ----
 # a user cannot serve it: one line, exit 1
-expect 1 in_ns runuser -u "$VICTIM" -- env -u XDG_RUNTIME_DIR LD_LIBRARY_PATH="$LIBS" \
+expect 1 in_ns runuser -u "$VICTIM" -- env -u XDG_RUNTIME_DIR LD_LIBRARY_PATH="$LIBS" GCOV_PREFIX="$GCOV_OTHER" \
         timeout 20 "$HEADCOUNTD" --system --bus=none --log-target stderr --host u --etcd "$ETCD_ENDPOINTS"
 same "the refusal's lines" "$(wc -l <"$T/err")" 1
 contains "$T/err" "only root may, on /run/headcountd/fleet.sock"
@@ -231,12 +235,12 @@ in_ns runuser -u "$EVIL" -- "$PY" "$W/fake.py" /run/headcount/.headcountd.fleet 
 FAKE_PID=$!
 started_pids="$started_pids $FAKE_PID"
 wait_for 10 "the planted agent in /run/headcount" test -S "$NS_ROOT/run/headcount/.headcountd.fleet"
-expect 0 in_ns runuser -u "$VICTIM" -- env LD_LIBRARY_PATH="$LIBS" \
+expect 0 in_ns runuser -u "$VICTIM" -- env LD_LIBRARY_PATH="$LIBS" GCOV_PREFIX="$GCOV_OTHER" \
         "$HEADCOUNT" --system --fleet count x && same "system fleet count" "$(cat "$T/out")" 0
 # no agent of the user's own: the fallback finds the system's
-expect 0 in_ns runuser -u "$VICTIM" -- env -u HEADCOUNT_DIR -u XDG_RUNTIME_DIR LD_LIBRARY_PATH="$LIBS" \
+expect 0 in_ns runuser -u "$VICTIM" -- env -u HEADCOUNT_DIR -u XDG_RUNTIME_DIR LD_LIBRARY_PATH="$LIBS" GCOV_PREFIX="$GCOV_OTHER" \
         "$HEADCOUNT" --fleet count x && same "fallback fleet count" "$(cat "$T/out")" 0
-expect 0 in_ns runuser -u "$VICTIM" -- env -u HEADCOUNT_DIR -u XDG_RUNTIME_DIR LD_LIBRARY_PATH="$LIBS" \
+expect 0 in_ns runuser -u "$VICTIM" -- env -u HEADCOUNT_DIR -u XDG_RUNTIME_DIR LD_LIBRARY_PATH="$LIBS" GCOV_PREFIX="$GCOV_OTHER" \
         "$HEADCOUNT" --fleet run --max 1 x -- true
 fake_stop "$FAKE_PID"
 kill -TERM "$SYS_PID"
