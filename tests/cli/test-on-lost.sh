@@ -77,8 +77,11 @@ next_event
 read -r cmd fence <<<"$event"
 track "$cmd"
 same "HEADCOUNT_FENCE is a number" "$(case $fence in *[!0-9]* | "") echo no ;; *) echo yes ;; esac)" yes
-expect 0 hc --fleet list lost
-contains "$T/out" "$cmd"
+# The wrapper tells the agent CMD's pid after the exec, so CMD may speak first: poll.
+listed_lost() {
+        hc --fleet list lost >"$T/out" 2>"$T/err" && grep -qF -- "$cmd" "$T/out"
+}
+wait_for 60 "'headcount --fleet list lost' names CMD (pid $cmd)" listed_lost
 lose
 same "term: exit status" $status 69
 next_event
