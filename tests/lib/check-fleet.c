@@ -87,6 +87,30 @@ static bool alive(pid_t pid) {
         return pid > 0 && waitpid(pid, NULL, WNOHANG) <= 0 && kill(pid, 0) == 0;
 }
 
+/* Waits until PID has exited: gone, or a zombie (its descriptors are all closed then). A
+ * forked test cannot reap its parent's children, so it looks at /proc. */
+static bool exited(pid_t pid) {
+        long long deadline = now_usec() + BOUND_USEC;
+        char path[64], buf[512], *s;
+
+        (void) snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        while (now_usec() < deadline) {
+                FILE *f = fopen(path, "re");
+                size_t n;
+
+                if (!f)
+                        return true;
+                n = fread(buf, 1, sizeof buf - 1, f);
+                (void) fclose(f);
+                buf[n] = '\0';
+                s = strrchr(buf, ')');    /* the command name may hold anything */
+                if (n == 0 || (s && (s[2] == 'Z' || s[2] == 'X')))
+                        return true;
+                (void) usleep(20000);
+        }
+        return false;
+}
+
 /* Waits until the agent in DIR answers a count (it holds its etcd lease by then). */
 static bool agent_ready(const char *dir, pid_t pid) {
         long long deadline = now_usec() + BOUND_USEC;
@@ -481,6 +505,9 @@ START_TEST(test_fleet_agent_dies)
         ck_assert_int_eq(poll(&pfd, 1, (int) (BOUND_USEC / 1000)), 1);
         ck_assert_int_eq(hc_slot_lost(s), 1);
         s = hc_leave(s);
+        /* our connection may hang up before the agent's listening socket is closed: only
+         * once the agent is gone does nobody serve the directory */
+        ck_assert_msg(exited(agent2_pid), "the agent still runs after SIGKILL");
         ck_assert_int_eq(hc_count("gone", H2(.error_text = text, .error_text_size = sizeof text)),
                          -EHOSTDOWN);
         ck_assert_msg(strstr(text, dir2), "error text '%s'", text);
