@@ -12,6 +12,10 @@
 #                   socket closes) vs 'etcdctl lock' (its session's lease runs out, TTL 3)
 #   throughput      joins per second (run --max 8 --wait -- true) from 8 hosts with 2 callers
 #                   each, vs 16 callers of 'etcdctl lock' (each its own lock)
+#   TLS + auth      the whole process again on a second etcd with https, client
+#                   certificates (--client-cert-auth) and authentication: the agent with
+#                   --etcd-cacert/--etcd-cert/--etcd-key/--etcd-user, etcdctl lock with the
+#                   same certificates and user (target <= 1.0x). Skipped without openssl.
 #
 # Prints medians and ratios; a ratio past its target says MISSES. Skips, saying so, when
 # etcd or headcountd's fleet support is missing.
@@ -200,10 +204,49 @@ awk -v c="$tp_fleet" -v r="$tp_lock" 'BEGIN {
         printf "| %-44s | %10.1f | %10.1f | %7.3fx | %-16s |\n", "joins/s, 8 hosts x 2 callers / 16 locks", c, r, c / r, ""
 }' >>"$results"
 
+left=$(fleet_count h2 benchtp)
+
+# 4. The same whole processes on a secured etcd: a new cluster, the plain one and its
+# hosts gone first (they would only retry in the background).
+tls_note=
+if command -v openssl >/dev/null; then
+        for i in 1 2 3 4 5 6 7 8; do
+                host_kill h$i
+        done
+        etcd_stop_all
+        pki_make "$T/pki"
+        etcd_tls_flags "$T/pki"
+        etcd_start 1
+        pw="bench-$RANDOM$RANDOM"
+        {
+                echo "root-$pw" | ectl user add root --interactive=false &&
+                ectl role add root && ectl user grant-role root root &&
+                ectl role add hc-fleet &&
+                ectl role grant-permission hc-fleet --prefix=true readwrite "$FLEET_PREFIX" &&
+                ectl role grant-permission hc-fleet --prefix=true readwrite benchlock-tls &&
+                echo "$pw" | ectl user add hc --interactive=false &&
+                ectl user grant-role hc hc-fleet && ectl auth enable
+        } >"$T/etcdctl.log" 2>&1 || { cat "$T/etcdctl.log" >&2; exit 1; }
+        (umask 077; printf '%s\n' "$pw" >"$T/pw")
+        host_start s1 --ttl 3 --etcd-cacert "$T/pki/ca.crt" --etcd-cert "$T/pki/client.crt" \
+                --etcd-key "$T/pki/client.key" --etcd-user hc --etcd-password-file "$T/pw"
+        HEADCOUNT_DIR=${HOST_DIR[s1]} "$hc" --fleet run --max 1 benchrun -- "$true_bin" ||
+                { echo "fleet-bench: the agent on the secured etcd does not serve:" >&2
+                  tail -n 3 "$T/host-s1.log" >&2; exit 1; }
+        HEADCOUNT_DIR=${HOST_DIR[s1]} "$driver" "$rounds" \
+                etcdctl-lock-tls /usr/bin/etcdctl --endpoints "$ETCD_ENDPOINTS" "${ECTL_OPTS[@]}" \
+                        --user "hc:$pw" lock benchlock-tls "$true_bin" ';;' \
+                fleet-run-tls "$hc" --fleet run --max 1 benchrun -- "$true_bin" >"$T/spawn" || exit 1
+        ratio "TLS+auth: run --max 1 / etcdctl lock (ms)" "$(med fleet-run-tls)" \
+                "$(med etcdctl-lock-tls)" 1.0
+else
+        tls_note=" (no openssl: no TLS measurement)"
+fi
+
 echo
 echo "| what | headcount | etcdctl | ratio | target |"
 echo "|---|---|---|---|---|"
 cat "$results"
 echo
 echo "(medians of $rounds rounds for whole processes, 15 and 3 kills; failed calls in the"
-echo " throughput run: headcount $fail_fleet, etcdctl $fail_lock; fleet count left: $(fleet_count h2 benchtp))"
+echo " throughput run: headcount $fail_fleet, etcdctl $fail_lock; fleet count left: $left)$tls_note"

@@ -59,6 +59,7 @@ struct cli {
         int time_format;        /* list --time-format: TIME_FORMAT_* */
         unsigned below;         /* wait --below, --zero */
         unsigned mode;          /* create --mode */
+        const char *owner;      /* create --owner (fleet) */
         unsigned capacity;      /* create --capacity */
         size_t data_size;       /* create --data-size */
         int fd;                 /* join, leave --fd: the shell's descriptor; -1 when not given */

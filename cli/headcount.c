@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "stdio-fds.h"
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
@@ -44,6 +45,7 @@ enum {
         OPT_RESTART,
         OPT_RESTART_SEC,
         OPT_ON_LOST,
+        OPT_OWNER,
 };
 
 /* Which options each command takes, as bits of (1 << option index in the table below). */
@@ -72,6 +74,7 @@ static const struct option longopts[] = {
         { "restart",            required_argument, NULL, OPT_RESTART   },
         { "restart-sec",        required_argument, NULL, OPT_RESTART_SEC },
         { "on-lost",            required_argument, NULL, OPT_ON_LOST   },
+        { "owner",              required_argument, NULL, OPT_OWNER     },
         { "user",               no_argument,       NULL, OPT_USER      },
         { "system",             no_argument,       NULL, OPT_SYSTEM    },
         { "dir",                required_argument, NULL, OPT_DIR       },
@@ -107,7 +110,8 @@ enum {
         F_RESTART = 1 << 21,
         F_RESTART_SEC = 1 << 22,
         F_ON_LOST = 1 << 23,
-        N_COMMAND_OPTIONS = 24, /* the options above: the first entries of longopts[] */
+        F_OWNER = 1 << 24,
+        N_COMMAND_OPTIONS = 25, /* the options above: the first entries of longopts[] */
 };
 
 static const struct command {
@@ -121,6 +125,7 @@ static int command_count(const struct cli *c);
 static int command_wait(const struct cli *c);
 static int command_create(const struct cli *c);
 static int command_remove(const struct cli *c);
+static int command_status(const struct cli *c);
 
 static const struct command commands[] = {
         { "run",    true,  F_MAX | F_WAIT | F_TAG | F_CONFLICT | F_QUIET | F_REPLACE |
@@ -129,13 +134,15 @@ static const struct command commands[] = {
         { "list",   true,  F_TABLE | F_TIME_FORMAT,                       command_list   },
         { "names",  false, F_TABLE,                                       command_names  },
         { "wait",   true,  F_BELOW | F_ZERO | F_TIMEOUT,                  command_wait   },
-        { "create", true,  F_MODE | F_CAPACITY | F_DATA_SIZE,             command_create },
+        { "create", true,  F_MODE | F_CAPACITY | F_DATA_SIZE | F_MAX | F_OWNER,
+                                                                          command_create },
         { "remove", true,  0,                                             command_remove },
         { "send",   true,  F_TIMEOUT,                                     command_send   },
         { "path",   true,  F_MODE | F_CAPACITY | F_DATA_SIZE,             command_path   },
         { "join",   true,  F_MAX | F_WAIT | F_TAG | F_CONFLICT | F_QUIET | F_FD | F_PID,
                                                                           command_join   },
         { "leave",  true,  F_FD,                                          command_leave  },
+        { "status", false, 0,                                             command_status },
         { "help",   false, 0,                                             NULL           },
 };
 
@@ -163,12 +170,13 @@ static _Noreturn void usage(void) {
               " list <name>                     print one line per live instance\n"
               " names                           print every region in the scope with its count\n"
               " wait <name>                     wait until the count drops below a bound\n"
-              " create <name>                   create a region ahead of use\n"
+              " create <name>                   create a region (--fleet: a name) ahead of use\n"
               " remove <name>                   retire a region that nobody is in\n"
               " send <name> [--] <message>...   send to the primary instance, print its reply\n"
               " path <name>                     print the file a shell opens to hold a seat\n"
               " join --fd <fd> <name>           take a seat that descriptor <fd> holds\n"
               " leave --fd <fd> <name>          give back the seat that <fd> holds\n"
+              " status                          --fleet: the agent's etcd lease, in one line\n"
               " help [<command>]                print this help, or the command's own\n"
               "\nOptions:\n"
               " -m, --max <n>|ncpus|<p>%        'run', 'join': seats available (default 1);\n"
@@ -205,6 +213,8 @@ static _Noreturn void usage(void) {
               "                                   group or other write only in the system scope\n"
               "     --capacity <number>         'create': seats in the region (default 64)\n"
               "     --data-size <bytes>         'create': user data bytes in the region\n"
+              "     --owner <user>              'create', fleet scope: the name's owner (root\n"
+              "                                   only; default: the caller)\n"
               "     --user                      use the per-user scope (default)\n"
               "     --system                    use the system scope\n"
               "     --dir <dir>                 use the regions in <dir>\n"
@@ -221,8 +231,10 @@ static _Noreturn void usage(void) {
               "Columns of 'names': NAME COUNT CAPACITY (default: all)\n"
               "\nIn 'list', a PID marked '*' is from another PID namespace, and one marked '?'\n"
               "is a claim: the region is writable by others, who may have written the record.\n"
-              "\nWith --fleet, 'create' and 'send' are not available; when no headcountd\n"
+              "\nWith --fleet, 'send' is not available; 'create' defines a name (--max N, --mode\n"
+              "  0600, 0644 (default) or 0666, --owner); when no headcountd\n"
               "serves the fleet scope, or it cannot reach etcd, the exit status is 69.\n"
+              "'status' is only for --fleet: it exits 0 while the agent holds its lease.\n"
               "\n'headcount <command> --help' describes one command.\n"
               "For more details see headcount(1).\n", out);
         exit(EXIT_SUCCESS);
@@ -418,7 +430,8 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         if (npositional == 2 && streq(positional[0], "run"))
                                 usage_error("missing '--' before the command '%s'", argv[optind]);
                         if (npositional == 2 ||
-                            (npositional == 1 && streq(positional[0], "names")))
+                            (npositional == 1 && (streq(positional[0], "names") ||
+                                                  streq(positional[0], "status"))))
                                 usage_error("unexpected argument '%s'", argv[optind]);
                         if (npositional == 0 && !find_command(argv[optind]))
                                 usage_error("unknown command '%s'", argv[optind]);
@@ -513,6 +526,11 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                 case OPT_ON_LOST:
                         c->on_lost = parse_word("--on-lost", optarg, on_lost_words);
                         break;
+                case OPT_OWNER:
+                        if (optarg[0] == '\0')
+                                usage_error("invalid --owner value ''");
+                        c->owner = optarg;
+                        break;
                 case OPT_USER:
                         c->scope = HC_SCOPE_USER;
                         c->dir = NULL;
@@ -577,10 +595,26 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                                     "A-Z a-z 0-9 . _ - and does not start with '.'", c->name,
                                     HC_NAME_MAX);
         }
+        if (streq(command->name, "status") && !c->fleet)
+                usage_error("'status' is for the fleet scope: 'headcount --fleet status'");
+        if (streq(command->name, "create") && !c->fleet && (given & (F_MAX | F_OWNER)))
+                usage_error("'--%s' applies to 'create' only with --fleet",
+                            option_name(given & F_MAX ? F_MAX : F_OWNER));
+        if (c->fleet && streq(command->name, "create")) {
+                if (given & (F_CAPACITY | F_DATA_SIZE))
+                        usage_error("'--%s' does not apply to a fleet name: its N is --max",
+                                    option_name(given & F_CAPACITY ? F_CAPACITY : F_DATA_SIZE));
+                if (!(given & F_MAX))
+                        usage_error("'--fleet create' needs --max <n>, the name's N");
+                if (!(given & F_MODE))
+                        c->mode = 0644;
+                if ((c->mode & 0600) != 0600 || (c->mode & 0111) ||
+                    ((c->mode >> 3) & 7) != (c->mode & 7))
+                        usage_error("invalid mode %04o for a fleet name: 0600, 0644 or 0666 "
+                                    "(the owner's rw, and the same bits for group and others)",
+                                    c->mode);
+        }
         if (c->fleet) {
-                if (streq(command->name, "create"))
-                        usage_error("'create' is not available in the fleet scope: a name "
-                                    "of the fleet needs no creating, its first 'run' makes it");
                 if (streq(command->name, "send"))
                         usage_error("'send' is not available in the fleet scope: the primary "
                                     "may run on another host; 'headcount --fleet list %s' "
@@ -656,6 +690,21 @@ static int command_wait(const struct cli *c) {
         return EXIT_SUCCESS;
 }
 
+/* The fleet agent's health: its line, and 0 while it holds its lease (renewed on time or
+ * late), 69 when it holds none or no agent serves the scope. */
+static int command_status(const struct cli *c) {
+        char text[512], safe[ESCAPE_TEXT_SIZE(511)];
+        int r;
+
+        r = hc_fleet_status(CLI_OPTIONS(c), text, sizeof text);
+        if (r < 0) {
+                r = region_failure(c, "ask the agent for its status", r);
+                return r == EXIT_FAILURE ? EXIT_NO_FLEET : r;
+        }
+        printf("%s\n", escape_text(text, safe, sizeof safe));
+        return r == HC_FLEET_HELD || r == HC_FLEET_LATE ? EXIT_SUCCESS : EXIT_NO_FLEET;
+}
+
 /* Whether regions of C's scope may be writable by others: only in the system scope, where
  * the directory is root's and sticky (the library decides the same way). */
 static bool system_scope(const struct cli *c) {
@@ -668,6 +717,12 @@ static bool system_scope(const struct cli *c) {
 
 static int command_create(const struct cli *c) {
         int r;
+
+        if (c->fleet) {
+                r = hc_fleet_create(c->name, CLI_OPTIONS(c, .max = c->max, .mode = c->mode),
+                                    c->owner);
+                return r < 0 ? region_failure(c, "define", r) : EXIT_SUCCESS;
+        }
 
         /* Outside the system scope nobody would trust a region that others may write, so
          * creating one is an error, which the library reports as -EINVAL: say why in

@@ -44,12 +44,19 @@ static const struct {
           "     --timeout <secs>            give up after <secs>\n" },
         { "create",
           " headcount [options] create [--mode <mode>] [--capacity <n>] [--data-size <bytes>] <name>\n"
-          "\nCreate a region ahead of use (an existing one is left as it is).\n"
+          " headcount --fleet create --max <n> [--mode <mode>] [--owner <user>] <name>\n"
+          "\nCreate a region ahead of use (an existing one is left as it is); with --fleet,\n"
+          "define a fleet name for good (until 'remove').\n"
           "\nOptions:\n"
           "     --mode <mode>               file mode, octal (default 0600); group or other\n"
-          "                                   write only in the system scope\n"
+          "                                   write only in the system scope; fleet: 0600,\n"
+          "                                   0644 (default) or 0666: others may count (4)\n"
+          "                                   and join (2)\n"
           "     --capacity <n>              seats in the region (default 64, at most 4096)\n"
-          "     --data-size <bytes>         user data bytes in the region (at most 1 GiB)\n" },
+          "     --data-size <bytes>         user data bytes in the region (at most 1 GiB)\n"
+          "     --max <n>                   fleet: seats across hosts\n"
+          "     --owner <user>              fleet: the name's owner (root only; default:\n"
+          "                                   the caller)\n" },
         { "remove",
           " headcount [options] remove <name>\n"
           "\nRetire and remove a region that nobody is in.\n" },
@@ -83,6 +90,11 @@ static const struct {
         { "leave",
           " headcount [options] leave --fd <fd> <name>\n"
           "\nGive back the seat of <name> that descriptor <fd> holds, and erase its record.\n" },
+        { "status",
+          " headcount --fleet [options] status\n"
+          "\nPrint the fleet agent's health in one line: lease held, renewing late, lease\n"
+          "lost, or etcd unreachable (with the reason). Exit 0 while the agent holds its\n"
+          "etcd lease (on time or late), 69 when it holds none or no agent serves the scope.\n" },
 };
 
 bool command_usage(const char *name) {

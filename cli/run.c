@@ -52,7 +52,8 @@
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 
-/* As run_report_full() in the fleet scope, where a pid means something on its host only. */
+/* As run_report_full() in the fleet scope, where a pid means something on its host only,
+ * and is a claim unless the agent verified it. */
 static void report_full_fleet(const struct cli *c) {
         hc_fleet_instance *list = NULL;
         char holders[320] = "";
@@ -61,9 +62,10 @@ static void report_full_fleet(const struct cli *c) {
 
         n = hc_fleet_list(c->name, CLI_OPTIONS(c), &list);
         for (int i = 0; i < n && i < (int) c->max && len < sizeof holders - 100; i++)
-                len += (size_t) snprintf(holders + len, sizeof holders - len, "%spid %d on %s",
+                len += (size_t) snprintf(holders + len, sizeof holders - len, "%spid %d%s on %s",
                                          len ? ", " : "", (int) list[i].instance.pid,
-                                         list[i].host);
+                                         instance_verified(&list[i].instance) ? "" :
+                                         " (unverified)", list[i].host);
         free(list);
         if (len > 0)
                 message_error("no free seat in fleet region '%s': held by %s", c->name, holders);

@@ -16,7 +16,7 @@
 
 #include "escape.h"
 #if HAVE_FLEET
-#include "fleet.h"
+#include "fleet-bridge.h"
 #endif
 #include "headcountd.h"
 #include "log.h"
@@ -169,7 +169,10 @@ static int method_fleet_count(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (!m->fleet)
                 return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
                                         "This headcountd runs without --etcd");
-        return fleet_bus_count(m->fleet, msg, name, error);
+        if (hc_name_valid(name) < 0 || strchr(name, '\\'))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Invalid fleet name '%.*s'", HC_NAME_MAX, name);
+        return fleet_bridge_bus_call(m->fleet, msg, name);
 }
 
 static int method_fleet_names(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -178,7 +181,17 @@ static int method_fleet_names(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (!m->fleet)
                 return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
                                         "This headcountd runs without --etcd");
-        return fleet_bus_names(m->fleet, msg);
+        return fleet_bridge_bus_call(m->fleet, msg, NULL);
+}
+
+/* The fleet agent's health, as the fleet thread last told it (fleet-bridge.h). */
+static int property_fleet_state(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply, void *userdata,
+                                sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "s", m->fleet ? fleet_bridge_health(m->fleet)->text :
+                                     "no fleet agent: headcountd runs without --etcd");
 }
 #else
 static int method_fleet_count(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -189,11 +202,19 @@ static int method_fleet_count(sd_bus_message *msg, void *userdata, sd_bus_error 
 static int method_fleet_names(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         return method_fleet_count(msg, userdata, error);
 }
+
+static int property_fleet_state(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply, void *userdata,
+                                sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", "no fleet agent: built without fleet support");
+}
 #endif
 
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Directory", "s", property_directory, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("FleetState", "s", property_fleet_state, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("ListNames",
                                  "", "",
                                  "a(su)", SD_BUS_PARAM(names),
@@ -300,6 +321,18 @@ void manager_bus_region_removed(Manager *m, const char *name) {
         if (m->bus)
                 (void) sd_bus_emit_signal(m->bus, HCD_BUS_PATH, HCD_BUS_INTERFACE,
                                           "RegionRemoved", "s", name);
+}
+
+/* The fleet agent's health changed: PropertiesChanged carries the new FleetState. */
+void manager_bus_fleet_state_changed(Manager *m) {
+        int k;
+
+        if (!m->bus)
+                return;
+        k = sd_bus_emit_properties_changed(m->bus, HCD_BUS_PATH, HCD_BUS_INTERFACE,
+                                           "FleetState", NULL);
+        if (k < 0)
+                log_warning_errno(k, "Cannot send PropertiesChanged for FleetState: %m");
 }
 
 /* A fleet name in use on this host (a seat or a waiter here) has a new count. */

@@ -65,7 +65,9 @@ int etcd_endpoints_parse(const char *list, char ***ret, size_t *ret_n) {
                 }
                 while (strlen(url) > 1 && url[strlen(url) - 1] == '/')
                         url[strlen(url) - 1] = '\0';
-                r = endpoint_check(url);
+                /* '@' has no place in a host or port: user information, which would put
+                 * a password on the command line and in every message naming the URL. */
+                r = strchr(url, '@') ? -EPERM : endpoint_check(url);
                 a = r < 0 ? NULL : realloc(v, (n + 1) * sizeof *a);
                 if (!a) {
                         free(url);
@@ -199,6 +201,13 @@ int etcd_endpoints_check(const char *endpoints) {
         r = etcd_endpoints_parse(endpoints, &v, &n);
         etcd_endpoints_free(v, n);
         return r;
+}
+
+bool etcd_error_needs_token(const char *text) {
+        /* etcd's words (server/auth): an expired or unknown token, none at all, or one
+         * issued before the users or roles changed. */
+        return text && (strstr(text, "invalid auth token") || strstr(text, "user name is empty") ||
+                        strstr(text, "revision of auth store is old"));
 }
 
 /* Maps an etcd error answer ({"error": text, "code": N, "message": text}, or a stream's

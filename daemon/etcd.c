@@ -17,6 +17,14 @@
  * per round within the call's deadline (a new round only while members say they have no
  * leader); each attempt gets the time that is left, and the connection attempt a share
  * of it, so that a black-holed endpoint leaves time for the others.
+ *
+ * Access: with a user, a call needs a token; with a prefix to check, the check must have
+ * passed once. A call that finds access not ready waits (c->waiting) while one internal
+ * call at a time (e->auth_call: the authentication, then the check) makes it ready;
+ * then every waiting call starts, or every one ends with the failure's text. A call that
+ * etcd answers "invalid auth token" forgets the token it carried, unless a newer one came
+ * meanwhile, and waits again: one authentication per expiry, whoever hit it. Without a
+ * user, once the check has passed, nothing is added to any call.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -31,6 +39,7 @@
 
 #include "cleanup.h"
 #include "etcd.h"
+#include "strprintf.h"
 #include "time-util.h"
 
 /* The largest unary answer we take (a range over many keys). */
@@ -40,6 +49,13 @@
 #define ETCD_KEEPINTVL_SEC 5L
 #define ETCD_KEEPCNT 3
 #define ETCD_USER_TIMEOUT_MS 30000
+/* The longest token we send back (etcd's simple tokens are ~20 bytes, JWTs a few hundred). */
+#define ETCD_TOKEN_MAX 8192
+/* Access that etcd refused (a wrong password, a role without the prefix) is not asked
+ * again for so long: every call meanwhile fails at once with the same text. */
+#define ETCD_REFUSED_USEC (1000 * 1000)
+/* A call goes again with a new token at most so many times. */
+#define ETCD_REAUTH_MAX 2
 
 typedef struct EtcdSocket EtcdSocket;
 
@@ -61,6 +77,16 @@ struct Etcd {
         uint64_t timeout_usec;
         EtcdCall *calls;                 /* every call not yet detached */
         EtcdSocket *sockets;
+        char *cacert, *cert, *key;       /* TLS files, or NULL */
+        char *user, *password;           /* NULL: no authentication */
+        char *check_prefix;              /* NULL: no check */
+        bool checked;                    /* the prefix check passed */
+        bool auth_off;                   /* etcd said its authentication is not enabled */
+        char *token;                     /* "Authorization: TOKEN"; NULL: none (yet) */
+        uint64_t token_gen;              /* counts the tokens */
+        EtcdCall *auth_call;          /* the authentication or the check in flight */
+        uint64_t refused_until;          /* CLOCK_MONOTONIC: see ETCD_REFUSED_USEC */
+        char *refused_text;
 };
 
 struct EtcdCall {
@@ -88,6 +114,13 @@ struct EtcdCall {
         json_object *queue;              /* a watch's messages not yet handed over */
         bool streaming;                  /* the watch is established: failing now ends it */
         bool finished;                   /* r, reply and error are set */
+        bool internal;                   /* authentication or check: needs no token */
+        bool secret;                     /* the body holds the password */
+        bool waiting;                    /* waits for a token or the check */
+        bool reauth;                     /* the watch's token was refused: go again */
+        bool delivered;                  /* a watch message was queued */
+        uint64_t token_gen;              /* of the token this attempt carries */
+        unsigned n_reauth;
         int r;
         json_object *reply;
         char *error;
@@ -97,6 +130,8 @@ struct EtcdCall {
 static void call_unref(EtcdCall *c) {
         if (!c || --c->n_ref > 0)
                 return;
+        if (c->secret && c->body)
+                explicit_bzero(c->body, strlen(c->body));
         free(c->body);
         free(c->path);
         free(c->unreachable);
@@ -192,6 +227,9 @@ static void call_timed_out(EtcdCall *c) {
         call_finish(c, -ETIMEDOUT, NULL, text);
 }
 
+static int call_start(EtcdCall *c);
+static void call_reauth(EtcdCall *c, const char *text);
+
 /* Starts an attempt at endpoint c->endpoint. */
 static int call_attempt(EtcdCall *c) {
         Etcd *e = c->etcd;
@@ -267,17 +305,35 @@ static void call_answered(EtcdCall *c, long status) {
         json_object *o = json_tokener_parse(c->buf ?: "");
         const char *text = NULL;
         bool unavailable;
-        char msg[256];
+        char msg[768];
         int r;
 
         if (!json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
+                if (c->buf && strstr(c->buf, "CommonName")) {
+                        /* the gateway's words when our certificate has a CN and etcd runs
+                         * with --client-cert-auth: it would take the CN for the user */
+                        (void) snprintf(msg, sizeof msg, "etcd at %s refuses our client "
+                                        "certificate: it has a CommonName (CN), which etcd's "
+                                        "JSON gateway does not accept with --client-cert-auth; "
+                                        "use a certificate without a CN, and an etcd user "
+                                        "(--etcd-user) for identity", e->endpoints[c->endpoint]);
+                        e->current = c->endpoint;
+                        call_finish(c, -EACCES, NULL, msg);
+                        return;
+                }
                 (void) snprintf(msg, sizeof msg, "etcd at %s answered HTTP %ld, not a JSON object",
                                 e->endpoints[c->endpoint], status);
                 call_finish(c, -EINVAL, NULL, msg);
                 return;
         }
         r = etcd_error_from_json(o, &text, &unavailable);
+        if (r < 0 && !c->internal && e->user && etcd_error_needs_token(text)) {
+                e->current = c->endpoint;
+                call_reauth(c, text);
+                json_object_put(o);
+                return;
+        }
         if (r < 0 && unavailable) {
                 c->leaderless = true;
                 note_unreachable(c, text);
@@ -300,15 +356,89 @@ static void call_answered(EtcdCall *c, long status) {
         call_finish(c, 0, o, NULL);
 }
 
+/* Whether curl's error text is a TLS alert about our certificate (or its absence). */
+static bool alert_about_us(const char *text) {
+        return strstr(text, "alert") &&
+                (strstr(text, "certificate required") || strstr(text, "bad certificate") ||
+                 strstr(text, "unknown ca") || strstr(text, "certificate unknown") ||
+                 strstr(text, "unsupported certificate") || strstr(text, "certificate expired") ||
+                 strstr(text, "certificate revoked") || strstr(text, "access denied"));
+}
+
+/* Why a transfer failed, in words that name the cause: the TLS failures say which file
+ * and which option, since the fix is there. */
+static const char *failure_text(EtcdCall *c, CURLcode code, long status, long oserr,
+                                char *buf, size_t size) {
+        Etcd *e = c->etcd;
+        const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
+        bool https = strncmp(e->endpoints[c->endpoint], "https:", 6) == 0;
+        curl_off_t appconnect = 0;
+        long connects = 0;
+
+        switch (code) {
+        case CURLE_PEER_FAILED_VERIFICATION:
+                if (e->cacert)
+                        (void) snprintf(buf, size, "its TLS certificate fails verification with "
+                                        "the CA in %s (--etcd-cacert): %s", e->cacert, detail);
+                else
+                        (void) snprintf(buf, size, "its TLS certificate fails verification with "
+                                        "this host's CAs (give etcd's CA with --etcd-cacert): %s",
+                                        detail);
+                return buf;
+        case CURLE_SSL_CACERT_BADFILE:
+                (void) snprintf(buf, size, "cannot use the CA file %s (--etcd-cacert): %s",
+                                e->cacert ?: "(the system's)", detail);
+                return buf;
+        case CURLE_SSL_CERTPROBLEM:
+                (void) snprintf(buf, size, "cannot use the client certificate %s or its key %s "
+                                "(--etcd-cert, --etcd-key): %s", e->cert ?: "(none)",
+                                e->key ?: e->cert ?: "(none)", detail);
+                return buf;
+        default:
+                break;
+        }
+        (void) curl_easy_getinfo(c->easy, CURLINFO_APPCONNECT_TIME_T, &appconnect);
+        (void) curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects);
+        /* TLS 1.3 checks the client's certificate after the client is done with the
+         * handshake: a refusal then arrives as an alert on the first read, or, when etcd
+         * has already closed, as a broken connection before any answer on the connection
+         * just made (a reused one that breaks is a member going away). */
+        if (https && (alert_about_us(detail) ||
+                      (appconnect > 0 && connects > 0 && status == 0 &&
+                       (code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR ||
+                        code == CURLE_GOT_NOTHING)))) {
+                if (e->cert)
+                        (void) snprintf(buf, size, "it refused our client certificate %s "
+                                        "(is it signed by a CA in etcd's --trusted-ca-file, "
+                                        "for client authentication?): %s", e->cert, detail);
+                else
+                        (void) snprintf(buf, size, "it requires a client certificate (give "
+                                        "--etcd-cert and --etcd-key): %s", detail);
+                return buf;
+        }
+        if (code == CURLE_SSL_CONNECT_ERROR) {
+                (void) snprintf(buf, size, "TLS handshake failed: %s", detail);
+                return buf;
+        }
+        return oserr > 0 ? strerror((int) oserr) : detail;
+}
+
 /* curl finished a transfer of C with CODE. */
 static void call_done(EtcdCall *c, CURLcode code) {
         Etcd *e = c->etcd;
         long status = 0, oserr = 0;
+        char whybuf[CURL_ERROR_SIZE + 512];
         const char *why;
 
         (void) curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
         (void) curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &oserr);
         (void) curl_multi_remove_handle(e->multi, c->easy);
+        if (c->reauth) {                 /* the write callback stopped it for a new token */
+                c->reauth = false;
+                e->current = c->endpoint;
+                call_reauth(c, "invalid auth token");
+                return;
+        }
         if (c->finished)                 /* the write callback ended it */
                 return;
         if (code == CURLE_OK) {
@@ -319,9 +449,9 @@ static void call_done(EtcdCall *c, CURLcode code) {
                         call_answered(c, status);
                 return;
         }
-        why = oserr > 0 ? strerror((int) oserr) : c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
+        why = failure_text(c, code, status, oserr, whybuf, sizeof whybuf);
         if (c->stream_cb && c->streaming) {
-                char text[512];
+                char text[sizeof whybuf + 256];
 
                 (void) snprintf(text, sizeof text, "lost the watch on etcd at %s: %s",
                                 e->endpoints[c->endpoint], why);
@@ -453,8 +583,21 @@ static bool stream_message(EtcdCall *c, json_object *o) {
 
         if (json_object_object_get_ex(o, "result", &result) &&
             json_object_is_type(result, json_type_object)) {
+                json_object *canceled = NULL, *reason = NULL;
+
+                /* A watch whose token etcd refused is created and canceled at once: it
+                 * goes again with a new token, and the caller never hears of it. */
+                if (!c->delivered && c->etcd->user &&
+                    json_object_object_get_ex(result, "canceled", &canceled) &&
+                    json_object_get_boolean(canceled) &&
+                    json_object_object_get_ex(result, "cancel_reason", &reason) &&
+                    etcd_error_needs_token(json_object_get_string(reason))) {
+                        c->reauth = true;
+                        return false;
+                }
                 if (!c->queue && !(c->queue = json_object_new_array()))
                         return false;
+                c->delivered = true;
                 (void) json_object_array_add(c->queue, json_object_get(result));
                 (void) sd_event_source_set_enabled(c->dispatch, SD_EVENT_ONESHOT);
                 return true;
@@ -531,9 +674,103 @@ static int on_curl_sockopt(void *userdata, curl_socket_t fd, curlsocktype purpos
         return CURL_SOCKOPT_OK;
 }
 
+/* The request headers: JSON, no "Expect: 100-continue", and the token when there is one. */
+static struct curl_slist *headers_new(const char *token) {
+        struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json"), *n;
+
+        if (!h)
+                return NULL;
+        n = curl_slist_append(h, "Expect:");
+        if (n && token)
+                n = curl_slist_append(h, token);
+        if (!n) {
+                curl_slist_free_all(h);
+                return NULL;
+        }
+        return h;
+}
+
+static int auth_begin(Etcd *e);
+
+static bool auth_ready(const Etcd *e) {
+        return (!e->user || e->token || e->auth_off) && (!e->check_prefix || e->checked);
+}
+
+/* A call that waited for access longer than its deadline. */
+static int on_wait_expired(sd_event_source *es, uint64_t usec, void *userdata) {
+        EtcdCall *c = userdata;
+        char text[256];
+
+        c->again = sd_event_source_disable_unref(c->again);
+        c->waiting = false;
+        (void) snprintf(text, sizeof text, "etcd at %s did not answer within %g s "
+                        "(authentication or the prefix check still in progress)",
+                        c->etcd->endpoints[c->endpoint], (double) c->timeout_usec / 1e6);
+        call_finish(c, -ETIMEDOUT, NULL, text);
+        return 0;
+}
+
+/* Starts C when access is ready (with the token), else queues it until it is. */
+static int call_start(EtcdCall *c) {
+        Etcd *e = c->etcd;
+        struct curl_slist *h;
+        int r;
+
+        if (!c->internal && !auth_ready(e)) {
+                if (e->refused_until > 0 && now_usec() < e->refused_until) {
+                        call_finish(c, -EHOSTUNREACH, NULL, e->refused_text);
+                        return 0;
+                }
+                if (c->timeout_usec > 0 && !c->again) {
+                        r = sd_event_add_time(e->event, &c->again, CLOCK_MONOTONIC, c->deadline,
+                                              0, on_wait_expired, c);
+                        if (r < 0)
+                                return r;
+                }
+                c->waiting = true;
+                return auth_begin(e);
+        }
+        c->waiting = false;
+        c->again = sd_event_source_disable_unref(c->again);
+        h = headers_new(e->token);
+        if (!h)
+                return -ENOMEM;
+        curl_slist_free_all(c->headers);
+        c->headers = h;
+        (void) curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
+        c->token_gen = e->token_gen;
+        return call_attempt(c);
+}
+
+/* etcd refused C's token (expired, or none when one is now needed): the token goes,
+ * unless a newer one came since C left, and C waits for the next one. */
+static void call_reauth(EtcdCall *c, const char *text) {
+        Etcd *e = c->etcd;
+        int r;
+
+        if (c->n_reauth++ >= ETCD_REAUTH_MAX) {
+                call_finish(c, -EACCES, NULL, text);
+                return;
+        }
+        if (c->token_gen == e->token_gen) {
+                free(e->token);
+                e->token = NULL;
+                e->auth_off = false;
+        }
+        c->len = 0;
+        c->streaming = false;
+        c->n_tried = 0;
+        c->leaderless = false;
+        if (c->tok)
+                json_tokener_reset(c->tok);
+        r = call_start(c);
+        if (r < 0)
+                call_finish(c, r, NULL, strerror(-r));
+}
+
 static int call_new(Etcd *e, const char *path, json_object *request, uint64_t timeout_usec,
                     etcd_callback_t cb, etcd_stream_callback_t stream_cb, void *userdata,
-                    EtcdCall **ret) {
+                    bool internal, EtcdCall **ret) {
         EtcdCall *c;
         const char *body;
         int r;
@@ -551,14 +788,12 @@ static int call_new(Etcd *e, const char *path, json_object *request, uint64_t ti
                 .userdata = userdata, .timeout_usec = timeout_usec, .endpoint = e->current,
                 .deadline = timeout_usec > 0 ? now_usec() + timeout_usec : 0,
                 .body = strdup(body), .path = strdup(path), .easy = curl_easy_init(),
+                .internal = internal,
         };
         if (c->next)
                 c->next->prev = c;
         e->calls = c;
-        c->headers = curl_slist_append(NULL, "Content-Type: application/json");
-        if (c->headers)
-                c->headers = curl_slist_append(c->headers, "Expect:");
-        if (!c->body || !c->path || !c->easy || !c->headers ||
+        if (!c->body || !c->path || !c->easy ||
             (stream_cb && !(c->tok = json_tokener_new()))) {
                 r = -ENOMEM;
                 goto fail;
@@ -572,7 +807,6 @@ static int call_new(Etcd *e, const char *path, json_object *request, uint64_t ti
         (void) curl_easy_setopt(c->easy, CURLOPT_PRIVATE, (char *) c);
         (void) curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
         (void) curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
-        (void) curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
         (void) curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
         (void) curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(c->body));
         (void) curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_curl_write);
@@ -585,7 +819,13 @@ static int call_new(Etcd *e, const char *path, json_object *request, uint64_t ti
         if (stream_cb)                   /* no deadline, but connecting has one */
                 (void) curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS,
                                         (long) (e->timeout_usec / 1000 ?: 1));
-        r = call_attempt(c);
+        if (e->cacert)
+                (void) curl_easy_setopt(c->easy, CURLOPT_CAINFO, e->cacert);
+        if (e->cert)
+                (void) curl_easy_setopt(c->easy, CURLOPT_SSLCERT, e->cert);
+        if (e->key)
+                (void) curl_easy_setopt(c->easy, CURLOPT_SSLKEY, e->key);
+        r = call_start(c);
         if (r < 0)
                 goto fail;
         if (ret)
@@ -597,11 +837,219 @@ fail:
         return r;
 }
 
+/* Access failed: every call that waits for it ends with TEXT. A refusal (etcd
+ * answered) holds for ETCD_REFUSED_USEC; failing to reach etcd does not. */
+static void auth_fail(Etcd *e, int r, const char *text) {
+        bool refused = r != -EHOSTUNREACH && r != -ETIMEDOUT;
+
+        free(e->refused_text);
+        e->refused_text = strdup(text);
+        e->refused_until = refused && e->refused_text ? now_usec() + ETCD_REFUSED_USEC : 0;
+        /* ERR EHOSTUNREACH for the caller: this etcd cannot be used as configured */
+        if (r != -ETIMEDOUT)
+                r = -EHOSTUNREACH;
+        for (EtcdCall *c = e->calls; c; c = c->next)
+                if (c->waiting) {
+                        c->waiting = false;
+                        c->again = sd_event_source_disable_unref(c->again);
+                        call_finish(c, r, NULL, text);
+                }
+}
+
+/* The next step towards access, or, when it is ready, every waiting call starts. */
+static void auth_next(Etcd *e) {
+        int r;
+
+        if (!auth_ready(e)) {
+                r = auth_begin(e);
+                if (r < 0)
+                        auth_fail(e, r, strerror(-r));
+                return;
+        }
+        e->refused_until = 0;
+        for (EtcdCall *c = e->calls; c; c = c->next)
+                if (c->waiting) {
+                        r = call_start(c);
+                        if (r < 0)
+                                call_finish(c, r, NULL, strerror(-r));
+                }
+}
+
+/* "etcd at URL TEXT" (TEXT starts with a verb), or TEXT when it names an endpoint already
+ * ("cannot reach etcd at URL: ..."). */
+static char *auth_text(Etcd *e, const char *text) {
+        char *t;
+
+        for (size_t i = 0; i < e->n_endpoints; i++)
+                if (strstr(text, e->endpoints[i]))
+                        return strdup(text);
+        return asprintf(&t, "etcd at %s %s", e->endpoints[e->current], text) < 0 ? NULL : t;
+}
+
+static void on_authenticated(Etcd *e, int r, json_object *reply, const char *error,
+                             void *userdata) {
+        _cleanup_free_ char *text = NULL, *t = NULL;
+        json_object *o = NULL;
+        const char *token;
+        size_t n;
+
+        e->auth_call = NULL;
+        if (r < 0 && error && strstr(error, "authentication is not enabled")) {
+                /* users before 'etcdctl auth enable': go on without a token; the first
+                 * call refused for want of one asks again */
+                e->auth_off = true;
+                auth_next(e);
+                return;
+        }
+        if (r < 0) {
+                if (error && strstr(error, "authentication failed"))
+                        t = strprintf("refused user '%s': wrong user name or password "
+                                      "(%s)", e->user, error);
+                else if (r == -EHOSTUNREACH || r == -ETIMEDOUT || !error)
+                        t = strdup(error ?: strerror(-r));      /* says why it was not heard */
+                else
+                        t = strprintf("did not authenticate user '%s': %s", e->user, error);
+                text = t ? auth_text(e, t) : NULL;
+                auth_fail(e, r == -EHOSTUNREACH || r == -ETIMEDOUT ? r : -EACCES,
+                             text ?: "cannot authenticate with etcd");
+                return;
+        }
+        token = json_object_object_get_ex(reply, "token", &o) ? json_object_get_string(o) : NULL;
+        n = token ? strlen(token) : 0;
+        /* it goes back in a header: printable ASCII without spaces, and bounded */
+        if (n == 0 || n > ETCD_TOKEN_MAX || strspn(token, "!\"#$%&'()*+,-./0123456789:;<=>?@"
+                                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`"
+                                                    "abcdefghijklmnopqrstuvwxyz{|}~") != n) {
+                text = auth_text(e, "answered no usable token to the authentication");
+                auth_fail(e, -EIO, text ?: "etcd answered no usable token");
+                return;
+        }
+        free(e->token);
+        if (asprintf(&e->token, "Authorization: %s", token) < 0) {
+                e->token = NULL;
+                auth_fail(e, -ENOMEM, strerror(ENOMEM));
+                return;
+        }
+        e->token_gen++;
+        auth_next(e);
+}
+
+static void on_checked(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
+        _cleanup_free_ char *text = NULL, *t = NULL;
+
+        e->auth_call = NULL;
+        if (r >= 0) {
+                e->checked = true;
+                auth_next(e);
+                return;
+        }
+        if (e->user && etcd_error_needs_token(error)) {
+                /* the token expired between the authentication and the check */
+                free(e->token);
+                e->token = NULL;
+                e->auth_off = false;
+                auth_next(e);
+                return;
+        }
+        if (etcd_error_needs_token(error))
+                t = strprintf("requires authentication (%s): give the agent an etcd user "
+                              "(--etcd-user) and its password", error);
+        else if (r == -EACCES && e->user && !strstr(error ?: "", "CommonName"))
+                t = strprintf("says user '%s' may not read and write the keys under '%s' "
+                              "(%s): grant its role readwrite on that prefix (etcdctl role "
+                              "grant-permission ROLE --prefix=true readwrite %s)", e->user,
+                              e->check_prefix, error ? error : strerror(-r), e->check_prefix);
+        else if (r == -EACCES && !strstr(error ?: "", "CommonName"))
+                t = strprintf("refuses reads and writes of the keys under '%s' (%s)",
+                              e->check_prefix, error ? error : strerror(-r));
+        else if (r == -EHOSTUNREACH || r == -ETIMEDOUT || strstr(error ?: "", "CommonName"))
+                t = strdup(error ?: strerror(-r));
+        else
+                t = strprintf("failed the check of the keys under '%s': %s",
+                              e->check_prefix, error ? error : strerror(-r));
+        text = t ? auth_text(e, t) : NULL;
+        auth_fail(e, r, text ?: error ?: strerror(-r));
+}
+
+/* A transaction that writes nothing: its compare (a version below 0) never holds, so the
+ * put is only checked for permission and the range runs. */
+static json_object *check_request(const char *prefix) {
+        _cleanup_free_ char *key = etcd_base64(prefix, strlen(prefix));
+        _cleanup_free_ char *end = etcd_prefix_end_base64(prefix);
+        json_object *req, *cmp, *put, *range, *a;
+
+        if (!key || !end)
+                return NULL;
+        req = json_object_new_object();
+        if (!req)
+                return NULL;
+        cmp = json_object_new_object();
+        json_object_object_add(cmp, "key", json_object_new_string(key));
+        json_object_object_add(cmp, "target", json_object_new_string("VERSION"));
+        json_object_object_add(cmp, "result", json_object_new_string("LESS"));
+        json_object_object_add(cmp, "version", json_object_new_int64(0));
+        a = json_object_new_array();
+        json_object_array_add(a, cmp);
+        json_object_object_add(req, "compare", a);
+        put = json_object_new_object();
+        json_object_object_add(put, "key", json_object_new_string(key));
+        json_object_object_add(put, "value", json_object_new_string(""));
+        a = json_object_new_object();
+        json_object_object_add(a, "request_put", put);
+        put = a;
+        a = json_object_new_array();
+        json_object_array_add(a, put);
+        json_object_object_add(req, "success", a);
+        range = json_object_new_object();
+        json_object_object_add(range, "key", json_object_new_string(key));
+        json_object_object_add(range, "range_end", json_object_new_string(end));
+        json_object_object_add(range, "limit", json_object_new_int64(1));
+        json_object_object_add(range, "keys_only", json_object_new_boolean(true));
+        a = json_object_new_object();
+        json_object_object_add(a, "request_range", range);
+        range = a;
+        a = json_object_new_array();
+        json_object_array_add(a, range);
+        json_object_object_add(req, "failure", a);
+        return req;
+}
+
+/* Starts the next step towards access unless one is in flight. */
+static int auth_begin(Etcd *e) {
+        json_object *req;
+        int r;
+
+        if (e->auth_call)
+                return 0;
+        if (e->user && !e->token && !e->auth_off) {
+                req = json_object_new_object();
+                if (!req)
+                        return -ENOMEM;
+                json_object_object_add(req, "name", json_object_new_string(e->user));
+                json_object_object_add(req, "password", json_object_new_string(e->password));
+                r = call_new(e, "/v3/auth/authenticate", req, e->timeout_usec, on_authenticated,
+                             NULL, NULL, true, &e->auth_call);
+                if (r >= 0)
+                        e->auth_call->secret = true;
+        } else if (e->check_prefix && !e->checked) {
+                req = check_request(e->check_prefix);
+                if (!req)
+                        return -ENOMEM;
+                r = call_new(e, "/v3/kv/txn", req, e->timeout_usec, on_checked, NULL, NULL,
+                             true, &e->auth_call);
+        } else
+                return 0;
+        json_object_put(req);
+        if (r < 0)
+                e->auth_call = NULL;
+        return r;
+}
+
 int etcd_call_timeout(Etcd *e, const char *path, json_object *request, uint64_t timeout_usec,
                       etcd_callback_t cb, void *userdata, EtcdCall **ret) {
         if (!cb || timeout_usec == 0)
                 return -EINVAL;
-        return call_new(e, path, request, timeout_usec, cb, NULL, userdata, ret);
+        return call_new(e, path, request, timeout_usec, cb, NULL, userdata, false, ret);
 }
 
 int etcd_call(Etcd *e, const char *path, json_object *request, etcd_callback_t cb,
@@ -622,7 +1070,7 @@ int etcd_watch(Etcd *e, json_object *create_request, etcd_stream_callback_t cb,
         if (!o)
                 return -ENOMEM;
         (void) json_object_object_add(o, "create_request", json_object_get(create_request));
-        r = call_new(e, "/v3/watch", o, 0, NULL, cb, userdata, ret);
+        r = call_new(e, "/v3/watch", o, 0, NULL, cb, userdata, false, ret);
         json_object_put(o);
         return r;
 }
@@ -639,11 +1087,19 @@ const char *etcd_endpoint(const Etcd *e) {
         return e ? e->endpoints[e->current] : NULL;
 }
 
-int etcd_new(sd_event *event, const char *endpoints, uint64_t timeout_usec, Etcd **ret) {
+/* *DST = a copy of SRC (NULL stays NULL); false on ENOMEM. */
+static bool copy_option(char **dst, const char *src) {
+        *dst = src ? strdup(src) : NULL;
+        return !src || *dst;
+}
+
+int etcd_new(sd_event *event, const EtcdConfig *config, Etcd **ret) {
         Etcd *e;
         int r;
 
-        if (!event || !endpoints || timeout_usec == 0 || !ret)
+        if (!event || !config || !config->endpoints || config->timeout_usec == 0 || !ret ||
+            (config->user && (!config->user[0] || !config->password)) ||
+            (config->key && !config->cert))
                 return -EINVAL;
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
                 return -EIO;
@@ -653,8 +1109,15 @@ int etcd_new(sd_event *event, const char *endpoints, uint64_t timeout_usec, Etcd
                 return -ENOMEM;
         }
         e->event = sd_event_ref(event);
-        e->timeout_usec = timeout_usec;
-        r = etcd_endpoints_parse(endpoints, &e->endpoints, &e->n_endpoints);
+        e->timeout_usec = config->timeout_usec;
+        if (!copy_option(&e->cacert, config->cacert) || !copy_option(&e->cert, config->cert) ||
+            !copy_option(&e->key, config->key) || !copy_option(&e->user, config->user) ||
+            !copy_option(&e->password, config->user ? config->password : NULL) ||
+            !copy_option(&e->check_prefix, config->check_prefix)) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = etcd_endpoints_parse(config->endpoints, &e->endpoints, &e->n_endpoints);
         if (r < 0)
                 goto fail;
         r = sd_event_add_time(event, &e->timer, CLOCK_MONOTONIC, 0, 1, on_timer, e);
@@ -693,6 +1156,16 @@ Etcd *etcd_free(Etcd *e) {
         }
         sd_event_source_disable_unref(e->timer);
         etcd_endpoints_free(e->endpoints, e->n_endpoints);
+        if (e->password)
+                explicit_bzero(e->password, strlen(e->password));
+        free(e->password);
+        free(e->user);
+        free(e->cacert);
+        free(e->cert);
+        free(e->key);
+        free(e->check_prefix);
+        free(e->token);
+        free(e->refused_text);
         sd_event_unref(e->event);
         free(e);
         curl_global_cleanup();

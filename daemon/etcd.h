@@ -8,6 +8,15 @@
  * cannot connect to one, or that one answers "unavailable" (no leader, leader changed),
  * goes to the next, until the call's deadline. Integers that etcd sends as strings
  * ("revision": "12") are read with json_object_get_int64(), which accepts both.
+ *
+ * A secured etcd: https endpoints are verified against a CA file, and a client
+ * certificate is shown when one is configured (libcurl does the TLS). With a user, the
+ * client authenticates (/v3/auth/authenticate) before its first call and sends the token as
+ * the Authorization header of every call, watches included. A call that etcd answers
+ * "invalid auth token" (tokens expire: etcd's --auth-token-ttl) waits for a new token and
+ * goes again: one authentication per expiry, shared by every call that hit it. The
+ * caller sees only the call's outcome. Before its first call the client may also check
+ * that it can read and write a prefix, so that a role without it is named at once.
  */
 #ifndef HCD_ETCD_H
 #define HCD_ETCD_H
@@ -26,7 +35,11 @@ typedef struct EtcdCall EtcdCall;
  * only during the callback; json_object_get() it to keep it), or R is negative, REPLY is
  * NULL and ERROR a one-line explanation (etcd's own message, or which endpoint could not
  * be reached and why). R:
- *   -EHOSTUNREACH  no endpoint could be reached (connection refused, DNS, reset)
+ *   -EHOSTUNREACH  no endpoint could be reached (connection refused, DNS, reset), or
+ *                  etcd cannot be used as configured: TLS failed (etcd's certificate is
+ *                  not trusted, ours is refused or missing, a file cannot be read), the
+ *                  user's authentication or the prefix check was refused; ERROR names
+ *                  which, in one line
  *   -ETIMEDOUT     the deadline passed
  *   -EACCES        etcd refused: authentication or permission (gRPC 7, 16)
  *   -ENOSPC        etcd refused: no space, quota exceeded (gRPC 8)
@@ -62,11 +75,27 @@ typedef void (*etcd_callback_t)(Etcd *e, int r, json_object *reply, const char *
 typedef void (*etcd_stream_callback_t)(Etcd *e, int r, json_object *message,
                                        const char *error, void *userdata);
 
-/* ENDPOINTS: "http://127.0.0.1:2379[,http://...]" (-EINVAL when malformed or empty).
- * TIMEOUT_USEC bounds every unary call, all endpoints included. */
-int etcd_new(sd_event *event, const char *endpoints, uint64_t timeout_usec, Etcd **ret);
-/* 0 when ENDPOINTS is a list that etcd_new() accepts, -EINVAL (or -ENOMEM) when not: for
- * the command line, which refuses a malformed list as a usage error. */
+typedef struct EtcdConfig {
+        /* "http://127.0.0.1:2379[,https://...]" (-EINVAL when malformed or empty) */
+        const char *endpoints;
+        uint64_t timeout_usec;           /* bounds every unary call, all endpoints included */
+        const char *cacert;              /* PEM file of the CAs for https; NULL: the system's */
+        const char *cert;                /* PEM file of the client certificate, or NULL */
+        const char *key;                 /* its private key; NULL: in CERT's file */
+        const char *user;                /* etcd user to authenticate as; NULL: none */
+        const char *password;            /* USER's password (copied, never logged) */
+        /* When set: before the first call, a transaction that would write the key PREFIX
+         * and reads the range under it (its compare never holds, so it writes nothing):
+         * a role that lacks the prefix fails every call with a text that says so. */
+        const char *check_prefix;
+} EtcdConfig;
+
+/* Copies what it needs of CONFIG. -EINVAL for a bad endpoint list or option. */
+int etcd_new(sd_event *event, const EtcdConfig *config, Etcd **ret);
+/* 0 when ENDPOINTS is a list that etcd_new() accepts, -EINVAL (or -ENOMEM) when not, and
+ * -EPERM when an endpoint carries a user name or password ("user:pass@", refused: a
+ * password does not belong on a command line): for the command line, which refuses a
+ * malformed list as a usage error (and does not echo one with a password). */
 int etcd_endpoints_check(const char *endpoints);
 Etcd *etcd_free(Etcd *e);       /* cancels every call without calling back; NULL-safe */
 
@@ -98,7 +127,8 @@ const char *etcd_endpoint(const Etcd *e);
 
 /* Splits a comma-separated list of endpoints ("http[s]://host[:port]", spaces around
  * and a trailing slash allowed) into a malloc()ed array of malloc()ed strings without the
- * slash; -EINVAL when one is malformed or the list is empty. etcd_new() uses it; the agent
+ * slash; -EINVAL when one is malformed or the list is empty, -EPERM when one has an '@'
+ * (user information). etcd_new() uses it; the agent
  * may, to check its options early. */
 int etcd_endpoints_parse(const char *list, char ***ret, size_t *ret_n);
 
@@ -106,6 +136,9 @@ int etcd_endpoints_parse(const char *list, char ***ret, size_t *ret_n);
  * text in *RET_TEXT (borrowed from O) and whether it said "unavailable" (gRPC 14: no
  * leader, or a member on its way down); 1 when O carries no error. */
 int etcd_error_from_json(json_object *o, const char **ret_text, bool *ret_unavailable);
+/* True when TEXT (an error message, or a watch's cancel_reason) says that the request's
+ * token is missing, expired or stale: a new one is due. */
+bool etcd_error_needs_token(const char *text);
 void etcd_endpoints_free(char **endpoints, size_t n);
 
 /* Base64 of etcd's keys and values: a malloc()ed string; NULL on ENOMEM. */

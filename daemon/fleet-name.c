@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "fleet.h"
-#include "headcountd.h"
 #include "log.h"
 
 
@@ -188,8 +188,10 @@ static void on_name_count(Etcd *e, int r, json_object *reply, const char *error,
                 return;
         }
         count = fleet_held(reply, NULL);
+        if (fleet_reply_def(reply, &n->def) < 0)
+                n->def = (FleetDef) {};
         if (n->count != count && n->count_again == false)
-                manager_bus_fleet_count_changed(n->fleet->manager, n->name, (unsigned) count);
+                fleet_bridge_post_count(n->fleet->bridge, n->name, (unsigned) count);
         n->count = count;
         if (n->count_again) {
                 n->count_again = false;

@@ -2,9 +2,13 @@
 /*
  * The fleet agent's key layout and the requests that do not take a seat: COUNT, LIST,
  * NAMES, WAIT and REMOVE on the socket, FleetCount and FleetNames on D-Bus. Each is one
- * etcd request (WAIT: a count, then the name's shared watch). Keys, under the prefix:
- *   NAME/max                           N in decimal, no lease
- *   NAME/s/HOST/BOOTID/PID.SERIAL      a seat: JSON {host, pid, uid, joined_usec, tag}
+ * etcd request (WAIT: a count, then the name's shared watch; CREATE and REMOVE: a read,
+ * then a transaction guarded by what was read and checked). Keys, under the prefix:
+ *   NAME/max                           JSON {max, owner, mode}: on the lease of the host
+ *                                      whose join made it, or none (CREATE)
+ *   NAME/s/HOST/BOOTID/PID.SERIAL      a seat: JSON {host, pid, verified, peer_pid, uid,
+ *                                      user, joined_usec, tag}
+ * Every request that names a name checks the caller's right to it (fleet-access.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,13 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "fleet.h"
-#include "headcountd.h"
 #include "log.h"
 
 struct FleetBusCall {
         Fleet *fleet;
-        sd_bus_message *msg;             /* the method call, answered when etcd answers */
+        uint64_t id;                     /* the bridge's id of the D-Bus call */
+        uid_t uid;                       /* the caller's euid, as the bus says; -1: unknown */
+        char user[FLEET_USER_MAX + 1];   /* its name here, "" for none */
+        char name[HC_NAME_MAX + 1];      /* FleetCount: the name */
         EtcdCall *call;
         struct FleetBusCall *next, *prev;
 };
@@ -101,28 +108,36 @@ json_object *fleet_count_request(Fleet *f, const char *name, bool list) {
         return req;
 }
 
+/* From a fleet_count_request() answer: the name's definition (-ENOENT: none, -EBADMSG:
+ * unreadable). */
+int fleet_reply_def(json_object *reply, FleetDef *ret) {
+        json_object *rs = NULL, *maxr = NULL, *kvs = NULL;
+
+        *ret = (FleetDef) {};
+        if (!json_object_object_get_ex(reply, "responses", &rs) ||
+            !json_object_object_get_ex(json_object_array_get_idx(rs, 1), "response_range", &maxr) ||
+            !json_object_object_get_ex(maxr, "kvs", &kvs) ||
+            !json_object_is_type(kvs, json_type_array))
+                return -ENOENT;
+        return fleet_def_parse(json_object_array_get_idx(kvs, 0), ret);
+}
+
 /* From a fleet_count_request() answer: the seats held, min(keys, N); the seat range in
  * *RET_SEATS (borrowed). */
 int64_t fleet_held(json_object *reply, json_object **ret_seats) {
-        json_object *rs = NULL, *seats = NULL, *maxr = NULL, *kvs = NULL, *v = NULL;
-        _cleanup_free_ char *text = NULL;
-        int64_t count, max = 0;
-        size_t len;
+        json_object *rs = NULL, *seats = NULL;
+        int64_t count;
+        FleetDef d;
 
-        if (json_object_object_get_ex(reply, "responses", &rs)) {
+        if (json_object_object_get_ex(reply, "responses", &rs))
                 (void) json_object_object_get_ex(json_object_array_get_idx(rs, 0),
                                                  "response_range", &seats);
-                (void) json_object_object_get_ex(json_object_array_get_idx(rs, 1),
-                                                 "response_range", &maxr);
-        }
         count = json_int(seats, "count");
-        if (json_object_object_get_ex(maxr, "kvs", &kvs) &&
-            json_object_object_get_ex(json_object_array_get_idx(kvs, 0), "value", &v) &&
-            etcd_unbase64(json_object_get_string(v), &text, &len) == 0)
-                max = strtoll(text, NULL, 10);
+        if (fleet_reply_def(reply, &d) < 0)
+                d.max = 0;
         if (ret_seats)
                 *ret_seats = seats;
-        return max > 0 && count > max ? max : count;
+        return d.max > 0 && count > d.max ? d.max : count;
 }
 
 /*
@@ -174,6 +189,20 @@ static void query_failed(FleetConn *c, int r, const char *error) {
         fleet_conn_done(c);
 }
 
+/* False (and ERR EACCES sent) when the caller may not read the name REPLY defines. */
+static bool may_read(FleetConn *c, json_object *reply) {
+        char text[HC_NAME_MAX + 2 * FLEET_USER_MAX + 160];
+        FleetDef d;
+
+        if (fleet_reply_def(reply, &d) < 0 ||
+            fleet_access_error(c->query_name ? c->query_name : "", c->uid, fleet_conn_user(c),
+                               &d, FLEET_ACCESS_READ, text, sizeof text) == 0)
+                return true;
+        fleet_conn_senderr(c, EACCES, "%s", text);
+        fleet_conn_done(c);
+        return false;
+}
+
 static void on_count(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         FleetConn *c = userdata;
         char n[24];
@@ -183,6 +212,8 @@ static void on_count(Etcd *e, int r, json_object *reply, const char *error, void
                 query_failed(c, r, error);
                 return;
         }
+        if (!may_read(c, reply))
+                return;
         (void) snprintf(n, sizeof n, "%" PRIi64, fleet_held(reply, NULL));
         fleet_conn_send(c, "OK", n, (char *) NULL);
         fleet_conn_done(c);
@@ -194,6 +225,7 @@ static void list_line(FleetConn *c, unsigned rank, json_object *kv) {
         _cleanup_free_ char *value = NULL, *tag = NULL;
         char srank[16], fence[24], pid[24], uid[24], joined[24];
         const char *host = "";
+        bool verified = false;
         size_t len;
 
         if (json_object_object_get_ex(kv, "value", &o) &&
@@ -203,12 +235,17 @@ static void list_line(FleetConn *c, unsigned rank, json_object *kv) {
                 host = json_object_get_string(o);
         if (json_object_object_get_ex(rec, "tag", &o))
                 (void) etcd_unbase64(json_object_get_string(o), &tag, &len);
+        /* records of older agents carry no flag: their pids were never checked */
+        if (json_object_object_get_ex(rec, "verified", &o) &&
+            json_object_is_type(o, json_type_boolean))
+                verified = json_object_get_boolean(o);
         (void) snprintf(srank, sizeof srank, "%u", rank);
         (void) snprintf(fence, sizeof fence, "%" PRIi64, json_int(kv, "create_revision"));
         (void) snprintf(pid, sizeof pid, "%" PRIi64, json_int(rec, "pid"));
         (void) snprintf(uid, sizeof uid, "%" PRIi64, json_int(rec, "uid"));
         (void) snprintf(joined, sizeof joined, "%" PRIi64, json_int(rec, "joined_usec"));
-        fleet_conn_send(c, "I", srank, fence, host, pid, uid, joined, tag ? tag : "", (char *) NULL);
+        fleet_conn_send(c, "I", srank, fence, host, pid, uid, joined, tag ? tag : "",
+                        verified ? "1" : "0", (char *) NULL);
         json_object_put(rec);
 }
 
@@ -223,6 +260,8 @@ static void on_list(Etcd *e, int r, json_object *reply, const char *error, void 
                 query_failed(c, r, error);
                 return;
         }
+        if (!may_read(c, reply))
+                return;
         n = (size_t) fleet_held(reply, &seats);         /* the holders come first */
         if (!json_object_object_get_ex(seats, "kvs", &kvs) ||
             !json_object_is_type(kvs, json_type_array))
@@ -236,7 +275,7 @@ static void on_list(Etcd *e, int r, json_object *reply, const char *error, void 
         fleet_conn_done(c);
 }
 
-typedef void (*name_cb)(const char *name, unsigned count, unsigned long max, void *userdata);
+typedef void (*name_cb)(const char *name, unsigned count, const FleetDef *d, void *userdata);
 
 /*
  * Walks a range over the whole prefix (sorted by key, etcd's default): each NAME/max key
@@ -246,7 +285,7 @@ static size_t names_walk(Fleet *f, json_object *reply, name_cb cb, void *userdat
         size_t plen = strlen(f->prefix), found = 0;
         json_object *kvs = NULL;
         char name[HC_NAME_MAX + 1] = "";
-        unsigned long max = 0;
+        FleetDef def = {};
         unsigned count = 0;
         bool have = false;
 
@@ -255,7 +294,7 @@ static size_t names_walk(Fleet *f, json_object *reply, name_cb cb, void *userdat
                 return 0;
         for (size_t i = 0; i <= json_object_array_length(kvs); i++) {
                 json_object *kv = json_object_array_get_idx(kvs, i), *o = NULL;
-                _cleanup_free_ char *key = NULL, *value = NULL;
+                _cleanup_free_ char *key = NULL;
                 const char *rest, *slash;
                 size_t len, nlen;
 
@@ -268,18 +307,15 @@ static size_t names_walk(Fleet *f, json_object *reply, name_cb cb, void *userdat
                 nlen = slash ? (size_t) (slash - rest) : 0;
                 if (have && (!kv || !slash || nlen != strlen(name) ||
                              strncmp(rest, name, nlen) != 0)) {
-                        cb(name, count, max, userdata);         /* the name's keys ended */
+                        cb(name, count, &def, userdata);        /* the name's keys ended */
                         found++;
                         have = false;
                 }
                 if (!kv || !slash || nlen == 0 || nlen > HC_NAME_MAX)
                         continue;
-                if (strcmp(slash, "/max") == 0 && !have &&
-                    json_object_object_get_ex(kv, "value", &o) &&
-                    etcd_unbase64(json_object_get_string(o), &value, &len) == 0) {
+                if (strcmp(slash, "/max") == 0 && !have && fleet_def_parse(kv, &def) == 0) {
                         memcpy(name, rest, nlen);
                         name[nlen] = '\0';
-                        max = strtoul(value, NULL, 10);
                         count = 0;
                         have = fleet_name_valid(name);
                 } else if (have && strncmp(slash, "/s/", 3) == 0)
@@ -289,12 +325,18 @@ static size_t names_walk(Fleet *f, json_object *reply, name_cb cb, void *userdat
 }
 
 /* (A name's keys are adjacent in key order: they all start with "NAME/".) */
-static void names_line(const char *name, unsigned count, unsigned long max, void *userdata) {
-        char c[16], m[24];
+/* "N name count max owner mode", for the names the caller may read. */
+static void names_line(const char *name, unsigned count, const FleetDef *d, void *userdata) {
+        FleetConn *conn = userdata;
+        char c[16], m[24], mode[8];
 
-        (void) snprintf(c, sizeof c, "%lu", max > 0 && count > max ? max : count);
-        (void) snprintf(m, sizeof m, "%lu", max);
-        fleet_conn_send(userdata, "N", name, c, m, (char *) NULL);
+        if (fleet_access(conn->uid, fleet_conn_user(conn), d, FLEET_ACCESS_READ) < 0)
+                return;
+        (void) snprintf(c, sizeof c, "%u", count > d->max ? d->max : count);
+        (void) snprintf(m, sizeof m, "%u", d->max);
+        (void) snprintf(mode, sizeof mode, "%04o", d->mode);
+        conn->n_lines++;
+        fleet_conn_send(conn, "N", name, c, m, d->owner, mode, (char *) NULL);
 }
 
 static void on_names(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
@@ -306,74 +348,298 @@ static void on_names(Etcd *e, int r, json_object *reply, const char *error, void
                 query_failed(c, r, error);
                 return;
         }
-        (void) snprintf(n, sizeof n, "%zu", names_walk(c->fleet, reply, names_line, c));
+        c->n_lines = 0;
+        (void) names_walk(c->fleet, reply, names_line, c);
+        (void) snprintf(n, sizeof n, "%zu", c->n_lines);
         fleet_conn_send(c, "END", n, (char *) NULL);
         fleet_conn_done(c);
 }
 
+/* A read of NAME/max, of the number of NAME's seat keys and, with ALL, of every key under
+ * the prefix, in one transaction (CREATE and REMOVE check them before they write). */
+static json_object *read_request(Fleet *f, const char *name, bool all) {
+        _cleanup_free_ char *seats = fleet_key(f, name, "/s/"), *max = fleet_key(f, name, "/max");
+        json_object *req, *ops, *op, *r[3];
+
+        if (!seats || !max)
+                return NULL;
+        r[0] = fleet_range_request(max, false, false, 0);
+        r[1] = fleet_range_request(seats, true, true, 0);
+        r[2] = all ? fleet_range_request(f->prefix, true, false, 0) : NULL;
+        if (!r[0] || !r[1] || (all && !r[2])) {
+                for (size_t i = 0; i < 3; i++)
+                        json_object_put(r[i]);
+                return NULL;
+        }
+        req = json_object_new_object();
+        ops = json_object_new_array();
+        for (size_t i = 0; i < 3 && r[i]; i++) {
+                op = json_object_new_object();
+                json_object_object_add(op, "request_range", r[i]);
+                json_object_array_add(ops, op);
+        }
+        json_object_object_add(req, "success", ops);
+        return req;
+}
+
+/* From a read_request() answer (or a failure branch that read the same): NAME/max's
+ * key-value (NULL: absent), the seat keys' number, the whole prefix's range. */
+static void read_parts(json_object *reply, json_object **ret_kv, int64_t *ret_seats,
+                       json_object **ret_all) {
+        json_object *rs = NULL, *rr = NULL, *kvs = NULL;
+
+        *ret_kv = NULL;
+        *ret_seats = 0;
+        if (ret_all)
+                *ret_all = NULL;
+        if (!json_object_object_get_ex(reply, "responses", &rs))
+                return;
+        if (json_object_object_get_ex(json_object_array_get_idx(rs, 0), "response_range", &rr) &&
+            json_object_object_get_ex(rr, "kvs", &kvs) &&
+            json_object_is_type(kvs, json_type_array) && json_object_array_length(kvs) > 0)
+                *ret_kv = json_object_array_get_idx(kvs, 0);
+        if (json_object_object_get_ex(json_object_array_get_idx(rs, 1), "response_range", &rr))
+                *ret_seats = json_int(rr, "count");
+        if (ret_all)
+                (void) json_object_object_get_ex(json_object_array_get_idx(rs, 2),
+                                                 "response_range", ret_all);
+}
+
+/* A write of NAME/max (PUT: the value, no lease; NULL: delete it) guarded by its
+ * mod_revision (0: absent) and, with NO_SEATS, by the name having no seat key; the
+ * failure branch reads as read_request() does. */
+static json_object *guarded_request(Fleet *f, const char *name, int64_t mod_revision,
+                                    bool no_seats, const char *put) {
+        _cleanup_free_ char *seats = fleet_key(f, name, "/s/"), *max = fleet_key(f, name, "/max");
+        _cleanup_free_ char *end = NULL, *m64 = NULL, *v64 = NULL;
+        json_object *req, *cmp, *ops, *op, *w, *rd;
+
+        if (!seats || !max || !(end = etcd_prefix_end_base64(seats)) ||
+            !(m64 = etcd_base64(max, strlen(max))) || (put && !(v64 = etcd_base64(put, strlen(put)))))
+                return NULL;
+        rd = read_request(f, name, false);
+        if (!rd)
+                return NULL;
+        req = json_object_new_object();
+        cmp = json_object_new_array();
+        json_object_array_add(cmp, fleet_txn_compare(max, NULL, "MOD", "EQUAL", "mod_revision",
+                                                     json_object_new_int64(mod_revision)));
+        if (no_seats)
+                json_object_array_add(cmp, fleet_txn_compare(seats, end, "CREATE", "EQUAL",
+                                                             "create_revision",
+                                                             json_object_new_int64(0)));
+        json_object_object_add(req, "compare", cmp);
+        w = json_object_new_object();
+        json_object_object_add(w, "key", json_object_new_string(m64));
+        if (put)
+                json_object_object_add(w, "value", json_object_new_string(v64));
+        op = json_object_new_object();
+        json_object_object_add(op, put ? "request_put" : "request_delete_range", w);
+        ops = json_object_new_array();
+        json_object_array_add(ops, op);
+        json_object_object_add(req, "success", ops);
+        json_object_get(json_object_object_get(rd, "success"));
+        json_object_object_add(req, "failure", json_object_object_get(rd, "success"));
+        json_object_put(rd);
+        return req;
+}
+
+static bool txn_succeeded(json_object *reply) {
+        json_object *o = NULL;
+
+        return json_object_object_get_ex(reply, "succeeded", &o) && json_object_get_boolean(o);
+}
+
+/* Sends the request REQ (a transaction) for C, answered in CB; ERR when it cannot go. */
+static void query_next(FleetConn *c, json_object *req, etcd_callback_t cb) {
+        int r = req ? etcd_call(c->fleet->etcd, "/v3/kv/txn", req, cb, c, &c->call) : -ENOMEM;
+
+        json_object_put(req);
+        if (r < 0) {
+                c->call = NULL;
+                fleet_conn_senderr(c, -r, "cannot send the request to etcd: %s", strerror(-r));
+                fleet_conn_done(c);
+        }
+}
+
 static void on_remove(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         FleetConn *c = userdata;
-        json_object *o = NULL, *rs = NULL, *d = NULL;
         const char *name = c->query_name;
+        json_object *kv;
+        int64_t seats;
 
         c->call = NULL;
         if (r < 0) {
                 query_failed(c, r, error);
                 return;
         }
-        json_object_object_get_ex(reply, "responses", &rs);
-        if (!json_object_object_get_ex(reply, "succeeded", &o) || !json_object_get_boolean(o)) {
-                if (json_object_object_get_ex(json_object_array_get_idx(rs, 0), "response_range", &d))
-                        fleet_conn_senderr(c, EBUSY, "fleet name '%s' has %" PRIi64 " seat%s "
-                                           "held", name, json_int(d, "count"),
-                                           json_int(d, "count") == 1 ? "" : "s");
-                else
-                        fleet_conn_senderr(c, EBUSY, "fleet name '%s' has seats held", name);
-        } else if (json_object_object_get_ex(json_object_array_get_idx(rs, 0),
-                                             "response_delete_range", &d) &&
-                   json_int(d, "deleted") > 0)
+        read_parts(reply, &kv, &seats, NULL);
+        if (txn_succeeded(reply))
                 fleet_conn_send(c, "OK", (char *) NULL);
-        else
+        else if (seats > 0)
+                fleet_conn_senderr(c, EBUSY, "fleet name '%s' has %" PRIi64 " seat%s held", name,
+                                   seats, seats == 1 ? "" : "s");
+        else if (!kv)
                 fleet_conn_senderr(c, ENOENT, "no fleet name '%s'", name);
+        else
+                fleet_conn_senderr(c, EAGAIN, "fleet name '%s' changed while it was being "
+                                   "removed; try again", name);
         fleet_conn_done(c);
 }
 
-/* One transaction: no seat key of the name exists -> delete NAME/max. */
-static json_object *remove_request(Fleet *f, const char *name) {
-        _cleanup_free_ char *seats = fleet_key(f, name, "/s/"), *max = fleet_key(f, name, "/max");
-        _cleanup_free_ char *s64 = NULL, *end = NULL, *m64 = NULL;
-        json_object *req, *cmp, *arr, *op, *del;
+/* REMOVE, once NAME/max is read: the owner's or root's, and only while nobody holds it. */
+static void on_remove_read(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
+        FleetConn *c = userdata;
+        const char *name = c->query_name;
+        char text[HC_NAME_MAX + 2 * FLEET_USER_MAX + 160];
+        json_object *kv;
+        int64_t seats;
+        FleetDef d;
+        int k;
 
-        if (!seats || !max)
-                return NULL;
-        s64 = etcd_base64(seats, strlen(seats));
-        end = etcd_prefix_end_base64(seats);
-        m64 = etcd_base64(max, strlen(max));
-        if (!s64 || !end || !m64)
-                return NULL;
-        req = json_object_new_object();
-        cmp = json_object_new_object();
-        json_object_object_add(cmp, "key", json_object_new_string(s64));
-        json_object_object_add(cmp, "range_end", json_object_new_string(end));
-        json_object_object_add(cmp, "target", json_object_new_string("CREATE"));
-        json_object_object_add(cmp, "result", json_object_new_string("EQUAL"));
-        json_object_object_add(cmp, "create_revision", json_object_new_int64(0));
-        arr = json_object_new_array();
-        json_object_array_add(arr, cmp);
-        json_object_object_add(req, "compare", arr);
-        del = json_object_new_object();
-        json_object_object_add(del, "key", json_object_new_string(m64));
-        op = json_object_new_object();
-        json_object_object_add(op, "request_delete_range", del);
-        arr = json_object_new_array();
-        json_object_array_add(arr, op);
-        json_object_object_add(req, "success", arr);
-        op = json_object_new_object();
-        json_object_object_add(op, "request_range", fleet_range_request(seats, true, true, 0));
-        arr = json_object_new_array();
-        json_object_array_add(arr, op);
-        json_object_object_add(req, "failure", arr);
-        return req;
+        c->call = NULL;
+        if (r < 0) {
+                query_failed(c, r, error);
+                return;
+        }
+        read_parts(reply, &kv, &seats, NULL);
+        k = fleet_def_parse(kv, &d);
+        if (k == -ENOENT) {
+                fleet_conn_senderr(c, ENOENT, "no fleet name '%s'", name);
+                fleet_conn_done(c);
+                return;
+        }
+        if (k < 0 && c->uid != 0) {
+                fleet_conn_senderr(c, EACCES, "fleet name '%s' has a definition that cannot be "
+                                   "read: only root may remove it", name);
+                fleet_conn_done(c);
+                return;
+        }
+        if (k == 0 && fleet_access_error(name, c->uid, fleet_conn_user(c), &d, FLEET_ACCESS_OWNER,
+                                         text, sizeof text) < 0) {
+                fleet_conn_senderr(c, EACCES, "%s", text);
+                fleet_conn_done(c);
+                return;
+        }
+        if (seats > 0) {
+                fleet_conn_senderr(c, EBUSY, "fleet name '%s' has %" PRIi64 " seat%s held", name,
+                                   seats, seats == 1 ? "" : "s");
+                fleet_conn_done(c);
+                return;
+        }
+        query_next(c, guarded_request(c->fleet, name, json_int(kv, "mod_revision"), true, NULL),
+                   on_remove);
+}
+
+static void on_create(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
+        FleetConn *c = userdata;
+
+        c->call = NULL;
+        if (r < 0) {
+                query_failed(c, r, error);
+                return;
+        }
+        if (txn_succeeded(reply)) {
+                log_info("Fleet name '%s' defined by uid %u: at most %u, owner %s, mode %04o",
+                         c->query_name, (unsigned) c->uid, c->create_max, c->create_owner,
+                         c->create_mode);
+                fleet_conn_send(c, "OK", (char *) NULL);
+        } else
+                fleet_conn_senderr(c, EAGAIN, "fleet name '%s' changed while it was being "
+                                   "defined; try again", c->query_name);
+        fleet_conn_done(c);
+}
+
+/* The names defined with CREATE that OWNER owns, NAME's aside. */
+static unsigned owned_names(Fleet *f, json_object *all, const char *owner, const char *name) {
+        size_t plen = strlen(f->prefix), len;
+        json_object *kvs = NULL, *o = NULL;
+        unsigned n = 0;
+
+        if (!json_object_object_get_ex(all, "kvs", &kvs) || !json_object_is_type(kvs, json_type_array))
+                return 0;
+        for (size_t i = 0; i < json_object_array_length(kvs); i++) {
+                json_object *kv = json_object_array_get_idx(kvs, i);
+                _cleanup_free_ char *key = NULL;
+                FleetDef d;
+
+                if (!json_object_object_get_ex(kv, "key", &o) ||
+                    etcd_unbase64(json_object_get_string(o), &key, &len) < 0 || len <= plen + 4 ||
+                    strcmp(key + len - 4, "/max") != 0 || strchr(key + plen, '/') != key + len - 4)
+                        continue;
+                if (strlen(name) == len - plen - 4 && strncmp(key + plen, name, len - plen - 4) == 0)
+                        continue;
+                if (fleet_def_parse(kv, &d) == 0 && d.persistent && strcmp(d.owner, owner) == 0)
+                        n++;
+        }
+        return n;
+}
+
+/*
+ * CREATE, once NAME/max and the seat keys are read. Anyone with a user name may define a
+ * name nobody defined (and that no seat key holds), or that a join defined and nobody
+ * holds any more; its owner may define it again while nobody holds it; root may define any name, and takes one defined by another user even
+ * while seats are held (a name squatted ahead of root's use: the squatter's seats stay
+ * until they leave, and later joins follow root's definition).
+ */
+static void on_create_read(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
+        FleetConn *c = userdata;
+        Fleet *f = c->fleet;
+        const char *name = c->query_name, *user = fleet_conn_user(c);
+        _cleanup_free_ char *value = NULL;
+        json_object *kv, *all;
+        unsigned cap = f->user_names > 0 ? f->user_names : FLEET_USER_NAMES_DEFAULT, owned;
+        int64_t seats;
+        bool takeover = false;
+        FleetDef d;
+        int k;
+
+        c->call = NULL;
+        if (r < 0) {
+                query_failed(c, r, error);
+                return;
+        }
+        read_parts(reply, &kv, &seats, &all);
+        k = fleet_def_parse(kv, &d);
+        if (k == 0 && d.persistent && d.max == c->create_max && d.mode == c->create_mode &&
+            strcmp(d.owner, c->create_owner) == 0) {
+                fleet_conn_send(c, "OK", (char *) NULL);        /* as asked already */
+                fleet_conn_done(c);
+                return;
+        }
+        if (c->uid != 0 && (owned = owned_names(f, all, c->create_owner, name)) >= cap) {
+                fleet_conn_senderr(c, EDQUOT, "user %s owns %u fleet names made with create, "
+                                   "the most a user may own", c->create_owner, owned);
+                fleet_conn_done(c);
+                return;
+        }
+        if (k == -EBADMSG && c->uid != 0) {
+                fleet_conn_senderr(c, EEXIST, "fleet name '%s' has a definition that cannot be "
+                                   "read: only root may define it again", name);
+                fleet_conn_done(c);
+                return;
+        }
+        if (k == 0 && fleet_access(c->uid, user, &d, FLEET_ACCESS_OWNER) < 0 &&
+            (d.persistent || seats > 0)) {
+                fleet_conn_senderr(c, EEXIST, "fleet name '%s' exists and belongs to %s "
+                                   "(at most %u, mode %04o)", name, d.owner, d.max, d.mode);
+                fleet_conn_done(c);
+                return;
+        }
+        if (seats > 0) {
+                /* root takes over a name another user defined (or none did, any more) */
+                takeover = c->uid == 0 && (k != 0 || strcmp(d.owner, "root") != 0);
+                if (!takeover) {
+                        fleet_conn_senderr(c, EBUSY, "fleet name '%s' has %" PRIi64 " seat%s held; "
+                                           "its definition changes only when nobody holds it",
+                                           name, seats, seats == 1 ? "" : "s");
+                        fleet_conn_done(c);
+                        return;
+                }
+        }
+        value = fleet_def_format(c->create_max, c->create_owner, c->create_mode, false);
+        query_next(c, value ? guarded_request(f, name, kv ? json_int(kv, "mod_revision") : 0,
+                                              !takeover, value) : NULL, on_create);
 }
 
 static int on_wait_deadline(sd_event_source *es, uint64_t usec, void *userdata) {
@@ -386,15 +652,20 @@ static int on_wait_deadline(sd_event_source *es, uint64_t usec, void *userdata) 
 
 /* The name was counted (for WAIT, after the wait began): answer the waiters it satisfies. */
 void fleet_name_counted(FleetName *n, int r) {
+        char s[24], text[HC_NAME_MAX + 2 * FLEET_USER_MAX + 160];
         FleetConn *next;
-        char s[24];
 
         (void) snprintf(s, sizeof s, "%" PRIi64, n->count);
         for (FleetConn *c = n->fleet->conns; c; c = next) {
                 next = c->next;
                 if (c->wait_name != n)
                         continue;
-                if (r < 0 && c->wait_fresh)
+                if (r >= 0 && n->def.max > 0 &&
+                    fleet_access_error(n->name, c->uid, fleet_conn_user(c), &n->def,
+                                       FLEET_ACCESS_READ, text, sizeof text) < 0) {
+                        fleet_conn_senderr(c, EACCES, "%s", text);
+                        fleet_conn_done(c);
+                } else if (r < 0 && c->wait_fresh)
                         query_failed(c, r, NULL);
                 else if (r < 0)
                         continue;
@@ -434,6 +705,10 @@ int fleet_query_start(FleetConn *c, char **fields, size_t n) {
         unsigned long below, t = 0;
         int r;
 
+        if (strcmp(cmd, "STATUS") == 0 && n == 1) {
+                fleet_conn_status(c);
+                return 0;
+        }
         if (strcmp(cmd, "NAMES") == 0 && n == 1) {
                 req = fleet_range_request(f->prefix, true, false, 0);
                 cb = on_names;
@@ -451,9 +726,39 @@ int fleet_query_start(FleetConn *c, char **fields, size_t n) {
                 path = "/v3/kv/txn";
                 cb = on_list;
         } else if (strcmp(cmd, "REMOVE") == 0 && n == 2) {
-                req = remove_request(f, fields[1]);
+                req = read_request(f, fields[1], false);
                 path = "/v3/kv/txn";
-                cb = on_remove;
+                cb = on_remove_read;
+        } else if (strcmp(cmd, "CREATE") == 0 && (n == 4 || n == 5)) {
+                const char *owner = n == 5 && fields[4][0] ? fields[4] : fleet_conn_user(c);
+
+                if (!parse_uint(fields[2], 1, HCD_FLEET_MAX_MAX, &t)) {
+                        fleet_conn_senderr(c, EINVAL, "the maximum is 1 to %d", HCD_FLEET_MAX_MAX);
+                        return 0;
+                }
+                if (fleet_mode_parse(fields[3], &c->create_mode) < 0) {
+                        fleet_conn_senderr(c, EINVAL, "invalid mode '%.8s' for a fleet name: "
+                                           "0600, 0644 or 0666 (the group's bits as the "
+                                           "others', the owner's rw)", fields[3]);
+                        return 0;
+                }
+                if (n == 5 && fields[4][0] && c->uid != 0) {
+                        fleet_conn_senderr(c, EPERM, "only root may name another owner");
+                        return 0;
+                }
+                if (!fleet_user_name_valid(owner)) {
+                        fleet_conn_senderr(c, owner[0] ? EINVAL : EPERM, owner[0] ?
+                                           "invalid owner: a user name is 1 to %d bytes of "
+                                           "[A-Za-z0-9._@$-]" : "uid %u has no user name on this "
+                                           "host, so it cannot own a fleet name",
+                                           owner[0] ? FLEET_USER_MAX : (int) c->uid);
+                        return 0;
+                }
+                c->create_max = (unsigned) t;
+                (void) snprintf(c->create_owner, sizeof c->create_owner, "%s", owner);
+                req = read_request(f, fields[1], c->uid != 0);
+                path = "/v3/kv/txn";
+                cb = on_create_read;
         } else if (strcmp(cmd, "WAIT") == 0 && n == 4) {
                 if (!parse_uint(fields[2], 1, UINT32_MAX, &below) ||
                     (strcmp(fields[3], "-1") != 0 && !parse_uint(fields[3], 0, INT32_MAX, &t))) {
@@ -479,7 +784,7 @@ int fleet_query_start(FleetConn *c, char **fields, size_t n) {
         return 1;                               /* answered later */
 }
 
-/* ---- D-Bus: FleetCount, FleetNames ------------------------------------------------------ */
+/* ---- D-Bus: FleetCount, FleetNames, for the main thread (fleet-bridge.c) ----------------- */
 
 static void bus_call_free(struct FleetBusCall *b) {
         if (b->prev)
@@ -489,81 +794,105 @@ static void bus_call_free(struct FleetBusCall *b) {
         if (b->next)
                 b->next->prev = b->prev;
         b->call = etcd_call_cancel(b->call);
-        sd_bus_message_unref(b->msg);
         free(b);
 }
 
+/* The agent stops: the calls still in flight hear it. */
 void fleet_bus_calls_free(Fleet *f) {
         struct FleetBusCall *next;
 
         for (struct FleetBusCall *b = f->bus_calls; b; b = next) {
                 next = b->next;
+                fleet_bridge_post_answer(f->bridge, b->id, ESHUTDOWN, "the fleet agent stopped", 0);
                 bus_call_free(b);
         }
 }
 
-static int bus_reply_error(struct FleetBusCall *b, int r, const char *error) {
+static void bus_answer_error(struct FleetBusCall *b, int r, const char *error) {
         fleet_set_error(b->fleet, r, error);
-        return sd_bus_reply_method_errnof(b->msg, fleet_error_errno(r), "%s",
-                                          fleet_error_text(b->fleet));
+        fleet_bridge_post_answer(b->fleet->bridge, b->id, fleet_error_errno(r),
+                                 fleet_error_text(b->fleet), 0);
 }
 
 static void on_bus_count(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         struct FleetBusCall *b = userdata;
+        char text[HC_NAME_MAX + 2 * FLEET_USER_MAX + 160];
+        FleetDef d;
 
         b->call = NULL;
         if (r < 0)
-                (void) bus_reply_error(b, r, error);
+                bus_answer_error(b, r, error);
+        else if (fleet_reply_def(reply, &d) == 0 &&
+                 fleet_access_error(b->name, b->uid, b->user, &d, FLEET_ACCESS_READ, text,
+                                    sizeof text) < 0)
+                fleet_bridge_post_answer(b->fleet->bridge, b->id, EACCES, text, 0);
         else
-                (void) sd_bus_reply_method_return(b->msg, "u", (uint32_t) fleet_held(reply, NULL));
+                fleet_bridge_post_answer(b->fleet->bridge, b->id, 0, NULL,
+                                         (unsigned) fleet_held(reply, NULL));
         bus_call_free(b);
 }
 
-static void bus_names_append(const char *name, unsigned count, unsigned long max, void *userdata) {
-        (void) sd_bus_message_append(userdata, "(su)", name,
-                                     (uint32_t) (max > 0 && count > max ? max : count));
+struct bus_names {
+        struct FleetBusCall *b;
+        FleetBridgeNames *n;             /* NULL once out of memory */
+};
+
+static void bus_names_append(const char *name, unsigned count, const FleetDef *d, void *userdata) {
+        struct bus_names *bn = userdata;
+
+        if (!bn->n || fleet_access(bn->b->uid, bn->b->user, d, FLEET_ACCESS_READ) < 0)
+                return;
+        if (fleet_bridge_names_add(bn->n, name, count > d->max ? d->max : count) < 0)
+                bn->n = NULL;           /* out of memory: names_done() says so */
 }
 
 static void on_bus_names(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         struct FleetBusCall *b = userdata;
-        sd_bus_message *m = NULL;
-        int k;
+        FleetBridgeNames *all;
 
         b->call = NULL;
         if (r < 0) {
-                (void) bus_reply_error(b, r, error);
+                bus_answer_error(b, r, error);
                 bus_call_free(b);
                 return;
         }
-        k = sd_bus_message_new_method_return(b->msg, &m);
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'a', "(su)");
-        if (k >= 0) {
-                (void) names_walk(b->fleet, reply, bus_names_append, m);
-                k = sd_bus_message_close_container(m);
+        all = fleet_bridge_names_new(b->id);
+        if (!all)
+                fleet_bridge_post_answer(b->fleet->bridge, b->id, ENOMEM, "out of memory", 0);
+        else {
+                struct bus_names bn = { .b = b, .n = all };
+
+                (void) names_walk(b->fleet, reply, bus_names_append, &bn);
+                fleet_bridge_names_done(b->fleet->bridge, all, bn.n ? 0 : ENOMEM,
+                                        bn.n ? NULL : "out of memory");
         }
-        if (k >= 0)
-                (void) sd_bus_send(NULL, m, NULL);
-        else
-                (void) sd_bus_reply_method_errnof(b->msg, -k, "Cannot build the answer: %m");
-        sd_bus_message_unref(m);
         bus_call_free(b);
 }
 
-static int bus_call_start(Fleet *f, sd_bus_message *msg, const char *path, json_object *req,
-                          etcd_callback_t cb) {
+/* UID is the bus caller's euid, as the main thread asked the bus (-1: unknown, nobody's):
+ * names and counts follow the names' modes, as on the socket. */
+static int bus_call_start(Fleet *f, uint64_t id, uid_t uid, const char *path, json_object *req,
+                          etcd_callback_t cb, const char *name) {
         struct FleetBusCall *b;
         int r;
 
         if (!req)
                 return -ENOMEM;
+        if (f->stopping) {
+                json_object_put(req);
+                return -ESHUTDOWN;
+        }
         b = calloc(1, sizeof *b);
         if (!b) {
                 json_object_put(req);
                 return -ENOMEM;
         }
+        b->uid = uid;
+        if (uid == (uid_t) -1 || fleet_user_name(uid, b->user, sizeof b->user) < 0)
+                b->user[0] = '\0';
+        (void) snprintf(b->name, sizeof b->name, "%s", name ? name : "");
         b->fleet = f;
-        b->msg = sd_bus_message_ref(msg);
+        b->id = id;
         b->next = f->bus_calls;
         if (f->bus_calls)
                 f->bus_calls->prev = b;
@@ -578,15 +907,16 @@ static int bus_call_start(Fleet *f, sd_bus_message *msg, const char *path, json_
         return 1;
 }
 
-int fleet_bus_count(Fleet *f, sd_bus_message *msg, const char *name, sd_bus_error *error) {
+/* The caller (the main thread) checked NAME; checked again, since it is cheap. */
+int fleet_bus_count(Fleet *f, uint64_t id, uid_t uid, const char *name) {
         if (!fleet_name_valid(name))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Invalid fleet name '%.*s'", HC_NAME_MAX, name);
-        return bus_call_start(f, msg, "/v3/kv/txn", fleet_count_request(f, name, false),
-                              on_bus_count);
+                return -EINVAL;
+        return bus_call_start(f, id, uid, "/v3/kv/txn", fleet_count_request(f, name, false),
+                              on_bus_count, name);
 }
 
-int fleet_bus_names(Fleet *f, sd_bus_message *msg) {
-        return bus_call_start(f, msg, "/v3/kv/range",
-                              fleet_range_request(f->prefix, true, false, 0), on_bus_names);
+int fleet_bus_names(Fleet *f, uint64_t id, uid_t uid) {
+        return bus_call_start(f, id, uid, "/v3/kv/range",
+                              fleet_range_request(f->prefix, true, false, 0), on_bus_names,
+                              NULL);
 }

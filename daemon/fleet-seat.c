@@ -18,6 +18,16 @@
  * FleetSeat claims. Any key that escapes all that is still on our lease, and goes when the
  * lease is replaced (LOST) or when this agent stops, within TTL. A PID update is a
  * transaction guarded by the key's create_revision, so it never re-creates a deleted key.
+ *
+ * The name's definition (NAME/max: N, owner, mode; fleet-access.c). The first transaction
+ * defines the name with ours (owner: the joiner's user name, mode 0644, "join": true),
+ * guarded by "no NAME/max and no seat key of the name"; its failure branch reads NAME/max
+ * and counts the seat keys. We check what it read (the caller's right to join, N), and
+ * the next transaction is guarded by NAME/max's mod_revision as we read and checked it,
+ * so that no redefinition between our check and our key can let us in. A definition made
+ * by a join lives as long as the name's seat keys: the agent that deletes the last one
+ * deletes it too (fleet_name_collect()), and one left behind with no seat key (its host
+ * died) is replaced by the next join, in a transaction guarded the same way.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,10 +36,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "escape.h"
 #include "fleet.h"
-#include "headcountd.h"
 #include "log.h"
+#include "strprintf.h"
 #include "time-util.h"
 
 #define TXN_ATTEMPTS 6
@@ -64,7 +75,7 @@ static void seat_free(FleetSeat *s) {
         free(s->key);
         free(s->tag);
         free(s);
-        manager_update_status(f->manager);
+        fleet_health_update(f);
 }
 
 /* Sends the holder its answer and lets the connection go on without the seat. */
@@ -84,8 +95,15 @@ static void seat_answer(FleetSeat *s, int error, const char *text, const char *a
 
 static void seat_log(FleetSeat *s, int level, const char *event, const char *what) {
         log_fleet_event(level, event, s->fname->name, s->fleet->host, s->pid, s->fence,
-                        "Fleet seat of '%s' (fence %" PRIi64 ", pid %i) %s", s->fname->name,
-                        s->fence, (int) s->pid, what);
+                        "Fleet seat of '%s' (fence %" PRIi64 ", pid %i%s, uid %u) %s",
+                        s->fname->name, s->fence, (int) s->pid,
+                        s->verified ? "" : " unverified", (unsigned) s->uid, what);
+}
+
+/* A waiting join (JOIN with a timeout) rides out etcd's failures until its own deadline;
+ * a try-once join (timeout 0) hears the first one. */
+static bool seat_waits(const FleetSeat *s) {
+        return s->deadline_usec != 0 && s->conn && !s->answer && !s->fleet->stopping;
 }
 
 static int on_seat_retry(sd_event_source *es, uint64_t usec, void *userdata) {
@@ -96,6 +114,12 @@ static int on_seat_retry(sd_event_source *es, uint64_t usec, void *userdata) {
                 seat_delete(s);
         else if (s->state == SEAT_WAITING)
                 fleet_seat_rank(s);
+        else if (s->state == SEAT_PUTTING && !s->put_in_flight) {
+                if (s->fleet->lease == 0)
+                        s->state = SEAT_NEED_LEASE;     /* fleet_seats_lease_ready() puts it */
+                else
+                        seat_put(s);
+        }
         return 0;
 }
 
@@ -120,6 +144,8 @@ static void on_seat_deleted(Etcd *e, int r, json_object *reply, const char *erro
                 s->answer = NULL;
         }
         if (r >= 0 || s->lease != f->lease) {
+                if (r >= 0 && s->def_by_join)
+                        fleet_name_collect(f, s->fname->name, s->def_revision);
                 seat_free(s);
                 return;
         }
@@ -168,8 +194,20 @@ static void seat_give_up(FleetSeat *s, const char *answer) {
 
 static int on_seat_deadline(sd_event_source *es, uint64_t usec, void *userdata) {
         FleetSeat *s = userdata;
+        Fleet *f = s->fleet;
 
         s->timer = sd_event_source_disable_unref(s->timer);
+        if (s->state == SEAT_NEED_LEASE || (s->state == SEAT_PUTTING && !s->put_in_flight &&
+                                            !s->key_may_exist)) {
+                /* no lease came, or etcd never took the key: say why, not just "too late" */
+                char text[FLEET_HEALTH_TEXT_MAX + 64];
+
+                (void) snprintf(text, sizeof text, "no etcd lease within the wait: %s",
+                                fleet_error_text(f));
+                seat_answer(s, fleet_error_errno(f->last_error), text, NULL);
+                seat_free(s);
+                return 0;
+        }
         seat_give_up(s, "TIMEDOUT");
         return 0;
 }
@@ -188,7 +226,7 @@ static void seat_admitted(FleetSeat *s, int64_t read_rev) {
                 fleet_conn_done(s->conn);       /* the seat stays: PID, LEAVE may come */
         }
         seat_log(s, LOG_INFO, "join", "joined");
-        manager_update_status(f->manager);
+        fleet_health_update(f);
         fleet_name_need_watch(s->fname, read_rev);
 }
 
@@ -199,7 +237,7 @@ static void on_seat_ranked(Etcd *e, int r, json_object *reply, const char *error
 
         s->call = NULL;
         if (r < 0) {
-                if (s->state == SEAT_RANKING && s->read_rev == 0) {
+                if (s->state == SEAT_RANKING && s->read_rev == 0 && !seat_waits(s)) {
                         /* the first read: the holder hears it, the key goes */
                         fleet_set_error(s->fleet, r, error);
                         seat_answer(s, fleet_error_errno(r), fleet_error_text(s->fleet), NULL);
@@ -266,7 +304,11 @@ static char *seat_value(const FleetSeat *s) {
         }
         json_object_object_add(o, "host", json_object_new_string(s->fleet->host));
         json_object_object_add(o, "pid", json_object_new_int64(s->pid));
+        json_object_object_add(o, "verified", json_object_new_boolean(s->verified));
+        json_object_object_add(o, "peer_pid", json_object_new_int64(s->peer_pid));
         json_object_object_add(o, "uid", json_object_new_int64(s->uid));
+        if (s->user[0])
+                json_object_object_add(o, "user", json_object_new_string(s->user));
         json_object_object_add(o, "joined_usec", json_object_new_int64(s->joined_usec));
         json_object_object_add(o, "tag", json_object_new_string(tag));
         v = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -305,37 +347,52 @@ static json_object *txn_put(const char *key, const char *value, int64_t lease) {
         return op;
 }
 
-static json_object *txn_range(const char *key) {
+static json_object *txn_range(const char *key, bool prefix) {
         json_object *op = json_object_new_object();
 
-        json_object_object_add(op, "request_range", fleet_range_request(key, false, false, 0));
+        json_object_object_add(op, "request_range", fleet_range_request(key, prefix, prefix, 0));
         return op;
 }
 
-/* The /max value a transaction's failure branch read: its N, or 0 when absent. */
-static long txn_failure_max(json_object *reply) {
-        json_object *rs = NULL, *rr = NULL, *kvs = NULL, *v = NULL;
-        _cleanup_free_ char *text = NULL;
-        size_t len;
+/* What a transaction's failure branch read: NAME/max's key-value (NULL when absent) and
+ * the number of the name's seat keys. */
+static void txn_failure_read(json_object *reply, json_object **ret_kv, int64_t *ret_seats) {
+        json_object *rs = NULL, *rr = NULL, *kvs = NULL;
 
-        if (!json_object_object_get_ex(reply, "responses", &rs) ||
-            !json_object_object_get_ex(json_object_array_get_idx(rs, 0), "response_range", &rr) ||
-            !json_object_object_get_ex(rr, "kvs", &kvs) || json_object_array_length(kvs) == 0)
-                return 0;
-        if (!json_object_object_get_ex(json_object_array_get_idx(kvs, 0), "value", &v) ||
-            etcd_unbase64(json_object_get_string(v), &text, &len) < 0)
-                return -1;
-        return strtol(text, NULL, 10) > 0 ? strtol(text, NULL, 10) : -1;
+        *ret_kv = NULL;
+        *ret_seats = 0;
+        if (!json_object_object_get_ex(reply, "responses", &rs))
+                return;
+        if (json_object_object_get_ex(json_object_array_get_idx(rs, 0), "response_range", &rr) &&
+            json_object_object_get_ex(rr, "kvs", &kvs) &&
+            json_object_is_type(kvs, json_type_array) && json_object_array_length(kvs) > 0)
+                *ret_kv = json_object_array_get_idx(kvs, 0);
+        if (json_object_object_get_ex(json_object_array_get_idx(rs, 1), "response_range", &rr))
+                *ret_seats = json_int(rr, "count");
 }
 
 static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         FleetSeat *s = userdata;
         Fleet *f = s->fleet;
-        json_object *o = NULL;
-        long max;
+        json_object *o = NULL, *kv;
+        char text[HC_NAME_MAX + 2 * FLEET_USER_MAX + 160];
+        int64_t seats;
+        FleetDef d;
+        int k;
 
         s->put_in_flight = false;
         s->call = NULL;
+        if (r < 0 && !error_is_definite(r) && seat_waits(s) && s->state == SEAT_PUTTING) {
+                /* A waiting join tries again with a new key, after a back-off; the old
+                 * one, if it was written, belongs to no seat: the sweep deletes it. */
+                fleet_note_doubt(f);
+                fleet_set_error(f, r, error);
+                free(s->key);
+                s->key = NULL;
+                /* at least once a second: etcd may be back any moment */
+                seat_retry_later(s, s->delete_failures < 2 ? s->delete_failures++ : 2);
+                return;
+        }
         if (r < 0) {
                 if (!error_is_definite(r)) {
                         /* The reply was lost, not the request: see the top of the file. */
@@ -353,6 +410,15 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 s->key_may_exist = true;
                 s->fence = json_object_object_get_ex(reply, "header", &h) ?
                         json_int(h, "revision") : 0;
+                if (s->define) {
+                        s->def_by_join = true;          /* ours, written with our key */
+                        s->def_revision = s->fence;
+                        s->fname->def = (FleetDef) { .max = s->max, .mode = 0644,
+                                                     .mod_revision = s->fence };
+                        (void) snprintf(s->fname->def.owner, sizeof s->fname->def.owner, "%s",
+                                        s->user);
+                } else
+                        s->def_revision = s->max_mod_revision;
                 if (s->fence <= 0)
                         seat_answer(s, EIO, "etcd's answer named no revision", NULL);
                 if (s->state == SEAT_DELETING || !s->conn) {
@@ -366,67 +432,124 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 seat_delete(s);
                 return;
         }
-        max = txn_failure_max(reply);
-        if (max > 0 && (unsigned long) max != s->max) {
-                char text[HC_NAME_MAX + 96];
-
-                (void) snprintf(text, sizeof text, "fleet name '%s' allows at most %ld; asked "
-                                "for %u", s->fname->name, max, s->max);
+        txn_failure_read(reply, &kv, &seats);
+        k = fleet_def_parse(kv, &d);
+        s->fname->def = k == 0 ? d : (FleetDef) {};     /* the next local join starts there */
+        if (++s->attempts >= TXN_ATTEMPTS) {
+                seat_answer(s, EIO, "the fleet name keeps changing under us", NULL);
+                seat_delete(s);
+                return;
+        }
+        if (k == -EBADMSG) {
+                seat_answer(s, EIO, "the fleet name's definition (its max key) cannot be read; "
+                            "root may remove it", NULL);
+                seat_delete(s);
+                return;
+        }
+        if (k == 0 && !d.persistent && seats == 0 && s->user[0]) {
+                /* made by a join whose seats are all gone (their host died): nobody
+                 * holds it, and we define it anew */
+                s->define = true;
+                s->max_mod_revision = d.mod_revision;
+                seat_put(s);
+                return;
+        }
+        if (k == 0 && fleet_access_error(s->fname->name, s->uid, s->user, &d, FLEET_ACCESS_JOIN,
+                                         text, sizeof text) < 0) {
+                seat_answer(s, EACCES, text, NULL);
+                seat_delete(s);
+                return;
+        }
+        if (k == 0 && d.max != s->max) {
+                (void) snprintf(text, sizeof text, "fleet name '%s' allows at most %u; asked "
+                                "for %u", s->fname->name, d.max, s->max);
                 seat_answer(s, EINVAL, text, NULL);
                 seat_delete(s);
                 return;
         }
-        if (max < 0 || ++s->attempts >= TXN_ATTEMPTS) {
-                seat_answer(s, EIO, max < 0 ? "the fleet name's max key holds no number" :
-                            "the fleet name keeps changing under us", NULL);
+        if (k == 0) {
+                /* put our key if the definition is still the one we checked */
+                s->define = false;
+                s->def_by_join = !d.persistent;
+                s->max_mod_revision = d.mod_revision;
+                seat_put(s);
+                return;
+        }
+        if (seats > 0) {
+                /* seat keys without a definition (removed by hand, or an older agent's
+                 * data): they may be another user's, and nobody defines the name under
+                 * them but root */
+                (void) snprintf(text, sizeof text, "fleet name '%s' has seats held but no "
+                                "definition; root may define it (headcount --fleet create)",
+                                s->fname->name);
+                seat_answer(s, EACCES, text, NULL);
                 seat_delete(s);
                 return;
         }
-        /* /max absent: create it with ours; equal: our key exists (a serial clash) */
+        if (!s->user[0]) {
+                (void) snprintf(text, sizeof text, "uid %u has no user name on this host, so "
+                                "it cannot be the owner of fleet name '%s'", (unsigned) s->uid,
+                                s->fname->name);
+                seat_answer(s, EPERM, text, NULL);
+                seat_delete(s);
+                return;
+        }
+        s->define = true;
+        s->max_mod_revision = 0;
         seat_put(s);
 }
 
 /*
- * The transaction. Two forms, tried in turn: /max equal to our N, or /max absent and
- * created along with our key. Both require our key not to exist. The failure branch
- * reads /max, which tells which form to try next, or that N disagrees.
+ * The transaction. Two forms: NAME/max as we read it (absent, or a join's left with no
+ * seat) and no seat key of the name: defined with ours along with our key; or NAME/max
+ * unchanged since we read and checked it: our key. Both require our key not to exist.
+ * The failure branch reads NAME/max and counts the seat keys, which tells which form to
+ * try next, or why we may not.
  */
 static void seat_put(FleetSeat *s) {
         Fleet *f = s->fleet;
         _cleanup_free_ char *maxkey = fleet_key(f, s->fname->name, "/max");
+        _cleanup_free_ char *seats = fleet_key(f, s->fname->name, "/s/"), *end = NULL;
+        _cleanup_free_ char *def = NULL;
         char *value;
         json_object *req, *cmp, *ok, *fail;
-        bool create_max = s->attempts % 2 == 1;
-        char n[16];
+        bool create_max = s->define;
         int r;
 
         free(s->key);
         s->key = NULL;
-        (void) asprintf(&s->key, "%s%s/s/%s/%s/%i.%" PRIu64, f->prefix, s->fname->name, f->host,
-                        f->boot_id, (int) s->pid, ++f->serial);
+        s->key = strprintf("%s%s/s/%s/%s/%i.%" PRIu64, f->prefix, s->fname->name, f->host,
+                           f->boot_id, (int) s->pid, ++f->serial);
         value = seat_value(s);
-        if (!s->key || !value || !maxkey) {
+        if (seats)
+                end = etcd_prefix_end_base64(seats);
+        if (create_max)
+                def = fleet_def_format(s->max, s->user, 0644, true);
+        if (!s->key || !value || !maxkey || !end || (create_max && !def)) {
                 free(value);
                 seat_answer(s, ENOMEM, "out of memory", NULL);
                 seat_free(s);
                 return;
         }
-        (void) snprintf(n, sizeof n, "%u", s->max);
         req = json_object_new_object();
         cmp = json_object_new_array();
         ok = json_object_new_array();
         fail = json_object_new_array();
         json_object_array_add(cmp, txn_compare(s->key, "CREATE", "create_revision",
                                                json_object_new_int64(0)));
+        /* -1 (nothing read yet, and no user name to define it with): fails, and reads */
+        json_object_array_add(cmp, txn_compare(maxkey, "MOD", "mod_revision",
+                                               json_object_new_int64(s->max_mod_revision)));
         if (create_max) {
-                json_object_array_add(cmp, txn_compare(maxkey, "CREATE", "create_revision",
-                                                       json_object_new_int64(0)));
-                json_object_array_add(ok, txn_put(maxkey, n, 0));
-        } else
-                json_object_array_add(cmp, txn_compare(maxkey, "VALUE", "value", b64_string(n)));
+                json_object_array_add(cmp, fleet_txn_compare(seats, end, "CREATE", "EQUAL",
+                                                             "create_revision",
+                                                             json_object_new_int64(0)));
+                json_object_array_add(ok, txn_put(maxkey, def, 0));
+        }
         json_object_array_add(ok, txn_put(s->key, value, f->lease));
         free(value);
-        json_object_array_add(fail, txn_range(maxkey));
+        json_object_array_add(fail, txn_range(maxkey, false));
+        json_object_array_add(fail, txn_range(seats, true));
         json_object_object_add(req, "compare", cmp);
         json_object_object_add(req, "success", ok);
         json_object_object_add(req, "failure", fail);
@@ -445,18 +568,47 @@ static void seat_put(FleetSeat *s) {
 }
 
 int fleet_seat_start(Fleet *f, FleetSeat *s) {
+        const FleetDef *d = &s->fname->def;
+
+        /* A definition this agent read lately (another local seat or waiter of the name)
+         * that lets us in: the first transaction is guarded by its mod_revision rather
+         * than trying to define the name, which would cost a failed write to learn what
+         * we know. A stale one fails that guard and is read again. */
+        if (d->max == s->max && fleet_access(s->uid, s->user, d, FLEET_ACCESS_JOIN) == 0) {
+                s->define = false;
+                s->def_by_join = !d->persistent;
+                s->max_mod_revision = d->mod_revision;
+        }
         s->fleet = f;
         s->next = f->seats;
         if (f->seats)
                 f->seats->prev = s;
         f->seats = s;
+        /* the wait's deadline runs from now, whatever etcd does meanwhile */
+        if (s->deadline_usec != 0 && s->deadline_usec != UINT64_MAX &&
+            sd_event_add_time(f->event, &s->timer, CLOCK_MONOTONIC, s->deadline_usec, 0,
+                              on_seat_deadline, s) < 0) {
+                s->timer = NULL;
+                seat_answer(s, ENOMEM, "cannot arm the wait's timer", NULL);
+                seat_free(s);
+                return 0;
+        }
         if (f->lease != 0) {
                 seat_put(s);
                 return 0;
         }
+        if (s->deadline_usec == 0 && f->grant_failures > 0 && f->last_error != 0) {
+                /* a try-once join while etcd is known away: at once, and why; a grant
+                 * goes out now all the same */
+                seat_answer(s, fleet_error_errno(f->last_error), fleet_error_text(f), NULL);
+                seat_free(s);
+                fleet_lease_grant(f);
+                return 0;
+        }
         /* No lease (etcd away, or not granted yet): the seat waits for the grant in
          * flight, which answers within --etcd-timeout; start one now if we were
-         * backing off. */
+         * backing off. A try-once join hears that grant's failure; a waiting one waits
+         * for a later grant, until its deadline. */
         s->state = SEAT_NEED_LEASE;
         fleet_lease_grant(f);
         return 0;
@@ -490,12 +642,13 @@ static void on_pid_put(Etcd *e, int r, json_object *reply, const char *error, vo
 
 /* PID pid: the record names PID from now on. Guarded by the key's create_revision, so
  * that an update that arrives after a delete does not bring the key back. */
-void fleet_seat_set_pid(FleetSeat *s, pid_t pid) {
+void fleet_seat_set_pid(FleetSeat *s, pid_t pid, bool verified) {
         Fleet *f = s->fleet;
         json_object *req, *cmp, *ok;
         char *value;
 
         s->pid = pid;
+        s->verified = verified;
         if (s->state != SEAT_HELD || s->lease != f->lease)
                 return;
         value = seat_value(s);
@@ -526,13 +679,14 @@ void fleet_seats_lease_ready(Fleet *f) {
         }
 }
 
-/* The grant failed: the seats that waited for it hear why (ERR EHOSTUNREACH ...). */
+/* The grant failed: the try-once seats that waited for it hear why (ERR EHOSTUNREACH
+ * ...); the waiting ones wait for the next grant, until their deadlines. */
 void fleet_seats_lease_failed(Fleet *f) {
         FleetSeat *next;
 
         for (FleetSeat *s = f->seats; s; s = next) {
                 next = s->next;
-                if (s->state != SEAT_NEED_LEASE)
+                if (s->state != SEAT_NEED_LEASE || seat_waits(s))
                         continue;
                 seat_answer(s, fleet_error_errno(f->last_error), fleet_error_text(f), NULL);
                 seat_free(s);
@@ -552,6 +706,18 @@ void fleet_seats_lost(Fleet *f, const char *why) {
                 next = s->next;
                 if (s->state == SEAT_NEED_LEASE && !f->stopping)
                         continue;
+                if (s->state != SEAT_HELD && s->state != SEAT_DELETING && seat_waits(s)) {
+                        /* not admitted yet, and willing to wait: its key (if any) goes
+                         * with the old lease; it asks again on the next one */
+                        s->call = etcd_call_cancel(s->call);
+                        s->retry_timer = sd_event_source_disable_unref(s->retry_timer);
+                        s->put_in_flight = false;
+                        s->key_may_exist = false;
+                        s->rank_again = false;
+                        s->lease = s->fence = s->read_rev = 0;
+                        s->state = SEAT_NEED_LEASE;
+                        continue;
+                }
                 if (s->state == SEAT_HELD) {
                         if (s->conn) {
                                 fleet_conn_send(s->conn, "LOST", why, (char *) NULL);

@@ -13,6 +13,17 @@
  * else's socket, a live one of ours) is not ours to remove: we say so once, serve the
  * local scope meanwhile, and try again every LISTEN_RETRY_USEC until the name is free.
  *
+ * Hostile clients. Each uid but root may hold FLEET_USER_CONNECTIONS_MAX connections at
+ * most, and never more than a quarter of our descriptors (--fleet-user-connections), and
+ * all uids but root together half of them: one over that is accepted, told why (ERR
+ * EUSERS) and closed at once. When accept4() still
+ * fails for want of descriptors, the listening source is disarmed and armed again by a
+ * timer or by the next connection we close: a level-triggered source that cannot be
+ * drained would spin. Every warning here is rate-limited. Connections are watched
+ * through an epoll instance of our own, drained in batches from one sd-event source:
+ * sd-event dispatches one source per iteration and looks at every ready one each time,
+ * so thousands of hang-ups at once would cost O(n) each.
+ *
  * Mode: 0600 when the scope directory is private (the user scope), 0666 when others may
  * enter it (the system scope, a shared --dir): there the agent decides who may do what.
  */
@@ -22,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,13 +42,16 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "cleanup.h"
 #include "escape.h"
 #include "fleet.h"
-#include "headcountd.h"
 #include "log.h"
 #include "time-util.h"
 
 #define LISTEN_RETRY_USEC (1 * USEC_PER_SEC)
+#define FIELDS_MAX HC_FLEET_FIELDS_MAX
+#define EVENTS_BATCH 256
+#define ACCEPT_PAUSE_USEC (100 * UINT64_C(1000))
 
 /* We read a request only when the last one is answered and its answer is sent: a client
  * that does not read what it asked for gets nothing more, and costs one answer's memory. */
@@ -44,7 +60,94 @@ static void conn_update_events(FleetConn *c) {
 
         if (c->n_out > 0)
                 events |= EPOLLOUT;
-        (void) sd_event_source_set_io_events(c->io, events);
+        if (events == c->events)
+                return;
+        c->events = events;
+        (void) epoll_ctl(c->fleet->conn_epoll, EPOLL_CTL_MOD, c->fd,
+                         &(struct epoll_event) { .events = events, .data.ptr = c });
+}
+
+/* At most one warning a second from the socket, with the number of those left out. */
+void fleet_warn(Fleet *f, const char *format, ...) {
+        uint64_t now = now_usec();
+        char text[512];
+        va_list ap;
+
+        if (f->warn_usec != 0 && now < f->warn_usec + USEC_PER_SEC) {
+                f->warn_suppressed++;
+                return;
+        }
+        va_start(ap, format);
+        (void) vsnprintf(text, sizeof text, format, ap);
+        va_end(ap);
+        if (f->warn_suppressed > 0)
+                log_warning("%s (and %u similar warnings in the last %.1f s)", text,
+                            f->warn_suppressed, (double) (now - f->warn_usec) / USEC_PER_SEC);
+        else
+                log_warning("%s", text);
+        f->warn_usec = now;
+        f->warn_suppressed = 0;
+}
+
+static FleetUser *user_get(Fleet *f, uid_t uid) {
+        FleetUser *u;
+
+        for (u = f->users; u; u = u->next)
+                if (u->uid == uid)
+                        return u;
+        u = calloc(1, sizeof *u);
+        if (!u)
+                return NULL;
+        u->uid = uid;
+        u->next = f->users;
+        if (f->users)
+                f->users->prev = u;
+        f->users = u;
+        return u;
+}
+
+/* Forgets U once it has no connection left. */
+static void user_gc(Fleet *f, FleetUser *u) {
+        if (!u || u->n_conns > 0)
+                return;
+        if (u->prev)
+                u->prev->next = u->next;
+        else
+                f->users = u->next;
+        if (u->next)
+                u->next->prev = u->prev;
+        free(u);
+}
+
+static void user_put(Fleet *f, FleetUser *u) {
+        if (u) {
+                u->n_conns--;
+                user_gc(f, u);
+        }
+}
+
+/* The most connections a uid other than root may hold, and (*RET_ALL) all such uids
+ * together: half our descriptors, so that several users together still leave root and
+ * our etcd connections room; never less than one uid's cap. */
+static unsigned user_connections_max(Fleet *f, unsigned *ret_all) {
+        struct rlimit rl;
+        rlim_t lim = UINT32_MAX;
+        unsigned one;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur < lim)
+                lim = rl.rlim_cur;
+        one = f->user_connections > 0 ? f->user_connections :
+                lim / 4 >= FLEET_USER_CONNECTIONS_MAX ? FLEET_USER_CONNECTIONS_MAX :
+                lim / 4 > 0 ? (unsigned) (lim / 4) : 1;
+        *ret_all = lim / 2 > one ? (unsigned) (lim / 2) : one;
+        return one;
+}
+
+static void accept_resume(Fleet *f) {
+        f->accept_timer = sd_event_source_disable_unref(f->accept_timer);
+        if (f->listen_source)
+                (void) sd_event_source_set_enabled(f->listen_source, SD_EVENT_ON);
 }
 
 static void conn_free(FleetConn *c) {
@@ -56,9 +159,15 @@ static void conn_free(FleetConn *c) {
         c->call = etcd_call_cancel(c->call);
         c->timer = sd_event_source_disable_unref(c->timer);
         fleet_name_unref(c->wait_name);
-        c->io = sd_event_source_disable_unref(c->io);
-        if (c->fd >= 0)
+        if (c->fd >= 0) {
+                (void) epoll_ctl(f->conn_epoll, EPOLL_CTL_DEL, c->fd, NULL);
                 (void) close(c->fd);
+        }
+        if (c->user && c->uid != 0)
+                f->n_user_conns--;
+        user_put(f, c->user);
+        if (f->accept_timer)
+                accept_resume(f);               /* a descriptor is free again */
         for (size_t i = 0; i < c->n_out; i++)
                 free(c->out[i].iov_base);
         free(c->out);
@@ -158,6 +267,23 @@ void fleet_conn_done(FleetConn *c) {
         conn_update_events(c);
 }
 
+/* The connection's user name on this host, "" when its uid has none. */
+const char *fleet_conn_user(FleetConn *c) {
+        if (!c->user_name_known) {
+                if (fleet_user_name(c->uid, c->user_name, sizeof c->user_name) < 0)
+                        c->user_name[0] = '\0';
+                c->user_name_known = true;
+        }
+        return c->user_name;
+}
+
+/* A pid a client names for its seat is the kernel's word only when it is the peer that
+ * connected or a descendant of it (headcount run names its command); anything else is
+ * recorded as the client says, and listed as unverified. */
+static bool pid_verified(FleetConn *c, pid_t pid) {
+        return pid == c->pid || fleet_pid_descends(pid, c->pid);
+}
+
 static bool parse_long(const char *s, long min, long max, long *ret) {
         char *end;
         long v;
@@ -213,7 +339,13 @@ static void conn_join(FleetConn *c, char **fields, size_t n) {
         s->conn = c;
         s->max = (unsigned) max;
         s->pid = pid > 0 ? (pid_t) pid : c->pid;
+        s->peer_pid = c->pid;
+        s->verified = c->pid > 0 && pid_verified(c, s->pid);
         s->uid = c->uid;
+        (void) snprintf(s->user, sizeof s->user, "%s", fleet_conn_user(c));
+        /* the first transaction defines the name, as if it had none: it says if it has */
+        s->define = s->user[0] != '\0';
+        s->max_mod_revision = s->define ? 0 : -1;
         s->joined_usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
         s->deadline_usec = timeout < 0 ? UINT64_MAX :
                 timeout == 0 ? 0 : now_usec() + (uint64_t) timeout * 1000;
@@ -253,7 +385,8 @@ static void conn_message(FleetConn *c, char *buf, size_t len) {
 
                 if (c->seat && c->seat->state == SEAT_HELD && n == 2 &&
                     parse_long(fields[1], 1, INT32_MAX, &pid))
-                        fleet_seat_set_pid(c->seat, (pid_t) pid);
+                        fleet_seat_set_pid(c->seat, (pid_t) pid,
+                                           c->pid > 0 && pid_verified(c, (pid_t) pid));
                 return;                         /* never answered */
         }
         if (strcmp(fields[0], "LEAVE") == 0) {
@@ -274,37 +407,94 @@ static void conn_message(FleetConn *c, char *buf, size_t len) {
                 fleet_conn_done(c);
 }
 
-static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
-        FleetConn *c = userdata;
+static void conn_io(FleetConn *c, uint32_t revents) {
         char buf[HC_FLEET_MESSAGE_MAX + 1];
         ssize_t n;
 
         if ((revents & EPOLLOUT) && conn_flush(c) < 0) {
                 conn_free(c);
-                return 0;
+                return;
         }
         if (c->busy || c->n_out > 0) {
                 /* only a hang-up or room to send can wake us here: at a hang-up the
                  * request in flight goes too */
                 if (revents & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
                         conn_free(c);
-                return 0;
+                return;
         }
         if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-                return 0;
-        n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT | MSG_TRUNC);
+                return;
+        n = recv(c->fd, buf, sizeof buf - 1, MSG_DONTWAIT | MSG_TRUNC);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                return 0;
+                return;
         if (n <= 0) {
                 conn_free(c);                   /* closed: the seat, if any, goes */
-                return 0;
+                return;
         }
         if ((size_t) n >= sizeof buf) {
                 fleet_conn_senderr(c, EMSGSIZE, "request too long");
-                return 0;
+                return;
         }
         conn_message(c, buf, (size_t) n);
+}
+
+/* Every connection that is ready, a batch at a time: O(1) each, however many there are.
+ * No handler frees another connection than its own, so the batch stays valid. */
+static int on_conns(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        struct epoll_event ev[EVENTS_BATCH];
+        int n;
+
+        n = epoll_wait(fd, ev, EVENTS_BATCH, 0);
+        for (int i = 0; i < n; i++)
+                conn_io(ev[i].data.ptr, ev[i].events);
         return 0;
+}
+
+static int on_accept_timer(sd_event_source *es, uint64_t usec, void *userdata) {
+        accept_resume(userdata);
+        return 0;
+}
+
+/* Out of descriptors: listen again after a while, or when a connection closes. */
+static void accept_pause(Fleet *f, int error) {
+        fleet_warn(f, "Cannot accept fleet clients: %s; trying again in %u ms or when a "
+                   "client leaves", strerror(error), (unsigned) (ACCEPT_PAUSE_USEC / 1000));
+        if (f->accept_timer)
+                return;
+        (void) sd_event_source_set_enabled(f->listen_source, SD_EVENT_OFF);
+        if (sd_event_add_time_relative(f->event, &f->accept_timer, CLOCK_MONOTONIC,
+                                       ACCEPT_PAUSE_USEC, 0, on_accept_timer, f) < 0) {
+                f->accept_timer = NULL;
+                (void) sd_event_source_set_enabled(f->listen_source, SD_EVENT_ON);
+        }
+}
+
+/* Over its uid's cap (MAX), or over the cap of all users but root (MAX 0): told why,
+ * and closed (never read from). */
+static void refuse(Fleet *f, int cfd, uid_t uid, unsigned max) {
+        char text[160];
+        size_t len;
+
+        if (max > 0)
+                len = (size_t) snprintf(text, sizeof text, "ERR%c%i%cuid %u has %u connections to "
+                                        "the fleet agent, the most it may have", '\0', EUSERS,
+                                        '\0', (unsigned) uid, max);
+        else
+                len = (size_t) snprintf(text, sizeof text, "ERR%c%i%cthe fleet agent holds as "
+                                        "many connections of users other than root as it may",
+                                        '\0', EUSERS, '\0');
+        (void) send(cfd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        /* a request already queued would make the close a reset, which the client would
+         * read instead of our answer */
+        for (unsigned i = 0; i < 4 && recv(cfd, text, sizeof text, MSG_DONTWAIT | MSG_TRUNC) > 0; i++)
+                ;
+        (void) close(cfd);
+        if (max > 0)
+                fleet_warn(f, "Refused a fleet client of uid %u: it has %u connections already",
+                           (unsigned) uid, max);
+        else
+                fleet_warn(f, "Refused a fleet client of uid %u: users other than root hold "
+                           "%u connections already", (unsigned) uid, f->n_user_conns);
 }
 
 static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
@@ -313,25 +503,50 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
         for (;;) {
                 struct ucred cred;
                 socklen_t len = sizeof cred;
+                unsigned max, all;
                 FleetConn *c;
+                FleetUser *u;
                 int cfd;
 
                 cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
-                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                                log_warning_errno(errno, "Cannot accept a fleet client: %m");
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                            errno == ENOMEM)
+                                accept_pause(f, errno);
+                        else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                                fleet_warn(f, "Cannot accept a fleet client: %s",
+                                           strerror(errno));
                         return 0;
                 }
-                c = calloc(1, sizeof *c);
-                if (!c || getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-                    sd_event_add_io(f->event, &c->io, cfd, EPOLLIN, on_conn_io, c) < 0) {
-                        log_warning("Cannot take a fleet client");
-                        free(c);
+                if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
                         (void) close(cfd);
                         continue;
                 }
-                c->fleet = f;
-                c->fd = cfd;
+                u = user_get(f, cred.uid);
+                max = user_connections_max(f, &all);
+                if (u && cred.uid != 0 && (u->n_conns >= max || f->n_user_conns >= all)) {
+                        refuse(f, cfd, cred.uid, u->n_conns >= max ? max : 0);
+                        user_gc(f, u);
+                        continue;
+                }
+                c = u ? calloc(1, sizeof *c) : NULL;
+                if (c) {
+                        c->fleet = f;
+                        c->fd = cfd;
+                        c->events = EPOLLIN;
+                }
+                if (!c || epoll_ctl(f->conn_epoll, EPOLL_CTL_ADD, cfd,
+                                    &(struct epoll_event) { .events = EPOLLIN, .data.ptr = c }) < 0) {
+                        fleet_warn(f, "Cannot take a fleet client: %s", strerror(errno));
+                        free(c);
+                        user_gc(f, u);
+                        (void) close(cfd);
+                        continue;
+                }
+                u->n_conns++;
+                if (cred.uid != 0)
+                        f->n_user_conns++;
+                c->user = u;
                 c->pid = cred.pid;
                 c->uid = cred.uid;
                 c->next = f->conns;
@@ -343,11 +558,10 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
 
 /* Whether we serve the system scope: by the options, or by a --dir that is its directory. */
 static bool serves_system(const Fleet *f, const char *dir) {
-        const Manager *m = f->manager;
         char sys[4096];
         struct stat a, b;
 
-        if (m->options.scope == HC_SCOPE_SYSTEM && !m->options.dir)
+        if (f->system_scope)
                 return true;
         if (hc_scope_dir(HC_OPTIONS(.scope = HC_SCOPE_SYSTEM), sys, sizeof sys) < 0)
                 return false;
@@ -454,6 +668,39 @@ static bool listen_live(Fleet *f) {
         return k >= 0 || errno == EAGAIN;
 }
 
+/* The epoll instance that watches every connection. */
+static int conns_open(Fleet *f) {
+        int fd, k;
+
+        if (f->conn_source)
+                return 0;
+        fd = epoll_create1(EPOLL_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot make an epoll instance: %m");
+        k = sd_event_add_io(f->event, &f->conn_source, fd, EPOLLIN, on_conns, f);
+        if (k < 0) {
+                (void) close(fd);
+                f->conn_source = NULL;
+                return log_error_errno(k, "Cannot watch the fleet's connections: %m");
+        }
+        f->conn_epoll = fd;
+        return 0;
+}
+
+static void conns_close(Fleet *f) {
+        if (!f->conn_source)
+                return;
+        f->conn_source = sd_event_source_disable_unref(f->conn_source);
+        (void) close(f->conn_epoll);
+        f->conn_epoll = -1;
+}
+
+void fleet_set_caps(Fleet *f, unsigned connections, unsigned names) {
+        f->user_connections = connections;
+        f->user_names = names > 0 ? names : FLEET_USER_NAMES_DEFAULT;
+}
+
+
 /* Binds and listens: 0, 1 when the name is taken (we try again later), < 0 on failure. */
 static int listen_try(Fleet *f) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -504,6 +751,9 @@ static int listen_try(Fleet *f) {
         f->listen_fd = fd;
         if (listen(f->listen_fd, SOMAXCONN) < 0)
                 return log_error_errno(errno, "Cannot listen on %s: %m", f->listen_text);
+        k = conns_open(f);
+        if (k < 0)
+                return k;
         k = sd_event_add_io(f->event, &f->listen_source, f->listen_fd, EPOLLIN, on_accept, f);
         if (k < 0)
                 return log_error_errno(k, "Cannot watch the fleet socket: %m");
@@ -559,7 +809,7 @@ int fleet_socket_open(Fleet *f, const char *dir, bool shared) {
         } else {
                 f->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (f->dir_fd < 0)
-                        return log_error_errno(errno, "Cannot open %s: %m", f->manager->dir_text);
+                        return log_error_errno(errno, "Cannot open the scope directory: %m");
                 f->listen_name = HC_FLEET_SOCKET;
                 len = ESCAPE_TEXT_SIZE(strlen(dir)) + 1 + strlen(HC_FLEET_SOCKET);
                 f->listen_dir = strdup(dir);
@@ -581,6 +831,8 @@ void fleet_socket_close(Fleet *f) {
                 next = c->next;
                 conn_free(c);
         }
+        f->accept_timer = sd_event_source_disable_unref(f->accept_timer);
+        conns_close(f);
         f->listen_retry = sd_event_source_disable_unref(f->listen_retry);
         listen_stop(f);
         if (f->dir_fd >= 0)

@@ -22,9 +22,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cleanup.h"
+#include "escape.h"
 #include "fleet.h"
-#include "headcountd.h"
 #include "log.h"
+#include "strprintf.h"
 #include "time-util.h"
 
 static inline char *mfree(char *p) {
@@ -35,6 +37,7 @@ static inline char *mfree(char *p) {
 #define RETRY_FIRST_USEC (250 * UINT64_C(1000))
 #define RETRY_MAX_USEC (5 * USEC_PER_SEC)
 #define SWEEP_SPAN_USEC (60 * USEC_PER_SEC)
+#define LATE_USEC USEC_PER_SEC
 
 uint64_t fleet_backoff_usec(unsigned failures) {
         uint64_t u = RETRY_FIRST_USEC << (failures < 8 ? failures : 8);
@@ -62,13 +65,13 @@ void fleet_set_error(Fleet *f, int r, const char *error) {
         char *t = NULL;
 
         if (r == -ETIMEDOUT)
-                (void) asprintf(&t, "etcd at %s did not answer within %" PRIu64 " s",
-                                etcd_endpoint(f->etcd), f->timeout_usec / USEC_PER_SEC);
+                t = strprintf("etcd at %s did not answer within %" PRIu64 " s",
+                              etcd_endpoint(f->etcd), f->timeout_usec / USEC_PER_SEC);
         else if (error && strstr(error, etcd_endpoint(f->etcd)))
                 t = strdup(error);
         else
-                (void) asprintf(&t, "etcd at %s: %s", etcd_endpoint(f->etcd),
-                                error ? error : strerror(-r));
+                t = strprintf("etcd at %s: %s", etcd_endpoint(f->etcd),
+                              error ? error : strerror(-r));
         free(f->last_error_text);
         f->last_error_text = t;
         f->last_error = r;
@@ -84,8 +87,49 @@ void fleet_note_doubt(Fleet *f) {
         f->sweeps_left = (unsigned) (SWEEP_SPAN_USEC / (period ? period : 1)) + 1;
 }
 
-unsigned fleet_seats_held(const Fleet *f) {
-        return f ? f->n_held : 0;
+/*
+ * The health that STATUS, FleetState and STATUS= tell. Late: a keepalive has not answered
+ * within LATE_USEC (etcd answers one in milliseconds when it is well), or failed, and the
+ * lease is still safe. Lost: from the loss until the next grant answers. Unreachable: the
+ * last grant failed (etcd does not answer, or refuses), lost lease or not.
+ */
+FleetState fleet_state(Fleet *f, char *text, size_t len) {
+        if (f->lease != 0) {
+                (void) snprintf(text, len, f->renew_late ? "renewing late" : "lease held");
+                return f->renew_late ? FLEET_STATE_LATE : FLEET_STATE_HELD;
+        }
+        if (f->grant_failures > 0) {
+                /* etcd's words may be in it: one line of UTF-8 for STATUS= and D-Bus */
+                char safe[FLEET_HEALTH_TEXT_MAX];
+
+                (void) snprintf(text, len, "etcd unreachable: %s",
+                                escape_text(fleet_error_text(f), safe, sizeof safe));
+                return FLEET_STATE_UNREACHABLE;
+        }
+        if (f->lease_was_lost) {
+                (void) snprintf(text, len, "lease lost");
+                return FLEET_STATE_LOST;
+        }
+        (void) snprintf(text, len, "starting: asking etcd at %s for a lease",
+                        etcd_endpoint(f->etcd));
+        return FLEET_STATE_STARTING;
+}
+
+void fleet_conn_status(FleetConn *c) {
+        char text[FLEET_HEALTH_TEXT_MAX];
+        FleetState state = fleet_state(c->fleet, text, sizeof text);
+
+        fleet_conn_send(c, "OK", fleet_state_to_string(state), text, (char *) NULL);
+}
+
+void fleet_health_update(Fleet *f) {
+        char text[FLEET_HEALTH_TEXT_MAX];
+        FleetState state;
+
+        if (!f->bridge || f->stopping)
+                return;
+        state = fleet_state(f, text, sizeof text);
+        fleet_bridge_post_health(f->bridge, state, text, f->n_held);
 }
 
 static json_object *lease_request(int64_t id) {
@@ -143,17 +187,20 @@ static void lease_lost(Fleet *f, const char *why) {
 
         if (old == 0)
                 return;
-        (void) asprintf(&text, "the etcd lease of host %s was lost: %s", f->host, why);
+        text = strprintf("the etcd lease of host %s was lost: %s", f->host, why);
         log_warning("Lost etcd lease %" PRIx64 ": %s; %u fleet seat%s lost", (uint64_t) old,
                     why, f->n_held, f->n_held == 1 ? "" : "s");
         f->lease = 0;
+        f->lease_was_lost = true;
+        f->renew_late = false;
+        f->late_timer = sd_event_source_disable_unref(f->late_timer);
         f->keepalive_call = etcd_call_cancel(f->keepalive_call);
         f->sweep_call = etcd_call_cancel(f->sweep_call);
         f->danger_timer = sd_event_source_disable_unref(f->danger_timer);
         f->lease_timer = sd_event_source_disable_unref(f->lease_timer);
         f->revoke_lease = old;
         fleet_seats_lost(f, text ? text : why);
-        manager_update_status(f->manager);
+        fleet_health_update(f);
         fleet_lease_grant(f);
 }
 
@@ -168,7 +215,7 @@ static int on_danger(sd_event_source *es, uint64_t usec, void *userdata) {
                 danger_timer_arm(f);
                 return 0;
         }
-        (void) asprintf(&why, "not renewed for %" PRIi64 " s of its %" PRIi64 " s: %s",
+        why = strprintf("not renewed for %" PRIi64 " s of its %" PRIi64 " s: %s",
                         f->lease_ttl * 2 / 3, f->lease_ttl,
                         f->last_error_text ? f->last_error_text : "etcd did not answer in time");
         lease_lost(f, why ? why : "not renewed in time");
@@ -229,6 +276,7 @@ static void on_keepalive(Etcd *e, int r, json_object *reply, const char *error,
         int64_t ttl;
 
         f->keepalive_call = NULL;
+        f->late_timer = sd_event_source_disable_unref(f->late_timer);
         reply = r >= 0 ? json_unwrap_result(reply) : NULL;
         ttl = reply ? json_int(reply, "TTL") : 0;
         if (r == -ENOENT || (r >= 0 && ttl <= 0)) {
@@ -242,15 +290,29 @@ static void on_keepalive(Etcd *e, int r, json_object *reply, const char *error,
                 if (first)
                         log_warning("Cannot renew etcd lease %" PRIx64 ": %s", (uint64_t) f->lease,
                                     fleet_error_text(f));
+                f->renew_late = true;
         } else {
                 if (f->last_error != 0)
                         log_info("Renewed etcd lease %" PRIx64 " again", (uint64_t) f->lease);
                 f->last_error = 0;
                 f->last_error_text = mfree(f->last_error_text);
+                f->renew_late = false;
                 lease_renewed(f, sent, ttl);
                 lease_sweep(f);
         }
+        fleet_health_update(f);
         lease_timer_at(f, sent + f->ttl * USEC_PER_SEC / 3);
+}
+
+static int on_late(sd_event_source *es, uint64_t usec, void *userdata) {
+        Fleet *f = userdata;
+
+        f->late_timer = sd_event_source_disable_unref(f->late_timer);
+        if (f->lease != 0 && f->keepalive_call) {
+                f->renew_late = true;
+                fleet_health_update(f);
+        }
+        return 0;
 }
 
 static void lease_keepalive(Fleet *f) {
@@ -261,6 +323,11 @@ static void lease_keepalive(Fleet *f) {
                 return;
         req = lease_request(f->lease);
         f->keepalive_sent_usec = now_usec();
+        f->late_timer = sd_event_source_disable_unref(f->late_timer);
+        if (sd_event_add_time(f->event, &f->late_timer, CLOCK_MONOTONIC, f->keepalive_sent_usec +
+                              (period / 2 < LATE_USEC ? period / 2 : LATE_USEC), 0, on_late,
+                              f) < 0)
+                f->late_timer = NULL;           /* then only a failure says late */
         /* no longer than one period: a slow answer must not delay the next attempt */
         if (etcd_call_timeout(f->etcd, "/v3/lease/keepalive", req,
                               period < f->timeout_usec ? period : f->timeout_usec,
@@ -269,6 +336,16 @@ static void lease_keepalive(Fleet *f) {
                 lease_timer_at(f, f->keepalive_sent_usec + period);
         }
         json_object_put(req);
+}
+
+/* The next grant: after the back-off, but within a second while a join waits for it. */
+static uint64_t grant_retry_usec(Fleet *f) {
+        uint64_t u = fleet_backoff_usec(f->grant_failures);
+
+        for (FleetSeat *s = f->seats; s; s = s->next)
+                if (s->state == SEAT_NEED_LEASE)
+                        return u < USEC_PER_SEC ? u : USEC_PER_SEC;
+        return u;
 }
 
 static void on_grant(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
@@ -292,12 +369,15 @@ static void on_grant(Etcd *e, int r, json_object *reply, const char *error, void
                         log_warning("Cannot get an etcd lease (retrying): %s",
                                     fleet_error_text(f));
                 fleet_seats_lease_failed(f);
-                lease_timer_at(f, now_usec() + fleet_backoff_usec(f->grant_failures));
+                fleet_health_update(f);
+                lease_timer_at(f, now_usec() + grant_retry_usec(f));
                 return;
         }
         f->lease = id;
         f->last_error = 0;
         f->grant_failures = 0;
+        f->lease_was_lost = false;
+        f->renew_late = false;
         log_info("Holding etcd lease %" PRIx64 " (TTL %" PRIi64 " s) at %s as host %s",
                  (uint64_t) id, ttl, etcd_endpoint(f->etcd), f->host);
         if (f->revoke_lease != 0) {
@@ -307,6 +387,7 @@ static void on_grant(Etcd *e, int r, json_object *reply, const char *error, void
         lease_renewed(f, sent, ttl);
         lease_timer_at(f, sent + f->ttl * USEC_PER_SEC / 3);
         fleet_seats_lease_ready(f);
+        fleet_health_update(f);
 }
 
 void fleet_lease_grant(Fleet *f) {
@@ -353,7 +434,8 @@ static void read_boot_id(char *buf, size_t len) {
                 (void) snprintf(buf, len, "unknown");
 }
 
-int fleet_new(Manager *m, const FleetConfig *config, Fleet **ret) {
+int fleet_new(FleetBridge *b, sd_event *event, const FleetConfig *config, const char *dir,
+              Fleet **ret) {
         Fleet *f;
         struct stat st;
         int k;
@@ -361,11 +443,14 @@ int fleet_new(Manager *m, const FleetConfig *config, Fleet **ret) {
         f = calloc(1, sizeof *f);
         if (!f)
                 return log_oom();
-        f->manager = m;
-        f->event = m->event;
+        f->bridge = b;
+        f->event = event;
         f->listen_fd = -1;
         f->dir_fd = -1;
+        f->conn_epoll = -1;
         f->ttl = config->ttl;
+        f->system_scope = config->system_scope;
+        fleet_set_caps(f, config->user_connections, config->user_names);
         f->timeout_usec = (uint64_t) config->timeout * USEC_PER_SEC;
         (void) snprintf(f->host, sizeof f->host, "%s", config->host);
         read_boot_id(f->boot_id, sizeof f->boot_id);
@@ -375,7 +460,13 @@ int fleet_new(Manager *m, const FleetConfig *config, Fleet **ret) {
                 fleet_free(f);
                 return log_oom();
         }
-        k = etcd_new(f->event, f->endpoints, f->timeout_usec, &f->etcd);
+        /* the prefix check names a role that lacks the prefix before the lease is granted */
+        k = etcd_new(f->event, &(EtcdConfig) {
+                        .endpoints = f->endpoints, .timeout_usec = f->timeout_usec,
+                        .cacert = config->cacert, .cert = config->cert, .key = config->key,
+                        .user = config->user, .password = config->password,
+                        .check_prefix = f->prefix,
+                }, &f->etcd);
         if (k < 0) {
                 fleet_free(f);
                 return log_error_errno(k, "Cannot use the etcd endpoints '%s': %m",
@@ -384,13 +475,14 @@ int fleet_new(Manager *m, const FleetConfig *config, Fleet **ret) {
 
         /* Others may connect when others may enter the directory: the system scope, or a
          * --dir that is not private (its permissions are then the gate). */
-        k = stat(m->dir, &st);
-        k = fleet_socket_open(f, m->dir, k == 0 && (st.st_mode & S_IXOTH));
+        k = stat(dir, &st);
+        k = fleet_socket_open(f, dir, k == 0 && (st.st_mode & S_IXOTH));
         if (k < 0) {
                 fleet_free(f);
                 return k;
         }
         fleet_lease_grant(f);
+        fleet_health_update(f);
         *ret = f;
         return 0;
 }
@@ -424,6 +516,7 @@ int fleet_stop(Fleet *f, int exit_code) {
         f->keepalive_call = etcd_call_cancel(f->keepalive_call);
         f->lease_timer = sd_event_source_disable_unref(f->lease_timer);
         f->danger_timer = sd_event_source_disable_unref(f->danger_timer);
+        f->late_timer = sd_event_source_disable_unref(f->late_timer);
         if (f->lease == 0)
                 return 0;
         req = lease_request(f->lease);
@@ -445,6 +538,7 @@ Fleet *fleet_free(Fleet *f) {
         f->sweep_call = etcd_call_cancel(f->sweep_call);
         f->lease_timer = sd_event_source_disable_unref(f->lease_timer);
         f->danger_timer = sd_event_source_disable_unref(f->danger_timer);
+        f->late_timer = sd_event_source_disable_unref(f->late_timer);
         f->etcd = etcd_free(f->etcd);
         free(f->last_error_text);
         free(f->endpoints);

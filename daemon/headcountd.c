@@ -3,6 +3,10 @@
  * headcountd: the command line, the single-instance rule, and the life cycle that
  * systemd sees (Type=notify: READY=1, STATUS=, WATCHDOG=1, STOPPING=1). It does not
  * fork: a service manager runs it in the foreground.
+ *
+ * With --etcd, READY=1 waits for the first etcd lease, so that units ordered after us
+ * find the fleet scope working; after --etcd-timeout without one it goes out anyway,
+ * STATUS= saying why (local regions work regardless, and the agent keeps asking).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +26,7 @@
 #include "escape.h"
 #if HAVE_FLEET
 #include "fleet.h"
+#include "fleet-bridge.h"
 #endif
 #include "headcountd.h"
 #include "instance.h"
@@ -42,6 +47,20 @@ static const char *arg_etcd_prefix = "/headcount/";
 static char arg_host[HC_HOST_MAX + 1];
 static unsigned arg_ttl = 10;
 static unsigned arg_etcd_timeout = 3;
+static const char *arg_etcd_cacert;
+static const char *arg_etcd_cert;
+static const char *arg_etcd_key;
+static const char *arg_etcd_user;
+static const char *arg_etcd_password_file;
+#if HAVE_FLEET
+/* The etcd user's password: read from a file (never given on the command line). */
+#define ETCD_PASSWORD_MAX 1024
+static char arg_etcd_password[ETCD_PASSWORD_MAX + 1];
+#endif
+
+/* Caps on each uid but root at the fleet agent (0: the defaults, headcountd(8)). */
+static unsigned arg_fleet_user_connections;
+static unsigned arg_fleet_user_names;
 
 static void help(void) {
         printf("Usage:\n"
@@ -66,6 +85,20 @@ static void help(void) {
                "     --host <name>          this host's name in the fleet (default: hostname)\n"
                "     --ttl <secs>           the etcd lease's time to live (default 10, min 2)\n"
                "     --etcd-timeout <secs>  how long one etcd request may take (default 3)\n"
+               "     --etcd-cacert <file>   the CA certificates that etcd's certificate (https)\n"
+               "                            must chain to (default: the system's)\n"
+               "     --etcd-cert <file>     a client certificate (PEM) to show etcd; it must have\n"
+               "                            no CommonName (etcd's gateway refuses one with a CN)\n"
+               "     --etcd-key <file>      its private key (default: in the --etcd-cert file)\n"
+               "     --etcd-user <name>     authenticate to etcd as this user; the password is\n"
+               "                            read from --etcd-password-file or the credential\n"
+               "                            'etcd-password' ($CREDENTIALS_DIRECTORY)\n"
+               "     --etcd-password-file <file>  the file that holds the password\n"
+               "     --fleet-user-connections <n>\n"
+               "                            connections a uid other than root may hold (default:\n"
+               "                            a quarter of the descriptor limit, at most 1024)\n"
+               "     --fleet-user-names <n> fleet names a user other than root may own through\n"
+               "                            'headcount --fleet create' (default 64)\n"
                "\n"
                " -h, --help                 display this help\n"
                " -V, --version              display version\n"
@@ -102,6 +135,20 @@ static bool prefix_valid(const char *s) {
         return n >= 1 && n <= 256 && s[0] == '/' && s[n - 1] == '/';
 }
 
+static int parse_cap(const char *s, unsigned *ret) {
+        unsigned long v;
+        char *end;
+
+        if (*s < '0' || *s > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || *end || v < 1 || v > 1000000)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
 static int parse_seconds(const char *s, unsigned min, unsigned *ret) {
         unsigned long v;
         char *end;
@@ -116,6 +163,125 @@ static int parse_seconds(const char *s, unsigned min, unsigned *ret) {
         return 0;
 }
 
+/* An etcd user name, as it appears in messages: printable ASCII, bounded. */
+static bool etcd_user_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 128)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < 0x20 || s[i] > 0x7e)
+                        return false;
+        return true;
+}
+
+#if HAVE_FLEET
+/* 0 when PATH can be opened for reading, else a usage error naming OPTION. */
+static int file_check(const char *option, const char *path) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+        if (fd < 0) {
+                message_error("%s: cannot read '%s': %s", option, path, strerror(errno));
+                message_usage_hint();
+                return -EINVAL;
+        }
+        (void) close(fd);
+        return 0;
+}
+
+/* Reads the password from PATH into arg_etcd_password: one line (a final newline is not
+ * part of it), not empty, no NUL, at most ETCD_PASSWORD_MAX bytes. The messages name the
+ * file, never what it holds. */
+static int password_read(const char *what, const char *path) {
+        char buf[ETCD_PASSWORD_MAX + 2];
+        ssize_t n, len = 0;
+        int fd;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                message_error("%s: cannot read '%s': %s", what, path, strerror(errno));
+                return -EINVAL;
+        }
+        while ((size_t) len < sizeof buf &&
+               (n = read(fd, buf + len, sizeof buf - (size_t) len)) != 0) {
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        message_error("%s: cannot read '%s': %s", what, path, strerror(errno));
+                        (void) close(fd);
+                        explicit_bzero(buf, sizeof buf);
+                        return -EINVAL;
+                }
+                len += n;
+        }
+        (void) close(fd);
+        if (len > 0 && buf[len - 1] == '\n')
+                len--;
+        if (len > 0 && buf[len - 1] == '\r')
+                len--;
+        if (len == 0 || (size_t) len > ETCD_PASSWORD_MAX || memchr(buf, '\0', (size_t) len)) {
+                message_error("%s: '%s' %s", what, path, len == 0 ? "is empty" :
+                              (size_t) len > ETCD_PASSWORD_MAX ?
+                              "is too long for a password (at most 1024 bytes)" :
+                              "holds a NUL byte");
+                explicit_bzero(buf, sizeof buf);
+                return -EINVAL;
+        }
+        memcpy(arg_etcd_password, buf, (size_t) len);
+        arg_etcd_password[len] = '\0';
+        explicit_bzero(buf, sizeof buf);
+        return 0;
+}
+
+/* The TLS files exist and can be read; a user has a password, from its file or from the
+ * service's credential "etcd-password" (LoadCredential=). */
+static int etcd_options_check(void) {
+        const char *creds = getenv("CREDENTIALS_DIRECTORY");
+        _cleanup_free_ char *cred = NULL;
+
+        if (!arg_etcd && (arg_etcd_cacert || arg_etcd_cert || arg_etcd_key || arg_etcd_user ||
+                          arg_etcd_password_file))
+                return usage_error("--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user and "
+                                   "--etcd-password-file need --etcd", NULL);
+        if (!arg_etcd)
+                return 0;
+        if ((arg_etcd_cacert || arg_etcd_cert) && !strstr(arg_etcd, "https://"))
+                return usage_error("--etcd-cacert and --etcd-cert need https:// etcd endpoints",
+                                   NULL);
+        if (arg_etcd_key && !arg_etcd_cert)
+                return usage_error("--etcd-key needs --etcd-cert", NULL);
+        if (arg_etcd_password_file && !arg_etcd_user)
+                return usage_error("--etcd-password-file needs --etcd-user", NULL);
+        if ((arg_etcd_cacert && file_check("--etcd-cacert", arg_etcd_cacert) < 0) ||
+            (arg_etcd_cert && file_check("--etcd-cert", arg_etcd_cert) < 0) ||
+            (arg_etcd_key && file_check("--etcd-key", arg_etcd_key) < 0))
+                return -EINVAL;
+        if (!arg_etcd_user)
+                return 0;
+        if (arg_etcd_password_file) {
+                if (password_read("--etcd-password-file", arg_etcd_password_file) < 0) {
+                        message_usage_hint();
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!creds || creds[0] != '/')
+                return usage_error("--etcd-user needs a password: --etcd-password-file FILE, or "
+                                   "the service credential 'etcd-password' "
+                                   "(LoadCredential=etcd-password:FILE)", NULL);
+        if (asprintf(&cred, "%s/etcd-password", creds) < 0) {
+                cred = NULL;
+                message_error("out of memory");
+                return -ENOMEM;
+        }
+        if (password_read("the credential etcd-password", cred) < 0) {
+                message_usage_hint();
+                return -EINVAL;
+        }
+        return 0;
+}
+#endif
+
 /* Returns 1 to go on, 0 to exit successfully (--help), or -EINVAL. */
 static int parse_argv(int argc, char *argv[]) {
         enum {
@@ -128,6 +294,13 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_HOST,
                 ARG_TTL,
                 ARG_ETCD_TIMEOUT,
+                ARG_ETCD_CACERT,
+                ARG_ETCD_CERT,
+                ARG_ETCD_KEY,
+                ARG_ETCD_USER,
+                ARG_ETCD_PASSWORD_FILE,
+                ARG_FLEET_USER_CONNECTIONS,
+                ARG_FLEET_USER_NAMES,
         };
         static const struct option options[] = {
                 { "user",       no_argument,       NULL, ARG_USER       },
@@ -141,6 +314,13 @@ static int parse_argv(int argc, char *argv[]) {
                 { "host",         required_argument, NULL, ARG_HOST         },
                 { "ttl",          required_argument, NULL, ARG_TTL          },
                 { "etcd-timeout", required_argument, NULL, ARG_ETCD_TIMEOUT },
+                { "etcd-cacert",  required_argument, NULL, ARG_ETCD_CACERT  },
+                { "etcd-cert",    required_argument, NULL, ARG_ETCD_CERT    },
+                { "etcd-key",     required_argument, NULL, ARG_ETCD_KEY     },
+                { "etcd-user",    required_argument, NULL, ARG_ETCD_USER    },
+                { "etcd-password-file", required_argument, NULL, ARG_ETCD_PASSWORD_FILE },
+                { "fleet-user-connections", required_argument, NULL, ARG_FLEET_USER_CONNECTIONS },
+                { "fleet-user-names",       required_argument, NULL, ARG_FLEET_USER_NAMES       },
                 { "help",       no_argument,       NULL, 'h'            },
                 { "version",    no_argument,       NULL, 'V'            },
                 {}
@@ -208,6 +388,33 @@ static int parse_argv(int argc, char *argv[]) {
                                 return usage_error("invalid etcd timeout (whole seconds, at "
                                                    "least 1)", optarg);
                         break;
+                case ARG_ETCD_CACERT:
+                case ARG_ETCD_CERT:
+                case ARG_ETCD_KEY:
+                case ARG_ETCD_PASSWORD_FILE:
+                        if (optarg[0] == '\0')
+                                return usage_error("empty file name given to an --etcd-* "
+                                                   "option", NULL);
+                        *(c == ARG_ETCD_CACERT ? &arg_etcd_cacert : c == ARG_ETCD_CERT ?
+                          &arg_etcd_cert : c == ARG_ETCD_KEY ? &arg_etcd_key :
+                          &arg_etcd_password_file) = optarg;
+                        break;
+                case ARG_ETCD_USER:
+                        if (!etcd_user_valid(optarg))
+                                return usage_error("invalid etcd user name (1 to 128 printable "
+                                                   "bytes)", optarg);
+                        arg_etcd_user = optarg;
+                        break;
+                case ARG_FLEET_USER_CONNECTIONS:
+                        if (parse_cap(optarg, &arg_fleet_user_connections) < 0)
+                                return usage_error("invalid number of connections (1 to "
+                                                   "1000000)", optarg);
+                        break;
+                case ARG_FLEET_USER_NAMES:
+                        if (parse_cap(optarg, &arg_fleet_user_names) < 0)
+                                return usage_error("invalid number of names (1 to 1000000)",
+                                                   optarg);
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -236,8 +443,24 @@ static int parse_argv(int argc, char *argv[]) {
 #endif
         }
 #if HAVE_FLEET
-        if (arg_etcd && etcd_endpoints_check(arg_etcd) < 0)
-                return usage_error("invalid etcd endpoint list", arg_etcd);
+        if (arg_etcd) {
+                int k = etcd_endpoints_check(arg_etcd);
+
+                /* not echoed: it would print the password */
+                if (k == -EPERM)
+                        return usage_error("an etcd endpoint carries a user name or password "
+                                           "('user:password@'), which would show on the command "
+                                           "line and in the logs; give --etcd-user and "
+                                           "--etcd-password-file instead", NULL);
+                if (k < 0)
+                        return usage_error("invalid etcd endpoint list", arg_etcd);
+        }
+        if (etcd_options_check() < 0)
+                return -EINVAL;
+#else
+        if (arg_etcd_cacert || arg_etcd_cert || arg_etcd_key || arg_etcd_user ||
+            arg_etcd_password_file)
+                return usage_error("--etcd-*: built without fleet support", NULL);
 #endif
         if (host)
                 (void) snprintf(arg_host, sizeof arg_host, "%s", host);
@@ -264,11 +487,47 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         (void) sd_notify(false, "STOPPING=1");
         log_info("Received %s; stopping", strsignal((int) si->ssi_signo));
 #if HAVE_FLEET
-        /* the fleet seats held here leave the fleet first: the loop exits after that */
-        if (m->fleet && fleet_stop(m->fleet, EXIT_SUCCESS) > 0)
+        /* the fleet seats held here leave the fleet first: the fleet thread revokes the
+         * lease (a second at most), and the loop exits when the thread has ended */
+        if (m->fleet) {
+                fleet_bridge_stop(m->fleet, EXIT_SUCCESS);
                 return 0;
+        }
 #endif
         return sd_event_exit(m->event, EXIT_SUCCESS);
+}
+
+static void send_ready(Manager *m) {
+        if (m->ready_sent)
+                return;
+        m->ready_sent = true;
+        m->ready_timer = sd_event_source_disable_unref(m->ready_timer);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status ? m->status : "");
+}
+
+#if HAVE_FLEET
+/* --etcd-timeout passed without a lease: ready for the local scopes all the same. */
+static int on_ready_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        log_warning("No etcd lease after %u s (%s); ready without one, still asking",
+                    arg_etcd_timeout, fleet_bridge_health(m->fleet)->text);
+        send_ready(m);
+        return 0;
+}
+#endif
+
+/* The fleet thread said something changed (fleet-bridge.c): STATUS=, FleetState, and
+ * READY=1 at the first lease. */
+void manager_fleet_health_changed(Manager *m) {
+#if HAVE_FLEET
+        const FleetHealth *h = fleet_bridge_health(m->fleet);
+
+        manager_update_status(m);
+        manager_bus_fleet_state_changed(m);
+        if (m->ready && (h->state == FLEET_STATE_HELD || h->state == FLEET_STATE_LATE))
+                send_ready(m);
+#endif
 }
 
 static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -422,13 +681,22 @@ static int manager_start(Manager *m) {
                         .host = arg_host,
                         .ttl = arg_ttl,
                         .timeout = arg_etcd_timeout,
+                        .cacert = arg_etcd_cacert,
+                        .cert = arg_etcd_cert,
+                        .key = arg_etcd_key,
+                        .user = arg_etcd_user,
+                        .password = arg_etcd_user ? arg_etcd_password : NULL,
+                        .system_scope = m->options.scope == HC_SCOPE_SYSTEM && !m->options.dir,
+                        .user_connections = arg_fleet_user_connections,
+                        .user_names = arg_fleet_user_names,
                 };
 
-                k = fleet_new(m, &fc, &m->fleet);
+                k = fleet_bridge_start(m, &fc, m->dir, &m->fleet);
                 if (k < 0)
                         return k;
-                log_info("Serving the fleet scope as host %s through etcd at %s (prefix %s)",
-                         arg_host, arg_etcd, arg_etcd_prefix);
+                log_info("Serving the fleet scope as host %s through etcd at %s (prefix %s%s%s)",
+                         arg_host, arg_etcd, arg_etcd_prefix,
+                         arg_etcd_user ? ", etcd user " : "", arg_etcd_user ?: "");
         }
 #endif
 
@@ -448,7 +716,17 @@ static int manager_start(Manager *m) {
                  "system bus" : "user bus");
         m->ready = true;
         manager_update_status(m);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status ? m->status : "");
+#if HAVE_FLEET
+        if (m->fleet && !fleet_bridge_ever_held(m->fleet)) {
+                k = sd_event_add_time_relative(m->event, &m->ready_timer, CLOCK_MONOTONIC,
+                                               (uint64_t) arg_etcd_timeout * 1000000, 0,
+                                               on_ready_timeout, m);
+                if (k < 0)
+                        return log_error_errno(k, "Cannot add a timer: %m");
+                return 0;
+        }
+#endif
+        send_ready(m);
         return 0;
 }
 
@@ -472,8 +750,9 @@ static sd_bus *bus_close_bounded(sd_bus *bus) {
 
 static void manager_done(Manager *m) {
 #if HAVE_FLEET
-        m->fleet = fleet_free(m->fleet);
+        m->fleet = fleet_bridge_free(m->fleet);
 #endif
+        m->ready_timer = sd_event_source_disable_unref(m->ready_timer);
         manager_monitor_stop(m);
         m->watchdog_source = sd_event_source_disable_unref(m->watchdog_source);
         m->bus = bus_close_bounded(m->bus);

@@ -40,7 +40,7 @@ enum {
 };
 
 typedef struct Manager Manager;
-typedef struct Fleet Fleet;
+typedef struct FleetBridge FleetBridge;
 typedef struct Region Region;
 typedef struct Holder Holder;
 
@@ -90,7 +90,10 @@ struct Manager {
         sd_event_source *watchdog_source;
         uint64_t watchdog_usec;
         char *status;                            /* the last STATUS= sent */
-        Fleet *fleet;                            /* --etcd: the fleet agent (fleet.c) */
+        FleetBridge *fleet;                      /* --etcd: the fleet agent's thread
+                                                  * (fleet-bridge.c): all we see of it */
+        bool ready_sent;                         /* READY=1 went out */
+        sd_event_source *ready_timer;            /* --etcd: READY=1 without a lease */
 };
 
 /* monitor.c */
@@ -102,6 +105,9 @@ int region_refresh(Region *r, hc_instance **ret_list);
 void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances);
 void manager_update_status(Manager *m);
 
+/* headcountd.c */
+void manager_fleet_health_changed(Manager *m);
+
 /* bus.c */
 int manager_bus_start(Manager *m);
 void manager_bus_count_changed(Manager *m, const char *name, int count);
@@ -110,8 +116,6 @@ void manager_bus_instance_event(Manager *m, const char *name, const char *event,
 void manager_bus_region_added(Manager *m, const char *name);
 void manager_bus_region_removed(Manager *m, const char *name);
 void manager_bus_fleet_count_changed(Manager *m, const char *name, unsigned count);
-
-/* fleet.c (with HAVE_FLEET) */
-unsigned fleet_seats_held(const Fleet *f);
+void manager_bus_fleet_state_changed(Manager *m);
 
 #endif

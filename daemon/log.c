@@ -9,6 +9,11 @@
  * goes nowhere), so before each entry we look for the socket ourselves, and print on
  * stderr when it is not there, whatever --log-target or a stale $JOURNAL_STREAM said: a
  * log never goes silent.
+ *
+ * Both of headcountd's threads log (the fleet agent runs in its own, fleet-bridge.c): the
+ * two settings below are made before that thread starts and only read after, each line
+ * is formatted in the caller's stack, and it goes out in one call, sd_journal_send()
+ * (thread-safe) or one fprintf() on stderr (stdio locks the stream).
  */
 #include <errno.h>
 #include <inttypes.h>

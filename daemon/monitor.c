@@ -44,6 +44,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#if HAVE_FLEET
+#include "fleet-bridge.h"
+#endif
 #include "headcountd.h"
 #include "instance.h"
 #include "log.h"
@@ -751,9 +754,7 @@ void manager_update_status(Manager *m) {
 
 #if HAVE_FLEET
         if (m->fleet && n < sizeof buf)
-                n += (size_t) snprintf(buf + n, sizeof buf - n, "; %u fleet seat%s held here",
-                                       fleet_seats_held(m->fleet),
-                                       fleet_seats_held(m->fleet) == 1 ? "" : "s");
+                n += fleet_bridge_status(m->fleet, buf + n, sizeof buf - n);
 #endif
         if (m->status && strcmp(m->status, buf) == 0)
                 return;

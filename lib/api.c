@@ -354,6 +354,9 @@ _hc_public_ int hc_create(const char *name, const hc_options *opt) {
         struct scope sc;
         int r;
 
+        if (fleet_scope(opt))
+                return hc_fleet_create(name, opt, NULL);
+
         r = resolve_create(name, opt, &sc);
         if (r < 0)
                 return r;

@@ -443,7 +443,9 @@ static int request(const hc_options *opt, const char *const *field, size_t n, in
         if (r < 0)
                 return r;
         r = send_fields(fd, field, n);
-        if (r < 0)
+        /* an agent that refuses a connection at once (too many of our uid's) says why
+         * before it closes it: that answer is still there to read */
+        if (r < 0 && r != -ECONNRESET)
                 return r;
         r = receive(opt, fd, deadline, m);
         if (r < 0)
@@ -597,6 +599,28 @@ int fleet_wait(const char *name, const hc_options *opt, unsigned below, int time
         return simple(opt, (const char *[]) { "WAIT", name, b, t }, 4, timeout_ms);
 }
 
+/* Defines NAME: at most MAX, MODE (0600, 0644, 0666), owned by OWNER (NULL: the caller;
+ * another user: root only). */
+int fleet_create(const char *name, const hc_options *opt, unsigned max, unsigned mode,
+                 const char *owner) {
+        char m[16], md[8];
+        int r = begin(name, opt);
+
+        if (r < 0)
+                return r;
+        (void) snprintf(m, sizeof m, "%u", max);
+        (void) snprintf(md, sizeof md, "%04o", mode & 07777);
+        r = simple(opt, (const char *[]) { "CREATE", name, m, md, owner ? owner : "" },
+                   owner ? 5 : 4, 0);
+        return r < 0 ? r : 0;
+}
+
+_hc_public_ int hc_fleet_create(const char *name, const hc_options *opt, const char *owner) {
+        hc_assert_return(!opt || (opt->size >= HC_OPTIONS_SIZE_V1 && opt->size <= 4096), -EINVAL);
+        return fleet_create(name, opt, opt && opt->max ? opt->max : 1,
+                            opt && opt->mode ? opt->mode : 0644, owner);
+}
+
 int fleet_remove(const char *name, const hc_options *opt) {
         int r = begin(name, opt);
 
@@ -606,7 +630,9 @@ int fleet_remove(const char *name, const hc_options *opt) {
         return r < 0 ? r : 0;
 }
 
-/* One "I rank fence host pid uid joined_usec tag" line, the N-th of its listing. */
+/* One "I rank fence host pid uid joined_usec tag verified" line, the N-th of its listing.
+ * The flag is 1 when the agent found the pid to be the joining process or a descendant of
+ * it (SO_PEERCRED); an older agent sends none, and its pids are claims. */
 static int parse_instance(const hc_options *opt, const struct answer *m, size_t n,
                           hc_fleet_instance *ret) {
         const char *tag = m->n > 7 ? m->field[7] : "";
@@ -634,6 +660,7 @@ static int parse_instance(const hc_options *opt, const struct answer *m, size_t 
                         .uid = (uid_t) uid,
                         .seq = fence,
                         .joined_usec = joined,
+                        .flags = m->n > 8 && streq(m->field[8], "1") ? 0 : HC_INSTANCE_UNVERIFIED,
                 },
                 .fence = fence,
         };
@@ -696,6 +723,39 @@ static int list_full(const char *name, const hc_options *opt, hc_fleet_instance 
                 return r;
         *ret = n > 0 ? TAKE_PTR(v) : NULL;
         return (int) n;
+}
+
+_hc_public_ int hc_fleet_status(const hc_options *opt, char *buf, size_t len) {
+        static const char *const states[] = {
+                [HC_FLEET_STARTING] = HC_FLEET_STATE_STARTING,
+                [HC_FLEET_HELD] = HC_FLEET_STATE_HELD,
+                [HC_FLEET_LATE] = HC_FLEET_STATE_LATE,
+                [HC_FLEET_LOST] = HC_FLEET_STATE_LOST,
+                [HC_FLEET_UNREACHABLE] = HC_FLEET_STATE_UNREACHABLE,
+        };
+        _cleanup_close_ int fd = -EBADF;
+        struct answer m;
+        int r;
+
+        hc_assert_return(buf || len == 0, -EINVAL);
+        hc_assert_return(!opt || (opt->size >= HC_OPTIONS_SIZE_V1 && opt->size <= 4096), -EINVAL);
+        (void) begin(NULL, opt);
+        if (len > 0)
+                buf[0] = '\0';
+        r = request(opt, (const char *[]) { "STATUS" }, 1, answer_deadline(0), &m, &fd);
+        if (r < 0)
+                return r;
+        if (!streq(m.field[0], "OK"))
+                return answer_error(opt, &m);
+        if (m.n != 3 || strlen(m.field[2]) > HC_FLEET_TEXT_MAX)
+                return -EBADMSG;
+        for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+                if (streq(m.field[1], states[i])) {
+                        if (len > 0)    /* cut to the caller's buffer, as snprintf() does */
+                                (void) snprintf(buf, len, "%s", m.field[2]);
+                        return (int) i;
+                }
+        return -EBADMSG;
 }
 
 _hc_public_ int hc_fleet_list(const char *name, const hc_options *opt, hc_fleet_instance **ret) {

@@ -22,6 +22,8 @@ int fleet_list(const char *name, const hc_options *opt, hc_instance **ret);
 int fleet_primary(const char *name, const hc_options *opt, hc_instance *ret);
 int fleet_wait(const char *name, const hc_options *opt, unsigned below, int timeout_ms);
 int fleet_remove(const char *name, const hc_options *opt);
+int fleet_create(const char *name, const hc_options *opt, unsigned max, unsigned mode,
+                 const char *owner);
 int fleet_names(const hc_options *opt, int (*cb)(const char *name, int count, void *userdata),
                 void *userdata);
 int fleet_is_primary(const char *name, const hc_options *opt, const hc_slot *slot);

@@ -38,8 +38,26 @@ extern "C" {
  *   -EINVAL        also: opt->max differs from the N the name's holders use
  *   -EPERM         the directory, the socket or the agent is not to be trusted
  *   -EBADMSG       the agent's answer broke the protocol or its bounds
+ *   -EACCES        also: the name's owner and mode do not let us (docs/fleet.md)
+ *   -EUSERS        our uid holds as many connections to the agent as it may
  *   -ECONNRESET    the agent went away during the call     (man 3 hc_fleet, docs/fleet.md)
  */
+
+/* The agent's health, as hc_fleet_status() returns it. */
+enum {
+        HC_FLEET_STARTING = 0,   /* it has not held an etcd lease yet */
+        HC_FLEET_HELD = 1,       /* it holds its lease, renewed on time */
+        HC_FLEET_LATE = 2,       /* it holds its lease, which is safe, but a renewal is late */
+        HC_FLEET_LOST = 3,       /* its lease was lost (seats with it); it asks for a new one */
+        HC_FLEET_UNREACHABLE = 4, /* it holds no lease: etcd does not answer, or refuses */
+};
+
+/* The health of the agent that serves the fleet scope for OPT (whatever opt->scope says):
+ * one of HC_FLEET_*, with the agent's line ("lease held", "renewing late", "lease lost",
+ * "etcd unreachable: ...") in BUF of LEN bytes, cut to fit; or -EHOSTDOWN when no agent
+ * serves the scope, or another error as for hc_fleet_list(). Joins are admitted in
+ * HC_FLEET_HELD and HC_FLEET_LATE. */
+int hc_fleet_status(const hc_options *opt, char *buf, size_t len);
 
 /* The longest host name the fleet scope records, in bytes. */
 #define HC_HOST_MAX 64
@@ -54,6 +72,14 @@ typedef struct hc_fleet_instance {
 /* As hc_list() in the fleet scope (whatever opt->scope says), with hosts and fences: the
  * number of seats, and a malloc()ed array in *ret (free() it) in rank order. */
 int hc_fleet_list(const char *name, const hc_options *opt, hc_fleet_instance **ret);
+
+/* Defines fleet name NAME ahead of use, for good (until hc_remove()): at most opt->max
+ * seats (0 means 1), mode opt->mode (0 means 0644; 0600, 0644 or 0666: others may count
+ * and list it with 4, join it with 2), owned by OWNER (NULL: the caller's user name;
+ * another user: root only). hc_create() in the fleet scope is this with OWNER NULL. 0 when
+ * defined (or already defined so), -EEXIST (another user's), -EBUSY (seats held),
+ * -EDQUOT (the owner has as many names as it may), -EPERM, -EINVAL; see hc_fleet(3). */
+int hc_fleet_create(const char *name, const hc_options *opt, const char *owner);
 
 /* A fleet seat's fence (its etcd create_revision) in *ret: 0, -EOPNOTSUPP for a local
  * seat, -EINVAL. */

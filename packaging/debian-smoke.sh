@@ -68,7 +68,8 @@ installed=yes
 
 for f in /usr/include/headcount.h /usr/sbin/headcountd /usr/lib/tmpfiles.d/headcount.conf \
          /usr/share/dbus-1/system.d/org.headcount.Manager1.conf \
-         /usr/share/dbus-1/system-services/org.headcount.Manager1.service; do
+         /usr/share/dbus-1/system-services/org.headcount.Manager1.service \
+         /usr/share/headcount/headcountd-fleet.conf; do
         test -e "$f" || { echo "debian-smoke: $f is missing" >&2; exit 1; }
 done
 dpkg -L headcount | grep -q '/systemd/system/headcountd.service$' ||

@@ -58,6 +58,11 @@ mkdir -p build-tsan
 (cd build-tsan && { [ -f Makefile ] || ../configure -q --enable-tsan; } && make -s -j"$jobs" tests/lib/check-headcount >/dev/null 2>&1)
 CK_RUN_SUITE=slot TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/lib/check-headcount >build-tsan/tsan.out 2>&1 || { status=1; cat build-tsan/tsan.out; }
 grep -E '^[0-9]+%: Checks' build-tsan/tsan.out || true
+# headcountd's two threads (the fleet agent's and the main one) and the bridge between them
+(cd build-tsan && make -s -j"$jobs" daemon/headcountd tests/daemon/test-fleet-agent >/dev/null 2>&1)
+(cd build-tsan && TSAN_OPTIONS="halt_on_error=1 exitcode=66" top_srcdir=.. top_builddir=. \
+        tests/daemon/test-fleet-agent) >build-tsan/tsan-fleet.out 2>&1 || { status=1; cat build-tsan/tsan-fleet.out; }
+grep -E '^[0-9]+%: Checks' build-tsan/tsan-fleet.out || true
 
 echo "== fuzzing: each harness for 20 s (libFuzzer, ASan, UBSan)"
 make -C build -s fuzz FUZZ_SECONDS=20 >build/fuzz.out 2>&1 || { status=1; tail -n 60 build/fuzz.out; }

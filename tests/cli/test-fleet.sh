@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # --fleet without a headcountd to serve it: every command that works in the fleet scope
 # exits 69 with one line that names the directory and says how to start one; what the
-# fleet scope does not offer ('create', 'send', Local\ and Global\ names) is a usage error.
+# fleet scope does not offer ('send', Local\ and Global\ names, 'create' without --max)
+# is a usage error.
 # The fleet against a real headcountd and etcd: tests/lib/test-fleet-agent.c, tests/fleet/.
 . "${srcdir:-.}/tests/cli/lib.sh"
 
@@ -34,7 +35,7 @@ if [ ! -e /run/headcountd/fleet.sock ]; then
 fi
 
 # Not in the fleet scope.
-usage_fails "'create' is not available in the fleet scope" hc --fleet create web
+usage_fails "'--fleet create' needs --max <n>, the name's N" hc --fleet create web
 usage_fails "'send' is not available in the fleet scope" hc --fleet send web hello
 usage_fails 'invalid name '"'"'Global\\web'"'"': names of the fleet scope take no Local or Global prefix' \
         hc --fleet count 'Global\web'

@@ -4,7 +4,9 @@
  * a scratch data directory, through a real sd-event loop. etcd is started once for the
  * test case, in the runner, and killed by its PID in the teardown (and by the kernel
  * should the runner die first: PR_SET_PDEATHSIG). The dead endpoint is a bound socket that
- * does not listen (connection refused); the silent one listens and never answers.
+ * does not listen (connection refused); the silent one listens and never answers. A
+ * second etcd, with TLS, client certificates and authentication (certificates by openssl,
+ * users by etcdctl), serves the token renewal's test.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -13,6 +15,7 @@
 #include <json-c/json.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,8 @@
 #include "time-util.h"
 
 #define ETCD_BIN "/usr/bin/etcd"
+#define ETCDCTL_BIN "/usr/bin/etcdctl"
+#define OPENSSL_BIN "/usr/bin/openssl"
 #define T_USEC (60ULL * 1000 * 1000)    /* a generous bound for anything to happen */
 
 static char dir[] = "/tmp/test-etcd-XXXXXX";
@@ -124,9 +129,122 @@ static void stop_etcd(void) {
                 (void) !system(cmd);
 }
 
+/* The secured etcd: https with a private CA, --client-cert-auth, users, 2 s tokens. */
+static char sdir[] = "/tmp/test-etcd-tls-XXXXXX";
+static pid_t secure_pid;
+static char secure[80], slog[96], ca_file[96], cert_file[96], key_file[96];
+
+static void sh(const char *format, ...) {
+        va_list ap;
+        char *cmd;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&cmd, format, ap);
+        va_end(ap);
+        ck_assert_int_ge(r, 0);
+        r = system(cmd);
+        ck_assert_msg(r == 0, "failed (%d): %s", r, cmd);
+        free(cmd);
+}
+
+/* How many lines of etcd's log PATH contain NEEDLE. */
+static unsigned log_count(const char *path, const char *needle) {
+        FILE *f = fopen(path, "re");
+        char line[8192];
+        unsigned n = 0;
+
+        ck_assert_ptr_nonnull(f);
+        while (fgets(line, sizeof line, f))
+                n += strstr(line, needle) != NULL;
+        (void) fclose(f);
+        return n;
+}
+
+static void start_secure_etcd(void) {
+        char client[64], peer[64], cluster[128], data[96];
+        uint64_t deadline;
+        int fd;
+
+        ck_assert_ptr_nonnull(mkdtemp(sdir));
+        sh("cd '%s' && " OPENSSL_BIN " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+           "-nodes -days 2 -keyout ca.key -out ca.crt -subj /O=t/OU=ca 2>/dev/null && "
+           "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' "
+           ">server.ext && printf 'extendedKeyUsage=clientAuth\\n' >client.ext && "
+           "for n in server client; do " OPENSSL_BIN " req -new -newkey ec -pkeyopt "
+           "ec_paramgen_curve:P-256 -nodes -keyout $n.key -out $n.csr -subj /O=t/OU=$n "
+           "2>/dev/null && " OPENSSL_BIN " x509 -req -in $n.csr -CA ca.crt -CAkey ca.key "
+           "-CAcreateserial -days 2 -extfile $n.ext -out $n.crt 2>/dev/null || exit 1; done",
+           sdir);
+        (void) snprintf(ca_file, sizeof ca_file, "%s/ca.crt", sdir);
+        (void) snprintf(cert_file, sizeof cert_file, "%s/client.crt", sdir);
+        (void) snprintf(key_file, sizeof key_file, "%s/client.key", sdir);
+        fd = reserve_port(false, client, sizeof client);
+        (void) close(fd);
+        fd = reserve_port(false, peer, sizeof peer);
+        (void) close(fd);
+        (void) snprintf(secure, sizeof secure, "https://%s", client + strlen("http://"));
+        (void) snprintf(cluster, sizeof cluster, "t=%s", peer);
+        (void) snprintf(data, sizeof data, "%s/data", sdir);
+        (void) snprintf(slog, sizeof slog, "%s/etcd.log", sdir);
+
+        secure_pid = fork();
+        ck_assert_int_ge(secure_pid, 0);
+        if (secure_pid == 0) {
+                int out = open(slog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                char server_crt[96], server_key[96];
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+                        _exit(127);
+                (void) snprintf(server_crt, sizeof server_crt, "%s/server.crt", sdir);
+                (void) snprintf(server_key, sizeof server_key, "%s/server.key", sdir);
+                /* debug: etcd logs each authentication ("authenticated a user") */
+                execl(ETCD_BIN, "etcd", "--name", "t", "--data-dir", data,
+                      "--listen-client-urls", secure, "--advertise-client-urls", secure,
+                      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                      "--initial-cluster", cluster, "--cert-file", server_crt,
+                      "--key-file", server_key, "--trusted-ca-file", ca_file,
+                      "--client-cert-auth", "--auth-token-ttl", "2", "--logger", "zap",
+                      "--log-level", "debug", (char *) NULL);
+                _exit(127);
+        }
+        deadline = now_usec() + T_USEC;
+        while (!log_says(slog, "serving client traffic securely")) {
+                int status;
+
+                ck_assert_msg(waitpid(secure_pid, &status, WNOHANG) == 0,
+                              "etcd exited; its log is %s", slog);
+                ck_assert_msg(now_usec() < deadline, "etcd did not get ready; see %s", slog);
+                (void) usleep(10000);
+        }
+        /* root, and user hc whose role may use /t/ */
+        sh("E='" ETCDCTL_BIN " --endpoints %s --cacert %s --cert %s --key %s'; "
+           "{ echo rootpw | $E user add root --interactive=false && $E role add root && "
+           "$E user grant-role root root && $E role add t && "
+           "$E role grant-permission t --prefix=true readwrite /t/ && "
+           "echo hcpw | $E user add hc --interactive=false && $E user grant-role hc t && "
+           "$E auth enable; } >%s/etcdctl.log 2>&1",
+           secure, ca_file, cert_file, key_file, sdir);
+}
+
+static void stop_secure_etcd(void) {
+        char cmd[128];
+
+        if (secure_pid > 0) {
+                (void) kill(secure_pid, SIGKILL);
+                (void) waitpid(secure_pid, NULL, 0);
+                secure_pid = 0;
+        }
+        (void) snprintf(cmd, sizeof cmd, "rm -rf '%s'", sdir);
+        if (strncmp(sdir, "/tmp/test-etcd-tls-", 19) == 0 && !strstr(sdir, "XXXXXX"))
+                (void) !system(cmd);
+}
+
 static void setup(void) {
         ck_assert_int_ge(sd_event_new(&loop), 0);
-        ck_assert_int_eq(etcd_new(loop, live, 30ULL * 1000 * 1000, &etcd), 0);
+        ck_assert_int_eq(etcd_new(loop, &(EtcdConfig) { .endpoints = live,
+                                                         .timeout_usec = 30ULL * 1000 * 1000 }, &etcd), 0);
 }
 
 static void teardown(void) {
@@ -207,11 +325,25 @@ START_TEST(test_etcd_new_endpoints)
 
         ck_assert_int_ge(sd_event_new(&ev), 0);
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-                ck_assert_msg(etcd_new(ev, bad[i], 1000, &e) == -EINVAL, "'%s' taken", bad[i]);
+                ck_assert_msg(etcd_new(ev, &(EtcdConfig) { .endpoints = bad[i], .timeout_usec = 1000 },
+                                       &e) == -EINVAL, "'%s' taken", bad[i]);
         ck_assert_ptr_null(e);
-        ck_assert_int_eq(etcd_new(ev, "http://127.0.0.1:2379/, https://b:1", 1000, &e), 0);
+        ck_assert_int_eq(etcd_new(ev, &(EtcdConfig) { .endpoints = "http://127.0.0.1:2379/, https://b:1",
+                                                      .timeout_usec = 1000 }, &e), 0);
         ck_assert_str_eq(etcd_endpoint(e), "http://127.0.0.1:2379");
         e = etcd_free(e);
+        /* a password has no place in a URL: refused, whether the URL is valid or not */
+        ck_assert_int_eq(etcd_endpoints_check("https://u:secret@a:1"), -EPERM);
+        ck_assert_int_eq(etcd_endpoints_check("http://a:1,u:secret@b/x?"), -EPERM);
+        ck_assert_int_eq(etcd_endpoints_check("https://a:1,http://b:2"), 0);
+        ck_assert_int_eq(etcd_new(ev, &(EtcdConfig) { .endpoints = "https://a:1", .timeout_usec = 1000,
+                                                      .user = "u" }, &e), -EINVAL);
+        ck_assert_int_eq(etcd_new(ev, &(EtcdConfig) { .endpoints = "https://a:1", .timeout_usec = 1000,
+                                                      .key = "k.pem" }, &e), -EINVAL);
+        ck_assert(etcd_error_needs_token("etcdserver: invalid auth token"));
+        ck_assert(etcd_error_needs_token("rpc error: code = InvalidArgument desc = etcdserver: user name is empty"));
+        ck_assert(!etcd_error_needs_token("etcdserver: permission denied"));
+        ck_assert(!etcd_error_needs_token(NULL));
         ck_assert_ptr_null(etcd_free(NULL));
         ck_assert_ptr_null(etcd_call_cancel(NULL));
         sd_event_unref(ev);
@@ -341,7 +473,7 @@ END_TEST
 
 struct watch {
         unsigned messages, ends;
-        bool created, deleted;
+        bool created, deleted, canceled;
         int r;
         char error[1024];
 };
@@ -362,6 +494,8 @@ static void on_watch(Etcd *e, int r, json_object *message, const char *error, vo
         w->messages++;
         if (json_object_get_boolean(json_object_object_get(message, "created")))
                 w->created = true;
+        if (json_object_get_boolean(json_object_object_get(message, "canceled")))
+                w->canceled = true;
         if (json_object_object_get_ex(message, "events", &events) &&
             json_object_array_length(events) > 0 &&
             json_object_object_get_ex(json_object_array_get_idx(events, 0), "type", &type) &&
@@ -438,7 +572,8 @@ START_TEST(test_etcd_failover)
         Etcd *e;
 
         (void) snprintf(endpoints, sizeof endpoints, "%s,%s", dead, live);
-        ck_assert_int_eq(etcd_new(loop, endpoints, 30ULL * 1000 * 1000, &e), 0);
+        ck_assert_int_eq(etcd_new(loop, &(EtcdConfig) { .endpoints = endpoints,
+                                                         .timeout_usec = 30ULL * 1000 * 1000 }, &e), 0);
         ck_assert_str_eq(etcd_endpoint(e), dead);
         call(e, "/v3/kv/range", "{\"key\":\"dC9h\"}", &res);
         ck_assert_int_eq(res.r, 0);
@@ -460,7 +595,8 @@ START_TEST(test_etcd_unreachable)
         Etcd *e;
 
         (void) snprintf(endpoints, sizeof endpoints, "%s,%s", dead, dead2);
-        ck_assert_int_eq(etcd_new(loop, endpoints, 30ULL * 1000 * 1000, &e), 0);
+        ck_assert_int_eq(etcd_new(loop, &(EtcdConfig) { .endpoints = endpoints,
+                                                         .timeout_usec = 30ULL * 1000 * 1000 }, &e), 0);
         call(e, "/v3/kv/range", "{\"key\":\"dC9h\"}", &res);
         ck_assert_int_eq(res.r, -EHOSTUNREACH);
         (void) snprintf(want, sizeof want, "cannot reach etcd at %s: Connection refused; "
@@ -484,7 +620,8 @@ START_TEST(test_etcd_deadline)
         char want[128];
         Etcd *e;
 
-        ck_assert_int_eq(etcd_new(loop, silent, 300 * 1000, &e), 0);
+        ck_assert_int_eq(etcd_new(loop, &(EtcdConfig) { .endpoints = silent,
+                                                         .timeout_usec = 300 * 1000 }, &e), 0);
         call(e, "/v3/kv/range", "{\"key\":\"dC9h\"}", &res);
         ck_assert_int_eq(res.r, -ETIMEDOUT);
         (void) snprintf(want, sizeof want, "etcd at %s did not answer within 0.3 s", silent);
@@ -559,6 +696,75 @@ START_TEST(test_etcd_cancel)
 }
 END_TEST
 
+/* A client with a user: the first calls, started together, share one authentication;
+ * once the token has expired (--auth-token-ttl 2, counted from its last use), calls and
+ * a watch that all hit the expiry share one more, and none of them sees it. */
+START_TEST(test_etcd_token_renewal)
+{
+        struct result res[4] = {};
+        struct watch w = {};
+        Etcd *e;
+
+        ck_assert_int_eq(etcd_new(loop, &(EtcdConfig) {
+                        .endpoints = secure, .timeout_usec = 30ULL * 1000 * 1000,
+                        .cacert = ca_file, .cert = cert_file, .key = key_file,
+                        .user = "hc", .password = "hcpw", .check_prefix = "/t/",
+                }, &e), 0);
+        for (size_t i = 0; i < 4; i++)
+                (void) start(e, "/v3/kv/range", "{\"key\":\"L3QvYQ==\"}", &res[i]);
+        for (size_t i = 0; i < 4; i++) {
+                run_until(&res[i].calls, 1);
+                ck_assert_msg(res[i].r == 0, "call %zu: %s", i, res[i].error);
+        }
+        ck_assert_uint_eq(log_count(slog, "\"authenticated a user\""), 1);
+
+        (void) usleep(3200 * 1000);     /* etcd drops a token within 1 s of its TTL */
+        for (size_t i = 0; i < 4; i++) {
+                result_clear(&res[i]);
+                (void) start(e, "/v3/kv/range", "{\"key\":\"L3QvYQ==\"}", &res[i]);
+        }
+        (void) watch(e, "{\"key\":\"L3QvYQ==\"}", &w);
+        for (size_t i = 0; i < 4; i++) {
+                run_until(&res[i].calls, 1);
+                ck_assert_msg(res[i].r == 0, "call %zu after the expiry: %s", i, res[i].error);
+        }
+        run_until(&w.messages, 1);
+        ck_assert(w.created);
+        ck_assert(!w.canceled);
+        ck_assert_uint_eq(w.ends, 0);
+        ck_assert_uint_ge(log_count(slog, "\"invalid auth token\""), 1);
+        ck_assert_uint_eq(log_count(slog, "\"authenticated a user\""), 2);
+        for (size_t i = 0; i < 4; i++)
+                result_clear(&res[i]);
+        etcd_free(e);
+}
+END_TEST
+
+/* A watch that is the first to hit the expiry: created once etcd refused its token. */
+START_TEST(test_etcd_token_renewal_watch)
+{
+        struct result res = {};
+        struct watch w = {};
+        Etcd *e;
+
+        ck_assert_int_eq(etcd_new(loop, &(EtcdConfig) {
+                        .endpoints = secure, .timeout_usec = 30ULL * 1000 * 1000,
+                        .cacert = ca_file, .cert = cert_file, .key = key_file,
+                        .user = "hc", .password = "hcpw",
+                }, &e), 0);
+        call(e, "/v3/kv/range", "{\"key\":\"L3QvYQ==\"}", &res);
+        ck_assert_msg(res.r == 0, "%s", res.error);
+        (void) usleep(3200 * 1000);
+        (void) watch(e, "{\"key\":\"L3QvYQ==\"}", &w);
+        run_until(&w.messages, 1);
+        ck_assert(w.created);
+        ck_assert(!w.canceled);
+        ck_assert_uint_eq(w.ends, 0);
+        result_clear(&res);
+        etcd_free(e);
+}
+END_TEST
+
 static Suite *suite_etcd(void) {
         Suite *s = suite_create("etcd");
         TCase *tc;
@@ -581,6 +787,18 @@ static Suite *suite_etcd(void) {
         tcase_add_test(tc, test_etcd_deadline);
         tcase_add_test(tc, test_etcd_cancel);
         suite_add_tcase(s, tc);
+
+        if (access(ETCDCTL_BIN, X_OK) == 0 && access(OPENSSL_BIN, X_OK) == 0) {
+                tc = tcase_create("secure");
+                tcase_add_unchecked_fixture(tc, start_secure_etcd, stop_secure_etcd);
+                tcase_add_checked_fixture(tc, setup, teardown);
+                tcase_set_timeout(tc, 120);
+                tcase_add_test(tc, test_etcd_token_renewal);
+                tcase_add_test(tc, test_etcd_token_renewal_watch);
+                suite_add_tcase(s, tc);
+        } else
+                printf("Not testing etcd with TLS and users: no %s or no %s\n", ETCDCTL_BIN,
+                       OPENSSL_BIN);
         return s;
 }
 

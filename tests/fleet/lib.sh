@@ -5,7 +5,9 @@
 # tests/cli/lib.sh (expect, same, contains, fail, finish, the event pipe).
 #
 #   etcd_start 1|3        start the members, wait until every one is healthy; sets
-#                         ETCD_ENDPOINTS (exported) and ETCD_PIDS[]
+#                         ETCD_ENDPOINTS (exported) and ETCD_PIDS[]. A secured cluster: set
+#                         ETCD_SCHEME=https and ETCD_FLAGS=(--cert-file F ...) first (added
+#                         to every member), and ECTL_OPTS=(--cacert F ...) for etcdctl
 #   etcd_leader           print the leader member's PID (etcd_leader_index: its index)
 #   etcd_stop_all         SIGTERM every member and wait for it (etcd_kill I: SIGKILL one)
 #   etcd_start_again      start the same members again on the same ports and directories
@@ -20,6 +22,11 @@
 #   wait_for SECS WHAT CMD...  (tests/cli/lib.sh) run CMD until it succeeds, at most SECS
 #                         seconds; fails the test (naming WHAT) when it never does
 #   seat_keys NAME        print the number of seat keys of NAME in etcd (waiters included)
+#   pki_make DIR          with openssl: DIR/ca.crt, DIR/server.{crt,key} (for 127.0.0.1)
+#                         and DIR/client.{crt,key} (no CommonName); pki_ca DIR NAME and
+#                         pki_cert DIR NAME SUBJECT EXTENSIONS [CA] make more
+#   etcd_tls_flags DIR    set ETCD_SCHEME, ETCD_FLAGS, ECTL_OPTS for an etcd with DIR's
+#                         certificates that wants client certificates
 #
 # Everything started here is killed by PID (and process group) at exit, however the test
 # ends, and every directory is removed. A test skips (77) when etcd or headcountd's fleet
@@ -67,6 +74,9 @@ fi
 chmod 0700 "$ETCD_TOP"
 
 ETCD_N=0
+ETCD_SCHEME=http                 # of the client URLs; peers speak http
+ETCD_FLAGS=()                    # more options for every member
+ECTL_OPTS=()                     # more options for every etcdctl call
 ETCD_PIDS=()
 ETCD_CLIENT_PORTS=()
 ETCD_PEER_PORTS=()
@@ -135,7 +145,8 @@ PY
 
 # etcdctl with the cluster's endpoints and a short deadline (every call of a test is bounded).
 ectl() {
-        "$ETCDCTL" --endpoints "$ETCD_ENDPOINTS" --dial-timeout 2s --command-timeout "${ECTL_TIMEOUT:-5s}" "$@"
+        "$ETCDCTL" --endpoints "$ETCD_ENDPOINTS" --dial-timeout 2s --command-timeout "${ECTL_TIMEOUT:-5s}" \
+                ${ECTL_OPTS[@]+"${ECTL_OPTS[@]}"} "$@"
 }
 
 etcd_cluster_spec() {
@@ -150,14 +161,14 @@ etcd_cluster_spec() {
 etcd_start_member() {
         local i=$1 c=${ETCD_CLIENT_PORTS[$1]} p=${ETCD_PEER_PORTS[$1]}
         env -u ETCD_ENDPOINTS "$ETCD" --name "m$i" --data-dir "$ETCD_TOP/m$i" \
-                --listen-client-urls "http://127.0.0.1:$c" \
-                --advertise-client-urls "http://127.0.0.1:$c" \
+                --listen-client-urls "$ETCD_SCHEME://127.0.0.1:$c" \
+                --advertise-client-urls "$ETCD_SCHEME://127.0.0.1:$c" \
                 --listen-peer-urls "http://127.0.0.1:$p" \
                 --initial-advertise-peer-urls "http://127.0.0.1:$p" \
                 --initial-cluster "$(etcd_cluster_spec)" \
                 --initial-cluster-state new \
                 --initial-cluster-token "hc-$$-$ETCD_TOP" \
-                --logger zap --log-level warn \
+                --logger zap --log-level warn ${ETCD_FLAGS[@]+"${ETCD_FLAGS[@]}"} \
                 >>"$T/etcd-m$i.log" 2>&1 &
         ETCD_PIDS[i]=$!
         started_pids="$started_pids $!"
@@ -195,7 +206,7 @@ etcd_start() {
                 ETCD_PEER_PORTS=("${ports[@]:n:n}")
                 ETCD_ENDPOINTS=
                 for ((i = 0; i < n; i++)); do
-                        ETCD_ENDPOINTS="$ETCD_ENDPOINTS${ETCD_ENDPOINTS:+,}http://127.0.0.1:${ETCD_CLIENT_PORTS[i]}"
+                        ETCD_ENDPOINTS="$ETCD_ENDPOINTS${ETCD_ENDPOINTS:+,}$ETCD_SCHEME://127.0.0.1:${ETCD_CLIENT_PORTS[i]}"
                         rm -rf "$ETCD_TOP/m$i"
                         : >"$T/etcd-m$i.log"
                 done
@@ -223,7 +234,7 @@ etcd_live_endpoints() {
         local i eps=
         for ((i = 0; i < ETCD_N; i++)); do
                 [ -n "${ETCD_PIDS[i]}" ] || continue
-                eps="$eps${eps:+,}http://127.0.0.1:${ETCD_CLIENT_PORTS[i]}"
+                eps="$eps${eps:+,}$ETCD_SCHEME://127.0.0.1:${ETCD_CLIENT_PORTS[i]}"
         done
         echo "$eps"
 }
@@ -231,7 +242,7 @@ etcd_live_endpoints() {
 # etcd_leader_index: the index of the member that leads, as the running members say.
 etcd_leader_index() {
         "$ETCDCTL" --endpoints "$(etcd_live_endpoints)" --dial-timeout 1s --command-timeout 1s \
-                endpoint status -w json 2>/dev/null | python3 -c '
+                ${ECTL_OPTS[@]+"${ECTL_OPTS[@]}"} endpoint status -w json 2>/dev/null | python3 -c '
 import json, sys
 eps = sys.argv[1].split(",")
 st = json.load(sys.stdin)
@@ -306,6 +317,46 @@ etcd_resume() {
 seat_keys() {
         ectl get --prefix --keys-only --limit 1 -w json "${FLEET_PREFIX}$1/s/" |
                 python3 -c 'import json,sys; print(json.load(sys.stdin).get("count", 0))'
+}
+
+# pki_cert DIR NAME SUBJECT EXTENSIONS [CA]: DIR/NAME.crt and .key, an EC key signed by
+# DIR/CA (default ca); EXTENSIONS as openssl's -extfile lines, '\n' between them.
+pki_cert() {
+        local dir=$1 name=$2 subj=$3 ext=$4 ca=${5:-ca}
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+                -keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "$subj" 2>/dev/null &&
+        printf '%b\n' "$ext" >"$dir/$name.ext" &&
+        openssl x509 -req -in "$dir/$name.csr" -CA "$dir/$ca.crt" -CAkey "$dir/$ca.key" \
+                -CAserial "$dir/$ca.srl" -CAcreateserial -days 2 -extfile "$dir/$name.ext" \
+                -out "$dir/$name.crt" 2>/dev/null
+}
+
+# pki_ca DIR NAME: a self-signed CA, DIR/NAME.crt and .key.
+pki_ca() {
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+                -keyout "$1/$2.key" -out "$1/$2.crt" -subj "/O=headcount test/OU=$2" 2>/dev/null
+}
+
+# pki_make DIR: the CA, etcd's certificate (its gateway shows it to etcd's own gRPC
+# server as a client, hence clientAuth) and the agents' client certificate, without a CN.
+pki_make() {
+        mkdir -p -m 0700 "$1"
+        pki_ca "$1" ca &&
+        pki_cert "$1" server "/O=headcount test/OU=etcd" \
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth" &&
+        pki_cert "$1" client "/O=headcount test/OU=agents" "extendedKeyUsage=clientAuth" || {
+                echo "pki_make: openssl cannot make the certificates" >&2
+                exit 99
+        }
+}
+
+# etcd_tls_flags DIR: sets ETCD_SCHEME, ETCD_FLAGS and ECTL_OPTS for a cluster with
+# DIR's certificates that wants client certificates (etcd_start then starts it so).
+etcd_tls_flags() {
+        ETCD_SCHEME=https
+        ETCD_FLAGS=(--cert-file "$1/server.crt" --key-file "$1/server.key"
+                    --trusted-ca-file "$1/ca.crt" --client-cert-auth)
+        ECTL_OPTS=(--cacert "$1/ca.crt" --cert "$1/client.crt" --key "$1/client.key")
 }
 
 # host_start NAME [OPT...]: a headcountd for host NAME on its own scope directory; ready

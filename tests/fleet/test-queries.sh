@@ -112,7 +112,11 @@ same "count of q after q2 left" "$(fleet_count c q)" 2
 release 10
 wait_for 30 "every seat of q is free" count_is b q 0
 wait_for 30 "every seat of r is free" count_is b r 0
-expect 0 on c remove q
+# q was made by a join: its definition goes with its last seat, and nothing is left to remove
+wait_for 10 "q's definition goes with its last seat" eval \
+        '[ -z "$(ectl get --print-value-only "${FLEET_PREFIX}q/max")" ]'
+expect 1 on c remove q
+contains "$T/err" "no fleet name 'q'"
 expect 0 on a names --json
 checks=$((checks + 1))
 python3 -c 'import json,sys; assert "q" not in {o["name"] for o in json.load(open(sys.argv[1]))}' "$T/out" ||

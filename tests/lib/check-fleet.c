@@ -487,8 +487,12 @@ START_TEST(test_fleet_names_max_remove)
         int seen[2] = { -1, -1 }, calls = 0;
         char text[256] = "";
 
+        /* nm-a defined by its first join, nm-b ahead of use, for good */
         ck_assert_int_eq(hc_join("nm-a", H1(.max = 2), &a), 0);
         ck_assert_int_eq(hc_join("nm-a", H2(.max = 2), &b), 0);
+        ck_assert_int_eq(hc_create("nm-b", H2(.max = 5, .mode = 0644)), 0);
+        ck_assert_int_eq(hc_create("nm-b", H2(.max = 5, .mode = 0644)), 0);  /* as it is */
+        ck_assert_int_eq(hc_fleet_create("nm-b", H2(.max = 5, .mode = 0640), NULL), -EINVAL);
         ck_assert_int_eq(hc_join("nm-b", H2(.max = 5), &c), 0);
         ck_assert_int_eq(hc_names(H1(), collect, seen), 0);
         ck_assert_int_eq(seen[0], 2);
@@ -516,18 +520,29 @@ START_TEST(test_fleet_names_max_remove)
 END_TEST
 
 /* etcd stops answering: the agent cannot renew its lease and tells the holder LOST
- * before the lease can expire; the descriptor wakes up. */
+ * before the lease can expire; the descriptor wakes up. hc_fleet_status() says held
+ * before, lost (or unreachable) after. */
 START_TEST(test_fleet_lost_lease)
 {
         hc_slot *s = NULL;
         struct pollfd pfd;
+        char text[64], tiny[5];
+        int r;
 
+        ck_assert_int_eq(hc_fleet_status(H1(), text, sizeof text), HC_FLEET_HELD);
+        ck_assert_str_eq(text, "lease held");
+        ck_assert_int_eq(hc_fleet_status(H1(), tiny, sizeof tiny), HC_FLEET_HELD);
+        ck_assert_str_eq(tiny, "leas");                         /* cut to fit */
+        ck_assert_int_eq(hc_fleet_status(H1(), NULL, 0), HC_FLEET_HELD);
+        ck_assert_int_eq(hc_fleet_status(H1(), NULL, 1), -EINVAL);
         ck_assert_int_eq(hc_join("lost", H1(), &s), 0);
         pfd = (struct pollfd) { .fd = hc_slot_lost_fd(s), .events = POLLIN };
         ck_assert_int_gt(pfd.fd, 2);
         ck_assert_int_eq(hc_slot_lost(s), 0);
         ck_assert_int_eq(kill(etcd_pid, SIGSTOP), 0);
         ck_assert_int_eq(poll(&pfd, 1, (int) (BOUND_USEC / 1000)), 1);
+        r = hc_fleet_status(H1(), text, sizeof text);
+        ck_assert_msg(r == HC_FLEET_LOST || r == HC_FLEET_UNREACHABLE, "%d %s", r, text);
         ck_assert_int_eq(kill(etcd_pid, SIGCONT), 0);
         ck_assert_int_eq(hc_slot_lost(s), 1);
         ck_assert_int_eq(hc_slot_lost(s), 1);    /* remembered */
@@ -557,6 +572,7 @@ START_TEST(test_fleet_agent_dies)
         ck_assert_int_eq(hc_count("gone", H2(.error_text = text, .error_text_size = sizeof text)),
                          -EHOSTDOWN);
         ck_assert_msg(strstr(text, dir2), "error text '%s'", text);
+        ck_assert_int_eq(hc_fleet_status(H2(), text, sizeof text), -EHOSTDOWN);
 }
 END_TEST
 
