@@ -387,6 +387,7 @@ static const struct { unsigned flag; const char *name; } flag_names[] = {
         { HC_INSTANCE_OTHER_PIDNS, "other-pidns" },
         { HC_INSTANCE_OTHER_BOOT,  "other-boot"  },
         { HC_INSTANCE_UNVERIFIED,  "unverified"  },
+        { HC_INSTANCE_UNREADABLE,  "unreadable"  },
 };
 
 static const char *list_text(void *row, int col, char *buf, size_t size) {
@@ -525,6 +526,7 @@ int command_list(const struct cli *c) {
         struct lister l;
         hc_instance *list = NULL;
         hc_fleet_instance *flist = NULL;
+        unsigned unreadable = 0;
         int n, r = 0;
 
         select_columns(c, fleet ? IN_FLEET : IN_LOCAL, fleet ? default_fleet :
@@ -543,6 +545,11 @@ int command_list(const struct cli *c) {
         for (int i = 0; r >= 0 && i < n; i++) {
                 struct row row = { .l = &l, .in = fleet ? &flist[i].instance : &list[i] };
 
+                /* a table of empty rows would hide what they are: one line says it */
+                if (!c->json && (row.in->flags & HC_INSTANCE_UNREADABLE)) {
+                        unreadable++;
+                        continue;
+                }
                 if (fleet) {
                         row.host = flist[i].host;
                         row.fence = flist[i].fence;
@@ -556,6 +563,10 @@ int command_list(const struct cli *c) {
                 message_error("cannot print the list of '%s': %s", c->name, strerror(-r));
                 return EXIT_FAILURE;
         }
+        if (unreadable > 0)
+                message_error("region '%s': %u held seat%s with a record that cannot be read "
+                              "(damaged, or written by another program), not listed",
+                              c->name, unreadable, unreadable == 1 ? "" : "s");
         return EXIT_SUCCESS;
 }
 

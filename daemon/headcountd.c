@@ -32,7 +32,9 @@
 #include "instance.h"
 #include "log.h"
 #include "message.h"
+#include "notify.h"
 #include "stdio-fds.h"
+#include "strprintf.h"
 #include "time-util.h"
 
 #define EXIT_USAGE 64
@@ -484,7 +486,7 @@ static int parse_argv(int argc, char *argv[]) {
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
 
-        (void) sd_notify(false, "STOPPING=1");
+        (void) notify_send("STOPPING=1");
         log_info("Received %s; stopping", strsignal((int) si->ssi_signo));
 #if HAVE_FLEET
         /* the fleet seats held here leave the fleet first: the fleet thread revokes the
@@ -497,12 +499,31 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(m->event, EXIT_SUCCESS);
 }
 
+static void send_ready(Manager *m);
+
+static int on_ready_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        send_ready(userdata);
+        return 0;
+}
+
+/* READY=1 (with the STATUS= of now), once. A full queue at the service manager never
+ * blocks the loop (notify.c): we try again in 100 ms. */
 static void send_ready(Manager *m) {
+        _cleanup_free_ char *text = NULL;
+        int k;
+
         if (m->ready_sent)
                 return;
-        m->ready_sent = true;
         m->ready_timer = sd_event_source_disable_unref(m->ready_timer);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status ? m->status : "");
+        text = strprintf("READY=1\nSTATUS=%s", m->status ? m->status : "");
+        k = text ? notify_send(text) : -ENOMEM;
+        if (k == -EAGAIN &&
+            sd_event_add_time_relative(m->event, &m->ready_timer, CLOCK_MONOTONIC, 100 * 1000, 0,
+                                       on_ready_retry, m) >= 0)
+                return;
+        if (k < 0)
+                log_warning_errno(k, "Cannot tell the service manager that we are ready: %m");
+        m->ready_sent = true;
 }
 
 #if HAVE_FLEET
@@ -533,7 +554,7 @@ void manager_fleet_health_changed(Manager *m) {
 static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        (void) sd_notify(false, "WATCHDOG=1");
+        (void) notify_send("WATCHDOG=1");     /* a full queue: the next ping */
         return sd_event_source_set_time(s, usec + m->watchdog_usec / 2);
 }
 

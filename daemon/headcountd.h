@@ -33,6 +33,24 @@
  * no inotify event while nobody waits in hc_wait(). */
 #define HCD_RECHECK_USEC (1000 * 1000)
 
+/* The region lock is only ever tried (HC_LOCK_TRY): a reap that found it held is tried
+ * again this often until it succeeds. */
+#define HCD_LOCK_RETRY_USEC (200 * 1000)
+
+/* The seats one dispatch lists at most (at least one region, whatever its size): dirty
+ * regions beyond it are counted in the next iteration of the loop, after the events that
+ * came meanwhile, taking turns, so that a region that changes all the time (or costs the
+ * most to list) cannot hold up the others. */
+#define HCD_DISPATCH_SEATS 4096
+
+/* A region whose listing took longer than HCD_COST_FREE_USEC (thousands of held seats,
+ * bad records) is listed again, however many events it raises, only after HCD_COST_SHARE
+ * times as long: it gets at most a fifth of the loop, and its owner, who can poke it as
+ * often as they like, cannot multiply the daemon's work (the settle re-checks after each
+ * event included). */
+#define HCD_COST_FREE_USEC 1000
+#define HCD_COST_SHARE 4
+
 enum {
         HCD_BUS_NONE,
         HCD_BUS_USER,
@@ -62,6 +80,9 @@ struct Region {
         bool dirty;                      /* count again at the next dispatch */
         unsigned settle_step;            /* re-checks done since the last event */
         uint64_t settle_usec;            /* CLOCK_MONOTONIC of the next re-check, or 0 */
+        bool reap_pending;               /* a holder died while someone else held the
+                                          * region lock: reap from the retry timer */
+        uint64_t not_before_usec;        /* a costly region is listed again no sooner */
 };
 
 struct Manager {
@@ -86,6 +107,8 @@ struct Manager {
         sd_event_source *settle_source;          /* timer: re-checks after an event */
         sd_event_source *recheck_source;         /* timer: HCD_RECHECK_USEC */
         sd_event_source *status_source;          /* timer: the next STATUS= when held back */
+        sd_event_source *reap_source;            /* timer: reaps that found the lock held */
+        size_t dispatch_next;                    /* the region the next dispatch starts at */
         uint64_t status_sent_usec;               /* when the last STATUS= went out */
         sd_event_source *watchdog_source;
         uint64_t watchdog_usec;

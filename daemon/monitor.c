@@ -23,6 +23,13 @@
  * nothing; our handles are opened with HC_WATCH, so such a leave writes the header's poke
  * word, an IN_MODIFY. A re-check every HCD_RECHECK_USEC remains as the backstop.
  *
+ * Another user's region is hostile input, and the loop never blocks on one: our handles
+ * are opened with HC_LOCK_TRY, so a reap that finds the region lock held (a reader may
+ * hold it) is tried again from a timer; each dispatch lists HCD_DISPATCH_SEATS seats'
+ * worth at most; and a region whose listing is costly (thousands of held seats, bad
+ * records), however often its owner pokes it, is listed at most a fifth of the time
+ * (HCD_COST_SHARE). Other regions' events are seen meanwhile.
+ *
  * A pidfd refers to the process we opened it for, but the PID we read from a record may
  * have been reused between the listing and pidfd_open(). That costs nothing worse than a
  * pidfd that never fires: the dead holder's close event and the re-checks still see the
@@ -40,7 +47,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +56,7 @@
 #include "headcountd.h"
 #include "instance.h"
 #include "log.h"
+#include "notify.h"
 #include "time-util.h"
 
 #ifndef __NR_pidfd_open
@@ -121,8 +128,11 @@ static int region_open_handle(Manager *m, const char *name, hc_region **ret) {
         /* HC_WATCH: leaves through other processes' handles, which keep their descriptors
          * open, then raise an IN_MODIFY on the region file for our watch. HC_ANY_OWNER:
          * root's daemon counts and reports the regions users make in the system scope, read
-         * only and never mapped (validated on every read). */
-        o.flags |= HC_NO_CREATE | HC_WATCH | HC_ANY_OWNER;
+         * only and never mapped (validated on every read).
+         * HC_LOCK_TRY: the loop never waits for a region lock, which anyone who can read
+         * a region can hold (a read lock on its byte is enough to keep a writer out); a
+         * reap that finds it held is tried again from a timer (region_reap()). */
+        o.flags |= HC_NO_CREATE | HC_WATCH | HC_ANY_OWNER | HC_LOCK_TRY;
         return hc_region_open(name, &o, ret);
 }
 
@@ -212,19 +222,54 @@ static int pidfd_open(pid_t pid) {
         return (int) syscall(__NR_pidfd_open, pid, 0);
 }
 
+/* Clears dead records and wakes hc_wait() callers. The region lock is tried once: when
+ * another process holds it, the retry timer tries again (our count does not need the
+ * reap: listing a region we may write clears dead records without the lock). */
+static void region_reap(Region *r) {
+        Manager *m = r->manager;
+        int k;
+
+        k = hc_region_reap(r->handle);
+        r->reap_pending = k == -ETIMEDOUT;
+        if (k < 0 && k != -EACCES && k != -ETIMEDOUT)
+                log_debug("Cannot reap region '%s': %s", r->name, strerror(-k));
+        if (r->reap_pending && m->reap_source &&
+            sd_event_source_get_enabled(m->reap_source, NULL) == 0) {
+                (void) sd_event_source_set_time(m->reap_source, now_usec() + HCD_LOCK_RETRY_USEC);
+                (void) sd_event_source_set_enabled(m->reap_source, SD_EVENT_ONESHOT);
+        }
+}
+
+static int on_reap_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < m->n_regions; i++) {
+                Region *r = m->regions[i];
+
+                if (!r->reap_pending)
+                        continue;
+                region_reap(r);
+                if (!r->reap_pending) {
+                        r->dirty = true;
+                        manager_schedule_dispatch(m);
+                }
+        }
+        return 0;
+}
+
 static int on_holder_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Holder *h = userdata;
         Region *r = h->region;
-        int k;
 
         h->exited = true;
         (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
 
-        /* Clears the dead record and wakes hc_wait() callers before we count. */
-        k = hc_region_reap(r->handle);
-        if (k < 0 && k != -EACCES)
-                log_debug("Cannot reap region '%s': %s", r->name, strerror(-k));
-        (void) region_refresh(r, NULL);          /* may free h */
+        /* Clears the dead record and wakes hc_wait() callers before we count, in this
+         * iteration's dispatch, within its bound. */
+        region_reap(r);
+        r->dirty = true;
+        r->settle_step = 0;
+        manager_schedule_dispatch(r->manager);
         return 0;
 }
 
@@ -495,27 +540,64 @@ static void manager_arm_settle(Manager *m) {
         (void) sd_event_source_set_enabled(m->settle_source, SD_EVENT_ONESHOT);
 }
 
-/* Counts every region marked dirty. Iterates by name: a refresh may untrack a region. */
+/*
+ * Counts the regions marked dirty, HCD_DISPATCH_SEATS seats' worth at most (and at least
+ * one region): a region that does not fit stays dirty, and the dispatch runs again in the
+ * next iteration of the loop, after the events that came meanwhile, starting with it; the
+ * smaller ones after it that fit go on now. So every dirty region has its turn however
+ * busy the others are. A region that was costly to list waits its not_before_usec
+ * (HCD_COST_SHARE). A refresh may untrack a region: the index then names the next one.
+ */
 static int on_dispatch(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
+        size_t i = m->dispatch_next, left = m->n_regions;
+        bool deferred = false;
+        unsigned spent = 0;
 
-        for (size_t i = 0; i < m->n_regions;) {
-                Region *r = m->regions[i];
+        for (; left > 0 && m->n_regions > 0; left--) {
                 size_t before = m->n_regions;
+                uint64_t t0, t1;
+                Region *r;
                 int k;
 
+                if (i >= m->n_regions)
+                        i = 0;
+                r = m->regions[i];
                 if (!r->dirty) {
                         i++;
                         continue;
                 }
+                if (r->not_before_usec > now_usec()) {
+                        /* listed a moment ago at a cost: it stays dirty until its turn */
+                        if (!r->settle_usec || r->settle_usec < r->not_before_usec)
+                                r->settle_usec = r->not_before_usec;
+                        i++;
+                        continue;
+                }
+                if (spent > 0 && spent + r->capacity > HCD_DISPATCH_SEATS) {
+                        /* next iteration, first; smaller regions after it go on now */
+                        if (!deferred)
+                                m->dispatch_next = i;
+                        deferred = true;
+                        i++;
+                        continue;
+                }
+                spent += r->capacity;
                 r->dirty = false;
+                t0 = now_usec();
                 k = region_refresh(r, NULL);
                 if (m->n_regions < before)
                         continue;               /* r was untracked: i is the next one */
+                t1 = now_usec();
+                r->not_before_usec = t1 - t0 > HCD_COST_FREE_USEC ? t1 + HCD_COST_SHARE * (t1 - t0) : 0;
                 if (k >= 0)
                         region_settle(r, k > 0);
                 i++;
         }
+        if (deferred)
+                manager_schedule_dispatch(m);
+        else
+                m->dispatch_next = i;
         manager_arm_settle(m);
         return 0;
 }
@@ -685,6 +767,12 @@ int manager_monitor_start(Manager *m) {
                 return log_error_errno(k, "Cannot add a timer: %m");
         (void) sd_event_source_set_enabled(m->recheck_source, SD_EVENT_ON);
 
+        k = sd_event_add_time(m->event, &m->reap_source, CLOCK_MONOTONIC, 0, HCD_LOCK_RETRY_USEC / 10,
+                              on_reap_retry, m);
+        if (k < 0)
+                return log_error_errno(k, "Cannot add a timer: %m");
+        (void) sd_event_source_set_enabled(m->reap_source, SD_EVENT_OFF);
+
         k = sd_event_add_time(m->event, &m->status_source, CLOCK_MONOTONIC, 0, 1000, on_status, m);
         if (k < 0)
                 return log_error_errno(k, "Cannot add a timer: %m");
@@ -705,6 +793,7 @@ void manager_monitor_stop(Manager *m) {
         m->settle_source = sd_event_source_disable_unref(m->settle_source);
         m->recheck_source = sd_event_source_disable_unref(m->recheck_source);
         m->status_source = sd_event_source_disable_unref(m->status_source);
+        m->reap_source = sd_event_source_disable_unref(m->reap_source);
 }
 
 void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances) {
@@ -720,13 +809,30 @@ void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances) 
 
 #define HCD_STATUS_USEC (100 * 1000)
 
-/* The STATUS= line that was held back (see manager_update_status()). */
-static int on_status(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
+/* Sends the current STATUS= line. When the service manager's queue is full we do not
+ * wait for it to read: the timer tries again with whatever line is current by then. */
+static void status_send(Manager *m) {
+        _cleanup_free_ char *line = NULL;
+        int k;
 
         m->status_sent_usec = now_usec();
-        if (m->ready && m->status)
-                (void) sd_notifyf(false, "STATUS=%s", m->status);
+        if (!m->ready || !m->status)
+                return;
+        if (asprintf(&line, "STATUS=%s", m->status) < 0) {
+                line = NULL;
+                (void) log_oom();
+                return;
+        }
+        k = notify_send(line);
+        if (k != -EAGAIN || !m->status_source)
+                return;
+        (void) sd_event_source_set_time(m->status_source, m->status_sent_usec + HCD_STATUS_USEC);
+        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_ONESHOT);
+}
+
+/* The STATUS= line that was held back (see manager_update_status()). */
+static int on_status(sd_event_source *s, uint64_t usec, void *userdata) {
+        status_send(userdata);
         return 0;
 }
 
@@ -765,8 +871,7 @@ void manager_update_status(Manager *m) {
         /* At most one STATUS= per HCD_STATUS_USEC: a burst of joins is one line, and a
          * service manager that reads its socket slowly never holds up our counting. */
         if (now_usec() >= m->status_sent_usec + HCD_STATUS_USEC || !m->status_source) {
-                m->status_sent_usec = now_usec();
-                (void) sd_notifyf(false, "STATUS=%s", m->status);
+                status_send(m);
                 return;
         }
         (void) sd_event_source_set_time(m->status_source, m->status_sent_usec + HCD_STATUS_USEC);

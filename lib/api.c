@@ -32,7 +32,7 @@ static int check_join_options(const hc_options *opt) {
         if (opt->tag && strlen(opt->tag) > HC_TAG_MAX)
                 return -EINVAL;
         if (opt->flags & ~(unsigned) (HC_NO_CREATE | HC_INHERIT | HC_WATCH | HC_ALLOW_ROOT |
-                                      HC_RECORD_LATER | HC_ANY_OWNER))
+                                      HC_RECORD_LATER | HC_ANY_OWNER | HC_LOCK_TRY))
                 return -EINVAL;
         return 0;
 }
@@ -252,7 +252,7 @@ _hc_public_ int hc_region_reap(hc_region *rg) {
         int r;
 
         hc_assert_return(rg, -EINVAL);
-        r = handle_lock(rg, REGION_LOCK_TIMEOUT_MS);
+        r = handle_lock(rg, handle_lock_timeout(rg));
         if (r < 0)
                 return r;
         r = handle_count(rg, true, &reaped);

@@ -10,8 +10,11 @@
  * header's seat_hwm, the highest seat anyone ever tried: a region of 4096 seats that is
  * used by a few costs as much to count as one of 64. Joiners raise it under the region
  * lock before they try a seat past it (rare: once per lock file in a region's life), so
- * a join that has completed is always counted. In a region others may write, the word
- * could be a lie: every lock file is probed there, and joiners leave it alone.
+ * a join that has completed is always counted. In a region another uid may write (its
+ * owner's, when root looks at a user's region; anyone's, in a 0666 one) the word could be
+ * a lie: every lock file is probed there, and joiners leave it alone. A listing reads a
+ * record only for a seat whose lock is held, and each record at most a few times
+ * (region.c), so that nothing in the file multiplies the work.
  *
  * The repair pass for a region lock whose holder died inside is the same reap, plus a
  * poke for the waiters, run here because it needs the count (mutex.c only reports it).
@@ -51,11 +54,13 @@ static int count_file(hc_region *h, unsigned k, bool reap, uint64_t *ret_mask, u
         return c;
 }
 
-/* How many lock files may hold a seat: all of them, unless seat_hwm can be believed. */
+/* How many lock files may hold a seat: all of them, unless seat_hwm can be believed: in a
+ * region only we may write. A word another user wrote (their own region, seen by root's
+ * daemon, or a region others may write) could hide seats from the count. */
 static unsigned files_in_use(hc_region *h) {
         uint32_t hwm;
 
-        if (h->r.others_write)
+        if (!h->r.ours_alone)
                 return h->n_files;
         hwm = region_word(&h->r, WORD_SEAT_HWM);
         return hwm >= h->r.capacity ? h->n_files : seat_file(hwm) + 1;
@@ -64,10 +69,10 @@ static unsigned files_in_use(hc_region *h) {
 int handle_cover_seat(hc_region *h, unsigned seat) {
         int r;
 
-        if (seat < HC_SEATS_PER_FILE || h->r.others_write ||
+        if (seat < HC_SEATS_PER_FILE || !h->r.ours_alone ||
             _likely_(region_word(&h->r, WORD_SEAT_HWM) >= seat))
                 return 0;
-        r = handle_lock(h, REGION_LOCK_TIMEOUT_MS);
+        r = handle_lock(h, handle_lock_timeout(h));
         if (r < 0)
                 return r;
         /* the whole lock file at once: the next raise is for the next file */
@@ -114,28 +119,34 @@ int handle_list(hc_region *h, hc_instance **ret) {
                         free(list);
                         return c;
                 }
-                for (unsigned i = 0; mask && i < HC_SEATS_PER_FILE; i++) {
-                        if (!(mask & (UINT64_C(1) << i)))
-                                continue;
-                        if (n == size) {
-                                unsigned ns = size ? size * 2 : 8;
-                                hc_instance *nl = realloc(list, ns * sizeof *nl);
-                                if (!nl) {
-                                        free(list);
-                                        return -ENOMEM;
-                                }
-                                list = nl;
-                                size = ns;
+                if (!mask)
+                        continue;
+                if (n + (unsigned) c > size) {
+                        unsigned ns = size ? size : 8;
+                        hc_instance *nl;
+
+                        while (ns < n + (unsigned) c)
+                                ns *= 2;
+                        nl = realloc(list, ns * sizeof *nl);
+                        if (!nl) {
+                                free(list);
+                                return -ENOMEM;
                         }
-                        (void) region_record_read(&h->r, seat_first(k) + i, &list[n], NULL);
-                        n++;
+                        list = nl;
+                        size = ns;
                 }
+                /* the held seats' records, one read for the whole lock file's */
+                region_records_read(&h->r, seat_first(k), seat_file_seats(h->r.capacity, k), mask,
+                                    list + n);
+                n += (unsigned) c;
         }
         if (n == 0) {
                 free(list);
                 list = NULL;
         }
-        if (h->r.writable)
+        /* only when it changed: without a mapping the write is an IN_MODIFY, which a
+         * monitor that lists on every event would otherwise raise for itself forever */
+        if (h->r.writable && region_word(&h->r, WORD_LIVE) != n)
                 region_word_set(&h->r, WORD_LIVE, n);
         *ret = list;
         return (int) n;

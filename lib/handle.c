@@ -84,6 +84,7 @@ static int handle_open_once(const struct scope *sc, const hc_options *opt, unsig
         if (r < 0)
                 goto fail;
         h->n_files = region_lock_files(&h->r);
+        h->lock_try = opt && (opt->flags & HC_LOCK_TRY);
         if (opt && (opt->flags & HC_WATCH) && h->r.writable) {
                 region_word_add(&h->r, WORD_WAITERS, 1);
                 h->watching = true;
@@ -165,6 +166,10 @@ void handle_put_fd(hc_region *h, unsigned k, int fd) {
         safe_close(__atomic_exchange_n(&h->idle_fd[k], fd, __ATOMIC_ACQ_REL));
 }
 
+int handle_lock_timeout(const hc_region *h) {
+        return h->lock_try ? 0 : REGION_LOCK_TIMEOUT_MS;
+}
+
 /*
  * 1 when the region was retired after the handle opened it: the flag is set and the file
  * has no name any more. A flag on a file that still has its name was left by a retirer
@@ -178,7 +183,7 @@ int handle_retired(hc_region *h) {
                 return 0;
         if (region_unlinked(&h->r) > 0)
                 return 1;
-        if (!h->r.writable || mutex_lock(&h->mutex, &h->r, REGION_LOCK_TIMEOUT_MS) < 0)
+        if (!h->r.writable || mutex_lock(&h->mutex, &h->r, handle_lock_timeout(h)) < 0)
                 return 0;                 /* linked: it is the region of that name */
         /* A holder that died inside (mutex_lock() returned 1) owes a repair that we skip
          * here: it only clears dead records, which the next count or list does anyway. */

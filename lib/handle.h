@@ -29,6 +29,7 @@ struct hc_region {
         struct hc_slot *spare;           /* a freed seat struct, for the next join */
         unsigned last_seat;              /* tried first by the next join */
         bool watching;                   /* HC_WATCH: counted in the header's waiters */
+        bool lock_try;                   /* HC_LOCK_TRY: our own region locks try once */
 };
 
 enum {
@@ -50,6 +51,10 @@ int handle_query_fd(hc_region *h, unsigned k, int *ret_fd);
 /* A read-write description of lock file K to take a seat through, and giving it back. */
 int handle_take_fd(hc_region *h, unsigned k, int *ret_fd);
 void handle_put_fd(hc_region *h, unsigned k, int fd);
+
+/* How long the library's own uses of the region lock wait through this handle: 0 (one
+ * try) with HC_LOCK_TRY, else REGION_LOCK_TIMEOUT_MS. */
+int handle_lock_timeout(const hc_region *h);
 
 /* 1 when the region was retired after the handle opened it. */
 int handle_retired(hc_region *h);

@@ -66,6 +66,12 @@ enum {
         HC_ANY_OWNER = 1 << 5,   /* hc_region_open, run by root: also open a region that
                                   * another user owns, read-only and never mapped, as a
                                   * monitor must (root never joins such a region) */
+        HC_LOCK_TRY = 1 << 6,    /* hc_region_open: where the library takes the region
+                                  * lock for itself through this handle (hc_region_reap(),
+                                  * finishing a retirement left half-done), it tries once
+                                  * instead of waiting up to 5 s, and fails with -ETIMEDOUT
+                                  * at once while another process holds the lock: for an
+                                  * event loop that must never block, and tries again later */
 };
 
 /*
@@ -89,7 +95,7 @@ typedef struct hc_options {
         unsigned capacity;       /* creation: seats, 1..HC_CAPACITY_MAX; 0 means
                                   * HC_CAPACITY_DEFAULT or max, whichever is larger */
         size_t data_size;        /* creation: bytes of user data after the slot table */
-        unsigned flags;          /* HC_NO_CREATE, HC_INHERIT, HC_WATCH, HC_ALLOW_ROOT */
+        unsigned flags;          /* HC_NO_CREATE, HC_INHERIT, HC_WATCH, HC_ALLOW_ROOT, ... */
         /* Read only when .size covers them (programs built against 0.1 headers before
          * they were added pass a smaller size and get the defaults). */
         size_t message_max;      /* hc_listen, hc_send: the longest message or reply, in
@@ -162,6 +168,10 @@ enum {
         HC_INSTANCE_OTHER_BOOT = 1 << 2,   /* recorded under another boot id (cannot be live:
                                             * reported only for damaged regions) */
         HC_INSTANCE_UNVERIFIED = 1 << 3,   /* the record may have been written by another user (the region is writable by others): pid, uid and tag are claims, not facts */
+        HC_INSTANCE_UNREADABLE = 1 << 4,   /* with HC_INSTANCE_NO_RECORD: the seat's record is
+                                            * there but failed its check every time it was
+                                            * read (a few reads, for a writer caught half-way):
+                                            * damaged, or written by another program */
 };
 
 /* ---- Joining and leaving --------------------------------------------------------------- */
@@ -437,7 +447,7 @@ int hc_region_departure(hc_region *rg, unsigned slot, uint64_t seq);
  * that it counts again at once: for a monitor (such as headcountd) that learned of a
  * holder's death by other means, for example a pidfd. Returns the number of records
  * cleared (>= 0), -EACCES for a handle opened read-only, or -ETIMEDOUT when the region's
- * lock could not be had within 5 seconds.
+ * lock could not be had within 5 seconds (at once, for a handle opened with HC_LOCK_TRY).
  */
 int hc_region_reap(hc_region *rg);
 

@@ -563,7 +563,7 @@ _hc_public_ int hc_listen(const char *name, const hc_options *opt, const hc_slot
         if (r < 0)
                 return r;
         if (opt && (opt->flags & ~(unsigned) (HC_NO_CREATE | HC_INHERIT | HC_WATCH | HC_ALLOW_ROOT |
-                                                  HC_RECORD_LATER | HC_ANY_OWNER)))
+                                                  HC_RECORD_LATER | HC_ANY_OWNER | HC_LOCK_TRY)))
                 return -EINVAL;
 
         l = calloc(1, sizeof *l);

@@ -185,6 +185,7 @@ int region_open(int dirfd, const struct scope *sc, const hc_options *opt, unsign
                 .writable = write,
                 .foreign = foreign,
                 .others_write = (st.st_mode & 0022) != 0,
+                .ours_alone = st.st_uid == geteuid() && !(st.st_mode & 0022),
                 .capacity = h.capacity,
                 .table_offset = h.table_offset,
                 .data_offset = h.data_offset,
@@ -401,11 +402,54 @@ static int record_valid(const struct region *r, const struct hc_slot_rec *rec, u
         return 0;
 }
 
-/* Reads record SEAT of a held seat into *RET; a record being written is read again. On
- * failure *RET says only the seat (HC_INSTANCE_NO_RECORD) and -EBADMSG is returned. */
+/*
+ * How many times a record that fails its check is read before we call it unreadable. A
+ * holder writes its record once, at its join, in well under a microsecond: a reader that
+ * catches it half-way finds it whole on the next read, or after letting the writer run.
+ * A record that fails every time, or reads the same twice and fails both times (nobody
+ * is writing it), is damaged or was written by someone else, and reading it more would
+ * only let whoever can write the file multiply our work.
+ */
+#define RECORD_READS 4
+
+/* *RET from a valid record REC of SEAT. */
+static void record_instance(const struct region *r, unsigned seat, const struct hc_slot_rec *rec,
+                            hc_instance *ret) {
+        size_t tag_len = strnlen(rec->tag, sizeof rec->tag);
+
+        *ret = (hc_instance) {
+                .slot = seat,
+                .pid = rec->pid,
+                .uid = rec->uid,
+                .seq = rec->seq,
+                .joined_usec = rec->joined_usec,
+                .pidns = rec->pidns,
+        };
+        memcpy(ret->boot_id, rec->boot_id, sizeof ret->boot_id);
+        memcpy(ret->tag, rec->tag, tag_len);
+        ret->tag[tag_len] = '\0';
+        if (self_pidns() && rec->pidns != self_pidns())
+                ret->flags |= HC_INSTANCE_OTHER_PIDNS;
+        if (memcmp(rec->boot_id, self_boot_id(), sizeof rec->boot_id) != 0)
+                ret->flags |= HC_INSTANCE_OTHER_BOOT;
+        if (r->others_write)
+                ret->flags |= HC_INSTANCE_UNVERIFIED;
+}
+
+/* *RET for a seat whose record we gave up on: only the seat, and whether a record was
+ * there at all (an empty one is not written yet, or being erased). */
+static void record_missing(unsigned seat, const struct hc_slot_rec *last, hc_instance *ret) {
+        *ret = (hc_instance) { .slot = seat, .flags = HC_INSTANCE_NO_RECORD };
+        if (last && last->check != 0)
+                ret->flags |= HC_INSTANCE_UNREADABLE;
+}
+
+/* Reads record SEAT of a held seat into *RET; a record being written is read again, a
+ * few times. On failure *RET says only the seat (HC_INSTANCE_NO_RECORD, and
+ * HC_INSTANCE_UNREADABLE when a record is there but never passed its check) and -EBADMSG
+ * is returned. */
 int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64_t *ret_listen_id) {
-        struct hc_slot_rec rec;
-        size_t tag_len;
+        struct hc_slot_rec rec, prev;
 
         *ret = (hc_instance) { .slot = seat, .flags = HC_INSTANCE_NO_RECORD };
         if (ret_listen_id)
@@ -416,32 +460,85 @@ int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64
                 int q = record_copy(r, seat, &rec);
                 if (q == 0 && record_valid(r, &rec, seat) == 0)
                         break;
-                if (q == -EBADMSG || attempt >= 2000)
+                if (q == -EBADMSG)
                         return -EBADMSG;
-                if (attempt % 64 == 63)
+                if (attempt + 1 >= RECORD_READS ||
+                    (q == 0 && attempt > 0 && memcmp(&rec, &prev, sizeof rec) == 0)) {
+                        record_missing(seat, q == 0 ? &rec : NULL, ret);
+                        return -EBADMSG;
+                }
+                if (q == 0)
+                        prev = rec;
+                if (attempt > 0)
                         (void) sched_yield();      /* let a preempted writer finish */
         }
-        tag_len = strnlen(rec.tag, sizeof rec.tag);
-        *ret = (hc_instance) {
-                .slot = seat,
-                .pid = rec.pid,
-                .uid = rec.uid,
-                .seq = rec.seq,
-                .joined_usec = rec.joined_usec,
-                .pidns = rec.pidns,
-        };
-        memcpy(ret->boot_id, rec.boot_id, sizeof ret->boot_id);
-        memcpy(ret->tag, rec.tag, tag_len);
-        ret->tag[tag_len] = '\0';
-        if (self_pidns() && rec.pidns != self_pidns())
-                ret->flags |= HC_INSTANCE_OTHER_PIDNS;
-        if (memcmp(rec.boot_id, self_boot_id(), sizeof rec.boot_id) != 0)
-                ret->flags |= HC_INSTANCE_OTHER_BOOT;
-        if (r->others_write)
-                ret->flags |= HC_INSTANCE_UNVERIFIED;
+        record_instance(r, seat, &rec, ret);
         if (ret_listen_id)
                 *ret_listen_id = rec.listen_id;
         return 0;
+}
+
+/*
+ * The records of the seats in MASK among the N <= 64 seats from FIRST (one lock file's),
+ * into RET[], one per seat in MASK, in seat order, as region_record_read() would give
+ * them. Without a mapping they are read all at once, one pread() a pass rather than one
+ * per seat: a listing of a full region of 4096 seats costs 64 reads, and a few more
+ * passes over the records that failed their check (see RECORD_READS).
+ */
+void region_records_read(struct region *r, unsigned first, unsigned n, uint64_t mask, hc_instance *ret) {
+        struct hc_slot_rec rec[HC_SEATS_PER_FILE], prev[HC_SEATS_PER_FILE];
+        uint64_t todo = mask, seen = 0;
+        unsigned out[HC_SEATS_PER_FILE];
+        size_t size;
+
+        if (first >= r->capacity)
+                n = 0;
+        else if (n > r->capacity - first)
+                n = r->capacity - first;
+        if (n > HC_SEATS_PER_FILE)
+                n = HC_SEATS_PER_FILE;
+        if (n < HC_SEATS_PER_FILE)
+                todo &= (UINT64_C(1) << n) - 1;
+        for (unsigned i = 0, j = 0; i < HC_SEATS_PER_FILE; i++)
+                if (mask & (UINT64_C(1) << i))
+                        out[i] = j++;
+        for (unsigned i = 0; i < HC_SEATS_PER_FILE; i++)   /* seats past the region */
+                if ((mask & ~todo) & (UINT64_C(1) << i))
+                        ret[out[i]] = (hc_instance) { .slot = first + i, .flags = HC_INSTANCE_NO_RECORD };
+        if (r->mapped) {
+                for (unsigned i = 0; i < n; i++)
+                        if (todo & (UINT64_C(1) << i))
+                                (void) region_record_read(r, first + i, &ret[out[i]], NULL);
+                return;
+        }
+
+        size = (size_t) n * sizeof rec[0];
+        for (unsigned attempt = 0; todo && attempt < RECORD_READS; attempt++) {
+                if (attempt > 1)
+                        (void) sched_yield();      /* let a preempted writer finish */
+                if (pread(r->fd, rec, size, record_offset(r, first)) != (ssize_t) size)
+                        break;                    /* shrunk under us: a damaged region */
+                for (unsigned i = 0; i < n; i++) {
+                        uint64_t bit = UINT64_C(1) << i;
+
+                        if (!(todo & bit))
+                                continue;
+                        if (record_valid(r, &rec[i], first + i) == 0) {
+                                record_instance(r, first + i, &rec[i], &ret[out[i]]);
+                                todo &= ~bit;
+                        } else if ((seen & bit) && memcmp(&rec[i], &prev[i], sizeof rec[i]) == 0) {
+                                record_missing(first + i, &rec[i], &ret[out[i]]);
+                                todo &= ~bit;     /* the same bytes twice: nobody writes it */
+                        } else {
+                                prev[i] = rec[i];
+                                seen |= bit;
+                                record_missing(first + i, &rec[i], &ret[out[i]]);
+                        }
+                }
+        }
+        for (unsigned i = 0; i < n; i++)
+                if ((todo & (UINT64_C(1) << i)) && !(seen & (UINT64_C(1) << i)))
+                        record_missing(first + i, NULL, &ret[out[i]]);
 }
 
 /* ---- Header words ---- */

@@ -25,6 +25,8 @@ struct region {
         bool foreign;            /* root's read-only look at another user's region */
         bool others_write;       /* users other than its owner may write it: what its
                                   * records say are claims (HC_INSTANCE_UNVERIFIED) */
+        bool ours_alone;         /* only our uid may write it: its hint words (seat_hwm)
+                                  * may save us work; anyone else's are never believed */
         struct hc_region_header *map;
         size_t map_size;
         /* validated copies: never read again from the file, which others may change */
@@ -64,6 +66,7 @@ void region_record_erase(struct region *r, unsigned seat, uint64_t only_if_check
 int region_record_peek(struct region *r, unsigned seat, uint64_t *ret_seq, int32_t *ret_pid);
 bool region_record_present(struct region *r, unsigned seat);
 int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64_t *ret_listen_id);
+void region_records_read(struct region *r, unsigned first, unsigned n, uint64_t mask, hc_instance *ret);
 
 /* Header words: hints and markers. */
 enum region_word {

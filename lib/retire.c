@@ -28,7 +28,7 @@ int region_retire(hc_region *h) {
 
         if (!h->r.writable)
                 return -EACCES;
-        r = handle_lock(h, REGION_LOCK_TIMEOUT_MS);
+        r = handle_lock(h, handle_lock_timeout(h));
         if (r < 0)
                 return r;
         if ((region_word(&h->r, WORD_FLAGS) & HC_REGION_RETIRED) && region_unlinked(&h->r) > 0) {

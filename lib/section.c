@@ -86,7 +86,7 @@ static int section_open(const char *name, const hc_options *opt, hc_region **ret
 static int section_map(hc_region *rg, void *addr, size_t size) {
         int r;
 
-        r = handle_lock(rg, REGION_LOCK_TIMEOUT_MS);
+        r = handle_lock(rg, handle_lock_timeout(rg));
         if (r < 0)
                 return r;
         if (!(region_word(&rg->r, WORD_FLAGS) & HC_REGION_SEEDED)) {

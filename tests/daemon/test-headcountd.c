@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -683,6 +685,96 @@ START_TEST(test_daemon_load_beyond_descriptors)
 }
 END_TEST
 
+/* A service manager that does not read its notification socket: its queue is full (as
+ * net.unix.max_dgram_qlen allows) before the first join. For longer than the STATUS=
+ * interval, the daemon still logs every join; it sends the STATUS= it held back once
+ * the queue has room, and stops on SIGTERM. */
+START_TEST(test_daemon_notify_queue_full)
+{
+        const char *args[] = { "--bus=none", NULL };
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, status, filled = 0;
+        unsigned n = 0;
+        uint64_t t0;
+        char want[64];
+
+        start_daemon_args(args, 0);
+        ck_assert_uint_lt(strlen(h.notify_path), sizeof sa.sun_path);
+        strcpy(sa.sun_path, h.notify_path);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        ck_assert_int_ge(fd, 0);
+        for (int i = 0; i < 100000; i++) {
+                if (sendto(fd, "X-FILLER=1", 10, MSG_DONTWAIT, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                        ck_assert_int_eq(errno, EAGAIN);
+                        break;
+                }
+                filled++;
+        }
+        (void) close(fd);
+        ck_assert_int_gt(filled, 0);
+
+        /* joins one after another, each logged before the next, for ten STATUS=
+         * intervals (100 ms each): the daemon tries to send STATUS= meanwhile */
+        t0 = now_usec();
+        do {
+                ck_assert_int_gt(harness_spawn_holder(&h, "busy", 64, 64, NULL, false, NULL), 0);
+                n++;
+                ck_assert_uint_eq(wait_log_lines("busy: pid ", n), n);
+        } while (n < 64 && now_usec() < t0 + 1000 * 1000);
+
+        /* with room again, the line held back comes, as it is now */
+        (void) snprintf(want, sizeof want, "STATUS=1 region, %u instances; busy %u/64", n, n);
+        ck_assert_int_eq(harness_notify_wait(&h, want, T_MS, NULL, 0), 0);
+
+        ck_assert_int_eq(kill(h.daemon_pid, SIGTERM), 0);
+        status = harness_wait_exit(h.daemon_pid, T_MS);
+        h.daemon_pid = 0;
+        ck_assert_int_ge(status, 0);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+/* A reader of a region may hold its region lock (a read lock on its byte keeps every
+ * writer out) for as long as it likes: a holder's death there is still logged at once,
+ * not after the library's 5 s wait for the lock, and the daemon's other work goes on. */
+START_TEST(test_daemon_region_lock_held)
+{
+        const char *args[] = { "--bus=none", NULL };
+        struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET,
+                            .l_start = ((off_t) 1 << 40) - 3, .l_len = 1 };   /* HC_LOCK_MUTEX */
+        char path[sizeof h.dir + 16];
+        uint64_t t0;
+        pid_t a, b;
+        int fd;
+
+        start_daemon_args(args, 0);
+        ck_assert_int_eq(hc_create("locked", HC_OPTIONS(.dir = h.dir, .mode = 0644)), 1);
+        (void) snprintf(path, sizeof path, "%s/locked", h.dir);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(fcntl(fd, F_OFD_SETLK, &fl), 0);
+
+        a = harness_spawn_holder(&h, "locked", 2, 2, NULL, false, NULL);
+        ck_assert_int_gt(a, 0);
+        ck_assert_uint_eq(wait_log_lines("locked: pid ", 1), 1);
+        t0 = now_usec();
+        harness_kill(a);
+        ck_assert_uint_eq(wait_log_lines("died holding slot", 1), 1);
+        /* the reap is retried every 200 ms; the death itself is logged at once */
+        ck_assert_msg(now_usec() - t0 < 2500 * 1000, "the death was logged after %llu ms",
+                      (unsigned long long) (now_usec() - t0) / 1000);
+
+        /* and other regions' events go on meanwhile */
+        b = harness_spawn_holder(&h, "free", 2, 2, NULL, false, NULL);
+        ck_assert_int_gt(b, 0);
+        ck_assert_uint_eq(wait_log_lines("free: pid ", 1), 1);
+        ck_assert_int_eq(hc_count("locked", HC_OPTIONS(.dir = h.dir)), 0);
+        (void) close(fd);
+        harness_kill(b);
+}
+END_TEST
+
 START_TEST(test_daemon_second_refused)
 {
         const char *args[] = { "--bus=none", NULL };
@@ -862,6 +954,8 @@ static Suite *suite_daemon(void) {
         tcase_add_test(tc, test_daemon_tag_controls);
         tcase_add_test(tc, test_daemon_log_escapes);
         tcase_add_test(tc, test_daemon_closed_stdio);
+        tcase_add_test(tc, test_daemon_notify_queue_full);
+        tcase_add_test(tc, test_daemon_region_lock_held);
         suite_add_tcase(s, tc);
 
         /* 2,000 processes' worth of seats: a bound for a loaded machine */
