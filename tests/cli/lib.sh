@@ -3,7 +3,8 @@
 # a private directory per test (removed at exit), and the checks.
 #
 # Tests run in the build directory (automake's harness) or wherever HEADCOUNT points to
-# the program. They synchronise on events (fifos, 'headcount wait'), never on sleeps.
+# the program. They synchronise on events (fifos, 'headcount wait'), never on sleeps; what
+# has no event is polled for with wait_for, whose bound is for a hang, not for speed.
 
 set -u
 set -m          # background jobs get their own process group and keep SIGINT and SIGQUIT
@@ -55,6 +56,24 @@ fail() {
         if [ -s "$T/err" ]; then
                 sed 's/^/  stderr: /' "$T/err" >&2
         fi
+}
+
+# wait_for SECS WHAT CMD...: runs CMD every 20 ms until it succeeds, for at most SECS
+# seconds of the clock (however slowly each try runs); fails the test, naming WHAT, when it
+# never does.
+wait_for() {
+        local secs=$1 what=$2 deadline
+        shift 2
+        deadline=$(($(date +%s%N) + secs * 1000000000))
+        until "$@"; do
+                if [ "$(date +%s%N)" -gt "$deadline" ]; then
+                        checks=$((checks + 1))
+                        fail "not within ${secs} s: $what"
+                        return 1
+                fi
+                sleep 0.02
+        done
+        return 0
 }
 
 # expect STATUS CMD [ARG...]: runs CMD with stdout in $T/out and stderr in $T/err.

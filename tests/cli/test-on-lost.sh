@@ -16,18 +16,36 @@ if [ ! -x "$ETCD" ] || [ ! -x "$HEADCOUNTD" ] || ! command -v python3 >/dev/null
         exit 77
 fi
 
-read -r client_port peer_port < <(python3 -c '
+# etcd on two free loopback ports. Another program may bind one of them between our pick
+# and etcd's bind (any outgoing connection takes a port of the same range): then etcd
+# exits, and we start it again on others.
+etcd_up() {
+        grep -q "ready to serve client requests" "$T/etcd.log"
+}
+for attempt in 1 2 3 4 5; do
+        read -r client_port peer_port < <(python3 -c '
 import socket
 s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*[x.getsockname()[1] for x in s])')
-url=http://127.0.0.1:$client_port
-"$ETCD" --name t --data-dir "$T/etcd" --listen-client-urls "$url" --advertise-client-urls "$url" \
-        --listen-peer-urls "http://127.0.0.1:$peer_port" \
-        --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-        --initial-cluster "t=http://127.0.0.1:$peer_port" >"$T/etcd.log" 2>&1 &
-etcd=$!
-track $etcd
+        url=http://127.0.0.1:$client_port
+        rm -rf "$T/etcd"
+        "$ETCD" --name t --data-dir "$T/etcd" --listen-client-urls "$url" --advertise-client-urls "$url" \
+                --listen-peer-urls "http://127.0.0.1:$peer_port" \
+                --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+                --initial-cluster "t=http://127.0.0.1:$peer_port" >"$T/etcd.log" 2>&1 &
+        etcd=$!
+        track $etcd
+        for i in $(seq 600); do
+                etcd_up || ! kill -0 $etcd 2>/dev/null && break
+                sleep 0.1
+        done
+        etcd_up && break
+        echo "etcd did not start on ports $client_port and $peer_port: $(tail -n 1 "$T/etcd.log")" >&2
+        kill -KILL $etcd 2>/dev/null
+        wait $etcd 2>/dev/null
+        [ $attempt = 5 ] && exit 99
+done
 "$HEADCOUNTD" --dir "$D" --bus=none --log-target=stderr --etcd "$url" --host h1 --ttl 3 \
         2>"$T/headcountd.log" &
 agent=$!
@@ -77,8 +95,11 @@ next_event
 read -r cmd fence <<<"$event"
 track "$cmd"
 same "HEADCOUNT_FENCE is a number" "$(case $fence in *[!0-9]* | "") echo no ;; *) echo yes ;; esac)" yes
-expect 0 hc --fleet list lost
-contains "$T/out" "$cmd"
+# The wrapper tells the agent CMD's pid after the exec, so CMD may speak first: poll.
+listed_lost() {
+        hc --fleet list lost >"$T/out" 2>"$T/err" && grep -qF -- "$cmd" "$T/out"
+}
+wait_for 60 "'headcount --fleet list lost' names CMD (pid $cmd)" listed_lost
 lose
 same "term: exit status" $status 69
 next_event

@@ -141,6 +141,13 @@ same "kill during a run: CMD ended" "$event" ended
 expect 0 hc wait kill-during --zero --timeout 20
 same "kill during a run: not restarted" "$(hc count kill-during)" 0
 
+# chaos_settled: nothing holds chaos, or what the record names has said it runs.
+chaos_settled() {
+        local pid
+        pid=$(listed chaos)
+        [ -z "$pid" ] || grep -qx "$pid" "$T/chaos" 2>/dev/null
+}
+
 # Over and over, the SIGKILL lands wherever it lands in the loop (CMD exits at once):
 # afterwards either nothing holds the seat, or a live CMD that the record names does.
 for round in $(seq 20); do
@@ -153,6 +160,9 @@ for round in $(seq 20); do
         done
         kill -KILL $wrapper
         wait $wrapper 2>/dev/null
+        # A CMD that was recorded and let go says its pid once it runs, and one held back
+        # at the gate sees the wrapper gone and exits, freeing the seat: wait for either.
+        wait_for 60 "chaos $round: the seat is free or its holder has started" chaos_settled
         pid=$(listed chaos)
         if [ -n "$pid" ]; then
                 same "chaos $round: the holder is a CMD we started" \

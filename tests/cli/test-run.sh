@@ -65,10 +65,10 @@ track $wrapper
 next_event
 cmd_pid=$event
 # The wrapper records CMD's pid right after exec; a loaded machine may get here first.
-for i in $(seq 200); do
-        hc list -rn -o PID kill | grep -qx "$cmd_pid" && break
-        sleep 0.05
-done
+cmd_listed() {
+        hc list -rn -o PID kill | grep -qx "$cmd_pid"
+}
+wait_for 60 "'list' names CMD (pid $cmd_pid)" cmd_listed
 kill -KILL $wrapper
 wait $wrapper
 same "wrapper killed" $? 137

@@ -19,8 +19,8 @@
 #   hold NAME ARG...      the same in the background (its own process group), remembered
 #                         as a holder of NAME: $! is headcount's pid
 #   host_kill NAME        SIGKILL host NAME's headcountd and every holder started through it
-#   wait_for SECS WHAT CMD...  run CMD until it succeeds, at most SECS seconds; fails the
-#                         test (naming WHAT) when it never does
+#   wait_for SECS WHAT CMD...  (tests/cli/lib.sh) run CMD until it succeeds, at most SECS
+#                         seconds; fails the test (naming WHAT) when it never does
 #   seat_keys NAME        print the number of seat keys of NAME in etcd (waiters included)
 #   pki_make DIR          with openssl: DIR/ca.crt, DIR/server.{crt,key} (for 127.0.0.1)
 #                         and DIR/client.{crt,key} (no CommonName); pki_ca DIR NAME and
@@ -124,22 +124,6 @@ fleet_cleanup() {
 }
 trap fleet_cleanup EXIT
 trap 'exit 1' INT TERM HUP
-
-# wait_for SECS WHAT CMD...: polls CMD every 20 ms for at most SECS seconds.
-wait_for() {
-        local secs=$1 what=$2 deadline
-        shift 2
-        deadline=$(($(date +%s%N) + secs * 1000000000))
-        until "$@"; do
-                if [ "$(date +%s%N)" -gt "$deadline" ]; then
-                        checks=$((checks + 1))
-                        fail "not within ${secs} s: $what"
-                        return 1
-                fi
-                sleep 0.02
-        done
-        return 0
-}
 
 # now_ms: the wall clock in milliseconds (shared with the commands that write times).
 now_ms() {

@@ -87,6 +87,30 @@ static bool alive(pid_t pid) {
         return pid > 0 && waitpid(pid, NULL, WNOHANG) <= 0 && kill(pid, 0) == 0;
 }
 
+/* Waits until PID has exited: gone, or a zombie (its descriptors are all closed then). A
+ * forked test cannot reap its parent's children, so it looks at /proc. */
+static bool exited(pid_t pid) {
+        long long deadline = now_usec() + BOUND_USEC;
+        char path[64], buf[512], *s;
+
+        (void) snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        while (now_usec() < deadline) {
+                FILE *f = fopen(path, "re");
+                size_t n;
+
+                if (!f)
+                        return true;
+                n = fread(buf, 1, sizeof buf - 1, f);
+                (void) fclose(f);
+                buf[n] = '\0';
+                s = strrchr(buf, ')');    /* the command name may hold anything */
+                if (n == 0 || (s && (s[2] == 'Z' || s[2] == 'X')))
+                        return true;
+                (void) usleep(20000);
+        }
+        return false;
+}
+
 /* Waits until the agent in DIR answers a count (it holds its etcd lease by then). */
 static bool agent_ready(const char *dir, pid_t pid) {
         long long deadline = now_usec() + BOUND_USEC;
@@ -114,28 +138,74 @@ static pid_t start_agent(const char *dir, const char *host) {
         return pid;
 }
 
-static int world_start(void) {
-        char peer[64], cluster[96], data[96], log[96];
-        int client_port = free_port(), peer_port = free_port();
+/* Whether the file PATH contains TEXT (in its first 64 KiB). */
+static bool file_has(const char *path, const char *text) {
+        static char buf[65536];
+        FILE *f = fopen(path, "re");
+        size_t n;
 
-        if (!mkdtemp(base) || client_port < 0 || peer_port < 0)
-                return -1;
-        (void) snprintf(etcd_url, sizeof etcd_url, "http://127.0.0.1:%d", client_port);
-        (void) snprintf(peer, sizeof peer, "http://127.0.0.1:%d", peer_port);
-        (void) snprintf(cluster, sizeof cluster, "t=%s", peer);
+        if (!f)
+                return false;
+        n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        (void) fclose(f);
+        return strstr(buf, text) != NULL;
+}
+
+/* Starts etcd on two free loopback ports and waits until it serves. Another program may
+ * bind one of them between our pick and etcd's bind (any outgoing connection takes a port
+ * of the same range): then etcd exits, and it starts again on others. */
+static int etcd_start(void) {
+        char peer[64], cluster[96], data[96], log[96], cmd[160];
+
         (void) snprintf(data, sizeof data, "%s/etcd", base);
         (void) snprintf(log, sizeof log, "%s/etcd.log", base);
+        for (int attempt = 0; attempt < 5; attempt++) {
+                int client_port = free_port(), peer_port;
+                long long deadline = now_usec() + BOUND_USEC;
+
+                do
+                        peer_port = free_port();
+                while (peer_port == client_port && peer_port >= 0);
+                if (client_port < 0 || peer_port < 0)
+                        return -1;
+                (void) snprintf(etcd_url, sizeof etcd_url, "http://127.0.0.1:%d", client_port);
+                (void) snprintf(peer, sizeof peer, "http://127.0.0.1:%d", peer_port);
+                (void) snprintf(cluster, sizeof cluster, "t=%s", peer);
+                (void) snprintf(cmd, sizeof cmd, "rm -rf '%s'", data);
+                (void) !system(cmd);
+                etcd_pid = start(log, (char *[]) { ETCD_BIN, "--name", "t", "--data-dir", data,
+                                                   "--listen-client-urls", etcd_url,
+                                                   "--advertise-client-urls", etcd_url,
+                                                   "--listen-peer-urls", peer,
+                                                   "--initial-advertise-peer-urls", peer,
+                                                   "--initial-cluster", cluster, NULL });
+                if (etcd_pid < 0)
+                        return -1;
+                while (alive(etcd_pid) && now_usec() < deadline) {
+                        if (file_has(log, "ready to serve client requests"))
+                                return 0;
+                        (void) usleep(20000);
+                }
+                fprintf(stderr, "etcd did not start on ports %d and %d; see %s\n", client_port,
+                        peer_port, log);
+                if (alive(etcd_pid)) {          /* else it is reaped already */
+                        (void) kill(etcd_pid, SIGKILL);
+                        (void) waitpid(etcd_pid, NULL, 0);
+                }
+                etcd_pid = 0;
+        }
+        return -1;
+}
+
+static int world_start(void) {
+        if (!mkdtemp(base))
+                return -1;
         (void) snprintf(dir1, sizeof dir1, "%s/h1", base);
         (void) snprintf(dir2, sizeof dir2, "%s/h2", base);
         if (mkdir(dir1, 0700) < 0 || mkdir(dir2, 0700) < 0)
                 return -1;
-        etcd_pid = start(log, (char *[]) { ETCD_BIN, "--name", "t", "--data-dir", data,
-                                           "--listen-client-urls", etcd_url,
-                                           "--advertise-client-urls", etcd_url,
-                                           "--listen-peer-urls", peer,
-                                           "--initial-advertise-peer-urls", peer,
-                                           "--initial-cluster", cluster, NULL });
-        if (etcd_pid < 0)
+        if (etcd_start() < 0)
                 return -1;
         /* the agents wait for etcd themselves: a first count answers once both are up */
         agent1_pid = start_agent(dir1, "h1");
@@ -496,6 +566,9 @@ START_TEST(test_fleet_agent_dies)
         ck_assert_int_eq(poll(&pfd, 1, (int) (BOUND_USEC / 1000)), 1);
         ck_assert_int_eq(hc_slot_lost(s), 1);
         s = hc_leave(s);
+        /* our connection may hang up before the agent's listening socket is closed: only
+         * once the agent is gone does nobody serve the directory */
+        ck_assert_msg(exited(agent2_pid), "the agent still runs after SIGKILL");
         ck_assert_int_eq(hc_count("gone", H2(.error_text = text, .error_text_size = sizeof text)),
                          -EHOSTDOWN);
         ck_assert_msg(strstr(text, dir2), "error text '%s'", text);

@@ -192,7 +192,20 @@ static void sys_path(char *buf, size_t len, const char *name) {
 
 typedef void child_fn(void *arg);
 
-/* Forks FN(ARG) as USER, killed by SIGALRM after SECS seconds. */
+/*
+ * A child's alarm is for a hang, not for speed: a loaded machine, or make check's other
+ * suites starting thousands of processes at once, can hold a child back for seconds
+ * before it even runs. Whatever a test asks, a child has at least HANG_MIN_S; the parent
+ * waits HANG_GRACE_S more before it kills one that outlived its alarm.
+ */
+#define HANG_MIN_S 60u
+#define HANG_GRACE_S 30u
+
+static unsigned hang_s(unsigned secs) {
+        return secs < HANG_MIN_S ? HANG_MIN_S : secs;
+}
+
+/* Forks FN(ARG) as USER, killed by SIGALRM after hang_s(SECS) seconds. */
 static pid_t fork_bounded(const struct user *u, unsigned secs, child_fn *fn, void *arg) {
         pid_t pid;
 
@@ -204,17 +217,17 @@ static pid_t fork_bounded(const struct user *u, unsigned secs, child_fn *fn, voi
                 /* Check's runner handles SIGALRM by killing the test's whole process group:
                  * our alarm must only end this child */
                 (void) signal(SIGALRM, SIG_DFL);
-                alarm(secs);
+                alarm(hang_s(secs));
                 fn(arg);
                 child_exit(0);
         }
         return pid;
 }
 
-/* Reaps PID; kills it when it is still there SECS + 5 seconds later (a child that blocks
- * SIGALRM). Returns its wait status, or -1 when it had to be killed. */
+/* Reaps PID; kills it when it is still there HANG_GRACE_S seconds after its alarm (a child
+ * that blocks SIGALRM). Returns its wait status, or -1 when it had to be killed. */
 static int reap_bounded(pid_t pid, unsigned secs) {
-        long long deadline = mono_usec() + (long long) (secs + 5) * 1000000;
+        long long deadline = mono_usec() + (long long) (hang_s(secs) + HANG_GRACE_S) * 1000000;
         int st;
 
         for (;;) {
@@ -234,9 +247,9 @@ static int reap_bounded(pid_t pid, unsigned secs) {
 /* The test fails when the child died of a signal, hung, or reported a failure. */
 static void check_status(const char *what, int st, unsigned secs) {
         if (st == -1)
-                ck_abort_msg("%s: hung (still running %u s after its alarm)", what, 5);
+                ck_abort_msg("%s: hung (still running %u s after its alarm)", what, HANG_GRACE_S);
         if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
-                ck_abort_msg("%s: hung (no exit within %u s)", what, secs);
+                ck_abort_msg("%s: hung (no exit within %u s)", what, hang_s(secs));
         if (WIFSIGNALED(st))
                 ck_abort_msg("%s: killed by signal %d (%s)", what, WTERMSIG(st),
                              strsignal(WTERMSIG(st)));
@@ -1627,7 +1640,8 @@ START_TEST(test_hostile_primary_time_namespace)
         ck_assert_int_eq(hc_join("prim", TOPT(.max = 2, .tag = "A"), &a), 0);
         box[0] = box[1] = box[2] = box[4] = 0;
         child = fork_bounded(NULL, 30, join_in_past, &offset);
-        for (long long end = mono_usec() + 10000000; !box[4] && !box[2] && mono_usec() < end;)
+        /* as long as the child's own alarm: the bound is for a hang */
+        for (long long end = mono_usec() + 30000000; !box[4] && !box[2] && mono_usec() < end;)
                 usleep(1000);
         if (box[2] == 77) {
                 reap_bounded(child, 30);
@@ -1731,7 +1745,8 @@ START_TEST(test_hostile_other_pid_namespace)
         }
         box[0] = box[1] = box[2] = box[3] = box[4] = 0;
         child = fork_bounded(NULL, 30, join_in_pidns, NULL);
-        for (long long end = mono_usec() + 10000000; !box[4] && !box[2] && mono_usec() < end;)
+        /* as long as the child's own alarm: the bound is for a hang */
+        for (long long end = mono_usec() + 30000000; !box[4] && !box[2] && mono_usec() < end;)
                 usleep(1000);
         if (box[2] == 77) {
                 reap_bounded(child, 30);

@@ -494,8 +494,9 @@ START_TEST(test_slot_inherit_across_exec)
                 ck_assert_int_eq(read(p[0], &cmd, sizeof cmd), (ssize_t) sizeof cmd);
                 close(p[0]);
                 ck_assert_int_eq(waitpid(wrapper, &status, 0), wrapper);
-                /* the command may still be between fork and exec: wait for the exec */
-                for (int i = 0; i < 2000; i++) {
+                /* the command may still be between fork and exec: wait for the exec (the
+                 * bound is for a hang: a loaded machine may take its time) */
+                for (long long end = mono_usec() + 30000000;;) {
                         char path[64], comm[32] = "";
                         FILE *f;
                         snprintf(path, sizeof path, "/proc/%d/comm", cmd);
@@ -507,6 +508,7 @@ START_TEST(test_slot_inherit_across_exec)
                         }
                         if (strncmp(comm, "sleep", 5) == 0)
                                 break;
+                        ck_assert_msg(mono_usec() < end, "the command never ran 'sleep'");
                         usleep(1000);
                 }
                 if (inherit) {
@@ -516,11 +518,11 @@ START_TEST(test_slot_inherit_across_exec)
                         ck_assert_int_eq(who.pid, cmd);
                 } else {
                         /* exec closes the seat (after comm changes: wait for it) */
-                        ck_assert_int_eq(hc_wait("ex", TOPT(), 1, 10000), 0);
+                        ck_assert_int_eq(hc_wait("ex", TOPT(), 1, 30000), 0);
                 }
                 kill(cmd, SIGKILL);
                 /* the orphan is reaped by init or a subreaper; its lock goes at exit */
-                ck_assert_int_eq(hc_wait("ex", TOPT(), 1, 10000), 0);
+                ck_assert_int_eq(hc_wait("ex", TOPT(), 1, 30000), 0);
         }
 }
 END_TEST

@@ -291,6 +291,13 @@ events() {
                 sed 's/^\([a-z]*\) .*"HEADCOUNT_PID":"\([0-9]*\)".*/\1 \2/'
 }
 
+# What has no event to wait for (a process not ours torn down, a journal line, a count
+# through several processes) is polled for until it holds, for at most 30 s since t_mark:
+# the bound is for a hang, not for speed (a loaded machine may take seconds); each check
+# says how long it took.
+within() { [ $(( $(now_ms) - t_mark )) -le 30000 ]; }
+since_mark() { echo "$(( $(now_ms) - t_mark )) ms"; }
+
 mode=$(ctr stat -c %a /run/headcount 2>&1)
 check "systemd-tmpfiles creates /run/headcount with mode 1777" equals "$mode" 1777
 
@@ -330,8 +337,8 @@ out=$(ctr headcount --system run job -- true 2>&1)
 rc=$?
 detail="exit $rc: $out"
 check "headcount --system run job -- true exits 0" [ "$rc" -eq 0 ]
-i=0
-while ! events job | grep -q '^leave ' && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+t_mark=$(now_ms)
+while ! events job | grep -q '^leave ' && within; do sleep 0.1; done
 ev=$(events job)
 ctr journalctl -b -q --no-pager -o short-precise HEADCOUNT_NAME=job
 echo "(fields: $(echo "$ev" | tr '\n' ',' | sed 's/,$//; s/,/; /g'))"
@@ -366,29 +373,24 @@ hold() {
                 headcount --system run --max 2 pool -- sleep 100 ||
                 fail "systemd-run $1"
         victim=
-        i=0
-        while [ $i -lt 50 ]; do
+        t_mark=$(now_ms)
+        while within; do
                 n=$(ctr headcount --system count pool 2>/dev/null)
                 wrapper=$(prop "$1" MainPID)
                 victim=$(ctr pgrep -P "${wrapper:-0}" -x sleep 2>/dev/null | head -n 1)
                 [ "$n" = "$2" ] && [ -n "$victim" ] && return 0
                 sleep 0.1
-                i=$((i + 1))
         done
 }
-# The checks after a kill (or a join) poll until they hold or 2 s have passed since it
-# (t_mark).
-within() { [ $(( $(now_ms) - t_mark )) -le 2000 ]; }
-since_mark() { echo "$(( $(now_ms) - t_mark )) ms"; }
 died_victim() { echo "$ev" | grep -qx "died $victim"; }
 after_kill() {
         while n=$(ctr headcount --system count pool 2>&1); [ "$n" != 1 ] && within; do sleep 0.05; done
-        check "$1: headcount --system count pool prints 1 within 2 s ($(since_mark))" equals "$n" 1
+        check "$1: headcount --system count pool prints 1 ($(since_mark))" equals "$n" 1
         while out=$(mgr Count s pool 2>&1); [ "$out" != "u 1" ] && within; do sleep 0.05; done
-        check "$1: D-Bus Count(\"pool\") returns 1 within 2 s ($(since_mark))" equals "$out" "u 1"
+        check "$1: D-Bus Count(\"pool\") returns 1 ($(since_mark))" equals "$out" "u 1"
         while ev=$(events pool); ! died_victim && within; do sleep 0.05; done
         detail="events for pool: $(echo "$ev" | tr '\n' ';')"
-        check "$1: the journal has HEADCOUNT_EVENT=died HEADCOUNT_PID=$victim within 2 s" died_victim
+        check "$1: the journal has HEADCOUNT_EVENT=died HEADCOUNT_PID=$victim ($(since_mark))" died_victim
 }
 
 header "a SIGKILLed command: two of 'headcount --system run --max 2 pool -- sleep 100', one sleep killed"
@@ -397,7 +399,7 @@ hold headcount-pool-b.service 2
 check "two holders: headcount --system count pool prints 2" equals "$n" 2
 t_mark=$(now_ms)
 while out=$(mgr Count s pool 2>&1); [ "$out" != "u 2" ] && within; do sleep 0.05; done
-check "two holders: D-Bus Count(\"pool\") returns 2 (within 2 s)" equals "$out" "u 2"
+check "two holders: D-Bus Count(\"pool\") returns 2 ($(since_mark))" equals "$out" "u 2"
 wrapper=$(prop headcount-pool-a.service MainPID)
 victim=$(ctr pgrep -P "${wrapper:-0}" -x sleep | head -n 1)
 [ -n "$victim" ] || die "no sleep under headcount-pool-a (wrapper pid ${wrapper:-none})"
@@ -429,7 +431,7 @@ ctr systemd-run --quiet --collect --uid=nobody --unit=headcount-user.service \
         headcount --system run userjob -- sleep 100 || fail "systemd-run headcount-user.service"
 t_mark=$(now_ms)
 while out=$(mgr Count s userjob 2>&1); [ "$out" != "u 1" ] && within; do sleep 0.05; done
-check "D-Bus Count(\"userjob\") of nobody's region returns 1 within 2 s ($(since_mark))" \
+check "D-Bus Count(\"userjob\") of nobody's region returns 1 ($(since_mark))" \
         equals "$out" "u 1"
 owner=$(ctr stat -c %U /run/headcount/userjob 2>&1)
 check "the region is nobody's ($owner)" equals "$owner" nobody
