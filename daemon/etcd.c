@@ -888,7 +888,8 @@ static char *auth_text(Etcd *e, const char *text) {
 
 static void on_authenticated(Etcd *e, int r, json_object *reply, const char *error,
                              void *userdata) {
-        _cleanup_free_ char *text = NULL, *t = NULL;
+        char *text = NULL, *t = NULL;   /* freed by hand: the analyzer does not follow
+                                         * a cleanup attribute through auth_text() */
         json_object *o = NULL;
         const char *token;
         size_t n;
@@ -910,8 +911,10 @@ static void on_authenticated(Etcd *e, int r, json_object *reply, const char *err
                 else
                         t = strprintf("did not authenticate user '%s': %s", e->user, error);
                 text = t ? auth_text(e, t) : NULL;
+                free(t);
                 auth_fail(e, r == -EHOSTUNREACH || r == -ETIMEDOUT ? r : -EACCES,
                              text ?: "cannot authenticate with etcd");
+                free(text);
                 return;
         }
         token = json_object_object_get_ex(reply, "token", &o) ? json_object_get_string(o) : NULL;
@@ -922,6 +925,7 @@ static void on_authenticated(Etcd *e, int r, json_object *reply, const char *err
                                                     "abcdefghijklmnopqrstuvwxyz{|}~") != n) {
                 text = auth_text(e, "answered no usable token to the authentication");
                 auth_fail(e, -EIO, text ?: "etcd answered no usable token");
+                free(text);
                 return;
         }
         free(e->token);
@@ -935,7 +939,7 @@ static void on_authenticated(Etcd *e, int r, json_object *reply, const char *err
 }
 
 static void on_checked(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
-        _cleanup_free_ char *text = NULL, *t = NULL;
+        char *text, *t = NULL;          /* freed by hand, as in on_authenticated() */
 
         e->auth_call = NULL;
         if (r >= 0) {
@@ -968,7 +972,9 @@ static void on_checked(Etcd *e, int r, json_object *reply, const char *error, vo
                 t = strprintf("failed the check of the keys under '%s': %s",
                               e->check_prefix, error ? error : strerror(-r));
         text = t ? auth_text(e, t) : NULL;
+        free(t);
         auth_fail(e, r, text ?: error ?: strerror(-r));
+        free(text);
 }
 
 /* A transaction that writes nothing: its compare (a version below 0) never holds, so the

@@ -355,6 +355,9 @@ int64_t wire_deadline(int timeout_ms) {
 int wire_receive(const hc_options *opt, int fd, int64_t deadline, struct fleet_answer *m) {
         ssize_t n;
 
+        m->n = 0;
+        m->field[0] = NULL;             /* no answer yet: no field to look at */
+
         for (;;) {
                 struct timespec ts;
                 int r;
