@@ -1,9 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # A holder killed with SIGKILL frees its fleet seat for every host at once (its host's
-# headcountd hears the socket close and deletes the key): median at most 100 ms over ten
-# kills, timed from the kill to etcd's delete event. A whole host killed (its headcountd and
-# its holders) frees its seats when its lease ends: within TTL + 1 s (--ttl 3 here).
+# headcountd hears the socket close and deletes the key), far sooner than any lease could
+# end: median under 1 s over ten kills (host a's lease has a TTL of 10 s), timed from the
+# kill to etcd's delete event. A whole host killed (its headcountd and its holders) frees
+# its seats when its lease ends: within TTL + 3 s (etcd looks for expired leases every
+# 500 ms, later on a loaded machine), --ttl 3 here. How fast is for the benchmark
+# (bench/fleet-bench.sh, "SIGKILL -> free"): these bounds only tell the two ways apart.
 . "${srcdir:-.}/tests/fleet/lib.sh"
 fleet_events
 etcd_start 1
@@ -80,8 +83,8 @@ if timeout 120 python3 "$T/kill-time.py" "$ETCDCTL" "$ETCD_ENDPOINTS" "$FLEET_PR
         median=$(tail -n 1 "$T/kill-times")
         echo "SIGKILL of a holder to the delete of its key, ms: $(head -n 1 "$T/kill-times"); median $median"
         checks=$((checks + 1))
-        if ! awk -v m="$median" 'BEGIN { exit !(m <= 100) }'; then
-                fail "median time from SIGKILL to a free fleet seat is $median ms (at most 100 ms)"
+        if ! awk -v m="$median" 'BEGIN { exit !(m < 1000) }'; then
+                fail "median time from SIGKILL to a free fleet seat is $median ms (under 1 s)"
         fi
 else
         fail "timing the kills failed: $(tail -n 1 "$T/err")"
@@ -89,7 +92,7 @@ fi
 same "seat keys after ten kills" "$(seat_keys killed)" 0
 
 # A host dies whole: host c (TTL 3) holds two seats; c's daemon and holders are killed at
-# once. Nobody deletes the keys but etcd's lease expiry: within TTL + 1 s.
+# once. Nobody deletes the keys but etcd's lease expiry: within TTL + 3 s.
 hold c run --max 3 gone -- "$T/hold.sh" c1
 expect_event "c1 admitted" "c1 * *"
 hold c run --max 3 gone -- "$T/hold.sh" c2
@@ -125,7 +128,7 @@ wait $watcher
 elapsed=$(($(tail -n 1 "$T/deleted") - t0))
 echo "a host killed: its seats' keys deleted after $elapsed ms (TTL 3 s)"
 checks=$((checks + 1))
-[ "$elapsed" -le 4000 ] || fail "the dead host's seats were freed after $elapsed ms, more than TTL + 1 s"
+[ "$elapsed" -le 6000 ] || fail "the dead host's seats were freed after $elapsed ms, more than TTL + 3 s"
 wait_for 10 "the count from b says the dead host's seats are free" count_is b gone 1
 same "the seat of the living host is kept" "$(fleet_count a gone)" 1
 expect 0 on a run --max 3 gone -- true          # the freed seats can be taken
