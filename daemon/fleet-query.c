@@ -382,10 +382,11 @@ static json_object *read_request(Fleet *f, const char *name, bool all) {
         return req;
 }
 
-/* From a read_request() answer (or a failure branch that read the same): NAME/max's
- * key-value (NULL: absent), the seat keys' number, the whole prefix's range. */
-static void read_parts(json_object *reply, json_object **ret_kv, int64_t *ret_seats,
-                       json_object **ret_all) {
+/* From a read_request() answer (or a failure branch that read the same, as a join's
+ * transaction does): NAME/max's key-value (NULL: absent), the seat keys' number, the whole
+ * prefix's range (RET_ALL may be NULL). */
+void fleet_read_parts(json_object *reply, json_object **ret_kv, int64_t *ret_seats,
+                      json_object **ret_all) {
         json_object *rs = NULL, *rr = NULL, *kvs = NULL;
 
         *ret_kv = NULL;
@@ -473,7 +474,7 @@ static void on_remove(Etcd *e, int r, json_object *reply, const char *error, voi
                 query_failed(c, r, error);
                 return;
         }
-        read_parts(reply, &kv, &seats, NULL);
+        fleet_read_parts(reply, &kv, &seats, NULL);
         if (txn_succeeded(reply))
                 fleet_conn_send(c, "OK", (char *) NULL);
         else if (seats > 0)
@@ -502,7 +503,7 @@ static void on_remove_read(Etcd *e, int r, json_object *reply, const char *error
                 query_failed(c, r, error);
                 return;
         }
-        read_parts(reply, &kv, &seats, NULL);
+        fleet_read_parts(reply, &kv, &seats, NULL);
         k = fleet_def_parse(kv, &d);
         if (k == -ENOENT) {
                 fleet_conn_senderr(c, ENOENT, "no fleet name '%s'", name);
@@ -599,7 +600,7 @@ static void on_create_read(Etcd *e, int r, json_object *reply, const char *error
                 query_failed(c, r, error);
                 return;
         }
-        read_parts(reply, &kv, &seats, &all);
+        fleet_read_parts(reply, &kv, &seats, &all);
         k = fleet_def_parse(kv, &d);
         if (k == 0 && d.persistent && d.max == c->create_max && d.mode == c->create_mode &&
             strcmp(d.owner, c->create_owner) == 0) {

@@ -354,23 +354,6 @@ static json_object *txn_range(const char *key, bool prefix) {
         return op;
 }
 
-/* What a transaction's failure branch read: NAME/max's key-value (NULL when absent) and
- * the number of the name's seat keys. */
-static void txn_failure_read(json_object *reply, json_object **ret_kv, int64_t *ret_seats) {
-        json_object *rs = NULL, *rr = NULL, *kvs = NULL;
-
-        *ret_kv = NULL;
-        *ret_seats = 0;
-        if (!json_object_object_get_ex(reply, "responses", &rs))
-                return;
-        if (json_object_object_get_ex(json_object_array_get_idx(rs, 0), "response_range", &rr) &&
-            json_object_object_get_ex(rr, "kvs", &kvs) &&
-            json_object_is_type(kvs, json_type_array) && json_object_array_length(kvs) > 0)
-                *ret_kv = json_object_array_get_idx(kvs, 0);
-        if (json_object_object_get_ex(json_object_array_get_idx(rs, 1), "response_range", &rr))
-                *ret_seats = json_int(rr, "count");
-}
-
 static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         FleetSeat *s = userdata;
         Fleet *f = s->fleet;
@@ -432,7 +415,7 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 seat_delete(s);
                 return;
         }
-        txn_failure_read(reply, &kv, &seats);
+        fleet_read_parts(reply, &kv, &seats, NULL);
         k = fleet_def_parse(kv, &d);
         s->fname->def = k == 0 ? d : (FleetDef) {};     /* the next local join starts there */
         if (++s->attempts >= TXN_ATTEMPTS) {

@@ -46,6 +46,7 @@
 #include "escape.h"
 #include "fleet.h"
 #include "log.h"
+#include "own-dir.h"
 #include "time-util.h"
 
 #define LISTEN_RETRY_USEC (1 * USEC_PER_SEC)
@@ -569,28 +570,6 @@ static bool serves_system(const Fleet *f, const char *dir) {
                (stat(dir, &a) == 0 && stat(sys, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
 }
 
-/* HC_FLEET_SYSTEM_DIR, root's: made 0755 when missing (systemd's RuntimeDirectory= may have
- * made it already, with the mode of the scope's directory: that is put right). */
-static int system_dir_open(void) {
-        struct stat st;
-        int fd;
-
-        if (mkdir(HC_FLEET_SYSTEM_DIR, 0755) < 0 && errno != EEXIST)
-                return -errno;
-        fd = open(HC_FLEET_SYSTEM_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno;
-        if (fstat(fd, &st) < 0 || st.st_uid != 0) {
-                (void) close(fd);
-                return -EPERM;
-        }
-        if ((st.st_mode & 07022) && fchmod(fd, 0755) < 0) {
-                (void) close(fd);
-                return -errno;
-        }
-        return fd;
-}
-
 static int on_listen_retry(sd_event_source *es, uint64_t usec, void *userdata);
 
 /* Stops listening, and removes the socket we bound: never what somebody put there since. */
@@ -795,7 +774,7 @@ int fleet_socket_open(Fleet *f, const char *dir, bool shared) {
                                                "as uid %u: only root may, on %s; run as root, or "
                                                "serve a directory of your own with --dir",
                                                (unsigned) geteuid(), HC_FLEET_SYSTEM_SOCKET);
-                f->dir_fd = system_dir_open();
+                f->dir_fd = own_dir_open(HC_FLEET_SYSTEM_DIR);     /* we are root: checked above */
                 if (f->dir_fd < 0)
                         return log_error_errno(f->dir_fd, "Cannot use %s for the fleet socket "
                                                "(it must be root's own directory): %m",

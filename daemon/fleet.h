@@ -280,6 +280,11 @@ json_object *fleet_rank_request(Fleet *f, const char *name, int64_t max_create_r
 int64_t json_kvs_length(json_object *reply);
 int64_t json_int(json_object *o, const char *field);
 json_object *json_unwrap_result(json_object *reply);
+/* What a definition's read (or a transaction's failure branch that read the same) found:
+ * NAME/max's key-value (NULL: absent), the number of seat keys, the whole prefix's range
+ * (RET_ALL may be NULL). */
+void fleet_read_parts(json_object *reply, json_object **ret_kv, int64_t *ret_seats,
+                      json_object **ret_all);
 int fleet_query_start(FleetConn *c, char **fields, size_t n);
 void fleet_name_counted(FleetName *n, int r);
 /* answered through the bridge; UID is the bus caller's euid ((uid_t) -1: unknown) */

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "message.h"
 #include "notify.h"
+#include "own-dir.h"
 #include "stdio-fds.h"
 #include "strprintf.h"
 #include "time-util.h"
@@ -578,28 +579,6 @@ static int lock_dir(char *buf, size_t len) {
         return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* Opens our lock directory, creating it; refuses one that others could write. */
-static int lock_dir_open(const char *dir) {
-        struct stat st;
-        int fd;
-
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                return -errno;
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno;
-        if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
-                (void) close(fd);
-                return -EPERM;
-        }
-        /* systemd's RuntimeDirectory= may have made it with the scope's mode (1777) */
-        if ((st.st_mode & 07022) && fchmod(fd, 0755) < 0) {
-                (void) close(fd);
-                return -errno;
-        }
-        return fd;
-}
-
 static int manager_claim_scope(Manager *m) {
         char dir[4096], name[64], buf[32] = "";
         int dfd, fd = -1, k;
@@ -616,7 +595,7 @@ static int manager_claim_scope(Manager *m) {
                 (void) snprintf(name, sizeof name, "dir-%llx-%llx.lock",
                                 (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
         }
-        dfd = lock_dir_open(dir);
+        dfd = own_dir_open(dir);
         if (dfd < 0)
                 return log_error_errno(dfd, "Cannot use %s for our lock: %m", dir);
         for (int attempt = 0; attempt < 2; attempt++) {

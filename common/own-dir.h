@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A directory of the daemon's own, that no other user can write to. */
+#ifndef HC_OWN_DIR_H
+#define HC_OWN_DIR_H
+
+/* Opens directory PATH (O_RDONLY | O_DIRECTORY), making it 0755 when it is missing: a
+ * descriptor, or -errno. It must be ours (our euid), and not a symlink (-EPERM); write
+ * bits for group and others, and the set-id and sticky bits, are taken away (systemd's
+ * RuntimeDirectory= may have made it with the mode of a shared directory, 1777). */
+int own_dir_open(const char *path);
+
+#endif
