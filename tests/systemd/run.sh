@@ -466,6 +466,87 @@ check "systemctl stop headcountd" [ "$rc" -eq 0 ]
 check "after the stop: Result=success, inactive" \
         equals "$(prop headcountd.service Result) $(prop headcountd.service ActiveState)" "success inactive"
 
+# The fleet agent as docs/fleet.md's "Production setup" has it: the shipped drop-in
+# (headcountd-fleet.conf) on the system unit, an etcd with authentication and a user whose
+# role has the prefix alone, the password from the systemd credential. etcd runs in the
+# container, on its own loopback (--private-network): its ports are nobody else's.
+header "the fleet agent under the shipped drop-in"
+check "the plain unit opens AF_UNIX sockets only" \
+        equals "$(prop headcountd.service RestrictAddressFamilies)" AF_UNIX
+ep=http://127.0.0.1:2379
+ectl() { ctr -t 20 etcdctl --endpoints "$ep" "$@"; }
+ctr systemd-run --quiet --collect --unit=hc-etcd.service /usr/bin/etcd --name hc \
+        --data-dir /var/lib/hc-etcd --listen-client-urls "$ep" --advertise-client-urls "$ep" \
+        --listen-peer-urls http://127.0.0.1:2380 --log-level error ||
+        fail "systemd-run etcd in the container"
+t_mark=$(now_ms)
+while ! ectl endpoint health >/dev/null 2>&1 && within; do sleep 0.1; done
+fleet_pw=hc-$$-$(now_ms)
+setup_auth() {
+        ectl user add root:root-$fleet_pw && ectl user grant-role root root &&
+        ectl role add headcount && ectl role grant-permission headcount --prefix=true readwrite /headcount/ &&
+        ectl user add "headcount:$fleet_pw" && ectl user grant-role headcount headcount &&
+        ectl auth enable
+}
+setup_auth >"$work/etcd-setup.log" 2>&1
+rc=$?
+detail=$(tail -n 3 "$work/etcd-setup.log")
+check "etcd runs in the container, with users, a role limited to /headcount/ and auth on" [ "$rc" -eq 0 ]
+dropin=/etc/systemd/system/headcountd.service.d
+ctr sh -c "mkdir -p /etc/headcount '$dropin' && umask 077 && printf '%s\n' '$fleet_pw' >/etc/headcount/etcd-password &&
+        sed -e 's|--etcd https://[^ ]*|--etcd $ep|' -e '/--etcd-cacert/d' -e '/--etcd-cert /d' \
+        /usr/share/headcount/headcountd-fleet.conf >'$dropin/fleet.conf'" ||
+        fail "install the drop-in"
+ctr systemctl daemon-reload
+check "with the drop-in the unit may open IP sockets too" \
+        matches "$(prop headcountd.service RestrictAddressFamilies)" 'AF_INET.*AF_INET6'
+out=$(ctr systemctl start headcountd.service 2>&1)
+rc=$?
+detail="exit $rc: $out"
+check "systemctl start headcountd with the fleet drop-in" [ "$rc" -eq 0 ]
+status_text=$(prop headcountd.service StatusText)
+check "READY=1 came with the lease: StatusText says so ('$status_text')" \
+        matches "$status_text" 'fleet: lease held'
+out=$(ctr busctl get-property org.headcount.Manager1 /org/headcount/Manager1 org.headcount.Manager1 FleetState 2>&1)
+check "the FleetState property says the lease is held ($out)" equals "$out" 's "lease held"'
+out=$(ctr runuser -u nobody -- headcount --system --fleet status 2>&1)
+rc=$?
+detail="exit $rc: $out"
+check "headcount --system --fleet status as nobody: 'lease held', exit 0" \
+        equals "$rc $out" "0 lease held"
+out=$(ctr runuser -u nobody -- headcount --system --fleet run --max 1 fleetjob -- \
+        sh -c 'echo "fence $HEADCOUNT_FENCE"' 2>&1)
+rc=$?
+detail="exit $rc: $out"
+check "a fleet run as nobody through /run/headcountd/fleet.sock ($out)" \
+        matches "$rc $out" '^0 fence [0-9]+$'
+ctr systemd-run --quiet --collect --uid=nobody --unit=hc-fleet-holder.service \
+        headcount --system --fleet run --max 1 held -- sleep 100 || fail "systemd-run a fleet holder"
+t_mark=$(now_ms)
+while out=$(ctr runuser -u nobody -- headcount --system --fleet count held 2>&1); [ "$out" != 1 ] && within; do
+        sleep 0.1
+done
+check "nobody's fleet holder is counted ($(since_mark))" equals "$out" 1
+fleetpid=$(prop headcountd.service MainPID)
+pw_nowhere() {
+        ! ctr journalctl -b --no-pager -u headcountd.service | grep -qF "$fleet_pw" &&
+        ! ctr cat "/proc/$fleetpid/cmdline" "/proc/$fleetpid/environ" | tr '\0' ' ' | grep -qF "$fleet_pw"
+}
+detail="it is there"
+check "the etcd password is in no log line, argument or environment of the agent" pw_nowhere
+out=$(ctr systemctl stop headcountd.service 2>&1)
+rc=$?
+detail="exit $rc: $out"
+check "systemctl stop headcountd (the agent revokes its lease)" [ "$rc" -eq 0 ]
+keys=$(ectl --user "root:root-$fleet_pw" get --prefix /headcount/held/s/ --keys-only 2>&1)
+check "the holder's seat key went with the lease ('$keys')" equals "$keys" ""
+ctr systemctl stop hc-fleet-holder.service 2>/dev/null
+ctr journalctl -b -q --no-pager -o short-precise -u headcountd.service | tail -n 8
+ctr rm -rf "$dropin" /etc/headcount
+ctr systemctl daemon-reload
+ctr systemctl stop hc-etcd.service 2>/dev/null
+echo
+
 out=$(ctr systemd-analyze verify "$unitdir/headcountd.service" 2>&1)
 rc=$?
 detail="exit $rc: $out"
