@@ -112,11 +112,13 @@ static bool exited(pid_t pid) {
 }
 
 /* Waits until the agent in DIR answers a count (it holds its etcd lease by then). */
+/* The agent in DIR serves, and holds a lease: a try-once join needs one. */
 static bool agent_ready(const char *dir, pid_t pid) {
         long long deadline = now_usec() + BOUND_USEC;
 
         while (now_usec() < deadline && alive(pid)) {
-                if (hc_count("probe", HC_OPTIONS(.scope = HC_SCOPE_FLEET, .dir = dir)) >= 0)
+                if (hc_fleet_status(HC_OPTIONS(.scope = HC_SCOPE_FLEET, .dir = dir), NULL, 0) ==
+                    HC_FLEET_HELD)
                         return true;
                 (void) usleep(20000);
         }
