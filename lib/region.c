@@ -450,6 +450,7 @@ static void record_missing(unsigned seat, const struct hc_slot_rec *last, hc_ins
  * is returned. */
 int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64_t *ret_listen_id) {
         struct hc_slot_rec rec, prev;
+        bool have_prev = false;           /* an earlier read gave a whole record */
 
         *ret = (hc_instance) { .slot = seat, .flags = HC_INSTANCE_NO_RECORD };
         if (ret_listen_id)
@@ -463,12 +464,14 @@ int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64
                 if (q == -EBADMSG)
                         return -EBADMSG;
                 if (attempt + 1 >= RECORD_READS ||
-                    (q == 0 && attempt > 0 && memcmp(&rec, &prev, sizeof rec) == 0)) {
+                    (q == 0 && have_prev && memcmp(&rec, &prev, sizeof rec) == 0)) {
                         record_missing(seat, q == 0 ? &rec : NULL, ret);
                         return -EBADMSG;
                 }
-                if (q == 0)
+                if (q == 0) {
                         prev = rec;
+                        have_prev = true;
+                }
                 if (attempt > 0)
                         (void) sched_yield();      /* let a preempted writer finish */
         }
