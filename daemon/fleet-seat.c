@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -592,6 +593,37 @@ static void seat_put(FleetSeat *s) {
                 return;
         }
         s->put_in_flight = true;
+}
+
+/* A JOIN on connection C: the seat's object, before fleet_seat_start(). PID is the one the
+ * client names (its own, or its command's: verified when it is the peer or a descendant of
+ * it); TIMEOUT_MS -1 waits for ever, 0 not at all. NULL: out of memory. */
+FleetSeat *fleet_seat_new(FleetConn *c, const char *name, unsigned max, const char *tag,
+                          pid_t pid, long timeout_ms) {
+        FleetSeat *s = calloc(1, sizeof *s);
+        struct timespec ts;
+
+        if (!s || !(s->tag = strdup(tag)) || !(s->fname = fleet_name_ref(c->fleet, name))) {
+                if (s)
+                        free(s->tag);
+                free(s);
+                return NULL;
+        }
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        s->conn = c;
+        s->max = max;
+        s->pid = pid;
+        s->peer_pid = c->pid;
+        s->verified = c->pid > 0 && (pid == c->pid || fleet_pid_descends(pid, c->pid));
+        s->uid = c->uid;
+        (void) snprintf(s->user, sizeof s->user, "%s", fleet_conn_user(c));
+        /* the first transaction defines the name, as if it had none: it says if it has */
+        s->define = s->user[0] != '\0';
+        s->max_mod_revision = s->define ? 0 : -1;
+        s->joined_usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        s->deadline_usec = timeout_ms < 0 ? UINT64_MAX :
+                timeout_ms == 0 ? 0 : now_usec() + (uint64_t) timeout_ms * 1000;
+        return s;
 }
 
 int fleet_seat_start(Fleet *f, FleetSeat *s) {

@@ -64,6 +64,8 @@ struct FleetSeat {
         FleetSeat *next, *prev;
 };
 
+FleetSeat *fleet_seat_new(FleetConn *c, const char *name, unsigned max, const char *tag,
+                          pid_t pid, long timeout_ms);
 int fleet_seat_start(Fleet *f, FleetSeat *s);
 void fleet_seat_release(FleetSeat *s, bool leave);
 void fleet_seat_set_pid(FleetSeat *s, pid_t pid, bool verified);

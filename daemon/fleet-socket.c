@@ -197,7 +197,6 @@ static void conn_join(FleetConn *c, char **fields, size_t n) {
         Fleet *f = c->fleet;
         const char *tag = n > 5 ? fields[5] : "";
         long max, timeout, pid;
-        struct timespec ts;
         FleetSeat *s;
 
         if (c->seat) {
@@ -222,28 +221,12 @@ static void conn_join(FleetConn *c, char **fields, size_t n) {
                 fleet_conn_senderr(c, EINVAL, "the tag is longer than %d bytes", HC_TAG_MAX);
                 return;
         }
-        s = calloc(1, sizeof *s);
-        if (!s || !(s->tag = strdup(tag)) || !(s->fname = fleet_name_ref(f, fields[1]))) {
-                if (s)
-                        free(s->tag);
-                free(s);
+        s = fleet_seat_new(c, fields[1], (unsigned) max, tag, pid > 0 ? (pid_t) pid : c->pid,
+                           timeout);
+        if (!s) {
                 fleet_conn_senderr(c, ENOMEM, "out of memory");
                 return;
         }
-        (void) clock_gettime(CLOCK_REALTIME, &ts);
-        s->conn = c;
-        s->max = (unsigned) max;
-        s->pid = pid > 0 ? (pid_t) pid : c->pid;
-        s->peer_pid = c->pid;
-        s->verified = c->pid > 0 && pid_verified(c, s->pid);
-        s->uid = c->uid;
-        (void) snprintf(s->user, sizeof s->user, "%s", fleet_conn_user(c));
-        /* the first transaction defines the name, as if it had none: it says if it has */
-        s->define = s->user[0] != '\0';
-        s->max_mod_revision = s->define ? 0 : -1;
-        s->joined_usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-        s->deadline_usec = timeout < 0 ? UINT64_MAX :
-                timeout == 0 ? 0 : now_usec() + (uint64_t) timeout * 1000;
         c->seat = s;
         fleet_conn_begin(c);
         (void) fleet_seat_start(f, s);

@@ -90,9 +90,9 @@ if [ -n "$dmodules" ] && [ -f "$ddir/headcountd-headcountd.o" ]; then
                 cat "$tmp/d.$m.def" >>"$tmp/dbelow"
                 n_daemon=$((n_daemon + 1))
         done
-        # every module of the program is in the list
-        for obj in "$ddir"/headcountd-*.o; do
-                m=$(basename "$obj" .o); m=${m#headcountd-}
+        # every module of the daemon is in the list
+        for f in "$src"/daemon/*.c; do
+                m=$(basename "$f" .c)
                 case " $dmodules " in *" $m "*) ;; *) echo "daemon/$m.c is missing from the layers line of daemon/Makemodule.am"; status=1 ;; esac
         done
 fi
