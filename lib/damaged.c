@@ -271,8 +271,20 @@ int damaged_replace(int dirfd, const struct scope *sc, const hc_options *opt, in
         int r;
 
         r = damaged_open(dirfd, sc, true, &d);
-        if (r == 0)
-                r = region_create_over(dirfd, sc, opt, &d.st, ret_fd);
+        if (r == 0) {
+                /* The new region keeps the old file's mode unless the caller names one: a
+                 * first joiner must not lock the other users of a shared region out. Its
+                 * capacity and data size are the caller's: the damaged header's are not
+                 * believed. */
+                hc_options o = { .size = sizeof o };
+
+                if (opt)
+                        memcpy(&o, opt, opt->size < sizeof o ? opt->size : sizeof o);
+                o.size = sizeof o;
+                if (!o.mode && mode_trusted(sc, d.st.st_mode & 0777) == 0)
+                        o.mode = d.st.st_mode & 0777;
+                r = region_create_over(dirfd, sc, &o, &d.st, ret_fd);
+        }
         if (r > 0) {
                 mark_retired(&d);
                 HC_HOOK("damaged-replaced");
