@@ -34,7 +34,7 @@ user=hcdm$$
 user_uid=
 user_gid=
 damaged_cleanup() {
-        [ -n "$user_uid" ] && userdel -f "$user" >/dev/null 2>&1
+        userdel -f "$user" >/dev/null 2>&1
         cleanup
 }
 trap damaged_cleanup EXIT
