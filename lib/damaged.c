@@ -10,9 +10,11 @@
  * There is only one region file per name, so every lock file ".NAME.<id>.<k>" in the
  * directory, whatever its id, belongs to this damaged region or is a leftover of an
  * earlier one; the only exception is a region being built right now, whose temporary
- * ".NAME.<id>.tmp" is there (its creator may not rename it over a file that exists, and
- * a dead creator's is swept first). So we take a read lock over the whole of each lock
- * file owned by the region file's owner: one that is refused means a seat is held, and
+ * ".NAME.<id>.tmp", made by the region's owner, is there (its creator may not rename it
+ * over a file that exists, and a dead creator's is swept first; one that anyone else
+ * made hides nothing). So we take a read lock over the whole of each lock file owned by
+ * the region file's owner, however many links it has: one that is refused means a seat
+ * is held, and
  * we give up (-EBUSY); once they are all ours, nobody can take a seat in them until we let
  * go, by which time they are unlinked and the old region file is marked retired and
  * unlinked, so that a joiner holding an old handle starts over by name (retire.c does the
@@ -149,13 +151,18 @@ static int lock_files(int dirfd, const struct scope *sc, struct damaged *d, uint
 
                 if (file_parse(de->d_name, name, &fid, NULL) != HC_FILE_LOCK || strcmp(name, sc->name) != 0)
                         continue;
-                /* a region being built (its temporary is there) is not this one */
+                /* a region being built (its temporary is there, made by the region's
+                 * owner: anyone could plant one to hide seats) is not this one; dead
+                 * creators' temporaries were swept before */
                 if (file_temp_name(tmp, sizeof tmp, name, fid) < 0 ||
-                    faccessat(dirfd, tmp, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                    (fstatat(dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+                     st.st_uid == d->st.st_uid))
                         continue;
                 if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
                         continue;
-                owners = st.st_uid == d->st.st_uid && st.st_nlink == 1;
+                /* whatever its links: one planted by a writer of a shared lock file must
+                 * not hide the seats in it */
+                owners = st.st_uid == d->st.st_uid;
                 if (!owners && st.st_uid != geteuid() && geteuid() != 0)
                         continue;         /* not the region's, and not ours to remove */
                 q = lock_one(dirfd, d, de->d_name, &st);

@@ -278,6 +278,60 @@ START_TEST(test_damaged_foreign_owner)
 }
 END_TEST
 
+/* The held seat's lock file found by name (the only hidden file of region P). */
+static void held_lock_file(char *ret, size_t len) {
+        char fn[512];
+        FILE *f;
+
+        snprintf(fn, sizeof fn, "ls -A %s | grep '^\\.p\\.'", test_dir);
+        f = popen(fn, "r");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_ptr_nonnull(fgets(ret, (int) len, f));
+        ret[strcspn(ret, "\n")] = '\0';
+        pclose(f);
+}
+
+/* Another user cannot hide a held seat from a remover or replacer: not with a temporary
+ * planted under the seat's id (a creation under way would have one), nor with a second
+ * link to the lock file. */
+START_TEST(test_damaged_hidden_seat)
+{
+        char lock[256], tmp[512], other[512], id[17];
+        hc_slot *s = NULL;
+        int seat, err, fd;
+        pid_t holder;
+
+        if (geteuid() != 0)
+                return;
+        holder = spawn_holder("p", 2, false, &seat, &err);
+        ck_assert_int_gt(holder, 0);
+        held_lock_file(lock, sizeof lock);
+        ck_assert_uint_ge(strlen(lock), 20);
+        memcpy(id, lock + 3, 16);          /* ".p.<16 hex>.0" */
+        id[16] = '\0';
+        snprintf(tmp, sizeof tmp, "%s/.p.%s.tmp", test_dir, id);
+        fd = open(tmp, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(fchown(fd, 65533, 65533), 0);
+        close(fd);
+        snprintf(other, sizeof other, "%s/.p.00000000000000aa.0", test_dir);
+        ck_assert_int_eq(link(path_of(lock), other), 0);
+        flip("p", offsetof(struct hc_region_header, magic));
+
+        ck_assert_int_eq(hc_remove("p", TOPT()), -EBUSY);
+        ck_assert_int_eq(hc_create("p", TOPT()), -EBADMSG);
+        ck_assert_int_eq(hc_join("p", TOPT(.max = 2), &s), -EBADMSG);
+        ck_assert_int_eq(access(path_of(lock), F_OK), 0);
+
+        kill_and_reap(holder, SIGKILL);
+        ck_assert_int_eq(hc_create("p", TOPT()), 2);
+        ck_assert_int_eq(access(path_of(lock), F_OK), -1);
+        ck_assert_int_eq(access(other, F_OK), -1);
+        ck_assert_int_eq(access(tmp, F_OK), 0);     /* someone else's: not ours to judge */
+        ck_assert_int_eq(unlink(tmp), 0);
+}
+END_TEST
+
 Suite *suite_damaged(void) {
         Suite *s = suite_create("damaged");
         TCase *tc;
@@ -292,6 +346,7 @@ Suite *suite_damaged(void) {
         tc = tcase_new("holders", 60);
         tcase_add_test(tc, test_damaged_seat_held);
         tcase_add_test(tc, test_damaged_foreign_owner);
+        tcase_add_test(tc, test_damaged_hidden_seat);
         suite_add_tcase(s, tc);
 
         tc = tcase_new("crash", 60);
