@@ -14,11 +14,10 @@
  * over a file that exists, and a dead creator's is swept first; one that anyone else
  * made hides nothing). So we take a read lock over the whole of each lock file owned by
  * the region file's owner, however many links it has: one that is refused means a seat
- * is held, and
- * we give up (-EBUSY); once they are all ours, nobody can take a seat in them until we let
- * go, by which time they are unlinked and the old region file is marked retired and
- * unlinked, so that a joiner holding an old handle starts over by name (retire.c does the
- * same). Lock files of other owners are never counted as seats (anybody may plant a file
+ * is held, and we give up (-EBUSY); once they are all ours, nobody can take a seat in them
+ * until we let go, by which time they are unlinked and the old region file is marked
+ * retired and unlinked, so that a joiner holding an old handle starts over by name
+ * (retire.c does the same). Lock files of other owners are never counted as seats (anybody may plant a file
  * and lock it): they are removed when we may and nobody locks them, else left alone.
  *
  * A remover and a replacer hold the damaged file's region lock (HC_LOCK_MUTEX) while they
