@@ -146,9 +146,13 @@ static int lock_files(int dirfd, const struct scope *sc, struct damaged *d, uint
                 uint64_t fid;
                 struct stat st;
                 bool owners;
-                int q;
+                int kind, q;
 
-                if (file_parse(de->d_name, name, &fid, NULL) != HC_FILE_LOCK || strcmp(name, sc->name) != 0)
+                /* every file of the name but the region, temporaries and sockets may
+                 * hold seats: lock files, whatever kinds of them there are */
+                kind = file_parse(de->d_name, name, &fid, NULL);
+                if (kind < 0 || kind == HC_FILE_REGION || kind == HC_FILE_TEMPORARY ||
+                    kind == HC_FILE_SOCKET || strcmp(name, sc->name) != 0)
                         continue;
                 /* a region being built (its temporary is there, made by the region's
                  * owner: anyone could plant one to hide seats) is not this one; dead
