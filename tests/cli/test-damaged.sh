@@ -122,6 +122,10 @@ flip "$S/free" 0
 expect 0 hc --system create free --mode 0644 --capacity 4 &&
         one_error_line "replaced a damaged region 'free'"
 same "mode of the created region" "$(stat -c %a "$S/free")" 644
+# ... and 'path', the first step of the flock(1) pattern
+flip "$S/free" $OFF_ID
+expect 0 hc --system path free && one_error_line "replaced a damaged region 'free'"
+same "the path printed" "$(cat "$T/out")" "$S/$(lock_files free)"
 
 # ---- A seat is held: nothing is replaced or removed, and the error is clear --------------
 expect 0 hc --system create held --mode 0666 --capacity 4
