@@ -123,6 +123,7 @@ expect 0 hc --system create free --mode 0644 --capacity 4 &&
         one_error_line "replaced a damaged region 'free'"
 same "mode of the created region" "$(stat -c %a "$S/free")" 644
 # ... and 'path', the first step of the flock(1) pattern
+chmod 0666 "$S/free"
 flip "$S/free" $OFF_ID
 expect 0 hc --system path free && one_error_line "replaced a damaged region 'free'"
 same "the path printed" "$(cat "$T/out")" "$S/$(lock_files free)"
