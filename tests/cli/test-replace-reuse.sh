@@ -100,6 +100,21 @@ alive "$child"
 same "the real holder still runs" $? 0
 same "the seat is still held" "$(hcr count reuse)" 1
 
+# The daemon does not name the stranger as the verified holder either: the record says
+# pid $stranger, the kernel says otherwise, and its log says "(unverified)".
+HEADCOUNTD=${HEADCOUNTD:-$top_builddir/daemon/headcountd}
+if [ -x "$HEADCOUNTD" ]; then
+        "$HEADCOUNTD" --dir "$R" --bus none --log-target stderr -v 2>"$T/daemon.log" &
+        daemon=$!
+        track "$daemon"
+        wait_for 20 "the daemon names the holder of 'reuse'" grep -q "reuse: pid" "$T/daemon.log"
+        contains "$T/daemon.log" "reuse: pid $stranger (unverified) holds slot 0"
+        kill -TERM "$daemon"
+        wait "$daemon"
+else
+        echo "(no headcountd at $HEADCOUNTD: its wording is not checked)"
+fi
+
 # 4. Nobody can be identified: the script's description is held by no process's
 # descriptor (it sits in a socket's queue, sent with SCM_RIGHTS and never received), and
 # the script is gone. Nobody is signalled then either.
