@@ -236,12 +236,10 @@ uint64_t hc_slot_seq(const hc_slot *slot);
 
 /*
  * Records PID as the seat's holder (for wrappers that exec a command which inherits the
- * seat: the seat then shows the command's PID). PID must hold the seat itself: have a
- * copy of the seat's descriptor, as a child forked with it does (see hc_region_holder()),
- * so that no record names a process that does not hold its seat. Returns 0, -EINVAL for
- * a bad argument, -ESRCH when PID is not proven to hold the seat (no such process, none
- * of its descriptors holds it, or its descriptors may not be read; the record is left
- * as it was), or -ESTALE when called in another process than the one that joined.
+ * seat: the seat then shows the command's PID). PID must hold a copy of the seat's
+ * descriptor (hc_region_holder()). Returns 0, -EINVAL for a bad argument, -ESRCH when PID
+ * is not proven to hold the seat (the record stays as it was), or -ESTALE when called in
+ * another process than the one that joined.
  */
 int hc_slot_set_pid(hc_slot *slot, pid_t pid);
 
@@ -265,11 +263,9 @@ int hc_slot_fd(hc_slot *slot);
  * Both return the seat's index. Errors as hc_join(), and: -EBADF FD not open, or not for
  * writing; -EXDEV FD is not on a lock file of NAME (or its seats lie beyond opt->max);
  * -ESTALE the region was removed since FD was opened; -ENOENT (hc_leave_fd) FD holds no
- * seat; -ENAMETOOLONG (hc_seat_path); -EOPNOTSUPP in the fleet scope; -ESRCH (hc_join_fd)
- * PID is not proven to hold the seat: a PID other than the caller is recorded only when
- * one of its descriptors is FD's description (the shell whose fd 9 it is), as
- * hc_region_holder() proves it; otherwise a seat this call took is given back and nothing
- * is recorded. See hc_join_fd(3).
+ * seat; -ENAMETOOLONG (hc_seat_path); -EOPNOTSUPP in the fleet scope; -ESRCH PID is not
+ * proven (hc_region_holder()) to hold FD's description: a seat this call took is given
+ * back. See hc_join_fd(3).
  */
 int hc_seat_path(const char *name, const hc_options *opt, char *buf, size_t len);
 int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_t pid);
@@ -451,26 +447,12 @@ int hc_region_mapped(const hc_region *rg);
 int hc_region_departure(hc_region *rg, unsigned slot, uint64_t seq);
 
 /*
- * Proves which process holds seat SLOT, from the kernel's account of its locks
- * (/proc/PID/fd and /proc/PID/fdinfo), never from the seat's record: a record names the
- * process that joined, and the seat's description may have outlived it (a script's
- * background child keeps its fd 9) while its pid went to somebody else. A process holds
- * the seat when one of its descriptors is the open file description that holds the
- * seat's lock (any of the processes that share it: a script and its children).
- *   PID > 0: returns PID when that process holds the seat; -ESRCH when it is no live
- *            process or holds no such descriptor; -EACCES when the caller may not read
- *            its descriptors (another user's process, one that is not dumpable): nothing
- *            is proven then.
- *   PID = 0: looks through every process the caller may read (a bounded search, for rare
- *            paths: it reads each of their descriptors) and returns the pid of one that
- *            holds the seat, or -ESRCH when nobody can be identified (the seat is free, or
- *            held only by processes the caller may not read, or by a description that no
- *            process has open).
- * PIDs are those of the caller's PID namespace: -EXDEV when /proc shows another one (a
- * record of another PID namespace, HC_INSTANCE_OTHER_PIDNS, cannot be proven by its pid).
- * Also -EINVAL (SLOT past the capacity) and the errors of opening a lock file. The answer
- * holds for the moment it was read: open a pidfd on the process first, and check it is
- * alive after the proof, to act on that very process. See hc_region_holder(3).
+ * Proves who holds seat SLOT from the kernel's locks (/proc/PID/fdinfo), not its record.
+ * PID > 0: PID when it holds the seat, -ESRCH when not, -EACCES when its descriptors may
+ * not be read. PID 0: the pid of one that does (a bounded search of every process we may
+ * read, for rare paths), or -ESRCH when nobody can be identified. Also -EXDEV (/proc
+ * cannot show our processes), -EINVAL. Hold a pidfd across it to act on the process
+ * proven. See hc_region_holder(3).
  */
 int hc_region_holder(hc_region *rg, unsigned slot, pid_t pid);
 
