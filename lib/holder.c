@@ -76,6 +76,7 @@ struct place {
         dev_t dev;
         ino_t ino;
         off_t byte;
+        int hint;                 /* a descriptor number to look at first, or -1 */
 };
 
 /* Seat SEAT, whose lock file FD is a descriptor of. */
@@ -84,7 +85,7 @@ static int place_of_fd(int fd, unsigned seat, struct place *ret) {
 
         if (fstat(fd, &st) < 0)
                 return -errno;
-        *ret = (struct place) { .dev = st.st_dev, .ino = st.st_ino, .byte = seat_byte(seat) };
+        *ret = (struct place) { .dev = st.st_dev, .ino = st.st_ino, .byte = seat_byte(seat), .hint = -1 };
         return 0;
 }
 
@@ -151,6 +152,18 @@ static long proc_pid_of(int pidfd) {
 
         (void) snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
         return proc_field(path, "Pid", 0, false);
+}
+
+/* Whether /proc numbers processes as we do: its "self" is our pid. */
+static bool proc_ours(void) {
+        char buf[32];
+        ssize_t n;
+
+        n = readlink("/proc/self", buf, sizeof buf - 1);
+        if (n <= 0)
+                return false;
+        buf[n] = '\0';
+        return strtol(buf, NULL, 10) == (long) getpid();
 }
 
 /* Whether the process of PIDFD still lives (a signal 0 it may refuse us) */
@@ -235,6 +248,12 @@ static bool fd_is_file(int fddir, const char *name, const struct place *pl) {
         return fstatat(fddir, name, &st, 0) == 0 && st.st_dev == pl->dev && st.st_ino == pl->ino;
 }
 
+/* Whether descriptor NAME holds the seat: the lock file before and after its locks. */
+static bool fd_holds(int fddir, int infodir, const char *name, const struct place *pl) {
+        return fd_is_file(fddir, name, pl) && fdinfo_holds(infodir, name, pl) == 1 &&
+                fd_is_file(fddir, name, pl);
+}
+
 /* PID when PID holds the seat, -ESRCH when not, -EACCES; counts its looks in *LOOKS. */
 static int check_pid(const struct place *pl, pid_t pid, unsigned *looks) {
         char path[64];
@@ -242,6 +261,18 @@ static int check_pid(const struct place *pl, pid_t pid, unsigned *looks) {
         DIR *d = NULL;
         int fddir, infodir = -EBADF, r = -ESRCH;
 
+        /* A child that inherited the seat has it under the number it had here: that one
+         * first, by its paths, before opening and reading the whole directory. */
+        if (pl->hint >= 0) {
+                char fdpath[64], infopath[64];
+
+                (void) snprintf(fdpath, sizeof fdpath, "/proc/%d/fd/%d", (int) pid, pl->hint);
+                (void) snprintf(infopath, sizeof infopath, "/proc/%d/fdinfo/%d", (int) pid, pl->hint);
+                (*looks)++;
+                if (fd_is_file(AT_FDCWD, fdpath, pl) && fdinfo_holds(AT_FDCWD, infopath, pl) == 1 &&
+                    fd_is_file(AT_FDCWD, fdpath, pl))
+                        return (int) pid;
+        }
         (void) snprintf(path, sizeof path, "/proc/%d/fd", (int) pid);
         fddir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fddir >= 0) {
@@ -263,9 +294,7 @@ static int check_pid(const struct place *pl, pid_t pid, unsigned *looks) {
                 if (!isdigit((unsigned char) de->d_name[0]))
                         continue;
                 (*looks)++;
-                if (!fd_is_file(dirfd(d), de->d_name, pl))
-                        continue;
-                if (fdinfo_holds(infodir, de->d_name, pl) == 1 && fd_is_file(dirfd(d), de->d_name, pl))
+                if (fd_holds(dirfd(d), infodir, de->d_name, pl))
                         r = (int) pid;
         }
 done:
@@ -288,7 +317,7 @@ static int check_place(const struct place *pl, pid_t pid) {
         pidfd = pidfd_open(pid);
         if (pidfd < 0)                    /* EINVAL: a thread's id, no process's */
                 return errno == ESRCH || errno == EINVAL ? -ESRCH : -errno;
-        nr = proc_pid_of(pidfd);
+        nr = proc_ours() ? pid : proc_pid_of(pidfd);
         if (nr == 0)
                 r = -EXDEV;               /* /proc is of a namespace that cannot see it */
         else if (nr < 0 || nr > INT32_MAX)
@@ -336,7 +365,10 @@ int holder_check_fd(int fd, unsigned seat, pid_t pid) {
         int r;
 
         r = place_of_fd(fd, seat, &pl);
-        return r < 0 ? r : check_place(&pl, pid);
+        if (r < 0)
+                return r;
+        pl.hint = fd;
+        return check_place(&pl, pid);
 }
 
 int holder_find(hc_region *h, unsigned seat) {

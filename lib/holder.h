@@ -16,7 +16,8 @@
 int holder_check(hc_region *h, unsigned seat, pid_t pid);
 
 /* The same, for seat SEAT of the lock file that FD (a seat's own description, say) is
- * open on: for a seat whose handle has let its lock files go. */
+ * open on: for a seat whose handle has let its lock files go. FD's number is looked at
+ * first in PID, where a child that inherited it has it. */
 int holder_check_fd(int fd, unsigned seat, pid_t pid);
 
 /* The pid of some process that holds seat SEAT of H, looked for among every process we
