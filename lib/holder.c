@@ -31,18 +31,22 @@
  * the fdinfo is closed to us (another user's process, a process that is not dumpable) we
  * prove nothing and say so (-EACCES); that is where a caller could not signal it either.
  *
- * PIDs in /proc are those of the PID namespace that /proc was mounted for, which need not
- * be ours (unshare --pid without --mount-proc). So a PID of ours is looked up through a
- * pidfd: the fdinfo of a pidfd gives its "Pid:" as the /proc it is read from numbers it,
- * and the pidfd keeps hold of the very process, which must still live after the proof.
- * A pid found in /proc is turned back into ours through its "NSpid:" line, checked the
- * same way. A process that /proc cannot show (its namespace is not below /proc's) cannot
- * be proven: -EXDEV. A record of another PID namespace than ours is the caller's to
- * refuse (its hc_instance says HC_INSTANCE_OTHER_PIDNS): its pid means nothing here.
+ * A process is checked through a pidfd opened first, and must still be alive through it
+ * after the proof: the pid proven is the process we opened. PIDs in /proc are those of
+ * the PID namespace that /proc was mounted for, which need not be ours (unshare --pid
+ * without --mount-proc); then the fdinfo of the pidfd gives its "Pid:" as that /proc
+ * numbers it. A pid found in /proc is turned back into ours through its "NSpid:" line,
+ * checked the same way. A process that /proc cannot show (its namespace is not below
+ * /proc's) cannot be proven: -EXDEV. A record of another PID namespace than ours is the
+ * caller's to refuse (its hc_instance says HC_INSTANCE_OTHER_PIDNS).
  *
- * A search reads every process we may read, a descriptor at a time, at most
- * HOLDER_LOOKS_MAX descriptors and processes in all: it is for the rare path (a --replace
- * that finds the record wrong), never for a count.
+ * Costs. A caller that knows the descriptor number (hc_slot_set_pid() naming a child,
+ * which inherited the seat under the number it has here) has that one looked at first,
+ * by its paths: about ten system calls. Otherwise a process's descriptors are looked at
+ * one by one, at most HOLDER_FDS_MAX of them (a process with more is not proven), and a
+ * search over all processes looks at most HOLDER_LOOKS_MAX descriptors and processes in
+ * all: it is for the rare path (a --replace that finds the record wrong), never for a
+ * count.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -69,6 +73,7 @@
 #endif
 
 #define HOLDER_LOOKS_MAX (1u << 19)     /* descriptors and processes one search looks at */
+#define HOLDER_FDS_MAX (1u << 16)       /* descriptors of one process */
 #define FDINFO_BYTES_MAX (1 << 20)      /* of one descriptor's fdinfo */
 
 /* Where a seat lives: its lock file as stat() names it, and the byte. */
@@ -259,6 +264,7 @@ static int check_pid(const struct place *pl, pid_t pid, unsigned *looks) {
         char path[64];
         struct dirent *de;
         DIR *d = NULL;
+        unsigned n_fds = 0;
         int fddir, infodir = -EBADF, r = -ESRCH;
 
         /* A child that inherited the seat has it under the number it had here: that one
@@ -290,10 +296,11 @@ static int check_pid(const struct place *pl, pid_t pid, unsigned *looks) {
                 goto done;
         }
         fddir = -EBADF;           /* the DIR has it */
-        while (r == -ESRCH && *looks < HOLDER_LOOKS_MAX && (de = readdir(d))) {
+        while (r == -ESRCH && *looks < HOLDER_LOOKS_MAX && n_fds < HOLDER_FDS_MAX && (de = readdir(d))) {
                 if (!isdigit((unsigned char) de->d_name[0]))
                         continue;
                 (*looks)++;
+                n_fds++;
                 if (fd_holds(dirfd(d), infodir, de->d_name, pl))
                         r = (int) pid;
         }
