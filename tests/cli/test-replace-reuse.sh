@@ -39,6 +39,7 @@ mount -t tmpfs -o mode=0755 hcrp-test "$R" || { echo "cannot mount a tmpfs" >&2;
 user=hcrp$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 reuse_cleanup() {
         [ -n "$user" ] && userdel -f "$user" >/dev/null 2>&1
+        umount -l "$R" 2>/dev/null
         cleanup
 }
 trap reuse_cleanup EXIT
@@ -88,7 +89,7 @@ wait_for 10 "the script's pid is free" eval '! [ -e /proc/$script ]'
 # 2. Its pid goes to another user's sleep.
 stranger=$(start_as_stranger "$script")
 same "the stranger got the script's pid" "$stranger" "$script"
-same "the stranger is the other user's" "$(stat -c %u "/proc/$stranger")" "$uid"
+wait_for 10 "the stranger runs as the other user" eval '[ "$(stat -c %u "/proc/$stranger")" = "$uid" ] && grep -q "^Name:[[:space:]]*sleep" "/proc/$stranger/status"'
 same "the record still names that pid" "$(hcr list -rn -o PID reuse)" "$stranger"
 
 # 3. --replace: nobody is signalled, the real holder is named, exit 75.
@@ -129,7 +130,7 @@ print(os.getpid(), flush=True)
 sys.stdout.close()
 time.sleep(1000)
 " </dev/null >"$2" 2>/dev/null &
-                  while [ ! -s "$2" ]; do sleep 0.01; done
+                  for i in $(seq 3000); do [ -s "$2" ] && break; sleep 0.01; done
                   echo "$$ $(cat "$2")"' _ "$R" "$T/pyready"
 read -r nobody_script keeper <"$T/out"
 track "$keeper"
