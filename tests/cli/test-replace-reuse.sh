@@ -66,9 +66,7 @@ start_as_stranger() {
         local want=$1 got
         echo $((want - 1)) >/proc/sys/kernel/ns_last_pid
         setpriv --reuid="$uid" --regid="$gid" --clear-groups sleep 1000 </dev/null >/dev/null 2>&1 &
-        got=$!
-        track "$got"
-        echo "$got"
+        echo "$!"
 }
 
 # 1. A script holds seat 0 with 'join --fd 9', leaves a child holding fd 9, and ends.
@@ -88,6 +86,7 @@ wait_for 10 "the script's pid is free" eval '! [ -e /proc/$script ]'
 
 # 2. Its pid goes to another user's sleep.
 stranger=$(start_as_stranger "$script")
+track "$stranger"
 same "the stranger got the script's pid" "$stranger" "$script"
 wait_for 10 "the stranger runs as the other user" eval '[ "$(stat -c %u "/proc/$stranger")" = "$uid" ] && grep -q "^Name:[[:space:]]*sleep" "/proc/$stranger/status"'
 same "the record still names that pid" "$(hcr list -rn -o PID reuse)" "$stranger"
