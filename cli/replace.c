@@ -239,7 +239,7 @@ static int say_not_holder(const struct cli *c, const hc_instance *in, int proof)
                 message_error("cannot replace pid %d in region '%s': cannot prove that it holds "
                               "seat %u (%s); nothing was signalled", (int) in->pid, c->name,
                               in->slot, proof == -EACCES ? "its descriptors may not be read" :
-                              "/proc shows another PID namespace");
+                              "/proc cannot show it");
                 return c->conflict_exit_code;
         }
         found = holder_proof(c, in->slot, 0);
