@@ -360,7 +360,7 @@ static int our_pid_of(long nr) {
 }
 
 int holder_check(hc_region *h, unsigned seat, pid_t pid) {
-        struct place pl;
+        struct place pl = { .hint = -1 };
         int r;
 
         r = seat_place(h, seat, &pl);
@@ -368,7 +368,7 @@ int holder_check(hc_region *h, unsigned seat, pid_t pid) {
 }
 
 int holder_check_fd(int fd, unsigned seat, pid_t pid) {
-        struct place pl;
+        struct place pl = { .hint = -1 };
         int r;
 
         r = place_of_fd(fd, seat, &pl);
@@ -380,7 +380,7 @@ int holder_check_fd(int fd, unsigned seat, pid_t pid) {
 
 int holder_find(hc_region *h, unsigned seat) {
         unsigned looks = 0;
-        struct place pl;
+        struct place pl = { .hint = -1 };
         struct dirent *de;
         DIR *d;
         int r;
