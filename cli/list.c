@@ -106,6 +106,39 @@ static const int default_names[] = { COL_NAME, COL_COUNT, COL_CAPACITY, COL_END 
 static const int default_names_fleet[] = { COL_NAME, COL_COUNT, COL_END };
 
 /* Appends S to BUF (SIZE bytes, a string), after SEP unless BUF is empty. */
+static void append(char *buf, size_t size, const char *sep, const char *s);
+
+/* "TITLE: A B C" for the columns of IN, and "  default: A,B (JSON: and C)". */
+static void print_columns(const char *title, unsigned in, const int *text, const int *json) {
+        char line[256] = "", defaults[256] = "";
+        size_t nt = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(columns); i++)
+                if (columns[i].in & in)
+                        append(line, sizeof line, " ", columns[i].name);
+        for (; text[nt] != COL_END; nt++)
+                append(defaults, sizeof defaults, ",", columns[text[nt]].name);
+        printf("%s: %s\n  default: %s", title, line, defaults);
+        if (json) {
+                defaults[0] = '\0';
+                for (size_t i = nt; json[i] != COL_END; i++)
+                        append(defaults, sizeof defaults, ",", columns[json[i]].name);
+                printf(" (JSON: and %s)", defaults);
+        }
+        putchar('\n');
+}
+
+void list_columns_usage(const char *command) {
+        if (strcmp(command, "names") == 0) {
+                print_columns("Columns (-o)", IN_NAMES, default_names, NULL);
+                print_columns("With --fleet", IN_NAMES, default_names_fleet, NULL);
+                return;
+        }
+        print_columns("Columns (-o)", IN_LOCAL, default_local_text, default_local_json);
+        print_columns("With --fleet", IN_FLEET, default_fleet_text, default_fleet_json);
+}
+
+/* Appends S to BUF (SIZE bytes, a string), after SEP unless BUF is empty. */
 static void append(char *buf, size_t size, const char *sep, const char *s) {
         size_t n = strlen(buf);
 
