@@ -53,6 +53,8 @@ import json, sys
 seats = json.load(open(sys.argv[1]))["instances"]
 want = {int(p): (h, int(f)) for p, h, f in (w.split(":") for w in sys.argv[2].split())}
 assert isinstance(seats, list) and len(seats) == 3, "3 seats expected: %r" % seats
+keys = ["rank", "host", "pid", "uid", "joined", "tag", "fence", "flags"]
+assert all(list(s) == keys for s in seats), "keys are not %r: %r" % (keys, seats)
 for s in seats:
     for k in ("host", "fence", "pid"):
         assert k in s, "no %r in %r" % (k, s)
@@ -78,6 +80,7 @@ checks=$((checks + 1))
 python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
+assert list(d) == ["regions"] and all(list(o) == ["name", "count"] for o in d["regions"]), d
 names = {o["name"]: o for o in d["regions"]}
 assert set(names) >= {"q", "r"}, names
 assert names["q"]["count"] == 3 and names["r"]["count"] == 1, names
