@@ -106,7 +106,11 @@ static const int default_names[] = { COL_NAME, COL_COUNT, COL_CAPACITY, COL_END 
 static const int default_names_fleet[] = { COL_NAME, COL_COUNT, COL_END };
 
 /* Appends S to BUF (SIZE bytes, a string), after SEP unless BUF is empty. */
-static void append(char *buf, size_t size, const char *sep, const char *s);
+static void append(char *buf, size_t size, const char *sep, const char *s) {
+        size_t n = strlen(buf);
+
+        (void) snprintf(buf + n, size - n, "%s%s", n > 0 ? sep : "", s);
+}
 
 /* "TITLE: A B C" for the columns of IN, and "  default: A,B (JSON: and C)". */
 static void print_columns(const char *title, unsigned in, const int *text, const int *json) {
@@ -136,13 +140,6 @@ void list_columns_usage(const char *command) {
         }
         print_columns("Columns (-o)", IN_LOCAL, default_local_text, default_local_json);
         print_columns("With --fleet", IN_FLEET, default_fleet_text, default_fleet_json);
-}
-
-/* Appends S to BUF (SIZE bytes, a string), after SEP unless BUF is empty. */
-static void append(char *buf, size_t size, const char *sep, const char *s) {
-        size_t n = strlen(buf);
-
-        (void) snprintf(buf + n, size - n, "%s%s", n > 0 ? sep : "", s);
 }
 
 struct selection {
