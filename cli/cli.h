@@ -94,8 +94,13 @@ int command_path(const struct cli *c);          /* seatfd.c: a seat held by a sh
 int command_join(const struct cli *c);
 int command_leave(const struct cli *c);
 
-/* Prints the usage of command NAME (help.c); false when there is no such command. */
-bool command_usage(const char *name);
+/* Prints the usage of command NAME (help.c) with the rows of OPTIONS, the long names of
+ * the options the parser lets it take, and of SCOPE, the scope options (both
+ * NULL-terminated); false when there is no such command. */
+bool command_usage(const char *name, const char *const *options, const char *const *scope);
+
+/* Prints the columns of 'list' or 'names' (COMMAND) and their defaults (list.c). */
+void list_columns_usage(const char *command);
 
 /* Says on stderr that "cannot VERB region 'NAME'" and why, in words that say what to do
  * where strerror() would not (explain.c): a region of another owner, a file that is no

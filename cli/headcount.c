@@ -179,15 +179,17 @@ static _Noreturn void usage(void) {
               " status                          --fleet: the agent's etcd lease, in one line\n"
               " help [<command>]                print this help, or the command's own\n"
               "\nOptions:\n"
-              " -m, --max <n>|ncpus|<p>%        'run', 'join': seats available (default 1);\n"
-              "                                   ncpus: the CPUs we may run on; <p>%: of them\n"
+              " -m, --max <n>|ncpus|<p>%        'run', 'join', 'create': seats available\n"
+              "                                   (default 1); ncpus: the CPUs we may run on;\n"
+              "                                   <p>%: of them; 'create --fleet': the name's N\n"
               " -w, --wait [<secs>]             'run', 'join': wait for a free seat, at most\n"
               "                                   <secs> (a number: the next word if it is one)\n"
               "     --tag <text>                'run', 'join': text shown by 'list'\n"
               "     --fd <fd>                   'join', 'leave': the shell's descriptor\n"
               "     --pid <pid>                 'join': the holder 'list' shows (default: the\n"
               "                                   parent, the shell that runs headcount)\n"
-              " -E, --conflict-exit-code <num>  exit status when no seat is free (default 75)\n"
+              " -E, --conflict-exit-code <num>  'run', 'join': exit status when no seat is free\n"
+              "                                   (default 75)\n"
               " -q, --quiet                     'run', 'join': say nothing when no seat is free\n"
               " -o, --output <list>             'list', 'names': the columns to print, comma-\n"
               "                                   separated; '+<list>' adds to the default\n"
@@ -209,10 +211,12 @@ static _Noreturn void usage(void) {
               "     --below <number>            'wait': until fewer than <number> are running\n"
               "     --zero                      'wait': until nobody is running\n"
               "     --timeout <secs>            'wait', 'send': give up after <secs>\n"
-              "     --mode <mode>               'create': file mode, octal (default 0600);\n"
-              "                                   group or other write only in the system scope\n"
-              "     --capacity <number>         'create': seats in the region (default 64)\n"
-              "     --data-size <bytes>         'create': user data bytes in the region\n"
+              "     --mode <mode>               'create', 'path': file mode, octal (default\n"
+              "                                   0600); group or other write only in the\n"
+              "                                   system scope\n"
+              "     --capacity <number>         'create', 'path': seats in the region (default\n"
+              "                                   64)\n"
+              "     --data-size <bytes>         'create', 'path': user data bytes in the region\n"
               "     --owner <user>              'create', fleet scope: the name's owner (root\n"
               "                                   only; default: the caller)\n"
               "     --user                      use the per-user scope (default)\n"
@@ -223,17 +227,16 @@ static _Noreturn void usage(void) {
               "                                   the user scope, else of the system scope)\n"
               "\n"
               " -h, --help                      display this help\n"
-              " -V, --version                   display version\n"
-              "\nColumns of 'list': SEAT PID UID USER COMMAND JOINED AGE SEQ TAG FLAGS\n"
-              "  (default: SEAT,PID,USER,COMMAND,JOINED,TAG); in the fleet scope: RANK HOST\n"
-              "  PID UID USER COMMAND JOINED AGE FENCE TAG FLAGS (default:\n"
-              "  RANK,HOST,PID,UID,JOINED,TAG,FENCE)\n"
-              "Columns of 'names': NAME COUNT CAPACITY (default: all)\n"
-              "\nIn 'list', a PID marked '*' is from another PID namespace, and one marked '?'\n"
+              " -V, --version                   display version\n", out);
+        fputs("\n'list':\n", out);
+        list_columns_usage("list");
+        fputs("'names':\n", out);
+        list_columns_usage("names");
+        fputs("\nIn 'list', a PID marked '*' is from another PID namespace, and one marked '?'\n"
               "is a claim: the region is writable by others, who may have written the record.\n"
               "\nWith --fleet, 'send' is not available; 'create' defines a name (--max N, --mode\n"
-              "  0600, 0644 (default) or 0666, --owner); when no headcountd\n"
-              "serves the fleet scope, or it cannot reach etcd, the exit status is 69.\n"
+              "0600, 0644 (default) or 0666, --owner); when no headcountd serves the fleet\n"
+              "scope, or it cannot reach etcd, the exit status is 69.\n"
               "'status' is only for --fleet: it exits 0 while the agent holds its lease.\n"
               "\n'headcount <command> --help' describes one command.\n"
               "For more details see headcount(1).\n", out);
@@ -380,6 +383,26 @@ static const char *option_name(unsigned bit) {
                 if (bit == 1u << i)
                         return longopts[i].name;
         return "?";
+}
+
+/* Prints command NAME's help (help.c) with the options that this table lets it take, and
+ * the scope options, which every command takes; false when there is no such command. */
+static bool usage_of(const char *name) {
+        const struct command *cmd = find_command(name);
+        const char *options[sizeof longopts / sizeof longopts[0]];
+        const char *scope[sizeof longopts / sizeof longopts[0]];
+        size_t n = 0, ns = 0;
+
+        if (!cmd || !cmd->run)
+                return false;
+        for (unsigned i = 0; longopts[i].name; i++)
+                if (i < N_COMMAND_OPTIONS && (cmd->options & (1u << i)))
+                        options[n++] = longopts[i].name;
+                else if (i >= N_COMMAND_OPTIONS && longopts[i].val != 'h' &&
+                         longopts[i].val != 'V')
+                        scope[ns++] = longopts[i].name;
+        options[n] = scope[ns] = NULL;
+        return command_usage(name, options, scope);
 }
 
 static void parse_argv(int argc, char *argv[], struct cli *c) {
@@ -552,7 +575,7 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
                         break;
                 case 'h':
                         /* after a command: that command's own usage */
-                        if (npositional >= 1 && command_usage(positional[0]))
+                        if (npositional >= 1 && usage_of(positional[0]))
                                 exit(EXIT_SUCCESS);
                         usage();
                 case 'V':
@@ -576,7 +599,7 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
         if (streq(command->name, "help")) {
                 if (npositional < 2)
                         usage();
-                if (!command_usage(positional[1]))
+                if (!usage_of(positional[1]))
                         usage_error("unknown command '%s'", positional[1]);
                 exit(EXIT_SUCCESS);
         }

@@ -243,9 +243,10 @@ wait_gone() {
         return 0
 }
 
-# json_len FILE: the length of the JSON array in FILE ("invalid" when it is none).
+# json_len FILE: how many instances 'list -J' printed in FILE ("invalid" when it is no
+# {"instances": [...]}).
 json_len() {
-        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d) if isinstance(d, list) else "invalid")' "$1" 2>/dev/null || echo invalid
+        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])).get("instances"); print(len(d) if isinstance(d, list) else "invalid")' "$1" 2>/dev/null || echo invalid
 }
 
 # check WHAT CMD...: counts a check; fails it naming WHAT when CMD fails.
