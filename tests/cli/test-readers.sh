@@ -110,7 +110,7 @@ start_locker() {
         shift
         "$@" >"$out" 2>&1 &
         track $!
-        wait_for 10 "$out: ready" grep -qx ready "$out"
+        wait_for 10 "$out: ready" grep -qxs ready "$out"
 }
 
 stop_job() {
@@ -154,7 +154,15 @@ rd sh -c '"$HEADCOUNT"'" wait rd --below 1 --timeout 20; echo \$? \$((\$(date +%
         >"$T/wait.out" 2>&1 &
 waiter=$!
 track $waiter
-expect 0 rd "$HEADCOUNT" count rd
+# waiting: the reader's headcount sleeps on its inotify instance
+waiting() {
+        local p
+        for p in $(pgrep -u "$rduser" -x headcount); do
+                ls -l "/proc/$p/fd" 2>/dev/null | grep -q 'anon_inode:inotify' && return 0
+        done
+        return 1
+}
+wait_for 10 "the reader's wait is waiting while the seat is held" waiting
 t0=$(now_ms)
 release 1
 wait_for 10 "the holder left" sh -c "! kill -0 $holder 2>/dev/null"
@@ -233,7 +241,7 @@ else
         "$HEADCOUNTD" --system --bus none --log-target stderr >"$T/d1.log" 2>&1 &
         d1=$!
         track $d1
-        wait_for 10 "headcountd --system started" grep -q "Watching /run/headcount" "$T/d1.log"
+        wait_for 10 "headcountd --system started" grep -qs "Watching /run/headcount" "$T/d1.log"
         same "headcountd's lock directory mode" "$(stat -c %a /run/headcountd/lock 2>&1)" 700
         same "headcountd's lock mode" "$(stat -c %a /run/headcountd/lock/system.lock 2>&1)" 600
         for p in /run/headcountd/system.lock /run/headcountd/lock/system.lock; do
@@ -255,7 +263,7 @@ else
         d2=$!
         track $d2
         wait_for 10 "headcountd --system started under a reader's flock -s" \
-                grep -q "Watching /run/headcount" "$T/d2.log"
+                grep -qs "Watching /run/headcount" "$T/d2.log"
         kill -TERM "$d2" 2>/dev/null
         wait_for 10 "headcountd stopped" sh -c "! kill -0 $d2 2>/dev/null"
 
@@ -263,7 +271,7 @@ else
         "$HEADCOUNTD" --dir "$R" --bus none --log-target stderr >"$T/d3.log" 2>&1 &
         d3=$!
         track $d3
-        wait_for 10 "headcountd --dir started" grep -q "Watching $R" "$T/d3.log"
+        wait_for 10 "headcountd --dir started" grep -qs "Watching $R" "$T/d3.log"
         kill -TERM "$d3" 2>/dev/null
         wait_for 10 "headcountd --dir stopped" sh -c "! kill -0 $d3 2>/dev/null"
         checks=$((checks + 1))
