@@ -19,7 +19,7 @@ struct proc_locks {
 };
 
 /* Fills Q->held and Q->read_locked from /proc/locks. Returns the number of held seats,
- * or -errno (-ENOENT: no /proc). */
+ * or -errno (-EACCES: /proc/locks cannot be opened). */
 int proc_locks_scan(struct proc_locks *q);
 
 #endif

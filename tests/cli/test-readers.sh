@@ -209,6 +209,24 @@ lib.hc_region_unlock(rg)
 ' "$LIBHEADCOUNT"
 expect 0 rd "$HEADCOUNT" count big
 same "the reader's count of 64 holders" "$(cat "$T/out")" 64
+# ... and while 300 locks elsewhere are taken and dropped without pause, which moves the
+# entries of /proc/locks between the reader's reads of it
+start_locker churn.out python3 -c '
+import fcntl, os, struct, sys
+path = sys.argv[1]
+fds = []
+for i in range(300):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.fcntl(fd, 37, struct.pack("hhqqi", fcntl.F_WRLCK, 0, i, 1, 0))
+    fds.append(fd)
+print("ready", flush=True)
+while True:
+    for i, fd in enumerate(fds):
+        fcntl.fcntl(fd, 37, struct.pack("hhqqi", fcntl.F_UNLCK, 0, i, 1, 0))
+        fcntl.fcntl(fd, 37, struct.pack("hhqqi", fcntl.F_WRLCK, 0, i, 1, 0))
+' /run/hcrd-churn
+counts=$(for i in $(seq 40); do rd "$HEADCOUNT" count big; done | sort | uniq -c | awk '{ printf "%s%sx%s", sep, $1, $2; sep = " " }')
+same "the reader's 40 counts of 64 holders under churn" "$counts" "40x64"
 for p in $bg_pids; do
         stop_job "$p"
 done
