@@ -124,6 +124,12 @@ for m in 0644:600 0664:660 0666:666 0600:600; do
         same "lock file mode of a ${m%%:*} region" "$(stat -c %a "$R"/.m"${m%%:*}".*.0)" "${m##*:}"
 done
 
+# a lock file found with other bits (the region's mode was changed since) is put right by
+# its owner's next join
+chmod 0644 "$R"/.m0644.*.0
+expect 0 hc run m0644 -- true
+same "lock file mode put right by its owner" "$(stat -c %a "$R"/.m0644.*.0)" 600
+
 # ---- A reader's read locks on region rd ----
 expect 0 hc create rd --mode 0644
 start_locker reader.out rd python3 -c "$reader_locks" "$R" rd
@@ -132,8 +138,19 @@ checks=$((checks + 1))
 grep -q '^denied \.rd\..*\.0 EACCES$' "$T/reader.out" ||
         fail "the reader opened a lock file: $(tr '\n' ' ' <"$T/reader.out")"
 
-# run --max 1 gets its seat at once
+# run --max 1 gets its seat at once, and its holder may listen as the primary
 expect 0 hc run --max 1 rd -- true
+expect 0 python3 -c '
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+slot, listener = ctypes.c_void_p(), ctypes.c_void_p()
+r = lib.hc_join(b"rd", None, ctypes.byref(slot))
+if r < 0:
+    sys.exit("hc_join: %d" % r)
+r = lib.hc_listen(b"rd", None, slot, ctypes.byref(listener))
+if r < 0:
+    sys.exit("hc_listen: %d" % r)
+' "$LIBHEADCOUNT"
 expect 0 hc count rd
 same "count with nobody in it" "$(cat "$T/out")" 0
 
