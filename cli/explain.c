@@ -105,11 +105,22 @@ void region_error(const struct cli *c, const char *verb, int r) {
                               c->name, path, path);
                 return;
         }
+        /* hc_remove() removes such a file for its owner or root, when nobody holds a seat
+         * in it; anyone else must ask */
+        if (r == -EBADMSG && S_ISREG(st.st_mode) && (st.st_uid == geteuid() || geteuid() == 0)) {
+                message_error("cannot %s region '%s': '%s' is not a headcount region (another "
+                              "program's file, a damaged region, or one from an incompatible "
+                              "build); remove it with 'headcount%s remove %s' when nobody is in "
+                              "it, or use another name", verb, c->name, path,
+                              scope_words(c, dir, words, sizeof words), bare);
+                return;
+        }
         if (r == -EBADMSG && S_ISREG(st.st_mode)) {
                 message_error("cannot %s region '%s': '%s' is not a headcount region (another "
                               "program's file, a damaged region, or one from an incompatible "
-                              "build); remove it with 'rm %s' when nothing uses it, or use "
-                              "another name", verb, c->name, path, path);
+                              "build); ask its owner, %s, to run 'headcount%s remove %s', or use "
+                              "another name", verb, c->name, path, user_name(st.st_uid, who, sizeof who),
+                              scope_words(c, dir, words, sizeof words), bare);
                 return;
         }
         if (r == -EACCES && S_ISREG(st.st_mode)) {

@@ -752,6 +752,8 @@ static int command_create(const struct cli *c) {
                 region_error(c, "create", r);
                 return EXIT_FAILURE;
         }
+        if (r == 2)                       /* the library says which, and where */
+                message_error("%s", cli_error_text);
         return EXIT_SUCCESS;
 }
 

@@ -657,7 +657,11 @@ static void names_json(void *row, int col, json_object *o) {
                                        json_object_new_int(x->capacity) : NULL);
 }
 
+/* Warnings 'names' prints, one per file that is no region, before it only counts them. */
+#define NAMES_WARNINGS_MAX 3
+
 int command_names(const struct cli *c) {
+        size_t skipped = 0;
         struct entries e = {};
         struct table t = {};
         char dir[4096];
@@ -692,17 +696,24 @@ int command_names(const struct cli *c) {
                 struct entry *x = &e.v[i];
 
                 /* One file that cannot be read does not hide the others: it is named,
-                 * once, and skipped (JSON carries its error). */
-                if (x->count == -EBADMSG)
+                 * once, and skipped (JSON carries its error). Anyone may plant files in
+                 * the system scope, so only the first few are named, and a summary line
+                 * counts the rest. */
+                bool named = x->count >= 0 || ++skipped <= NAMES_WARNINGS_MAX;
+
+                if (named && x->count == -EBADMSG)
                         message_error("warning: '%s' is not a headcount region (empty, left by "
                                       "another program, or damaged); skipped. Remove it when "
                                       "nothing uses it", x->name);
-                else if (x->count < 0)
+                else if (named && x->count < 0)
                         message_error("warning: cannot count region '%s': %s; skipped", x->name,
                                       strerror(-x->count));
                 if (x->count >= 0 || c->json)
                         r = table_add(&t, x, names_text, names_json);
         }
+        if (skipped > NAMES_WARNINGS_MAX)
+                message_error("warning: ... and %zu more files that are not regions (or cannot be "
+                              "counted); skipped", skipped - NAMES_WARNINGS_MAX);
         r = table_finish(&t, r);
         if (r < 0) {
                 message_error("cannot print the regions: %s", strerror(-r));

@@ -398,6 +398,8 @@ int command_run(const struct cli *c) {
                 if (w < 0)
                         return region_failure(c, "join", w);
         }
+        if (!c->fleet && cli_error_text[0])
+                message_error("%s", cli_error_text);   /* "replaced a damaged region ..." */
 
         w = signals_setup(&r);
         if (w < 0) {

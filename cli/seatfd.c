@@ -30,6 +30,8 @@ int command_path(const struct cli *c) {
                 region_error(c, "open", r);
                 return EXIT_FAILURE;
         }
+        if (!c->fleet && cli_error_text[0])
+                message_error("%s", cli_error_text);   /* "replaced a damaged region ..." */
         printf("%s\n", path);
         return EXIT_SUCCESS;
 }

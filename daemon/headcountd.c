@@ -527,6 +527,78 @@ static void send_ready(Manager *m) {
         m->ready_sent = true;
 }
 
+#define STATUS_NAMES_MAX 10
+#define HCD_STATUS_USEC (100 * 1000)
+
+/* Sends the current STATUS= line. When the service manager's queue is full we do not
+ * wait for it to read: the timer tries again with whatever line is current by then. */
+static void status_send(Manager *m) {
+        _cleanup_free_ char *line = NULL;
+        int k;
+
+        m->status_sent_usec = now_usec();
+        if (!m->ready || !m->status)
+                return;
+        if (asprintf(&line, "STATUS=%s", m->status) < 0) {
+                line = NULL;
+                (void) log_oom();
+                return;
+        }
+        k = notify_send(line);
+        if (k != -EAGAIN || !m->status_source)
+                return;
+        (void) sd_event_source_set_time(m->status_source, m->status_sent_usec + HCD_STATUS_USEC);
+        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_ONESHOT);
+}
+
+/* The STATUS= line that was held back (see status_update()). */
+static int on_status(sd_event_source *s, uint64_t usec, void *userdata) {
+        status_send(userdata);
+        return 0;
+}
+
+/* STATUS= for systemctl status: "3 regions, 7 instances; web 2/4, build 1/64, ...". */
+static void status_update(Manager *m) {
+        unsigned regions, instances, shown = 0;
+        char buf[1024];
+        size_t n;
+
+        manager_totals(m, &regions, &instances);
+        n = (size_t) snprintf(buf, sizeof buf, "%u region%s, %u instance%s",
+                              regions, regions == 1 ? "" : "s",
+                              instances, instances == 1 ? "" : "s");
+        for (size_t i = 0; i < m->n_regions && n < sizeof buf; i++) {
+                Region *r = m->regions[i];
+
+                if (shown == STATUS_NAMES_MAX) {
+                        n += (size_t) snprintf(buf + n, sizeof buf - n, ", ...");
+                        break;
+                }
+                n += (size_t) snprintf(buf + n, sizeof buf - n, "%s %.40s %i/%u",
+                                       shown == 0 ? ";" : ",", r->name, r->count, r->capacity);
+                shown++;
+        }
+
+#if HAVE_FLEET
+        if (m->fleet && n < sizeof buf)
+                n += fleet_bridge_status(m->fleet, buf + n, sizeof buf - n);
+#endif
+        if (m->status && strcmp(m->status, buf) == 0)
+                return;
+        free(m->status);
+        m->status = strdup(buf);
+        if (!m->ready || !m->status)
+                return;
+        /* At most one STATUS= per HCD_STATUS_USEC: a burst of joins is one line, and a
+         * service manager that reads its socket slowly never holds up our counting. */
+        if (now_usec() >= m->status_sent_usec + HCD_STATUS_USEC || !m->status_source) {
+                status_send(m);
+                return;
+        }
+        (void) sd_event_source_set_time(m->status_source, m->status_sent_usec + HCD_STATUS_USEC);
+        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_ONESHOT);
+}
+
 #if HAVE_FLEET
 /* --etcd-timeout passed without a lease: ready for the local scopes all the same. */
 static int on_ready_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -541,11 +613,16 @@ static int on_ready_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* The fleet thread said something changed (fleet-bridge.c): STATUS=, FleetState, and
  * READY=1 at the first lease. */
-void manager_fleet_health_changed(Manager *m) {
+static void on_fleet_count_changed(void *userdata, const char *name, unsigned count) {
+        manager_bus_fleet_count_changed(userdata, name, count);
+}
+
+static void on_fleet_health_changed(void *userdata) {
 #if HAVE_FLEET
+        Manager *m = userdata;
         const FleetHealth *h = fleet_bridge_health(m->fleet);
 
-        manager_update_status(m);
+        status_update(m);
         manager_bus_fleet_state_changed(m);
         if (m->ready && (h->state == FLEET_STATE_HELD || h->state == FLEET_STATE_LATE))
                 send_ready(m);
@@ -720,6 +797,19 @@ static int manager_start(Manager *m) {
         if (k < 0)
                 return log_error_errno(k, "Cannot watch signals: %m");
 
+        /* what the monitor sees goes out on the bus, and into STATUS= */
+        m->events = (MonitorEvents) {
+                .count_changed = manager_bus_count_changed,
+                .instance_event = manager_bus_instance_event,
+                .region_added = manager_bus_region_added,
+                .region_removed = manager_bus_region_removed,
+                .changed = status_update,
+        };
+        k = sd_event_add_time(m->event, &m->status_source, CLOCK_MONOTONIC, 0, 1000, on_status, m);
+        if (k < 0)
+                return log_error_errno(k, "Cannot add a timer: %m");
+        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_OFF);
+
         k = manager_monitor_start(m);
         if (k < 0)
                 return k;
@@ -748,7 +838,11 @@ static int manager_start(Manager *m) {
                         .user_names = arg_fleet_user_names,
                 };
 
-                k = fleet_bridge_start(m, &fc, m->dir, &m->fleet);
+                k = fleet_bridge_start(m->event, &(FleetBridgeHooks) {
+                                .health_changed = on_fleet_health_changed,
+                                .count_changed = on_fleet_count_changed,
+                                .userdata = m,
+                        }, &fc, m->dir, &m->fleet);
                 if (k < 0)
                         return k;
                 log_info("Serving the fleet scope as host %s through etcd at %s (prefix %s%s%s)",
@@ -772,7 +866,7 @@ static int manager_start(Manager *m) {
                  m->bus_type == HCD_BUS_NONE ? "" : m->bus_type == HCD_BUS_SYSTEM ?
                  "system bus" : "user bus");
         m->ready = true;
-        manager_update_status(m);
+        status_update(m);
 #if HAVE_FLEET
         if (m->fleet && !fleet_bridge_ever_held(m->fleet)) {
                 k = sd_event_add_time_relative(m->event, &m->ready_timer, CLOCK_MONOTONIC,
@@ -811,6 +905,7 @@ static void manager_done(Manager *m) {
 #endif
         m->ready_timer = sd_event_source_disable_unref(m->ready_timer);
         manager_monitor_stop(m);
+        m->status_source = sd_event_source_disable_unref(m->status_source);
         m->watchdog_source = sd_event_source_disable_unref(m->watchdog_source);
         m->bus = bus_close_bounded(m->bus);
         m->event = sd_event_unref(m->event);

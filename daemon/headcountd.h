@@ -86,8 +86,19 @@ struct Region {
         uint64_t not_before_usec;        /* a costly region is listed again no sooner */
 };
 
+/* What the region monitor tells the rest of the daemon (set by headcountd.c). */
+typedef struct MonitorEvents {
+        void (*count_changed)(Manager *m, const char *name, int count);
+        void (*instance_event)(Manager *m, const char *name, const char *event,
+                               const hc_instance *in);
+        void (*region_added)(Manager *m, const char *name);
+        void (*region_removed)(Manager *m, const char *name);
+        void (*changed)(Manager *m);     /* a count or the set of regions: STATUS= */
+} MonitorEvents;
+
 struct Manager {
         sd_event *event;
+        MonitorEvents events;
         sd_bus *bus;
         int bus_type;
         hc_options options;              /* the scope, as given on the command line */
@@ -122,26 +133,7 @@ struct Manager {
         sd_event_source *ready_timer;            /* --etcd: READY=1 without a lease */
 };
 
-/* monitor.c */
-int manager_monitor_start(Manager *m);
-void manager_monitor_stop(Manager *m);
-Region *manager_find_region(Manager *m, const char *name);
-int manager_track_region(Manager *m, const char *name, Region **ret);
-int region_refresh(Region *r, hc_instance **ret_list);
-void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances);
-void manager_update_status(Manager *m);
-
-/* headcountd.c */
-void manager_fleet_health_changed(Manager *m);
-
-/* bus.c */
-int manager_bus_start(Manager *m);
-void manager_bus_count_changed(Manager *m, const char *name, int count);
-void manager_bus_instance_event(Manager *m, const char *name, const char *event,
-                                const hc_instance *in);
-void manager_bus_region_added(Manager *m, const char *name);
-void manager_bus_region_removed(Manager *m, const char *name);
-void manager_bus_fleet_count_changed(Manager *m, const char *name, unsigned count);
-void manager_bus_fleet_state_changed(Manager *m);
+#include "bus.h"
+#include "monitor.h"
 
 #endif

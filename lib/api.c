@@ -10,6 +10,7 @@
 
 #include "count.h"
 #include "create.h"
+#include "damaged.h"
 #include "fleet.h"
 #include "format.h"
 #include "hc-internal.h"
@@ -397,6 +398,17 @@ _hc_public_ int hc_create(const char *name, const hc_options *opt) {
                  * removed since we found it; then we create it after all. */
                 q = handle_open(&sc, opt, 0, &h);
                 handle_unref(h);
+                if (q == -EBADMSG) {
+                        /* damaged: ours to make again when nobody is in it (damaged.c) */
+                        fd = safe_close(fd);
+                        r = damaged_replace(dirfd, &sc, opt, &fd);
+                        if (r > 0) {
+                                damaged_note(opt, &sc);
+                                return 2;
+                        }
+                        if (r == -EAGAIN && attempt < RETIRE_RETRIES)
+                                continue;
+                }
                 if ((q == -ENOENT || q == -ESTALE) && attempt < RETIRE_RETRIES)
                         continue;
                 if (q == -ENOENT || q == -ESTALE)
@@ -405,10 +417,40 @@ _hc_public_ int hc_create(const char *name, const hc_options *opt) {
         }
 }
 
+/* The owner of a region file that fails validation, or root, may remove it when nobody
+ * holds a seat in it (damaged.c). */
+static int remove_damaged(const char *name, const hc_options *opt) {
+        _cleanup_close_ int dirfd = -EBADF;
+        struct scope sc;
+        int r;
+
+        r = scope_resolve(name, opt, &sc);
+        if (r < 0)
+                return r;
+        r = scope_open_dir(&sc, false, &dirfd);
+        if (r < 0)
+                return r;
+        return damaged_remove(dirfd, &sc);
+}
+
 _hc_public_ int hc_remove(const char *name, const hc_options *opt) {
+        int r;
+
         if (fleet_scope(opt))
                 return fleet_remove(name, opt);
-        return by_name(name, opt, 0, &(struct query) { Q_REMOVE });
+        for (unsigned attempt = 0;; attempt++) {
+                int q;
+
+                r = by_name(name, opt, 0, &(struct query) { Q_REMOVE });
+                /* root may not open another user's region to retire it, but may remove
+                 * it when it is damaged */
+                if (r != -EBADMSG && !(r == -EPERM && geteuid() == 0))
+                        return r;
+                q = remove_damaged(name, opt);
+                if (q == -EAGAIN && r == -EBADMSG && attempt < RETIRE_RETRIES)
+                        continue;         /* not damaged any more: retire it as usual */
+                return q == -EAGAIN ? r : q;
+        }
 }
 
 _hc_public_ int hc_names(const hc_options *opt, int (*cb)(const char *name, int count, void *userdata),

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "headcount.h"
@@ -15,6 +16,16 @@ struct hc_region_header;
 /* Creates the region SC names in DIRFD unless it exists: 1 and a read-write descriptor
  * in *RET_FD when we made it, 0 when it exists, or -errno. */
 int region_create(int dirfd, const struct scope *sc, const hc_options *opt, int *ret_fd);
+
+/* As region_create(), but puts the new region in place of the damaged region file that
+ * OVER describes (damaged.c), only while the name is still that file: 1 and the
+ * descriptor, -ESTALE when the name changed, or -errno. */
+int region_create_over(int dirfd, const struct scope *sc, const hc_options *opt,
+                       const struct stat *over, int *ret_fd);
+
+/* Whether a lock is held on any byte of FD's file (a seat, in a lock file); true when it
+ * cannot be told. */
+bool file_locked(int fd);
 
 /* Removes temporaries whose creator died and lock files that belong to no region. */
 int region_sweep(int dirfd, bool system);

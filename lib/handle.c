@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "damaged.h"
 #include "handle.h"
 #include "hc-internal.h"
 #include "proc.h"
@@ -78,6 +79,16 @@ static int handle_open_once(const struct scope *sc, const hc_options *opt, unsig
         if (flags & HANDLE_MAP)
                 rflags |= REGION_MAP;
         r = region_open(h->dirfd, sc, opt, rflags, &h->r);
+        if (r == -EBADMSG && create) {
+                /* a damaged region of ours that nobody is in: make it again (damaged.c) */
+                _cleanup_close_ int fd = -EBADF;
+                int q = damaged_replace(h->dirfd, sc, opt, &fd);
+
+                if (q > 0)
+                        damaged_note(opt, sc);
+                if (q > 0 || q == -EAGAIN)
+                        r = region_open(h->dirfd, sc, opt, rflags, &h->r);
+        }
         if (r == -EPERM && geteuid() == 0 && (flags & HANDLE_FOREIGN))
                 /* root looks at another user's region: read-only, never mapped */
                 r = region_open(h->dirfd, sc, opt, REGION_FOREIGN, &h->r);

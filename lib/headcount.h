@@ -105,7 +105,10 @@ typedef struct hc_options {
                                   * HC_PEER_TIMEOUT_DEFAULT_MS */
         char *error_text;        /* fleet scope: on failure, the agent's one-line
                                   * explanation (etcd's own message, the endpoint it could
-                                  * not reach) is copied here, NUL-terminated; may be NULL */
+                                  * not reach) is copied here, NUL-terminated; may be NULL.
+                                  * Local scope: when a call that may create the region
+                                  * replaced a damaged one (hc_create()), a line saying so
+                                  * is copied here; left alone otherwise */
         size_t error_text_size;  /* bytes at error_text */
 } hc_options;
 
@@ -201,7 +204,9 @@ enum {
  *               scope's directory). Every call checks the directory it resolves a name
  *               in, and opens the files through that checked directory.
  *   -EACCES     the region exists but we may not open it for writing
- *   -EBADMSG    the region is corrupt or was made by an incompatible build
+ *   -EBADMSG    the region is corrupt or was made by an incompatible build, and could
+ *               not be replaced: a damaged region that the caller owns and nobody is in
+ *               is made again instead (hc_create())
  *   -EREMOTE    the directory is on a network filesystem, where byte-range locks are
  *               emulated or local to one client
  *   -ESTALE     the region was retired and made again more than 100 times while we
@@ -337,8 +342,20 @@ int hc_reap(const char *name, const hc_options *opt);
 /*
  * Creates the region with opt->mode, opt->capacity and opt->data_size, ahead of any
  * join (for example by root, for a region that several users share). Returns 1 when it
- * created the region, 0 when it already existed (its settings are left as they are), or
- * an error as hc_join() but -EBUSY and -ETIMEDOUT.
+ * created the region, 0 when it already existed (its settings are left as they are), 2
+ * when it replaced a damaged region, or an error as hc_join() but -EBUSY and -ETIMEDOUT.
+ *
+ * Damaged regions. A file longer than its header says is no damage. A region file that
+ * fails validation otherwise, which the caller owns (root: one of root's), which is
+ * recognisably a region (its magic, or the id of one of its lock files, is intact: an
+ * empty file or another program's file never is) and in which nobody holds a seat, is
+ * replaced by a new region by every call that may create one: hc_create(), and hc_join(),
+ * hc_region_open() and hc_seat_path() without HC_NO_CREATE. The new region gets OPT's
+ * capacity and data size, and opt->mode or else the old file's mode; opt->error_text,
+ * when given, gets "replaced a damaged region 'NAME' in 'DIR' (nobody held a seat in
+ * it)". Seats are looked for in every lock file of the name that the region's owner owns,
+ * whatever id it carries: the header that names them may be what was damaged. See
+ * hc_create(3).
  */
 int hc_create(const char *name, const hc_options *opt);
 
@@ -347,6 +364,12 @@ int hc_create(const char *name, const hc_options *opt);
  * it before notice it was retired and create or open the new one by name: nobody joins
  * a ghost. Returns 0, -EBUSY when a seat is held, -ENOENT when there is no such region,
  * or an error as hc_count().
+ *
+ * A file under the name that fails validation (a damaged region, or no region at all) is
+ * removed too when the caller owns it or is root, it is a regular file with one link, and
+ * nobody holds a seat in it: with its lock files, whatever id they carry, the temporaries
+ * of creators that died and the sockets nobody listens on. -EBUSY when a seat is held in
+ * it; -EBADMSG when the caller is neither its owner nor root.
  */
 int hc_remove(const char *name, const hc_options *opt);
 

@@ -265,6 +265,20 @@ for p in $bg_pids; do
 done
 bg_pids=
 
+# ---- A damaged region is removed promptly under a reader's read locks ----
+expect 0 hc create dmg --mode 0644
+printf '\377' | dd of="$R/dmg" bs=1 seek=8 conv=notrunc status=none     # its fingerprint
+start_locker readerd.out rd python3 -c "$reader_locks" "$R" dmg
+contains "$T/readerd.out" "opened dmg"
+t0=$(now_ms)
+expect 0 hc remove dmg
+checks=$((checks + 1))
+[ $(($(now_ms) - t0)) -lt 2000 ] || fail "removing a damaged region took $(($(now_ms) - t0)) ms"
+for p in $bg_pids; do
+        stop_job "$p"
+done
+bg_pids=
+
 # ---- headcountd's own lock ----
 if [ ! -x "$HEADCOUNTD" ]; then
         echo "SKIP: no headcountd at $HEADCOUNTD" >&2

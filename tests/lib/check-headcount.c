@@ -18,6 +18,7 @@ int main(void) {
         srunner_add_suite(sr, suite_section());
         srunner_add_suite(sr, suite_fleet());
         srunner_add_suite(sr, suite_seatfd());
+        srunner_add_suite(sr, suite_damaged());
         srunner_add_suite(sr, suite_hostile());
         srunner_set_fork_status(sr, CK_FORK);
         srunner_run_all(sr, CK_NORMAL);

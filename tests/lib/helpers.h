@@ -67,6 +67,7 @@ Suite *suite_data(void);
 Suite *suite_section(void);
 Suite *suite_fleet(void);
 Suite *suite_seatfd(void);
+Suite *suite_damaged(void);
 /* Not a module: what hostile local users can do (black-box). */
 Suite *suite_hostile(void);
 
