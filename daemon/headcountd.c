@@ -8,6 +8,7 @@
  * find the fleet scope working; after --etcd-timeout without one it goes out anyway,
  * STATUS= saying why (local regions work regardless, and the agent keeps asking).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -646,7 +647,8 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
  * 0600 too, and put right when found otherwise). The file holds the holder's pid for the
  * message. A daemon that exits cleanly removes its file: while it still holds the lock, so
  * that the next daemon makes a new one; and a daemon that opened the old file just before
- * finds, once it has the lock, that the name no longer leads to it, and starts over.
+ * finds, once it has the lock, that the name no longer leads to it, and starts over. The
+ * files of daemons that were killed are swept the same way by the next one to start.
  */
 static int lock_dir(char *buf, size_t len) {
         const char *rt = getenv("XDG_RUNTIME_DIR");
@@ -694,6 +696,44 @@ static bool lock_file_named(int dfd, const char *name, int fd) {
                a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/*
+ * Removes the lock files in DFD that no daemon holds: those of daemons killed before they
+ * could remove their own, and those that earlier versions left in the directory above.
+ * Each is removed while we hold its lock, as a leaving daemon does; one that anybody holds
+ * (or that someone who could open the old 0644 files holds shared) is left alone.
+ */
+static void sweep_locks(int dfd) {
+        struct dirent *de;
+        DIR *d;
+        int fd;
+
+        fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        d = fdopendir(fd);
+        if (!d) {
+                (void) close(fd);
+                return;
+        }
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                struct stat st;
+                int lfd;
+
+                if (len < 5 || strcmp(de->d_name + len - 5, ".lock") != 0 ||
+                    (strcmp(de->d_name, "system.lock") != 0 && strncmp(de->d_name, "dir-", 4) != 0))
+                        continue;
+                lfd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                if (lfd < 0)
+                        continue;
+                if (fstat(lfd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+                    flock(lfd, LOCK_EX | LOCK_NB) == 0 && lock_file_named(dfd, de->d_name, lfd))
+                        (void) unlinkat(dfd, de->d_name, 0);
+                (void) close(lfd);
+        }
+        (void) closedir(d);
+}
+
 static int manager_claim_scope(Manager *m) {
         char base[4096], dir[4096 + sizeof HCD_LOCK_SUBDIR + 1], buf[32] = "";
         int bfd, dfd, fd = -1, k;
@@ -714,6 +754,7 @@ static int manager_claim_scope(Manager *m) {
         bfd = own_dir_open(base, 0755);
         if (bfd < 0)
                 return log_error_errno(bfd, "Cannot use %s for our lock: %m", base);
+        sweep_locks(bfd);                 /* where earlier versions kept them */
         (void) close(bfd);
         dfd = own_dir_open(dir, 0700);
         if (dfd < 0)
@@ -750,6 +791,7 @@ static int manager_claim_scope(Manager *m) {
         k = snprintf(buf, sizeof buf, "%i\n", (int) getpid());
         if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) k, 0) != k)
                 log_debug("Cannot write our pid into our lock: %m");
+        sweep_locks(dfd);                 /* ours is held: it stays */
         m->lock_fd = fd;
         m->lock_dir_fd = dfd;
         return 0;

@@ -287,10 +287,14 @@ else
         mkdir -p -m 0700 /run/headcountd/lock
         echo 1 >/run/headcountd/lock/system.lock
         chmod 0644 /run/headcountd/lock/system.lock
+        # and the files of daemons that were killed, or of earlier versions, are swept
+        echo 1 >/run/headcountd/dir-1-2.lock
+        echo 1 >/run/headcountd/lock/dir-3-4.lock
         "$HEADCOUNTD" --system --bus none --log-target stderr >"$T/d1.log" 2>&1 &
         d1=$!
         track $d1
         wait_for 10 "headcountd --system started" grep -qs "Watching /run/headcount" "$T/d1.log"
+        same "stale daemon locks left" "$(cd /run/headcountd && ls dir-1-2.lock lock/dir-3-4.lock 2>/dev/null)" ""
         same "headcountd's lock directory mode" "$(stat -c %a /run/headcountd/lock 2>&1)" 700
         same "headcountd's lock mode" "$(stat -c %a /run/headcountd/lock/system.lock 2>&1)" 600
         for p in /run/headcountd/system.lock /run/headcountd/lock/system.lock; do
