@@ -269,12 +269,23 @@ int handle_departure(hc_region *h, unsigned slot, uint64_t seq) {
 
         if (slot >= h->r.capacity || seq == 0)
                 return -EINVAL;
-        r = handle_query_fd(h, seat_file(slot), &fd);
-        if (r < 0)
+        r = __atomic_load_n(&h->by_proc_locks, __ATOMIC_RELAXED) ? -EACCES : handle_query_fd(h, seat_file(slot), &fd);
+        if (r == -EACCES) {
+                /* a reader: is the seat among those /proc/locks shows held? */
+                uint64_t masks[HC_LOCK_FILES_MAX];
+
+                __atomic_store_n(&h->by_proc_locks, true, __ATOMIC_RELAXED);
+                r = count_by_proc(h, seat_file(slot) + 1, masks, NULL);
+                if (r < 0)
+                        return r;
+                r = (masks[seat_file(slot)] >> (slot - seat_first(seat_file(slot)))) & 1;
+        } else if (r < 0)
                 return r;
-        r = seat_count(fd, slot, 1, &mask);
-        if (r < 0)
-                return r;
+        else {
+                r = seat_count(fd, slot, 1, &mask);
+                if (r < 0)
+                        return r;
+        }
         if (region_record_peek(&h->r, slot, &rec_seq, &pid) < 0)
                 return -ESTALE;
         if (r > 0)
