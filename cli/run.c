@@ -229,7 +229,10 @@ int run_spawn(struct run *r, bool gated) {
         }
         if (r->own_group)
                 (void) setpgid(pid, pid);       /* as the child does: whoever comes first */
-        (void) hc_slot_set_pid(r->slot, pid);   /* 'list' shows CMD, not us */
+        /* 'list' shows CMD, not us; or us, when CMD has let go of the seat already
+         * (a record names only a process that holds its seat) */
+        if (hc_slot_set_pid(r->slot, pid) < 0)
+                (void) hc_slot_set_pid(r->slot, getpid());
         r->pid = pid;
         if (gated) {
                 (void) !write(gate[1], "g", 1);

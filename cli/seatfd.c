@@ -68,6 +68,13 @@ int command_join(const struct cli *c) {
                         run_report_full(c, r);
                 return c->conflict_exit_code;
         }
+        if (r == -ESRCH) {
+                message_error("cannot join region '%s': pid %d does not hold descriptor %d's "
+                              "seat (it has no copy of the descriptor, or its descriptors may "
+                              "not be read), so it is not recorded as the holder", c->name,
+                              (int) pid, c->fd);
+                return EXIT_FAILURE;
+        }
         if (r < 0) {
                 if (!fd_error(c, r))
                         region_error(c, "join", r);

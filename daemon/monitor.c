@@ -360,8 +360,24 @@ static bool holder_exiting(const Holder *h) {
         return (flags & 0x4 /* PF_EXITING */) || s[2] == 'Z' || s[2] == 'X';
 }
 
-/* The log names a holder as instance_describe() does: a PID from another namespace or
- * from a record another user may have written is not presented as a fact. */
+/*
+ * A record names the process that joined, and a seat's description may outlive it (a
+ * script's background child keeps its fd 9 while the script's pid goes to somebody
+ * else). So a holder is named as verified only when the kernel shows that it holds the
+ * seat (hc_region_holder(), one process's descriptors, read once per join and per
+ * change of pid); otherwise IN is marked HC_INSTANCE_UNVERIFIED for our logs and events.
+ */
+static void holder_prove(Region *r, hc_instance *in) {
+        if (in->pid <= 0 || (in->flags & (HC_INSTANCE_NO_RECORD | HC_INSTANCE_OTHER_PIDNS |
+                                          HC_INSTANCE_OTHER_BOOT | HC_INSTANCE_UNVERIFIED)))
+                return;
+        if (hc_region_holder(r->handle, in->slot, in->pid) != in->pid)
+                in->flags |= HC_INSTANCE_UNVERIFIED;
+}
+
+/* The log names a holder as instance_describe() does: a PID from another namespace, from
+ * a record another user may have written, or that the kernel does not show holding the
+ * seat (holder_prove()) is not presented as a fact. */
 static void log_join(Region *r, const hc_instance *in, int count) {
         Manager *m = r->manager;
         char who[INSTANCE_DESCRIPTION_MAX];
@@ -440,7 +456,7 @@ int region_refresh(Region *r, hc_instance **ret_list) {
         /* Both lists are in seat order: merge them. A seat whose record is being written
          * keeps the holder we knew, if any; its write is an event that brings us back. */
         for (int j = 0; j < n; j++) {
-                const hc_instance *in = list + j;
+                hc_instance *in = list + j;
                 Holder *h;
 
                 while (i < r->n_holders && r->holders[i]->instance.slot < in->slot)
@@ -459,11 +475,15 @@ int region_refresh(Region *r, hc_instance **ret_list) {
                         if (h->instance.pid != in->pid) {
                                 /* hc_slot_set_pid(): a wrapper handed the seat on. */
                                 h->pidfd_source = sd_event_source_disable_unref(h->pidfd_source);
+                                holder_prove(r, in);
                                 h->instance = *in;
                                 h->exited = false;
                                 holder_watch(h);
-                        } else
+                        } else {
+                                /* proven once, at its join: what we found then stays */
+                                in->flags |= h->instance.flags & HC_INSTANCE_UNVERIFIED;
                                 h->instance = *in;
+                        }
                         next[n_next++] = h;
                         i++;
                         continue;
@@ -472,6 +492,7 @@ int region_refresh(Region *r, hc_instance **ret_list) {
                         gone[n_gone++] = h;      /* a new holder took the same seat */
                         i++;
                 }
+                holder_prove(r, in);
                 h = holder_new(r, in);
                 if (h)
                         next[n_next++] = h;

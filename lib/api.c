@@ -14,6 +14,7 @@
 #include "fleet.h"
 #include "format.h"
 #include "hc-internal.h"
+#include "holder.h"
 #include "join.h"
 #include "proc.h"
 #include "retire.h"
@@ -246,6 +247,11 @@ _hc_public_ int hc_region_retired(hc_region *rg) {
 _hc_public_ int hc_region_departure(hc_region *rg, unsigned slot, uint64_t seq) {
         hc_assert_return(rg, -EINVAL);
         return handle_departure(rg, slot, seq);
+}
+
+_hc_public_ int hc_region_holder(hc_region *rg, unsigned slot, pid_t pid) {
+        hc_assert_return(rg && pid >= 0, -EINVAL);
+        return pid > 0 ? holder_check(rg, slot, pid) : holder_find(rg, slot);
 }
 
 _hc_public_ int hc_region_reap(hc_region *rg) {

@@ -241,8 +241,10 @@ uint64_t hc_slot_seq(const hc_slot *slot);
 
 /*
  * Records PID as the seat's holder (for wrappers that exec a command which inherits the
- * seat: the seat then shows the command's PID). Returns 0, -EINVAL for a bad argument,
- * or -ESTALE when called in another process than the one that joined.
+ * seat: the seat then shows the command's PID). PID must hold a copy of the seat's
+ * descriptor (hc_region_holder()). Returns 0, -EINVAL for a bad argument, -ESRCH when PID
+ * is not proven to hold the seat (the record stays as it was), or -ESTALE when called in
+ * another process than the one that joined.
  */
 int hc_slot_set_pid(hc_slot *slot, pid_t pid);
 
@@ -266,7 +268,9 @@ int hc_slot_fd(hc_slot *slot);
  * Both return the seat's index. Errors as hc_join(), and: -EBADF FD not open, or not for
  * writing; -EXDEV FD is not on a lock file of NAME (or its seats lie beyond opt->max);
  * -ESTALE the region was removed since FD was opened; -ENOENT (hc_leave_fd) FD holds no
- * seat; -ENAMETOOLONG (hc_seat_path); -EOPNOTSUPP in the fleet scope. See hc_join_fd(3).
+ * seat; -ENAMETOOLONG (hc_seat_path); -EOPNOTSUPP in the fleet scope; -ESRCH PID is not
+ * proven (hc_region_holder()) to hold FD's description: a seat this call took is given
+ * back. See hc_join_fd(3).
  */
 int hc_seat_path(const char *name, const hc_options *opt, char *buf, size_t len);
 int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_t pid);
@@ -477,6 +481,16 @@ int hc_region_mapped(const hc_region *rg);
  * claim, as the record is.
  */
 int hc_region_departure(hc_region *rg, unsigned slot, uint64_t seq);
+
+/*
+ * Proves who holds seat SLOT from the kernel's locks (/proc/PID/fdinfo), not its record.
+ * PID > 0: PID when it holds the seat, -ESRCH when not, -EACCES when its descriptors may
+ * not be read. PID 0: the pid of one that does (a bounded search of every process we may
+ * read, for rare paths), or -ESRCH when nobody can be identified. Also -EXDEV (/proc
+ * cannot show our processes), -EINVAL. Hold a pidfd across it to act on the process
+ * proven. See hc_region_holder(3).
+ */
+int hc_region_holder(hc_region *rg, unsigned slot, pid_t pid);
 
 /*
  * As hc_reap() through the handle, and then wakes every hc_wait() caller on the region so

@@ -42,6 +42,10 @@ unsigned seat_file_seats(unsigned capacity, unsigned k) {
         return capacity - first < HC_SEATS_PER_FILE ? capacity - first : HC_SEATS_PER_FILE;
 }
 
+off_t seat_byte(unsigned seat) {
+        return SEAT_OFF(seat);
+}
+
 int seat_take(int fd, unsigned seat) {
         return ofd_lock(fd, F_WRLCK, SEAT_OFF(seat), 1);
 }

@@ -5,11 +5,15 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Which lock file holds seat I, and how many seats lock file K of a region of CAPACITY has. */
 unsigned seat_file(unsigned seat);
 unsigned seat_first(unsigned k);
 unsigned seat_file_seats(unsigned capacity, unsigned k);
+
+/* The byte of its lock file whose write lock is seat I. */
+off_t seat_byte(unsigned seat);
 
 int seat_take(int fd, unsigned seat);            /* 0, -EAGAIN when held, -errno */
 void seat_give_back(int fd, unsigned seat);
