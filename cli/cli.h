@@ -88,6 +88,7 @@ void run_check_options(struct cli *c, bool wait, bool kill_after, bool restart_s
 /* The commands; each returns the process's exit status. */
 int command_run(const struct cli *c);
 int command_list(const struct cli *c);
+void note_read_locked(const struct cli *c, unsigned n);   /* count, list: one line */
 int command_names(const struct cli *c);
 int command_send(const struct cli *c);
 int command_path(const struct cli *c);          /* seatfd.c: a seat held by a shell's fd */

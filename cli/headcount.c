@@ -690,15 +690,29 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
 
 /* ---- The small commands ---- */
 
+/* One line on stderr when seats were found read-locked: none of them counts as held,
+ * and nobody can take them while the locks last. */
+void note_read_locked(const struct cli *c, unsigned n) {
+        if (n > 0)
+                message_error("region '%s': %u seat%s read-locked by someone else: not held, not "
+                              "counted, and nobody can take %s while the lock lasts",
+                              c->name, n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
+}
+
 static int command_count(const struct cli *c) {
+        unsigned read_locked = 0;
         int n;
 
-        n = hc_count(c->name, CLI_OPTIONS(c));
+        if (c->fleet)
+                n = hc_count(c->name, CLI_OPTIONS(c));
+        else
+                n = hc_count_read_locked(c->name, CLI_OPTIONS(c), &read_locked);
         if (n == -ENOENT)
                 n = 0;                  /* a region nobody created yet has nobody in it */
         if (n < 0)
                 return region_failure(c, "count", n);
         printf("%d\n", n);
+        note_read_locked(c, read_locked);
         return EXIT_SUCCESS;
 }
 

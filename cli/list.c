@@ -611,6 +611,12 @@ int command_list(const struct cli *c) {
                 message_error("region '%s': %u held seat%s with a record that cannot be read "
                               "(damaged, or written by another program), not listed",
                               c->name, unreadable, unreadable == 1 ? "" : "s");
+        if (!fleet) {
+                unsigned read_locked = 0;
+
+                if (hc_count_read_locked(c->name, CLI_OPTIONS(c), &read_locked) >= 0)
+                        note_read_locked(c, read_locked);
+        }
         return EXIT_SUCCESS;
 }
 

@@ -649,7 +649,7 @@ int fleet_socket_open(Fleet *f, const char *dir, bool shared) {
                                                "as uid %u: only root may, on %s; run as root, or "
                                                "serve a directory of your own with --dir",
                                                (unsigned) geteuid(), HC_FLEET_SYSTEM_SOCKET);
-                f->dir_fd = own_dir_open(HC_FLEET_SYSTEM_DIR);     /* we are root: checked above */
+                f->dir_fd = own_dir_open(HC_FLEET_SYSTEM_DIR, 0755);     /* we are root: checked above */
                 if (f->dir_fd < 0)
                         return log_error_errno(f->dir_fd, "Cannot use %s for the fleet socket "
                                                "(it must be root's own directory): %m",

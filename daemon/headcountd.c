@@ -8,6 +8,7 @@
  * find the fleet scope working; after --etcd-timeout without one it goes out anyway,
  * STATUS= saying why (local regions work regardless, and the agent keeps asking).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -638,10 +639,16 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /*
  * One daemon per scope. The lock is a flock() on a file of our own, in a directory that
- * only our user can write (HCD_LOCK_DIR_ROOT for root, else our runtime directory), named
- * after the scope: "system" for the system scope, else the scope directory's device and
- * inode. Nothing in the scope directory is ours, so no user sees it among the regions,
- * takes it or makes it first; the file holds the holder's pid for the message.
+ * only our user can open (HCD_LOCK_SUBDIR, 0700, of HCD_LOCK_DIR_ROOT for root, else of
+ * our runtime directory), named after the scope: "system" for the system scope, else the
+ * scope directory's device and inode. Nothing in the scope directory is ours, so no user
+ * sees it among the regions, takes it or makes it first; and nobody else can open the file
+ * at all, so nobody can keep us from starting with a flock -s of their own (the file is
+ * 0600 too, and put right when found otherwise). The file holds the holder's pid for the
+ * message. A daemon that exits cleanly removes its file: while it still holds the lock, so
+ * that the next daemon makes a new one; and a daemon that opened the old file just before
+ * finds, once it has the lock, that the name no longer leads to it, and starts over. The
+ * files of daemons that were killed are swept the same way by the next one to start.
  */
 static int lock_dir(char *buf, size_t len) {
         const char *rt = getenv("XDG_RUNTIME_DIR");
@@ -656,56 +663,148 @@ static int lock_dir(char *buf, size_t len) {
         return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* Opens our lock file NAME in DFD: ours, regular, one link, 0600. */
+static int lock_file_open(int dfd, const char *name) {
+        for (int attempt = 0; attempt < 2; attempt++) {
+                struct stat st;
+                int fd;
+
+                fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        return -errno;
+                /* only we write here; anything else in its place is removed */
+                if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+                    st.st_nlink == 1) {
+                        if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
+                                int k = -errno;
+                                (void) close(fd);
+                                return k;
+                        }
+                        return fd;
+                }
+                (void) close(fd);
+                (void) unlinkat(dfd, name, 0);
+        }
+        return -EPERM;
+}
+
+/* 1 when NAME in DFD is still the file FD has open. */
+static bool lock_file_named(int dfd, const char *name, int fd) {
+        struct stat a, b;
+
+        return fstat(fd, &a) == 0 && fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+               a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * Removes the lock files in DFD that no daemon holds: those of daemons killed before they
+ * could remove their own, and those that earlier versions left in the directory above.
+ * Each is removed while we hold its lock, as a leaving daemon does; one that anybody holds
+ * (or that someone who could open the old 0644 files holds shared) is left alone.
+ */
+static void sweep_locks(int dfd) {
+        struct dirent *de;
+        DIR *d;
+        int fd;
+
+        fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        d = fdopendir(fd);
+        if (!d) {
+                (void) close(fd);
+                return;
+        }
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                struct stat st;
+                int lfd;
+
+                if (len < 5 || strcmp(de->d_name + len - 5, ".lock") != 0 ||
+                    (strcmp(de->d_name, "system.lock") != 0 && strncmp(de->d_name, "dir-", 4) != 0))
+                        continue;
+                lfd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                if (lfd < 0)
+                        continue;
+                if (fstat(lfd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+                    flock(lfd, LOCK_EX | LOCK_NB) == 0 && lock_file_named(dfd, de->d_name, lfd))
+                        (void) unlinkat(dfd, de->d_name, 0);
+                (void) close(lfd);
+        }
+        (void) closedir(d);
+}
+
 static int manager_claim_scope(Manager *m) {
-        char dir[4096], name[64], buf[32] = "";
-        int dfd, fd = -1, k;
+        char base[4096], dir[4096 + sizeof HCD_LOCK_SUBDIR + 1], buf[32] = "";
+        int bfd, dfd, fd = -1, k;
         struct stat st;
 
-        k = lock_dir(dir, sizeof dir);
+        k = lock_dir(base, sizeof base);
         if (k < 0)
                 return log_error_errno(k, "Cannot name our lock directory: %m");
+        (void) snprintf(dir, sizeof dir, "%s/%s", base, HCD_LOCK_SUBDIR);
         if (m->options.scope == HC_SCOPE_SYSTEM && !m->options.dir)
-                (void) snprintf(name, sizeof name, "system.lock");
+                (void) snprintf(m->lock_name, sizeof m->lock_name, "system.lock");
         else {
                 if (stat(m->dir, &st) < 0)
                         return log_error_errno(-errno, "Cannot look at %s: %m", m->dir_text);
-                (void) snprintf(name, sizeof name, "dir-%llx-%llx.lock",
+                (void) snprintf(m->lock_name, sizeof m->lock_name, "dir-%llx-%llx.lock",
                                 (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
         }
-        dfd = own_dir_open(dir);
+        bfd = own_dir_open(base, 0755);
+        if (bfd < 0)
+                return log_error_errno(bfd, "Cannot use %s for our lock: %m", base);
+        sweep_locks(bfd);                 /* where earlier versions kept them */
+        (void) close(bfd);
+        dfd = own_dir_open(dir, 0700);
         if (dfd < 0)
                 return log_error_errno(dfd, "Cannot use %s for our lock: %m", dir);
-        for (int attempt = 0; attempt < 2; attempt++) {
-                fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-                if (fd < 0)
-                        break;
-                /* only we write here; anything else in its place is removed */
-                if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-                    st.st_nlink == 1)
-                        break;
-                (void) close(fd);
-                fd = -1;
-                (void) unlinkat(dfd, name, 0);
-        }
-        (void) close(dfd);
-        if (fd < 0)
-                return log_error_errno(-errno ? -errno : -EPERM, "Cannot open our lock %s/%s: %m", dir, name);
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-                ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-                int pid = n > 0 ? atoi(buf) : 0;
 
+        for (int attempt = 0;; attempt++) {
+                fd = lock_file_open(dfd, m->lock_name);
+                if (fd < 0) {
+                        (void) close(dfd);
+                        return log_error_errno(fd, "Cannot open our lock %s/%s: %m", dir, m->lock_name);
+                }
+                if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+                        int pid = n > 0 ? atoi(buf) : 0;
+
+                        (void) close(fd);
+                        (void) close(dfd);
+                        if (pid > 0)
+                                return log_error_errno(-EBUSY, "Another headcountd (pid %i) already watches "
+                                                       "%s; refusing to start a second one", pid, m->dir_text);
+                        return log_error_errno(-EBUSY, "Another headcountd already watches %s; refusing "
+                                               "to start a second one", m->dir_text);
+                }
+                /* a daemon that was leaving removed the file after we opened it */
+                if (lock_file_named(dfd, m->lock_name, fd))
+                        break;
                 (void) close(fd);
-                if (pid > 0)
-                        return log_error_errno(-EBUSY, "Another headcountd (pid %i) already watches "
-                                               "%s; refusing to start a second one", pid, m->dir_text);
-                return log_error_errno(-EBUSY, "Another headcountd already watches %s; refusing "
-                                       "to start a second one", m->dir_text);
+                if (attempt >= 16) {
+                        (void) close(dfd);
+                        return log_error_errno(-EAGAIN, "Our lock %s/%s keeps being replaced; giving up",
+                                               dir, m->lock_name);
+                }
         }
         k = snprintf(buf, sizeof buf, "%i\n", (int) getpid());
         if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) k, 0) != k)
                 log_debug("Cannot write our pid into our lock: %m");
+        sweep_locks(dfd);                 /* ours is held: it stays */
         m->lock_fd = fd;
+        m->lock_dir_fd = dfd;
         return 0;
+}
+
+/* Removes our lock file, while we still hold it, and lets go. */
+static void manager_release_scope(Manager *m) {
+        if (m->lock_fd >= 0 && m->lock_dir_fd >= 0 && lock_file_named(m->lock_dir_fd, m->lock_name, m->lock_fd))
+                (void) unlinkat(m->lock_dir_fd, m->lock_name, 0);
+        if (m->lock_fd >= 0)
+                m->lock_fd = (close(m->lock_fd), -1);
+        if (m->lock_dir_fd >= 0)
+                m->lock_dir_fd = (close(m->lock_dir_fd), -1);
 }
 
 static int manager_start(Manager *m) {
@@ -852,8 +951,7 @@ static void manager_done(Manager *m) {
         m->watchdog_source = sd_event_source_disable_unref(m->watchdog_source);
         m->bus = bus_close_bounded(m->bus);
         m->event = sd_event_unref(m->event);
-        if (m->lock_fd >= 0)
-                m->lock_fd = (close(m->lock_fd), -1);
+        manager_release_scope(m);
         free(m->status);
         m->status = NULL;
         free(m->dir_text);
@@ -877,7 +975,7 @@ static void raise_fd_limit(void) {
 }
 
 int main(int argc, char *argv[]) {
-        Manager m = { .lock_fd = -1 };
+        Manager m = { .lock_fd = -1, .lock_dir_fd = -1 };
         int k;
 
         /* Before anything is opened: no region, lock file or socket may land on 0, 1 or 2,

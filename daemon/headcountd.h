@@ -19,6 +19,7 @@
 /* Where a daemon keeps its single-instance lock: a directory only its own user can
  * write, never the scope directory, where others could see, take or pre-create it. */
 #define HCD_LOCK_DIR_ROOT "/run/headcountd"
+#define HCD_LOCK_SUBDIR "lock"           /* 0700 in it: nobody else may even open our lock */
 
 #define HCD_BUS_NAME "org.headcount.Manager1"
 #define HCD_BUS_PATH "/org/headcount/Manager1"
@@ -104,7 +105,9 @@ struct Manager {
         char dir[4096];                  /* the scope directory */
         char *dir_text;                  /* the same escaped (escape_text()), for D-Bus
                                           * strings, which must be UTF-8 */
-        int lock_fd;                     /* flock()ed: we watch this scope (lock.c) */
+        int lock_fd;                     /* flock()ed: we watch this scope */
+        int lock_dir_fd;                 /* the directory of our lock, to remove it at exit */
+        char lock_name[64];              /* its name there */
         bool ready;                      /* READY=1 was sent: joins are news from now on */
         bool rescan;                     /* a region could not be opened for want of
                                           * descriptors: scan the directory at the next

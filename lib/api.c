@@ -283,6 +283,27 @@ _hc_public_ int hc_count(const char *name, const hc_options *opt) {
         return count_scope(&sc, opt);
 }
 
+_hc_public_ int hc_count_read_locked(const char *name, const hc_options *opt, unsigned *ret_read_locked) {
+        hc_region *h = NULL;
+        struct scope sc;
+        int r;
+
+        hc_assert_return(ret_read_locked, -EINVAL);
+        if (fleet_scope(opt))
+                return -EOPNOTSUPP;
+        r = scope_resolve(name, opt, &sc);
+        if (r < 0)
+                return r;
+        r = handle_open(&sc, opt, HANDLE_READ_ONLY | HANDLE_FOREIGN, &h);
+        if (r < 0)
+                return r;
+        r = handle_count_locks(h, ret_read_locked);
+        if (r > 0 && region_unlinked(&h->r) > 0)
+                r = 0;                    /* retired meanwhile: nobody is in it */
+        handle_unref(h);
+        return r;
+}
+
 /* The calls by name that open the region, ask its handle one thing, and close it. */
 enum query_kind { Q_COUNT_APPROX, Q_LIST, Q_PRIMARY, Q_WAIT, Q_REAP, Q_REMOVE };
 

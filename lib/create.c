@@ -7,7 +7,12 @@
  * (posix_fallocate(): a full disk is -ENOSPC here, never a SIGBUS later), writes the
  * header with pwrite() (the magic last), creates the lock files, and only then moves the
  * temporary into place with renameat2(RENAME_NOREPLACE), or link()+unlink() where the
- * filesystem lacks it. The loser of a creation race removes its own files and opens the
+ * filesystem lacks it.
+ *
+ * Modes. The temporary is 0600 until just before it gets its name, so that nobody but
+ * its creator's uid can open it (and read-lock HC_LOCK_CREATE, which would keep a sweeper
+ * from removing it should its creator die). Lock files get lock_file_mode(): no bit at
+ * all for a class that may only read the region. The loser of a creation race removes its own files and opens the
  * winner's. A creator that dies leaves a temporary whose creation lock is free:
  * region_sweep() removes it and its lock files.
  */
@@ -175,10 +180,6 @@ static int create_region(int dirfd, const struct scope *sc, const hc_options *op
                 if (attempt >= 16)
                         return -EAGAIN;
         }
-        if (fchmod(fd, mode) < 0) {       /* exactly the mode asked for, past the umask */
-                r = -errno;
-                goto fail;
-        }
         r = build_header(fd, capacity, data_size, id);
         if (r < 0)
                 goto fail;
@@ -194,7 +195,7 @@ static int create_region(int dirfd, const struct scope *sc, const hc_options *op
                         r = lfd;
                         goto fail;
                 }
-                r = fchmod(lfd, mode) < 0 ? -errno : 0;
+                r = fchmod(lfd, lock_file_mode(mode)) < 0 ? -errno : 0;
                 (void) close(lfd);
                 if (r < 0) {
                         k++;
@@ -202,6 +203,12 @@ static int create_region(int dirfd, const struct scope *sc, const hc_options *op
                 }
         }
         HC_HOOK("create-lockfiles");
+
+        /* exactly the mode asked for, past the umask, and only now (see above) */
+        if (fchmod(fd, mode) < 0) {
+                r = -errno;
+                goto fail;
+        }
 
         if (over) {
                 r = install_over(dirfd, tmp, sc, over);

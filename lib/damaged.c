@@ -20,8 +20,9 @@
  * (retire.c does the same). Lock files of other owners are never counted as seats (anybody may plant a file
  * and lock it): they are removed when we may and nobody locks them, else left alone.
  *
- * A remover and a replacer hold the damaged file's region lock (HC_LOCK_MUTEX) while they
- * work and look again, under it, that the name is still that file and that it still fails
+ * A remover and a replacer hold the damaged file's lock (HC_LOCK_MUTEX of the file, which
+ * only they take; a read lock there, which anyone who may read the file can take, is not
+ * waited for: damaged_lock()) while they work and look again, under it, that the name is still that file and that it still fails
  * validation. The one window we accept: replacing is "look at the name, then rename()
  * over it" (create.c); a person who removes the damaged file by hand while another process
  * creates a new region under the name, both within the microseconds between the look and
@@ -192,6 +193,36 @@ static int lock_files(int dirfd, const struct scope *sc, struct damaged *d, uint
  * when a seat is held; -EBADMSG when we may not (not its owner, nor root, or not a region
  * to replace); -EPERM when it is not a regular file of one link; -ENOENT; -ETIMEDOUT.
  */
+/*
+ * The damaged file's lock: a write lock on HC_LOCK_MUTEX of the region file, which only
+ * removers and replacers take (the region lock of a sound region is on its lock file 0).
+ * Whoever may read the file may hold a read lock on that byte; that is no remover, and
+ * waiting for it would let a reader stall every removal: then we go on without the lock.
+ * 0 held, 1 only read-locked by someone (not held), -ETIMEDOUT, -errno.
+ */
+static int damaged_lock(int fd, int64_t deadline) {
+        int64_t backoff = 50;
+
+        for (;;) {
+                struct flock fl = {
+                        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = HC_LOCK_MUTEX, .l_len = 1,
+                };
+                struct timespec ts;
+                int r;
+
+                r = ofd_lock(fd, F_WRLCK, HC_LOCK_MUTEX, 1);
+                if (r != -EAGAIN)
+                        return r;
+                if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_RDLCK)
+                        return 1;
+                if (deadline_wait(deadline, backoff, &ts) < 0)
+                        return -ETIMEDOUT;
+                (void) nanosleep(&ts, NULL);
+                if (backoff < 10000)
+                        backoff *= 2;
+        }
+}
+
 static int damaged_open(int dirfd, const struct scope *sc, bool replace, struct damaged *d) {
         struct hc_region_header h = {};
         bool id_seen;
@@ -214,7 +245,7 @@ static int damaged_open(int dirfd, const struct scope *sc, bool replace, struct 
         if (replace ? d->st.st_uid != geteuid() : d->st.st_uid != geteuid() && geteuid() != 0)
                 return -EBADMSG;
         if (d->writable) {
-                r = ofd_lock_wait(d->fd, HC_LOCK_MUTEX, deadline_from(REGION_LOCK_TIMEOUT_MS));
+                r = damaged_lock(d->fd, deadline_from(REGION_LOCK_TIMEOUT_MS));
                 if (r < 0)
                         return r;
         }

@@ -194,7 +194,7 @@ int handle_retired(hc_region *h) {
                 return 0;
         if (region_unlinked(&h->r) > 0)
                 return 1;
-        if (!h->r.writable || mutex_lock(&h->mutex, &h->r, handle_lock_timeout(h)) < 0)
+        if (!h->r.writable || mutex_lock(&h->mutex, &h->r, h->dirfd, &h->sc, handle_lock_timeout(h)) < 0)
                 return 0;                 /* linked: it is the region of that name */
         /* A holder that died inside (mutex_lock() returned 1) owes a repair that we skip
          * here: it only clears dead records, which the next count or list does anyway. */

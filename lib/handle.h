@@ -30,6 +30,8 @@ struct hc_region {
         unsigned last_seat;              /* tried first by the next join */
         bool watching;                   /* HC_WATCH: counted in the header's waiters */
         bool lock_try;                   /* HC_LOCK_TRY: our own region locks try once */
+        bool by_proc_locks;              /* we may not open its lock files (a reader):
+                                          * counted from /proc/locks (count.c) */
 };
 
 enum {

@@ -279,12 +279,25 @@ int hc_leave_fd(const char *name, const hc_options *opt, int fd);
 /* ---- Queries by name ------------------------------------------------------------------- */
 
 /*
- * Returns the exact number of held seats (>= 0): dead holders never count. It only reads
- * (read permission on the region is enough) and does not map the file; the records that
- * dead holders left are cleared by hc_list(), counts through a handle and hc_reap().
+ * Returns the exact number of held seats (>= 0): dead holders never count, and neither
+ * do seats that are only read-locked. It only reads (read permission on the region is
+ * enough: a caller that may not open the region's lock files, because it may not write
+ * the region, counts the seat locks in /proc/locks) and does not map the file; the
+ * records that dead holders left are cleared by hc_list(), counts through a handle and
+ * hc_reap().
  * Errors: -EINVAL, -ENOENT (no such region), -EPERM, -EACCES, -EBADMSG, -EREMOTE.
  */
 int hc_count(const char *name, const hc_options *opt);
+
+/*
+ * As hc_count(), and stores in *ret_read_locked how many seats somebody holds only a read
+ * lock on. Such a seat is not held and never counts (a read lock holds no seat), but
+ * nobody can take it while the lock lasts. hc_remove() and the reaper hold read locks for
+ * a moment; one that lasts is a process that locks what it should not (only those who may
+ * write the region can open its lock files). Errors as hc_count(), and -EOPNOTSUPP in
+ * the fleet scope.
+ */
+int hc_count_read_locked(const char *name, const hc_options *opt, unsigned *ret_read_locked);
 
 /*
  * Returns a hint (>= 0) at the count, read from the region header without checking any

@@ -254,6 +254,10 @@ int region_open_lock_file(int dirfd, const struct scope *sc, const struct region
                 return q;
         if (st.st_nlink == 0)
                 return -ESTALE;
+        /* Its owner puts right a mode that lets in a class that may not write the region
+         * (the region's mode was changed since): nobody who may only read may lock. */
+        if (st.st_uid == geteuid() && !r->foreign && (st.st_mode & 07777) != lock_file_mode(r->mode))
+                (void) fchmod(fd, lock_file_mode(r->mode));
         *ret_fd = TAKE_FD(fd);
         return 0;
 }

@@ -25,6 +25,10 @@ int seat_transient(int fd, unsigned first, unsigned n);
 /* Counts the held seats FIRST..FIRST+N-1 (N <= 64) and sets their bits in *RET_MASK. */
 int seat_count(int fd, unsigned first, unsigned n, uint64_t *ret_mask);
 
+/* The seats among FIRST..FIRST+N-1 (N <= 64) that other descriptions hold only read
+ * locks on (bit i: seat FIRST + i): not held, and never counted. */
+uint64_t seat_read_locked(int fd, unsigned first, unsigned n);
+
 /* Read locks: a reaper's on one free seat, a retirer's on a range. 0 or -EAGAIN. */
 int seat_read_lock(int fd, unsigned first, unsigned n);
 void seat_read_unlock(int fd, unsigned first, unsigned n);
