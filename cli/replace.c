@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "cleanup.h"
 #include "instance.h"
 #include "run.h"
