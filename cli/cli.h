@@ -72,8 +72,6 @@ enum { RESTART_NO, RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_ON_SUCCESS };
 /* run --on-lost */
 enum { ON_LOST_TERM, ON_LOST_KILL, ON_LOST_IGNORE };
 
-/* Prints a usage error as message_error() does, then the --help hint, and exits 64. */
-_Noreturn void usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 /* run's defaults (headcount(1)) */
 #define RESTART_SEC_DEFAULT_MS 100
@@ -103,14 +101,8 @@ bool command_usage(const char *name, const char *const *options, const char *con
 /* Prints the columns of 'list' or 'names' (COMMAND) and their defaults (list.c). */
 void list_columns_usage(const char *command);
 
-/* Says on stderr that "cannot VERB region 'NAME'" and why, in words that say what to do
- * where strerror() would not (explain.c): a region of another owner, a file that is no
- * region, a directory that does not exist. */
-void region_error(const struct cli *c, const char *verb, int r);
-
-/* run.c: says who holds the seats when none is free (-EBUSY) or that none came (-ETIMEDOUT). */
-
-/* Where the library explains a failure in the fleet scope (hc_options.error_text). */
+/* Where the library explains a failure in the fleet scope (hc_options.error_text):
+ * errors.c shows it. */
 extern char cli_error_text[512];
 
 /* Options for the library from the scope part of the command line. */
@@ -119,13 +111,5 @@ extern char cli_error_text[512];
                    .dir = (c)->fleet ? (c)->fleet_dir : (c)->dir,                       \
                    .error_text = cli_error_text, .error_text_size = sizeof cli_error_text, \
                    __VA_ARGS__)
-
-/*
- * Prints the one line for the failed call that returned R, "WHAT: <reason>", and returns
- * the exit status. In the fleet scope the reason is the agent's own (etcd's message, the
- * endpoint it cannot reach), and no serving headcountd (-EHOSTDOWN) or no etcd
- * (-EHOSTUNREACH) exits EXIT_NO_FLEET; everything else exits 1.
- */
-int region_failure(const struct cli *c, const char *verb, int r);
 
 #endif

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "cli.h"
 #include "escape.h"
 #include "stdio-fds.h"
@@ -146,17 +147,6 @@ static const struct command commands[] = {
         { "help",   false, 0,                                             NULL           },
 };
 
-char cli_error_text[512];
-
-_Noreturn void usage_error(const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        message_verror(format, ap);
-        va_end(ap);
-        message_usage_hint();
-        exit(EXIT_USAGE);
-}
 
 static _Noreturn void usage(void) {
         FILE *out = stdout;
@@ -787,29 +777,6 @@ static int command_remove(const struct cli *c) {
         if (r < 0)
                 return region_failure(c, "remove", r);
         return EXIT_SUCCESS;
-}
-
-/* Says why a call on region C->name failed, in one line, and returns the exit status: in
- * the fleet scope from the agent's own words (69 when no agent serves the scope or it
- * cannot reach etcd), elsewhere as region_error() explains local failures. */
-int region_failure(const struct cli *c, const char *verb, int r) {
-        if (!c->fleet) {
-                region_error(c, verb, r);
-                return EXIT_FAILURE;
-        }
-        if (r == -EHOSTDOWN) {
-                message_error("%s; start one with 'headcountd --etcd URL' (see headcountd(8))",
-                              cli_error_text[0] ? cli_error_text
-                                                : "no headcountd serves the fleet scope");
-                return EXIT_NO_FLEET;
-        }
-        if (c->name)
-                message_error("cannot %s region '%s' in the fleet scope: %s", verb, c->name,
-                              cli_error_text[0] ? cli_error_text : strerror(-r));
-        else
-                message_error("cannot %s in the fleet scope: %s", verb,
-                              cli_error_text[0] ? cli_error_text : strerror(-r));
-        return r == -EHOSTUNREACH ? EXIT_NO_FLEET : EXIT_FAILURE;
 }
 
 /* A directory the user named (--dir, $HEADCOUNT_DIR) must exist, for every command: a

@@ -43,6 +43,7 @@
 #include <json-c/printbuf.h>
 #include <libsmartcols/libsmartcols.h>
 
+#include "errors.h"
 #include "cli.h"
 #include "escape.h"
 #include "instance.h"

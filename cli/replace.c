@@ -54,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "cleanup.h"
 #include "instance.h"
 #include "run.h"

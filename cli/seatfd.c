@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "cli.h"
 #include "run.h"
 
@@ -65,7 +66,7 @@ int command_join(const struct cli *c) {
                                             .timeout_ms = c->timeout_ms), c->fd, pid);
         if (r == -EBUSY || r == -ETIMEDOUT) {
                 if (!c->quiet)
-                        run_report_full(c, r);
+                        report_no_seat(c, r);
                 return c->conflict_exit_code;
         }
         if (r == -ESRCH) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Errors that say what to do. strerror() says "Operation not permitted" for a region that
+ * headcount(1)'s error messages: usage errors, a failed call's one line (region_failure()),
+ * who holds the seats when none is free, and errors that say what to do. strerror() says "Operation not permitted" for a region that
  * another user made first in the system scope, and "Bad message" for an empty file that
  * touch(1) or flock(1) left where a region should be; the user needs to hear whose file
  * it is, or what it is, and how to get rid of it. We look at the file once more, only to
@@ -13,7 +14,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "errors.h"
 #include "cli.h"
+#include "instance.h"
+
+/* Where the library explains a failure in the fleet scope (hc_options.error_text). */
+char cli_error_text[512];
 
 /* The scope directory of C's name and the bare name, as the library resolves them. */
 static int region_where(const struct cli *c, char *dir, size_t len, const char **ret_bare) {
@@ -132,4 +141,92 @@ void region_error(const struct cli *c, const char *verb, int r) {
         }
 plain:
         message_error("cannot %s region '%s': %s", verb, c->name ? c->name : "", strerror(-r));
+}
+
+_Noreturn void usage_error(const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        message_verror(format, ap);
+        va_end(ap);
+        message_usage_hint();
+        exit(EXIT_USAGE);
+}
+
+/* Says why a call on region C->name failed, in one line, and returns the exit status: in
+ * the fleet scope from the agent's own words (69 when no agent serves the scope or it
+ * cannot reach etcd), elsewhere as region_error() explains local failures. */
+int region_failure(const struct cli *c, const char *verb, int r) {
+        if (!c->fleet) {
+                region_error(c, verb, r);
+                return EXIT_FAILURE;
+        }
+        if (r == -EHOSTDOWN) {
+                message_error("%s; start one with 'headcountd --etcd URL' (see headcountd(8))",
+                              cli_error_text[0] ? cli_error_text
+                                                : "no headcountd serves the fleet scope");
+                return EXIT_NO_FLEET;
+        }
+        if (c->name)
+                message_error("cannot %s region '%s' in the fleet scope: %s", verb, c->name,
+                              cli_error_text[0] ? cli_error_text : strerror(-r));
+        else
+                message_error("cannot %s in the fleet scope: %s", verb,
+                              cli_error_text[0] ? cli_error_text : strerror(-r));
+        return r == -EHOSTUNREACH ? EXIT_NO_FLEET : EXIT_FAILURE;
+}
+
+/* As report_no_seat() in the fleet scope, where a pid means something on its host only,
+ * and is a claim unless the agent verified it. */
+static void report_full_fleet(const struct cli *c) {
+        hc_fleet_instance *list = NULL;
+        char holders[320] = "";
+        size_t len = 0;
+        int n;
+
+        n = hc_fleet_list(c->name, CLI_OPTIONS(c), &list);
+        for (int i = 0; i < n && i < (int) c->max && len < sizeof holders - 100; i++)
+                len += (size_t) snprintf(holders + len, sizeof holders - len, "%spid %d%s on %s",
+                                         len ? ", " : "", (int) list[i].instance.pid,
+                                         instance_verified(&list[i].instance) ? "" :
+                                         " (unverified)", list[i].host);
+        free(list);
+        if (len > 0)
+                message_error("no free seat in fleet region '%s': held by %s", c->name, holders);
+        else
+                message_error("no free seat in fleet region '%s'", c->name);
+}
+
+/* Says who holds the seats we could have had: with --max 1, who is already running. A
+ * PID is only as good as its record: "pid 2 in another PID namespace", "pid 1234
+ * (unverified)" say so. */
+void report_no_seat(const struct cli *c, int r) {
+        hc_instance *list = NULL;
+        char holders[320] = "";
+        size_t len = 0;
+        int n;
+
+        if (r == -ETIMEDOUT) {
+                message_error("no free seat in region '%s' within the timeout", c->name);
+                return;
+        }
+        if (c->fleet) {
+                report_full_fleet(c);
+                return;
+        }
+        n = hc_list(c->name, CLI_OPTIONS(c), &list);
+        for (int i = 0; i < n && len < sizeof holders - INSTANCE_DESCRIPTION_MAX - 2; i++) {
+                char who[INSTANCE_DESCRIPTION_MAX];
+
+                if (list[i].slot >= c->max || (list[i].flags & HC_INSTANCE_NO_RECORD))
+                        continue;
+                len += (size_t) snprintf(holders + len, sizeof holders - len, "%s%s",
+                                         len ? ", " : "",
+                                         instance_describe(&list[i], who, sizeof who));
+        }
+        free(list);
+        if (len > 0)
+                message_error("no free seat in region '%s': held by %s", c->name, holders);
+        else
+                message_error("no free seat in region '%s'", c->name);
 }
