@@ -30,7 +30,8 @@ enum {
 
 /* Everything the command line said, checked. */
 struct cli {
-        const char *command;    /* "run", "count", ... */
+        int command_id;         /* CMD_* (options.h) */
+        const char *command;    /* its name: "run", "count", ... */
         const char *name;       /* the region; NULL for 'names' */
         char **cmd;             /* run: the command and its arguments; send: the words */
 
@@ -78,15 +79,9 @@ enum { ON_LOST_TERM, ON_LOST_KILL, ON_LOST_IGNORE };
 #define KILL_AFTER_DEFAULT_MS 5000          /* --replace */
 #define KILL_AFTER_LOST_DEFAULT_MS 2000     /* --on-lost=term */
 
-/* Checks how run's options combine, once they are all parsed; exits 64 when they do not.
- * The flags say which of the options were given. */
-void run_check_options(struct cli *c, bool wait, bool kill_after, bool restart_sec,
-                       bool on_lost);
-
 /* The commands; each returns the process's exit status. */
 int command_run(const struct cli *c);
 int command_list(const struct cli *c);
-void note_read_locked(const struct cli *c, unsigned n);   /* count, list: one line */
 int command_names(const struct cli *c);
 int command_send(const struct cli *c);
 int command_path(const struct cli *c);          /* seatfd.c: a seat held by a shell's fd */

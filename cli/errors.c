@@ -143,14 +143,14 @@ plain:
         message_error("cannot %s region '%s': %s", verb, c->name ? c->name : "", strerror(-r));
 }
 
-_Noreturn void usage_error(const char *format, ...) {
+int usage_error(const char *format, ...) {
         va_list ap;
 
         va_start(ap, format);
         message_verror(format, ap);
         va_end(ap);
         message_usage_hint();
-        exit(EXIT_USAGE);
+        return EXIT_USAGE;
 }
 
 /* Says why a call on region C->name failed, in one line, and returns the exit status: in
@@ -229,4 +229,13 @@ void report_no_seat(const struct cli *c, int r) {
                 message_error("no free seat in region '%s': held by %s", c->name, holders);
         else
                 message_error("no free seat in region '%s'", c->name);
+}
+
+/* One line on stderr when seats were found read-locked: none of them counts as held,
+ * and nobody can take them while the locks last. */
+void note_read_locked(const struct cli *c, unsigned n) {
+        if (n > 0)
+                message_error("region '%s': %u seat%s read-locked by someone else: not held, not "
+                              "counted, and nobody can take %s while the lock lasts",
+                              c->name, n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
 }

@@ -5,8 +5,9 @@
 
 #include "cli.h"
 
-/* Prints a usage error as message_error() does, then the --help hint, and exits 64. */
-_Noreturn void usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
+/* Prints a usage error as message_error() does, then the --help hint; returns EXIT_USAGE
+ * (64), for the caller to return. */
+int usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 /* Says on stderr that "cannot VERB region 'NAME'" and why, in words that say what to do
  * where strerror() would not: a region of another owner, a file that is no
@@ -24,5 +25,8 @@ int region_failure(const struct cli *c, const char *verb, int r);
 /* Says who holds the seats we could have had, after a join failed with R (-EBUSY), or
  * that none came in time (-ETIMEDOUT). */
 void report_no_seat(const struct cli *c, int r);
+
+/* count, list: one line when N seats were found read-locked by someone else. */
+void note_read_locked(const struct cli *c, unsigned n);
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * 'headcount COMMAND --help' and 'headcount help COMMAND': one command's own usage. Its
- * options are not written here per command: the parser (headcount.c) passes the options
+ * options are not written here per command: the parser (options.c) passes the options
  * its table lets the command take, and each is printed from the one row below that
  * describes it, so that a command's help lists exactly what the parser accepts.
  */

@@ -148,10 +148,11 @@ struct selection {
         size_t n;
 };
 
-static void select_column(struct selection *s, int col) {
+static int select_column(struct selection *s, int col) {
         if (s->n == COLUMNS_MAX)
-                usage_error("more than %d columns given to --output", COLUMNS_MAX);
+                return usage_error("more than %d columns given to --output", COLUMNS_MAX);
         s->cols[s->n++] = col;
+        return 0;
 }
 
 /* The column called NAME (any case, LEN bytes) among those of IN, or -1. */
@@ -165,23 +166,23 @@ static int find_column(const char *name, size_t len, unsigned in) {
 
 /* The columns to print: --output-all; or those --output names, comma-separated, a list
  * that starts with '+' adding to the defaults; or the defaults. A name that is no column
- * of this table is a usage error that lists the valid ones. */
-static void select_columns(const struct cli *c, unsigned in, const int *defaults,
-                           struct selection *ret) {
+ * of this table is a usage error that lists the valid ones: EXIT_USAGE, else 0. */
+static int select_columns(const struct cli *c, unsigned in, const int *defaults,
+                          struct selection *ret) {
         const char *p = c->output;
 
         ret->n = 0;
         if (c->output_all) {
                 for (size_t i = 0; i < ELEMENTSOF(columns); i++)
                         if (columns[i].in & in)
-                                select_column(ret, (int) i);
-                return;
+                                (void) select_column(ret, (int) i);     /* fewer than the max */
+                return 0;
         }
         if (!p || *p == '+')
                 for (const int *d = defaults; *d != COL_END; d++)
-                        select_column(ret, *d);
+                        (void) select_column(ret, *d);
         if (!p)
-                return;
+                return 0;
         if (*p == '+')
                 p++;
         for (;;) {
@@ -194,12 +195,13 @@ static void select_columns(const struct cli *c, unsigned in, const int *defaults
                         for (size_t i = 0; i < ELEMENTSOF(columns); i++)
                                 if (columns[i].in & in)
                                         append(valid, sizeof valid, ", ", columns[i].name);
-                        usage_error("unknown column '%.*s' for '%s'; valid columns: %s",
-                                    (int) len, p, c->command, valid);
+                        return usage_error("unknown column '%.*s' for '%s'; valid columns: %s",
+                                           (int) len, p, c->command, valid);
                 }
-                select_column(ret, col);
+                if (select_column(ret, col) != 0)
+                        return EXIT_USAGE;
                 if (p[len] == '\0')
-                        break;
+                        return 0;
                 p += len + 1;
         }
 }
@@ -573,9 +575,11 @@ int command_list(const struct cli *c) {
         unsigned unreadable = 0;
         int n, r = 0;
 
-        select_columns(c, fleet ? IN_FLEET : IN_LOCAL,
-                       fleet ? (c->json ? default_fleet_json : default_fleet_text)
-                             : (c->json ? default_local_json : default_local_text), &t.sel);
+        if (select_columns(c, fleet ? IN_FLEET : IN_LOCAL,
+                           fleet ? (c->json ? default_fleet_json : default_fleet_text)
+                                 : (c->json ? default_local_json : default_local_text),
+                           &t.sel) != 0)
+                return EXIT_USAGE;
         if (fleet)
                 n = hc_fleet_list(c->name, CLI_OPTIONS(c), &flist);
         else
@@ -709,7 +713,9 @@ int command_names(const struct cli *c) {
         char dir[4096];
         int r, ret = EXIT_SUCCESS;
 
-        select_columns(c, IN_NAMES, c->fleet ? default_names_fleet : default_names, &t.sel);
+        if (select_columns(c, IN_NAMES, c->fleet ? default_names_fleet : default_names,
+                           &t.sel) != 0)
+                return EXIT_USAGE;
 
         r = hc_names(CLI_OPTIONS(c), collect, &e);
         if (r < 0 && c->fleet) {

@@ -35,24 +35,6 @@
 #include "child.h"
 #include "run.h"
 
-void run_check_options(struct cli *c, bool wait, bool kill_after, bool restart_sec,
-                       bool on_lost) {
-        bool fleet = c->fleet;
-
-        if (c->replace && wait)
-                usage_error("--replace and --wait exclude each other");
-        if (c->replace && fleet)
-                usage_error("--replace does not apply to the fleet scope");
-        if (kill_after && !c->replace && !fleet)
-                usage_error("--kill-after needs --replace or the fleet scope");
-        if (restart_sec && c->restart == RESTART_NO)
-                usage_error("--restart-sec needs --restart");
-        if (on_lost && !fleet)
-                usage_error("--on-lost applies to the fleet scope only");
-        if (!kill_after)
-                c->kill_after_ms = c->replace ? KILL_AFTER_DEFAULT_MS : KILL_AFTER_LOST_DEFAULT_MS;
-}
-
 /* The fleet scope: the fence for CMD, and the descriptor that says the seat is lost. */
 static void fleet_setup(struct run *r) {
         uint64_t fence;
