@@ -57,12 +57,12 @@ void __gcov_dump(void);
 void die_at(const char *point);
 
 /* One suite per module of lib/. */
-Suite *suite_name(void);
+Suite *suite_scope(void);
 Suite *suite_region(void);
-Suite *suite_slot(void);
-Suite *suite_lock(void);
+Suite *suite_join(void);
+Suite *suite_mutex(void);
 Suite *suite_wait(void);
-Suite *suite_forward(void);
+Suite *suite_listen(void);
 Suite *suite_data(void);
 Suite *suite_section(void);
 Suite *suite_fleet(void);

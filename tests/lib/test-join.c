@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Seats: the limit, the exact count, records, crashes, fork and exec (lib/slot.c). */
+/* Joining: the limit, the exact count, records, crashes, fork and exec (lib/join.c,
+ * lib/seat.c, lib/count.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -823,8 +824,8 @@ START_TEST(test_slot_departure)
 }
 END_TEST
 
-Suite *suite_slot(void) {
-        Suite *s = suite_create("slot");
+Suite *suite_join(void) {
+        Suite *s = suite_create("join");
         TCase *tc;
 
         tc = tcase_new("core", 60);
