@@ -32,6 +32,7 @@
 #include "headcountd.h"
 #include "instance.h"
 #include "log.h"
+#include "metrics.h"
 #include "message.h"
 #include "notify.h"
 #include "own-dir.h"
@@ -65,6 +66,7 @@ static char arg_etcd_password[ETCD_PASSWORD_MAX + 1];
 /* Caps on each uid but root at the fleet agent (0: the defaults, headcountd(8)). */
 static unsigned arg_fleet_user_connections;
 static unsigned arg_fleet_user_names;
+static const char *arg_metrics_file;
 
 static void help(void) {
         printf("Usage:\n"
@@ -80,6 +82,8 @@ static void help(void) {
                "     --bus <bus>            serve D-Bus on 'user', 'system' or 'none'\n"
                "                            (default: the system bus for --system, else user)\n"
                "     --log-target <target>  'auto' (default), 'journal' or 'stderr'\n"
+               "     --metrics-file <file>  keep <file> up to date in Prometheus' text format\n"
+               "                            (node_exporter's textfile collector)\n"
                " -v, --verbose              log debug messages too\n"
                "\n"
                "Fleet agent (the fleet scope, across hosts):\n"
@@ -305,6 +309,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_ETCD_PASSWORD_FILE,
                 ARG_FLEET_USER_CONNECTIONS,
                 ARG_FLEET_USER_NAMES,
+                ARG_METRICS_FILE,
         };
         static const struct option options[] = {
                 { "user",       no_argument,       NULL, ARG_USER       },
@@ -325,6 +330,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "etcd-password-file", required_argument, NULL, ARG_ETCD_PASSWORD_FILE },
                 { "fleet-user-connections", required_argument, NULL, ARG_FLEET_USER_CONNECTIONS },
                 { "fleet-user-names",       required_argument, NULL, ARG_FLEET_USER_NAMES       },
+                { "metrics-file", required_argument, NULL, ARG_METRICS_FILE },
                 { "help",       no_argument,       NULL, 'h'            },
                 { "version",    no_argument,       NULL, 'V'            },
                 {}
@@ -418,6 +424,11 @@ static int parse_argv(int argc, char *argv[]) {
                         if (parse_cap(optarg, &arg_fleet_user_names) < 0)
                                 return usage_error("invalid number of names (1 to 1000000)",
                                                    optarg);
+                        break;
+                case ARG_METRICS_FILE:
+                        if (!optarg[0] || optarg[strlen(optarg) - 1] == '/')
+                                return usage_error("invalid --metrics-file value", optarg);
+                        arg_metrics_file = optarg;
                         break;
                 case 'h':
                         help();
@@ -615,7 +626,10 @@ static int on_ready_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 /* The fleet thread said something changed (fleet-bridge.c): STATUS=, FleetState, and
  * READY=1 at the first lease. */
 static void on_fleet_count_changed(void *userdata, const char *name, unsigned count) {
-        manager_bus_fleet_count_changed(userdata, name, count);
+        Manager *m = userdata;
+
+        manager_bus_fleet_count_changed(m, name, count);
+        metrics_fleet_count(m->metrics, name, count);
 }
 
 static void on_fleet_health_changed(void *userdata) {
@@ -625,6 +639,7 @@ static void on_fleet_health_changed(void *userdata) {
 
         status_update(m);
         manager_bus_fleet_state_changed(m);
+        metrics_changed(m->metrics);
         if (m->ready && (h->state == FLEET_STATE_HELD || h->state == FLEET_STATE_LATE))
                 send_ready(m);
 #endif
@@ -807,6 +822,28 @@ static void manager_release_scope(Manager *m) {
                 m->lock_dir_fd = (close(m->lock_dir_fd), -1);
 }
 
+/* What the monitor sees goes out on the bus, and into the metrics file. */
+static void on_count_changed(Manager *m, const char *name, int count) {
+        manager_bus_count_changed(m, name, count);
+        metrics_changed(m->metrics);
+}
+
+static void on_instance_event(Manager *m, const char *name, const char *event,
+                              const hc_instance *in) {
+        manager_bus_instance_event(m, name, event, in);
+        metrics_event(m->metrics, event);
+}
+
+static void on_region_added(Manager *m, const char *name) {
+        manager_bus_region_added(m, name);
+        metrics_changed(m->metrics);
+}
+
+static void on_region_removed(Manager *m, const char *name) {
+        manager_bus_region_removed(m, name);
+        metrics_changed(m->metrics);
+}
+
 static int manager_start(Manager *m) {
         uint64_t now;
         sigset_t mask;
@@ -841,10 +878,10 @@ static int manager_start(Manager *m) {
 
         /* what the monitor sees goes out on the bus, and into STATUS= */
         m->events = (MonitorEvents) {
-                .count_changed = manager_bus_count_changed,
-                .instance_event = manager_bus_instance_event,
-                .region_added = manager_bus_region_added,
-                .region_removed = manager_bus_region_removed,
+                .count_changed = on_count_changed,
+                .instance_event = on_instance_event,
+                .region_added = on_region_added,
+                .region_removed = on_region_removed,
                 .changed = status_update,
         };
         k = sd_event_add_time(m->event, &m->status_source, CLOCK_MONOTONIC, 0, 1000, on_status, m);
@@ -855,6 +892,11 @@ static int manager_start(Manager *m) {
         k = manager_monitor_start(m);
         if (k < 0)
                 return k;
+        if (arg_metrics_file) {
+                k = metrics_new(m, arg_metrics_file, &m->metrics);
+                if (k < 0)
+                        return k;
+        }
 
         if (m->bus_type != HCD_BUS_NONE) {
                 k = manager_bus_start(m);
@@ -946,6 +988,7 @@ static void manager_done(Manager *m) {
         m->fleet = fleet_bridge_free(m->fleet);
 #endif
         m->ready_timer = sd_event_source_disable_unref(m->ready_timer);
+        m->metrics = metrics_free(m->metrics);
         manager_monitor_stop(m);
         m->status_source = sd_event_source_disable_unref(m->status_source);
         m->watchdog_source = sd_event_source_disable_unref(m->watchdog_source);

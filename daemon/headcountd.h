@@ -60,6 +60,7 @@ enum {
 
 typedef struct Manager Manager;
 typedef struct FleetBridge FleetBridge;
+typedef struct Metrics Metrics;
 typedef struct Region Region;
 typedef struct Holder Holder;
 
@@ -127,6 +128,7 @@ struct Manager {
         sd_event_source *watchdog_source;
         uint64_t watchdog_usec;
         char *status;                            /* the last STATUS= sent */
+        Metrics *metrics;                        /* --metrics-file (metrics.c), or NULL */
         FleetBridge *fleet;                      /* --etcd: the fleet agent's thread
                                                   * (fleet-bridge.c): all we see of it */
         bool ready_sent;                         /* READY=1 went out */
