@@ -87,9 +87,8 @@ int run_restart(struct run *r) {
                         delay = c->restart_sec_ms;
         }
 
-        /* the last CMD killed by a signal died holding the seat: monitors are told so */
-        r->slot = ran && w == RUN_EXITED && WIFSIGNALED(status) && !r->lost ?
-                hc_abandon(r->slot) : hc_leave(r->slot);
+        /* a leave that says how the last CMD ended (run.c) */
+        r->slot = ran && w == RUN_EXITED ? hc_leave_status(r->slot, status) : hc_leave(r->slot);
         if (w < 0) {
                 message_error("cannot wait for '%s': %s", c->cmd[0], strerror(-w));
                 return EXIT_FAILURE;

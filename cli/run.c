@@ -92,9 +92,10 @@ int command_run(const struct cli *c) {
         pid_t pid = r.pid;
         w = run_wait(&r, -1, &status);
         run_lost_cleanup(&r, pid);
-        /* CMD killed by a signal died holding the seat: monitors are told so */
-        r.slot = w == RUN_EXITED && WIFSIGNALED(status) && !r.lost ?
-                hc_abandon(r.slot) : hc_leave(r.slot);
+        /* a leave that says how CMD ended, by its exit code or its signal (SIGTERM to us
+         * included: we passed it on and waited); only a wrapper killed without a chance to
+         * leave is a death */
+        r.slot = w == RUN_EXITED ? hc_leave_status(r.slot, status) : hc_leave(r.slot);
         if (w < 0) {
                 message_error("cannot wait for '%s': %s", c->cmd[0], strerror(-w));
                 return EXIT_FAILURE;

@@ -85,6 +85,8 @@ struct Region {
         bool reap_pending;               /* a holder died while someone else held the
                                           * region lock: reap from the retry timer */
         uint64_t not_before_usec;        /* a costly region is listed again no sooner */
+        void *seen;                      /* journal.c: what we logged of each seat's runs */
+        unsigned n_seen;
 };
 
 /* What the region monitor tells the rest of the daemon (set by headcountd.c). */

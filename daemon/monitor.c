@@ -55,6 +55,7 @@
 #endif
 #include "headcountd.h"
 #include "instance.h"
+#include "journal.h"
 #include "log.h"
 #include "notify.h"
 #include "time-util.h"
@@ -82,6 +83,7 @@ static Region *region_free(Region *r) {
         for (size_t i = 0; i < r->n_holders; i++)
                 holder_free(r->holders[i]);
         free(r->holders);
+        journal_stop(r);
         (void) hc_region_close(r->handle);
         free(r->name);
         free(r);
@@ -182,6 +184,11 @@ int manager_track_region(Manager *m, const char *name, Region **ret) {
         r->manager = m;
         r->handle = handle;
         r->capacity = hc_region_capacity(handle);
+        /* a region that appears while we watch: all its runs are news */
+        if (journal_start(r, m->ready) < 0) {
+                region_free(r);
+                return -ENOMEM;
+        }
         m->regions[m->n_regions++] = r;
         qsort(m->regions, m->n_regions, sizeof(Region *), region_compare);
 
@@ -212,6 +219,9 @@ static int region_reopen(Region *r) {
         (void) hc_region_close(r->handle);
         r->handle = handle;
         r->capacity = hc_region_capacity(handle);
+        /* another file under the name: its runs are all news */
+        if (journal_start(r, true) < 0)
+                return log_oom();
         return 0;
 }
 
@@ -326,41 +336,6 @@ static void holder_watch(Holder *h) {
 }
 
 /*
- * Whether a holder whose seat just went is dying: its pidfd is readable, or it is
- * already past the point of no return in do_exit(). The kernel releases a dying
- * process's locks (exit_files()) before it makes the pidfd readable (exit_notify()),
- * so a count may see the seat go before the pidfd says why; PF_EXITING is set before
- * both. Only the log's wording depends on it.
- */
-static bool holder_exiting(const Holder *h) {
-        struct pollfd p = { .fd = sd_event_source_get_io_fd(h->pidfd_source), .events = POLLIN };
-        char path[64], buf[1024], *s;
-        unsigned long flags;
-        ssize_t n;
-        int fd;
-
-        if (p.fd < 0 || poll(&p, 1, 0) > 0)
-                return true;
-
-        (void) snprintf(path, sizeof path, "/proc/%i/stat", (int) h->instance.pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT || errno == ESRCH;
-        n = read(fd, buf, sizeof buf - 1);
-        (void) close(fd);
-        if (n <= 0)
-                return false;
-        buf[n] = '\0';
-        s = strrchr(buf, ')');           /* the command name may hold anything */
-        if (!s)
-                return false;
-        /* ") S ppid pgrp session tty_nr tpgid flags" */
-        if (sscanf(s + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
-                return s[2] == 'Z' || s[2] == 'X';
-        return (flags & 0x4 /* PF_EXITING */) || s[2] == 'Z' || s[2] == 'X';
-}
-
-/*
  * A record names the process that joined, and a seat's description may outlive it (a
  * script's background child keeps its fd 9 while the script's pid goes to somebody
  * else). So a holder is named as verified only when the kernel shows that it holds the
@@ -375,39 +350,16 @@ static void holder_prove(Region *r, hc_instance *in) {
                 in->flags |= HC_INSTANCE_UNVERIFIED;
 }
 
-/* The log names a holder as instance_describe() does: a PID from another namespace, from
- * a record another user may have written, or that the kernel does not show holding the
- * seat (holder_prove()) is not presented as a fact. */
-static void log_join(Region *r, const hc_instance *in, int count) {
-        Manager *m = r->manager;
+/* Before READY=1: who holds a seat when we start, at debug level, named as
+ * instance_describe() does: a PID from another namespace, from a record another user may
+ * have written, or that the kernel does not show holding the seat (holder_prove()) is not
+ * presented as a fact. Joins and leaves from then on are the journal's (journal.c). */
+static void log_holder(Region *r, const hc_instance *in) {
         char who[INSTANCE_DESCRIPTION_MAX];
 
         instance_describe(in, who, sizeof who);
-        if (!m->ready) {
-                log_region_event(LOG_DEBUG, "join", r->name, in, count,
-                                 "%s: %s holds slot %u", r->name, who, in->slot);
-                return;
-        }
-        log_region_event(LOG_INFO, "join", r->name, in, count,
-                         "%s: %s joined, slot %u (%i of %u seats held)",
-                         r->name, who, in->slot, count, r->capacity);
-        m->events.instance_event(m, r->name, "join", in);
-}
-
-static void log_leave(Region *r, const Holder *h, int count) {
-        const hc_instance *in = &h->instance;
-        char who[INSTANCE_DESCRIPTION_MAX];
-
-        instance_describe(in, who, sizeof who);
-        r->manager->events.instance_event(r->manager, r->name, h->exited ? "died" : "leave", in);
-        if (h->exited)
-                log_region_event(LOG_NOTICE, "died", r->name, in, count,
-                                 "%s: %s died holding slot %u; seat reaped (%i of %u seats held)",
-                                 r->name, who, in->slot, count, r->capacity);
-        else
-                log_region_event(LOG_INFO, "leave", r->name, in, count,
-                                 "%s: %s left, slot %u (%i of %u seats held)",
-                                 r->name, who, in->slot, count, r->capacity);
+        log_region_event(LOG_DEBUG, "join", r->name, in, r->count,
+                         "%s: %s holds slot %u", r->name, who, in->slot);
 }
 
 static Holder *holder_new(Region *r, const hc_instance *in) {
@@ -498,26 +450,21 @@ int region_refresh(Region *r, hc_instance **ret_list) {
                         next[n_next++] = h;
                 else
                         (void) log_oom();       /* counted, but not followed */
-                log_join(r, in, n);
+                if (!m->ready)
+                        log_holder(r, in);       /* joins and leaves are the journal's */
         }
         while (i < r->n_holders)
                 gone[n_gone++] = r->holders[i++];
 
-        for (size_t g = 0; g < n_gone; g++) {
-                /* The library can tell: a leave erases the record before the seat goes, so
-                 * a record that outlived its seat means a holder that died holding it. Only
-                 * when the seat was taken again since does the process tell instead. */
-                k = hc_region_departure(r->handle, gone[g]->instance.slot, gone[g]->instance.seq);
-                if (k >= 0)
-                        gone[g]->exited = k > 0;
-                else if (!gone[g]->exited && gone[g]->pidfd_source)
-                        gone[g]->exited = holder_exiting(gone[g]);
-                log_leave(r, gone[g], n);
+        for (size_t g = 0; g < n_gone; g++)
                 holder_free(gone[g]);
-        }
         free(r->holders);
         r->holders = next;
         r->n_holders = n_next;
+
+        /* every run that began or ended since the last look, from the seats' own rings:
+         * the listing only samples who holds a seat now */
+        journal_read(r, list, n, r->count);
 
         old = r->count;
         r->count = n;

@@ -18,6 +18,7 @@
 #include "join.h"
 #include "proc.h"
 #include "retire.h"
+#include "runs.h"
 #include "wait.h"
 
 #ifdef HC_TEST_HOOKS
@@ -113,6 +114,14 @@ _hc_public_ hc_slot *hc_leave(hc_slot *slot) {
         return NULL;
 }
 
+_hc_public_ hc_slot *hc_leave_status(hc_slot *slot, int status) {
+        if (slot && !slot->fleet) {
+                slot->has_status = true;
+                slot->status = status;
+        }
+        return hc_leave(slot);
+}
+
 _hc_public_ hc_slot *hc_abandon(hc_slot *slot) {
         if (slot && slot->fleet)
                 fleet_leave(slot, false);
@@ -201,6 +210,21 @@ _hc_public_ int hc_region_list(hc_region *rg, hc_instance **ret) {
                 return 0;
         }
         return handle_list(rg, ret);
+}
+
+_hc_public_ int hc_region_history(hc_region *rg, hc_run **ret) {
+        hc_assert_return(rg && ret, -EINVAL);
+        return runs_history(rg, ret);
+}
+
+_hc_public_ int hc_region_run_marks(hc_region *rg, uint64_t *ret, unsigned n) {
+        hc_assert_return(rg && ret, -EINVAL);
+        return runs_marks(rg, ret, n);
+}
+
+_hc_public_ int hc_region_seat_runs(hc_region *rg, unsigned slot, hc_run *ret) {
+        hc_assert_return(rg && ret, -EINVAL);
+        return runs_seat(rg, slot, ret);
 }
 
 _hc_public_ int hc_region_primary(hc_region *rg, hc_instance *ret) {
@@ -305,12 +329,13 @@ _hc_public_ int hc_count_read_locked(const char *name, const hc_options *opt, un
 }
 
 /* The calls by name that open the region, ask its handle one thing, and close it. */
-enum query_kind { Q_COUNT_APPROX, Q_LIST, Q_PRIMARY, Q_WAIT, Q_REAP, Q_REMOVE };
+enum query_kind { Q_COUNT_APPROX, Q_LIST, Q_PRIMARY, Q_WAIT, Q_REAP, Q_REMOVE, Q_HISTORY };
 
 struct query {
         enum query_kind what;
         hc_instance **list;      /* Q_LIST */
         hc_instance *one;        /* Q_PRIMARY */
+        hc_run **runs;           /* Q_HISTORY */
         unsigned below;          /* Q_WAIT */
         int timeout_ms;          /* Q_WAIT */
 };
@@ -341,6 +366,9 @@ static int by_name(const char *name, const hc_options *opt, unsigned flags, cons
         case Q_REMOVE:
                 r = region_retire(h);
                 break;
+        case Q_HISTORY:
+                r = hc_region_history(h, q->runs);
+                break;
         }
         handle_unref(h);
         return r;
@@ -355,6 +383,13 @@ _hc_public_ int hc_list(const char *name, const hc_options *opt, hc_instance **r
         if (fleet_scope(opt))
                 return fleet_list(name, opt, ret);
         return by_name(name, opt, HANDLE_FOREIGN, &(struct query) { Q_LIST, .list = ret });
+}
+
+_hc_public_ int hc_history(const char *name, const hc_options *opt, hc_run **ret) {
+        hc_assert_return(ret, -EINVAL);
+        if (fleet_scope(opt))
+                return -EOPNOTSUPP;
+        return by_name(name, opt, HANDLE_FOREIGN, &(struct query) { Q_HISTORY, .runs = ret });
 }
 
 _hc_public_ int hc_primary(const char *name, const hc_options *opt, hc_instance *ret) {

@@ -7,7 +7,8 @@
  *
  * A region NAME is these files in its scope directory:
  *
- *   NAME                       the region file: header, record table, user data
+ *   NAME                       the region file: header, record table, run marks, run
+ *                              rings, user data
  *   .NAME.<id>.<k>             lock file k (k = 0, 1, ...): holds no data; seat i is an
  *                              OFD write lock on byte HC_LOCK_BASE + i of lock file
  *                              i / HC_SEATS_PER_FILE; lock file 0 also carries the region
@@ -90,6 +91,49 @@ struct hc_slot_rec {
 _Static_assert(sizeof(struct hc_slot_rec) == 128, "two records per 256 bytes");
 _Static_assert(sizeof(struct hc_slot_rec) % 64 == 0, "records never share a cache line");
 
+/*
+ * Runs. Each seat has a ring of its last HC_RUNS_PER_SEAT runs, written only by the seat's
+ * holder while it holds the seat (no mutex: the seat lock keeps every other writer out),
+ * one entry per run: written when the holder's record first is ("running"), and again when
+ * it leaves ("left", with its exit status), before the seat is given back. An entry that
+ * still says "running" while a later run of its seat exists, or while its seat is free,
+ * is a holder that died holding the seat: readers infer it, nobody writes it.
+ *
+ * The run marks (one word per seat, HC_RUN_MARK(run, how)) say what the seat's ring last
+ * became; the holder writes its seat's mark after the entry, so that a reader (headcountd)
+ * finds which rings changed with one read of the marks, not of every ring.
+ *
+ * A region of 4096 seats carries 8 MiB of rings (allocated at creation, like the rest):
+ * 16 runs per seat is what keeps the last 16 runs of a region whose runs all take seat 0.
+ */
+#define HC_RUNS_PER_SEAT 16
+#define HC_RUN_MARK(run, how) ((uint64_t) (run) << 2 | (uint64_t) (how))
+#define HC_RUN_MARK_RUN(mark) ((mark) >> 2)
+#define HC_RUN_MARK_HOW(mark) ((unsigned) ((mark) & 3))
+
+enum {
+        HC_RUN_REC_RUNNING = 1,
+        HC_RUN_REC_LEFT = 2,
+};
+
+struct hc_run_rec {
+        uint64_t check;          /* run_check() of the rest, salted with the seat, the
+                                  * region id and the slot in the ring; 0: empty */
+        uint64_t run;            /* the seat's run number, 1, 2, ...: slot run % 16 */
+        uint64_t seq;            /* the record's seq: the host's monotonic ns at the join */
+        uint64_t ended_seq;      /* the same clock at the leave; 0 while running */
+        int64_t started_usec;    /* CLOCK_REALTIME of the join */
+        uint64_t pidns;          /* the holder's PID namespace */
+        int32_t pid;             /* the holder, as its record names it */
+        uint32_t uid;
+        uint16_t how;            /* HC_RUN_REC_* */
+        int16_t status;          /* -1: none; 0..255: exit code; 256 + N: signal N */
+        uint32_t boot;           /* the first four bytes of the holder's boot id */
+        char tag[HC_TAG_MAX];    /* NUL-padded, not NUL-terminated when full */
+};
+
+_Static_assert(sizeof(struct hc_run_rec) == 128, "two entries per 256 bytes");
+
 enum {
         HC_REGION_RETIRED = 1 << 0,      /* hc_remove() retired it; reopen by name */
         HC_REGION_SEEDED = 1 << 1,       /* the first hc_section_attach() copied its
@@ -136,6 +180,7 @@ struct hc_region_header {
 #define HC_REGION_FINGERPRINT ((uint32_t) (sizeof(struct hc_region_header)             \
                                            | sizeof(void *) << 8                        \
                                            | (sizeof(struct hc_slot_rec) / 8) << 16     \
+                                           | (uint32_t) HC_RUNS_PER_SEAT << 25          \
                                            | (uint32_t) (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) << 24))
 
 #endif

@@ -228,6 +228,15 @@ int hc_join(const char *name, const hc_options *opt, hc_slot **ret);
 hc_slot *hc_leave(hc_slot *slot);
 
 /*
+ * Gives the seat back as hc_leave() does, and records how the run it held ended in the
+ * region's history (hc_history()): STATUS is a wait status, as waitpid() gives it for a
+ * command that the caller ran while holding the seat (WIFEXITED: its exit code;
+ * WIFSIGNALED: its signal); a process that ends itself passes W_EXITCODE(code, 0), that
+ * is code << 8. hc_leave() records a leave without a status. Accepts NULL; returns NULL.
+ */
+hc_slot *hc_leave_status(hc_slot *slot, int status);
+
+/*
  * Gives the seat back as the kernel does when its holder dies: its record is left in
  * place, so that monitors (hc_region_departure(), headcountd) report a death, not a
  * leave. For a wrapper whose command, named by hc_slot_set_pid(), was killed holding the
@@ -313,6 +322,64 @@ int hc_count_approx(const char *name, const hc_options *opt);
  * Errors as hc_count(), and -ENOMEM.
  */
 int hc_list(const char *name, const hc_options *opt, hc_instance **ret);
+
+/* ---- History --------------------------------------------------------------------------- */
+
+/* How many runs each seat's history keeps: a region keeps at least its last 16 runs. */
+#define HC_RUNS_PER_SEAT_KEPT 16
+
+enum {
+        HC_RUN_RUNNING = 1,      /* it holds its seat */
+        HC_RUN_LEFT = 2,         /* it gave the seat back (hc_leave(), hc_leave_status()) */
+        HC_RUN_DIED = 3,         /* it lost the seat without leaving: killed, crashed, or
+                                  * hc_abandon() */
+};
+
+/* One run: a holding of a seat, from the join to the leave or death. */
+typedef struct hc_run {
+        unsigned slot;           /* the seat */
+        uint64_t run;            /* the seat's run number: 1, 2, ... */
+        pid_t pid;               /* as its record named it (see hc_instance) */
+        uid_t uid;
+        uint64_t seq;            /* the join, as hc_instance.seq */
+        uint64_t ended_seq;      /* the end on the clock of seq: the leave, or for a death
+                                  * the moment it was seen (the next run's join, or the
+                                  * call); 0 while running */
+        int64_t started_usec;    /* CLOCK_REALTIME of the join */
+        int64_t ended_usec;      /* CLOCK_REALTIME of the leave; 0 while running or for a
+                                  * death, whose moment nobody recorded */
+        uint64_t pidns;          /* inode of its PID namespace */
+        int how;                 /* HC_RUN_* */
+        int exit_status;         /* its exit code, 0..255, or -1 when none was recorded */
+        int signal;              /* the signal that ended it, or 0 */
+        unsigned flags;          /* HC_INSTANCE_OTHER_PIDNS, HC_INSTANCE_OTHER_BOOT, and
+                                  * HC_INSTANCE_UNVERIFIED: the region is writable by others,
+                                  * so everything in the entry is a claim */
+        char tag[HC_TAG_MAX + 1];/* NUL-terminated; may hold any other bytes */
+} hc_run;
+
+/*
+ * The region's recent runs, oldest first (by join): the last HC_RUNS_PER_SEAT_KEPT of
+ * each seat, finished or not. A holder writes its run when its record is written and
+ * again when it leaves; a run still "running" whose seat is free, or whose seat has had a
+ * later run, died. Needs no daemon. Returns their number n >= 0 and a malloc()ed array in
+ * *ret (NULL when n is 0). Errors as hc_list(). See hc_history(3).
+ */
+int hc_history(const char *name, const hc_options *opt, hc_run **ret);
+int hc_region_history(hc_region *rg, hc_run **ret);
+
+/*
+ * For monitors that follow every run (headcountd). hc_region_run_marks() stores in
+ * ret[0..n-1] one word per seat (n at most the capacity) that changes whenever the seat's
+ * runs change (a join or a leave; not a death, which nobody writes): a cheap way to find
+ * the seats to read again. Its value v says (v >> 2) the seat's latest run number and
+ * (v & 3) HC_RUN_RUNNING or HC_RUN_LEFT, as claimed by the region. hc_region_seat_runs()
+ * stores the runs of seat SLOT kept in the region, oldest first, in
+ * ret[0..HC_RUNS_PER_SEAT_KEPT-1], and returns their number. Both return -EINVAL or the
+ * errors of hc_region_list().
+ */
+int hc_region_run_marks(hc_region *rg, uint64_t *ret, unsigned n);
+int hc_region_seat_runs(hc_region *rg, unsigned slot, hc_run *ret);
 
 /*
  * Stores the primary instance in *ret: the live seat with the lowest sequence number

@@ -30,6 +30,7 @@
 #include "holder.h"
 #include "join.h"
 #include "proc.h"
+#include "runs.h"
 #include "seat.h"
 #include "util.h"
 #include "wait.h"
@@ -183,6 +184,8 @@ int join_handle(hc_region *h, const hc_options *opt, bool cold, hc_slot **ret) {
         }
         region_record_fill(&h->r, s->index, opt ? opt->tag : NULL, &s->rec);
         r = opt && (opt->flags & HC_RECORD_LATER) ? 0 : region_record_write(&h->r, s->index, &s->rec);
+        if (r == 0 && !(opt && (opt->flags & HC_RECORD_LATER)))
+                r = runs_begin(h, s->index, &s->rec, &s->run);
         if (r < 0) {
                 free(s);
                 goto fail;
@@ -231,8 +234,10 @@ static void leave(hc_slot *s, bool erase) {
         }
         /* the record goes first, so that nobody lists a seat we no longer hold, and all of
          * it: a record left on a free seat means a holder that died (count.c) */
-        if (erase)
+        if (erase) {
+                runs_end(h, s->index, &s->run, s->has_status ? s->status : RUNS_NO_STATUS);
                 region_record_erase(&h->r, s->index, s->rec.check);
+        }
         if (s->rg) {
                 seat_give_back(s->fd, s->index);
                 region_poke(&h->r);
@@ -265,8 +270,17 @@ void slot_abandon(hc_slot *s) {
 static int slot_rewrite(hc_slot *s) {
         if (s->pid != self_pid())
                 return -ESTALE;
+        int r;
+
         region_record_seal(&s->h->r, s->index, &s->rec);
-        return region_record_write(&s->h->r, s->index, &s->rec);
+        r = region_record_write(&s->h->r, s->index, &s->rec);
+        if (r < 0)
+                return r;
+        /* the run begins with the first record (HC_RECORD_LATER: when it names the holder) */
+        if (s->run.run == 0)
+                return runs_begin(s->h, s->index, &s->rec, &s->run);
+        runs_update(s->h, s->index, &s->rec, &s->run);
+        return 0;
 }
 
 int slot_set_pid(hc_slot *s, pid_t pid) {

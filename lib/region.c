@@ -104,6 +104,12 @@ uint64_t record_check(const struct hc_slot_rec *r, unsigned slot, uint64_t regio
                           sizeof *r - sizeof r->check) | 1;      /* never 0, which means empty */
 }
 
+uint64_t run_check(const struct hc_run_rec *e, unsigned slot, uint64_t region_id) {
+        /* salted apart from records, so that neither passes for the other */
+        return hash_words(region_id ^ ((uint64_t) slot << 32) ^ UINT64_C(0x52554e5352554e53),
+                          (const uint8_t *) e + sizeof e->check, sizeof *e - sizeof e->check) | 1;
+}
+
 unsigned region_lock_files(const struct region *r) {
         return region_files_for(r->capacity);
 }
@@ -201,6 +207,7 @@ int region_open(int dirfd, const struct scope *sc, const hc_options *opt, unsign
                 .ino = st.st_ino,
                 .mode = st.st_mode & 07777,
         };
+        header_runs_layout(h.capacity, h.table_offset, &ret->marks_offset, &ret->runs_offset);
         /* Mapped only when nobody but us (and root) can write the file: nobody else can
          * then shrink it under the mapping or plant anything in it. */
         if ((flags & REGION_MAP) && st.st_uid == geteuid() && !(st.st_mode & 0022)) {
@@ -551,6 +558,155 @@ void region_records_read(struct region *r, unsigned first, unsigned n, uint64_t 
         for (unsigned i = 0; i < n; i++)
                 if ((todo & (UINT64_C(1) << i)) && !(seen & (UINT64_C(1) << i)))
                         record_missing(first + i, NULL, &ret[out[i]]);
+}
+
+/* ---- Runs ---- */
+
+static off_t run_offset(const struct region *r, unsigned seat, unsigned place) {
+        return (off_t) (r->runs_offset + ((uint64_t) seat * HC_RUNS_PER_SEAT + place) * sizeof(struct hc_run_rec));
+}
+
+static off_t mark_offset(const struct region *r, unsigned seat) {
+        return (off_t) (r->marks_offset + (uint64_t) seat * sizeof(uint64_t));
+}
+
+void region_run_seal(const struct region *r, unsigned seat, struct hc_run_rec *e) {
+        e->check = run_check(e, seat, r->region_id);
+}
+
+void region_run_fill(const struct region *r, unsigned seat, const struct hc_slot_rec *rec, uint64_t run,
+                     struct hc_run_rec *ret) {
+        memset(ret, 0, sizeof *ret);
+        ret->run = run;
+        ret->seq = rec->seq;
+        ret->started_usec = rec->joined_usec;
+        ret->pidns = rec->pidns;
+        ret->pid = rec->pid;
+        ret->uid = rec->uid;
+        ret->how = HC_RUN_REC_RUNNING;
+        ret->status = -1;
+        memcpy(&ret->boot, rec->boot_id, sizeof ret->boot);
+        memcpy(ret->tag, rec->tag, sizeof ret->tag);
+        region_run_seal(r, seat, ret);
+}
+
+int region_run_write(struct region *r, unsigned seat, const struct hc_run_rec *e) {
+        uint64_t mark = HC_RUN_MARK(e->run, e->how);
+        unsigned place = (unsigned) (e->run % HC_RUNS_PER_SEAT);
+        int q;
+
+        uint64_t *mark_word;
+        bool mark_first = e->how == HC_RUN_REC_RUNNING;
+
+        if (seat >= r->capacity || !r->writable)
+                return -EINVAL;
+        /* A run's beginning moves the mark first and its end last: a reader that finds a
+         * mark ahead of the entries comes back for them, and one that finds a seat free
+         * under a mark that still says running reads the entry, which says "left" if the
+         * holder left. Either way a holder killed between the two writes is seen. */
+        if (r->mapped) {
+                uint64_t *d = (uint64_t *) ((char *) r->map + run_offset(r, seat, place));
+                const uint64_t *s = (const uint64_t *) e;
+
+                mark_word = (uint64_t *) ((char *) r->map + mark_offset(r, seat));
+                if (mark_first)
+                        __atomic_store_n(mark_word, mark, __ATOMIC_RELEASE);
+
+                /* as records: the check word cleared first and written last */
+                __atomic_store_n(&d[0], 0, __ATOMIC_RELAXED);
+                __atomic_thread_fence(__ATOMIC_RELEASE);
+                for (size_t i = 1; i < sizeof *e / 8; i++)
+                        __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
+                __atomic_store_n(&d[0], e->check, __ATOMIC_RELEASE);
+                if (!mark_first)
+                        __atomic_store_n(mark_word, mark, __ATOMIC_RELEASE);
+                return 0;
+        }
+        if (mark_first) {
+                q = pwrite_all(r->fd, &mark, sizeof mark, mark_offset(r, seat));
+                if (q < 0)
+                        return q;
+        }
+        q = pwrite_all(r->fd, e, sizeof *e, run_offset(r, seat, place));
+        if (q < 0 || mark_first)
+                return q;
+        return pwrite_all(r->fd, &mark, sizeof mark, mark_offset(r, seat));
+}
+
+uint64_t region_run_mark(struct region *r, unsigned seat) {
+        uint64_t v = 0;
+
+        if (seat >= r->capacity)
+                return 0;
+        if (r->mapped)
+                return __atomic_load_n((uint64_t *) ((char *) r->map + mark_offset(r, seat)), __ATOMIC_ACQUIRE);
+        if (pread(r->fd, &v, sizeof v, mark_offset(r, seat)) != sizeof v)
+                return 0;
+        return v;
+}
+
+int region_run_marks(struct region *r, uint64_t *ret) {
+        size_t size = (size_t) r->capacity * sizeof(uint64_t);
+
+        if (r->mapped) {
+                const uint64_t *m = (const uint64_t *) ((char *) r->map + r->marks_offset);
+                for (unsigned i = 0; i < r->capacity; i++)
+                        ret[i] = __atomic_load_n(&m[i], __ATOMIC_ACQUIRE);
+                return 0;
+        }
+        if (pread(r->fd, ret, size, (off_t) r->marks_offset) != (ssize_t) size)
+                return -EBADMSG;
+        return 0;
+}
+
+/* Whether entry E at PLACE of SEAT's ring is whole and says only what an entry may. */
+static bool run_valid(const struct region *r, const struct hc_run_rec *e, unsigned seat, unsigned place) {
+        return e->check != 0 && e->check == run_check(e, seat, r->region_id) &&
+                e->run > 0 && e->run % HC_RUNS_PER_SEAT == place && e->run < (UINT64_C(1) << 60) &&
+                (e->how == HC_RUN_REC_RUNNING || e->how == HC_RUN_REC_LEFT) &&
+                e->pid > 0 && e->status >= -1 && e->status < 256 + 128;
+}
+
+int region_runs_read(struct region *r, unsigned seat, struct hc_run_rec *ret) {
+        struct hc_run_rec buf[HC_RUNS_PER_SEAT], prev[HC_RUNS_PER_SEAT];
+        unsigned todo = (1u << HC_RUNS_PER_SEAT) - 1, n = 0;
+        size_t size = sizeof buf;
+
+        if (seat >= r->capacity)
+                return -EINVAL;
+        memset(ret, 0, size);
+        /* An entry caught while its holder writes it is read again, a few times, as
+         * records are (RECORD_READS); one that reads the same twice and fails is empty,
+         * damaged or forged, and is dropped. */
+        for (unsigned attempt = 0; todo && attempt < RECORD_READS; attempt++) {
+                if (attempt > 1)
+                        (void) sched_yield();
+                if (r->mapped) {
+                        const uint64_t *s = (const uint64_t *) ((char *) r->map + run_offset(r, seat, 0));
+                        uint64_t *d = (uint64_t *) buf;
+
+                        for (size_t i = 0; i < size / 8; i++)
+                                d[i] = __atomic_load_n(&s[i], __ATOMIC_ACQUIRE);
+                } else if (pread(r->fd, buf, size, run_offset(r, seat, 0)) != (ssize_t) size)
+                        return -EBADMSG;          /* shrunk under us: a damaged region */
+                for (unsigned p = 0; p < HC_RUNS_PER_SEAT; p++) {
+                        if (!(todo & (1u << p)))
+                                continue;
+                        if (buf[p].check == 0 || run_valid(r, &buf[p], seat, p) ||
+                            (attempt > 0 && memcmp(&buf[p], &prev[p], sizeof prev[p]) == 0)) {
+                                ret[p] = buf[p];
+                                todo &= ~(1u << p);
+                        } else
+                                prev[p] = buf[p];
+                }
+        }
+        for (unsigned p = 0; p < HC_RUNS_PER_SEAT; p++) {
+                if (run_valid(r, &ret[p], seat, p))
+                        n++;
+                else
+                        ret[p].run = 0;
+        }
+        return (int) n;
 }
 
 /* ---- Header words ---- */

@@ -35,6 +35,8 @@ struct region {
         uint64_t data_offset;
         uint64_t data_size;
         uint64_t file_size;
+        uint64_t marks_offset;
+        uint64_t runs_offset;
         uint64_t region_id;
         dev_t dev;
         ino_t ino;
@@ -68,6 +70,19 @@ bool region_record_present(struct region *r, unsigned seat);
 int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64_t *ret_listen_id);
 void region_records_read(struct region *r, unsigned first, unsigned n, uint64_t mask, hc_instance *ret);
 
+/* Runs (format.h). An entry is written at its place in its seat's ring, then the seat's
+ * mark; the holder of the seat is the only writer. */
+struct hc_run_rec;
+void region_run_fill(const struct region *r, unsigned seat, const struct hc_slot_rec *rec, uint64_t run,
+                     struct hc_run_rec *ret);
+void region_run_seal(const struct region *r, unsigned seat, struct hc_run_rec *e);
+int region_run_write(struct region *r, unsigned seat, const struct hc_run_rec *e);
+uint64_t region_run_mark(struct region *r, unsigned seat);
+int region_run_marks(struct region *r, uint64_t *ret);          /* capacity words */
+/* The valid entries of SEAT's ring, into RET[HC_RUNS_PER_SEAT] by place; an entry that
+ * is empty, torn every time or invalid has run 0. The number of valid ones. */
+int region_runs_read(struct region *r, unsigned seat, struct hc_run_rec *ret);
+
 /* Header words: hints and markers. */
 enum region_word {
         WORD_FLAGS, WORD_WAITERS, WORD_GENERATION, WORD_LIVE, WORD_DATA_LOCKED, WORD_LOCK_HELD, WORD_SEAT_HWM,
@@ -87,5 +102,6 @@ int region_data_map_over(struct region *r, void *addr, size_t size);
 /* Helpers for the tests and the fuzzers, which build headers of their own. */
 int header_check(const struct hc_region_header *h, uint64_t file_size);
 uint64_t record_check(const struct hc_slot_rec *r, unsigned slot, uint64_t region_id);
+uint64_t run_check(const struct hc_run_rec *e, unsigned slot, uint64_t region_id);
 
 #endif
