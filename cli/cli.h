@@ -82,6 +82,7 @@ enum { ON_LOST_TERM, ON_LOST_KILL, ON_LOST_IGNORE };
 /* The commands; each returns the process's exit status. */
 int command_run(const struct cli *c);
 int command_list(const struct cli *c);
+int command_history(const struct cli *c);
 int command_names(const struct cli *c);
 int command_send(const struct cli *c);
 int command_path(const struct cli *c);          /* seatfd.c: a seat held by a shell's fd */

@@ -154,6 +154,7 @@ static int (*const commands[_CMD_MAX])(const struct cli *c) = {
         [CMD_JOIN]   = command_join,
         [CMD_LEAVE]  = command_leave,
         [CMD_STATUS] = command_status,
+        [CMD_HISTORY] = command_history,
 };
 
 /* ---- Output errors (util-linux close_stdout) ---- */

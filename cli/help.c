@@ -26,6 +26,12 @@ static const struct {
           "\nPrint a table of the live instances, one line each. A PID marked '*' is from\n"
           "another PID namespace; one marked '?' is a claim: the region is writable by\n"
           "others, who may have written the record.\n" },
+        { "history",
+          " headcount [options] history [<option>...] <name>\n"
+          "\nPrint the last runs of region <name>, oldest first: who held a seat, when,\n"
+          "for how long, and how it ended (left with its exit status or signal, died\n"
+          "holding the seat, or still running). A region keeps its last 16 runs per seat.\n"
+          "Needs no daemon.\n" },
         { "names",
           " headcount [options] names [<option>...]\n"
           "\nPrint every region in the scope with its count. A file that is no region is\n"
@@ -96,6 +102,10 @@ static const struct {
         { "json", "list",
           " -J, --json                      print JSON: {\"instances\": [...]}, one object\n"
           "                                   per instance, keys the columns in lower case\n"
+          "                                   (default: those of the table, and flags)\n" },
+        { "json", "history",
+          " -J, --json                      print JSON: {\"runs\": [...]}, one object\n"
+          "                                   per run, keys the columns in lower case\n"
           "                                   (default: those of the table, and flags)\n" },
         { "json", "names",
           " -J, --json                      print JSON: {\"regions\": [...]}, one object\n"
@@ -193,7 +203,8 @@ bool command_usage(const char *name, const char *const *options, const char *con
                         for (size_t j = 0; options[j]; j++)
                                 print_option(name, options[j]);
                 }
-                if (strcmp(name, "list") == 0 || strcmp(name, "names") == 0) {
+                if (strcmp(name, "list") == 0 || strcmp(name, "names") == 0 ||
+                    strcmp(name, "history") == 0) {
                         putchar('\n');
                         list_columns_usage(name);
                 }

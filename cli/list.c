@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <locale.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,11 +58,13 @@ enum {
         IN_LOCAL = 1 << 0,      /* 'list' of a local scope */
         IN_FLEET = 1 << 1,      /* 'list' of the fleet scope */
         IN_NAMES = 1 << 2,      /* 'names' */
+        IN_HISTORY = 1 << 3,    /* 'history' */
 };
 
 enum {
         COL_SEAT, COL_RANK, COL_HOST, COL_PID, COL_UID, COL_USER, COL_COMMAND, COL_JOINED,
         COL_AGE, COL_SEQ, COL_FENCE, COL_TAG, COL_FLAGS, COL_NAME, COL_COUNT, COL_CAPACITY,
+        COL_STARTED, COL_ENDED, COL_DURATION, COL_HOW, COL_EXIT, COL_SIGNAL,
         COL_END = -1,           /* the end of a list of columns */
 };
 /* What a seat shows without its record. */
@@ -74,22 +77,28 @@ static const struct column {
         unsigned in;            /* IN_*: the tables that have it */
         int flags;              /* SCOLS_FL_* */
 } columns[] = {
-        [COL_SEAT]     = { "SEAT",     IN_LOCAL,            SCOLS_FL_RIGHT },
+        [COL_SEAT]     = { "SEAT",     IN_LOCAL | IN_HISTORY,            SCOLS_FL_RIGHT },
         [COL_RANK]     = { "RANK",     IN_FLEET,            SCOLS_FL_RIGHT },
         [COL_HOST]     = { "HOST",     IN_FLEET,            0              },
-        [COL_PID]      = { "PID",      IN_LOCAL | IN_FLEET, SCOLS_FL_RIGHT },
-        [COL_UID]      = { "UID",      IN_LOCAL | IN_FLEET, SCOLS_FL_RIGHT },
-        [COL_USER]     = { "USER",     IN_LOCAL | IN_FLEET, 0              },
+        [COL_PID]      = { "PID",      IN_LOCAL | IN_FLEET | IN_HISTORY, SCOLS_FL_RIGHT },
+        [COL_UID]      = { "UID",      IN_LOCAL | IN_FLEET | IN_HISTORY, SCOLS_FL_RIGHT },
+        [COL_USER]     = { "USER",     IN_LOCAL | IN_FLEET | IN_HISTORY, 0              },
         [COL_COMMAND]  = { "COMMAND",  IN_LOCAL | IN_FLEET, 0              },
         [COL_JOINED]   = { "JOINED",   IN_LOCAL | IN_FLEET, 0              },
         [COL_AGE]      = { "AGE",      IN_LOCAL | IN_FLEET, SCOLS_FL_RIGHT },
-        [COL_SEQ]      = { "SEQ",      IN_LOCAL,            SCOLS_FL_RIGHT },
+        [COL_SEQ]      = { "SEQ",      IN_LOCAL | IN_HISTORY,            SCOLS_FL_RIGHT },
         [COL_FENCE]    = { "FENCE",    IN_FLEET,            SCOLS_FL_RIGHT },
-        [COL_TAG]      = { "TAG",      IN_LOCAL | IN_FLEET, 0              },
-        [COL_FLAGS]    = { "FLAGS",    IN_LOCAL | IN_FLEET, 0              },
+        [COL_TAG]      = { "TAG",      IN_LOCAL | IN_FLEET | IN_HISTORY, 0              },
+        [COL_FLAGS]    = { "FLAGS",    IN_LOCAL | IN_FLEET | IN_HISTORY, 0              },
         [COL_NAME]     = { "NAME",     IN_NAMES,            0              },
         [COL_COUNT]    = { "COUNT",    IN_NAMES,            SCOLS_FL_RIGHT },
         [COL_CAPACITY] = { "CAPACITY", IN_NAMES,            SCOLS_FL_RIGHT },
+        [COL_STARTED]  = { "STARTED",  IN_HISTORY,          0              },
+        [COL_ENDED]    = { "ENDED",    IN_HISTORY,          0              },
+        [COL_DURATION] = { "DURATION", IN_HISTORY,          SCOLS_FL_RIGHT },
+        [COL_HOW]      = { "HOW",      IN_HISTORY,          0              },
+        [COL_EXIT]     = { "EXIT",     IN_HISTORY,          SCOLS_FL_RIGHT },
+        [COL_SIGNAL]   = { "SIGNAL",   IN_HISTORY,          0              },
 };
 
 /* The default columns of each table. JSON has the table's, and FLAGS after them: a JSON
@@ -103,6 +112,11 @@ static const int default_fleet_text[] = { COL_RANK, COL_HOST, COL_PID, COL_UID, 
 static const int default_fleet_json[] = { COL_RANK, COL_HOST, COL_PID, COL_UID, COL_JOINED,
                                           COL_TAG, COL_FENCE, COL_FLAGS, COL_END };
 /* a fleet name has no capacity of its own: its N is the callers' --max */
+static const int default_history_text[] = { COL_PID, COL_USER, COL_TAG, COL_STARTED, COL_ENDED,
+                                            COL_DURATION, COL_HOW, COL_EXIT, COL_SIGNAL, COL_END };
+static const int default_history_json[] = { COL_PID, COL_USER, COL_TAG, COL_STARTED, COL_ENDED,
+                                            COL_DURATION, COL_HOW, COL_EXIT, COL_SIGNAL, COL_FLAGS,
+                                            COL_END };
 static const int default_names[] = { COL_NAME, COL_COUNT, COL_CAPACITY, COL_END };
 static const int default_names_fleet[] = { COL_NAME, COL_COUNT, COL_END };
 
@@ -134,6 +148,10 @@ static void print_columns(const char *title, unsigned in, const int *text, const
 }
 
 void list_columns_usage(const char *command) {
+        if (strcmp(command, "history") == 0) {
+                print_columns("Columns (-o)", IN_HISTORY, default_history_text, default_history_json);
+                return;
+        }
         if (strcmp(command, "names") == 0) {
                 print_columns("Columns (-o)", IN_NAMES, default_names, NULL);
                 print_columns("With --fleet", IN_NAMES, default_names_fleet, NULL);
@@ -208,8 +226,8 @@ static int select_columns(const struct cli *c, unsigned in, const int *defaults,
 
 /* ---- Output: a libsmartcols table, or JSON ---- */
 
-/* JSON: {"instances": [...]} for 'list', {"regions": [...]} for 'names'; a 'history'
- * would print {"runs": [...]} through the same table. */
+/* JSON: {"instances": [...]} for 'list', {"regions": [...]} for 'names', {"runs": [...]}
+ * for 'history'. */
 struct table {
         struct selection sel;
         const char *json_name;          /* the key of the array of rows */
@@ -621,6 +639,195 @@ int command_list(const struct cli *c) {
 
                 if (hc_count_read_locked(c->name, CLI_OPTIONS(c), &read_locked) >= 0)
                         note_read_locked(c, read_locked);
+        }
+        return EXIT_SUCCESS;
+}
+
+/* ---- history ---- */
+
+struct hrow {
+        struct lister *l;
+        const hc_run *run;
+};
+
+static const char *how_name(int how) {
+        return how == HC_RUN_LEFT ? "left" : how == HC_RUN_DIED ? "died" : "running";
+}
+
+/* How long the run took (or has run so far), in microseconds; -1 when nobody knows (a
+ * death's moment is not recorded). */
+static int64_t run_duration(const struct hrow *h) {
+        const hc_run *x = h->run;
+
+        if (x->how == HC_RUN_LEFT)
+                return x->ended_seq > x->seq ? (int64_t) ((x->ended_seq - x->seq) / 1000) : 0;
+        if (x->how == HC_RUN_RUNNING && x->started_usec > 0)
+                return h->l->now_usec > x->started_usec ? h->l->now_usec - x->started_usec : 0;
+        return -1;
+}
+
+/* "0.004s", "12.500s", "4m05s", "3h02m", "12d07h" */
+static const char *format_duration(int64_t usec, char *buf, size_t size) {
+        long long s = usec / 1000000;
+
+        if (s < 60)
+                (void) snprintf(buf, size, "%lld.%03llds", s, (long long) (usec % 1000000) / 1000);
+        else if (s < 3600)
+                (void) snprintf(buf, size, "%lldm%02llds", s / 60, s % 60);
+        else if (s < 86400)
+                (void) snprintf(buf, size, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+        else
+                (void) snprintf(buf, size, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+        return buf;
+}
+
+/* The signal's name without "SIG" ("TERM"), or its number. */
+static const char *signal_name(int sig, char *buf, size_t size) {
+        const char *n = sig > 0 ? sigabbrev_np(sig) : NULL;
+
+        if (n)
+                return n;
+        (void) snprintf(buf, size, "%d", sig);
+        return buf;
+}
+
+static const char *history_text(void *row, int col, char *buf, size_t size) {
+        struct hrow *h = row;
+        const hc_run *x = h->run;
+        int64_t d;
+
+        switch (col) {
+        case COL_SEAT:
+                (void) snprintf(buf, size, "%u", x->slot);
+                return buf;
+        case COL_PID:
+                (void) snprintf(buf, size, "%d%s%s", (int) x->pid,
+                                x->flags & HC_INSTANCE_OTHER_PIDNS ? "*" : "",
+                                x->flags & HC_INSTANCE_UNVERIFIED ? "?" : "");
+                return buf;
+        case COL_USER:
+        case COL_UID:
+                if (col == COL_USER && user_name(h->l, x->uid))
+                        return h->l->user;
+                (void) snprintf(buf, size, "%u", (unsigned) x->uid);
+                return buf;
+        case COL_SEQ:
+                (void) snprintf(buf, size, "%llu", (unsigned long long) x->seq);
+                return buf;
+        case COL_TAG:
+                return x->tag;
+        case COL_STARTED:
+                return format_joined(h->l, x->started_usec, false, buf, size);
+        case COL_ENDED:
+                return x->how == HC_RUN_LEFT ? format_joined(h->l, x->ended_usec, false, buf, size) : NULL;
+        case COL_DURATION:
+                d = run_duration(h);
+                return d >= 0 ? format_duration(d, buf, size) : NULL;
+        case COL_HOW:
+                return how_name(x->how);
+        case COL_EXIT:
+                if (x->exit_status < 0)
+                        return NULL;
+                (void) snprintf(buf, size, "%d", x->exit_status);
+                return buf;
+        case COL_SIGNAL:
+                return x->signal > 0 ? signal_name(x->signal, buf, size) : NULL;
+        case COL_FLAGS:
+                buf[0] = '\0';
+                for (size_t i = 0; i < ELEMENTSOF(flag_names); i++)
+                        if (x->flags & flag_names[i].flag)
+                                append(buf, size, ",", flag_names[i].name);
+                return buf;
+        }
+        return NULL;
+}
+
+static json_object *time_json(const struct lister *l, int64_t usec) {
+        char buf[64];
+
+        if (usec <= 0)
+                return NULL;
+        if (l->time_format == TIME_FORMAT_RAW)
+                return json_object_new_int64(usec);
+        return json_string(format_joined(l, usec, true, buf, sizeof buf));
+}
+
+static json_object *history_json(void *row, int col) {
+        struct hrow *h = row;
+        const hc_run *x = h->run;
+        char buf[64];
+        int64_t d;
+
+        switch (col) {
+        case COL_SEAT:
+                return json_object_new_int64(x->slot);
+        case COL_PID:
+                return json_object_new_int64(x->pid);
+        case COL_UID:
+                return json_object_new_int64(x->uid);
+        case COL_USER:
+                return json_string(user_name(h->l, x->uid));
+        case COL_SEQ:
+                return json_object_new_int64((int64_t) x->seq);
+        case COL_TAG:
+                return json_string(x->tag);
+        case COL_STARTED:
+                return time_json(h->l, x->started_usec);
+        case COL_ENDED:
+                return x->how == HC_RUN_LEFT ? time_json(h->l, x->ended_usec) : NULL;
+        case COL_DURATION:      /* seconds */
+                d = run_duration(h);
+                if (d < 0)
+                        return NULL;
+                (void) snprintf(buf, sizeof buf, "%lld.%06lld", (long long) (d / 1000000),
+                                (long long) (d % 1000000));
+                return json_object_new_double_s((double) d / 1e6, buf);
+        case COL_HOW:
+                return json_string(how_name(x->how));
+        case COL_EXIT:
+                return x->exit_status >= 0 ? json_object_new_int(x->exit_status) : NULL;
+        case COL_SIGNAL:
+                return x->signal > 0 ? json_string(signal_name(x->signal, buf, sizeof buf)) : NULL;
+        case COL_FLAGS: {
+                json_object *v = json_object_new_array();
+                for (size_t i = 0; v && i < ELEMENTSOF(flag_names); i++)
+                        if (x->flags & flag_names[i].flag)
+                                json_object_array_add(v, json_string(flag_names[i].name));
+                return v;
+        }
+        }
+        return NULL;
+}
+
+int command_history(const struct cli *c) {
+        struct table t = { .json_name = "runs" };
+        struct lister l;
+        hc_run *runs = NULL;
+        int n, r;
+
+        if (c->fleet) {
+                message_error("'history' is not available with --fleet: each host keeps its own");
+                return EXIT_USAGE;
+        }
+        if (select_columns(c, IN_HISTORY, c->json ? default_history_json : default_history_text, &t.sel) != 0)
+                return EXIT_USAGE;
+        n = hc_history(c->name, CLI_OPTIONS(c), &runs);
+        if (n == -ENOENT)
+                n = 0;                  /* as 'list': a region never made has no runs */
+        if (n < 0)
+                return region_failure(c, "read the history of", n);
+
+        lister_init(&l, c);
+        r = table_new(&t, c);
+        for (int i = 0; r >= 0 && i < n; i++) {
+                struct hrow row = { .l = &l, .run = &runs[i] };
+                r = table_add(&t, &row, history_text, history_json);
+        }
+        r = table_finish(&t, r);
+        free(runs);
+        if (r < 0) {
+                message_error("cannot print the history of '%s': %s", c->name, strerror(-r));
+                return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;
 }

@@ -38,6 +38,7 @@ static const struct {
         [CMD_LEAVE]  = { "leave",  true  },
         [CMD_STATUS] = { "status", false },
         [CMD_HELP]   = { "help",   false },
+        [CMD_HISTORY] = { "history", true },
 };
 
 /* The options, as rows[] lists them. */
@@ -50,7 +51,7 @@ enum {
 };
 
 #define C(x) (1u << CMD_##x)
-#define TABLE (C(LIST) | C(NAMES))
+#define TABLE (C(LIST) | C(NAMES) | C(HISTORY))
 #define EVERY UINT_MAX                  /* a scope option, or --help: every command's */
 #define LONG_ONLY(o) (CHAR_MAX + 1 + (o))
 
@@ -77,7 +78,7 @@ static const struct option_row {
         [O_OUTPUT_ALL]  = { "output-all",         no_argument,       LONG_ONLY(O_OUTPUT_ALL), TABLE },
         [O_NOHEADINGS]  = { "noheadings",         no_argument,       'n', TABLE },
         [O_RAW]         = { "raw",                no_argument,       'r', TABLE },
-        [O_TIME_FORMAT] = { "time-format",        required_argument, LONG_ONLY(O_TIME_FORMAT), C(LIST) },
+        [O_TIME_FORMAT] = { "time-format",        required_argument, LONG_ONLY(O_TIME_FORMAT), C(LIST) | C(HISTORY) },
         [O_FD]          = { "fd",                 required_argument, LONG_ONLY(O_FD), C(JOIN) | C(LEAVE) },
         [O_PID]         = { "pid",                required_argument, LONG_ONLY(O_PID), C(JOIN) },
         [O_REPLACE]     = { "replace",            no_argument,       LONG_ONLY(O_REPLACE), C(RUN) },
@@ -118,6 +119,7 @@ static int usage(void) {
               " run <name> -- <cmd> [<arg>...]  run <cmd> while holding a seat\n"
               " count <name>                    print the exact number of live instances\n"
               " list <name>                     print one line per live instance\n"
+              " history <name>                  print the last runs and how each one ended\n"
               " names                           print every region in the scope with its count\n"
               " wait <name>                     wait until the count drops below a bound\n"
               " create <name>                   create a region (--fleet: a name) ahead of use\n"
@@ -141,14 +143,14 @@ static int usage(void) {
               " -E, --conflict-exit-code <num>  'run', 'join': exit status when no seat is free\n"
               "                                   (default 75)\n"
               " -q, --quiet                     'run', 'join': say nothing when no seat is free\n"
-              " -o, --output <list>             'list', 'names': the columns to print, comma-\n"
-              "                                   separated; '+<list>' adds to the default\n"
-              "     --output-all                'list', 'names': print every column\n"
-              " -n, --noheadings                'list', 'names': no header line\n"
-              " -r, --raw                       'list', 'names': columns split by one space,\n"
-              "                                   blanks and other unsafe bytes as \\xhh\n"
-              " -J, --json                      'list', 'names': print JSON\n"
-              "     --time-format <format>      'list': JOINED as iso, relative or raw\n"
+              " -o, --output <list>             'list', 'names', 'history': the columns,\n"
+              "                                   comma-separated; '+<list>' adds to the default\n"
+              "     --output-all                'list', 'names', 'history': every column\n"
+              " -n, --noheadings                'list', 'names', 'history': no header line\n"
+              " -r, --raw                       'list', 'names', 'history': columns split by\n"
+              "                                   one space, unsafe bytes as \\xhh\n"
+              " -J, --json                      'list', 'names', 'history': print JSON\n"
+              "     --time-format <format>      'list', 'history': times as iso, relative, raw\n"
               "                                   (default: local time)\n"
               "     --replace                   'run': stop whoever holds our seat, take it\n"
               "     --kill-after <secs>         'run': SIGKILL after SIGTERM (default 5,\n"
@@ -182,6 +184,8 @@ static int usage(void) {
         list_columns_usage("list");
         fputs("'names':\n", out);
         list_columns_usage("names");
+        fputs("'history':\n", out);
+        list_columns_usage("history");
         fputs("\nIn 'list', a PID marked '*' is from another PID namespace, and one marked '?'\n"
               "is a claim: the region is writable by others, who may have written the record.\n"
               "\nWith --fleet, 'send' is not available; 'create' defines a name (--max N, --mode\n"

@@ -10,7 +10,7 @@
 /* The commands, as struct cli's command_id numbers them. */
 enum {
         CMD_RUN, CMD_COUNT, CMD_LIST, CMD_NAMES, CMD_WAIT, CMD_CREATE, CMD_REMOVE, CMD_SEND,
-        CMD_PATH, CMD_JOIN, CMD_LEAVE, CMD_STATUS, CMD_HELP,
+        CMD_PATH, CMD_JOIN, CMD_LEAVE, CMD_STATUS, CMD_HELP, CMD_HISTORY,
         _CMD_MAX,
 };
 
