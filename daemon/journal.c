@@ -85,11 +85,11 @@ static int event_compare(const void *a, const void *b) {
         return x->run.run < y->run.run ? -1 : x->run.run > y->run.run;
 }
 
-/* The instance a log line and the bus name the run by. A run that still holds its seat
- * is proven or not as the listing found its holder; one already over cannot be proven,
- * and is named as its trusted region wrote it (a holder writes only its own pid, or one
- * the library proved to hold its seat), or as a claim in a region others may write. */
-static void run_instance(const hc_run *run, const hc_instance *list, int n, hc_instance *ret) {
+/* The instance a log line and the bus name the run by: as its region wrote it, which in
+ * a region only its owner may write is a fact (a holder writes its own pid, or one that
+ * the library proved to hold its seat: hc_slot_set_pid()), and in a region others may
+ * write a claim (HC_INSTANCE_UNVERIFIED). */
+static void run_instance(const hc_run *run, hc_instance *ret) {
         *ret = (hc_instance) {
                 .slot = run->slot,
                 .pid = run->pid,
@@ -100,12 +100,6 @@ static void run_instance(const hc_run *run, const hc_instance *list, int n, hc_i
                 .flags = run->flags & (HC_INSTANCE_OTHER_PIDNS | HC_INSTANCE_OTHER_BOOT | HC_INSTANCE_UNVERIFIED),
         };
         memcpy(ret->tag, run->tag, sizeof ret->tag);
-        for (int j = 0; j < n; j++)
-                if (list[j].slot == run->slot && list[j].seq == run->seq && list[j].pid == run->pid &&
-                    !(list[j].flags & HC_INSTANCE_NO_RECORD)) {
-                        ret->flags |= list[j].flags & HC_INSTANCE_UNVERIFIED;
-                        break;
-                }
 }
 
 static void status_text(const hc_run *run, char *buf, size_t size) {
@@ -121,12 +115,12 @@ static void status_text(const hc_run *run, char *buf, size_t size) {
                 buf[0] = '\0';
 }
 
-static void log_run_event(Region *r, const RunEvent *ev, const hc_instance *list, int n, int count) {
+static void log_run_event(Region *r, const RunEvent *ev, int count) {
         Manager *m = r->manager;
         char who[INSTANCE_DESCRIPTION_MAX], how[48];
         hc_instance in;
 
-        run_instance(&ev->run, list, n, &in);
+        run_instance(&ev->run, &in);
         instance_describe(&in, who, sizeof who);
         if (!ev->end) {
                 log_region_event(LOG_INFO, "join", r->name, &in, count,
@@ -160,7 +154,7 @@ void journal_read(Region *r, const hc_instance *list, int n, int count_before) {
         hc_run runs[HC_RUNS_PER_SEAT_KEPT];
         size_t n_events = 0, cap_events = 0;
         uint64_t missed = 0;
-        int count = count_before;
+        int count;
 
         if (!r->seen || r->n_seen != r->capacity)
                 return;
@@ -235,12 +229,16 @@ void journal_read(Region *r, const hc_instance *list, int n, int count_before) {
         if (n_events == 0)
                 return;
         qsort(events, n_events, sizeof *events, event_compare);
+        /* the count after each event, counted back from the listing's */
+        count = n;
+        for (size_t e = 0; e < n_events; e++)
+                count -= events[e].end ? -1 : 1;
         for (size_t e = 0; e < n_events; e++) {
                 count += events[e].end ? -1 : 1;
                 if (count < 0)
                         count = 0;
                 if (count > (int) r->capacity)
                         count = (int) r->capacity;
-                log_run_event(r, &events[e], list, n, count);
+                log_run_event(r, &events[e], count);
         }
 }
