@@ -6,10 +6,10 @@
  * we read what happened rather than sample who holds a seat when an event wakes us.
  *
  * For each seat we keep the last run we logged and whether we logged its end. On each
- * refresh we read the seats' run marks (one word per seat, one read) and read again the
- * rings of the seats whose mark moved, and of those whose run we saw running while the
- * listing just found the seat free (a death changes no mark: the library tells it from
- * the free seat). Joins and ends from every seat are logged in the order of the clock the
+ * refresh we read the seats' run marks (one word per seat, one read; a mark moves when a
+ * run begins) and read again the rings of the seats whose mark moved, and of those whose
+ * run we saw running while the listing just found the seat free (an end moves no mark; a
+ * death is written by nobody: the library tells it from the free seat). Joins and ends from every seat are logged in the order of the clock the
  * holders wrote. Runs that were overwritten before we read them (more than a ring's worth
  * of runs of one seat between two looks, while we were stopped or starved) are logged as
  * a number, with the region's name: never guessed, never a false death.
@@ -148,7 +148,7 @@ static bool seat_listed(const hc_instance *list, int n, unsigned slot) {
         return false;
 }
 
-void journal_read(Region *r, const hc_instance *list, int n, int count_before) {
+void journal_read(Region *r, const hc_instance *list, int n) {
         _cleanup_free_ uint64_t *marks = NULL;
         _cleanup_free_ RunEvent *events = NULL;
         hc_run runs[HC_RUNS_PER_SEAT_KEPT];
@@ -165,13 +165,19 @@ void journal_read(Region *r, const hc_instance *list, int n, int count_before) {
         }
         if (hc_region_run_marks(r->handle, marks, r->capacity) < 0)
                 return;
+        /* the count each line gives is the journal's own: the runs it logged as running
+         * before this batch, then each event's step (a listing is a moment apart) */
+        count = 0;
+        for (unsigned i = 0; i < r->capacity; i++)
+                if (((SeatSeen *) r->seen)[i].run > 0 && !((SeatSeen *) r->seen)[i].ended)
+                        count++;
 
         for (unsigned i = 0; i < r->capacity; i++) {
                 SeatSeen *s = (SeatSeen *) r->seen + i;
                 uint64_t run = marks[i] >> 2, expect;
                 int k;
 
-                if (run == s->run && (s->ended || ((marks[i] & 3) == HC_RUN_RUNNING && seat_listed(list, n, i))))
+                if (run == s->run && (s->ended || seat_listed(list, n, i)))
                         continue;         /* nothing new: no ring to read */
                 if (run == 0 && s->run == 0)
                         continue;
@@ -229,10 +235,6 @@ void journal_read(Region *r, const hc_instance *list, int n, int count_before) {
         if (n_events == 0)
                 return;
         qsort(events, n_events, sizeof *events, event_compare);
-        /* the count after each event, counted back from the listing's */
-        count = n;
-        for (size_t e = 0; e < n_events; e++)
-                count -= events[e].end ? -1 : 1;
         for (size_t e = 0; e < n_events; e++) {
                 count += events[e].end ? -1 : 1;
                 if (count < 0)

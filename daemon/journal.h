@@ -16,8 +16,8 @@ typedef struct Region Region;
 int journal_start(Region *r, bool from_start);
 
 /* Logs the runs of R that began or ended since the last call, in order, given LIST, the
- * N held seats just listed. COUNT_BEFORE is the count the previous listing found. */
-void journal_read(Region *r, const hc_instance *list, int n, int count_before);
+ * N held seats just listed. */
+void journal_read(Region *r, const hc_instance *list, int n);
 
 void journal_stop(Region *r);
 

@@ -464,7 +464,7 @@ int region_refresh(Region *r, hc_instance **ret_list) {
 
         /* every run that began or ended since the last look, from the seats' own rings:
          * the listing only samples who holds a seat now */
-        journal_read(r, list, n, r->count);
+        journal_read(r, list, n);
 
         old = r->count;
         r->count = n;

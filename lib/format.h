@@ -99,9 +99,11 @@ _Static_assert(sizeof(struct hc_slot_rec) % 64 == 0, "records never share a cach
  * still says "running" while a later run of its seat exists, or while its seat is free,
  * is a holder that died holding the seat: readers infer it, nobody writes it.
  *
- * The run marks (one word per seat, HC_RUN_MARK(run, how)) say what the seat's ring last
- * became; the holder writes its seat's mark after the entry, so that a reader (headcountd)
- * finds which rings changed with one read of the marks, not of every ring.
+ * The run marks (one word per seat, HC_RUN_MARK(run, HC_RUN_REC_RUNNING)) say the seat's
+ * latest run; the holder writes its seat's mark before the entry when its run begins, so
+ * that a reader (headcountd) finds which rings have new runs with one read of the marks,
+ * not of every ring. A run's end moves no mark (it would cost every leave a write): a
+ * reader that saw a run running looks at its ring again once the seat is free.
  *
  * A region of 4096 seats carries 8 MiB of rings (allocated at creation, like the rest):
  * 16 runs per seat is what keeps the last 16 runs of a region whose runs all take seat 0.

@@ -370,10 +370,11 @@ int hc_region_history(hc_region *rg, hc_run **ret);
 
 /*
  * For monitors that follow every run (headcountd). hc_region_run_marks() stores in
- * ret[0..n-1] one word per seat (n at most the capacity) that changes whenever the seat's
- * runs change (a join or a leave; not a death, which nobody writes): a cheap way to find
- * the seats to read again. Its value v says (v >> 2) the seat's latest run number and
- * (v & 3) HC_RUN_RUNNING or HC_RUN_LEFT, as claimed by the region. hc_region_seat_runs()
+ * ret[0..n-1] one word per seat (n at most the capacity) that changes whenever a run of
+ * the seat begins: a cheap way to find the seats with new runs. Its value v says (v >> 2)
+ * the seat's latest run number, as claimed by the region (v & 3 is HC_RUN_RUNNING). A run
+ * that ends changes no word: a monitor that saw it running reads its seat again once the
+ * seat is free. hc_region_seat_runs()
  * stores the runs of seat SLOT kept in the region, oldest first, in
  * ret[0..HC_RUNS_PER_SEAT_KEPT-1], and returns their number. Both return -EINVAL or the
  * errors of hc_region_list().

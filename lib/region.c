@@ -591,26 +591,26 @@ void region_run_fill(const struct region *r, unsigned seat, const struct hc_slot
 }
 
 int region_run_write(struct region *r, unsigned seat, const struct hc_run_rec *e) {
-        uint64_t mark = HC_RUN_MARK(e->run, e->how);
         unsigned place = (unsigned) (e->run % HC_RUNS_PER_SEAT);
         int q;
 
         uint64_t *mark_word;
-        bool mark_first = e->how == HC_RUN_REC_RUNNING;
+        bool mark = e->how == HC_RUN_REC_RUNNING;
 
         if (seat >= r->capacity || !r->writable)
                 return -EINVAL;
-        /* A run's beginning moves the mark first and its end last: a reader that finds a
-         * mark ahead of the entries comes back for them, and one that finds a seat free
-         * under a mark that still says running reads the entry, which says "left" if the
-         * holder left. Either way a holder killed between the two writes is seen. */
+        /* A run's beginning moves the mark, first: a reader that finds a mark ahead of the
+         * entries comes back for them, and a holder killed between the two writes leaves a
+         * gap in the run numbers, which readers count. Its end does not move the mark (one
+         * write less on every leave): a reader that saw the run running looks again when
+         * it finds the seat free. */
         if (r->mapped) {
                 uint64_t *d = (uint64_t *) ((char *) r->map + run_offset(r, seat, place));
                 const uint64_t *s = (const uint64_t *) e;
 
                 mark_word = (uint64_t *) ((char *) r->map + mark_offset(r, seat));
-                if (mark_first)
-                        __atomic_store_n(mark_word, mark, __ATOMIC_RELEASE);
+                if (mark)
+                        __atomic_store_n(mark_word, HC_RUN_MARK(e->run, e->how), __ATOMIC_RELEASE);
 
                 /* as records: the check word cleared first and written last */
                 __atomic_store_n(&d[0], 0, __ATOMIC_RELAXED);
@@ -618,19 +618,16 @@ int region_run_write(struct region *r, unsigned seat, const struct hc_run_rec *e
                 for (size_t i = 1; i < sizeof *e / 8; i++)
                         __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
                 __atomic_store_n(&d[0], e->check, __ATOMIC_RELEASE);
-                if (!mark_first)
-                        __atomic_store_n(mark_word, mark, __ATOMIC_RELEASE);
                 return 0;
         }
-        if (mark_first) {
-                q = pwrite_all(r->fd, &mark, sizeof mark, mark_offset(r, seat));
+        if (mark) {
+                uint64_t m = HC_RUN_MARK(e->run, e->how);
+
+                q = pwrite_all(r->fd, &m, sizeof m, mark_offset(r, seat));
                 if (q < 0)
                         return q;
         }
-        q = pwrite_all(r->fd, e, sizeof *e, run_offset(r, seat, place));
-        if (q < 0 || mark_first)
-                return q;
-        return pwrite_all(r->fd, &mark, sizeof mark, mark_offset(r, seat));
+        return pwrite_all(r->fd, e, sizeof *e, run_offset(r, seat, place));
 }
 
 uint64_t region_run_mark(struct region *r, unsigned seat) {
