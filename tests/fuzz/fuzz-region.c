@@ -113,6 +113,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const hc_options *o = HC_OPTIONS(.dir = dir, .max = 2, .flags = HC_NO_CREATE);
         hc_instance *l = NULL, who;
+        hc_run *runs = NULL;
         hc_region *rg = NULL;
         hc_slot *s = NULL;
         uint8_t *file;
@@ -145,8 +146,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void) hc_primary("r", o, &who);
         (void) hc_wait("r", o, 1, 0);
         if (hc_join("r", o, &s) == 0)
-                s = hc_leave(s);
+                s = hc_leave_status(s, 1 << 8);
+        if (hc_history("r", o, &runs) >= 0)
+                free(runs);
         if (hc_region_open("r", o, &rg) == 0) {
+                hc_run seat_runs[HC_RUNS_PER_SEAT_KEPT];
+                uint64_t marks[2];
+
+                if (hc_region_history(rg, &runs) >= 0)
+                        free(runs);
+                (void) hc_region_run_marks(rg, marks, hc_region_capacity(rg) < 2 ? 1 : 2);
+                (void) hc_region_seat_runs(rg, 0, seat_runs);
                 (void) hc_region_count(rg);
                 (void) hc_region_count_approx(rg);
                 if (hc_region_list(rg, &l) >= 0)
