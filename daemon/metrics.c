@@ -16,8 +16,8 @@
  *   headcount_fleet_instances{name="build"} 3  with --etcd: a fleet name's count, for
  *                                              the names local seats or waiters use
  *
- * The counters count what the daemon saw: a holder that joined and left between two of
- * its looks is not in them. Label values are escaped as the format says (\\, \", \n),
+ * The counters count what the daemon logged: every join, leave and death, however short
+ * the run (journal.c reads them from the regions' run rings). Label values are escaped as the format says (\\, \", \n),
  * although region names cannot hold those bytes.
  */
 #include <errno.h>
