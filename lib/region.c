@@ -609,8 +609,10 @@ int region_run_write(struct region *r, unsigned seat, const struct hc_run_rec *e
                 const uint64_t *s = (const uint64_t *) e;
 
                 mark_word = (uint64_t *) ((char *) r->map + mark_offset(r, seat));
-                if (mark)
+                if (mark) {
                         __atomic_store_n(mark_word, HC_RUN_MARK(e->run, e->how), __ATOMIC_RELEASE);
+                        HC_HOOK("run-marked");
+                }
 
                 /* as records: the check word cleared first and written last */
                 __atomic_store_n(&d[0], 0, __ATOMIC_RELAXED);
@@ -626,6 +628,7 @@ int region_run_write(struct region *r, unsigned seat, const struct hc_run_rec *e
                 q = pwrite_all(r->fd, &m, sizeof m, mark_offset(r, seat));
                 if (q < 0)
                         return q;
+                HC_HOOK("run-marked");
         }
         return pwrite_all(r->fd, e, sizeof *e, run_offset(r, seat, place));
 }

@@ -69,6 +69,7 @@ void runs_end(hc_region *h, unsigned seat, struct hc_run_rec *e, int status) {
                 e->status = (int16_t) WEXITSTATUS(status);
         region_run_seal(&h->r, seat, e);
         (void) region_run_write(&h->r, seat, e);
+        HC_HOOK("run-ended");            /* ended, its record still there, the seat held */
 }
 
 int runs_marks(hc_region *h, uint64_t *ret, unsigned n) {

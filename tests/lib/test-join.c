@@ -824,6 +824,82 @@ START_TEST(test_slot_departure)
 }
 END_TEST
 
+/* The runs of a seat (hc_history()) are right whenever a holder is SIGKILLed: between its
+ * run's mark and its entry (the run is missing, never a false one), after it ended its run
+ * but before it erased its record and gave the seat back (a leave with its status, not a
+ * death), and while it holds the seat (a death). */
+static pid_t join_and_die(const char *point, bool leave, bool hold) {
+        pid_t pid = fork();
+
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                hc_slot *s = NULL;
+
+                if (point)
+                        die_at(point);
+                if (hc_join("runs", TOPT(), &s) != 0)
+                        child_exit(1);
+                if (hold)
+                        raise(SIGKILL);
+                if (leave)
+                        s = hc_leave_status(s, W_EXITCODE(3, 0));
+                child_exit(0);
+        }
+        return pid;
+}
+
+static void reap_killed(pid_t pid) {
+        int status;
+
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "not killed where meant");
+}
+
+START_TEST(test_runs_sigkill_at_every_point) {
+        hc_run *runs = NULL;
+        hc_slot *s = NULL;
+        pid_t a, b, c;
+        int n;
+
+        /* killed between its run's mark and its entry: no run of it, and run 1 is missing */
+        reap_killed(join_and_die("run-marked", false, false));
+        ck_assert_int_eq(hc_history("runs", TOPT(), &runs), 0);
+        /* killed after its run ended: a leave with exit 3, though its record outlived it */
+        reap_killed(b = join_and_die("run-ended", true, false));
+        /* killed holding the seat: a death */
+        reap_killed(c = join_and_die(NULL, false, true));
+        /* and a holder that is still there */
+        ck_assert_int_eq(hc_join("runs", TOPT(), &s), 0);
+        a = getpid();
+
+        n = hc_history("runs", TOPT(), &runs);
+        ck_assert_int_eq(n, 3);
+        ck_assert_uint_eq(runs[0].run, 2);              /* run 1 never got its entry */
+        ck_assert_int_eq(runs[0].pid, b);
+        ck_assert_int_eq(runs[0].how, HC_RUN_LEFT);
+        ck_assert_int_eq(runs[0].exit_status, 3);
+        ck_assert_int_eq(runs[0].signal, 0);
+        ck_assert_int_eq(runs[1].pid, c);
+        ck_assert_int_eq(runs[1].how, HC_RUN_DIED);
+        ck_assert_int_eq(runs[1].exit_status, -1);
+        ck_assert_int_eq(runs[2].pid, a);
+        ck_assert_int_eq(runs[2].how, HC_RUN_RUNNING);
+        ck_assert_uint_eq(runs[2].seq, hc_slot_seq(s));
+        free(runs);
+
+        /* a leave with a signal; then the seat's runs read through a handle */
+        s = hc_leave_status(s, SIGTERM);
+        n = hc_history("runs", TOPT(), &runs);
+        ck_assert_int_eq(n, 3);
+        ck_assert_int_eq(runs[2].how, HC_RUN_LEFT);
+        ck_assert_int_eq(runs[2].signal, SIGTERM);
+        ck_assert_int_eq(runs[2].exit_status, -1);
+        ck_assert_uint_ge(runs[2].ended_seq, runs[2].seq);
+        ck_assert_int_ge(runs[2].ended_usec, runs[2].started_usec);
+        free(runs);
+}
+END_TEST
+
 Suite *suite_join(void) {
         Suite *s = suite_create("join");
         TCase *tc;
@@ -855,6 +931,7 @@ Suite *suite_join(void) {
         tcase_add_test(tc, test_slot_fork_child_cannot_release);
         tcase_add_test(tc, test_slot_inherit_across_exec);
         tcase_add_test(tc, test_slot_handle_after_fork);
+        tcase_add_test(tc, test_runs_sigkill_at_every_point);
         suite_add_tcase(s, tc);
         return s;
 }
