@@ -138,6 +138,13 @@ static void seat_answer(FleetSeat *s, int error, const char *text, const char *a
 }
 
 static void seat_log(FleetSeat *s, int level, const char *event, const char *what) {
+        if (strcmp(event, "join") == 0)
+                s->join_logged = true;
+        else if (!s->join_logged) {
+                /* named by no PID before it ended: its join, with the pid we have */
+                s->join_logged = true;
+                seat_log(s, LOG_INFO, "join", "joined");
+        }
         log_fleet_event(level, event, s->fname->name, s->fleet->host, s->pid, s->fence,
                         "Fleet seat of '%s' (fence %" PRIi64 ", pid %i%s, uid %u) %s",
                         s->fname->name, s->fence, (int) s->pid,
@@ -269,7 +276,10 @@ static void seat_admitted(FleetSeat *s, int64_t read_rev) {
                 fleet_conn_send(s->conn, "OK", fence, rank, (char *) NULL);
                 fleet_conn_done(s->conn);       /* the seat stays: PID, LEAVE may come */
         }
-        seat_log(s, LOG_INFO, "join", "joined");
+        /* a wrapper's seat is logged once it names its command: the same pid in every
+         * event of the holding */
+        if (!s->join_later)
+                seat_log(s, LOG_INFO, "join", "joined");
         fleet_lease_changed(f->lease);
         fleet_name_need_watch(s->fname, read_rev);
 }
@@ -709,6 +719,8 @@ void fleet_seat_set_pid(FleetSeat *s, pid_t pid, bool verified) {
 
         s->pid = pid;
         s->verified = verified;
+        if (s->state == SEAT_HELD && !s->join_logged)
+                seat_log(s, LOG_INFO, "join", "joined");
         if (s->state != SEAT_HELD || s->lease != fleet_lease_id(f->lease))
                 return;
         value = seat_value(s);

@@ -39,6 +39,10 @@ struct FleetSeat {
         pid_t pid;                       /* the record's pid (JOIN, then PID) */
         pid_t peer_pid;                  /* SO_PEERCRED of the connection that joined */
         bool verified;                   /* pid is the peer or a descendant of it */
+        bool join_later;                 /* JOIN gave pid 0: the holder is named by PID
+                                          * (a wrapper naming its command), and the join
+                                          * is logged with that pid */
+        bool join_logged;
         uid_t uid;                       /* SO_PEERCRED */
         char user[FLEET_USER_MAX + 1];   /* uid's name here, "" when it has none */
         int64_t max_mod_revision;        /* NAME/max as last read (0: absent), -1: unread */

@@ -227,6 +227,7 @@ static void conn_join(FleetConn *c, char **fields, size_t n) {
                 fleet_conn_senderr(c, ENOMEM, "out of memory");
                 return;
         }
+        s->join_later = pid == 0;
         c->seat = s;
         fleet_conn_begin(c);
         (void) fleet_seat_start(f, s);

@@ -45,7 +45,9 @@ int fleet_join(const char *name, const hc_options *opt, hc_slot **ret) {
                 return r;
         (void) snprintf(max, sizeof max, "%u", opt->max ? opt->max : 1);
         (void) snprintf(timeout, sizeof timeout, "%d", opt->timeout_ms);
-        (void) snprintf(pid, sizeof pid, "%d", (int) self_pid());
+        /* 0: the holder will be named by PID (a wrapper naming its command): the agent
+         * logs the join with that pid, so that every event of the holding names it */
+        (void) snprintf(pid, sizeof pid, "%d", opt->flags & HC_RECORD_LATER ? 0 : (int) self_pid());
         r = wire_request(opt, (const char *[]) { "JOIN", name, max, timeout, pid, opt->tag ? opt->tag : "" },
                     6, wire_deadline(opt->timeout_ms), &m, &fd);
         if (r < 0)
