@@ -72,6 +72,16 @@ void runs_end(hc_region *h, unsigned seat, struct hc_run_rec *e, int status) {
         HC_HOOK("run-ended");            /* ended, its record still there, the seat held */
 }
 
+void runs_end_current(hc_region *h, unsigned seat) {
+        struct hc_run_rec e[HC_RUNS_PER_SEAT];
+        uint64_t run = HC_RUN_MARK_RUN(region_run_mark(&h->r, seat));
+
+        if (run == 0 || region_runs_read(&h->r, seat, e) < 0)
+                return;
+        if (e[run % HC_RUNS_PER_SEAT].run == run && e[run % HC_RUNS_PER_SEAT].how == HC_RUN_REC_RUNNING)
+                runs_end(h, seat, &e[run % HC_RUNS_PER_SEAT], RUNS_NO_STATUS);
+}
+
 int runs_marks(hc_region *h, uint64_t *ret, unsigned n) {
         _cleanup_free_ uint64_t *all = NULL;
         int r;

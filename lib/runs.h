@@ -18,6 +18,10 @@ void runs_update(hc_region *h, unsigned seat, const struct hc_slot_rec *rec, str
 #define RUNS_NO_STATUS INT32_MIN
 void runs_end(hc_region *h, unsigned seat, struct hc_run_rec *e, int status);
 
+/* Ends the seat's latest run, when it is running: for a leave by another process than the
+ * one that joined (hc_leave_fd()). */
+void runs_end_current(hc_region *h, unsigned seat);
+
 int runs_marks(hc_region *h, uint64_t *ret, unsigned n);
 int runs_seat(hc_region *h, unsigned seat, hc_run *ret);
 int runs_history(hc_region *h, hc_run **ret);

@@ -33,6 +33,7 @@
 #include "hc-internal.h"
 #include "holder.h"
 #include "proc.h"
+#include "runs.h"
 #include "seat.h"
 #include "util.h"
 #include "wait.h"
@@ -136,13 +137,18 @@ static int take_through(hc_region *h, const hc_options *opt, unsigned k, int fd,
 
 static int write_record(hc_region *h, unsigned seat, const hc_options *opt, pid_t pid) {
         struct hc_slot_rec rec;
+        struct hc_run_rec run;
+        int r;
 
         region_record_fill(&h->r, seat, opt ? opt->tag : NULL, &rec);
         if (pid > 0) {
                 rec.pid = pid;
                 region_record_seal(&h->r, seat, &rec);
         }
-        return region_record_write(&h->r, seat, &rec);
+        r = region_record_write(&h->r, seat, &rec);
+        if (r < 0)
+                return r;
+        return runs_begin(h, seat, &rec, &run);         /* the seat's run, as hc_join()'s */
 }
 
 /* The fleet scope's seats live in etcd, not in a lock file that a shell could open. */
@@ -283,7 +289,9 @@ _hc_public_ int hc_leave_fd(const char *name, const hc_options *opt, int fd) {
                 r = seat;
                 goto done;
         }
-        /* the record first, as hc_leave() does: a record on a free seat means a death */
+        /* the run's end and the record first, as hc_leave() does: a run still open on a
+         * free seat means a death */
+        runs_end_current(h, (unsigned) seat);
         region_record_erase(&h->r, (unsigned) seat, 0);
         seat_give_back(fd, (unsigned) seat);
         region_poke(&h->r);
