@@ -355,6 +355,21 @@ no_died() { [ -n "$ev" ] && ! echo "$ev" | grep -q '^died '; }
 check "the journal has no died event for a normal run" no_died
 echo
 
+# Short runs are not sampled: three more runs of true, one after another, are three more
+# joins and three more leaves.
+header "three runs of true: headcount --system run job -- true, three times"
+for i in 1 2 3; do
+        ctr headcount --system run job -- true >/dev/null 2>&1 || fail "run $i of job"
+done
+t_mark=$(now_ms)
+while [ "$(events job | grep -c '^leave ')" -lt 4 ] && within; do sleep 0.1; done
+ev=$(events job)
+detail="events: $(echo "$ev" | tr '\n' ';')"
+check "the journal has 4 joins of job in all" equals "$(echo "$ev" | grep -c '^join ')" 4
+check "the journal has 4 leaves of job in all" equals "$(echo "$ev" | grep -c '^leave ')" 4
+check "and no death" no_died
+echo
+
 out=$(mgr_nobody Count s job 2>&1)
 check "Count(\"job\") works as nobody" equals "$out" "u 0"
 out=$(ctr runuser -u nobody -- busctl call org.freedesktop.DBus /org/freedesktop/DBus \
@@ -383,17 +398,20 @@ hold() {
         done
 }
 died_victim() { echo "$ev" | grep -qx "died $victim"; }
+left_victim() { echo "$ev" | grep -qx "leave $victim"; }
 after_kill() {
         while n=$(ctr headcount --system count pool 2>&1); [ "$n" != 1 ] && within; do sleep 0.05; done
         check "$1: headcount --system count pool prints 1 ($(since_mark))" equals "$n" 1
         while out=$(mgr Count s pool 2>&1); [ "$out" != "u 1" ] && within; do sleep 0.05; done
         check "$1: D-Bus Count(\"pool\") returns 1 ($(since_mark))" equals "$out" "u 1"
-        while ev=$(events pool); ! died_victim && within; do sleep 0.05; done
+        # a command killed under a live wrapper is a leave (with signal KILL: the wrapper
+        # records it); a wrapper killed with it is a death
+        while ev=$(events pool); ! $2 && within; do sleep 0.05; done
         detail="events for pool: $(echo "$ev" | tr '\n' ';')"
-        check "$1: the journal has HEADCOUNT_EVENT=died HEADCOUNT_PID=$victim ($(since_mark))" died_victim
+        check "$1: the journal has HEADCOUNT_EVENT=$3 HEADCOUNT_PID=$victim ($(since_mark))" $2
 }
 
-header "a SIGKILLed command: two of 'headcount --system run --max 2 pool -- sleep 100', one sleep killed"
+header "a SIGKILLed command: two of 'headcount --system run --max 2 pool -- sleep 100', one sleep killed (a leave with signal KILL)"
 hold headcount-pool-a.service 1
 hold headcount-pool-b.service 2
 check "two holders: headcount --system count pool prints 2" equals "$n" 2
@@ -407,7 +425,7 @@ ctr headcount --system list pool | sed 's/^/#    /'
 info "SIGKILL to pid $victim (sleep, child of 'headcount run' pid $wrapper)"
 t_mark=$(now_ms)
 ctr kill -KILL "$victim"
-after_kill "sleep killed"
+after_kill "sleep killed" left_victim leave
 sleep 0.2
 ctr journalctl -b -q --no-pager -o short-precise HEADCOUNT_NAME=pool
 echo "(fields: $(events pool | tr '\n' ',' | sed 's/,$//; s/,/; /g'))"
@@ -420,7 +438,7 @@ info "SIGKILL to every process of headcount-pool-c.service: pids $wrapper (headc
 cursor=$(ctr journalctl -b -q -n 1 -o export HEADCOUNT_NAME=pool | sed -n 's/^__CURSOR=//p')
 t_mark=$(now_ms)
 ctr systemctl kill -s KILL headcount-pool-c.service
-after_kill "whole holder killed"
+after_kill "whole holder killed" died_victim died
 sleep 0.2
 ctr journalctl -b -q --no-pager -o short-precise --after-cursor="$cursor" HEADCOUNT_NAME=pool
 echo "(fields: $(events pool --after-cursor="$cursor" | tr '\n' ',' | sed 's/,$//; s/,/; /g'))"
