@@ -138,6 +138,9 @@ static const struct {
         { "raw", NULL,
           " -r, --raw                       columns split by one space, blanks and other\n"
           "                                   unsafe bytes as \\xhh\n" },
+        { "time-format", "history",
+          "     --time-format <format>      STARTED and ENDED as iso, relative or raw\n"
+          "                                   (default: local time)\n" },
         { "time-format", NULL,
           "     --time-format <format>      JOINED as iso, relative or raw (default: local\n"
           "                                   time)\n" },

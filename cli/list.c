@@ -805,10 +805,8 @@ int command_history(const struct cli *c) {
         hc_run *runs = NULL;
         int n, r;
 
-        if (c->fleet) {
-                message_error("'history' is not available with --fleet: each host keeps its own");
-                return EXIT_USAGE;
-        }
+        if (c->fleet)
+                return usage_error("'history' is not available with --fleet: each host keeps its own");
         if (select_columns(c, IN_HISTORY, c->json ? default_history_json : default_history_text, &t.sel) != 0)
                 return EXIT_USAGE;
         n = hc_history(c->name, CLI_OPTIONS(c), &runs);
