@@ -763,8 +763,10 @@ START_TEST(test_daemon_region_lock_held)
         t0 = now_usec();
         harness_kill(a);
         ck_assert_uint_eq(wait_log_lines("died holding slot", 1), 1);
-        /* the reap is retried every 200 ms; the death itself is logged at once */
-        ck_assert_msg(now_usec() - t0 < 2500 * 1000, "the death was logged after %llu ms",
+        /* the reap is retried every 200 ms; the death itself is logged at once, where a
+         * daemon that waited for the lock logged it after the library's 5 s: a bound
+         * that only tells the two apart (the load can delay "at once", never to 5 s) */
+        ck_assert_msg(now_usec() - t0 < 4500 * 1000, "the death was logged after %llu ms",
                       (unsigned long long) (now_usec() - t0) / 1000);
 
         /* and other regions' events go on meanwhile */
