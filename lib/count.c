@@ -228,6 +228,10 @@ int handle_list(hc_region *h, hc_instance **ret) {
                         n += (unsigned) __builtin_popcountll(masks[k]);
                 }
         }
+        if (n == 0) {                     /* the seats were let go meanwhile */
+                free(list);
+                list = NULL;
+        }
         /* only when it changed: without a mapping the write is an IN_MODIFY, which a
          * monitor that lists on every event would otherwise raise for itself forever */
         if (h->r.writable && region_word(&h->r, WORD_LIVE) != n)
@@ -278,7 +282,7 @@ int handle_departure(hc_region *h, unsigned slot, uint64_t seq) {
                 r = count_by_proc(h, seat_file(slot) + 1, masks, NULL);
                 if (r < 0)
                         return r;
-                r = (masks[seat_file(slot)] >> (slot - seat_first(seat_file(slot)))) & 1;
+                r = (int) ((masks[seat_file(slot)] >> (slot - seat_first(seat_file(slot)))) & 1);
         } else if (r < 0)
                 return r;
         else {
