@@ -6,9 +6,10 @@
  * A joiner tries the seat its handle had last, then seats 0..max-1 lowest first, each
  * through a spare description of its lock file; the kernel decides every race (seat.c).
  * When all are held it looks whether one is only read-locked by a reaper or a retirer
- * (then it tries again in a millisecond, and after 200 tries waits once for the region
- * lock, which a retirer holds while it has the seats read-locked), else it fails with
- * -EBUSY or sleeps until a change (wait.c). Once it has a seat it checks that the region was not retired under it
+ * (then it tries again in a millisecond, and after 200 tries waits for the region lock,
+ * which a retirer holds while it has the seats read-locked, for as many retirers in a row
+ * as TRANSIENT_LOCK_WAITS), else it fails with -EBUSY or sleeps until a change (wait.c).
+ * Once it has a seat it checks that the region was not retired under it
  * (a retirer read-locks every seat while it marks and unlinks the region, so the mark is
  * visible by then), and writes its record.
  *
@@ -96,6 +97,9 @@ static int transient(hc_region *h, unsigned n) {
         return 0;
 }
 
+/* How many retirements in a row a joiner waits out (each holds the region lock). */
+#define TRANSIENT_LOCK_WAITS 64
+
 static int take_seat(hc_region *h, const hc_options *opt, int *ret_fd) {
         unsigned max = opt && opt->max ? opt->max : 1;
         unsigned n = max < h->r.capacity ? max : h->r.capacity, transient_waits = 0;
@@ -122,12 +126,24 @@ static int take_seat(hc_region *h, const hc_options *opt, int *ret_fd) {
                         continue;
                 }
                 /* Still read-locked after 200 looks: a retirer that lost its CPU holds them
-                 * (on a loaded machine, for as long as the scheduler likes). It holds the
-                 * region lock all along: wait for that, once, and look again. */
-                if (transient_waits == 200 && transient(h, n)) {
+                 * (on a loaded machine, for as long as the scheduler likes), or one after
+                 * another does. A retirer holds the region lock all along: wait for that
+                 * and look again, as long as the seats are free once we hold it (no
+                 * retirer at work then); read locks that stay under our region lock are
+                 * someone else's, and we stop waiting. At most TRANSIENT_LOCK_WAITS times. */
+                if (transient_waits >= 200 && transient_waits < 200 + TRANSIENT_LOCK_WAITS &&
+                    transient(h, n)) {
+                        bool still;
+
                         transient_waits++;
-                        if (handle_lock(h, REGION_LOCK_TIMEOUT_MS) >= 0)
-                                handle_unlock(h);
+                        if (handle_lock(h, REGION_LOCK_TIMEOUT_MS) < 0) {
+                                transient_waits = 200 + TRANSIENT_LOCK_WAITS;
+                                continue;
+                        }
+                        still = transient(h, n);
+                        handle_unlock(h);
+                        if (still)
+                                transient_waits = 200 + TRANSIENT_LOCK_WAITS;
                         continue;
                 }
                 if (deadline == 0) {
