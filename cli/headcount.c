@@ -644,8 +644,8 @@ static void parse_argv(int argc, char *argv[], struct cli *c) {
         if (streq(command->name, "join") || streq(command->name, "leave")) {
                 if (c->fd < 0)
                         usage_error("'%s' needs --fd <fd>, the shell's descriptor", command->name);
-                if (c->max > 64)
-                        usage_error("--max is at most 64 with 'join --fd' (the seats of one file)");
+                if (c->max > 32)
+                        usage_error("--max is at most 32 with 'join --fd' (the seats of one file)");
                 if (!(given & F_WAIT))
                         c->timeout_ms = 0;
         }

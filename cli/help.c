@@ -81,7 +81,7 @@ static const struct {
           "however they end, or by 'leave'. Exit 75 when no seat is free.\n"
           "\nOptions:\n"
           "     --fd <fd>                   the descriptor (open for writing)\n"
-          " -m, --max <n>|ncpus|<p>%        seats available (default 1, at most 64 here)\n"
+          " -m, --max <n>|ncpus|<p>%        seats available (default 1, at most 32 here)\n"
           " -w, --wait [<secs>]             wait for a free seat, at most <secs>\n"
           "     --tag <text>                text shown by 'list'\n"
           "     --pid <pid>                 the holder 'list' shows (default: our parent)\n"

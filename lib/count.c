@@ -16,6 +16,12 @@
  * record only for a seat whose lock is held, and each record at most a few times
  * (region.c), so that nothing in the file multiplies the work.
  *
+ * A seat whose byte is free but whose record is there belongs to a holder that died, or
+ * to a command that a holder handed its seat to and that outlived it (handed.c): those
+ * are looked up in their own lock files, and count while that lock is held. Only such
+ * seats cost more than the probes of their lock file (one read of the records for a
+ * file with a free seat, and an open for each record on a free seat).
+ *
  * The repair pass for a region lock whose holder died inside is the same reap, plus a
  * poke for the waiters, run here because it needs the count (mutex.c only reports it).
  */
@@ -24,33 +30,57 @@
 
 #include "count.h"
 #include "format.h"
+#include "handed.h"
 #include "hc-internal.h"
 #include "seat.h"
 
-/* Clears record SEAT if its seat is still free, under a read lock on the seat. */
+/* Clears record SEAT if its seat is still free and not handed to a command that lives,
+ * under a read lock on the seat (no holder can come meanwhile), with its own file. */
 static unsigned reap_one(hc_region *h, int fd, unsigned seat) {
+        hc_instance rec;
+        unsigned done = 0;
+
         if (seat_read_lock(fd, seat, 1) < 0)
                 return 0;                 /* somebody took it meanwhile: not dead */
         HC_HOOK("reap-locked");
-        region_record_clear(&h->r, seat, 0);
+        if (handed_probe(h, seat) == 0) {
+                bool named = region_record_read(&h->r, seat, &rec, NULL) == 0;
+
+                region_record_clear(&h->r, seat, 0);
+                if (named)
+                        handed_remove(h, seat, rec.seq);
+                done = 1;
+        }
         seat_read_unlock(fd, seat, 1);
-        return 1;
+        return done;
 }
 
 /* Counts lock file K; fills *RET_MASK; reaps dead records of it when REAP. */
 static int count_file(hc_region *h, unsigned k, bool reap, uint64_t *ret_mask, unsigned *reaped) {
         unsigned first = seat_first(k), n = seat_file_seats(h->r.capacity, k);
+        uint64_t all = n >= 64 ? UINT64_MAX : (UINT64_C(1) << n) - 1, left;
         int fd, c;
 
         c = handle_query_fd(h, k, &fd);
         if (c < 0)
                 return c;
         c = seat_count(fd, first, n, ret_mask);
-        if (c < 0 || !reap)
+        if (c < 0 || (*ret_mask & all) == all)
                 return c;
-        for (unsigned i = 0; i < n; i++)
-                if (!(*ret_mask & (UINT64_C(1) << i)) && region_record_present(&h->r, first + i))
+        /* free bytes with a record: dead holders, or handed seats whose holder died */
+        left = region_records_present(&h->r, first, n) & ~*ret_mask & all;
+        for (unsigned i = 0; left; i++) {
+                uint64_t bit = UINT64_C(1) << i;
+
+                if (!(left & bit))
+                        continue;
+                left &= ~bit;
+                if (handed_probe(h, first + i) != 0) {
+                        *ret_mask |= bit;         /* a command holds it (or we cannot tell) */
+                        c++;
+                } else if (reap)
                         *reaped += reap_one(h, fd, first + i);
+        }
         return c;
 }
 
@@ -193,6 +223,8 @@ int handle_departure(hc_region *h, unsigned slot, uint64_t seq) {
                 return r;
         if (region_record_peek(&h->r, slot, &rec_seq, &pid) < 0)
                 return -ESTALE;
+        if (r == 0 && rec_seq == seq && pid > 0 && handed_probe(h, slot) != 0)
+                r = 1;                    /* its holder died, its command holds it still */
         if (r > 0)
                 return rec_seq == seq ? -EBUSY : -ESTALE;
         if (rec_seq == seq && pid > 0)

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,13 +31,13 @@ hc_region *handle_ref(hc_region *h) {
 static void handle_free(hc_region *h) {
         if (h->watching)
                 region_word_add(&h->r, WORD_WAITERS, -1);
-        for (unsigned k = 0; k < HC_LOCK_FILES_MAX; k++) {
+        for (unsigned k = 0; k < h->n_files; k++) {
                 safe_close(h->query_fd[k]);
                 safe_close(h->idle_fd[k]);
         }
         mutex_done(&h->mutex);
         region_close(&h->r);
-        safe_close(h->dirfd);
+        scope_put_dir(h->dirfd);
         free(h->spare);
         (void) pthread_mutex_destroy(&h->cache_lock);
         free(h);
@@ -55,20 +56,27 @@ static int handle_open_once(const struct scope *sc, const hc_options *opt, unsig
         hc_region *h;
         int r;
 
-        h = calloc(1, sizeof *h);
+        /* Everything but the scope, whose directory buffer is most of the handle and is
+         * copied only as far as its string goes. */
+        h = malloc(sizeof *h);
         if (!h)
                 return -ENOMEM;
+        memset(h, 0, offsetof(hc_region, sc));
+        memset((char *) h + offsetof(hc_region, sc) + sizeof h->sc, 0,
+               sizeof *h - offsetof(hc_region, sc) - sizeof h->sc);
+        memcpy(h->sc.dir, sc->dir, strlen(sc->dir) + 1);
+        memcpy(h->sc.name, sc->name, strlen(sc->name) + 1);
+        h->sc.system = sc->system;
+        h->sc.user_default = sc->user_default;
+        h->sc.euid = sc->euid;
         h->n_ref = 1;
-        h->sc = *sc;
         h->dirfd = -EBADF;
         h->r.fd = -EBADF;
-        for (unsigned k = 0; k < HC_LOCK_FILES_MAX; k++)
-                h->query_fd[k] = h->idle_fd[k] = -EBADF;
         (void) pthread_mutex_init(&h->cache_lock, NULL);
         mutex_init(&h->mutex);
         h->fork_epoch = self_epoch();
 
-        r = scope_open_dir(sc, create, &h->dirfd);
+        r = scope_get_dir(sc, create, &h->dirfd);
         if (r < 0)
                 goto fail;
         if (!(flags & HANDLE_READ_ONLY))
@@ -78,11 +86,13 @@ static int handle_open_once(const struct scope *sc, const hc_options *opt, unsig
         if (flags & HANDLE_MAP)
                 rflags |= REGION_MAP;
         r = region_open(h->dirfd, sc, opt, rflags, &h->r);
-        if (r == -EPERM && geteuid() == 0 && (flags & HANDLE_FOREIGN))
+        if (r == -EPERM && sc->euid == 0 && (flags & HANDLE_FOREIGN))
                 /* root looks at another user's region: read-only, never mapped */
                 r = region_open(h->dirfd, sc, opt, REGION_FOREIGN, &h->r);
         if (r < 0)
                 goto fail;
+        for (unsigned k = 0; k < region_lock_files(&h->r); k++)
+                h->query_fd[k] = h->idle_fd[k] = -EBADF;
         h->n_files = region_lock_files(&h->r);
         h->lock_try = opt && (opt->flags & HC_LOCK_TRY);
         if (opt && (opt->flags & HC_WATCH) && h->r.writable) {
@@ -194,10 +204,13 @@ int handle_retired(hc_region *h) {
         return q > 0;
 }
 
-void handle_trim(hc_region *h) {
-        for (unsigned k = 0; k < HC_LOCK_FILES_MAX; k++) {
+void handle_trim(hc_region *h, bool keep_dir) {
+        for (unsigned k = 0; k < h->n_files; k++) {
                 h->query_fd[k] = safe_close(h->query_fd[k]);
                 h->idle_fd[k] = safe_close(h->idle_fd[k]);
         }
-        h->dirfd = safe_close(h->dirfd);
+        if (!keep_dir) {
+                scope_put_dir(h->dirfd);
+                h->dirfd = -EBADF;
+        }
 }

@@ -59,7 +59,8 @@ int handle_lock_timeout(const hc_region *h);
 /* 1 when the region was retired after the handle opened it. */
 int handle_retired(hc_region *h);
 
-/* Closes what a seat taken through a short-lived handle does not need. */
-void handle_trim(hc_region *h);
+/* Closes what a seat taken through a short-lived handle does not need (the directory is
+ * kept with KEEP_DIR: a handed seat removes its own file when it leaves). */
+void handle_trim(hc_region *h, bool keep_dir);
 
 #endif

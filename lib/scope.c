@@ -28,6 +28,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -70,6 +72,7 @@ static int resolve_dir(const hc_options *opt, int prefix_scope, struct scope *re
         const char *dir = opt ? opt->dir : NULL, *env;
         int scope = prefix_scope >= 0 ? prefix_scope : (opt ? opt->scope : HC_SCOPE_USER);
 
+        ret->euid = geteuid();            /* once: each call is a system call */
         if (opt && opt->scope == HC_SCOPE_FLEET)
                 return -EOPNOTSUPP;       /* no region files: lib/fleet.c asks the agent */
         if (scope != HC_SCOPE_USER && scope != HC_SCOPE_SYSTEM)
@@ -97,7 +100,7 @@ static int resolve_dir(const hc_options *opt, int prefix_scope, struct scope *re
                         return -ENAMETOOLONG;
                 return 0;
         }
-        (void) snprintf(ret->dir, sizeof ret->dir, "/dev/shm/headcount-%u", (unsigned) geteuid());
+        (void) snprintf(ret->dir, sizeof ret->dir, "/dev/shm/headcount-%u", (unsigned) ret->euid);
         return 0;
 }
 
@@ -230,41 +233,41 @@ int fs_check_local(int fd, dev_t dev) {
         return 0;
 }
 
-int file_trust(const struct stat *st, bool system) {
+int file_trust(const struct stat *st, bool system, uid_t euid) {
         if (!S_ISREG(st->st_mode))
                 return -EPERM;
         if (st->st_nlink > 1)
                 return -EPERM;            /* a hard link planted under another name */
-        if (st->st_uid != geteuid() && st->st_uid != 0)
+        if (st->st_uid != euid && st->st_uid != 0)
                 return -EPERM;
         if ((st->st_mode & 0022) && !system && st->st_uid != 0)
                 return -EPERM;
         return 0;
 }
 
-int file_trust_foreign(const struct stat *st) {
-        if (!S_ISREG(st->st_mode) || st->st_nlink > 1 || geteuid() != 0)
+int file_trust_foreign(const struct stat *st, uid_t euid) {
+        if (!S_ISREG(st->st_mode) || st->st_nlink > 1 || euid != 0)
                 return -EPERM;
         return 0;
 }
 
 int mode_trusted(const struct scope *sc, unsigned mode) {
         /* what file_trust() would refuse afterwards for a file we own */
-        if ((mode & 0022) && !sc->system && geteuid() != 0)
+        if ((mode & 0022) && !sc->system && sc->euid != 0)
                 return -EINVAL;
         return 0;
 }
 
-static int dir_trust(const struct stat *st, bool user_default) {
+static int dir_trust(const struct stat *st, bool user_default, uid_t euid) {
         if (!S_ISDIR(st->st_mode))
                 return -ENOTDIR;
         if (user_default) {
                 /* ours alone: nobody else may even look at which programs we run */
-                if (st->st_uid != geteuid() || (st->st_mode & 0077))
+                if (st->st_uid != euid || (st->st_mode & 0077))
                         return -EPERM;
                 return 0;
         }
-        if (st->st_uid != geteuid() && st->st_uid != 0)
+        if (st->st_uid != euid && st->st_uid != 0)
                 return -EPERM;
         if ((st->st_mode & 0022) && !(st->st_mode & S_ISVTX))
                 return -EPERM;
@@ -275,7 +278,7 @@ static int dir_trust(const struct stat *st, bool user_default) {
  * Opens the scope directory and verifies it; with CREATE, creates the user scope's
  * default directory (0700) or, for root, the system directory (1777) when missing.
  */
-int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd) {
+static int open_dir(const struct scope *sc, bool create, int *ret_dirfd, struct stat *ret_st) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
         int r;
@@ -310,12 +313,135 @@ int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd) {
         }
         if (fstat(fd, &st) < 0)
                 return -errno;
-        r = dir_trust(&st, sc->user_default);
+        r = dir_trust(&st, sc->user_default, sc->euid);
         if (r < 0)
                 return r;
         r = fs_check_local(fd, st.st_dev);
         if (r < 0)
                 return r;
         *ret_dirfd = TAKE_FD(fd);
+        if (ret_st)
+                *ret_st = st;
         return 0;
+}
+
+int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd) {
+        return open_dir(sc, create, ret_dirfd, NULL);
+}
+
+/*
+ * The directory cache. Opening, checking and closing the scope directory were three of
+ * the fourteen system calls of a join by name. A process keeps the directories it used
+ * open (a few: DIR_CACHE entries), and each call checks that the path still leads to the
+ * very directory it has open, with the same stat() that checks its owner and mode: the
+ * same guarantee as opening it again (what we use is the directory that the path named
+ * when we looked, checked as it was then), for one system call. An entry whose path now
+ * leads elsewhere is closed once the last handle that uses it gives it back.
+ */
+#define DIR_CACHE 4
+
+static struct dir_entry {
+        char *path;              /* NULL: free */
+        bool nofollow;
+        dev_t dev;
+        ino_t ino;
+        int fd;
+        unsigned users;          /* handles using fd */
+        bool stale;              /* the path leads elsewhere now: close when unused */
+} dir_cache[DIR_CACHE];
+static pthread_mutex_t dir_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void entry_drop(struct dir_entry *e) {
+        if (e->path)
+                safe_close(e->fd);
+        free(e->path);
+        *e = (struct dir_entry) { .fd = -EBADF };
+}
+
+int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd) {
+        bool nofollow = sc->user_default || sc->system;
+        struct stat st;
+        int fd = -EBADF, r;
+
+        if (fstatat(AT_FDCWD, sc->dir, &st, nofollow ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
+            dir_trust(&st, sc->user_default, sc->euid) == 0) {
+                (void) pthread_mutex_lock(&dir_cache_lock);
+                for (unsigned i = 0; i < DIR_CACHE; i++) {
+                        struct dir_entry *e = &dir_cache[i];
+                        if (e->path && !e->stale && e->nofollow == nofollow && e->dev == st.st_dev &&
+                            e->ino == st.st_ino && strcmp(e->path, sc->dir) == 0) {
+                                e->users++;
+                                fd = e->fd;
+                                break;
+                        }
+                }
+                (void) pthread_mutex_unlock(&dir_cache_lock);
+                if (fd >= 0) {
+                        r = fs_check_local(fd, st.st_dev);
+                        if (r < 0) {
+                                scope_put_dir(fd);
+                                return r;
+                        }
+                        *ret_dirfd = fd;
+                        return 0;
+                }
+        }
+
+        /* Not cached, or not the directory we have: open and check it as always. */
+        r = open_dir(sc, create, &fd, &st);
+        if (r < 0)
+                return r;
+        (void) pthread_mutex_lock(&dir_cache_lock);
+        {
+                struct dir_entry *slot = NULL;
+
+                for (unsigned i = 0; i < DIR_CACHE; i++) {
+                        struct dir_entry *e = &dir_cache[i];
+                        if (e->path && e->nofollow == nofollow && strcmp(e->path, sc->dir) == 0) {
+                                if (e->users == 0)
+                                        entry_drop(e);
+                                else
+                                        e->stale = true;
+                        }
+                        if (!e->path && !slot)
+                                slot = e;
+                }
+                if (!slot)
+                        for (unsigned i = 0; i < DIR_CACHE && !slot; i++)
+                                if (dir_cache[i].users == 0) {
+                                        slot = &dir_cache[i];
+                                        entry_drop(slot);
+                                }
+                if (slot) {
+                        slot->path = strdup(sc->dir);
+                        if (slot->path) {
+                                slot->nofollow = nofollow;
+                                slot->dev = st.st_dev;
+                                slot->ino = st.st_ino;
+                                slot->fd = fd;
+                                slot->users = 1;
+                                slot->stale = false;
+                        }
+                }
+        }
+        (void) pthread_mutex_unlock(&dir_cache_lock);
+        *ret_dirfd = fd;                  /* not cached: scope_put_dir() closes it */
+        return 0;
+}
+
+void scope_put_dir(int dirfd) {
+        if (dirfd < 0)
+                return;
+        (void) pthread_mutex_lock(&dir_cache_lock);
+        for (unsigned i = 0; i < DIR_CACHE; i++) {
+                struct dir_entry *e = &dir_cache[i];
+                if (e->path && e->fd == dirfd && e->users > 0) {
+                        if (--e->users == 0 && e->stale)
+                                entry_drop(e);
+                        (void) pthread_mutex_unlock(&dir_cache_lock);
+                        return;
+                }
+        }
+        (void) pthread_mutex_unlock(&dir_cache_lock);
+        safe_close(dirfd);
 }

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 
 #include "files.h"
+#include "handed.h"
 #include "handle.h"
 #include "hc-internal.h"
 #include "seat.h"
@@ -103,9 +104,18 @@ static int take_through(hc_region *h, const hc_options *opt, unsigned k, int fd,
 
                 for (unsigned i = 0; i < n && seat == -EAGAIN; i++) {
                         int r = seat_take(fd, first + i);
-                        if (r == 0)
+                        uint32_t flags;
+                        bool present;
+
+                        if (r == 0) {
+                                /* a record on a free byte: a command may hold it (handed.c) */
+                                region_seat_state(&h->r, first + i, &flags, &present);
+                                if (present && handed_probe(h, first + i) != 0) {
+                                        seat_give_back(fd, first + i);
+                                        continue;
+                                }
                                 seat = (int) (first + i);
-                        else if (r != -EAGAIN)
+                        } else if (r != -EAGAIN)
                                 seat = r;
                 }
                 if (seat != -EAGAIN)
