@@ -26,6 +26,12 @@
  * watches the own files too (hc_file_region() says HC_FILE_SEAT), and hc_wait() sees it
  * at its next bounded look (HC_WAIT_RECHECK_MS).
  *
+ * Each holding makes a new own file and removes it when it leaves, so that a copy of the
+ * description that a command's child keeps after the seat was given back reaches an
+ * unlinked file that nobody will ever look at again, never a later holding of the seat
+ * (a file kept for reuse would let such a copy take the lock again, and keep a later
+ * holder's dead seat alive). On tmpfs, where regions live, that costs microseconds.
+ *
  * The own file's name comes from the record, which the holder writes only after it made
  * the file with O_EXCL: nobody can make the name first (the seq is a clock reading taken
  * at the join), and a record names only a file of its own seat. What we find under that
@@ -59,7 +65,7 @@ static int own_name(hc_region *h, unsigned seat, uint64_t seq, char *buf, size_t
 static int need_dir(hc_region *h) {
         if (h->dirfd >= 0)
                 return 0;
-        return scope_get_dir(&h->sc, false, &h->dirfd);
+        return scope_get_dir(&h->sc, false, &h->dirfd, NULL);
 }
 
 /* The lock file's read bits: whoever may count the seats may look at the own file too

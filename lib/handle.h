@@ -17,6 +17,7 @@ struct hc_region {
         unsigned n_ref;                  /* the handle, plus each seat taken through it */
         struct scope sc;
         int dirfd;                       /* the checked scope directory */
+        bool dir_ours;                   /* only we (and root) may make files in it */
         struct region r;
         struct mutex mutex;
         unsigned n_files;
@@ -30,6 +31,9 @@ struct hc_region {
         unsigned last_seat;              /* tried first by the next join */
         bool watching;                   /* HC_WATCH: counted in the header's waiters */
         bool lock_try;                   /* HC_LOCK_TRY: our own region locks try once */
+        bool cold;                       /* a call by name's: may use the process's spare */
+        bool from_copy;                  /* opened from the process's copy of its header:
+                                          * the join checks the header once it has a seat */
 };
 
 enum {
@@ -37,6 +41,8 @@ enum {
         HANDLE_MAP = 1 << 1,             /* map it when that is safe */
         HANDLE_READ_ONLY = 1 << 2,       /* do not even try to open it read-write */
         HANDLE_FOREIGN = 1 << 3,         /* root may look at another user's region, read-only */
+        HANDLE_COLD = 1 << 4,            /* a join by name's: may use the process's spare
+                                          * lock file description (handle.c) */
 };
 
 #define HANDLE_RETRIES 100              /* retirements we sit out while opening one name */
@@ -51,6 +57,12 @@ int handle_query_fd(hc_region *h, unsigned k, int *ret_fd);
 /* A read-write description of lock file K to take a seat through, and giving it back. */
 int handle_take_fd(hc_region *h, unsigned k, int *ret_fd);
 void handle_put_fd(hc_region *h, unsigned k, int fd);
+
+/* Forgets the process's copy of a region header (a join from it found another). */
+void handle_forget_copy(void);
+
+/* A leave by name keeps FD (of lock file K, its seat given back) for the next join. */
+void handle_cold_put(hc_region *h, unsigned k, int fd);
 
 /* How long the library's own uses of the region lock wait through this handle: 0 (one
  * try) with HC_LOCK_TRY, else REGION_LOCK_TIMEOUT_MS. */

@@ -70,7 +70,11 @@ static int try_one(hc_region *h, unsigned i, int *fds, struct handed_seen *seen,
                 return r;
         /* One look at the flags (retired under us?) and at the record: a record on a byte
          * we could take is a dead holder's, or a handed seat's whose command lives on. */
-        region_seat_state(&h->r, i, &flags, &present);
+        r = region_seat_state(&h->r, i, h->from_copy, &flags, &present);
+        if (r < 0) {
+                seat_give_back(fds[k], i);
+                return r;                 /* not the header we started from: start over */
+        }
         *ret_flags = flags;
         if (_unlikely_(present) && handed_probe(h, i) != 0) {
                 seat_give_back(fds[k], i);
@@ -242,7 +246,7 @@ int join_by_name(const struct scope *sc, const hc_options *opt, hc_slot **ret) {
                 hc_region *h = NULL;
                 int r;
 
-                r = handle_open(sc, opt, HANDLE_CREATE, &h);
+                r = handle_open(sc, opt, HANDLE_CREATE | HANDLE_COLD, &h);
                 if (r == -ESTALE)
                         continue;
                 if (r < 0)
@@ -250,6 +254,12 @@ int join_by_name(const struct scope *sc, const hc_options *opt, hc_slot **ret) {
                 r = join_handle(h, opt, true, ret);
                 if (r == 0)               /* the seat needs only the region file (and a */
                         handle_trim(h, (*ret)->own_fd >= 0);  /* handed one, its directory) */
+                else if (h->from_copy && r != -EBUSY && r != -ETIMEDOUT) {
+                        /* started from the process's copy of the header, which was not the
+                         * file's (any more): once more, from the file */
+                        handle_forget_copy();
+                        r = -ESTALE;
+                }
                 handle_unref(h);
                 if (r != -ESTALE)
                         return r;
@@ -290,10 +300,14 @@ static void leave(hc_slot *s, bool erase) {
                 return;
         }
         /* Closing the only reference drops the lock; with other references possible, the
-         * joiner's leave must release it for all of them. */
+         * joiner's leave must release it for all of them. A description that nobody else
+         * has is kept for the next join by name (handle.c): the region file's close below
+         * is the event for the waiters. */
+        seat_give_back(s->fd, s->index);
         if (s->inherit || s->fd_exposed || s->fork_count != self_fork_count())
-                seat_give_back(s->fd, s->index);
-        safe_close(s->fd);
+                safe_close(s->fd);
+        else
+                handle_cold_put(h, seat_file(s->index), s->fd);
         handle_unref(h);
         free(__atomic_exchange_n(&spare_slot, s, __ATOMIC_ACQ_REL));
 }

@@ -224,35 +224,6 @@ int region_unlinked(const struct region *r) {
         return st.st_nlink == 0;
 }
 
-/* Opens lock file K and checks that we may trust it as much as the region. A lock file
- * that is missing means the region was retired (-ESTALE when so) or damaged (-EBADMSG). */
-int region_open_lock_file(int dirfd, const struct scope *sc, const struct region *r, unsigned k,
-                          int oflags, int *ret_fd) {
-        char fn[FILE_NAME_MAX];
-        _cleanup_close_ int fd = -EBADF;
-        struct stat st;
-        int q;
-
-        q = file_lock_name(fn, sizeof fn, sc->name, r->region_id, k);
-        if (q < 0)
-                return q;
-        fd = xopenat(dirfd, fn, oflags | O_NOFOLLOW | O_NONBLOCK, 0);
-        if (fd < 0) {
-                if (fd == -ENOENT)
-                        return region_unlinked(r) > 0 ? -ESTALE : -EBADMSG;
-                return fd == -ELOOP ? -EPERM : fd;
-        }
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        q = trust(&st, sc, r->foreign);
-        if (q < 0)
-                return q;
-        if (st.st_nlink == 0)
-                return -ESTALE;
-        *ret_fd = TAKE_FD(fd);
-        return 0;
-}
-
 /* ---- Records ---- */
 
 static off_t record_offset(const struct region *r, unsigned seat) {
@@ -390,19 +361,34 @@ uint64_t region_records_present(struct region *r, unsigned first, unsigned n) {
         return mask;
 }
 
-/* The flags and whether record SEAT is there, in one pread() when it is near the header. */
-void region_seat_state(struct region *r, unsigned seat, uint32_t *ret_flags, bool *ret_present) {
-        size_t from = offsetof(struct hc_region_header, flags);     /* 8-aligned, as records */
-        size_t len = seat < r->capacity ? (size_t) record_offset(r, seat) + 8 - from : SIZE_MAX;
-        uint64_t buf[128];
+static bool same_header(const struct region *r, const struct hc_region_header *h) {
+        return header_check(h, UINT64_MAX) == 0 && h->region_id == r->region_id &&
+               h->capacity == r->capacity && h->data_size == r->data_size;  /* the rest follows */
+}
 
-        if (!r->mapped && len <= sizeof buf && pread(r->fd, buf, len, (off_t) from) == (ssize_t) len) {
-                memcpy(ret_flags, buf, sizeof *ret_flags);
-                *ret_present = buf[len / 8 - 1] != 0;
-        } else {
+/* The flags and whether record SEAT is there, in one pread() when it is near the header.
+ * With CHECK, the header is read too and must be the one R was opened with (for a handle
+ * opened from a copy kept by the process, handle.c): -ESTALE when not. */
+int region_seat_state(struct region *r, unsigned seat, bool check, uint32_t *ret_flags, bool *ret_present) {
+        size_t flags_off = offsetof(struct hc_region_header, flags), from, len;
+        uint64_t buf[160];
+        const struct hc_region_header *h = (const void *) buf;
+
+        len = seat < r->capacity && !r->mapped ? (size_t) record_offset(r, seat) + 8 : SIZE_MAX;
+        from = check && len <= sizeof buf ? 0 : flags_off;       /* both 8-aligned */
+        if (check && from != 0 && (pread(r->fd, buf, sizeof *h, 0) != (ssize_t) sizeof *h ||
+                                   !same_header(r, h)))
+                return -ESTALE;
+        if (len - from > sizeof buf || pread(r->fd, buf, len - from, (off_t) from) != (ssize_t) (len - from)) {
                 *ret_flags = region_word(r, WORD_FLAGS);
                 *ret_present = region_record_present(r, seat);
+                return 0;
         }
+        if (from == 0 && !same_header(r, h))
+                return -ESTALE;
+        memcpy(ret_flags, (const char *) buf + flags_off - from, sizeof *ret_flags);
+        *ret_present = buf[(len - from) / 8 - 1] != 0;
+        return 0;
 }
 
 /* One copy of record SEAT: from the mapping with atomic loads, or with one pread(). */

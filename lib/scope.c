@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -278,8 +279,30 @@ static int dir_trust(const struct stat *st, bool user_default, uid_t euid) {
  * Opens the scope directory and verifies it; with CREATE, creates the user scope's
  * default directory (0700) or, for root, the system directory (1777) when missing.
  */
-static int open_dir(const struct scope *sc, bool create, int *ret_dirfd, struct stat *ret_st) {
+/* stat() of PATH relative to DIRFD (AT_EMPTY_PATH with ""), and the birth time when the
+ * filesystem keeps one (*RET_BTIME 0 otherwise). */
+static int stat_btime(int dirfd, const char *path, int flags, struct stat *st, uint64_t *ret_btime) {
+        struct statx sx;
+
+        if (statx(dirfd, path, flags | AT_STATX_SYNC_AS_STAT,
+                  STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_INO | STATX_BTIME, &sx) < 0)
+                return -errno;
+        *st = (struct stat) {
+                .st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
+                .st_ino = sx.stx_ino,
+                .st_mode = sx.stx_mode,
+                .st_nlink = sx.stx_nlink,
+                .st_uid = sx.stx_uid,
+        };
+        *ret_btime = sx.stx_mask & STATX_BTIME ?
+                     (uint64_t) sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec : 0;
+        return 0;
+}
+
+static int open_dir(const struct scope *sc, bool create, int *ret_dirfd, struct stat *ret_st,
+                    uint64_t *ret_btime) {
         _cleanup_close_ int fd = -EBADF;
+        uint64_t btime;
         struct stat st;
         int r;
 
@@ -311,8 +334,9 @@ static int open_dir(const struct scope *sc, bool create, int *ret_dirfd, struct 
                 } else
                         return -ENOENT;
         }
-        if (fstat(fd, &st) < 0)
-                return -errno;
+        r = stat_btime(fd, "", AT_EMPTY_PATH, &st, &btime);
+        if (r < 0)
+                return r;
         r = dir_trust(&st, sc->user_default, sc->euid);
         if (r < 0)
                 return r;
@@ -322,11 +346,13 @@ static int open_dir(const struct scope *sc, bool create, int *ret_dirfd, struct 
         *ret_dirfd = TAKE_FD(fd);
         if (ret_st)
                 *ret_st = st;
+        if (ret_btime)
+                *ret_btime = btime;
         return 0;
 }
 
 int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd) {
-        return open_dir(sc, create, ret_dirfd, NULL);
+        return open_dir(sc, create, ret_dirfd, NULL, NULL);
 }
 
 /*
@@ -335,7 +361,10 @@ int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd) {
  * open (a few: DIR_CACHE entries), and each call checks that the path still leads to the
  * very directory it has open, with the same stat() that checks its owner and mode: the
  * same guarantee as opening it again (what we use is the directory that the path named
- * when we looked, checked as it was then), for one system call. An entry whose path now
+ * when we looked, checked as it was then), for one system call. The very directory: the
+ * same device, inode and birth time, for a filesystem that gives a directory removed
+ * since its inode number back to a new one; where the filesystem keeps no birth time, an
+ * fstat() of the directory we have says it still has a name. An entry whose path now
  * leads elsewhere is closed once the last handle that uses it gives it back.
  */
 #define DIR_CACHE 4
@@ -345,6 +374,7 @@ static struct dir_entry {
         bool nofollow;
         dev_t dev;
         ino_t ino;
+        uint64_t btime;          /* its birth time, 0 when the filesystem keeps none */
         int fd;
         unsigned users;          /* handles using fd */
         bool stale;              /* the path leads elsewhere now: close when unused */
@@ -358,24 +388,37 @@ static void entry_drop(struct dir_entry *e) {
         *e = (struct dir_entry) { .fd = -EBADF };
 }
 
-int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd) {
+/* SCOPE_DIR_OURS: only our euid (and root) may make files in the directory of ST;
+ * SCOPE_DIR_PRIVATE: nobody else may even reach them. */
+static unsigned dir_flags(const struct stat *st, uid_t euid) {
+        if (st->st_uid != euid || (st->st_mode & 0022))
+                return 0;
+        return SCOPE_DIR_OURS | (st->st_mode & 0077 ? 0 : SCOPE_DIR_PRIVATE);
+}
+
+int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd, unsigned *ret_flags) {
         bool nofollow = sc->user_default || sc->system;
-        struct stat st;
+        uint64_t btime;
+        struct stat st, fst;
         int fd = -EBADF, r;
 
-        if (fstatat(AT_FDCWD, sc->dir, &st, nofollow ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
+        if (stat_btime(AT_FDCWD, sc->dir, nofollow ? AT_SYMLINK_NOFOLLOW : 0, &st, &btime) == 0 &&
             dir_trust(&st, sc->user_default, sc->euid) == 0) {
                 (void) pthread_mutex_lock(&dir_cache_lock);
                 for (unsigned i = 0; i < DIR_CACHE; i++) {
                         struct dir_entry *e = &dir_cache[i];
                         if (e->path && !e->stale && e->nofollow == nofollow && e->dev == st.st_dev &&
-                            e->ino == st.st_ino && strcmp(e->path, sc->dir) == 0) {
+                            e->ino == st.st_ino && e->btime == btime && strcmp(e->path, sc->dir) == 0) {
                                 e->users++;
                                 fd = e->fd;
                                 break;
                         }
                 }
                 (void) pthread_mutex_unlock(&dir_cache_lock);
+                if (fd >= 0 && btime == 0 && (fstat(fd, &fst) < 0 || fst.st_nlink == 0)) {
+                        scope_put_dir(fd);        /* removed; its inode number lives on */
+                        fd = -EBADF;
+                }
                 if (fd >= 0) {
                         r = fs_check_local(fd, st.st_dev);
                         if (r < 0) {
@@ -383,12 +426,14 @@ int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd) {
                                 return r;
                         }
                         *ret_dirfd = fd;
+                        if (ret_flags)
+                                *ret_flags = dir_flags(&st, sc->euid);
                         return 0;
                 }
         }
 
         /* Not cached, or not the directory we have: open and check it as always. */
-        r = open_dir(sc, create, &fd, &st);
+        r = open_dir(sc, create, &fd, &st, &btime);
         if (r < 0)
                 return r;
         (void) pthread_mutex_lock(&dir_cache_lock);
@@ -418,6 +463,7 @@ int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd) {
                                 slot->nofollow = nofollow;
                                 slot->dev = st.st_dev;
                                 slot->ino = st.st_ino;
+                                slot->btime = btime;
                                 slot->fd = fd;
                                 slot->users = 1;
                                 slot->stale = false;
@@ -426,6 +472,8 @@ int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd) {
         }
         (void) pthread_mutex_unlock(&dir_cache_lock);
         *ret_dirfd = fd;                  /* not cached: scope_put_dir() closes it */
+        if (ret_flags)
+                *ret_flags = dir_flags(&st, sc->euid);
         return 0;
 }
 

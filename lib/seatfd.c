@@ -109,7 +109,7 @@ static int take_through(hc_region *h, const hc_options *opt, unsigned k, int fd,
 
                         if (r == 0) {
                                 /* a record on a free byte: a command may hold it (handed.c) */
-                                region_seat_state(&h->r, first + i, &flags, &present);
+                                (void) region_seat_state(&h->r, first + i, false, &flags, &present);
                                 if (present && handed_probe(h, first + i) != 0) {
                                         seat_give_back(fd, first + i);
                                         continue;

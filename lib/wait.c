@@ -127,7 +127,13 @@ fail:
 }
 
 void waiter_init(struct waiter *w, hc_region *h) {
-        *w = (struct waiter) { .h = h, .ifd = -EBADF };
+        /* field by field: wd[] is filled up to n_wd, and a join that gets its seat at
+         * once never arms the waiter */
+        w->h = h;
+        w->ifd = -EBADF;
+        w->n_wd = 0;
+        w->ready = w->recent = false;
+        w->step = 0;
 }
 
 void waiter_done(struct waiter *w) {
