@@ -22,6 +22,10 @@
  * byte is write-locked. So the count stays exact, and a joiner that takes the byte gives it
  * back when the command still holds the seat.
  *
+ * A wrapper that joins with HC_RECORD_LATER (headcount run) writes the record once its
+ * command runs; killed in the microseconds between the command's start and that write, it
+ * leaves a command that no record names, and which therefore does not count.
+ *
  * Nothing is opened or closed in the region's files when such a command ends: headcountd
  * watches the own files too (hc_file_region() says HC_FILE_SEAT), and hc_wait() sees it
  * at its next bounded look (HC_WAIT_RECHECK_MS).

@@ -100,6 +100,7 @@ static int take_through(hc_region *h, const hc_options *opt, unsigned k, int fd,
 
         waiter_init(&w, h);
         while (seat == -EAGAIN) {
+                uint64_t handed = 0;      /* free bytes of seats a command holds */
                 int qfd;
 
                 for (unsigned i = 0; i < n && seat == -EAGAIN; i++) {
@@ -112,6 +113,7 @@ static int take_through(hc_region *h, const hc_options *opt, unsigned k, int fd,
                                 (void) region_seat_state(&h->r, first + i, false, &flags, &present);
                                 if (present && handed_probe(h, first + i) != 0) {
                                         seat_give_back(fd, first + i);
+                                        handed |= UINT64_C(1) << i;
                                         continue;
                                 }
                                 seat = (int) (first + i);
@@ -125,7 +127,7 @@ static int take_through(hc_region *h, const hc_options *opt, unsigned k, int fd,
                         break;
                 }
                 if (transient_waits < 200 && handle_query_fd(h, k, &qfd) == 0 &&
-                    seat_transient(qfd, first, n)) {
+                    (seat_transient(qfd, first, n) & ~handed) != 0) {
                         transient_waits++;
                         sleep_usec(1000);
                         continue;
