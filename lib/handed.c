@@ -69,7 +69,7 @@ static int own_name(hc_region *h, unsigned seat, uint64_t seq, char *buf, size_t
 static int need_dir(hc_region *h) {
         if (h->dirfd >= 0)
                 return 0;
-        return scope_get_dir(&h->sc, false, &h->dirfd, NULL);
+        return scope_get_dir(&h->sc, false, &h->dirfd, NULL, &h->dir_token);
 }
 
 /* The lock file's read bits: whoever may count the seats may look at the own file too

@@ -39,7 +39,8 @@ static void handle_free(hc_region *h) {
         }
         mutex_done(&h->mutex);
         region_close(&h->r);
-        scope_put_dir(h->dirfd);
+        if (h->dirfd >= 0)
+                scope_put_dir(h->dirfd, h->dir_token);
         free(h->spare);
         (void) pthread_mutex_destroy(&h->cache_lock);
         free(h);
@@ -165,10 +166,6 @@ static int handle_open_once(const struct scope *sc, const hc_options *opt, unsig
         mutex_init(&h->mutex);
         h->fork_epoch = self_epoch();
 
-        r = scope_get_dir(sc, create, &h->dirfd, &dir);
-        if (r < 0)
-                goto fail;
-        h->dir_ours = dir & SCOPE_DIR_OURS;
         h->cold = flags & HANDLE_COLD;
         if (!(flags & HANDLE_READ_ONLY))
                 rflags |= REGION_WRITE | REGION_READ_FALLBACK;
@@ -176,15 +173,30 @@ static int handle_open_once(const struct scope *sc, const hc_options *opt, unsig
                 rflags |= REGION_CREATE;
         if (flags & HANDLE_MAP)
                 rflags |= REGION_MAP;
-        if (!h->cold || cold_region_open(h) < 0) {
+        for (unsigned attempt = 0;; attempt++) {
+                r = scope_get_dir(sc, create, &h->dirfd, &dir, &h->dir_token);
+                if (r < 0)
+                        goto fail;
+                h->dir_ours = dir & SCOPE_DIR_OURS;
+                if (h->cold && cold_region_open(h) == 0)
+                        break;
                 r = region_open(h->dirfd, sc, opt, rflags, &h->r);
                 if (r == -EPERM && sc->euid == 0 && (flags & HANDLE_FOREIGN))
                         /* root looks at another user's region: read-only, never mapped */
                         r = region_open(h->dirfd, sc, opt, REGION_FOREIGN, &h->r);
+                if ((r == -EBADF || r == -ENOTDIR) && h->dir_token != 0 && attempt == 0) {
+                        /* the program closed our directory's descriptor behind our back
+                         * (or has that number for a file of its own now) */
+                        scope_lost_dir(h->dir_token);
+                        scope_put_dir(h->dirfd, h->dir_token);
+                        h->dirfd = -EBADF;
+                        continue;
+                }
                 if (r < 0)
                         goto fail;
-                if (h->cold && !h->from_copy)
+                if (h->cold)
                         cold_region_keep(h);
+                break;
         }
         for (unsigned k = 0; k < region_lock_files(&h->r); k++)
                 h->query_fd[k] = h->idle_fd[k] = -EBADF;
@@ -383,8 +395,8 @@ void handle_trim(hc_region *h, bool keep_dir) {
                 h->query_fd[k] = safe_close(h->query_fd[k]);
                 h->idle_fd[k] = safe_close(h->idle_fd[k]);
         }
-        if (!keep_dir) {
-                scope_put_dir(h->dirfd);
+        if (!keep_dir && h->dirfd >= 0) {
+                scope_put_dir(h->dirfd, h->dir_token);
                 h->dirfd = -EBADF;
         }
 }

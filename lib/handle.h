@@ -17,6 +17,7 @@ struct hc_region {
         unsigned n_ref;                  /* the handle, plus each seat taken through it */
         struct scope sc;
         int dirfd;                       /* the checked scope directory */
+        unsigned dir_token;              /* its scope_get_dir() token */
         bool dir_ours;                   /* only we (and root) may make files in it */
         struct region r;
         struct mutex mutex;

@@ -377,15 +377,32 @@ static struct dir_entry {
         uint64_t btime;          /* its birth time, 0 when the filesystem keeps none */
         int fd;
         unsigned users;          /* handles using fd */
+        unsigned gen;            /* one more each time the entry is reused: tokens */
         bool stale;              /* the path leads elsewhere now: close when unused */
+        bool lost;               /* the program closed fd under us: never close it */
 } dir_cache[DIR_CACHE];
 static pthread_mutex_t dir_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void entry_drop(struct dir_entry *e) {
-        if (e->path)
+        unsigned gen = e->gen + 1;
+
+        if (e->path && !e->lost)
                 safe_close(e->fd);
         free(e->path);
-        *e = (struct dir_entry) { .fd = -EBADF };
+        *e = (struct dir_entry) { .fd = -EBADF, .gen = gen };
+}
+
+static unsigned entry_token(const struct dir_entry *e) {
+        return (unsigned) (e - dir_cache) + 1 + (e->gen << 8);
+}
+
+static struct dir_entry *token_entry(unsigned token) {
+        struct dir_entry *e;
+
+        if (token == 0 || (token & 0xff) > DIR_CACHE)
+                return NULL;
+        e = &dir_cache[(token & 0xff) - 1];
+        return e->path && e->gen == token >> 8 && e->users > 0 ? e : NULL;
 }
 
 /* SCOPE_DIR_OURS: only our euid (and root) may make files in the directory of ST;
@@ -396,8 +413,10 @@ static unsigned dir_flags(const struct stat *st, uid_t euid) {
         return SCOPE_DIR_OURS | (st->st_mode & 0077 ? 0 : SCOPE_DIR_PRIVATE);
 }
 
-int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd, unsigned *ret_flags) {
+int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd, unsigned *ret_flags,
+                  unsigned *ret_token) {
         bool nofollow = sc->user_default || sc->system;
+        unsigned token = 0;
         uint64_t btime;
         struct stat st, fst;
         int fd = -EBADF, r;
@@ -411,21 +430,23 @@ int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd, unsigned 
                             e->ino == st.st_ino && e->btime == btime && strcmp(e->path, sc->dir) == 0) {
                                 e->users++;
                                 fd = e->fd;
+                                token = entry_token(e);
                                 break;
                         }
                 }
                 (void) pthread_mutex_unlock(&dir_cache_lock);
                 if (fd >= 0 && btime == 0 && (fstat(fd, &fst) < 0 || fst.st_nlink == 0)) {
-                        scope_put_dir(fd);        /* removed; its inode number lives on */
+                        scope_put_dir(fd, token);  /* removed; its inode number lives on */
                         fd = -EBADF;
                 }
                 if (fd >= 0) {
                         r = fs_check_local(fd, st.st_dev);
                         if (r < 0) {
-                                scope_put_dir(fd);
+                                scope_put_dir(fd, token);
                                 return r;
                         }
                         *ret_dirfd = fd;
+                        *ret_token = token;
                         if (ret_flags)
                                 *ret_flags = dir_flags(&st, sc->euid);
                         return 0;
@@ -467,29 +488,38 @@ int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd, unsigned 
                                 slot->fd = fd;
                                 slot->users = 1;
                                 slot->stale = false;
+                                token = entry_token(slot);
                         }
                 }
         }
         (void) pthread_mutex_unlock(&dir_cache_lock);
-        *ret_dirfd = fd;                  /* not cached: scope_put_dir() closes it */
+        *ret_dirfd = fd;
+        *ret_token = token;               /* 0, not cached: scope_put_dir() closes it */
         if (ret_flags)
                 *ret_flags = dir_flags(&st, sc->euid);
         return 0;
 }
 
-void scope_put_dir(int dirfd) {
-        if (dirfd < 0)
+void scope_put_dir(int dirfd, unsigned token) {
+        struct dir_entry *e;
+
+        if (token == 0) {
+                safe_close(dirfd);
                 return;
-        (void) pthread_mutex_lock(&dir_cache_lock);
-        for (unsigned i = 0; i < DIR_CACHE; i++) {
-                struct dir_entry *e = &dir_cache[i];
-                if (e->path && e->fd == dirfd && e->users > 0) {
-                        if (--e->users == 0 && e->stale)
-                                entry_drop(e);
-                        (void) pthread_mutex_unlock(&dir_cache_lock);
-                        return;
-                }
         }
+        (void) pthread_mutex_lock(&dir_cache_lock);
+        e = token_entry(token);
+        if (e && --e->users == 0 && e->stale)
+                entry_drop(e);
         (void) pthread_mutex_unlock(&dir_cache_lock);
-        safe_close(dirfd);
+}
+
+void scope_lost_dir(unsigned token) {
+        struct dir_entry *e;
+
+        (void) pthread_mutex_lock(&dir_cache_lock);
+        e = token_entry(token);
+        if (e)
+                e->lost = e->stale = true;
+        (void) pthread_mutex_unlock(&dir_cache_lock);
 }

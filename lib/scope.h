@@ -36,15 +36,21 @@ int scope_resolve_fleet(const hc_options *opt, bool system, struct scope *ret);
 int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd);
 
 /* As scope_open_dir(), through a per-process cache of open directories that is checked
- * with one stat() of the path: the descriptor must be given back with scope_put_dir().
- * *RET_FLAGS (may be NULL): SCOPE_DIR_OURS when nobody but our euid and root may make
- * files in it, SCOPE_DIR_PRIVATE when nobody else may even reach them. */
+ * with one stat() of the path. The descriptor must be given back with scope_put_dir()
+ * and *RET_TOKEN (0 for one that is not cached, which it then closes). *RET_FLAGS (may be
+ * NULL): SCOPE_DIR_OURS when nobody but our euid and root may make files in it,
+ * SCOPE_DIR_PRIVATE when nobody else may even reach them. */
 enum {
         SCOPE_DIR_OURS = 1 << 0,
         SCOPE_DIR_PRIVATE = 1 << 1,
 };
-int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd, unsigned *ret_flags);
-void scope_put_dir(int dirfd);
+int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd, unsigned *ret_flags,
+                  unsigned *ret_token);
+void scope_put_dir(int dirfd, unsigned token);
+
+/* The program closed (or reused) the cached descriptor of TOKEN behind our back: it is no
+ * longer ours to use or to close; the next call opens the directory again. */
+void scope_lost_dir(unsigned token);
 
 /* -EREMOTE when FD is on a network filesystem. */
 int fs_check_local(int fd, dev_t dev);
