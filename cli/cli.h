@@ -30,7 +30,8 @@ enum {
 
 /* Everything the command line said, checked. */
 struct cli {
-        const char *command;    /* "run", "count", ... */
+        int command_id;         /* CMD_* (options.h) */
+        const char *command;    /* its name: "run", "count", ... */
         const char *name;       /* the region; NULL for 'names' */
         char **cmd;             /* run: the command and its arguments; send: the words */
 
@@ -72,18 +73,11 @@ enum { RESTART_NO, RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_ON_SUCCESS };
 /* run --on-lost */
 enum { ON_LOST_TERM, ON_LOST_KILL, ON_LOST_IGNORE };
 
-/* Prints a usage error as message_error() does, then the --help hint, and exits 64. */
-_Noreturn void usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 /* run's defaults (headcount(1)) */
 #define RESTART_SEC_DEFAULT_MS 100
 #define KILL_AFTER_DEFAULT_MS 5000          /* --replace */
 #define KILL_AFTER_LOST_DEFAULT_MS 2000     /* --on-lost=term */
-
-/* Checks how run's options combine, once they are all parsed; exits 64 when they do not.
- * The flags say which of the options were given. */
-void run_check_options(struct cli *c, bool wait, bool kill_after, bool restart_sec,
-                       bool on_lost);
 
 /* The commands; each returns the process's exit status. */
 int command_run(const struct cli *c);
@@ -94,17 +88,16 @@ int command_path(const struct cli *c);          /* seatfd.c: a seat held by a sh
 int command_join(const struct cli *c);
 int command_leave(const struct cli *c);
 
-/* Prints the usage of command NAME (help.c); false when there is no such command. */
-bool command_usage(const char *name);
+/* Prints the usage of command NAME (help.c) with the rows of OPTIONS, the long names of
+ * the options the parser lets it take, and of SCOPE, the scope options (both
+ * NULL-terminated); false when there is no such command. */
+bool command_usage(const char *name, const char *const *options, const char *const *scope);
 
-/* Says on stderr that "cannot VERB region 'NAME'" and why, in words that say what to do
- * where strerror() would not (explain.c): a region of another owner, a file that is no
- * region, a directory that does not exist. */
-void region_error(const struct cli *c, const char *verb, int r);
+/* Prints the columns of 'list' or 'names' (COMMAND) and their defaults (list.c). */
+void list_columns_usage(const char *command);
 
-/* run.c: says who holds the seats when none is free (-EBUSY) or that none came (-ETIMEDOUT). */
-
-/* Where the library explains a failure in the fleet scope (hc_options.error_text). */
+/* Where the library explains a failure in the fleet scope (hc_options.error_text):
+ * errors.c shows it. */
 extern char cli_error_text[512];
 
 /* Options for the library from the scope part of the command line. */
@@ -113,13 +106,5 @@ extern char cli_error_text[512];
                    .dir = (c)->fleet ? (c)->fleet_dir : (c)->dir,                       \
                    .error_text = cli_error_text, .error_text_size = sizeof cli_error_text, \
                    __VA_ARGS__)
-
-/*
- * Prints the one line for the failed call that returned R, "WHAT: <reason>", and returns
- * the exit status. In the fleet scope the reason is the agent's own (etcd's message, the
- * endpoint it cannot reach), and no serving headcountd (-EHOSTDOWN) or no etcd
- * (-EHOSTUNREACH) exits EXIT_NO_FLEET; everything else exits 1.
- */
-int region_failure(const struct cli *c, const char *verb, int r);
 
 #endif

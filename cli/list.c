@@ -19,7 +19,12 @@
  * The PID column says how far the PID can be believed: "1234?" when another user may have
  * written the record (HC_INSTANCE_UNVERIFIED), "2*" when it is from another PID namespace.
  * A script that passes the column to kill(1) then fails instead of signalling a stranger.
- * JSON says the same with "verified" and "foreign_pid" after the pid.
+ * JSON's pid is a bare number: its "flags" ("unverified", "other-pidns") say the same, and
+ * are among the default JSON columns for that reason.
+ *
+ * JSON is shaped as util-linux's (lslocks -J, lsblk -J): one object holding the array of
+ * rows under the table's name ("instances", "regions"), each row an object whose keys are
+ * the lower-case names of exactly the columns chosen (-o, --output-all, or the defaults).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +43,7 @@
 #include <json-c/printbuf.h>
 #include <libsmartcols/libsmartcols.h>
 
+#include "errors.h"
 #include "cli.h"
 #include "escape.h"
 #include "instance.h"
@@ -56,46 +62,49 @@ enum {
 enum {
         COL_SEAT, COL_RANK, COL_HOST, COL_PID, COL_UID, COL_USER, COL_COMMAND, COL_JOINED,
         COL_AGE, COL_SEQ, COL_FENCE, COL_TAG, COL_FLAGS, COL_NAME, COL_COUNT, COL_CAPACITY,
-        COL_END = -1,           /* json(): after the last column; the end of a list */
+        COL_END = -1,           /* the end of a list of columns */
 };
 /* What a seat shows without its record. */
 #define SEAT_COLUMNS (1u << COL_SEAT | 1u << COL_RANK | 1u << COL_HOST | 1u << COL_FENCE | \
                       1u << COL_FLAGS)
 
 static const struct column {
-        const char *name;       /* the header, and what --output takes */
-        const char *key;        /* the JSON key */
+        const char *name;       /* the header, and what --output takes; in lower case,
+                                 * the JSON key */
         unsigned in;            /* IN_*: the tables that have it */
         int flags;              /* SCOLS_FL_* */
 } columns[] = {
-        [COL_SEAT]     = { "SEAT",     "slot",     IN_LOCAL,            SCOLS_FL_RIGHT },
-        [COL_RANK]     = { "RANK",     "rank",     IN_FLEET,            SCOLS_FL_RIGHT },
-        [COL_HOST]     = { "HOST",     "host",     IN_FLEET,            0              },
-        [COL_PID]      = { "PID",      "pid",      IN_LOCAL | IN_FLEET, SCOLS_FL_RIGHT },
-        [COL_UID]      = { "UID",      "uid",      IN_LOCAL | IN_FLEET, SCOLS_FL_RIGHT },
-        [COL_USER]     = { "USER",     "user",     IN_LOCAL | IN_FLEET, 0              },
-        [COL_COMMAND]  = { "COMMAND",  "command",  IN_LOCAL | IN_FLEET, 0              },
-        [COL_JOINED]   = { "JOINED",   "joined",   IN_LOCAL | IN_FLEET, 0              },
-        [COL_AGE]      = { "AGE",      "age",      IN_LOCAL | IN_FLEET, SCOLS_FL_RIGHT },
-        [COL_SEQ]      = { "SEQ",      "seq",      IN_LOCAL,            SCOLS_FL_RIGHT },
-        [COL_FENCE]    = { "FENCE",    "fence",    IN_FLEET,            SCOLS_FL_RIGHT },
-        [COL_TAG]      = { "TAG",      "tag",      IN_LOCAL | IN_FLEET, 0              },
-        [COL_FLAGS]    = { "FLAGS",    "flags",    IN_LOCAL | IN_FLEET, 0              },
-        [COL_NAME]     = { "NAME",     "name",     IN_NAMES,            0              },
-        [COL_COUNT]    = { "COUNT",    "count",    IN_NAMES,            SCOLS_FL_RIGHT },
-        [COL_CAPACITY] = { "CAPACITY", "capacity", IN_NAMES,            SCOLS_FL_RIGHT },
+        [COL_SEAT]     = { "SEAT",     IN_LOCAL,            SCOLS_FL_RIGHT },
+        [COL_RANK]     = { "RANK",     IN_FLEET,            SCOLS_FL_RIGHT },
+        [COL_HOST]     = { "HOST",     IN_FLEET,            0              },
+        [COL_PID]      = { "PID",      IN_LOCAL | IN_FLEET, SCOLS_FL_RIGHT },
+        [COL_UID]      = { "UID",      IN_LOCAL | IN_FLEET, SCOLS_FL_RIGHT },
+        [COL_USER]     = { "USER",     IN_LOCAL | IN_FLEET, 0              },
+        [COL_COMMAND]  = { "COMMAND",  IN_LOCAL | IN_FLEET, 0              },
+        [COL_JOINED]   = { "JOINED",   IN_LOCAL | IN_FLEET, 0              },
+        [COL_AGE]      = { "AGE",      IN_LOCAL | IN_FLEET, SCOLS_FL_RIGHT },
+        [COL_SEQ]      = { "SEQ",      IN_LOCAL,            SCOLS_FL_RIGHT },
+        [COL_FENCE]    = { "FENCE",    IN_FLEET,            SCOLS_FL_RIGHT },
+        [COL_TAG]      = { "TAG",      IN_LOCAL | IN_FLEET, 0              },
+        [COL_FLAGS]    = { "FLAGS",    IN_LOCAL | IN_FLEET, 0              },
+        [COL_NAME]     = { "NAME",     IN_NAMES,            0              },
+        [COL_COUNT]    = { "COUNT",    IN_NAMES,            SCOLS_FL_RIGHT },
+        [COL_CAPACITY] = { "CAPACITY", IN_NAMES,            SCOLS_FL_RIGHT },
 };
 
-/* The default columns of each table, for text and for JSON. The JSON defaults of the
- * local scopes are the keys that 'list --json' and 'names --json' always had. */
+/* The default columns of each table. JSON has the table's, and FLAGS after them: a JSON
+ * pid has no room for the '?' or '*' that the table puts after one. */
 static const int default_local_text[] = { COL_SEAT, COL_PID, COL_USER, COL_COMMAND, COL_JOINED,
                                           COL_TAG, COL_END };
-static const int default_local_json[] = { COL_SEAT, COL_PID, COL_UID, COL_SEQ, COL_JOINED, COL_TAG,
-                                          COL_END };
-static const int default_fleet[] = { COL_RANK, COL_HOST, COL_PID, COL_UID, COL_JOINED, COL_TAG,
-                                     COL_FENCE, COL_END };
-static const int default_names_text[] = { COL_NAME, COL_COUNT, COL_CAPACITY, COL_END };
-static const int default_names_json[] = { COL_NAME, COL_COUNT, COL_END };
+static const int default_local_json[] = { COL_SEAT, COL_PID, COL_USER, COL_COMMAND, COL_JOINED,
+                                          COL_TAG, COL_FLAGS, COL_END };
+static const int default_fleet_text[] = { COL_RANK, COL_HOST, COL_PID, COL_UID, COL_JOINED,
+                                          COL_TAG, COL_FENCE, COL_END };
+static const int default_fleet_json[] = { COL_RANK, COL_HOST, COL_PID, COL_UID, COL_JOINED,
+                                          COL_TAG, COL_FENCE, COL_FLAGS, COL_END };
+/* a fleet name has no capacity of its own: its N is the callers' --max */
+static const int default_names[] = { COL_NAME, COL_COUNT, COL_CAPACITY, COL_END };
+static const int default_names_fleet[] = { COL_NAME, COL_COUNT, COL_END };
 
 /* Appends S to BUF (SIZE bytes, a string), after SEP unless BUF is empty. */
 static void append(char *buf, size_t size, const char *sep, const char *s) {
@@ -104,15 +113,46 @@ static void append(char *buf, size_t size, const char *sep, const char *s) {
         (void) snprintf(buf + n, size - n, "%s%s", n > 0 ? sep : "", s);
 }
 
+/* "TITLE: A B C" for the columns of IN, and "  default: A,B (JSON: and C)". */
+static void print_columns(const char *title, unsigned in, const int *text, const int *json) {
+        char line[256] = "", defaults[256] = "";
+        size_t nt = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(columns); i++)
+                if (columns[i].in & in)
+                        append(line, sizeof line, " ", columns[i].name);
+        for (; text[nt] != COL_END; nt++)
+                append(defaults, sizeof defaults, ",", columns[text[nt]].name);
+        printf("%s: %s\n  default: %s", title, line, defaults);
+        if (json) {
+                defaults[0] = '\0';
+                for (size_t i = nt; json[i] != COL_END; i++)
+                        append(defaults, sizeof defaults, ",", columns[json[i]].name);
+                printf(" (JSON: and %s)", defaults);
+        }
+        putchar('\n');
+}
+
+void list_columns_usage(const char *command) {
+        if (strcmp(command, "names") == 0) {
+                print_columns("Columns (-o)", IN_NAMES, default_names, NULL);
+                print_columns("With --fleet", IN_NAMES, default_names_fleet, NULL);
+                return;
+        }
+        print_columns("Columns (-o)", IN_LOCAL, default_local_text, default_local_json);
+        print_columns("With --fleet", IN_FLEET, default_fleet_text, default_fleet_json);
+}
+
 struct selection {
         int cols[COLUMNS_MAX];
         size_t n;
 };
 
-static void select_column(struct selection *s, int col) {
+static int select_column(struct selection *s, int col) {
         if (s->n == COLUMNS_MAX)
-                usage_error("more than %d columns given to --output", COLUMNS_MAX);
+                return usage_error("more than %d columns given to --output", COLUMNS_MAX);
         s->cols[s->n++] = col;
+        return 0;
 }
 
 /* The column called NAME (any case, LEN bytes) among those of IN, or -1. */
@@ -126,23 +166,23 @@ static int find_column(const char *name, size_t len, unsigned in) {
 
 /* The columns to print: --output-all; or those --output names, comma-separated, a list
  * that starts with '+' adding to the defaults; or the defaults. A name that is no column
- * of this table is a usage error that lists the valid ones. */
-static void select_columns(const struct cli *c, unsigned in, const int *defaults,
-                           struct selection *ret) {
+ * of this table is a usage error that lists the valid ones: EXIT_USAGE, else 0. */
+static int select_columns(const struct cli *c, unsigned in, const int *defaults,
+                          struct selection *ret) {
         const char *p = c->output;
 
         ret->n = 0;
         if (c->output_all) {
                 for (size_t i = 0; i < ELEMENTSOF(columns); i++)
                         if (columns[i].in & in)
-                                select_column(ret, (int) i);
-                return;
+                                (void) select_column(ret, (int) i);     /* fewer than the max */
+                return 0;
         }
         if (!p || *p == '+')
                 for (const int *d = defaults; *d != COL_END; d++)
-                        select_column(ret, *d);
+                        (void) select_column(ret, *d);
         if (!p)
-                return;
+                return 0;
         if (*p == '+')
                 p++;
         for (;;) {
@@ -155,28 +195,32 @@ static void select_columns(const struct cli *c, unsigned in, const int *defaults
                         for (size_t i = 0; i < ELEMENTSOF(columns); i++)
                                 if (columns[i].in & in)
                                         append(valid, sizeof valid, ", ", columns[i].name);
-                        usage_error("unknown column '%.*s' for '%s'; valid columns: %s",
-                                    (int) len, p, c->command, valid);
+                        return usage_error("unknown column '%.*s' for '%s'; valid columns: %s",
+                                           (int) len, p, c->command, valid);
                 }
-                select_column(ret, col);
+                if (select_column(ret, col) != 0)
+                        return EXIT_USAGE;
                 if (p[len] == '\0')
-                        break;
+                        return 0;
                 p += len + 1;
         }
 }
 
-/* ---- Output: a libsmartcols table, or a JSON array ---- */
+/* ---- Output: a libsmartcols table, or JSON ---- */
 
+/* JSON: {"instances": [...]} for 'list', {"regions": [...]} for 'names'; a 'history'
+ * would print {"runs": [...]} through the same table. */
 struct table {
         struct selection sel;
+        const char *json_name;          /* the key of the array of rows */
         struct libscols_table *tb;      /* text, or NULL */
         json_object *array;             /* JSON, or NULL */
 };
 
 /* The text of column COL for ROW, in BUF (SIZE bytes) or constant; NULL for "-". */
 typedef const char *text_fn(void *row, int col, char *buf, size_t size);
-/* Adds column COL of ROW (COL_END: what follows the last column) to the JSON object O. */
-typedef void json_fn(void *row, int col, json_object *o);
+/* The JSON value of column COL for ROW; NULL for null. */
+typedef json_object *json_fn(void *row, int col);
 
 static int table_new(struct table *t, const struct cli *c) {
         if (c->json) {
@@ -203,9 +247,15 @@ static int table_add(struct table *t, void *row, text_fn *text, json_fn *json) {
 
                 if (!o)
                         return -ENOMEM;
-                for (size_t i = 0; i < t->sel.n; i++)
-                        json(row, t->sel.cols[i], o);
-                json(row, COL_END, o);
+                for (size_t i = 0; i < t->sel.n; i++) {
+                        char key[16];
+                        size_t k;
+
+                        for (k = 0; columns[t->sel.cols[i]].name[k] && k < sizeof key - 1; k++)
+                                key[k] = (char) (columns[t->sel.cols[i]].name[k] | 0x20);
+                        key[k] = '\0';
+                        json_object_object_add(o, key, json(row, t->sel.cols[i]));
+                }
                 return json_object_array_add(t->array, o) < 0 ? -ENOMEM : 0;
         }
 
@@ -228,12 +278,20 @@ static int table_finish(struct table *t, int r) {
         const char *s;
 
         if (r >= 0 && t->array) {
-                s = json_object_to_json_string_ext(t->array, JSON_C_TO_STRING_PRETTY |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
+                json_object *top = json_object_new_object();
+
+                if (top) {
+                        json_object_object_add(top, t->json_name, t->array);
+                        t->array = NULL;        /* top holds it now */
+                }
+                s = top ? json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE)
+                        : NULL;
                 if (s)
                         puts(s);
                 else
                         r = -ENOMEM;
+                json_object_put(top);
         } else if (r >= 0 && t->tb)
                 r = scols_print_table(t->tb);
         json_object_put(t->array);
@@ -274,7 +332,6 @@ struct lister {
         uid_t user_uid;         /* the last uid looked up, and its user name */
         bool user_known;
         char user[256];
-        bool pid_shown;         /* the PID column is printed: JSON says how far it goes */
 };
 
 struct row {
@@ -438,7 +495,7 @@ static const char *list_text(void *row, int col, char *buf, size_t size) {
         return NULL;
 }
 
-static void list_json(void *row, int col, json_object *o) {
+static json_object *list_json(void *row, int col) {
         struct row *r = row;
         const hc_instance *in = r->in;
         bool record = !(in->flags & HC_INSTANCE_NO_RECORD);
@@ -446,14 +503,6 @@ static void list_json(void *row, int col, json_object *o) {
         char buf[256];
 
         switch (col) {
-        case COL_END:
-                /* how far the pid goes, after the columns, where it always was */
-                if (r->l->pid_shown)
-                        json_object_object_add(o, "verified",
-                                               json_object_new_boolean(instance_verified(in)));
-                if (r->l->pid_shown && (in->flags & HC_INSTANCE_OTHER_PIDNS))
-                        json_object_object_add(o, "foreign_pid", json_object_new_boolean(1));
-                return;
         case COL_SEAT:
         case COL_RANK:
                 v = json_object_new_int64(in->slot);
@@ -501,10 +550,10 @@ static void list_json(void *row, int col, json_object *o) {
                                 json_object_array_add(v, json_string(flag_names[i].name));
                 break;
         }
-        json_object_object_add(o, columns[col].key, v);
+        return v;
 }
 
-static void lister_init(struct lister *l, const struct cli *c, const struct selection *sel) {
+static void lister_init(struct lister *l, const struct cli *c) {
         struct timespec ts;
         struct stat st;
 
@@ -515,22 +564,22 @@ static void lister_init(struct lister *l, const struct cli *c, const struct sele
                 l->pidns = st.st_ino;
         if (gethostname(l->host, sizeof l->host - 1) < 0)
                 l->host[0] = '\0';
-        for (size_t i = 0; i < sel->n; i++)
-                if (sel->cols[i] == COL_PID)
-                        l->pid_shown = true;
 }
 
 int command_list(const struct cli *c) {
         bool fleet = c->fleet;
-        struct table t = {};
+        struct table t = { .json_name = "instances" };
         struct lister l;
         hc_instance *list = NULL;
         hc_fleet_instance *flist = NULL;
         unsigned unreadable = 0;
         int n, r = 0;
 
-        select_columns(c, fleet ? IN_FLEET : IN_LOCAL, fleet ? default_fleet :
-                       c->json ? default_local_json : default_local_text, &t.sel);
+        if (select_columns(c, fleet ? IN_FLEET : IN_LOCAL,
+                           fleet ? (c->json ? default_fleet_json : default_fleet_text)
+                                 : (c->json ? default_local_json : default_local_text),
+                           &t.sel) != 0)
+                return EXIT_USAGE;
         if (fleet)
                 n = hc_fleet_list(c->name, CLI_OPTIONS(c), &flist);
         else
@@ -540,7 +589,7 @@ int command_list(const struct cli *c) {
         if (n < 0)
                 return region_failure(c, "list", n);
 
-        lister_init(&l, c, &t.sel);
+        lister_init(&l, c);
         r = table_new(&t, c);
         for (int i = 0; r >= 0 && i < n; i++) {
                 struct row row = { .l = &l, .in = fleet ? &flist[i].instance : &list[i] };
@@ -567,6 +616,12 @@ int command_list(const struct cli *c) {
                 message_error("region '%s': %u held seat%s with a record that cannot be read "
                               "(damaged, or written by another program), not listed",
                               c->name, unreadable, unreadable == 1 ? "" : "s");
+        if (!fleet) {
+                unsigned read_locked = 0;
+
+                if (hc_count_read_locked(c->name, CLI_OPTIONS(c), &read_locked) >= 0)
+                        note_read_locked(c, read_locked);
+        }
         return EXIT_SUCCESS;
 }
 
@@ -636,30 +691,31 @@ static const char *names_text(void *row, int col, char *buf, size_t size) {
         return buf;
 }
 
-static void names_json(void *row, int col, json_object *o) {
+static json_object *names_json(void *row, int col) {
         const struct entry *x = row;
 
         if (col == COL_NAME)
-                json_object_object_add(o, "name", json_string(x->name));
-        else if (col == COL_COUNT) {
-                json_object_object_add(o, "count", x->count >= 0 ?
-                                       json_object_new_int(x->count) : NULL);
-                if (x->count < 0)
-                        json_object_object_add(o, "error", json_string(strerror(-x->count)));
-        } else if (col == COL_CAPACITY)
-                json_object_object_add(o, "capacity", x->capacity >= 0 ?
-                                       json_object_new_int(x->capacity) : NULL);
+                return json_string(x->name);
+        if (col == COL_COUNT && x->count >= 0)
+                return json_object_new_int(x->count);
+        if (col == COL_CAPACITY && x->capacity >= 0)
+                return json_object_new_int(x->capacity);
+        return NULL;
 }
 
+/* Warnings 'names' prints, one per file that is no region, before it only counts them. */
+#define NAMES_WARNINGS_MAX 3
+
 int command_names(const struct cli *c) {
+        size_t skipped = 0;
         struct entries e = {};
-        struct table t = {};
+        struct table t = { .json_name = "regions" };
         char dir[4096];
         int r, ret = EXIT_SUCCESS;
 
-        /* a fleet name has no capacity of its own: its N is the callers' --max */
-        select_columns(c, IN_NAMES, c->json || c->fleet ? default_names_json : default_names_text,
-                       &t.sel);
+        if (select_columns(c, IN_NAMES, c->fleet ? default_names_fleet : default_names,
+                           &t.sel) != 0)
+                return EXIT_USAGE;
 
         r = hc_names(CLI_OPTIONS(c), collect, &e);
         if (r < 0 && c->fleet) {
@@ -686,17 +742,24 @@ int command_names(const struct cli *c) {
                 struct entry *x = &e.v[i];
 
                 /* One file that cannot be read does not hide the others: it is named,
-                 * once, and skipped (JSON carries its error). */
-                if (x->count == -EBADMSG)
+                 * once, and skipped (JSON has it, with a null count). Anyone may plant
+                 * files in the system scope, so only the first few are named, and a summary
+                 * line counts the rest. */
+                bool named = x->count >= 0 || ++skipped <= NAMES_WARNINGS_MAX;
+
+                if (named && x->count == -EBADMSG)
                         message_error("warning: '%s' is not a headcount region (empty, left by "
                                       "another program, or damaged); skipped. Remove it when "
                                       "nothing uses it", x->name);
-                else if (x->count < 0)
+                else if (named && x->count < 0)
                         message_error("warning: cannot count region '%s': %s; skipped", x->name,
                                       strerror(-x->count));
                 if (x->count >= 0 || c->json)
                         r = table_add(&t, x, names_text, names_json);
         }
+        if (skipped > NAMES_WARNINGS_MAX)
+                message_error("warning: ... and %zu more files that are not regions (or cannot be "
+                              "counted); skipped", skipped - NAMES_WARNINGS_MAX);
         r = table_finish(&t, r);
         if (r < 0) {
                 message_error("cannot print the regions: %s", strerror(-r));

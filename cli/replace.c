@@ -10,15 +10,27 @@
  * one (a region that others may write) is refused, and so is a holder we may not signal,
  * before anything is sent to anybody.
  *
+ * A record is not proof. It names the process that joined, and a seat is a lock of an
+ * open file description that may outlive it: a script that took its seat on fd 9 ends,
+ * a child it left in the background keeps the seat, and the script's pid goes to somebody
+ * else. So we signal the process the record names only when the kernel shows that it
+ * holds the seat (hc_region_holder(): its descriptors and their locks in /proc), or that
+ * the 'headcount run' wrapper whose child it is holds it. When it does not, we say who
+ * does (or that nobody can be identified), signal nobody, and exit as for a full region
+ * (75, or --conflict-exit-code). A recorded holder that is ending, or gone, may still
+ * hold the seat for a moment through what it leaves: we wait for the seat, at most
+ * --kill-after, before we say so.
+ *
  * How: SIGTERM, then SIGKILL when the holder still lives --kill-after seconds later
  * (default 5). We signal the holder's process group when the holder leads it, or when
  * the 'headcount run' wrapper that started it leads it (and it is not our own group);
  * otherwise the holder alone, and its wrapper too, so that a --restart wrapper ends its
  * loop. 'headcount run' gives CMD its own group with --replace, --restart and in the
  * fleet scope (see run.c). The holder and its wrapper are reached through pidfds opened
- * while the record still named them, and checked after we read their process group, so
- * a reused PID is never signalled; a group is signalled by its id, which the kernel does
- * not give out again while the holder we checked is in it.
+ * before the kernel showed that they hold the seat, and checked alive after that and
+ * after we read their process group, so a reused PID is never signalled; a group is
+ * signalled by its id, which the kernel does not give out again while the holder we
+ * checked is in it.
  *
  * We wait for the holder's death on its pidfd and for the seat with hc_join()'s timeout:
  * no polling. Then we take the seat, lowest free first.
@@ -42,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "cleanup.h"
 #include "instance.h"
 #include "run.h"
@@ -158,8 +171,11 @@ static int pick(const struct cli *c, hc_instance *ret) {
         return 1;
 }
 
-/* Whether the seat of IN is still held under the same record. */
-static bool still_held(const struct cli *c, const hc_instance *in) {
+/*
+ * Whether the seat of IN is still held under the same record: the seat has not changed
+ * hands since we picked it. Only for waiting on a seat; never the ground for a signal.
+ */
+static bool same_record(const struct cli *c, const hc_instance *in) {
         _cleanup_free_ hc_instance *list = NULL;
         int n = hc_list(c->name, CLI_OPTIONS(c), &list);
 
@@ -170,12 +186,83 @@ static bool still_held(const struct cli *c, const hc_instance *in) {
         return false;
 }
 
+/* What the kernel says of PID and seat SLOT: PID when it holds the seat now, or, with PID
+ * 0, some process that does; -ESRCH when none is proven, or another error. */
+static int holder_proof(const struct cli *c, unsigned slot, pid_t pid) {
+        hc_region *rg = NULL;
+        int r;
+
+        r = hc_region_open(c->name, CLI_OPTIONS(c, .flags = HC_NO_CREATE), &rg);
+        if (r < 0)
+                return r;
+        r = hc_region_holder(rg, slot, pid);
+        (void) hc_region_close(rg);
+        return r;
+}
+
+/* Whether PID still holds the seat of IN: proven, not recorded. */
+static bool still_held(const struct cli *c, const hc_instance *in, pid_t pid) {
+        return pid > 0 && holder_proof(c, in->slot, pid) == pid;
+}
+
+/* Whether PID is ending: a zombie, or past the point of no return in exit (PF_EXITING),
+ * when its descriptors may be closed already while it still has its pid. */
+static bool ending(pid_t pid) {
+        char path[64], buf[1024], *p;
+        unsigned long flags;
+        ssize_t n;
+        int fd;
+
+        (void) snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return true;
+        n = read(fd, buf, sizeof buf - 1);
+        (void) close(fd);
+        if (n <= 0)
+                return true;
+        buf[n] = '\0';
+        p = strrchr(buf, ')');          /* the command's name may hold anything */
+        if (!p || p[1] != ' ' || !p[2])
+                return false;
+        if (p[2] == 'Z' || p[2] == 'X')
+                return true;
+        /* ") S ppid pgrp session tty_nr tpgid flags" */
+        return sscanf(p + 3, " %*d %*d %*d %*d %*d %lu", &flags) == 1 && (flags & 0x4);
+}
+
+/* Says that the process IN names does not hold its seat, and who does: nothing is
+ * signalled. PROOF is what the kernel said of it. Returns the exit status. */
+static int say_not_holder(const struct cli *c, const hc_instance *in, int proof) {
+        int found;
+
+        if (proof == -EACCES || proof == -EXDEV) {
+                message_error("cannot replace pid %d in region '%s': cannot prove that it holds "
+                              "seat %u (%s); nothing was signalled", (int) in->pid, c->name,
+                              in->slot, proof == -EACCES ? "its descriptors may not be read" :
+                              "/proc cannot show it");
+                return c->conflict_exit_code;
+        }
+        found = holder_proof(c, in->slot, 0);
+        if (found > 0)
+                message_error("cannot replace pid %d in region '%s': it does not hold seat %u; "
+                              "pid %d does; nothing was signalled", (int) in->pid, c->name,
+                              in->slot, found);
+        else
+                message_error("cannot replace pid %d in region '%s': it does not hold seat %u, "
+                              "and nobody can be identified as its holder; nothing was "
+                              "signalled", (int) in->pid, c->name, in->slot);
+        return c->conflict_exit_code;
+}
+
 /*
  * Opens the holder named by T->in and decides what to signal. Returns 0, -ESRCH when
- * the holder is gone (or the record changed), or EXIT_FAILURE after saying why.
+ * the holder is gone or ending (or the record changed), or an exit status after saying
+ * why: EXIT_FAILURE, or the conflict status when it does not hold its seat.
  */
 static int target_open(const struct cli *c, struct target *t) {
         pid_t ppid = 0, pgrp = 0;
+        int proof;
 
         t->pidfd = t->wrapper_pidfd = -1;
         t->group = t->wrapper = 0;
@@ -199,9 +286,6 @@ static int target_open(const struct cli *c, struct target *t) {
                               c->name, strerror(errno));
                 return EXIT_FAILURE;
         }
-        /* the pidfd is the process the record names only if the record is still there */
-        if (!still_held(c, &t->in))
-                return -ESRCH;
         if (pidfd_signal(t->pidfd, 0) < 0) {
                 if (errno == ESRCH)
                         return -ESRCH;
@@ -218,6 +302,17 @@ static int target_open(const struct cli *c, struct target *t) {
                         (void) close(t->wrapper_pidfd);
                         t->wrapper_pidfd = -1;
                 }
+        }
+        /* The kernel's word, not the record's: the process holds the seat, or its wrapper
+         * does (a command may close the descriptor it inherited). The pidfds were opened
+         * before, and are checked alive after: the process proven is the one they reach. */
+        proof = holder_proof(c, t->in.slot, t->in.pid);
+        if (proof != t->in.pid && t->wrapper > 0 && still_held(c, &t->in, t->wrapper))
+                proof = t->in.pid;
+        if (proof != t->in.pid) {
+                if (pidfd_signal(t->pidfd, 0) < 0 || ending(t->in.pid) || !same_record(c, &t->in))
+                        return -ESRCH;  /* ending: what it leaves may hold the seat a moment */
+                return say_not_holder(c, &t->in, proof);
         }
         if (pgrp == t->in.pid || (t->wrapper > 0 && pgrp == t->wrapper))
                 t->group = pgrp;
@@ -296,7 +391,7 @@ static int join_while_held(const struct cli *c, const hc_instance *in, hc_slot *
                 r = hc_join(c->name, RUN_OPTIONS(c, JOIN_STEP_MS), ret);
                 if (r != -ETIMEDOUT)
                         return r;
-        } while (run_now_ms() < deadline && still_held(c, in));
+        } while (run_now_ms() < deadline && same_record(c, in));
         return r;
 }
 
@@ -342,12 +437,9 @@ int run_replace(const struct cli *c, hc_slot **ret) {
                         r = join_while_held(c, &t.in, ret);
                         if (r == 0)
                                 return 0;
-                        if (r == -ETIMEDOUT && still_held(c, &t.in)) {
-                                message_error("cannot replace pid %d in region '%s': its seat "
-                                              "is still held after it ended (by a process "
-                                              "it started?)", (int) t.in.pid, c->name);
-                                return EXIT_FAILURE;
-                        }
+                        if (r == -ETIMEDOUT && same_record(c, &t.in) &&
+                            !still_held(c, &t.in, t.in.pid))
+                                return say_not_holder(c, &t.in, -ESRCH);
                         if (r != -ETIMEDOUT) {
                                 message_error("cannot join region '%s': %s", c->name,
                                               strerror(-r));
@@ -369,7 +461,7 @@ int run_replace(const struct cli *c, hc_slot **ret) {
                 /* Gone. Its seat comes free when the last copy of its descriptor is
                  * closed: at once, or when what it started in its group ends. Unless
                  * another launch took it first: then that one is next. */
-                if (!still_held(c, &t.in))
+                if (!same_record(c, &t.in))
                         continue;
                 r = hc_join(c->name, RUN_OPTIONS(c, c->kill_after_ms), ret);
                 if (r == 0)
@@ -378,7 +470,7 @@ int run_replace(const struct cli *c, hc_slot **ret) {
                         message_error("cannot join region '%s': %s", c->name, strerror(-r));
                         return EXIT_FAILURE;
                 }
-                if (t.group > 0 && still_held(c, &t.in)) {
+                if (t.group > 0 && same_record(c, &t.in)) {
                         (void) kill(-t.group, SIGKILL);
                         r = hc_join(c->name, RUN_OPTIONS(c, REPLACE_KILL_WAIT_MS), ret);
                         if (r == 0)

@@ -1,21 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * 'headcount run NAME -- CMD': take a seat, run CMD while holding it, give it back.
- * --restart lives in restart.c, --replace in replace.c.
+ * --restart lives in restart.c, --replace in replace.c, CMD's start and wait in child.c.
  *
  * The seat is joined with HC_INHERIT, so CMD inherits the descriptor that holds it: the
  * kernel keeps the seat for as long as CMD (or the wrapper) has it open, and a SIGKILLed
  * wrapper cannot free a seat that CMD still uses. The slot's record names CMD's pid, so
  * 'list' shows the process that does the work; it is written only once that pid is known
  * (HC_RECORD_LATER), so that headcountd names CMD in every event of the holding.
- *
- * Signals: we block the ones we forward and SIGCHLD before fork() and read them from a
- * signalfd, so no signal is lost between fork() and knowing the child's pid, and no
- * handler runs in a half-forked state. The child restores the mask before exec. One
- * poll() watches the signalfd and, in the fleet scope, the seat's lost descriptor.
- * A signal that the kernel sent to our whole process group (si_code SI_KERNEL: ^C, ^\,
- * a terminal resize or hangup) already reached CMD when it shares the group; it is not
- * sent a second time.
  *
  * Process groups: by default CMD stays in our process group, as any child does. With
  * --replace, --restart or in the fleet scope, CMD leads a process group of its own, so
@@ -25,14 +17,6 @@
  * to reach it, and only CMD itself is signalled. A signal that the kernel sent to our
  * group is passed on to CMD's group when CMD has one of its own.
  *
- * Exec errors travel back on a close-on-exec pipe: EOF means exec succeeded, an errno
- * means it failed, and we exit 127 (not found) or 126 (not executable) as a shell does.
- *
- * We start CMD with vfork(): the child only restores its signal mask (and, for its own
- * group, calls setpgid()), calls execvp() and, if that fails, writes to the pipe and
- * _exit()s: it touches no memory of ours. Not copying our page tables is what keeps
- * 'headcount run' as fast as 'flock -n' (see bench/cli-bench.sh). --restart uses fork()
- * and holds CMD back until its pid is recorded (run_spawn()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,322 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "instance.h"
+#include "errors.h"
+#include "child.h"
 #include "run.h"
-
-static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
-
-/* As run_report_full() in the fleet scope, where a pid means something on its host only,
- * and is a claim unless the agent verified it. */
-static void report_full_fleet(const struct cli *c) {
-        hc_fleet_instance *list = NULL;
-        char holders[320] = "";
-        size_t len = 0;
-        int n;
-
-        n = hc_fleet_list(c->name, CLI_OPTIONS(c), &list);
-        for (int i = 0; i < n && i < (int) c->max && len < sizeof holders - 100; i++)
-                len += (size_t) snprintf(holders + len, sizeof holders - len, "%spid %d%s on %s",
-                                         len ? ", " : "", (int) list[i].instance.pid,
-                                         instance_verified(&list[i].instance) ? "" :
-                                         " (unverified)", list[i].host);
-        free(list);
-        if (len > 0)
-                message_error("no free seat in fleet region '%s': held by %s", c->name, holders);
-        else
-                message_error("no free seat in fleet region '%s'", c->name);
-}
-
-/* Says who holds the seats we could have had: with --max 1, who is already running. A
- * PID is only as good as its record: "pid 2 in another PID namespace", "pid 1234
- * (unverified)" say so. */
-void run_report_full(const struct cli *c, int r) {
-        hc_instance *list = NULL;
-        char holders[320] = "";
-        size_t len = 0;
-        int n;
-
-        if (r == -ETIMEDOUT) {
-                message_error("no free seat in region '%s' within the timeout", c->name);
-                return;
-        }
-        if (c->fleet) {
-                report_full_fleet(c);
-                return;
-        }
-        n = hc_list(c->name, CLI_OPTIONS(c), &list);
-        for (int i = 0; i < n && len < sizeof holders - INSTANCE_DESCRIPTION_MAX - 2; i++) {
-                char who[INSTANCE_DESCRIPTION_MAX];
-
-                if (list[i].slot >= c->max || (list[i].flags & HC_INSTANCE_NO_RECORD))
-                        continue;
-                len += (size_t) snprintf(holders + len, sizeof holders - len, "%s%s",
-                                         len ? ", " : "",
-                                         instance_describe(&list[i], who, sizeof who));
-        }
-        free(list);
-        if (len > 0)
-                message_error("no free seat in region '%s': held by %s", c->name, holders);
-        else
-                message_error("no free seat in region '%s'", c->name);
-}
-
-int64_t run_now_ms(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int run_exit_status(int status) {
-        if (WIFSIGNALED(status))
-                return 128 + WTERMSIG(status);
-        return WEXITSTATUS(status);
-}
-
-void run_check_options(struct cli *c, bool wait, bool kill_after, bool restart_sec,
-                       bool on_lost) {
-        bool fleet = c->fleet;
-
-        if (c->replace && wait)
-                usage_error("--replace and --wait exclude each other");
-        if (c->replace && fleet)
-                usage_error("--replace does not apply to the fleet scope");
-        if (kill_after && !c->replace && !fleet)
-                usage_error("--kill-after needs --replace or the fleet scope");
-        if (restart_sec && c->restart == RESTART_NO)
-                usage_error("--restart-sec needs --restart");
-        if (on_lost && !fleet)
-                usage_error("--on-lost applies to the fleet scope only");
-        if (!kill_after)
-                c->kill_after_ms = c->replace ? KILL_AFTER_DEFAULT_MS : KILL_AFTER_LOST_DEFAULT_MS;
-}
-
-/* Whether our process group is the foreground group of our controlling terminal. */
-static bool terminal_foreground(void) {
-        int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-        bool fg;
-
-        if (fd < 0)
-                return false;           /* no controlling terminal */
-        fg = tcgetpgrp(fd) == getpgrp();
-        (void) close(fd);
-        return fg;
-}
-
-/* Sends SIG to CMD, or to its process group when it leads one. */
-static void signal_command(const struct run *r, pid_t pid, int sig) {
-        (void) kill(r->own_group ? -pid : pid, sig);
-}
-
-void run_lost_cleanup(struct run *r, pid_t pid) {
-        /* CMD is reaped, but its group's id stays reserved while anyone is left in it */
-        if (r->lost && r->own_group && r->c->on_lost != ON_LOST_IGNORE)
-                (void) kill(-pid, SIGKILL);
-}
-
-/* Reads the child's exec errno from the pipe: 0 when exec succeeded (EOF). */
-static int exec_result(int fd) {
-        int err = 0;
-        ssize_t n;
-
-        do
-                n = read(fd, &err, sizeof err);
-        while (n < 0 && errno == EINTR);
-        return n == (ssize_t) sizeof err ? err : 0;
-}
-
-/* The child's side: never returns. GATE, when >= 0, is read before exec: one byte says
- * go, EOF says the wrapper died before it recorded us. */
-static _Noreturn void child(const struct run *r, int errfd, int gate, int gate_w) {
-        char go;
-        int e;
-
-        (void) sigprocmask(SIG_SETMASK, &r->saved, NULL);
-        if (r->own_group)
-                (void) setpgid(0, 0);
-        if (gate >= 0) {
-                ssize_t n;
-
-                (void) close(gate_w);   /* or EOF would never come */
-
-                do
-                        n = read(gate, &go, 1);
-                while (n < 0 && errno == EINTR);
-                if (n != 1)
-                        _exit(EXIT_FAILURE);
-        }
-        execvp(r->c->cmd[0], r->c->cmd);
-        e = errno;
-        (void) !write(errfd, &e, sizeof e);
-        _exit(e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
-}
-
-int run_spawn(struct run *r, bool gated) {
-        int pipefd[2], gate[2] = { -1, -1 }, err;
-        pid_t pid;
-
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                goto fail;
-        if (gated && pipe2(gate, O_CLOEXEC) < 0) {
-                (void) close(pipefd[0]);
-                (void) close(pipefd[1]);
-                goto fail;
-        }
-        if (gated)
-                pid = fork();
-        else
-                pid = vfork();
-        if (pid == 0)
-                /* NOLINTNEXTLINE(clang-analyzer-unix.Vfork): only system calls, exec and _exit */
-                child(r, pipefd[1], gate[0], gate[1]);
-        err = errno;
-        (void) close(pipefd[1]);
-        if (gated)
-                (void) close(gate[0]);
-        if (pid < 0) {
-                (void) close(pipefd[0]);
-                if (gated)
-                        (void) close(gate[1]);
-                errno = err;
-                goto fail;
-        }
-        if (r->own_group)
-                (void) setpgid(pid, pid);       /* as the child does: whoever comes first */
-        (void) hc_slot_set_pid(r->slot, pid);   /* 'list' shows CMD, not us */
-        r->pid = pid;
-        if (gated) {
-                (void) !write(gate[1], "g", 1);
-                (void) close(gate[1]);
-        }
-        err = exec_result(pipefd[0]);
-        (void) close(pipefd[0]);
-        if (err == 0)
-                return 0;
-
-        /* exec failed: the child has exited, reap it */
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-        r->pid = 0;
-        message_error("cannot run '%s': %s", r->c->cmd[0], strerror(err));
-        return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
-fail:
-        message_error("cannot run '%s': %s", r->c->cmd[0], strerror(errno));
-        return EXIT_FAILURE;
-}
-
-/* The fleet seat was lost: act as --on-lost says. */
-static void seat_lost(struct run *r) {
-        if (r->c->on_lost == ON_LOST_IGNORE) {
-                message_error("warning: lost the fleet seat in region '%s'; '%s' keeps "
-                              "running (--on-lost=ignore)", r->c->name, r->c->cmd[0]);
-                r->lostfd = -1;
-                return;
-        }
-        message_error("lost the fleet seat in region '%s': stopping '%s'", r->c->name,
-                      r->c->cmd[0]);
-        r->lost = true;
-        r->lostfd = -1;
-        if (r->pid <= 0)
-                return;
-        if (r->c->on_lost == ON_LOST_KILL) {
-                signal_command(r, r->pid, SIGKILL);
-                return;
-        }
-        signal_command(r, r->pid, SIGTERM);
-        r->kill_at_ms = run_now_ms() + r->c->kill_after_ms;
-}
-
-static void on_signal(struct run *r, const struct signalfd_siginfo *si) {
-        int sig = (int) si->ssi_signo;
-
-        if (r->c->restart != RESTART_NO && (sig == SIGTERM || sig == SIGINT))
-                r->stopping = true;
-        if (r->pid <= 0)
-                return;
-        if (si->ssi_code == SI_KERNEL) {
-                if (r->own_group)
-                        (void) kill(-r->pid, sig);      /* it did not reach CMD's group */
-                return;
-        }
-        (void) kill(r->pid, sig);
-}
-
-int run_wait(struct run *r, int timeout_ms, int *ret_status) {
-        int64_t deadline = timeout_ms < 0 ? -1 : run_now_ms() + timeout_ms;
-
-        for (;;) {
-                struct pollfd p[2] = {
-                        { .fd = r->sigfd, .events = POLLIN },
-                        { .fd = r->lostfd, .events = POLLIN },
-                };
-                struct signalfd_siginfo si;
-                int64_t now = run_now_ms(), until = -1;
-                int n;
-
-                if (r->pid <= 0 && (r->stopping || r->lost))
-                        return RUN_INTERRUPTED;
-                if (r->pid > 0 && r->kill_at_ms >= 0 && now >= r->kill_at_ms) {
-                        signal_command(r, r->pid, SIGKILL);
-                        r->kill_at_ms = -1;
-                }
-                if (r->pid <= 0 && deadline >= 0 && now >= deadline)
-                        return RUN_TIMEOUT;
-                if (r->pid <= 0)
-                        until = deadline;
-                if (r->pid > 0 && r->kill_at_ms >= 0)
-                        until = r->kill_at_ms;
-
-                n = poll(p, 2, until < 0 ? -1 : (int) (until - now));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (p[1].revents && hc_slot_lost(r->slot) != 0)
-                        seat_lost(r);
-                if (!(p[0].revents & POLLIN))
-                        continue;
-                if (read(r->sigfd, &si, sizeof si) != (ssize_t) sizeof si)
-                        continue;
-                if (si.ssi_signo != SIGCHLD) {
-                        on_signal(r, &si);
-                        continue;
-                }
-                while (r->pid > 0) {
-                        int status;
-                        pid_t w = waitpid(r->pid, &status, WNOHANG);
-
-                        if (w == r->pid) {
-                                r->pid = 0;
-                                if (ret_status)
-                                        *ret_status = status;
-                                return RUN_EXITED;
-                        }
-                        if (w < 0 && errno == EINTR)
-                                continue;
-                        if (w < 0)
-                                return -errno;
-                        break;  /* stopped or continued, or another child */
-                }
-        }
-}
-
-/* Blocks the signals we forward and SIGCHLD, and opens the signalfd that reads them. */
-static int signals_setup(struct run *r) {
-        /* An inherited SIG_IGN for SIGCHLD would reap the child behind our back. */
-        (void) signal(SIGCHLD, SIG_DFL);
-        sigemptyset(&r->mask);
-        for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-                sigaddset(&r->mask, forwarded[i]);
-        sigaddset(&r->mask, SIGCHLD);
-        if (sigprocmask(SIG_BLOCK, &r->mask, &r->saved) < 0)
-                return -errno;
-        r->sigfd = signalfd(-1, &r->mask, SFD_CLOEXEC);
-        if (r->sigfd < 0)
-                return -errno;
-        return 0;
-}
 
 /* The fleet scope: the fence for CMD, and the descriptor that says the seat is lost. */
 static void fleet_setup(struct run *r) {
@@ -392,20 +63,22 @@ int command_run(const struct cli *c) {
                 w = hc_join(c->name, RUN_OPTIONS(c, c->timeout_ms), &r.slot);
                 if (w == -EBUSY || w == -ETIMEDOUT) {
                         if (!c->quiet)
-                                run_report_full(c, w);
+                                report_no_seat(c, w);
                         return c->conflict_exit_code;
                 }
                 if (w < 0)
                         return region_failure(c, "join", w);
         }
+        if (!c->fleet && cli_error_text[0])
+                message_error("%s", cli_error_text);   /* "replaced a damaged region ..." */
 
-        w = signals_setup(&r);
+        w = run_signals_setup(&r);
         if (w < 0) {
                 message_error("cannot run '%s': %s", c->cmd[0], strerror(-w));
                 r.slot = hc_leave(r.slot);
                 return EXIT_FAILURE;
         }
-        r.own_group = modes && !terminal_foreground();
+        r.own_group = modes && !run_in_foreground();
         fleet_setup(&r);
 
         if (c->restart != RESTART_NO)

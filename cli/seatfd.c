@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "cli.h"
 #include "run.h"
 
@@ -30,6 +31,8 @@ int command_path(const struct cli *c) {
                 region_error(c, "open", r);
                 return EXIT_FAILURE;
         }
+        if (!c->fleet && cli_error_text[0])
+                message_error("%s", cli_error_text);   /* "replaced a damaged region ..." */
         printf("%s\n", path);
         return EXIT_SUCCESS;
 }
@@ -63,8 +66,15 @@ int command_join(const struct cli *c) {
                                             .timeout_ms = c->timeout_ms), c->fd, pid);
         if (r == -EBUSY || r == -ETIMEDOUT) {
                 if (!c->quiet)
-                        run_report_full(c, r);
+                        report_no_seat(c, r);
                 return c->conflict_exit_code;
+        }
+        if (r == -ESRCH) {
+                message_error("cannot join region '%s': pid %d does not hold descriptor %d's "
+                              "seat (it has no copy of the descriptor, or its descriptors may "
+                              "not be read), so it is not recorded as the holder", c->name,
+                              (int) pid, c->fd);
+                return EXIT_FAILURE;
         }
         if (r < 0) {
                 if (!fd_error(c, r))

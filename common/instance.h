@@ -14,7 +14,8 @@
 /*
  * Writes who holds IN's seat into BUF and returns BUF: "pid 1234"; "pid 2 in another PID
  * namespace" when the PID means nothing in ours (HC_INSTANCE_OTHER_PIDNS); with
- * " (unverified)" after either when another user may have written the record
+ * " (unverified)" after either when another user may have written the record, or
+ * headcountd found that the kernel does not show its pid holding the seat
  * (HC_INSTANCE_UNVERIFIED), so that its pid is a claim and not a fact; "an unreadable
  * record" for HC_INSTANCE_NO_RECORD.
  */

@@ -6,11 +6,11 @@
 
 #include "own-dir.h"
 
-int own_dir_open(const char *path) {
+int own_dir_open(const char *path, mode_t mode) {
         struct stat st;
         int fd;
 
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        if (mkdir(path, mode) < 0 && errno != EEXIST)
                 return -errno;
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
@@ -19,7 +19,7 @@ int own_dir_open(const char *path) {
                 (void) close(fd);
                 return -EPERM;
         }
-        if ((st.st_mode & 07022) && fchmod(fd, 0755) < 0) {
+        if ((st.st_mode & 07777 & ~mode) && fchmod(fd, mode) < 0) {
                 int k = -errno;
 
                 (void) close(fd);

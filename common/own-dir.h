@@ -3,10 +3,12 @@
 #ifndef HC_OWN_DIR_H
 #define HC_OWN_DIR_H
 
-/* Opens directory PATH (O_RDONLY | O_DIRECTORY), making it 0755 when it is missing: a
- * descriptor, or -errno. It must be ours (our euid), and not a symlink (-EPERM); write
- * bits for group and others, and the set-id and sticky bits, are taken away (systemd's
- * RuntimeDirectory= may have made it with the mode of a shared directory, 1777). */
-int own_dir_open(const char *path);
+#include <sys/types.h>
+
+/* Opens directory PATH (O_RDONLY | O_DIRECTORY), making it with MODE (0755 or 0700) when
+ * it is missing: a descriptor, or -errno. It must be ours (our euid), and not a symlink
+ * (-EPERM); a mode with any bit MODE lacks is set to MODE (systemd's RuntimeDirectory= may
+ * have made it with the mode of a shared directory, 1777). */
+int own_dir_open(const char *path, mode_t mode);
 
 #endif

@@ -26,10 +26,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "fleet-bridge.h"
 #include "fleet.h"
 #include "fleet-proto.h"
-#include "headcountd.h"
 #include "log.h"
 
 typedef enum MsgType {
@@ -50,18 +50,9 @@ typedef struct BridgeMsg {
         int error;                       /* MSG_ANSWER, MSG_NAMES: 0 or a positive errno */
         unsigned count;                  /* MSG_ANSWER, MSG_COUNT_CHANGED; MSG_EXITED: exit code */
         char *text;                      /* a name, or an error's text */
-        FleetBridgeNames *names;         /* MSG_NAMES */
+        FleetNameList *names;            /* MSG_NAMES */
         struct BridgeMsg *next;
 } BridgeMsg;
-
-struct FleetBridgeNames {
-        uint64_t id;
-        struct {
-                char *name;
-                unsigned count;
-        } *v;
-        size_t n, size;
-};
 
 /* A D-Bus call the fleet thread works on (main thread only). */
 typedef struct PendingCall {
@@ -79,7 +70,8 @@ struct FleetBridge {
         pthread_cond_t cond;                     /* signals "started" */
         BridgeMsg *to_fleet, **to_fleet_tail;    /* lock */
         BridgeMsg *to_main, **to_main_tail;      /* lock */
-        Manager *manager;                        /* main */
+        sd_event *main_event;                    /* main: the main thread's loop */
+        FleetBridgeHooks hooks;                  /* main */
         pthread_t thread;                        /* main */
         sd_event_source *main_source;            /* main */
         PendingCall *calls;                      /* main: D-Bus calls not answered yet */
@@ -102,18 +94,6 @@ struct FleetBridge {
         bool stopping;                           /* fleet: the stop was begun */
 };
 
-static const char *const state_table[_FLEET_STATE_MAX] = {
-        [FLEET_STATE_STARTING] = HC_FLEET_STATE_STARTING,
-        [FLEET_STATE_HELD] = HC_FLEET_STATE_HELD,
-        [FLEET_STATE_LATE] = HC_FLEET_STATE_LATE,
-        [FLEET_STATE_LOST] = HC_FLEET_STATE_LOST,
-        [FLEET_STATE_UNREACHABLE] = HC_FLEET_STATE_UNREACHABLE,
-};
-
-const char *fleet_state_to_string(FleetState s) {
-        return s >= 0 && s < _FLEET_STATE_MAX ? state_table[s] : HC_FLEET_STATE_UNREACHABLE;
-}
-
 static void wake(int fd) {
         uint64_t one = 1;
 
@@ -127,21 +107,12 @@ static void drain(int fd) {
         (void) !read(fd, &v, sizeof v);
 }
 
-static void names_free(FleetBridgeNames *n) {
-        if (!n)
-                return;
-        for (size_t i = 0; i < n->n; i++)
-                free(n->v[i].name);
-        free(n->v);
-        free(n);
-}
-
 static void msg_free_list(BridgeMsg *m) {
         while (m) {
                 BridgeMsg *next = m->next;
 
                 free(m->text);
-                names_free(m->names);
+                fleet_name_list_free(m->names);
                 free(m);
                 m = next;
         }
@@ -177,8 +148,9 @@ static void msg_post(FleetBridge *b, BridgeMsg *m, bool to_fleet) {
 
 /* ---- The fleet thread ---- */
 
-void fleet_bridge_post_health(FleetBridge *b, FleetState state, const char *text,
-                              unsigned seats_held) {
+static void post_health(void *userdata, FleetState state, const char *text,
+                        unsigned seats_held) {
+        FleetBridge *b = userdata;
         bool changed;
 
         (void) pthread_mutex_lock(&b->lock);
@@ -195,7 +167,8 @@ void fleet_bridge_post_health(FleetBridge *b, FleetState state, const char *text
                 wake(b->main_wake_fd);
 }
 
-void fleet_bridge_post_count(FleetBridge *b, const char *name, unsigned count) {
+static void post_count(void *userdata, const char *name, unsigned count) {
+        FleetBridge *b = userdata;
         BridgeMsg *m = msg_new(MSG_COUNT_CHANGED, 0, name);
 
         if (!m) {
@@ -206,8 +179,9 @@ void fleet_bridge_post_count(FleetBridge *b, const char *name, unsigned count) {
         msg_post(b, m, false);
 }
 
-void fleet_bridge_post_answer(FleetBridge *b, uint64_t id, int error, const char *text,
-                              unsigned count) {
+static void post_answer(void *userdata, uint64_t id, int error, const char *text,
+                        unsigned count) {
+        FleetBridge *b = userdata;
         BridgeMsg *m = msg_new(MSG_ANSWER, id, error ? (text ? text : strerror(error)) : NULL);
 
         if (!m) {
@@ -220,47 +194,16 @@ void fleet_bridge_post_answer(FleetBridge *b, uint64_t id, int error, const char
         msg_post(b, m, false);
 }
 
-FleetBridgeNames *fleet_bridge_names_new(uint64_t id) {
-        FleetBridgeNames *n = calloc(1, sizeof *n);
+static void post_names(void *userdata, uint64_t id, FleetNameList *names) {
+        FleetBridge *b = userdata;
+        BridgeMsg *m = msg_new(MSG_NAMES, id, NULL);
 
-        if (n)
-                n->id = id;
-        return n;
-}
-
-int fleet_bridge_names_add(FleetBridgeNames *n, const char *name, unsigned count) {
-        if (n->n == n->size) {
-                size_t size = n->size ? n->size * 2 : 16;
-                void *v = reallocarray(n->v, size, sizeof *n->v);
-
-                if (!v)
-                        return -ENOMEM;
-                n->v = v;
-                n->size = size;
-        }
-        n->v[n->n].name = strdup(name);
-        if (!n->v[n->n].name)
-                return -ENOMEM;
-        n->v[n->n++].count = count;
-        return 0;
-}
-
-void fleet_bridge_names_done(FleetBridge *b, FleetBridgeNames *n, int error, const char *text) {
-        uint64_t id = n->id;
-        BridgeMsg *m;
-
-        if (error) {
-                names_free(n);
-                fleet_bridge_post_answer(b, id, error, text, 0);
-                return;
-        }
-        m = msg_new(MSG_NAMES, id, NULL);
         if (!m) {
-                names_free(n);
-                fleet_bridge_post_answer(b, id, ENOMEM, "out of memory", 0);
+                fleet_name_list_free(names);
+                post_answer(b, id, ENOMEM, "out of memory", 0);
                 return;
         }
-        m->names = n;
+        m->names = names;
         msg_post(b, m, false);
 }
 
@@ -287,7 +230,7 @@ static int on_fleet_wake(sd_event_source *es, int fd, uint32_t revents, void *us
                                 fleet_bus_count(b->fleet, m->id, m->uid, m->text) :
                                 fleet_bus_names(b->fleet, m->id, m->uid);
                         if (r < 0)
-                                fleet_bridge_post_answer(b, m->id, -r, NULL, 0);
+                                post_answer(b, m->id, -r, NULL, 0);
                         break;
                 default:
                         break;
@@ -317,7 +260,13 @@ static void *fleet_thread(void *userdata) {
         if (r < 0)
                 log_error_errno(r, "Cannot create the fleet agent's event loop: %m");
         else
-                r = fleet_new(b, b->event, &b->config, b->dir, &b->fleet);
+                r = fleet_new(&(FleetHooks) {
+                                .health = post_health,
+                                .count = post_count,
+                                .answer = post_answer,
+                                .names = post_names,
+                                .userdata = b,
+                        }, b->event, &b->config, b->dir, &b->fleet);
 
         (void) pthread_mutex_lock(&b->lock);
         b->started = true;
@@ -394,7 +343,6 @@ static void thread_join(FleetBridge *b) {
 
 static int on_main_wake(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
         FleetBridge *b = userdata;
-        Manager *m = b->manager;
         bool health_changed;
         BridgeMsg *list;
 
@@ -412,12 +360,12 @@ static int on_main_wake(sd_event_source *es, int fd, uint32_t revents, void *use
         if (health_changed) {
                 if (b->health.state == FLEET_STATE_HELD || b->health.state == FLEET_STATE_LATE)
                         b->ever_held = true;
-                manager_fleet_health_changed(m);
+                b->hooks.health_changed(b->hooks.userdata);
         }
         for (BridgeMsg *msg = list; msg; msg = msg->next)
                 switch (msg->type) {
                 case MSG_COUNT_CHANGED:
-                        manager_bus_fleet_count_changed(m, msg->text, msg->count);
+                        b->hooks.count_changed(b->hooks.userdata, msg->text, msg->count);
                         break;
                 case MSG_ANSWER:
                 case MSG_NAMES:
@@ -427,10 +375,10 @@ static int on_main_wake(sd_event_source *es, int fd, uint32_t revents, void *use
                         thread_join(b);
                         b->main_source = sd_event_source_disable_unref(b->main_source);
                         if (b->stop_sent)
-                                (void) sd_event_exit(m->event, b->exit_code);
+                                (void) sd_event_exit(b->main_event, b->exit_code);
                         else {
                                 log_error("The fleet agent stopped; exiting");
-                                (void) sd_event_exit(m->event, EXIT_FAILURE);
+                                (void) sd_event_exit(b->main_event, EXIT_FAILURE);
                         }
                         break;
                 default:
@@ -440,15 +388,16 @@ static int on_main_wake(sd_event_source *es, int fd, uint32_t revents, void *use
         return 0;
 }
 
-int fleet_bridge_start(Manager *m, const FleetConfig *config, const char *dir,
-                       FleetBridge **ret) {
+int fleet_bridge_start(sd_event *event, const FleetBridgeHooks *hooks, const FleetConfig *config,
+                       const char *dir, FleetBridge **ret) {
         FleetBridge *b;
         int r;
 
         b = calloc(1, sizeof *b);
         if (!b)
                 return log_oom();
-        b->manager = m;
+        b->main_event = event;
+        b->hooks = *hooks;
         b->config = *config;
         b->fleet_wake_fd = b->main_wake_fd = -1;
         b->to_fleet_tail = &b->to_fleet;
@@ -470,7 +419,7 @@ int fleet_bridge_start(Manager *m, const FleetConfig *config, const char *dir,
                 fleet_bridge_free(b);
                 return log_error_errno(r, "Cannot make the fleet thread's eventfds: %m");
         }
-        r = sd_event_add_io(m->event, &b->main_source, b->main_wake_fd, EPOLLIN, on_main_wake, b);
+        r = sd_event_add_io(event, &b->main_source, b->main_wake_fd, EPOLLIN, on_main_wake, b);
         if (r < 0) {
                 fleet_bridge_free(b);
                 return log_error_errno(r, "Cannot watch the fleet thread: %m");

@@ -14,6 +14,10 @@
 #include "fleet.h"
 #include "log.h"
 
+static void f_counted(FleetName *n, int r) {
+        n->fleet->name_events.counted(n, r);
+}
+
 
 FleetName *fleet_name_ref(Fleet *f, const char *name) {
         FleetName *n;
@@ -130,7 +134,7 @@ static void on_watch(Etcd *e, int r, json_object *msg, const char *error, void *
 
 static void name_watch_open(FleetName *n) {
         Fleet *f = n->fleet;
-        _cleanup_free_ char *key = fleet_key(f, n->name, "/s/");
+        _cleanup_free_ char *key = fleet_key(f->prefix, n->name, "/s/");
         _cleanup_free_ char *end = NULL, *key64 = NULL;
         json_object *req;
         int r;
@@ -182,8 +186,8 @@ static void on_name_count(Etcd *e, int r, json_object *reply, const char *error,
         if (r < 0) {
                 log_debug("Cannot count fleet name '%s': %s", n->name, error ? error : "");
                 n->n_refs++;
-                fleet_set_error(n->fleet, r, error);
-                fleet_name_counted(n, r);
+                fleet_lease_set_error(n->fleet->lease, r, error);
+                f_counted(n, r);
                 fleet_name_unref(n);
                 return;
         }
@@ -191,7 +195,7 @@ static void on_name_count(Etcd *e, int r, json_object *reply, const char *error,
         if (fleet_reply_def(reply, &n->def) < 0)
                 n->def = (FleetDef) {};
         if (n->count != count && n->count_again == false)
-                fleet_bridge_post_count(n->fleet->bridge, n->name, (unsigned) count);
+                n->fleet->hooks.count(n->fleet->hooks.userdata, n->name, (unsigned) count);
         n->count = count;
         if (n->count_again) {
                 n->count_again = false;
@@ -199,7 +203,7 @@ static void on_name_count(Etcd *e, int r, json_object *reply, const char *error,
                 return;
         }
         n->n_refs++;                    /* answering may drop the waiters' references */
-        fleet_name_counted(n, 0);
+        f_counted(n, 0);
         if (n->n_refs > 1)
                 fleet_name_need_watch(n, json_object_object_get_ex(reply, "header", &h) ?
                                       json_int(h, "revision") : 0);
@@ -211,17 +215,13 @@ void fleet_name_recount(FleetName *n, bool rank) {
         Fleet *f = n->fleet;
         json_object *req;
 
-        for (FleetSeat *s = f->seats; rank && s; s = s->next) {
-                if (s->fname == n && s->state == SEAT_WAITING)
-                        fleet_seat_rank(s);
-                else if (s->fname == n && s->state == SEAT_RANKING)
-                        s->rank_again = true;
-        }
+        if (rank)
+                f->name_events.changed(n);
         if (n->count_call) {
                 n->count_again = true;
                 return;
         }
-        req = fleet_count_request(f, n->name, false);
+        req = fleet_count_request(f->prefix, n->name, false);
         if (!req || etcd_call(f->etcd, "/v3/kv/txn", req, on_name_count, n,
                               &n->count_call) < 0)
                 n->count_call = NULL;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "fleet-access.h"
 #include "fleet.h"
 #include "log.h"
 
@@ -29,140 +30,6 @@ struct FleetBusCall {
         EtcdCall *call;
         struct FleetBusCall *next, *prev;
 };
-
-char *fleet_key(const Fleet *f, const char *name, const char *suffix) {
-        char *k = NULL;
-
-        return asprintf(&k, "%s%s%s", f->prefix, name, suffix) < 0 ? NULL : k;
-}
-
-int64_t json_int(json_object *o, const char *field) {
-        json_object *v = NULL;
-
-        if (!o || !json_object_object_get_ex(o, field, &v))
-                return 0;                       /* etcd leaves zero values out */
-        return json_object_get_int64(v);
-}
-
-/* A unary call to a streaming method (the keepalive) answers {"result": {...}}. */
-json_object *json_unwrap_result(json_object *reply) {
-        json_object *r = NULL;
-
-        if (reply && json_object_object_get_ex(reply, "result", &r) &&
-            json_object_is_type(r, json_type_object))
-                return r;
-        return reply;
-}
-
-json_object *fleet_range_request(const char *key, bool prefix, bool count_only,
-                                 int64_t max_create_revision) {
-        _cleanup_free_ char *k = etcd_base64(key, strlen(key));
-        _cleanup_free_ char *end = prefix ? etcd_prefix_end_base64(key) : NULL;
-        json_object *req;
-
-        if (!k || (prefix && !end))
-                return NULL;
-        req = json_object_new_object();
-        json_object_object_add(req, "key", json_object_new_string(k));
-        if (end)
-                json_object_object_add(req, "range_end", json_object_new_string(end));
-        if (count_only)
-                json_object_object_add(req, "count_only", json_object_new_boolean(true));
-        if (max_create_revision > 0)
-                json_object_object_add(req, "max_create_revision",
-                                       json_object_new_int64(max_create_revision));
-        return req;
-}
-
-/*
- * Reads NAME's seat keys (LIST: all of them, by create revision; else a count) and its
- * /max in one transaction, for fleet_held(). Keys beyond the N-th belong to joiners
- * that wait (or are about to hear BUSY): they hold no seat, and count for nothing.
- */
-json_object *fleet_count_request(Fleet *f, const char *name, bool list) {
-        _cleanup_free_ char *k = fleet_key(f, name, "/s/"), *m = fleet_key(f, name, "/max");
-        json_object *req, *ops, *seats, *max, *op;
-
-        if (!k || !m)
-                return NULL;
-        seats = fleet_range_request(k, true, !list, 0);
-        max = fleet_range_request(m, false, false, 0);
-        if (!seats || !max) {
-                json_object_put(seats);
-                json_object_put(max);
-                return NULL;
-        }
-        if (list) {
-                json_object_object_add(seats, "sort_order", json_object_new_string("ASCEND"));
-                json_object_object_add(seats, "sort_target", json_object_new_string("CREATE"));
-        }
-        req = json_object_new_object();
-        ops = json_object_new_array();
-        op = json_object_new_object();
-        json_object_object_add(op, "request_range", seats);
-        json_object_array_add(ops, op);
-        op = json_object_new_object();
-        json_object_object_add(op, "request_range", max);
-        json_object_array_add(ops, op);
-        json_object_object_add(req, "success", ops);
-        return req;
-}
-
-/* From a fleet_count_request() answer: the name's definition (-ENOENT: none, -EBADMSG:
- * unreadable). */
-int fleet_reply_def(json_object *reply, FleetDef *ret) {
-        json_object *rs = NULL, *maxr = NULL, *kvs = NULL;
-
-        *ret = (FleetDef) {};
-        if (!json_object_object_get_ex(reply, "responses", &rs) ||
-            !json_object_object_get_ex(json_object_array_get_idx(rs, 1), "response_range", &maxr) ||
-            !json_object_object_get_ex(maxr, "kvs", &kvs) ||
-            !json_object_is_type(kvs, json_type_array))
-                return -ENOENT;
-        return fleet_def_parse(json_object_array_get_idx(kvs, 0), ret);
-}
-
-/* From a fleet_count_request() answer: the seats held, min(keys, N); the seat range in
- * *RET_SEATS (borrowed). */
-int64_t fleet_held(json_object *reply, json_object **ret_seats) {
-        json_object *rs = NULL, *seats = NULL;
-        int64_t count;
-        FleetDef d;
-
-        if (json_object_object_get_ex(reply, "responses", &rs))
-                (void) json_object_object_get_ex(json_object_array_get_idx(rs, 0),
-                                                 "response_range", &seats);
-        count = json_int(seats, "count");
-        if (fleet_reply_def(reply, &d) < 0)
-                d.max = 0;
-        if (ret_seats)
-                *ret_seats = seats;
-        return d.max > 0 && count > d.max ? d.max : count;
-}
-
-/*
- * Lists (keys only) the seat keys of NAME created at or before MAX_CREATE_REVISION: the
- * rank is how many come back. Not a count-only range: etcd (3.4, 3.5) applies the
- * revision filters to the keys it returns, but its "count" is that of the whole range.
- */
-json_object *fleet_rank_request(Fleet *f, const char *name, int64_t max_create_revision) {
-        _cleanup_free_ char *k = fleet_key(f, name, "/s/");
-        json_object *req = k ? fleet_range_request(k, true, false, max_create_revision) : NULL;
-
-        if (req)
-                json_object_object_add(req, "keys_only", json_object_new_boolean(true));
-        return req;
-}
-
-/* The number of keys a range answered with. */
-int64_t json_kvs_length(json_object *reply) {
-        json_object *kvs = NULL;
-
-        if (!json_object_object_get_ex(reply, "kvs", &kvs) ||
-            !json_object_is_type(kvs, json_type_array))
-                return 0;
-        return (int64_t) json_object_array_length(kvs);
-}
 
 static bool fleet_name_valid(const char *name) {
         return name && hc_name_valid(name) == 0 && !strchr(name, '\\');
@@ -184,8 +51,8 @@ static bool parse_uint(const char *s, unsigned long min, unsigned long max, unsi
 
 /* Sends ERR for an etcd failure, and lets the connection read again. */
 static void query_failed(FleetConn *c, int r, const char *error) {
-        fleet_set_error(c->fleet, r, error);
-        fleet_conn_senderr(c, fleet_error_errno(r), "%s", fleet_error_text(c->fleet));
+        fleet_lease_set_error(c->fleet->lease, r, error);
+        fleet_conn_senderr(c, fleet_error_errno(r), "%s", fleet_lease_error_text(c->fleet->lease));
         fleet_conn_done(c);
 }
 
@@ -358,7 +225,7 @@ static void on_names(Etcd *e, int r, json_object *reply, const char *error, void
 /* A read of NAME/max, of the number of NAME's seat keys and, with ALL, of every key under
  * the prefix, in one transaction (CREATE and REMOVE check them before they write). */
 static json_object *read_request(Fleet *f, const char *name, bool all) {
-        _cleanup_free_ char *seats = fleet_key(f, name, "/s/"), *max = fleet_key(f, name, "/max");
+        _cleanup_free_ char *seats = fleet_key(f->prefix, name, "/s/"), *max = fleet_key(f->prefix, name, "/max");
         json_object *req, *ops, *op, *r[3];
 
         if (!seats || !max)
@@ -382,36 +249,12 @@ static json_object *read_request(Fleet *f, const char *name, bool all) {
         return req;
 }
 
-/* From a read_request() answer (or a failure branch that read the same, as a join's
- * transaction does): NAME/max's key-value (NULL: absent), the seat keys' number, the whole
- * prefix's range (RET_ALL may be NULL). */
-void fleet_read_parts(json_object *reply, json_object **ret_kv, int64_t *ret_seats,
-                      json_object **ret_all) {
-        json_object *rs = NULL, *rr = NULL, *kvs = NULL;
-
-        *ret_kv = NULL;
-        *ret_seats = 0;
-        if (ret_all)
-                *ret_all = NULL;
-        if (!json_object_object_get_ex(reply, "responses", &rs))
-                return;
-        if (json_object_object_get_ex(json_object_array_get_idx(rs, 0), "response_range", &rr) &&
-            json_object_object_get_ex(rr, "kvs", &kvs) &&
-            json_object_is_type(kvs, json_type_array) && json_object_array_length(kvs) > 0)
-                *ret_kv = json_object_array_get_idx(kvs, 0);
-        if (json_object_object_get_ex(json_object_array_get_idx(rs, 1), "response_range", &rr))
-                *ret_seats = json_int(rr, "count");
-        if (ret_all)
-                (void) json_object_object_get_ex(json_object_array_get_idx(rs, 2),
-                                                 "response_range", ret_all);
-}
-
 /* A write of NAME/max (PUT: the value, no lease; NULL: delete it) guarded by its
  * mod_revision (0: absent) and, with NO_SEATS, by the name having no seat key; the
  * failure branch reads as read_request() does. */
 static json_object *guarded_request(Fleet *f, const char *name, int64_t mod_revision,
                                     bool no_seats, const char *put) {
-        _cleanup_free_ char *seats = fleet_key(f, name, "/s/"), *max = fleet_key(f, name, "/max");
+        _cleanup_free_ char *seats = fleet_key(f->prefix, name, "/s/"), *max = fleet_key(f->prefix, name, "/max");
         _cleanup_free_ char *end = NULL, *m64 = NULL, *v64 = NULL;
         json_object *req, *cmp, *ops, *op, *w, *rd;
 
@@ -698,6 +541,14 @@ static int query_wait(FleetConn *c, const char *name, unsigned long below, long 
         return 0;
 }
 
+/* STATUS: "OK STATE TEXT" */
+static void conn_status(FleetConn *c) {
+        char text[FLEET_HEALTH_TEXT_MAX];
+        FleetState state = fleet_lease_state(c->fleet->lease, text, sizeof text);
+
+        fleet_conn_send(c, "OK", fleet_state_to_string(state), text, (char *) NULL);
+}
+
 int fleet_query_start(FleetConn *c, char **fields, size_t n) {
         Fleet *f = c->fleet;
         const char *cmd = fields[0], *path = "/v3/kv/range";
@@ -707,7 +558,7 @@ int fleet_query_start(FleetConn *c, char **fields, size_t n) {
         int r;
 
         if (strcmp(cmd, "STATUS") == 0 && n == 1) {
-                fleet_conn_status(c);
+                conn_status(c);
                 return 0;
         }
         if (strcmp(cmd, "NAMES") == 0 && n == 1) {
@@ -719,11 +570,11 @@ int fleet_query_start(FleetConn *c, char **fields, size_t n) {
                                    "[A-Za-z0-9._-] and does not start with '.'", HC_NAME_MAX);
                 return 0;
         } else if (strcmp(cmd, "COUNT") == 0 && n == 2) {
-                req = fleet_count_request(f, fields[1], false);
+                req = fleet_count_request(f->prefix, fields[1], false);
                 path = "/v3/kv/txn";
                 cb = on_count;
         } else if (strcmp(cmd, "LIST") == 0 && n == 2) {
-                req = fleet_count_request(f, fields[1], true);
+                req = fleet_count_request(f->prefix, fields[1], true);
                 path = "/v3/kv/txn";
                 cb = on_list;
         } else if (strcmp(cmd, "REMOVE") == 0 && n == 2) {
@@ -787,6 +638,37 @@ int fleet_query_start(FleetConn *c, char **fields, size_t n) {
 
 /* ---- D-Bus: FleetCount, FleetNames, for the main thread (fleet-bridge.c) ----------------- */
 
+FleetNameList *fleet_name_list_new(void) {
+        return calloc(1, sizeof(FleetNameList));
+}
+
+int fleet_name_list_add(FleetNameList *l, const char *name, unsigned count) {
+        if (l->n == l->size) {
+                size_t size = l->size ? l->size * 2 : 16;
+                void *v = reallocarray(l->v, size, sizeof *l->v);
+
+                if (!v)
+                        return -ENOMEM;
+                l->v = v;
+                l->size = size;
+        }
+        l->v[l->n].name = strdup(name);
+        if (!l->v[l->n].name)
+                return -ENOMEM;
+        l->v[l->n++].count = count;
+        return 0;
+}
+
+FleetNameList *fleet_name_list_free(FleetNameList *l) {
+        if (!l)
+                return NULL;
+        for (size_t i = 0; i < l->n; i++)
+                free(l->v[i].name);
+        free(l->v);
+        free(l);
+        return NULL;
+}
+
 static void bus_call_free(struct FleetBusCall *b) {
         if (b->prev)
                 b->prev->next = b->next;
@@ -804,15 +686,15 @@ void fleet_bus_calls_free(Fleet *f) {
 
         for (struct FleetBusCall *b = f->bus_calls; b; b = next) {
                 next = b->next;
-                fleet_bridge_post_answer(f->bridge, b->id, ESHUTDOWN, "the fleet agent stopped", 0);
+                f->hooks.answer(f->hooks.userdata, b->id, ESHUTDOWN, "the fleet agent stopped", 0);
                 bus_call_free(b);
         }
 }
 
 static void bus_answer_error(struct FleetBusCall *b, int r, const char *error) {
-        fleet_set_error(b->fleet, r, error);
-        fleet_bridge_post_answer(b->fleet->bridge, b->id, fleet_error_errno(r),
-                                 fleet_error_text(b->fleet), 0);
+        fleet_lease_set_error(b->fleet->lease, r, error);
+        b->fleet->hooks.answer(b->fleet->hooks.userdata, b->id, fleet_error_errno(r),
+                                 fleet_lease_error_text(b->fleet->lease), 0);
 }
 
 static void on_bus_count(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
@@ -826,16 +708,16 @@ static void on_bus_count(Etcd *e, int r, json_object *reply, const char *error, 
         else if (fleet_reply_def(reply, &d) == 0 &&
                  fleet_access_error(b->name, b->uid, b->user, &d, FLEET_ACCESS_READ, text,
                                     sizeof text) < 0)
-                fleet_bridge_post_answer(b->fleet->bridge, b->id, EACCES, text, 0);
+                b->fleet->hooks.answer(b->fleet->hooks.userdata, b->id, EACCES, text, 0);
         else
-                fleet_bridge_post_answer(b->fleet->bridge, b->id, 0, NULL,
+                b->fleet->hooks.answer(b->fleet->hooks.userdata, b->id, 0, NULL,
                                          (unsigned) fleet_held(reply, NULL));
         bus_call_free(b);
 }
 
 struct bus_names {
         struct FleetBusCall *b;
-        FleetBridgeNames *n;             /* NULL once out of memory */
+        FleetNameList *n;                /* NULL once out of memory */
 };
 
 static void bus_names_append(const char *name, unsigned count, const FleetDef *d, void *userdata) {
@@ -843,13 +725,13 @@ static void bus_names_append(const char *name, unsigned count, const FleetDef *d
 
         if (!bn->n || fleet_access(bn->b->uid, bn->b->user, d, FLEET_ACCESS_READ) < 0)
                 return;
-        if (fleet_bridge_names_add(bn->n, name, count > d->max ? d->max : count) < 0)
+        if (fleet_name_list_add(bn->n, name, count > d->max ? d->max : count) < 0)
                 bn->n = NULL;           /* out of memory: names_done() says so */
 }
 
 static void on_bus_names(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
         struct FleetBusCall *b = userdata;
-        FleetBridgeNames *all;
+        FleetNameList *all;
 
         b->call = NULL;
         if (r < 0) {
@@ -857,15 +739,20 @@ static void on_bus_names(Etcd *e, int r, json_object *reply, const char *error, 
                 bus_call_free(b);
                 return;
         }
-        all = fleet_bridge_names_new(b->id);
+        all = fleet_name_list_new();
         if (!all)
-                fleet_bridge_post_answer(b->fleet->bridge, b->id, ENOMEM, "out of memory", 0);
+                b->fleet->hooks.answer(b->fleet->hooks.userdata, b->id, ENOMEM, "out of memory", 0);
         else {
                 struct bus_names bn = { .b = b, .n = all };
 
                 (void) names_walk(b->fleet, reply, bus_names_append, &bn);
-                fleet_bridge_names_done(b->fleet->bridge, all, bn.n ? 0 : ENOMEM,
-                                        bn.n ? NULL : "out of memory");
+                if (bn.n)
+                        b->fleet->hooks.names(b->fleet->hooks.userdata, b->id, all);
+                else {
+                        fleet_name_list_free(all);
+                        b->fleet->hooks.answer(b->fleet->hooks.userdata, b->id, ENOMEM,
+                                               "out of memory", 0);
+                }
         }
         bus_call_free(b);
 }
@@ -912,7 +799,7 @@ static int bus_call_start(Fleet *f, uint64_t id, uid_t uid, const char *path, js
 int fleet_bus_count(Fleet *f, uint64_t id, uid_t uid, const char *name) {
         if (!fleet_name_valid(name))
                 return -EINVAL;
-        return bus_call_start(f, id, uid, "/v3/kv/txn", fleet_count_request(f, name, false),
+        return bus_call_start(f, id, uid, "/v3/kv/txn", fleet_count_request(f->prefix, name, false),
                               on_bus_count, name);
 }
 

@@ -26,7 +26,7 @@
  * the next transaction is guarded by NAME/max's mod_revision as we read and checked it,
  * so that no redefinition between our check and our key can let us in. A definition made
  * by a join lives as long as the name's seat keys: the agent that deletes the last one
- * deletes it too (fleet_name_collect()), and one left behind with no seat key (its host
+ * deletes it too (name_collect()), and one left behind with no seat key (its host
  * died) is replaced by the next join, in a transaction guarded the same way.
  */
 #include <errno.h>
@@ -34,16 +34,60 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "escape.h"
+#include "fleet-access.h"
 #include "fleet.h"
 #include "log.h"
 #include "strprintf.h"
 #include "time-util.h"
 
 #define TXN_ATTEMPTS 6
+
+static void on_collected(Etcd *e, int r, json_object *reply, const char *error, void *userdata) {
+        if (r < 0)
+                log_debug("Cannot collect a fleet name's definition: %s",
+                          error ? error : strerror(-r));
+}
+
+/*
+ * A seat key of NAME was deleted, admitted under a definition that a join made (at
+ * DEF_REVISION): when no seat key is left and the definition is still that one, it goes
+ * too, in one transaction that checks both, so that a join racing with it either keeps it
+ * or defines the name again. A definition this misses (the last seat's host died, etcd
+ * did not answer) holds no seat: the next join of the name replaces it (fleet-seat.c).
+ */
+static void name_collect(Fleet *f, const char *name, int64_t def_revision) {
+        _cleanup_free_ char *seats = fleet_key(f->prefix, name, "/s/"), *max = fleet_key(f->prefix, name, "/max");
+        _cleanup_free_ char *end = NULL, *m64 = NULL;
+        json_object *req, *cmp, *ops, *op, *del;
+
+        if (!seats || !max || f->stopping)
+                return;
+        end = etcd_prefix_end_base64(seats);
+        m64 = etcd_base64(max, strlen(max));
+        if (!end || !m64)
+                return;
+        req = json_object_new_object();
+        cmp = json_object_new_array();
+        json_object_array_add(cmp, fleet_txn_compare(seats, end, "CREATE", "EQUAL",
+                                                     "create_revision", json_object_new_int64(0)));
+        json_object_array_add(cmp, fleet_txn_compare(max, NULL, "MOD", "EQUAL", "mod_revision",
+                                                     json_object_new_int64(def_revision)));
+        json_object_object_add(req, "compare", cmp);
+        del = json_object_new_object();
+        json_object_object_add(del, "key", json_object_new_string(m64));
+        op = json_object_new_object();
+        json_object_object_add(op, "request_delete_range", del);
+        ops = json_object_new_array();
+        json_object_array_add(ops, op);
+        json_object_object_add(req, "success", ops);
+        (void) etcd_call(f->etcd, "/v3/kv/txn", req, on_collected, f, NULL);
+        json_object_put(req);
+}
 
 static void seat_put(FleetSeat *s);
 static void seat_delete(FleetSeat *s);
@@ -75,7 +119,7 @@ static void seat_free(FleetSeat *s) {
         free(s->key);
         free(s->tag);
         free(s);
-        fleet_health_update(f);
+        fleet_lease_changed(f->lease);
 }
 
 /* Sends the holder its answer and lets the connection go on without the seat. */
@@ -115,7 +159,7 @@ static int on_seat_retry(sd_event_source *es, uint64_t usec, void *userdata) {
         else if (s->state == SEAT_WAITING)
                 fleet_seat_rank(s);
         else if (s->state == SEAT_PUTTING && !s->put_in_flight) {
-                if (s->fleet->lease == 0)
+                if (fleet_lease_id(s->fleet->lease) == 0)
                         s->state = SEAT_NEED_LEASE;     /* fleet_seats_lease_ready() puts it */
                 else
                         seat_put(s);
@@ -143,9 +187,9 @@ static void on_seat_deleted(Etcd *e, int r, json_object *reply, const char *erro
                 seat_answer(s, 0, NULL, s->answer);
                 s->answer = NULL;
         }
-        if (r >= 0 || s->lease != f->lease) {
+        if (r >= 0 || s->lease != fleet_lease_id(f->lease)) {
                 if (r >= 0 && s->def_by_join)
-                        fleet_name_collect(f, s->fname->name, s->def_revision);
+                        name_collect(f, s->fname->name, s->def_revision);
                 seat_free(s);
                 return;
         }
@@ -170,7 +214,7 @@ static void seat_delete(FleetSeat *s) {
         s->call = etcd_call_cancel(s->call);    /* a rank read */
         if (s->retry_timer)
                 return;                         /* on_seat_retry() comes back here */
-        if (!s->key_may_exist || s->lease != f->lease || f->lease == 0) {
+        if (!s->key_may_exist || s->lease != fleet_lease_id(f->lease) || fleet_lease_id(f->lease) == 0) {
                 /* never written, or on a lease that is gone: nothing to delete */
                 if (s->answer)
                         seat_answer(s, 0, NULL, s->answer);
@@ -203,8 +247,8 @@ static int on_seat_deadline(sd_event_source *es, uint64_t usec, void *userdata) 
                 char text[FLEET_HEALTH_TEXT_MAX + 64];
 
                 (void) snprintf(text, sizeof text, "no etcd lease within the wait: %s",
-                                fleet_error_text(f));
-                seat_answer(s, fleet_error_errno(f->last_error), text, NULL);
+                                fleet_lease_error_text(f->lease));
+                seat_answer(s, fleet_error_errno(fleet_lease_error(f->lease)), text, NULL);
                 seat_free(s);
                 return 0;
         }
@@ -226,7 +270,7 @@ static void seat_admitted(FleetSeat *s, int64_t read_rev) {
                 fleet_conn_done(s->conn);       /* the seat stays: PID, LEAVE may come */
         }
         seat_log(s, LOG_INFO, "join", "joined");
-        fleet_health_update(f);
+        fleet_lease_changed(f->lease);
         fleet_name_need_watch(s->fname, read_rev);
 }
 
@@ -239,8 +283,9 @@ static void on_seat_ranked(Etcd *e, int r, json_object *reply, const char *error
         if (r < 0) {
                 if (s->state == SEAT_RANKING && s->read_rev == 0 && !seat_waits(s)) {
                         /* the first read: the holder hears it, the key goes */
-                        fleet_set_error(s->fleet, r, error);
-                        seat_answer(s, fleet_error_errno(r), fleet_error_text(s->fleet), NULL);
+                        fleet_lease_set_error(s->fleet->lease, r, error);
+                        seat_answer(s, fleet_error_errno(r),
+                                    fleet_lease_error_text(s->fleet->lease), NULL);
                         seat_delete(s);
                 } else {
                         s->state = SEAT_WAITING;
@@ -282,7 +327,7 @@ void fleet_seat_rank(FleetSeat *s) {
                 return;
         s->state = SEAT_RANKING;
         s->rank_again = false;
-        req = fleet_rank_request(s->fleet, s->fname->name, s->fence - 1);
+        req = fleet_rank_request(s->fleet->prefix, s->fname->name, s->fence - 1);
         if (!req || etcd_call(s->fleet->etcd, "/v3/kv/range", req, on_seat_ranked, s,
                               &s->call) < 0) {
                 s->call = NULL;
@@ -368,8 +413,8 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
         if (r < 0 && !error_is_definite(r) && seat_waits(s) && s->state == SEAT_PUTTING) {
                 /* A waiting join tries again with a new key, after a back-off; the old
                  * one, if it was written, belongs to no seat: the sweep deletes it. */
-                fleet_note_doubt(f);
-                fleet_set_error(f, r, error);
+                fleet_lease_note_doubt(f->lease);
+                fleet_lease_set_error(f->lease, r, error);
                 free(s->key);
                 s->key = NULL;
                 /* at least once a second: etcd may be back any moment */
@@ -380,10 +425,10 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
                 if (!error_is_definite(r)) {
                         /* The reply was lost, not the request: see the top of the file. */
                         s->key_may_exist = true;
-                        fleet_note_doubt(f);
+                        fleet_lease_note_doubt(f->lease);
                 }
-                fleet_set_error(f, r, error);
-                seat_answer(s, fleet_error_errno(r), fleet_error_text(f), NULL);
+                fleet_lease_set_error(f->lease, r, error);
+                seat_answer(s, fleet_error_errno(r), fleet_lease_error_text(f->lease), NULL);
                 seat_delete(s);
                 return;
         }
@@ -491,8 +536,8 @@ static void on_seat_put(Etcd *e, int r, json_object *reply, const char *error, v
  */
 static void seat_put(FleetSeat *s) {
         Fleet *f = s->fleet;
-        _cleanup_free_ char *maxkey = fleet_key(f, s->fname->name, "/max");
-        _cleanup_free_ char *seats = fleet_key(f, s->fname->name, "/s/"), *end = NULL;
+        _cleanup_free_ char *maxkey = fleet_key(f->prefix, s->fname->name, "/max");
+        _cleanup_free_ char *seats = fleet_key(f->prefix, s->fname->name, "/s/"), *end = NULL;
         _cleanup_free_ char *def = NULL;
         char *value;
         json_object *req, *cmp, *ok, *fail;
@@ -529,7 +574,7 @@ static void seat_put(FleetSeat *s) {
                                                              json_object_new_int64(0)));
                 json_object_array_add(ok, txn_put(maxkey, def, 0));
         }
-        json_object_array_add(ok, txn_put(s->key, value, f->lease));
+        json_object_array_add(ok, txn_put(s->key, value, fleet_lease_id(f->lease)));
         free(value);
         json_object_array_add(fail, txn_range(maxkey, false));
         json_object_array_add(fail, txn_range(seats, true));
@@ -538,7 +583,7 @@ static void seat_put(FleetSeat *s) {
         json_object_object_add(req, "failure", fail);
 
         s->state = SEAT_PUTTING;
-        s->lease = f->lease;
+        s->lease = fleet_lease_id(f->lease);
         r = etcd_call(f->etcd, "/v3/kv/txn", req, on_seat_put, s, &s->call);
         json_object_put(req);
         if (r < 0) {
@@ -548,6 +593,37 @@ static void seat_put(FleetSeat *s) {
                 return;
         }
         s->put_in_flight = true;
+}
+
+/* A JOIN on connection C: the seat's object, before fleet_seat_start(). PID is the one the
+ * client names (its own, or its command's: verified when it is the peer or a descendant of
+ * it); TIMEOUT_MS -1 waits for ever, 0 not at all. NULL: out of memory. */
+FleetSeat *fleet_seat_new(FleetConn *c, const char *name, unsigned max, const char *tag,
+                          pid_t pid, long timeout_ms) {
+        FleetSeat *s = calloc(1, sizeof *s);
+        struct timespec ts;
+
+        if (!s || !(s->tag = strdup(tag)) || !(s->fname = fleet_name_ref(c->fleet, name))) {
+                if (s)
+                        free(s->tag);
+                free(s);
+                return NULL;
+        }
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        s->conn = c;
+        s->max = max;
+        s->pid = pid;
+        s->peer_pid = c->pid;
+        s->verified = c->pid > 0 && (pid == c->pid || fleet_pid_descends(pid, c->pid));
+        s->uid = c->uid;
+        (void) snprintf(s->user, sizeof s->user, "%s", fleet_conn_user(c));
+        /* the first transaction defines the name, as if it had none: it says if it has */
+        s->define = s->user[0] != '\0';
+        s->max_mod_revision = s->define ? 0 : -1;
+        s->joined_usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        s->deadline_usec = timeout_ms < 0 ? UINT64_MAX :
+                timeout_ms == 0 ? 0 : now_usec() + (uint64_t) timeout_ms * 1000;
+        return s;
 }
 
 int fleet_seat_start(Fleet *f, FleetSeat *s) {
@@ -576,16 +652,17 @@ int fleet_seat_start(Fleet *f, FleetSeat *s) {
                 seat_free(s);
                 return 0;
         }
-        if (f->lease != 0) {
+        if (fleet_lease_id(f->lease) != 0) {
                 seat_put(s);
                 return 0;
         }
-        if (s->deadline_usec == 0 && f->grant_failures > 0 && f->last_error != 0) {
+        if (s->deadline_usec == 0 && fleet_lease_failing(f->lease)) {
                 /* a try-once join while etcd is known away: at once, and why; a grant
                  * goes out now all the same */
-                seat_answer(s, fleet_error_errno(f->last_error), fleet_error_text(f), NULL);
+                seat_answer(s, fleet_error_errno(fleet_lease_error(f->lease)),
+                            fleet_lease_error_text(f->lease), NULL);
                 seat_free(s);
-                fleet_lease_grant(f);
+                fleet_lease_grant(f->lease);
                 return 0;
         }
         /* No lease (etcd away, or not granted yet): the seat waits for the grant in
@@ -593,7 +670,7 @@ int fleet_seat_start(Fleet *f, FleetSeat *s) {
          * backing off. A try-once join hears that grant's failure; a waiting one waits
          * for a later grant, until its deadline. */
         s->state = SEAT_NEED_LEASE;
-        fleet_lease_grant(f);
+        fleet_lease_grant(f->lease);
         return 0;
 }
 
@@ -632,7 +709,7 @@ void fleet_seat_set_pid(FleetSeat *s, pid_t pid, bool verified) {
 
         s->pid = pid;
         s->verified = verified;
-        if (s->state != SEAT_HELD || s->lease != f->lease)
+        if (s->state != SEAT_HELD || s->lease != fleet_lease_id(f->lease))
                 return;
         value = seat_value(s);
         if (!value)
@@ -671,7 +748,8 @@ void fleet_seats_lease_failed(Fleet *f) {
                 next = s->next;
                 if (s->state != SEAT_NEED_LEASE || seat_waits(s))
                         continue;
-                seat_answer(s, fleet_error_errno(f->last_error), fleet_error_text(f), NULL);
+                seat_answer(s, fleet_error_errno(fleet_lease_error(f->lease)),
+                            fleet_lease_error_text(f->lease), NULL);
                 seat_free(s);
         }
 }
@@ -722,4 +800,22 @@ bool fleet_seat_key_known(Fleet *f, const char *key) {
                 if (s->key && strcmp(s->key, key) == 0)
                         return true;
         return false;
+}
+
+/* Whether a seat waits for a lease: the next grant is then tried within a second. */
+bool fleet_seats_need_lease(Fleet *f) {
+        for (FleetSeat *s = f->seats; s; s = s->next)
+                if (s->state == SEAT_NEED_LEASE)
+                        return true;
+        return false;
+}
+
+/* The seat keys of N changed with a delete: its waiting seats read their rank again. */
+void fleet_seats_rank_name(FleetName *n) {
+        for (FleetSeat *s = n->fleet->seats; s; s = s->next) {
+                if (s->fname == n && s->state == SEAT_WAITING)
+                        fleet_seat_rank(s);
+                else if (s->fname == n && s->state == SEAT_RANKING)
+                        s->rank_again = true;
+        }
 }

@@ -44,6 +44,8 @@
 
 #include "cleanup.h"
 #include "escape.h"
+#include "fleet-access.h"
+#include "fleet-socket.h"
 #include "fleet.h"
 #include "log.h"
 #include "own-dir.h"
@@ -54,22 +56,10 @@
 #define EVENTS_BATCH 256
 #define ACCEPT_PAUSE_USEC (100 * UINT64_C(1000))
 
-/* We read a request only when the last one is answered and its answer is sent: a client
- * that does not read what it asked for gets nothing more, and costs one answer's memory. */
-static void conn_update_events(FleetConn *c) {
-        uint32_t events = c->busy || c->n_out > 0 ? EPOLLRDHUP : EPOLLIN;
-
-        if (c->n_out > 0)
-                events |= EPOLLOUT;
-        if (events == c->events)
-                return;
-        c->events = events;
-        (void) epoll_ctl(c->fleet->conn_epoll, EPOLL_CTL_MOD, c->fd,
-                         &(struct epoll_event) { .events = events, .data.ptr = c });
-}
-
 /* At most one warning a second from the socket, with the number of those left out. */
-void fleet_warn(Fleet *f, const char *format, ...) {
+static void fleet_warn(Fleet *f, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+static void fleet_warn(Fleet *f, const char *format, ...) {
         uint64_t now = now_usec();
         char text[512];
         va_list ap;
@@ -182,102 +172,6 @@ static void conn_free(FleetConn *c) {
         free(c);
 }
 
-/* Sends what is queued; returns -1 when the connection is broken. */
-static int conn_flush(FleetConn *c) {
-        while (c->n_out > 0) {
-                ssize_t n = send(c->fd, c->out[0].iov_base, c->out[0].iov_len,
-                                 MSG_DONTWAIT | MSG_NOSIGNAL);
-
-                if (n < 0 && errno == EAGAIN)
-                        break;
-                if (n < 0)
-                        return -1;
-                free(c->out[0].iov_base);
-                memmove(c->out, c->out + 1, --c->n_out * sizeof *c->out);
-        }
-        conn_update_events(c);
-        return 0;
-}
-
-static void conn_queue(FleetConn *c, char *buf, size_t len) {
-        struct iovec *a;
-
-        if (c->n_out == 0) {
-                ssize_t n = send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-                if (n >= 0 || errno != EAGAIN) {
-                        free(buf);              /* sent, or the hang-up will tell */
-                        return;
-                }
-        }
-        /* The client reads slower than we answer (a long LIST): keep the rest. */
-        a = realloc(c->out, (c->n_out + 1) * sizeof *a);
-        if (!a) {
-                free(buf);
-                return;
-        }
-        c->out = a;
-        c->out[c->n_out++] = (struct iovec) { .iov_base = buf, .iov_len = len };
-        conn_update_events(c);
-}
-
-void fleet_conn_send(FleetConn *c, const char *first, ...) {
-        size_t len = 0, n;
-        const char *s;
-        char *buf, *p;
-        va_list ap;
-
-        va_start(ap, first);
-        for (s = first; s; s = va_arg(ap, const char *))
-                len += strlen(s) + 1;
-        va_end(ap);
-        buf = malloc(len ? len : 1);
-        if (!buf)
-                return;
-        p = buf;
-        va_start(ap, first);
-        for (s = first; s; s = va_arg(ap, const char *)) {
-                n = strlen(s);
-                memcpy(p, s, n + 1);            /* the NUL separates it from the next */
-                p += n + 1;
-        }
-        va_end(ap);
-        conn_queue(c, buf, len ? len - 1 : 0);  /* no NUL after the last field */
-}
-
-void fleet_conn_senderr(FleetConn *c, int error, const char *format, ...) {
-        char text[1024], num[16];
-        va_list ap;
-
-        va_start(ap, format);
-        (void) vsnprintf(text, sizeof text, format, ap);
-        va_end(ap);
-        (void) snprintf(num, sizeof num, "%i", error);
-        fleet_conn_send(c, "ERR", num, text, (char *) NULL);
-}
-
-/* The request in flight was answered: read the next one. */
-void fleet_conn_done(FleetConn *c) {
-        c->call = etcd_call_cancel(c->call);
-        c->timer = sd_event_source_disable_unref(c->timer);
-        fleet_name_unref(c->wait_name);
-        c->wait_name = NULL;
-        free(c->query_name);
-        c->query_name = NULL;
-        c->busy = false;
-        conn_update_events(c);
-}
-
-/* The connection's user name on this host, "" when its uid has none. */
-const char *fleet_conn_user(FleetConn *c) {
-        if (!c->user_name_known) {
-                if (fleet_user_name(c->uid, c->user_name, sizeof c->user_name) < 0)
-                        c->user_name[0] = '\0';
-                c->user_name_known = true;
-        }
-        return c->user_name;
-}
-
 /* A pid a client names for its seat is the kernel's word only when it is the peer that
  * connected or a descendant of it (headcount run names its command); anything else is
  * recorded as the client says, and listed as unverified. */
@@ -303,7 +197,6 @@ static void conn_join(FleetConn *c, char **fields, size_t n) {
         Fleet *f = c->fleet;
         const char *tag = n > 5 ? fields[5] : "";
         long max, timeout, pid;
-        struct timespec ts;
         FleetSeat *s;
 
         if (c->seat) {
@@ -328,31 +221,14 @@ static void conn_join(FleetConn *c, char **fields, size_t n) {
                 fleet_conn_senderr(c, EINVAL, "the tag is longer than %d bytes", HC_TAG_MAX);
                 return;
         }
-        s = calloc(1, sizeof *s);
-        if (!s || !(s->tag = strdup(tag)) || !(s->fname = fleet_name_ref(f, fields[1]))) {
-                if (s)
-                        free(s->tag);
-                free(s);
+        s = fleet_seat_new(c, fields[1], (unsigned) max, tag, pid > 0 ? (pid_t) pid : c->pid,
+                           timeout);
+        if (!s) {
                 fleet_conn_senderr(c, ENOMEM, "out of memory");
                 return;
         }
-        (void) clock_gettime(CLOCK_REALTIME, &ts);
-        s->conn = c;
-        s->max = (unsigned) max;
-        s->pid = pid > 0 ? (pid_t) pid : c->pid;
-        s->peer_pid = c->pid;
-        s->verified = c->pid > 0 && pid_verified(c, s->pid);
-        s->uid = c->uid;
-        (void) snprintf(s->user, sizeof s->user, "%s", fleet_conn_user(c));
-        /* the first transaction defines the name, as if it had none: it says if it has */
-        s->define = s->user[0] != '\0';
-        s->max_mod_revision = s->define ? 0 : -1;
-        s->joined_usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-        s->deadline_usec = timeout < 0 ? UINT64_MAX :
-                timeout == 0 ? 0 : now_usec() + (uint64_t) timeout * 1000;
         c->seat = s;
-        c->busy = true;
-        conn_update_events(c);
+        fleet_conn_begin(c);
         (void) fleet_seat_start(f, s);
 }
 
@@ -399,8 +275,7 @@ static void conn_message(FleetConn *c, char *buf, size_t len) {
                 }
                 return;
         }
-        c->busy = true;
-        conn_update_events(c);
+        fleet_conn_begin(c);
         r = fleet_query_start(c, fields, n);
         if (r < 0)
                 fleet_conn_senderr(c, -r, "cannot start the request: %s", strerror(-r));
@@ -412,7 +287,7 @@ static void conn_io(FleetConn *c, uint32_t revents) {
         char buf[HC_FLEET_MESSAGE_MAX + 1];
         ssize_t n;
 
-        if ((revents & EPOLLOUT) && conn_flush(c) < 0) {
+        if ((revents & EPOLLOUT) && fleet_conn_flush(c) < 0) {
                 conn_free(c);
                 return;
         }
@@ -774,7 +649,7 @@ int fleet_socket_open(Fleet *f, const char *dir, bool shared) {
                                                "as uid %u: only root may, on %s; run as root, or "
                                                "serve a directory of your own with --dir",
                                                (unsigned) geteuid(), HC_FLEET_SYSTEM_SOCKET);
-                f->dir_fd = own_dir_open(HC_FLEET_SYSTEM_DIR);     /* we are root: checked above */
+                f->dir_fd = own_dir_open(HC_FLEET_SYSTEM_DIR, 0755);     /* we are root: checked above */
                 if (f->dir_fd < 0)
                         return log_error_errno(f->dir_fd, "Cannot use %s for the fleet socket "
                                                "(it must be root's own directory): %m",

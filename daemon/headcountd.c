@@ -8,6 +8,7 @@
  * find the fleet scope working; after --etcd-timeout without one it goes out anyway,
  * STATUS= saying why (local regions work regardless, and the agent keeps asking).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -31,6 +32,7 @@
 #include "headcountd.h"
 #include "instance.h"
 #include "log.h"
+#include "metrics.h"
 #include "message.h"
 #include "notify.h"
 #include "own-dir.h"
@@ -64,6 +66,7 @@ static char arg_etcd_password[ETCD_PASSWORD_MAX + 1];
 /* Caps on each uid but root at the fleet agent (0: the defaults, headcountd(8)). */
 static unsigned arg_fleet_user_connections;
 static unsigned arg_fleet_user_names;
+static const char *arg_metrics_file;
 
 static void help(void) {
         printf("Usage:\n"
@@ -79,6 +82,8 @@ static void help(void) {
                "     --bus <bus>            serve D-Bus on 'user', 'system' or 'none'\n"
                "                            (default: the system bus for --system, else user)\n"
                "     --log-target <target>  'auto' (default), 'journal' or 'stderr'\n"
+               "     --metrics-file <file>  keep <file> up to date in Prometheus' text format\n"
+               "                            (node_exporter's textfile collector)\n"
                " -v, --verbose              log debug messages too\n"
                "\n"
                "Fleet agent (the fleet scope, across hosts):\n"
@@ -304,6 +309,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_ETCD_PASSWORD_FILE,
                 ARG_FLEET_USER_CONNECTIONS,
                 ARG_FLEET_USER_NAMES,
+                ARG_METRICS_FILE,
         };
         static const struct option options[] = {
                 { "user",       no_argument,       NULL, ARG_USER       },
@@ -324,6 +330,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "etcd-password-file", required_argument, NULL, ARG_ETCD_PASSWORD_FILE },
                 { "fleet-user-connections", required_argument, NULL, ARG_FLEET_USER_CONNECTIONS },
                 { "fleet-user-names",       required_argument, NULL, ARG_FLEET_USER_NAMES       },
+                { "metrics-file", required_argument, NULL, ARG_METRICS_FILE },
                 { "help",       no_argument,       NULL, 'h'            },
                 { "version",    no_argument,       NULL, 'V'            },
                 {}
@@ -417,6 +424,11 @@ static int parse_argv(int argc, char *argv[]) {
                         if (parse_cap(optarg, &arg_fleet_user_names) < 0)
                                 return usage_error("invalid number of names (1 to 1000000)",
                                                    optarg);
+                        break;
+                case ARG_METRICS_FILE:
+                        if (!optarg[0] || optarg[strlen(optarg) - 1] == '/')
+                                return usage_error("invalid --metrics-file value", optarg);
+                        arg_metrics_file = optarg;
                         break;
                 case 'h':
                         help();
@@ -527,6 +539,78 @@ static void send_ready(Manager *m) {
         m->ready_sent = true;
 }
 
+#define STATUS_NAMES_MAX 10
+#define HCD_STATUS_USEC (100 * 1000)
+
+/* Sends the current STATUS= line. When the service manager's queue is full we do not
+ * wait for it to read: the timer tries again with whatever line is current by then. */
+static void status_send(Manager *m) {
+        _cleanup_free_ char *line = NULL;
+        int k;
+
+        m->status_sent_usec = now_usec();
+        if (!m->ready || !m->status)
+                return;
+        if (asprintf(&line, "STATUS=%s", m->status) < 0) {
+                line = NULL;
+                (void) log_oom();
+                return;
+        }
+        k = notify_send(line);
+        if (k != -EAGAIN || !m->status_source)
+                return;
+        (void) sd_event_source_set_time(m->status_source, m->status_sent_usec + HCD_STATUS_USEC);
+        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_ONESHOT);
+}
+
+/* The STATUS= line that was held back (see status_update()). */
+static int on_status(sd_event_source *s, uint64_t usec, void *userdata) {
+        status_send(userdata);
+        return 0;
+}
+
+/* STATUS= for systemctl status: "3 regions, 7 instances; web 2/4, build 1/64, ...". */
+static void status_update(Manager *m) {
+        unsigned regions, instances, shown = 0;
+        char buf[1024];
+        size_t n;
+
+        manager_totals(m, &regions, &instances);
+        n = (size_t) snprintf(buf, sizeof buf, "%u region%s, %u instance%s",
+                              regions, regions == 1 ? "" : "s",
+                              instances, instances == 1 ? "" : "s");
+        for (size_t i = 0; i < m->n_regions && n < sizeof buf; i++) {
+                Region *r = m->regions[i];
+
+                if (shown == STATUS_NAMES_MAX) {
+                        n += (size_t) snprintf(buf + n, sizeof buf - n, ", ...");
+                        break;
+                }
+                n += (size_t) snprintf(buf + n, sizeof buf - n, "%s %.40s %i/%u",
+                                       shown == 0 ? ";" : ",", r->name, r->count, r->capacity);
+                shown++;
+        }
+
+#if HAVE_FLEET
+        if (m->fleet && n < sizeof buf)
+                n += fleet_bridge_status(m->fleet, buf + n, sizeof buf - n);
+#endif
+        if (m->status && strcmp(m->status, buf) == 0)
+                return;
+        free(m->status);
+        m->status = strdup(buf);
+        if (!m->ready || !m->status)
+                return;
+        /* At most one STATUS= per HCD_STATUS_USEC: a burst of joins is one line, and a
+         * service manager that reads its socket slowly never holds up our counting. */
+        if (now_usec() >= m->status_sent_usec + HCD_STATUS_USEC || !m->status_source) {
+                status_send(m);
+                return;
+        }
+        (void) sd_event_source_set_time(m->status_source, m->status_sent_usec + HCD_STATUS_USEC);
+        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_ONESHOT);
+}
+
 #if HAVE_FLEET
 /* --etcd-timeout passed without a lease: ready for the local scopes all the same. */
 static int on_ready_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -541,12 +625,21 @@ static int on_ready_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* The fleet thread said something changed (fleet-bridge.c): STATUS=, FleetState, and
  * READY=1 at the first lease. */
-void manager_fleet_health_changed(Manager *m) {
+static void on_fleet_count_changed(void *userdata, const char *name, unsigned count) {
+        Manager *m = userdata;
+
+        manager_bus_fleet_count_changed(m, name, count);
+        metrics_fleet_count(m->metrics, name, count);
+}
+
+static void on_fleet_health_changed(void *userdata) {
 #if HAVE_FLEET
+        Manager *m = userdata;
         const FleetHealth *h = fleet_bridge_health(m->fleet);
 
-        manager_update_status(m);
+        status_update(m);
         manager_bus_fleet_state_changed(m);
+        metrics_changed(m->metrics);
         if (m->ready && (h->state == FLEET_STATE_HELD || h->state == FLEET_STATE_LATE))
                 send_ready(m);
 #endif
@@ -561,10 +654,16 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /*
  * One daemon per scope. The lock is a flock() on a file of our own, in a directory that
- * only our user can write (HCD_LOCK_DIR_ROOT for root, else our runtime directory), named
- * after the scope: "system" for the system scope, else the scope directory's device and
- * inode. Nothing in the scope directory is ours, so no user sees it among the regions,
- * takes it or makes it first; the file holds the holder's pid for the message.
+ * only our user can open (HCD_LOCK_SUBDIR, 0700, of HCD_LOCK_DIR_ROOT for root, else of
+ * our runtime directory), named after the scope: "system" for the system scope, else the
+ * scope directory's device and inode. Nothing in the scope directory is ours, so no user
+ * sees it among the regions, takes it or makes it first; and nobody else can open the file
+ * at all, so nobody can keep us from starting with a flock -s of their own (the file is
+ * 0600 too, and put right when found otherwise). The file holds the holder's pid for the
+ * message. A daemon that exits cleanly removes its file: while it still holds the lock, so
+ * that the next daemon makes a new one; and a daemon that opened the old file just before
+ * finds, once it has the lock, that the name no longer leads to it, and starts over. The
+ * files of daemons that were killed are swept the same way by the next one to start.
  */
 static int lock_dir(char *buf, size_t len) {
         const char *rt = getenv("XDG_RUNTIME_DIR");
@@ -579,56 +678,170 @@ static int lock_dir(char *buf, size_t len) {
         return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* Opens our lock file NAME in DFD: ours, regular, one link, 0600. */
+static int lock_file_open(int dfd, const char *name) {
+        for (int attempt = 0; attempt < 2; attempt++) {
+                struct stat st;
+                int fd;
+
+                fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        return -errno;
+                /* only we write here; anything else in its place is removed */
+                if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+                    st.st_nlink == 1) {
+                        if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
+                                int k = -errno;
+                                (void) close(fd);
+                                return k;
+                        }
+                        return fd;
+                }
+                (void) close(fd);
+                (void) unlinkat(dfd, name, 0);
+        }
+        return -EPERM;
+}
+
+/* 1 when NAME in DFD is still the file FD has open. */
+static bool lock_file_named(int dfd, const char *name, int fd) {
+        struct stat a, b;
+
+        return fstat(fd, &a) == 0 && fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+               a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * Removes the lock files in DFD that no daemon holds: those of daemons killed before they
+ * could remove their own, and those that earlier versions left in the directory above.
+ * Each is removed while we hold its lock, as a leaving daemon does; one that anybody holds
+ * (or that someone who could open the old 0644 files holds shared) is left alone.
+ */
+static void sweep_locks(int dfd) {
+        struct dirent *de;
+        DIR *d;
+        int fd;
+
+        fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        d = fdopendir(fd);
+        if (!d) {
+                (void) close(fd);
+                return;
+        }
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                struct stat st;
+                int lfd;
+
+                if (len < 5 || strcmp(de->d_name + len - 5, ".lock") != 0 ||
+                    (strcmp(de->d_name, "system.lock") != 0 && strncmp(de->d_name, "dir-", 4) != 0))
+                        continue;
+                lfd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                if (lfd < 0)
+                        continue;
+                if (fstat(lfd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+                    flock(lfd, LOCK_EX | LOCK_NB) == 0 && lock_file_named(dfd, de->d_name, lfd))
+                        (void) unlinkat(dfd, de->d_name, 0);
+                (void) close(lfd);
+        }
+        (void) closedir(d);
+}
+
 static int manager_claim_scope(Manager *m) {
-        char dir[4096], name[64], buf[32] = "";
-        int dfd, fd = -1, k;
+        char base[4096], dir[4096 + sizeof HCD_LOCK_SUBDIR + 1], buf[32] = "";
+        int bfd, dfd, fd = -1, k;
         struct stat st;
 
-        k = lock_dir(dir, sizeof dir);
+        k = lock_dir(base, sizeof base);
         if (k < 0)
                 return log_error_errno(k, "Cannot name our lock directory: %m");
+        (void) snprintf(dir, sizeof dir, "%s/%s", base, HCD_LOCK_SUBDIR);
         if (m->options.scope == HC_SCOPE_SYSTEM && !m->options.dir)
-                (void) snprintf(name, sizeof name, "system.lock");
+                (void) snprintf(m->lock_name, sizeof m->lock_name, "system.lock");
         else {
                 if (stat(m->dir, &st) < 0)
                         return log_error_errno(-errno, "Cannot look at %s: %m", m->dir_text);
-                (void) snprintf(name, sizeof name, "dir-%llx-%llx.lock",
+                (void) snprintf(m->lock_name, sizeof m->lock_name, "dir-%llx-%llx.lock",
                                 (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
         }
-        dfd = own_dir_open(dir);
+        bfd = own_dir_open(base, 0755);
+        if (bfd < 0)
+                return log_error_errno(bfd, "Cannot use %s for our lock: %m", base);
+        sweep_locks(bfd);                 /* where earlier versions kept them */
+        (void) close(bfd);
+        dfd = own_dir_open(dir, 0700);
         if (dfd < 0)
                 return log_error_errno(dfd, "Cannot use %s for our lock: %m", dir);
-        for (int attempt = 0; attempt < 2; attempt++) {
-                fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-                if (fd < 0)
-                        break;
-                /* only we write here; anything else in its place is removed */
-                if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-                    st.st_nlink == 1)
-                        break;
-                (void) close(fd);
-                fd = -1;
-                (void) unlinkat(dfd, name, 0);
-        }
-        (void) close(dfd);
-        if (fd < 0)
-                return log_error_errno(-errno ? -errno : -EPERM, "Cannot open our lock %s/%s: %m", dir, name);
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-                ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-                int pid = n > 0 ? atoi(buf) : 0;
 
+        for (int attempt = 0;; attempt++) {
+                fd = lock_file_open(dfd, m->lock_name);
+                if (fd < 0) {
+                        (void) close(dfd);
+                        return log_error_errno(fd, "Cannot open our lock %s/%s: %m", dir, m->lock_name);
+                }
+                if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+                        int pid = n > 0 ? atoi(buf) : 0;
+
+                        (void) close(fd);
+                        (void) close(dfd);
+                        if (pid > 0)
+                                return log_error_errno(-EBUSY, "Another headcountd (pid %i) already watches "
+                                                       "%s; refusing to start a second one", pid, m->dir_text);
+                        return log_error_errno(-EBUSY, "Another headcountd already watches %s; refusing "
+                                               "to start a second one", m->dir_text);
+                }
+                /* a daemon that was leaving removed the file after we opened it */
+                if (lock_file_named(dfd, m->lock_name, fd))
+                        break;
                 (void) close(fd);
-                if (pid > 0)
-                        return log_error_errno(-EBUSY, "Another headcountd (pid %i) already watches "
-                                               "%s; refusing to start a second one", pid, m->dir_text);
-                return log_error_errno(-EBUSY, "Another headcountd already watches %s; refusing "
-                                       "to start a second one", m->dir_text);
+                if (attempt >= 16) {
+                        (void) close(dfd);
+                        return log_error_errno(-EAGAIN, "Our lock %s/%s keeps being replaced; giving up",
+                                               dir, m->lock_name);
+                }
         }
         k = snprintf(buf, sizeof buf, "%i\n", (int) getpid());
         if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) k, 0) != k)
                 log_debug("Cannot write our pid into our lock: %m");
+        sweep_locks(dfd);                 /* ours is held: it stays */
         m->lock_fd = fd;
+        m->lock_dir_fd = dfd;
         return 0;
+}
+
+/* Removes our lock file, while we still hold it, and lets go. */
+static void manager_release_scope(Manager *m) {
+        if (m->lock_fd >= 0 && m->lock_dir_fd >= 0 && lock_file_named(m->lock_dir_fd, m->lock_name, m->lock_fd))
+                (void) unlinkat(m->lock_dir_fd, m->lock_name, 0);
+        if (m->lock_fd >= 0)
+                m->lock_fd = (close(m->lock_fd), -1);
+        if (m->lock_dir_fd >= 0)
+                m->lock_dir_fd = (close(m->lock_dir_fd), -1);
+}
+
+/* What the monitor sees goes out on the bus, and into the metrics file. */
+static void on_count_changed(Manager *m, const char *name, int count) {
+        manager_bus_count_changed(m, name, count);
+        metrics_changed(m->metrics);
+}
+
+static void on_instance_event(Manager *m, const char *name, const char *event,
+                              const hc_instance *in) {
+        manager_bus_instance_event(m, name, event, in);
+        metrics_event(m->metrics, event);
+}
+
+static void on_region_added(Manager *m, const char *name) {
+        manager_bus_region_added(m, name);
+        metrics_changed(m->metrics);
+}
+
+static void on_region_removed(Manager *m, const char *name) {
+        manager_bus_region_removed(m, name);
+        metrics_changed(m->metrics);
 }
 
 static int manager_start(Manager *m) {
@@ -663,9 +876,27 @@ static int manager_start(Manager *m) {
         if (k < 0)
                 return log_error_errno(k, "Cannot watch signals: %m");
 
+        /* what the monitor sees goes out on the bus, and into STATUS= */
+        m->events = (MonitorEvents) {
+                .count_changed = on_count_changed,
+                .instance_event = on_instance_event,
+                .region_added = on_region_added,
+                .region_removed = on_region_removed,
+                .changed = status_update,
+        };
+        k = sd_event_add_time(m->event, &m->status_source, CLOCK_MONOTONIC, 0, 1000, on_status, m);
+        if (k < 0)
+                return log_error_errno(k, "Cannot add a timer: %m");
+        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_OFF);
+
         k = manager_monitor_start(m);
         if (k < 0)
                 return k;
+        if (arg_metrics_file) {
+                k = metrics_new(m, arg_metrics_file, &m->metrics);
+                if (k < 0)
+                        return k;
+        }
 
         if (m->bus_type != HCD_BUS_NONE) {
                 k = manager_bus_start(m);
@@ -691,7 +922,11 @@ static int manager_start(Manager *m) {
                         .user_names = arg_fleet_user_names,
                 };
 
-                k = fleet_bridge_start(m, &fc, m->dir, &m->fleet);
+                k = fleet_bridge_start(m->event, &(FleetBridgeHooks) {
+                                .health_changed = on_fleet_health_changed,
+                                .count_changed = on_fleet_count_changed,
+                                .userdata = m,
+                        }, &fc, m->dir, &m->fleet);
                 if (k < 0)
                         return k;
                 log_info("Serving the fleet scope as host %s through etcd at %s (prefix %s%s%s)",
@@ -715,7 +950,7 @@ static int manager_start(Manager *m) {
                  m->bus_type == HCD_BUS_NONE ? "" : m->bus_type == HCD_BUS_SYSTEM ?
                  "system bus" : "user bus");
         m->ready = true;
-        manager_update_status(m);
+        status_update(m);
 #if HAVE_FLEET
         if (m->fleet && !fleet_bridge_ever_held(m->fleet)) {
                 k = sd_event_add_time_relative(m->event, &m->ready_timer, CLOCK_MONOTONIC,
@@ -753,12 +988,13 @@ static void manager_done(Manager *m) {
         m->fleet = fleet_bridge_free(m->fleet);
 #endif
         m->ready_timer = sd_event_source_disable_unref(m->ready_timer);
+        m->metrics = metrics_free(m->metrics);
         manager_monitor_stop(m);
+        m->status_source = sd_event_source_disable_unref(m->status_source);
         m->watchdog_source = sd_event_source_disable_unref(m->watchdog_source);
         m->bus = bus_close_bounded(m->bus);
         m->event = sd_event_unref(m->event);
-        if (m->lock_fd >= 0)
-                m->lock_fd = (close(m->lock_fd), -1);
+        manager_release_scope(m);
         free(m->status);
         m->status = NULL;
         free(m->dir_text);
@@ -782,7 +1018,7 @@ static void raise_fd_limit(void) {
 }
 
 int main(int argc, char *argv[]) {
-        Manager m = { .lock_fd = -1 };
+        Manager m = { .lock_fd = -1, .lock_dir_fd = -1 };
         int k;
 
         /* Before anything is opened: no region, lock file or socket may land on 0, 1 or 2,

@@ -19,6 +19,7 @@
 /* Where a daemon keeps its single-instance lock: a directory only its own user can
  * write, never the scope directory, where others could see, take or pre-create it. */
 #define HCD_LOCK_DIR_ROOT "/run/headcountd"
+#define HCD_LOCK_SUBDIR "lock"           /* 0700 in it: nobody else may even open our lock */
 
 #define HCD_BUS_NAME "org.headcount.Manager1"
 #define HCD_BUS_PATH "/org/headcount/Manager1"
@@ -59,6 +60,7 @@ enum {
 
 typedef struct Manager Manager;
 typedef struct FleetBridge FleetBridge;
+typedef struct Metrics Metrics;
 typedef struct Region Region;
 typedef struct Holder Holder;
 
@@ -85,15 +87,28 @@ struct Region {
         uint64_t not_before_usec;        /* a costly region is listed again no sooner */
 };
 
+/* What the region monitor tells the rest of the daemon (set by headcountd.c). */
+typedef struct MonitorEvents {
+        void (*count_changed)(Manager *m, const char *name, int count);
+        void (*instance_event)(Manager *m, const char *name, const char *event,
+                               const hc_instance *in);
+        void (*region_added)(Manager *m, const char *name);
+        void (*region_removed)(Manager *m, const char *name);
+        void (*changed)(Manager *m);     /* a count or the set of regions: STATUS= */
+} MonitorEvents;
+
 struct Manager {
         sd_event *event;
+        MonitorEvents events;
         sd_bus *bus;
         int bus_type;
         hc_options options;              /* the scope, as given on the command line */
         char dir[4096];                  /* the scope directory */
         char *dir_text;                  /* the same escaped (escape_text()), for D-Bus
                                           * strings, which must be UTF-8 */
-        int lock_fd;                     /* flock()ed: we watch this scope (lock.c) */
+        int lock_fd;                     /* flock()ed: we watch this scope */
+        int lock_dir_fd;                 /* the directory of our lock, to remove it at exit */
+        char lock_name[64];              /* its name there */
         bool ready;                      /* READY=1 was sent: joins are news from now on */
         bool rescan;                     /* a region could not be opened for want of
                                           * descriptors: scan the directory at the next
@@ -113,32 +128,14 @@ struct Manager {
         sd_event_source *watchdog_source;
         uint64_t watchdog_usec;
         char *status;                            /* the last STATUS= sent */
+        Metrics *metrics;                        /* --metrics-file (metrics.c), or NULL */
         FleetBridge *fleet;                      /* --etcd: the fleet agent's thread
                                                   * (fleet-bridge.c): all we see of it */
         bool ready_sent;                         /* READY=1 went out */
         sd_event_source *ready_timer;            /* --etcd: READY=1 without a lease */
 };
 
-/* monitor.c */
-int manager_monitor_start(Manager *m);
-void manager_monitor_stop(Manager *m);
-Region *manager_find_region(Manager *m, const char *name);
-int manager_track_region(Manager *m, const char *name, Region **ret);
-int region_refresh(Region *r, hc_instance **ret_list);
-void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances);
-void manager_update_status(Manager *m);
-
-/* headcountd.c */
-void manager_fleet_health_changed(Manager *m);
-
-/* bus.c */
-int manager_bus_start(Manager *m);
-void manager_bus_count_changed(Manager *m, const char *name, int count);
-void manager_bus_instance_event(Manager *m, const char *name, const char *event,
-                                const hc_instance *in);
-void manager_bus_region_added(Manager *m, const char *name);
-void manager_bus_region_removed(Manager *m, const char *name);
-void manager_bus_fleet_count_changed(Manager *m, const char *name, unsigned count);
-void manager_bus_fleet_state_changed(Manager *m);
+#include "bus.h"
+#include "monitor.h"
 
 #endif

@@ -44,7 +44,7 @@ int log_full_errno(int level, int error, const char *format, ...)
  * Logs a change of one region with the fields HEADCOUNT_NAME=, HEADCOUNT_PID=,
  * HEADCOUNT_SLOT=, HEADCOUNT_COUNT=, HEADCOUNT_EVENT= (join, leave or died) and
  * HEADCOUNT_VERIFIED= (0 when another user may have written the record of IN, the seat's
- * holder: then its pid is a claim).
+ * holder, or the kernel did not show its pid holding the seat: then its pid is a claim).
  */
 void log_region_event(int level, const char *event, const char *name, const hc_instance *in,
                       int count, const char *format, ...)

@@ -67,9 +67,6 @@
                     IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_MODIFY | IN_DELETE_SELF |   \
                     IN_MOVE_SELF | IN_ONLYDIR)
 
-#define STATUS_NAMES_MAX 10
-
-static int on_status(sd_event_source *s, uint64_t usec, void *userdata);
 
 static Holder *holder_free(Holder *h) {
         if (!h)
@@ -149,10 +146,10 @@ static void manager_untrack_region(Manager *m, Region *r) {
 
         log_info("Region '%s' was removed", r->name);
         if (r->count > 0)
-                manager_bus_count_changed(m, r->name, 0);
-        manager_bus_region_removed(m, r->name);
+                m->events.count_changed(m, r->name, 0);
+        m->events.region_removed(m, r->name);
         region_free(r);
-        manager_update_status(m);
+        m->events.changed(m);
 }
 
 int manager_track_region(Manager *m, const char *name, Region **ret) {
@@ -189,7 +186,7 @@ int manager_track_region(Manager *m, const char *name, Region **ret) {
         qsort(m->regions, m->n_regions, sizeof(Region *), region_compare);
 
         log_debug("Tracking region '%s' (%u seats)", name, r->capacity);
-        manager_bus_region_added(m, name);
+        m->events.region_added(m, name);
         k = region_refresh(r, NULL);
         if (k == -ENOENT)
                 return k;                       /* gone again already, and untracked */
@@ -363,8 +360,24 @@ static bool holder_exiting(const Holder *h) {
         return (flags & 0x4 /* PF_EXITING */) || s[2] == 'Z' || s[2] == 'X';
 }
 
-/* The log names a holder as instance_describe() does: a PID from another namespace or
- * from a record another user may have written is not presented as a fact. */
+/*
+ * A record names the process that joined, and a seat's description may outlive it (a
+ * script's background child keeps its fd 9 while the script's pid goes to somebody
+ * else). So a holder is named as verified only when the kernel shows that it holds the
+ * seat (hc_region_holder(), one process's descriptors, read once per join and per
+ * change of pid); otherwise IN is marked HC_INSTANCE_UNVERIFIED for our logs and events.
+ */
+static void holder_prove(Region *r, hc_instance *in) {
+        if (in->pid <= 0 || (in->flags & (HC_INSTANCE_NO_RECORD | HC_INSTANCE_OTHER_PIDNS |
+                                          HC_INSTANCE_OTHER_BOOT | HC_INSTANCE_UNVERIFIED)))
+                return;
+        if (hc_region_holder(r->handle, in->slot, in->pid) != in->pid)
+                in->flags |= HC_INSTANCE_UNVERIFIED;
+}
+
+/* The log names a holder as instance_describe() does: a PID from another namespace, from
+ * a record another user may have written, or that the kernel does not show holding the
+ * seat (holder_prove()) is not presented as a fact. */
 static void log_join(Region *r, const hc_instance *in, int count) {
         Manager *m = r->manager;
         char who[INSTANCE_DESCRIPTION_MAX];
@@ -378,7 +391,7 @@ static void log_join(Region *r, const hc_instance *in, int count) {
         log_region_event(LOG_INFO, "join", r->name, in, count,
                          "%s: %s joined, slot %u (%i of %u seats held)",
                          r->name, who, in->slot, count, r->capacity);
-        manager_bus_instance_event(m, r->name, "join", in);
+        m->events.instance_event(m, r->name, "join", in);
 }
 
 static void log_leave(Region *r, const Holder *h, int count) {
@@ -386,7 +399,7 @@ static void log_leave(Region *r, const Holder *h, int count) {
         char who[INSTANCE_DESCRIPTION_MAX];
 
         instance_describe(in, who, sizeof who);
-        manager_bus_instance_event(r->manager, r->name, h->exited ? "died" : "leave", in);
+        r->manager->events.instance_event(r->manager, r->name, h->exited ? "died" : "leave", in);
         if (h->exited)
                 log_region_event(LOG_NOTICE, "died", r->name, in, count,
                                  "%s: %s died holding slot %u; seat reaped (%i of %u seats held)",
@@ -443,7 +456,7 @@ int region_refresh(Region *r, hc_instance **ret_list) {
         /* Both lists are in seat order: merge them. A seat whose record is being written
          * keeps the holder we knew, if any; its write is an event that brings us back. */
         for (int j = 0; j < n; j++) {
-                const hc_instance *in = list + j;
+                hc_instance *in = list + j;
                 Holder *h;
 
                 while (i < r->n_holders && r->holders[i]->instance.slot < in->slot)
@@ -462,11 +475,15 @@ int region_refresh(Region *r, hc_instance **ret_list) {
                         if (h->instance.pid != in->pid) {
                                 /* hc_slot_set_pid(): a wrapper handed the seat on. */
                                 h->pidfd_source = sd_event_source_disable_unref(h->pidfd_source);
+                                holder_prove(r, in);
                                 h->instance = *in;
                                 h->exited = false;
                                 holder_watch(h);
-                        } else
+                        } else {
+                                /* proven once, at its join: what we found then stays */
+                                in->flags |= h->instance.flags & HC_INSTANCE_UNVERIFIED;
                                 h->instance = *in;
+                        }
                         next[n_next++] = h;
                         i++;
                         continue;
@@ -475,6 +492,7 @@ int region_refresh(Region *r, hc_instance **ret_list) {
                         gone[n_gone++] = h;      /* a new holder took the same seat */
                         i++;
                 }
+                holder_prove(r, in);
                 h = holder_new(r, in);
                 if (h)
                         next[n_next++] = h;
@@ -505,8 +523,8 @@ int region_refresh(Region *r, hc_instance **ret_list) {
         r->count = n;
         k = old != n;
         if (k) {
-                manager_bus_count_changed(m, r->name, n);
-                manager_update_status(m);
+                m->events.count_changed(m, r->name, n);
+                m->events.changed(m);
         }
         if (ret_list)
                 *ret_list = list;
@@ -775,11 +793,6 @@ int manager_monitor_start(Manager *m) {
                 return log_error_errno(k, "Cannot add a timer: %m");
         (void) sd_event_source_set_enabled(m->reap_source, SD_EVENT_OFF);
 
-        k = sd_event_add_time(m->event, &m->status_source, CLOCK_MONOTONIC, 0, 1000, on_status, m);
-        if (k < 0)
-                return log_error_errno(k, "Cannot add a timer: %m");
-        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_OFF);
-
         /* The watch is in place before we look, so nothing falls between the two. */
         return manager_scan(m);
 }
@@ -794,7 +807,6 @@ void manager_monitor_stop(Manager *m) {
         m->dispatch_source = sd_event_source_disable_unref(m->dispatch_source);
         m->settle_source = sd_event_source_disable_unref(m->settle_source);
         m->recheck_source = sd_event_source_disable_unref(m->recheck_source);
-        m->status_source = sd_event_source_disable_unref(m->status_source);
         m->reap_source = sd_event_source_disable_unref(m->reap_source);
 }
 
@@ -809,73 +821,3 @@ void manager_totals(Manager *m, unsigned *ret_regions, unsigned *ret_instances) 
         *ret_instances = instances;
 }
 
-#define HCD_STATUS_USEC (100 * 1000)
-
-/* Sends the current STATUS= line. When the service manager's queue is full we do not
- * wait for it to read: the timer tries again with whatever line is current by then. */
-static void status_send(Manager *m) {
-        _cleanup_free_ char *line = NULL;
-        int k;
-
-        m->status_sent_usec = now_usec();
-        if (!m->ready || !m->status)
-                return;
-        if (asprintf(&line, "STATUS=%s", m->status) < 0) {
-                line = NULL;
-                (void) log_oom();
-                return;
-        }
-        k = notify_send(line);
-        if (k != -EAGAIN || !m->status_source)
-                return;
-        (void) sd_event_source_set_time(m->status_source, m->status_sent_usec + HCD_STATUS_USEC);
-        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_ONESHOT);
-}
-
-/* The STATUS= line that was held back (see manager_update_status()). */
-static int on_status(sd_event_source *s, uint64_t usec, void *userdata) {
-        status_send(userdata);
-        return 0;
-}
-
-/* STATUS= for systemctl status: "3 regions, 7 instances; web 2/4, build 1/64, ...". */
-void manager_update_status(Manager *m) {
-        unsigned regions, instances, shown = 0;
-        char buf[1024];
-        size_t n;
-
-        manager_totals(m, &regions, &instances);
-        n = (size_t) snprintf(buf, sizeof buf, "%u region%s, %u instance%s",
-                              regions, regions == 1 ? "" : "s",
-                              instances, instances == 1 ? "" : "s");
-        for (size_t i = 0; i < m->n_regions && n < sizeof buf; i++) {
-                Region *r = m->regions[i];
-
-                if (shown == STATUS_NAMES_MAX) {
-                        n += (size_t) snprintf(buf + n, sizeof buf - n, ", ...");
-                        break;
-                }
-                n += (size_t) snprintf(buf + n, sizeof buf - n, "%s %.40s %i/%u",
-                                       shown == 0 ? ";" : ",", r->name, r->count, r->capacity);
-                shown++;
-        }
-
-#if HAVE_FLEET
-        if (m->fleet && n < sizeof buf)
-                n += fleet_bridge_status(m->fleet, buf + n, sizeof buf - n);
-#endif
-        if (m->status && strcmp(m->status, buf) == 0)
-                return;
-        free(m->status);
-        m->status = strdup(buf);
-        if (!m->ready || !m->status)
-                return;
-        /* At most one STATUS= per HCD_STATUS_USEC: a burst of joins is one line, and a
-         * service manager that reads its socket slowly never holds up our counting. */
-        if (now_usec() >= m->status_sent_usec + HCD_STATUS_USEC || !m->status_source) {
-                status_send(m);
-                return;
-        }
-        (void) sd_event_source_set_time(m->status_source, m->status_sent_usec + HCD_STATUS_USEC);
-        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_ONESHOT);
-}

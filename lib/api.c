@@ -10,9 +10,11 @@
 
 #include "count.h"
 #include "create.h"
+#include "damaged.h"
 #include "fleet.h"
 #include "format.h"
 #include "hc-internal.h"
+#include "holder.h"
 #include "join.h"
 #include "proc.h"
 #include "retire.h"
@@ -256,6 +258,11 @@ _hc_public_ int hc_region_departure(hc_region *rg, unsigned slot, uint64_t seq) 
         return handle_departure(rg, slot, seq);
 }
 
+_hc_public_ int hc_region_holder(hc_region *rg, unsigned slot, pid_t pid) {
+        hc_assert_return(rg && pid >= 0, -EINVAL);
+        return pid > 0 ? holder_check(rg, slot, pid) : holder_find(rg, slot);
+}
+
 _hc_public_ int hc_region_reap(hc_region *rg) {
         unsigned reaped = 0;
         int r;
@@ -283,6 +290,27 @@ _hc_public_ int hc_count(const char *name, const hc_options *opt) {
         if (r < 0)
                 return r;
         return count_scope(&sc, opt);
+}
+
+_hc_public_ int hc_count_read_locked(const char *name, const hc_options *opt, unsigned *ret_read_locked) {
+        hc_region *h = NULL;
+        struct scope sc;
+        int r;
+
+        hc_assert_return(ret_read_locked, -EINVAL);
+        if (fleet_scope(opt))
+                return -EOPNOTSUPP;
+        r = scope_resolve(name, opt, &sc);
+        if (r < 0)
+                return r;
+        r = handle_open(&sc, opt, HANDLE_READ_ONLY | HANDLE_FOREIGN, &h);
+        if (r < 0)
+                return r;
+        r = handle_count_locks(h, ret_read_locked);
+        if (r > 0 && region_unlinked(&h->r) > 0)
+                r = 0;                    /* retired meanwhile: nobody is in it */
+        handle_unref(h);
+        return r;
 }
 
 /* The calls by name that open the region, ask its handle one thing, and close it. */
@@ -385,6 +413,17 @@ _hc_public_ int hc_create(const char *name, const hc_options *opt) {
                  * removed since we found it; then we create it after all. */
                 q = handle_open(&sc, opt, 0, &h);
                 handle_unref(h);
+                if (q == -EBADMSG) {
+                        /* damaged: ours to make again when nobody is in it (damaged.c) */
+                        fd = safe_close(fd);
+                        r = damaged_replace(dirfd, &sc, opt, &fd);
+                        if (r > 0) {
+                                damaged_note(opt, &sc);
+                                return 2;
+                        }
+                        if (r == -EAGAIN && attempt < RETIRE_RETRIES)
+                                continue;
+                }
                 if ((q == -ENOENT || q == -ESTALE) && attempt < RETIRE_RETRIES)
                         continue;
                 if (q == -ENOENT || q == -ESTALE)
@@ -393,10 +432,40 @@ _hc_public_ int hc_create(const char *name, const hc_options *opt) {
         }
 }
 
+/* The owner of a region file that fails validation, or root, may remove it when nobody
+ * holds a seat in it (damaged.c). */
+static int remove_damaged(const char *name, const hc_options *opt) {
+        _cleanup_close_ int dirfd = -EBADF;
+        struct scope sc;
+        int r;
+
+        r = scope_resolve(name, opt, &sc);
+        if (r < 0)
+                return r;
+        r = scope_open_dir(&sc, false, &dirfd);
+        if (r < 0)
+                return r;
+        return damaged_remove(dirfd, &sc);
+}
+
 _hc_public_ int hc_remove(const char *name, const hc_options *opt) {
+        int r;
+
         if (fleet_scope(opt))
                 return fleet_remove(name, opt);
-        return by_name(name, opt, 0, &(struct query) { Q_REMOVE });
+        for (unsigned attempt = 0;; attempt++) {
+                int q;
+
+                r = by_name(name, opt, 0, &(struct query) { Q_REMOVE });
+                /* root may not open another user's region to retire it, but may remove
+                 * it when it is damaged */
+                if (r != -EBADMSG && !(r == -EPERM && geteuid() == 0))
+                        return r;
+                q = remove_damaged(name, opt);
+                if (q == -EAGAIN && r == -EBADMSG && attempt < RETIRE_RETRIES)
+                        continue;         /* not damaged any more: retire it as usual */
+                return q == -EAGAIN ? r : q;
+        }
 }
 
 _hc_public_ int hc_names(const hc_options *opt, int (*cb)(const char *name, int count, void *userdata),

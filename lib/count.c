@@ -22,16 +22,32 @@
  * seats cost more than the probes of their lock file (one read of the records for a
  * file with a free seat, and an open for each record on a free seat).
  *
+ * Readers. Whoever may read a region but not write it cannot open its lock files (they
+ * carry no bit for that class: create.c), so a handle whose lock file cannot be opened for
+ * EACCES counts from /proc/locks instead (proclocks.c): the lock files' inodes come from
+ * stat(), which needs no permission on the file, and the held seats from the kernel's
+ * list of locks. The count stays exact; a listing reads the records of the seats found
+ * held, as a joiner's does; nothing is reaped (a reader may not write). Joiners keep the
+ * probes, which cost less: the reader's way is taken only on EACCES.
+ *
+ * A seat that is only read-locked is never counted: the probes ask for write locks, and
+ * /proc/locks' READ entries are kept apart. handle_count_locks() reports them, for the
+ * command line to say so.
+ *
  * The repair pass for a region lock whose holder died inside is the same reap, plus a
  * poke for the waiters, run here because it needs the count (mutex.c only reports it).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "count.h"
+#include "files.h"
 #include "format.h"
 #include "handed.h"
 #include "hc-internal.h"
+#include "proclocks.h"
 #include "seat.h"
 
 /* Clears record SEAT if its seat is still free and not handed to a command that lives,
@@ -55,8 +71,10 @@ static unsigned reap_one(hc_region *h, int fd, unsigned seat) {
         return done;
 }
 
-/* Counts lock file K; fills *RET_MASK; reaps dead records of it when REAP. */
-static int count_file(hc_region *h, unsigned k, bool reap, uint64_t *ret_mask, unsigned *reaped) {
+/* Counts lock file K; fills *RET_MASK (and *RET_READ, the seats only read-locked by
+ * others, when not NULL); reaps dead records of it when REAP. */
+static int count_file(hc_region *h, unsigned k, bool reap, uint64_t *ret_mask, uint64_t *ret_read,
+                      unsigned *reaped) {
         unsigned first = seat_first(k), n = seat_file_seats(h->r.capacity, k);
         uint64_t all = n >= 64 ? UINT64_MAX : (UINT64_C(1) << n) - 1, left;
         int fd, c;
@@ -65,6 +83,8 @@ static int count_file(hc_region *h, unsigned k, bool reap, uint64_t *ret_mask, u
         if (c < 0)
                 return c;
         c = seat_count(fd, first, n, ret_mask);
+        if (c >= 0 && ret_read)
+                *ret_read = seat_read_locked(fd, first, n);
         if (c < 0 || (*ret_mask & all) == all)
                 return c;
         /* free bytes with a record: dead holders, or handed seats whose holder died */
@@ -113,21 +133,84 @@ int handle_cover_seat(hc_region *h, unsigned seat) {
         return 0;
 }
 
-int handle_count(hc_region *h, bool reap, unsigned *ret_reaped) {
-        unsigned reaped = 0, n_files = files_in_use(h);
+/* The reader's way: the seats of lock files 0..N_FILES-1 from /proc/locks. */
+static int count_by_proc(hc_region *h, unsigned n_files, uint64_t *masks, uint64_t *read_masks) {
+        struct proc_locks q = { .n_files = n_files, .dev = h->r.dev };
+        int r;
+
+        if (h->dirfd < 0)
+                return -EBADF;
+        for (unsigned k = 0; k < n_files; k++) {
+                char fn[FILE_NAME_MAX];
+                struct stat st;
+
+                r = file_lock_name(fn, sizeof fn, h->sc.name, h->r.region_id, k);
+                if (r < 0)
+                        return r;
+                if (fstatat(h->dirfd, fn, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno == ENOENT)
+                                return region_unlinked(&h->r) > 0 ? -ESTALE : -EBADMSG;
+                        return -errno;
+                }
+                /* as much trust as the region itself (region_open_lock_file()) */
+                r = h->r.foreign ? file_trust_foreign(&st, h->sc.euid) : file_trust(&st, h->sc.system, h->sc.euid);
+                if (r < 0)
+                        return r;
+                if (st.st_dev != h->r.dev)
+                        return -EBADMSG;
+                q.ino[k] = st.st_ino;
+                q.seats[k] = seat_file_seats(h->r.capacity, k);
+        }
+        r = proc_locks_scan(&q);
+        if (r < 0)
+                return r;
+        for (unsigned k = 0; k < n_files; k++) {
+                masks[k] = q.held[k];
+                if (read_masks)
+                        read_masks[k] = q.read_locked[k];
+        }
+        return r;
+}
+
+/*
+ * The held seats of the first N_FILES lock files, in MASKS[] (and the seats only
+ * read-locked by others in READ_MASKS[], when not NULL); their number, -ESTALE when the
+ * region was retired under us, or -errno. Reaps dead records when REAP.
+ */
+static int scan_seats(hc_region *h, unsigned n_files, bool reap, uint64_t *masks, uint64_t *read_masks,
+                      unsigned *reaped) {
         int total = 0;
 
-        reap = reap && h->r.writable;
-        for (unsigned k = 0; k < n_files; k++) {
-                uint64_t mask;
-                int c = count_file(h, k, reap, &mask, &reaped);
+        if (!__atomic_load_n(&h->by_proc_locks, __ATOMIC_RELAXED)) {
+                for (unsigned k = 0; k < n_files; k++) {
+                        int c = count_file(h, k, reap, &masks[k], read_masks ? &read_masks[k] : NULL, reaped);
 
-                if (c == -ESTALE)
-                        return 0;         /* retired under us: nobody is in it */
-                if (c < 0)
-                        return c;
-                total += c;
+                        if (c == -EACCES) {
+                                /* we may read the region but not open its lock files */
+                                __atomic_store_n(&h->by_proc_locks, true, __ATOMIC_RELAXED);
+                                break;
+                        }
+                        if (c < 0)
+                                return c;
+                        total += c;
+                }
+                if (!__atomic_load_n(&h->by_proc_locks, __ATOMIC_RELAXED))
+                        return total;
         }
+        return count_by_proc(h, n_files, masks, read_masks);
+}
+
+int handle_count(hc_region *h, bool reap, unsigned *ret_reaped) {
+        uint64_t masks[HC_LOCK_FILES_MAX];
+        unsigned reaped = 0;
+        int total;
+
+        reap = reap && h->r.writable;
+        total = scan_seats(h, files_in_use(h), reap, masks, NULL, &reaped);
+        if (total == -ESTALE)
+                return 0;                 /* retired under us: nobody is in it */
+        if (total < 0)
+                return total;
         if (h->r.writable && region_word(&h->r, WORD_LIVE) != (uint32_t) total)
                 region_word_set(&h->r, WORD_LIVE, (uint32_t) total);
         if (ret_reaped)
@@ -135,44 +218,45 @@ int handle_count(hc_region *h, bool reap, unsigned *ret_reaped) {
         return total;
 }
 
+int handle_count_locks(hc_region *h, unsigned *ret_read_locked) {
+        uint64_t masks[HC_LOCK_FILES_MAX], read_masks[HC_LOCK_FILES_MAX];
+        unsigned n_files = files_in_use(h), rd = 0;
+        int total;
+
+        total = scan_seats(h, n_files, false, masks, read_masks, NULL);
+        if (total == -ESTALE)
+                total = 0;
+        else if (total >= 0)
+                for (unsigned k = 0; k < n_files; k++)
+                        rd += (unsigned) __builtin_popcountll(read_masks[k]);
+        if (total >= 0)
+                *ret_read_locked = rd;
+        return total;
+}
+
 int handle_list(hc_region *h, hc_instance **ret) {
+        uint64_t masks[HC_LOCK_FILES_MAX];
         hc_instance *list = NULL;
-        unsigned n = 0, size = 0, reaped = 0, n_files = files_in_use(h);
+        unsigned n = 0, reaped = 0, n_files = files_in_use(h);
+        int total;
 
-        for (unsigned k = 0; k < n_files; k++) {
-                uint64_t mask;
-                int c = count_file(h, k, h->r.writable, &mask, &reaped);
-
-                if (c == -ESTALE)
-                        break;
-                if (c < 0) {
-                        free(list);
-                        return c;
+        total = scan_seats(h, n_files, h->r.writable, masks, NULL, &reaped);
+        if (total == -ESTALE)
+                total = 0;                /* retired under us: nobody is in it */
+        if (total < 0)
+                return total;
+        if (total > 0) {
+                list = malloc((size_t) total * sizeof *list);
+                if (!list)
+                        return -ENOMEM;
+                /* the held seats' records, one read for each lock file's */
+                for (unsigned k = 0; k < n_files && n < (unsigned) total; k++) {
+                        if (!masks[k])
+                                continue;
+                        region_records_read(&h->r, seat_first(k), seat_file_seats(h->r.capacity, k),
+                                            masks[k], list + n);
+                        n += (unsigned) __builtin_popcountll(masks[k]);
                 }
-                if (!mask)
-                        continue;
-                if (n + (unsigned) c > size) {
-                        unsigned ns = size ? size : 8;
-                        hc_instance *nl;
-
-                        while (ns < n + (unsigned) c)
-                                ns *= 2;
-                        nl = realloc(list, ns * sizeof *nl);
-                        if (!nl) {
-                                free(list);
-                                return -ENOMEM;
-                        }
-                        list = nl;
-                        size = ns;
-                }
-                /* the held seats' records, one read for the whole lock file's */
-                region_records_read(&h->r, seat_first(k), seat_file_seats(h->r.capacity, k), mask,
-                                    list + n);
-                n += (unsigned) c;
-        }
-        if (n == 0) {
-                free(list);
-                list = NULL;
         }
         /* only when it changed: without a mapping the write is an IN_MODIFY, which a
          * monitor that lists on every event would otherwise raise for itself forever */
@@ -215,12 +299,23 @@ int handle_departure(hc_region *h, unsigned slot, uint64_t seq) {
 
         if (slot >= h->r.capacity || seq == 0)
                 return -EINVAL;
-        r = handle_query_fd(h, seat_file(slot), &fd);
-        if (r < 0)
+        r = __atomic_load_n(&h->by_proc_locks, __ATOMIC_RELAXED) ? -EACCES : handle_query_fd(h, seat_file(slot), &fd);
+        if (r == -EACCES) {
+                /* a reader: is the seat among those /proc/locks shows held? */
+                uint64_t masks[HC_LOCK_FILES_MAX];
+
+                __atomic_store_n(&h->by_proc_locks, true, __ATOMIC_RELAXED);
+                r = count_by_proc(h, seat_file(slot) + 1, masks, NULL);
+                if (r < 0)
+                        return r;
+                r = (masks[seat_file(slot)] >> (slot - seat_first(seat_file(slot)))) & 1;
+        } else if (r < 0)
                 return r;
-        r = seat_count(fd, slot, 1, &mask);
-        if (r < 0)
-                return r;
+        else {
+                r = seat_count(fd, slot, 1, &mask);
+                if (r < 0)
+                        return r;
+        }
         if (region_record_peek(&h->r, slot, &rec_seq, &pid) < 0)
                 return -ESTALE;
         if (r == 0 && rec_seq == seq && pid > 0 && handed_probe(h, slot) != 0)
@@ -237,7 +332,7 @@ int handle_departure(hc_region *h, unsigned slot, uint64_t seq) {
 int handle_lock(hc_region *h, int timeout_ms) {
         int r;
 
-        r = mutex_lock(&h->mutex, &h->r, timeout_ms);
+        r = mutex_lock(&h->mutex, &h->r, h->dirfd, &h->sc, timeout_ms);
         if (r <= 0)
                 return r;
         /* the last holder died inside: clear dead records, wake everyone to look again */

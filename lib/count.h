@@ -12,6 +12,10 @@
  * and adds their number to *RET_REAPED (may be NULL). */
 int handle_count(hc_region *h, bool reap, unsigned *ret_reaped);
 
+/* The exact count, and in *RET_READ_LOCKED the number of seats that others hold only read
+ * locks on (not counted). Only reads. */
+int handle_count_locks(hc_region *h, unsigned *ret_read_locked);
+
 /* The live instances in seat order (malloc()ed, NULL when none); returns their number. */
 int handle_list(hc_region *h, hc_instance **ret);
 

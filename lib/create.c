@@ -7,7 +7,12 @@
  * (posix_fallocate(): a full disk is -ENOSPC here, never a SIGBUS later), writes the
  * header with pwrite() (the magic last), creates the lock files, and only then moves the
  * temporary into place with renameat2(RENAME_NOREPLACE), or link()+unlink() where the
- * filesystem lacks it. The loser of a creation race removes its own files and opens the
+ * filesystem lacks it.
+ *
+ * Modes. The temporary is 0600 until just before it gets its name, so that nobody but
+ * its creator's uid can open it (and read-lock HC_LOCK_CREATE, which would keep a sweeper
+ * from removing it should its creator die). Lock files get lock_file_mode(): no bit at
+ * all for a class that may only read the region. The loser of a creation race removes its own files and opens the
  * winner's. A creator that dies leaves a temporary whose creation lock is free:
  * region_sweep() removes it and its lock files.
  */
@@ -115,9 +120,28 @@ bool hc_test_no_renameat2;      /* tests: a filesystem without RENAME_NOREPLACE 
 #define NO_RENAMEAT2 false
 #endif
 
-/* Creates the region SC names in DIRFD unless it exists. Returns 1 and a read-write
- * descriptor on the new file when we created it, 0 when someone else did, or -errno. */
-int region_create(int dirfd, const struct scope *sc, const hc_options *opt, int *ret_fd) {
+/* Puts the built temporary TMP in place of OVER, the damaged region file linked under
+ * SC's name, and only if the name still is that file: -ESTALE when it is not. rename()
+ * cannot check what it replaces, so we look right before it; every other process that
+ * changes the name of a damaged region (damaged.c) holds its region lock, as we do, and a
+ * creator never replaces (RENAME_NOREPLACE), so what is left between the look and the
+ * rename is someone removing the file by hand and another creating a region under the
+ * name in those microseconds: damaged.c documents that window. */
+static int install_over(int dirfd, const char *tmp, const struct scope *sc, const struct stat *over) {
+        struct stat st;
+
+        if (fstatat(dirfd, sc->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? -ESTALE : -errno;
+        if (st.st_dev != over->st_dev || st.st_ino != over->st_ino)
+                return -ESTALE;
+        return renameat(dirfd, tmp, dirfd, sc->name) < 0 ? -errno : 0;
+}
+
+/* Creates the region SC names in DIRFD unless it exists (or, with OVER, in place of the
+ * damaged file OVER describes). Returns 1 and a read-write descriptor on the new file when
+ * we created it, 0 when someone else did, or -errno. */
+static int create_region(int dirfd, const struct scope *sc, const hc_options *opt,
+                         const struct stat *over, int *ret_fd) {
         char tmp[FILE_NAME_MAX];
         _cleanup_close_ int fd = -EBADF;
         unsigned max = opt && opt->max ? opt->max : 1;
@@ -156,10 +180,6 @@ int region_create(int dirfd, const struct scope *sc, const hc_options *opt, int 
                 if (attempt >= 16)
                         return -EAGAIN;
         }
-        if (fchmod(fd, mode) < 0) {       /* exactly the mode asked for, past the umask */
-                r = -errno;
-                goto fail;
-        }
         r = build_header(fd, capacity, data_size, id);
         if (r < 0)
                 goto fail;
@@ -175,7 +195,7 @@ int region_create(int dirfd, const struct scope *sc, const hc_options *opt, int 
                         r = lfd;
                         goto fail;
                 }
-                r = fchmod(lfd, mode) < 0 ? -errno : 0;
+                r = fchmod(lfd, lock_file_mode(mode)) < 0 ? -errno : 0;
                 (void) close(lfd);
                 if (r < 0) {
                         k++;
@@ -184,6 +204,18 @@ int region_create(int dirfd, const struct scope *sc, const hc_options *opt, int 
         }
         HC_HOOK("create-lockfiles");
 
+        /* exactly the mode asked for, past the umask, and only now (see above) */
+        if (fchmod(fd, mode) < 0) {
+                r = -errno;
+                goto fail;
+        }
+
+        if (over) {
+                r = install_over(dirfd, tmp, sc, over);
+                if (r < 0)
+                        goto fail;
+                goto done;
+        }
         if (NO_RENAMEAT2 || renameat2(dirfd, tmp, dirfd, sc->name, RENAME_NOREPLACE) < 0) {
                 r = NO_RENAMEAT2 ? -EINVAL : -errno;
                 if (r == -EINVAL || r == -ENOSYS) {
@@ -210,6 +242,24 @@ fail:
         (void) unlinkat(dirfd, tmp, 0);
         unlink_lock_files(dirfd, sc->name, id, k);
         return r;
+}
+
+int region_create(int dirfd, const struct scope *sc, const hc_options *opt, int *ret_fd) {
+        return create_region(dirfd, sc, opt, NULL, ret_fd);
+}
+
+int region_create_over(int dirfd, const struct scope *sc, const hc_options *opt,
+                       const struct stat *over, int *ret_fd) {
+        return create_region(dirfd, sc, opt, over, ret_fd);
+}
+
+/* 1 when a lock is held on some byte of the file FD: a seat, in a lock file. */
+bool file_locked(int fd) {
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+
+        if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+                return true;              /* cannot tell: say held */
+        return fl.l_type != F_UNLCK;
 }
 
 /*
@@ -253,6 +303,7 @@ int region_sweep(int dirfd, bool system) {
                         struct stat tst, again;
                         bool dead = ofd_lock(fd, F_WRLCK, HC_LOCK_CREATE, 1) == 0 &&
                                     fstat(fd, &tst) == 0 &&
+                                    tst.st_uid == st.st_uid &&   /* another's: not ours to judge */
                                     fstatat(dirfd, tmp, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
                                     again.st_ino == tst.st_ino;
                         if (dead)
@@ -263,7 +314,9 @@ int region_sweep(int dirfd, bool system) {
                 } else if (kind == HC_FILE_TEMPORARY)
                         continue;
 
-                /* A lock file with no temporary: kept only while its region has its id. */
+                /* A lock file with no temporary: kept only while its region has its id,
+                 * and while anyone holds a seat in it (a region whose id was damaged
+                 * still has its holders: damaged.c must find them). */
                 {
                         struct hc_region_header h;
                         bool ours = false;
@@ -275,6 +328,11 @@ int region_sweep(int dirfd, bool system) {
                                 (void) close(fd);
                         } else if (errno != ENOENT)
                                 ours = true;            /* cannot tell: leave it */
+                        if (!ours) {
+                                fd = openat(dirfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+                                ours = fd < 0 || file_locked(fd);
+                                safe_close(fd);
+                        }
                         if (!ours)
                                 (void) unlinkat(dirfd, de->d_name, 0);
                 }

@@ -10,7 +10,12 @@
  *   NAME                       the region file: header, record table, user data
  *   .NAME.<id>.<k>             lock file k (k = 0, 1, ...): holds no data; seat i is an
  *                              OFD write lock on byte HC_LOCK_BASE + i of lock file
- *                              i / HC_SEATS_PER_FILE
+ *                              i / HC_SEATS_PER_FILE; lock file 0 also carries the region
+ *                              lock and the listener's lock. Its mode is the region's with
+ *                              only the classes that may write the region (lock_file_mode():
+ *                              0644 -> 0600, 0664 -> 0660), so whoever may only read the
+ *                              region cannot open it, and so cannot take a read lock that
+ *                              would block a writer's lock
  *   .NAME.<id>.s<i>-<seq>      the own lock file of seat i while its holder has handed
  *                              the seat to a command (HC_INHERIT, hc_slot_fd()): holds no
  *                              data; the command's description holds an OFD write lock
@@ -36,16 +41,24 @@
 
 #define HC_REGION_MAGIC UINT32_C(0x48434e54)     /* "HCNT"; byte-swapped it reads wrong */
 /* 2: no mutex in the file (the region lock is a kernel lock, mutex.c); every seat lives
- * in a lock file; records carry a listening nonce. Version 1 regions are refused. */
-#define HC_REGION_VERSION 2
+ * in a lock file; records carry a listening nonce.
+ * 3: no lock on the region file, which readers can open: the region lock and the
+ * listener's lock are on lock file 0, and lock files carry no read bit for a class that
+ * may not write the region. Regions of versions 1 and 2 are refused. */
+#define HC_REGION_VERSION 3
 
 /*
  * Lock bytes. They lie far past the end of every file: a lock does not need the byte to
- * exist, and no read or write ever touches them.
+ * exist, and no read or write ever touches them. An OFD write lock conflicts with any
+ * read lock, and a read lock needs only a descriptor open for reading, so no lock that
+ * matters may live on a file that someone who may not write the region can open:
  *   lock file k:  HC_LOCK_BASE + i   seat i
- *   region file:  HC_LOCK_CREATE     held by the creator while the temporary is built
- *                 HC_LOCK_LISTEN     held by the primary's listener while it listens
+ *   lock file 0:  HC_LOCK_LISTEN     held by the primary's listener while it listens
  *                 HC_LOCK_MUTEX      the region lock (mutex.c)
+ *   temporary:    HC_LOCK_CREATE     held by the creator while the temporary is built;
+ *                                    the temporary stays 0600 until just before it gets
+ *                                    its name (create.c), so only its creator's uid can
+ *                                    open it meanwhile
  */
 #define HC_LOCK_BASE ((off_t) 1 << 40)
 #define HC_LOCK_CREATE (HC_LOCK_BASE - 1)

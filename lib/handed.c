@@ -72,10 +72,11 @@ static int need_dir(hc_region *h) {
         return scope_get_dir(&h->sc, false, &h->dirfd, NULL, &h->dir_token);
 }
 
-/* The lock file's read bits: whoever may count the seats may look at the own file too
- * (no write bits: only the description the command holds ever locks it). */
+/* The lock files' read bits (lock_file_mode(): only the classes that may join), so that
+ * whoever may count the seats may look at the own file too; no write bits but its
+ * owner's: only the description the command holds ever locks it. */
 static mode_t own_mode(const hc_region *h) {
-        return 0600 | (h->r.mode & 0044);
+        return 0600 | (lock_file_mode(h->r.mode) & 0044);
 }
 
 int handed_open(hc_region *h, unsigned seat, struct hc_slot_rec *rec, bool inherit, int *ret_fd) {
@@ -177,6 +178,24 @@ int handed_probe(hc_region *h, unsigned seat) {
         if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
                 return -errno;
         return fl.l_type != F_UNLCK;
+}
+
+int handed_file(hc_region *h, unsigned seat, struct stat *ret) {
+        char fn[FILE_NAME_MAX];
+        hc_instance rec;
+        int r;
+
+        if (region_record_read(&h->r, seat, &rec, NULL) < 0)
+                return -ENOENT;
+        r = need_dir(h);
+        if (r < 0)
+                return r;
+        r = own_name(h, seat, rec.seq, fn, sizeof fn);
+        if (r < 0)
+                return r;
+        if (fstatat(h->dirfd, fn, ret, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        return own_trusted(h, ret, rec.uid) ? 0 : -EPERM;
 }
 
 void handed_remove(hc_region *h, unsigned seat, uint64_t seq) {

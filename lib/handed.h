@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "handle.h"
 
@@ -20,6 +21,10 @@ void handed_close(hc_region *h, unsigned seat, uint64_t seq, int fd);
  * command still holds it through its own file, 0 when its holder is dead, -errno when we
  * cannot tell (then it must be taken as held). */
 int handed_probe(hc_region *h, unsigned seat);
+
+/* The own lock file that the record of SEAT names, when there is a trusted one: for
+ * holder.c, which proves that a process holds the seat. */
+int handed_file(hc_region *h, unsigned seat, struct stat *ret);
 
 /* A reaper's clean-up of a dead seat's own file, when it is ours to remove. */
 void handed_remove(hc_region *h, unsigned seat, uint64_t seq);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "damaged.h"
 #include "handle.h"
 #include "hc-internal.h"
 #include "proc.h"
@@ -177,10 +178,20 @@ static int handle_open_once(const struct scope *sc, const hc_options *opt, unsig
                 r = scope_get_dir(sc, create, &h->dirfd, &dir, &h->dir_token);
                 if (r < 0)
                         goto fail;
-                h->dir_ours = dir & SCOPE_DIR_OURS;
+                h->dir_private = dir & SCOPE_DIR_PRIVATE;
                 if (h->cold && cold_region_open(h) == 0)
                         break;
                 r = region_open(h->dirfd, sc, opt, rflags, &h->r);
+                if (r == -EBADMSG && create) {
+                        /* a damaged region of ours that nobody is in: make it again (damaged.c) */
+                        _cleanup_close_ int fd = -EBADF;
+                        int q = damaged_replace(h->dirfd, sc, opt, &fd);
+
+                        if (q > 0)
+                                damaged_note(opt, sc);
+                        if (q > 0 || q == -EAGAIN)
+                                r = region_open(h->dirfd, sc, opt, rflags, &h->r);
+                }
                 if (r == -EPERM && sc->euid == 0 && (flags & HANDLE_FOREIGN))
                         /* root looks at another user's region: read-only, never mapped */
                         r = region_open(h->dirfd, sc, opt, REGION_FOREIGN, &h->r);
@@ -226,18 +237,17 @@ int handle_open(const struct scope *sc, const hc_options *opt, unsigned flags, h
 }
 
 /*
- * Opens lock file K and checks that we may trust it as much as the region. A lock file
- * that is missing means the region was retired (-ESTALE when so) or damaged (-EBADMSG).
- * In a directory that only we (or root, when we are root) may write, every name was made
- * by us or by root, so O_NOFOLLOW is all the check it needs; a retirement shows in the
- * flags that the joiner reads once it holds its seat.
+ * Opens lock file K (region_open_lock_file()). In a directory that nobody but us (and root,
+ * when we are root) may even reach, every name was made by us or by root and nobody else
+ * can open what is there, so O_NOFOLLOW is all the check it needs; a retirement shows in
+ * the flags that the joiner reads once it holds its seat.
  */
 static int open_lock_file(hc_region *h, unsigned k, int oflags, int *ret_fd) {
         char fn[FILE_NAME_MAX];
-        _cleanup_close_ int fd = -EBADF;
-        struct stat st;
-        int q;
+        int fd, q;
 
+        if (!h->dir_private || h->r.foreign)
+                return region_open_lock_file(h->dirfd, &h->sc, &h->r, k, oflags, ret_fd);
         q = file_lock_name(fn, sizeof fn, h->sc.name, h->r.region_id, k);
         if (q < 0)
                 return q;
@@ -247,16 +257,7 @@ static int open_lock_file(hc_region *h, unsigned k, int oflags, int *ret_fd) {
                         return region_unlinked(&h->r) > 0 ? -ESTALE : -EBADMSG;
                 return fd == -ELOOP ? -EPERM : fd;
         }
-        if (!h->dir_ours || h->r.foreign) {
-                if (fstat(fd, &st) < 0)
-                        return -errno;
-                q = h->r.foreign ? file_trust_foreign(&st, h->sc.euid) : file_trust(&st, h->sc.system, h->sc.euid);
-                if (q < 0)
-                        return q;
-                if (st.st_nlink == 0)
-                        return -ESTALE;
-        }
-        *ret_fd = TAKE_FD(fd);
+        *ret_fd = fd;
         return 0;
 }
 
@@ -379,7 +380,7 @@ int handle_retired(hc_region *h) {
                 return 0;
         if (region_unlinked(&h->r) > 0)
                 return 1;
-        if (!h->r.writable || mutex_lock(&h->mutex, &h->r, handle_lock_timeout(h)) < 0)
+        if (!h->r.writable || mutex_lock(&h->mutex, &h->r, h->dirfd, &h->sc, handle_lock_timeout(h)) < 0)
                 return 0;                 /* linked: it is the region of that name */
         /* A holder that died inside (mutex_lock() returned 1) owes a repair that we skip
          * here: it only clears dead records, which the next count or list does anyway. */

@@ -18,7 +18,7 @@ struct hc_region {
         struct scope sc;
         int dirfd;                       /* the checked scope directory */
         unsigned dir_token;              /* its scope_get_dir() token */
-        bool dir_ours;                   /* only we (and root) may make files in it */
+        bool dir_private;                /* nobody but us (and root) may reach its files */
         struct region r;
         struct mutex mutex;
         unsigned n_files;
@@ -35,6 +35,8 @@ struct hc_region {
         bool cold;                       /* a call by name's: may use the process's spare */
         bool from_copy;                  /* opened from the process's copy of its header:
                                           * the join checks the header once it has a seat */
+        bool by_proc_locks;              /* we may not open its lock files (a reader):
+                                          * counted from /proc/locks (count.c) */
 };
 
 enum {

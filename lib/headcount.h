@@ -105,7 +105,10 @@ typedef struct hc_options {
                                   * HC_PEER_TIMEOUT_DEFAULT_MS */
         char *error_text;        /* fleet scope: on failure, the agent's one-line
                                   * explanation (etcd's own message, the endpoint it could
-                                  * not reach) is copied here, NUL-terminated; may be NULL */
+                                  * not reach) is copied here, NUL-terminated; may be NULL.
+                                  * Local scope: when a call that may create the region
+                                  * replaced a damaged one (hc_create()), a line saying so
+                                  * is copied here; left alone otherwise */
         size_t error_text_size;  /* bytes at error_text */
 } hc_options;
 
@@ -201,7 +204,9 @@ enum {
  *               scope's directory). Every call checks the directory it resolves a name
  *               in, and opens the files through that checked directory.
  *   -EACCES     the region exists but we may not open it for writing
- *   -EBADMSG    the region is corrupt or was made by an incompatible build
+ *   -EBADMSG    the region is corrupt or was made by an incompatible build, and could
+ *               not be replaced: a damaged region that the caller owns and nobody is in
+ *               is made again instead (hc_create())
  *   -EREMOTE    the directory is on a network filesystem, where byte-range locks are
  *               emulated or local to one client
  *   -ESTALE     the region was retired and made again more than 100 times while we
@@ -236,8 +241,10 @@ uint64_t hc_slot_seq(const hc_slot *slot);
 
 /*
  * Records PID as the seat's holder (for wrappers that exec a command which inherits the
- * seat: the seat then shows the command's PID). Returns 0, -EINVAL for a bad argument,
- * or -ESTALE when called in another process than the one that joined.
+ * seat: the seat then shows the command's PID). PID must hold a copy of the seat's
+ * descriptor (hc_region_holder()). Returns 0, -EINVAL for a bad argument, -ESRCH when PID
+ * is not proven to hold the seat (the record stays as it was), or -ESTALE when called in
+ * another process than the one that joined.
  */
 int hc_slot_set_pid(hc_slot *slot, pid_t pid);
 
@@ -266,7 +273,9 @@ int hc_slot_fd(hc_slot *slot);
  * Both return the seat's index. Errors as hc_join(), and: -EBADF FD not open, or not for
  * writing; -EXDEV FD is not on a lock file of NAME (or its seats lie beyond opt->max);
  * -ESTALE the region was removed since FD was opened; -ENOENT (hc_leave_fd) FD holds no
- * seat; -ENAMETOOLONG (hc_seat_path); -EOPNOTSUPP in the fleet scope. See hc_join_fd(3).
+ * seat; -ENAMETOOLONG (hc_seat_path); -EOPNOTSUPP in the fleet scope; -ESRCH PID is not
+ * proven (hc_region_holder()) to hold FD's description: a seat this call took is given
+ * back. See hc_join_fd(3).
  */
 int hc_seat_path(const char *name, const hc_options *opt, char *buf, size_t len);
 int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_t pid);
@@ -275,12 +284,25 @@ int hc_leave_fd(const char *name, const hc_options *opt, int fd);
 /* ---- Queries by name ------------------------------------------------------------------- */
 
 /*
- * Returns the exact number of held seats (>= 0): dead holders never count. It only reads
- * (read permission on the region is enough) and does not map the file; the records that
- * dead holders left are cleared by hc_list(), counts through a handle and hc_reap().
+ * Returns the exact number of held seats (>= 0): dead holders never count, and neither
+ * do seats that are only read-locked. It only reads (read permission on the region is
+ * enough: a caller that may not open the region's lock files, because it may not write
+ * the region, counts the seat locks in /proc/locks) and does not map the file; the
+ * records that dead holders left are cleared by hc_list(), counts through a handle and
+ * hc_reap().
  * Errors: -EINVAL, -ENOENT (no such region), -EPERM, -EACCES, -EBADMSG, -EREMOTE.
  */
 int hc_count(const char *name, const hc_options *opt);
+
+/*
+ * As hc_count(), and stores in *ret_read_locked how many seats somebody holds only a read
+ * lock on. Such a seat is not held and never counts (a read lock holds no seat), but
+ * nobody can take it while the lock lasts. hc_remove() and the reaper hold read locks for
+ * a moment; one that lasts is a process that locks what it should not (only those who may
+ * write the region can open its lock files). Errors as hc_count(), and -EOPNOTSUPP in
+ * the fleet scope.
+ */
+int hc_count_read_locked(const char *name, const hc_options *opt, unsigned *ret_read_locked);
 
 /*
  * Returns a hint (>= 0) at the count, read from the region header without checking any
@@ -329,8 +351,20 @@ int hc_reap(const char *name, const hc_options *opt);
 /*
  * Creates the region with opt->mode, opt->capacity and opt->data_size, ahead of any
  * join (for example by root, for a region that several users share). Returns 1 when it
- * created the region, 0 when it already existed (its settings are left as they are), or
- * an error as hc_join() but -EBUSY and -ETIMEDOUT.
+ * created the region, 0 when it already existed (its settings are left as they are), 2
+ * when it replaced a damaged region, or an error as hc_join() but -EBUSY and -ETIMEDOUT.
+ *
+ * Damaged regions. A file longer than its header says is no damage. A region file that
+ * fails validation otherwise, which the caller owns (root: one of root's), which is
+ * recognisably a region (its magic, or the id of one of its lock files, is intact: an
+ * empty file or another program's file never is) and in which nobody holds a seat, is
+ * replaced by a new region by every call that may create one: hc_create(), and hc_join(),
+ * hc_region_open() and hc_seat_path() without HC_NO_CREATE. The new region gets OPT's
+ * capacity and data size, and opt->mode or else the old file's mode; opt->error_text,
+ * when given, gets "replaced a damaged region 'NAME' in 'DIR' (nobody held a seat in
+ * it)". Seats are looked for in every lock file of the name that the region's owner owns,
+ * whatever id it carries: the header that names them may be what was damaged. See
+ * hc_create(3).
  */
 int hc_create(const char *name, const hc_options *opt);
 
@@ -339,6 +373,12 @@ int hc_create(const char *name, const hc_options *opt);
  * it before notice it was retired and create or open the new one by name: nobody joins
  * a ghost. Returns 0, -EBUSY when a seat is held, -ENOENT when there is no such region,
  * or an error as hc_count().
+ *
+ * A file under the name that fails validation (a damaged region, or no region at all) is
+ * removed too when the caller owns it or is root, it is a regular file with one link, and
+ * nobody holds a seat in it: with its lock files, whatever id they carry, the temporaries
+ * of creators that died and the sockets nobody listens on. -EBUSY when a seat is held in
+ * it; -EBADMSG when the caller is neither its owner nor root.
  */
 int hc_remove(const char *name, const hc_options *opt);
 
@@ -447,6 +487,16 @@ int hc_region_mapped(const hc_region *rg);
  * claim, as the record is.
  */
 int hc_region_departure(hc_region *rg, unsigned slot, uint64_t seq);
+
+/*
+ * Proves who holds seat SLOT from the kernel's locks (/proc/PID/fdinfo), not its record.
+ * PID > 0: PID when it holds the seat, -ESRCH when not, -EACCES when its descriptors may
+ * not be read. PID 0: the pid of one that does (a bounded search of every process we may
+ * read, for rare paths), or -ESRCH when nobody can be identified. Also -EXDEV (/proc
+ * cannot show our processes), -EINVAL. Hold a pidfd across it to act on the process
+ * proven. See hc_region_holder(3).
+ */
+int hc_region_holder(hc_region *rg, unsigned slot, pid_t pid);
 
 /*
  * As hc_reap() through the handle, and then wakes every hc_wait() caller on the region so

@@ -35,6 +35,7 @@
 #include "count.h"
 #include "handed.h"
 #include "hc-internal.h"
+#include "holder.h"
 #include "join.h"
 #include "proc.h"
 #include "seat.h"
@@ -361,6 +362,12 @@ int slot_set_pid(hc_slot *s, pid_t pid) {
         pid_t old = s->rec.pid;
         int r;
 
+        if (s->pid != self_pid())
+                return -ESTALE;
+        /* A record names only a process that holds the seat (ours does: we hold its
+         * descriptor), so that nobody who reads it as verified is misled (holder.c). */
+        if (pid != s->pid && holder_check_fd(s->own_fd >= 0 ? s->own_fd : s->fd, s->index, s->own_fd >= 0, pid) != pid)
+                return -ESRCH;
         s->rec.pid = pid;
         r = slot_rewrite(s);
         if (r < 0)

@@ -8,7 +8,9 @@
  * name that exists, and we draw again), a crashed primary's socket has a name nobody
  * will ask for again (the next primary publishes its own), and nothing another user
  * plants in the directory is ever in the way. Only one listener per region: it holds an
- * OFD write lock on HC_LOCK_LISTEN of the region file for as long as it listens, and
+ * OFD write lock on HC_LOCK_LISTEN of lock file 0 (which only those who may write the
+ * region can open: a read lock on the region file would keep every listener out) through
+ * a description of its own for as long as it listens, and
  * whoever gets that lock removes the dead sockets of its own uid that the region's
  * earlier listeners left. The socket is 0600: only our uid (and root) can connect, and
  * the listener checks every peer's credentials anyway.
@@ -83,7 +85,8 @@ struct hc_listener {
         int epfd;                /* what the caller polls */
         int sock;                /* listening socket */
         int tfd;                 /* timerfd for the earliest peer deadline */
-        hc_region *h;            /* the region; its description holds HC_LOCK_LISTEN */
+        hc_region *h;            /* the region */
+        int lock_fd;             /* lock file 0; holds HC_LOCK_LISTEN */
         char sock_name[FILE_NAME_MAX];
         dev_t sock_dev;          /* the socket file we made, to remove only ours */
         ino_t sock_ino;
@@ -476,6 +479,7 @@ static void listener_close(hc_listener *l) {
         l->sock = safe_close(l->sock);
         l->epfd = safe_close(l->epfd);
         l->tfd = safe_close(l->tfd);
+        l->lock_fd = safe_close(l->lock_fd);
         l->h = handle_unref(l->h);
         l->closed = true;
 }
@@ -571,7 +575,7 @@ _hc_public_ int hc_listen(const char *name, const hc_options *opt, const hc_slot
                 return -ENOMEM;
         *l = (hc_listener) {
                 .n_ref = 1,
-                .epfd = -EBADF, .sock = -EBADF, .tfd = -EBADF,
+                .epfd = -EBADF, .sock = -EBADF, .tfd = -EBADF, .lock_fd = -EBADF,
                 .uid = geteuid(),
                 .allow_root = opt && (opt->flags & HC_ALLOW_ROOT),
         };
@@ -596,7 +600,13 @@ _hc_public_ int hc_listen(const char *name, const hc_options *opt, const hc_slot
                 r = -EINVAL;              /* a seat of another region, or of another process */
                 goto fail;
         }
-        r = ofd_lock(l->h->r.fd, F_WRLCK, HC_LOCK_LISTEN, 1);
+        r = region_open_lock_file(l->h->dirfd, &sc, &l->h->r, 0, O_RDWR, &l->lock_fd);
+        if (r < 0) {
+                l->lock_fd = -EBADF;
+                r = r == -ESTALE ? -ENOENT : r;   /* retired since */
+                goto fail;
+        }
+        r = ofd_lock(l->lock_fd, F_WRLCK, HC_LOCK_LISTEN, 1);
         if (r < 0) {
                 r = r == -EAGAIN ? -EBUSY : r;
                 goto fail;

@@ -4,12 +4,14 @@
  * the seeding of a shared section, and the user data (hc_region_lock()). Seats never
  * need it.
  *
- * It is an OFD write lock on the byte HC_LOCK_MUTEX of the region file, not a pthread
+ * It is an OFD write lock on the byte HC_LOCK_MUTEX of lock file 0, not a pthread
  * mutex in the file: another user may be able to write those bytes, and glibc follows
  * the robust-list pointers inside a process-shared mutex, so a mutex in a writable file
  * lets its writer make every locker write where it wants. The kernel lock lives in the
  * kernel: no write to the file can touch it, and the kernel drops it when its holder
- * dies, however it dies.
+ * dies, however it dies. It is not on the region file, which whoever may read the region
+ * can open: a read lock there would keep every locker out. Lock file 0 can be opened only
+ * by those who may write the region (create.c).
  *
  * "Died inside" is a marker: the holder sets lock_held after taking the lock and clears
  * it before letting go, so a locker that finds it set knows the last holder died with
@@ -81,7 +83,7 @@ static int local_lock(struct mutex *m, int64_t deadline) {
         return -pthread_mutex_timedlock(&m->local, &ts);
 }
 
-int mutex_lock(struct mutex *m, struct region *r, int timeout_ms) {
+int mutex_lock(struct mutex *m, struct region *r, int dirfd, const struct scope *sc, int timeout_ms) {
         int64_t deadline;
         int q;
 
@@ -96,12 +98,26 @@ int mutex_lock(struct mutex *m, struct region *r, int timeout_ms) {
         if (q < 0)
                 return q == -EDEADLK ? -EDEADLK : q;
 
-        if (m->fd < 0 || m->epoch != self_epoch()) {
+        if (m->fd >= 0 && m->epoch != self_epoch()) {
                 /* a description of our own: one shared with a parent is the same owner */
-                m->fd = safe_close(m->fd);
-                m->fd = fd_reopen(r->fd, O_RDWR);
+                int fd = fd_reopen(m->fd, O_RDWR);
+
+                safe_close(m->fd);
+                m->fd = fd;
                 if (m->fd < 0) {
                         q = m->fd;
+                        goto fail;
+                }
+                m->epoch = self_epoch();
+        }
+        if (m->fd < 0) {
+                if (dirfd < 0 || !sc) {
+                        q = -EBADF;
+                        goto fail;
+                }
+                q = region_open_lock_file(dirfd, sc, r, 0, O_RDWR, &m->fd);
+                if (q < 0) {
+                        m->fd = -EBADF;
                         goto fail;
                 }
                 m->epoch = self_epoch();

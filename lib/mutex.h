@@ -14,8 +14,8 @@
 
 struct mutex {
         pthread_mutex_t local;   /* excludes the threads of this process (error-checking) */
-        int fd;                  /* our own description of the region file, for the OFD
-                                  * lock; -EBADF until first used, reopened after fork() */
+        int fd;                  /* our own description of lock file 0, for the OFD lock;
+                                  * -EBADF until first used, reopened after fork() */
         uint64_t epoch;          /* the process epoch FD belongs to */
         bool for_data;           /* held for user data (hc_region_lock()) */
         bool held;               /* by OWNER */
@@ -25,10 +25,11 @@ struct mutex {
 void mutex_init(struct mutex *m);
 void mutex_done(struct mutex *m);
 
-/* Takes the region lock within TIMEOUT_MS (-1: forever). Returns 0, 1 when the previous
+/* Takes the region lock within TIMEOUT_MS (-1: forever). Lock file 0 is opened through
+ * DIRFD (the region's checked directory) the first time. Returns 0, 1 when the previous
  * holder died holding it (the caller runs the repair pass), or -ETIMEDOUT, -EACCES for a
- * read-only region, -errno. */
-int mutex_lock(struct mutex *m, struct region *r, int timeout_ms);
+ * read-only region, -ESTALE when it was retired before we first locked it, -errno. */
+int mutex_lock(struct mutex *m, struct region *r, int dirfd, const struct scope *sc, int timeout_ms);
 
 /* Releases it; -EPERM when this thread does not hold it. */
 int mutex_unlock(struct mutex *m, struct region *r);

@@ -13,8 +13,10 @@
  * file is a pointer or a lock: the region lock is a kernel lock (mutex.c).
  *
  * Validation. header_check() bounds every field before use; the handle keeps validated
- * copies of the sizes and offsets and never reads them again; a file whose size differs
- * from its header is -EBADMSG. The words that change (flags, waiters, generation, live,
+ * copies of the sizes and offsets and never reads them again; a file shorter than its
+ * header says is -EBADMSG. A longer one is not damage (a writer of a shared region may
+ * append to it): nobody maps or reads past the header's file_size, so the bytes past it
+ * are never looked at. The words that change (flags, waiters, generation, live,
  * poke, the markers) are hints or are checked where they are used. Records carry a check
  * word over their bytes, salted with the seat and the region id: a copy torn by a writer
  * fails it and is read again; a forged record passes it, which is why records in a region
@@ -68,7 +70,8 @@ void (*hc_test_debug)(const char *what, uint64_t expected, uint64_t found);
         } while (0)
 
 /* -EBADMSG for any field out of place (bad magic and wrong version alike, as LMDB does);
- * the test build reports which through a hook. FILE_SIZE: UINT64_MAX when not known. */
+ * the test build reports which through a hook. FILE_SIZE: the file's size, which may not
+ * be less than the header's, or UINT64_MAX when not known. */
 int header_check(const struct hc_region_header *h, uint64_t file_size) {
         uint64_t table, data;
 
@@ -89,8 +92,10 @@ int header_check(const struct hc_region_header *h, uint64_t file_size) {
         EXPECT(h->table_offset, table);
         EXPECT(h->data_offset, data);
         EXPECT(h->layout_check, header_layout_check(h));
-        if (file_size != UINT64_MAX)
-                EXPECT(file_size, h->file_size);
+        if (file_size < h->file_size) {
+                DEBUG_MISMATCH("file size", h->file_size, file_size);
+                return -EBADMSG;
+        }
         return 0;
 }
 
@@ -174,8 +179,8 @@ int region_open(int dirfd, const struct scope *sc, const hc_options *opt, unsign
         r = trust(&st, sc, foreign);
         if (r < 0)
                 return r;
-        if ((uint64_t) st.st_size != h.file_size)
-                return -EBADMSG;
+        if ((uint64_t) st.st_size < h.file_size)
+                return -EBADMSG;          /* longer is harmless: we use h.file_size bytes */
         r = fs_check_local(fd, st.st_dev);
         if (r < 0)
                 return r;

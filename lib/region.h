@@ -54,6 +54,8 @@ int region_open(int dirfd, const struct scope *sc, const hc_options *opt, unsign
 void region_close(struct region *r);
 int region_unlinked(const struct region *r);            /* 1: retired; 0; -errno */
 unsigned region_lock_files(const struct region *r);
+int region_open_lock_file(int dirfd, const struct scope *sc, const struct region *r, unsigned k,
+                          int oflags, int *ret_fd);       /* lockfile.c */
 
 /* Records. */
 void region_record_fill(const struct region *r, unsigned seat, const char *tag, struct hc_slot_rec *ret);

@@ -30,7 +30,7 @@ int region_retire(hc_region *h) {
                 return -EACCES;
         r = handle_lock(h, handle_lock_timeout(h));
         if (r < 0)
-                return r;
+                return r == -ESTALE ? -ENOENT : r;        /* lock file 0 gone: retired */
         if ((region_word(&h->r, WORD_FLAGS) & HC_REGION_RETIRED) && region_unlinked(&h->r) > 0) {
                 r = -ENOENT;
                 goto finish;

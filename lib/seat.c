@@ -42,6 +42,10 @@ unsigned seat_file_seats(unsigned capacity, unsigned k) {
         return capacity - first < HC_SEATS_PER_FILE ? capacity - first : HC_SEATS_PER_FILE;
 }
 
+off_t seat_byte(unsigned seat) {
+        return SEAT_OFF(seat);
+}
+
 int seat_take(int fd, unsigned seat) {
         return ofd_lock(fd, F_WRLCK, SEAT_OFF(seat), 1);
 }
@@ -113,4 +117,33 @@ int seat_read_lock(int fd, unsigned first, unsigned n) {
 
 void seat_read_unlock(int fd, unsigned first, unsigned n) {
         ofd_unlock(fd, SEAT_OFF(first), n);
+}
+
+/* Finds the read locks on seats [A, B) with write-lock probes (which any lock conflicts
+ * with), recursing around each lock found, as count_range() does. */
+static void read_range(int fd, unsigned a, unsigned b, unsigned first, uint64_t *mask, unsigned depth) {
+        struct flock fl = {
+                .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = SEAT_OFF(a), .l_len = b - a,
+        };
+        off_t lo, hi;
+
+        if (a >= b || depth > 2 * HC_SEATS_PER_FILE || fcntl(fd, F_OFD_GETLK, &fl) < 0 ||
+            fl.l_type == F_UNLCK)
+                return;
+        lo = fl.l_start < SEAT_OFF(a) ? SEAT_OFF(a) : fl.l_start;
+        hi = fl.l_len == 0 || fl.l_start + fl.l_len > SEAT_OFF(b) ? SEAT_OFF(b) : fl.l_start + fl.l_len;
+        if (lo >= hi)
+                return;
+        if (fl.l_type == F_RDLCK)
+                for (off_t o = lo; o < hi; o++)
+                        *mask |= UINT64_C(1) << (unsigned) (o - SEAT_OFF(first));
+        read_range(fd, a, (unsigned) (lo - HC_LOCK_BASE), first, mask, depth + 1);
+        read_range(fd, (unsigned) (hi - HC_LOCK_BASE), b, first, mask, depth + 1);
+}
+
+uint64_t seat_read_locked(int fd, unsigned first, unsigned n) {
+        uint64_t mask = 0;
+
+        read_range(fd, first, first + n, first, &mask, 0);
+        return mask;
 }

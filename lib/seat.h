@@ -5,11 +5,15 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Which lock file holds seat I, and how many seats lock file K of a region of CAPACITY has. */
 unsigned seat_file(unsigned seat);
 unsigned seat_first(unsigned k);
 unsigned seat_file_seats(unsigned capacity, unsigned k);
+
+/* The byte of its lock file whose write lock is seat I. */
+off_t seat_byte(unsigned seat);
 
 int seat_take(int fd, unsigned seat);            /* 0, -EAGAIN when held, -errno */
 void seat_give_back(int fd, unsigned seat);
@@ -20,6 +24,10 @@ uint64_t seat_transient(int fd, unsigned first, unsigned n);
 
 /* Counts the held seats FIRST..FIRST+N-1 (N <= 64) and sets their bits in *RET_MASK. */
 int seat_count(int fd, unsigned first, unsigned n, uint64_t *ret_mask);
+
+/* The seats among FIRST..FIRST+N-1 (N <= 64) that other descriptions hold only read
+ * locks on (bit i: seat FIRST + i): not held, and never counted. */
+uint64_t seat_read_locked(int fd, unsigned first, unsigned n);
 
 /* Read locks: a reaper's on one free seat, a retirer's on a range. 0 or -EAGAIN. */
 int seat_read_lock(int fd, unsigned first, unsigned n);

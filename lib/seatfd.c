@@ -32,6 +32,8 @@
 #include "handed.h"
 #include "handle.h"
 #include "hc-internal.h"
+#include "holder.h"
+#include "proc.h"
 #include "seat.h"
 #include "util.h"
 #include "wait.h"
@@ -217,6 +219,7 @@ _hc_public_ int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_
         for (unsigned attempt = 0; attempt < HANDLE_RETRIES; attempt++) {
                 hc_region *h = NULL;
                 unsigned max = opt && opt->max ? opt->max : 1, k = 0, first, n;
+                bool taken;
                 int seat;
 
                 r = handle_open(&sc, opt, HANDLE_CREATE, &h);
@@ -235,7 +238,8 @@ _hc_public_ int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_
                 }
                 n = n - first < HC_SEATS_PER_FILE ? n - first : HC_SEATS_PER_FILE;
                 seat = held_seat(h, k, fd, first, n);
-                if (seat == -ENOENT)
+                taken = seat == -ENOENT;
+                if (taken)
                         seat = take_through(h, opt, k, fd, first, n);
                 if (seat < 0) {
                         r = seat;
@@ -245,6 +249,15 @@ _hc_public_ int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_
                 if (handle_retired(h)) {
                         seat_give_back(fd, (unsigned) seat);
                         r = -ESTALE;
+                        goto done;
+                }
+                /* Another process is named only when it holds the seat itself (a copy of
+                 * the description: the shell whose fd 9 it is), so that no record names a
+                 * bystander. A seat this call did not take stays as it was. */
+                if (pid > 0 && pid != self_pid() && holder_check_fd(fd, (unsigned) seat, false, pid) != pid) {
+                        if (taken)
+                                seat_give_back(fd, (unsigned) seat);
+                        r = -ESRCH;
                         goto done;
                 }
                 r = write_record(h, (unsigned) seat, opt, pid);

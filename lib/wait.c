@@ -20,6 +20,14 @@
  * Without inotify (instances exhausted, or no /proc to name the files by), a waiter with
  * a mapping sleeps on the generation futex, bounded by the same re-check.
  *
+ * A reader (who may read the region but not open its lock files, count.c) cannot watch
+ * the lock files: inotify_add_watch() needs read permission. It watches the scope
+ * directory instead, which reports the same opens and closes of every file in it, and
+ * wakes only for events on the region's own names (NAME and .NAME.*); where the directory
+ * cannot be read either, the region file alone (every join by name opens it, and its
+ * holder's exit closes it). A reader cannot raise the waiters hint, so a seat given back
+ * through a handle that stays open reaches it at the next re-check.
+ *
  * Closing an inotify instance waits for an SRCU grace period in the kernel (5 to 20 ms
  * measured here), which would come straight after the wake-up we are trying to deliver
  * fast, so one spare instance per process is kept and reused, its watches removed.
@@ -29,6 +37,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -53,11 +62,35 @@ bool hc_test_no_inotify;        /* tests: behave as if inotify could not be had 
 #define NO_INOTIFY false
 #endif
 
-static void drain(int ifd) {
+/* Reads every queued event; true when one concerns PREFIX's region: on a watched file
+ * itself (the directory DIR_WD's own opens are every caller's), or a name in a watched
+ * directory that is NAME or starts with ".NAME." (PREFIX is ".NAME."; NULL: every event
+ * counts). */
+static bool drain(int ifd, const char *prefix, int dir_wd) {
         char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        bool any = false;
+        ssize_t n;
 
-        while (read(ifd, buf, sizeof buf) > 0)
-                ;
+        while ((n = read(ifd, buf, sizeof buf)) > 0) {
+                size_t len = prefix ? strlen(prefix) : 0;
+
+                if (!prefix) {
+                        any = true;
+                        continue;
+                }
+                for (size_t off = 0; off + sizeof(struct inotify_event) <= (size_t) n;) {
+                        const struct inotify_event *ev = (const struct inotify_event *) (buf + off);
+
+                        if (ev->len > (size_t) n - off - sizeof *ev)
+                                break;
+                        if ((ev->len == 0 && ev->wd != dir_wd) || (ev->mask & IN_Q_OVERFLOW) ||
+                            strncmp(ev->name, prefix, len) == 0 ||
+                            (strncmp(ev->name, prefix + 1, len - 2) == 0 && ev->name[len - 2] == '\0'))
+                                any = true;
+                        off += sizeof *ev + ev->len;
+                }
+        }
+        return any;
 }
 
 static int spare_take(void) {
@@ -102,7 +135,8 @@ static int watch(struct waiter *w, int fd) {
         return 0;
 }
 
-/* Watches the region file and every lock file; on any failure, falls back to re-checks. */
+/* Watches the region file and every lock file (a reader: the directory); on any
+ * failure, falls back to re-checks. */
 static void waiter_arm(struct waiter *w) {
         hc_region *h = w->h;
 
@@ -112,12 +146,23 @@ static void waiter_arm(struct waiter *w) {
         w->ifd = spare_take();
         if (w->ifd < 0)
                 return;
-        drain(w->ifd);
+        (void) drain(w->ifd, NULL, -1);
         if (watch(w, h->r.fd) < 0)
                 goto fail;
         for (unsigned k = 0; k < h->n_files; k++) {
-                int fd;
-                if (handle_query_fd(h, k, &fd) < 0 || watch(w, fd) < 0)
+                int fd, q;
+
+                q = handle_query_fd(h, k, &fd);
+                if (q == -EACCES) {
+                        /* a reader: the directory tells of its files' opens and closes */
+                        if (snprintf(w->prefix, sizeof w->prefix, ".%s.", h->sc.name) < (int) sizeof w->prefix &&
+                            h->dirfd >= 0 && watch(w, h->dirfd) == 0) {
+                                w->filter = true;
+                                w->dir_wd = w->wd[w->n_wd - 1];
+                        }
+                        return;           /* else the region file's events, and re-checks */
+                }
+                if (q < 0 || watch(w, fd) < 0)
                         goto fail;
         }
         return;
@@ -134,6 +179,7 @@ void waiter_init(struct waiter *w, hc_region *h) {
         w->n_wd = 0;
         w->ready = w->recent = false;
         w->step = 0;
+        w->dir_wd = -1;
 }
 
 void waiter_done(struct waiter *w) {
@@ -142,10 +188,11 @@ void waiter_done(struct waiter *w) {
                 for (unsigned i = 0; i < w->n_wd; i++)
                         (void) inotify_rm_watch(w->ifd, w->wd[i]);
                 w->n_wd = 0;
-                drain(w->ifd);
+                (void) drain(w->ifd, NULL, -1);
                 spare_put(TAKE_FD(w->ifd));
         }
         w->ready = false;
+        w->filter = false;
 }
 
 int waiter_sleep(struct waiter *w, int64_t deadline, uint32_t generation) {
@@ -171,13 +218,28 @@ int waiter_sleep(struct waiter *w, int64_t deadline, uint32_t generation) {
                         (void) nanosleep(&ts, NULL);
                 return 0;
         }
-        r = ppoll(&(struct pollfd) { .fd = w->ifd, .events = POLLIN }, 1, &ts, NULL);
-        if (r < 0 && errno != EINTR)
-                return -errno;
-        if (r > 0) {
-                drain(w->ifd);
-                w->recent = true;
-                w->step = 0;
+        {
+                /* events on other regions' files of a watched directory are not ours:
+                 * sleep on, to the same end */
+                int64_t end = monotonic_usec() + (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+
+                for (;;) {
+                        r = ppoll(&(struct pollfd) { .fd = w->ifd, .events = POLLIN }, 1, &ts, NULL);
+                        if (r < 0 && errno != EINTR)
+                                return -errno;
+                        if (r <= 0)
+                                break;
+                        if (drain(w->ifd, w->filter ? w->prefix : NULL, w->filter ? w->dir_wd : -1)) {
+                                w->recent = true;
+                                w->step = 0;
+                                break;
+                        }
+                        int64_t left = end - monotonic_usec();
+                        if (left <= 0)
+                                break;
+                        ts.tv_sec = (time_t) (left / 1000000);
+                        ts.tv_nsec = (long) (left % 1000000) * 1000;
+                }
         }
         return 0;
 }

@@ -14,6 +14,9 @@ struct waiter {
         unsigned n_wd;
         int wd[HC_LOCK_FILES_MAX + 1];
         bool ready;
+        bool filter;             /* a watched directory: only events on PREFIX's names */
+        int dir_wd;              /* its watch */
+        char prefix[HC_NAME_MAX + 3];    /* ".NAME." */
         bool recent;             /* an event came and showed no change yet */
         unsigned step;           /* back-off after an event: 50 µs << step */
 };

@@ -58,7 +58,7 @@ grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build-sanitize/check.out || true
 echo "== the threaded tests under ThreadSanitizer (threads only: TSan cannot see memory shared between processes)"
 mkdir -p build-tsan
 (cd build-tsan && { [ -f Makefile ] || ../configure -q --enable-tsan; } && make -s -j"$jobs" tests/lib/check-headcount >/dev/null 2>&1)
-CK_RUN_SUITE=slot TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/lib/check-headcount >build-tsan/tsan.out 2>&1 || { status=1; cat build-tsan/tsan.out; }
+CK_RUN_SUITE=join TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/lib/check-headcount >build-tsan/tsan.out 2>&1 || { status=1; cat build-tsan/tsan.out; }
 grep -E '^[0-9]+%: Checks' build-tsan/tsan.out || true
 # headcountd's two threads (the fleet agent's and the main one) and the bridge between them
 (cd build-tsan && make -s -j"$jobs" daemon/headcountd tests/daemon/test-fleet-agent >/dev/null 2>&1)

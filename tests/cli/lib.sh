@@ -39,7 +39,8 @@ track() {
 
 cleanup() {
         for p in $bg_pids; do
-                kill -KILL -- "-$p" 2>/dev/null
+                kill -KILL -- "-$p" 2>/dev/null         # its process group, when it leads one
+                kill -KILL "$p" 2>/dev/null
         done
         exec 3>&- 4>&- 2>/dev/null
         rm -rf "$T"

@@ -37,7 +37,7 @@ same "JSON escapes" "$(grep -o '"tag": *"[^"]*"' "$T/out" | sed 's/^"tag": *//')
 same "parsed JSON tag" "$(python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1], encoding="utf-8"))
-print(d[0]["tag"] == sys.argv[2], d[0]["verified"])' "$T/out" "$tag")" "True True"
+print(d["instances"][0]["tag"] == sys.argv[2], d["instances"][0]["flags"])' "$T/out" "$tag")" "True []"
 
 # Every C1 control, one by one, in both formats.
 for b in 80 81 85 8d 8e 8f 90 96 97 98 9a 9b 9c 9d 9e 9f; do
@@ -80,7 +80,7 @@ for locale in C.UTF-8 C; do
                 same "$form ($locale)" "$(python3 -c '
 import json, sys
 print(json.load(open(sys.argv[1], encoding="utf-8")) ==
-      [{"slot": 0, "tag": "a\x1bb\tc\nd\ufffd\ufffd(e f\\xg"}])' "$T/out")" True
+      {"instances": [{"seat": 0, "tag": "a\x1bb\tc\nd\ufffd\ufffd(e f\\xg"}]})' "$T/out")" True
                 contains "$T/out" '"tag":"a\u001bb\tc\nd'
         done
 done

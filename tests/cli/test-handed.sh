@@ -109,7 +109,7 @@ same "the command outlives its wrapper" "$?" 0
 own=$(ls -A "$dir" | grep '^\.solo\..*\.s0-' || true)
 same "the seat's own file is there" "$(echo "$own" | grep -c .)" 1
 if [ -n "$own" ]; then
-        same "its mode (only root writes it)" "$(stat -c %a "$dir/$own")" 644
+        same "its mode (only root may open it, as the lock files)" "$(stat -c %a "$dir/$own")" 600
 fi
 expect 0 hd count solo
 same "count after SIGKILL of the wrapper" "$(cat "$T/out")" 1

@@ -24,7 +24,7 @@ hc remove big
 # A file that is no region: an empty one (touch, flock(1)) and another program's.
 touch "$D/stale"
 printf 'not a region\n' >"$D/notes"
-for cmd in "count stale" "run stale -- true" "create stale" "wait --zero stale" "remove stale" \
+for cmd in "count stale" "run stale -- true" "create stale" "wait --zero stale" \
            "path stale" "list stale"; do
         expect 1 hc $cmd &&
                 says "'$D/stale' is an empty file (touch(1) and flock(1) leave such files), not a headcount region; remove it with 'rm $D/stale' when nothing uses it, or use another name"
@@ -32,7 +32,7 @@ done
 expect 1 bash -c 'exec 9<>"$T/plain"; "$HEADCOUNT" join --fd 9 stale'
 says "cannot join region 'stale': '$D/stale' is an empty file"
 expect 1 hc count notes
-one_error_line "cannot count region 'notes': '$D/notes' is not a headcount region (another program's file, a damaged region, or one from an incompatible build); remove it with 'rm $D/notes' when nothing uses it"
+one_error_line "cannot count region 'notes': '$D/notes' is not a headcount region (another program's file, a damaged region, or one from an incompatible build); remove it with 'headcount remove notes' when nobody is in it, or use another name"
 if command -v flock >/dev/null; then
         flock "$D/locked" true
         expect 1 hc run locked -- true && says "'$D/locked' is an empty file"
@@ -45,7 +45,10 @@ same "names with foreign files" "$(cat "$T/out")" "web 0"
 same "names: warnings" "$(wc -l <"$T/err")" 2
 contains "$T/err" "headcount: warning: 'stale' is not a headcount region"
 contains "$T/err" "headcount: warning: 'notes' is not a headcount region"
-rm "$D/stale" "$D/notes"
+# its owner removes a file that is no region by name, as it removes a region
+expect 0 hc remove stale
+expect 0 hc remove notes
+same "regions after removing the foreign files" "$(ls "$D")" web
 expect 0 hc run stale -- true
 
 # A directory that does not exist, named by --dir or $HEADCOUNT_DIR, is an error for every

@@ -9,43 +9,25 @@
 events_open
 
 ETCD=${ETCD:-/usr/bin/etcd}
+ETCDCTL=${ETCDCTL:-/usr/bin/etcdctl}
 HEADCOUNTD=${HEADCOUNTD:-$top_builddir/daemon/headcountd}
-if [ ! -x "$ETCD" ] || [ ! -x "$HEADCOUNTD" ] || ! command -v python3 >/dev/null ||
-   ! "$HEADCOUNTD" --help | grep -q -- --etcd; then
-        echo "SKIP: needs $ETCD, python3 and a headcountd built with the fleet agent" >&2
+if [ ! -x "$ETCD" ] || [ ! -x "$ETCDCTL" ] || [ ! -x "$HEADCOUNTD" ] ||
+   ! command -v python3 >/dev/null || ! "$HEADCOUNTD" --help | grep -q -- --etcd; then
+        echo "SKIP: needs $ETCD, $ETCDCTL, python3 and a headcountd built with the fleet agent" >&2
         exit 77
 fi
 
-# etcd on two free loopback ports. Another program may bind one of them between our pick
-# and etcd's bind (any outgoing connection takes a port of the same range): then etcd
-# exits, and we start it again on others.
-etcd_up() {
-        grep -q "ready to serve client requests" "$T/etcd.log"
-}
-for attempt in 1 2 3 4 5; do
-        read -r client_port peer_port < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
-        url=http://127.0.0.1:$client_port
-        rm -rf "$T/etcd"
-        "$ETCD" --name t --data-dir "$T/etcd" --listen-client-urls "$url" --advertise-client-urls "$url" \
-                --listen-peer-urls "http://127.0.0.1:$peer_port" \
-                --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-                --initial-cluster "t=http://127.0.0.1:$peer_port" >"$T/etcd.log" 2>&1 &
-        etcd=$!
-        track $etcd
-        for i in $(seq 600); do
-                etcd_up || ! kill -0 $etcd 2>/dev/null && break
-                sleep 0.1
-        done
-        etcd_up && break
-        echo "etcd did not start on ports $client_port and $peer_port: $(tail -n 1 "$T/etcd.log")" >&2
-        kill -KILL $etcd 2>/dev/null
-        wait $etcd 2>/dev/null
-        [ $attempt = 5 ] && exit 99
+# etcd from the tests' one launcher (tests/common/etcd.sh): free loopback ports, tried
+# again on others when one was taken; its pid is tracked, so it dies with the test.
+ETCD_TOP=$T/etcd
+mkdir -m 0700 "$ETCD_TOP"
+. "${srcdir:-.}/tests/common/etcd.sh"
+etcd_start 1
+for p in $started_pids; do
+        track "$p"
 done
+etcd=${ETCD_PIDS[0]}
+url=$ETCD_ENDPOINTS
 "$HEADCOUNTD" --dir "$D" --bus=none --log-target=stderr --etcd "$url" --host h1 --ttl 3 \
         2>"$T/headcountd.log" &
 agent=$!

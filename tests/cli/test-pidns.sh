@@ -23,8 +23,8 @@ expect 0 hc list --json ns
 if command -v python3 >/dev/null; then
         same "JSON" "$(python3 -c '
 import json, sys
-o = json.load(open(sys.argv[1]))[0]
-print(o["pid"], o["foreign_pid"], o["verified"])' "$T/out")" "$theirs True True"
+o = json.load(open(sys.argv[1]))["instances"][0]
+print(o["pid"], o["flags"])' "$T/out")" "$theirs ['other-pidns']"
 fi
 full="no free seat in region 'ns': held by pid $theirs in another PID namespace"
 expect 75 hc run ns -- true && one_error_line "$full"

@@ -90,10 +90,19 @@ next_event && same "leave with no seat" "$event" "again 1"
 contains "$T/leave2.err" "headcount: descriptor 9 holds no seat of region 'early'"
 wait "$leaver"
 
-# --pid names another holder; the default is the parent.
+# --pid names another holder, one that holds the seat itself (a child with a copy of fd
+# 9); the default is the parent. A pid that does not hold it is refused, and the seat
+# that join took is given back.
 expect 0 bash -c 'exec 9<>"$("$HEADCOUNT" path named)"
-                  "$HEADCOUNT" join --fd 9 --pid 1 named && "$HEADCOUNT" list -rn -o PID named'
-same "--pid" "$(cat "$T/out")" 1
+                  sleep 1000 &
+                  "$HEADCOUNT" join --fd 9 --pid $! named && "$HEADCOUNT" list -rn -o PID named
+                  echo "$!"; kill $!'
+same "--pid" "$(sed -n 1p "$T/out")" "$(sed -n 2p "$T/out")"
+expect 0 bash -c 'exec 9<>"$("$HEADCOUNT" path named)"
+                  "$HEADCOUNT" join --fd 9 --pid 1 named
+                  echo "status $? count $("$HEADCOUNT" count named)"'
+one_error_line "cannot join region 'named': pid 1 does not hold descriptor 9's seat"
+same "a refused --pid, while fd 9 is still open" "$(cat "$T/out")" "status 1 count 0"
 
 # A child that the script put in the background keeps the seat after the script ends:
 # it holds a copy of fd 9, as with flock(1).

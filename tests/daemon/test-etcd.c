@@ -2,8 +2,8 @@
 /*
  * daemon/etcd.c against a real etcd (Debian's /usr/bin/etcd) on free loopback ports with
  * a scratch data directory, through a real sd-event loop. etcd is started once for the
- * test case, in the runner, and killed by its PID in the teardown (and by the kernel
- * should the runner die first: PR_SET_PDEATHSIG). The dead endpoint is a bound socket that
+ * test case, in the runner, by the tests' launcher (tests/common/etcd-launch.h), and
+ * killed by its PID in the teardown (and with the runner, should it die first). The dead endpoint is a bound socket that
  * does not listen (connection refused); the silent one listens and never answers. A
  * second etcd, with TLS, client certificates and authentication (certificates by openssl,
  * users by etcdctl), serves the token renewal's test.
@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "etcd-launch.h"
 #include "etcd.h"
 #include "time-util.h"
 
@@ -34,8 +35,8 @@
 #define T_USEC (60ULL * 1000 * 1000)    /* a generous bound for anything to happen */
 
 static char dir[] = "/tmp/test-etcd-XXXXXX";
-static pid_t etcd_pid;
-static char live[64], dead[64], dead2[64], silent[64];
+static struct etcd_launch plain;
+static char live[256], dead[64], dead2[64], silent[64];
 static int dead_fd = -1, dead2_fd = -1, silent_fd = -1;
 
 static sd_event *loop;
@@ -57,57 +58,10 @@ static int reserve_port(bool listening, char *url, size_t size) {
         return fd;
 }
 
-static bool log_says(const char *path, const char *needle) {
-        static char buf[1 << 20];
-        FILE *f = fopen(path, "re");
-        size_t n;
-
-        if (!f)
-                return false;
-        n = fread(buf, 1, sizeof buf - 1, f);
-        buf[n] = '\0';
-        (void) fclose(f);
-        return strstr(buf, needle) != NULL;
-}
-
 static void start_etcd(void) {
-        char client[64], peer[64], cluster[128], data[64], log[64];
-        uint64_t deadline;
-        int fd;
-
         ck_assert_ptr_nonnull(mkdtemp(dir));
-        fd = reserve_port(false, client, sizeof client);
-        (void) close(fd);
-        fd = reserve_port(false, peer, sizeof peer);
-        (void) close(fd);
-        (void) snprintf(cluster, sizeof cluster, "t=%s", peer);
-        (void) snprintf(data, sizeof data, "%s/data", dir);
-        (void) snprintf(log, sizeof log, "%s/etcd.log", dir);
-        (void) snprintf(live, sizeof live, "%s", client);
-
-        etcd_pid = fork();
-        ck_assert_int_ge(etcd_pid, 0);
-        if (etcd_pid == 0) {
-                int out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
-                        _exit(127);
-                execl(ETCD_BIN, "etcd", "--name", "t", "--data-dir", data,
-                      "--listen-client-urls", client, "--advertise-client-urls", client,
-                      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                      "--initial-cluster", cluster, (char *) NULL);
-                _exit(127);
-        }
-        deadline = now_usec() + T_USEC;
-        while (!log_says(log, "ready to serve client requests")) {
-                int status;
-
-                ck_assert_msg(waitpid(etcd_pid, &status, WNOHANG) == 0,
-                              "etcd exited; its log is %s", log);
-                ck_assert_msg(now_usec() < deadline, "etcd did not get ready; see %s", log);
-                (void) usleep(10000);
-        }
+        ck_assert_int_eq(etcd_launch(&plain, dir, 1, NULL), 0);
+        (void) snprintf(live, sizeof live, "%s", plain.endpoints);
         dead_fd = reserve_port(false, dead, sizeof dead);
         dead2_fd = reserve_port(false, dead2, sizeof dead2);
         silent_fd = reserve_port(true, silent, sizeof silent);
@@ -116,11 +70,7 @@ static void start_etcd(void) {
 static void stop_etcd(void) {
         char cmd[128];
 
-        if (etcd_pid > 0) {
-                (void) kill(etcd_pid, SIGKILL);
-                (void) waitpid(etcd_pid, NULL, 0);
-                etcd_pid = 0;
-        }
+        etcd_launch_stop(&plain);
         (void) close(dead_fd);
         (void) close(dead2_fd);
         (void) close(silent_fd);
@@ -131,8 +81,8 @@ static void stop_etcd(void) {
 
 /* The secured etcd: https with a private CA, --client-cert-auth, users, 2 s tokens. */
 static char sdir[] = "/tmp/test-etcd-tls-XXXXXX";
-static pid_t secure_pid;
-static char secure[80], slog[96], ca_file[96], cert_file[96], key_file[96];
+static struct etcd_launch secured;
+static char secure[256], slog[96], ca_file[96], cert_file[96], key_file[96];
 
 static void sh(const char *format, ...) {
         va_list ap;
@@ -162,9 +112,8 @@ static unsigned log_count(const char *path, const char *needle) {
 }
 
 static void start_secure_etcd(void) {
-        char client[64], peer[64], cluster[128], data[96];
-        uint64_t deadline;
-        int fd;
+        char server_crt[96], server_key[96], ectl[320];
+        int r;
 
         ck_assert_ptr_nonnull(mkdtemp(sdir));
         sh("cd '%s' && " OPENSSL_BIN " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
@@ -179,45 +128,22 @@ static void start_secure_etcd(void) {
         (void) snprintf(ca_file, sizeof ca_file, "%s/ca.crt", sdir);
         (void) snprintf(cert_file, sizeof cert_file, "%s/client.crt", sdir);
         (void) snprintf(key_file, sizeof key_file, "%s/client.key", sdir);
-        fd = reserve_port(false, client, sizeof client);
-        (void) close(fd);
-        fd = reserve_port(false, peer, sizeof peer);
-        (void) close(fd);
-        (void) snprintf(secure, sizeof secure, "https://%s", client + strlen("http://"));
-        (void) snprintf(cluster, sizeof cluster, "t=%s", peer);
-        (void) snprintf(data, sizeof data, "%s/data", sdir);
-        (void) snprintf(slog, sizeof slog, "%s/etcd.log", sdir);
-
-        secure_pid = fork();
-        ck_assert_int_ge(secure_pid, 0);
-        if (secure_pid == 0) {
-                int out = open(slog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-                char server_crt[96], server_key[96];
-
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
-                        _exit(127);
-                (void) snprintf(server_crt, sizeof server_crt, "%s/server.crt", sdir);
-                (void) snprintf(server_key, sizeof server_key, "%s/server.key", sdir);
-                /* debug: etcd logs each authentication ("authenticated a user") */
-                execl(ETCD_BIN, "etcd", "--name", "t", "--data-dir", data,
-                      "--listen-client-urls", secure, "--advertise-client-urls", secure,
-                      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                      "--initial-cluster", cluster, "--cert-file", server_crt,
-                      "--key-file", server_key, "--trusted-ca-file", ca_file,
-                      "--client-cert-auth", "--auth-token-ttl", "2", "--logger", "zap",
-                      "--log-level", "debug", (char *) NULL);
-                _exit(127);
-        }
-        deadline = now_usec() + T_USEC;
-        while (!log_says(slog, "serving client traffic securely")) {
-                int status;
-
-                ck_assert_msg(waitpid(secure_pid, &status, WNOHANG) == 0,
-                              "etcd exited; its log is %s", slog);
-                ck_assert_msg(now_usec() < deadline, "etcd did not get ready; see %s", slog);
-                (void) usleep(10000);
-        }
+        (void) snprintf(slog, sizeof slog, "%s/etcd-m0.log", sdir);
+        (void) snprintf(server_crt, sizeof server_crt, "%s/server.crt", sdir);
+        (void) snprintf(server_key, sizeof server_key, "%s/server.key", sdir);
+        (void) snprintf(ectl, sizeof ectl, "--cacert %s --cert %s --key %s", ca_file, cert_file,
+                        key_file);
+        ck_assert_int_eq(setenv("ETCD_SCHEME", "https", 1), 0);
+        ck_assert_int_eq(setenv("ETCD_LAUNCH_ECTL", ectl, 1), 0);
+        /* debug: etcd logs each authentication ("authenticated a user") */
+        r = etcd_launch(&secured, sdir, 1, (const char *[]) {
+                        "--cert-file", server_crt, "--key-file", server_key,
+                        "--trusted-ca-file", ca_file, "--client-cert-auth",
+                        "--auth-token-ttl", "2", "--log-level", "debug", NULL });
+        (void) unsetenv("ETCD_SCHEME");
+        (void) unsetenv("ETCD_LAUNCH_ECTL");
+        ck_assert_int_eq(r, 0);
+        (void) snprintf(secure, sizeof secure, "%s", secured.endpoints);
         /* root, and user hc whose role may use /t/ */
         sh("E='" ETCDCTL_BIN " --endpoints %s --cacert %s --cert %s --key %s'; "
            "{ echo rootpw | $E user add root --interactive=false && $E role add root && "
@@ -231,11 +157,7 @@ static void start_secure_etcd(void) {
 static void stop_secure_etcd(void) {
         char cmd[128];
 
-        if (secure_pid > 0) {
-                (void) kill(secure_pid, SIGKILL);
-                (void) waitpid(secure_pid, NULL, 0);
-                secure_pid = 0;
-        }
+        etcd_launch_stop(&secured);
         (void) snprintf(cmd, sizeof cmd, "rm -rf '%s'", sdir);
         if (strncmp(sdir, "/tmp/test-etcd-tls-", 19) == 0 && !strstr(sdir, "XXXXXX"))
                 (void) !system(cmd);
@@ -568,7 +490,7 @@ END_TEST
 START_TEST(test_etcd_failover)
 {
         struct result res = {};
-        char endpoints[160];
+        char endpoints[400];
         Etcd *e;
 
         (void) snprintf(endpoints, sizeof endpoints, "%s,%s", dead, live);

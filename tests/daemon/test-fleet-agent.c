@@ -26,6 +26,7 @@
 
 #include "cleanup.h"
 #include "headcount.h"
+#include "etcd-launch.h"
 #include "test-harness.h"
 
 #define ETCD_BIN "/usr/bin/etcd"
@@ -34,8 +35,9 @@
 #define MSG_MAX 4096
 
 static char etcd_dir[] = "/tmp/test-fleet-etcd-XXXXXX";
-static pid_t etcd_pid;
-static char etcd_url[64];
+static struct etcd_launch cluster;
+static pid_t etcd_pid;                   /* its member */
+static char etcd_url[256];
 
 static char top[] = "/tmp/test-fleet-agent-XXXXXX";
 static pid_t daemons[4];
@@ -83,45 +85,19 @@ static void wait_for_file_text(const char *path, const char *needle, pid_t pid) 
 
 /* Once per test case, in the runner. */
 static void etcd_start(void) {
-        char peer[64], cluster[128], data[128], log[128];
-        int a, b;
-
         if (access(ETCD_BIN, X_OK) < 0)
                 return;                         /* each test skips */
         ck_assert_ptr_nonnull(mkdtemp(etcd_dir));
-        a = reserve_port(etcd_url, sizeof etcd_url);
-        b = reserve_port(peer, sizeof peer);
-        (void) close(a);
-        (void) close(b);
-        (void) snprintf(cluster, sizeof cluster, "t=%s", peer);
-        (void) snprintf(data, sizeof data, "%s/data", etcd_dir);
-        (void) snprintf(log, sizeof log, "%s/etcd.log", etcd_dir);
-        etcd_pid = fork();
-        ck_assert_int_ge(etcd_pid, 0);
-        if (etcd_pid == 0) {
-                int out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
-                        _exit(127);
-                execl(ETCD_BIN, "etcd", "--name", "t", "--data-dir", data,
-                      "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
-                      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                      "--initial-cluster", cluster, (char *) NULL);
-                _exit(127);
-        }
-        wait_for_file_text(log, "ready to serve client requests", etcd_pid);
+        ck_assert_int_eq(etcd_launch(&cluster, etcd_dir, 1, NULL), 0);
+        (void) snprintf(etcd_url, sizeof etcd_url, "%s", cluster.endpoints);
+        etcd_pid = cluster.pid[0];
 }
 
 static void etcd_stop(void) {
         char cmd[128];
 
-        if (etcd_pid > 0) {
-                (void) kill(etcd_pid, SIGCONT);
-                (void) kill(etcd_pid, SIGKILL);
-                (void) waitpid(etcd_pid, NULL, 0);
-                etcd_pid = 0;
-        }
+        etcd_launch_stop(&cluster);
+        etcd_pid = 0;
         (void) snprintf(cmd, sizeof cmd, "rm -rf '%s'", etcd_dir);
         if (!strstr(etcd_dir, "XXXXXX"))
                 (void) !system(cmd);

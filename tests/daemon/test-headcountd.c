@@ -735,22 +735,24 @@ START_TEST(test_daemon_notify_queue_full)
 }
 END_TEST
 
-/* A reader of a region may hold its region lock (a read lock on its byte keeps every
- * writer out) for as long as it likes: a holder's death there is still logged at once,
- * not after the library's 5 s wait for the lock, and the daemon's other work goes on. */
+/* Whoever may join a region may hold its region lock (a read lock on its byte of lock
+ * file 0 keeps every writer out) for as long as they like: a holder's death there is
+ * still logged at once, not after the library's 5 s wait for the lock, and the daemon's
+ * other work goes on. */
 START_TEST(test_daemon_region_lock_held)
 {
         const char *args[] = { "--bus=none", NULL };
         struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET,
                             .l_start = ((off_t) 1 << 40) - 3, .l_len = 1 };   /* HC_LOCK_MUTEX */
-        char path[sizeof h.dir + 16];
+        char path[sizeof h.dir + 64];
         uint64_t t0;
         pid_t a, b;
         int fd;
 
         start_daemon_args(args, 0);
         ck_assert_int_eq(hc_create("locked", HC_OPTIONS(.dir = h.dir, .mode = 0644)), 1);
-        (void) snprintf(path, sizeof path, "%s/locked", h.dir);
+        ck_assert_int_gt(hc_seat_path("locked", HC_OPTIONS(.dir = h.dir, .flags = HC_NO_CREATE), path,
+                                      sizeof path), 0);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(fcntl(fd, F_OFD_SETLK, &fl), 0);
@@ -761,8 +763,10 @@ START_TEST(test_daemon_region_lock_held)
         t0 = now_usec();
         harness_kill(a);
         ck_assert_uint_eq(wait_log_lines("died holding slot", 1), 1);
-        /* the reap is retried every 200 ms; the death itself is logged at once */
-        ck_assert_msg(now_usec() - t0 < 2500 * 1000, "the death was logged after %llu ms",
+        /* the reap is retried every 200 ms; the death itself is logged at once, where a
+         * daemon that waited for the lock logged it after the library's 5 s: a bound
+         * that only tells the two apart (the load can delay "at once", never to 5 s) */
+        ck_assert_msg(now_usec() - t0 < 4500 * 1000, "the death was logged after %llu ms",
                       (unsigned long long) (now_usec() - t0) / 1000);
 
         /* and other regions' events go on meanwhile */

@@ -184,7 +184,8 @@ cmd_pid=$(ps -o pid= --ppid "$runner" | tr -d ' ')
 expect 0 on a list -J forged
 same "pids and verified flags" "$(python3 -c '
 import json, sys
-print(" ".join("%s:%s" % (i["pid"], i["verified"]) for i in json.load(open(sys.argv[1]))))' "$T/out")" \
+print(" ".join("%s:%s" % (i["pid"], "unverified" not in i["flags"])
+               for i in json.load(open(sys.argv[1]))["instances"]))' "$T/out")" \
         "1:False $cmd_pid:True"
 contains "$T/host-a.log" "pid 1 unverified"
 expect 75 on a run --max 2 forged -- true

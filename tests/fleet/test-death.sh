@@ -134,7 +134,7 @@ same "the seat of the living host is kept" "$(fleet_count a gone)" 1
 expect 0 on a run --max 3 gone -- true          # the freed seats can be taken
 expect 0 on b list --json gone
 checks=$((checks + 1))
-python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert [x["host"] for x in s] == ["a"], s' "$T/out" ||
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["instances"]; assert [x["host"] for x in s] == ["a"], s' "$T/out" ||
         fail "after host c died the list is not a's seat alone: $(cat "$T/out")"
 
 # The host comes back on the same directory and serves again.

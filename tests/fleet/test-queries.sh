@@ -50,9 +50,11 @@ done
 checks=$((checks + 1))
 if ! why=$(python3 - "$T/list-a.json" "$want" 2>&1 <<'PY'
 import json, sys
-seats = json.load(open(sys.argv[1]))
+seats = json.load(open(sys.argv[1]))["instances"]
 want = {int(p): (h, int(f)) for p, h, f in (w.split(":") for w in sys.argv[2].split())}
 assert isinstance(seats, list) and len(seats) == 3, "3 seats expected: %r" % seats
+keys = ["rank", "host", "pid", "uid", "joined", "tag", "fence", "flags"]
+assert all(list(s) == keys for s in seats), "keys are not %r: %r" % (keys, seats)
 for s in seats:
     for k in ("host", "fence", "pid"):
         assert k in s, "no %r in %r" % (k, s)
@@ -78,7 +80,8 @@ checks=$((checks + 1))
 python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
-names = {o["name"]: o for o in d}
+assert list(d) == ["regions"] and all(list(o) == ["name", "count"] for o in d["regions"]), d
+names = {o["name"]: o for o in d["regions"]}
 assert set(names) >= {"q", "r"}, names
 assert names["q"]["count"] == 3 and names["r"]["count"] == 1, names
 ' "$T/out" || fail "names --json does not say q 3, r 1: $(cat "$T/out")"
@@ -119,7 +122,7 @@ expect 1 on c remove q
 contains "$T/err" "no fleet name 'q'"
 expect 0 on a names --json
 checks=$((checks + 1))
-python3 -c 'import json,sys; assert "q" not in {o["name"] for o in json.load(open(sys.argv[1]))}' "$T/out" ||
+python3 -c 'import json,sys; assert "q" not in {o["name"] for o in json.load(open(sys.argv[1]))["regions"]}' "$T/out" ||
         fail "q is still named after remove: $(cat "$T/out")"
 
 fleet_finish

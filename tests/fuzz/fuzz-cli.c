@@ -1,28 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libFuzzer harness: headcount(1)'s command line. The input is split at NUL bytes into
- * argv[1..]; cli/headcount.c is compiled into this file with its main() renamed, and
- * parse_argv() runs on it as it would in the program. Its exits (usage errors, --help,
- * --version) come back here through longjmp, so that one process can parse many command
- * lines; no command is run.
+ * argv[1..] and parse_argv() (cli/options.c, linked with the rest of the CLI but its
+ * main()) parses it as it would in the program. The parser never exits, so one process
+ * parses many command lines; no command is run.
  */
 #include <getopt.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static jmp_buf fuzz_exit_jmp;
-
-static _Noreturn void fuzz_exit(int status) {
-        longjmp(fuzz_exit_jmp, status + 1);
-}
-
-#define exit(status) fuzz_exit(status)
-#define main headcount_main
-#include "../../cli/headcount.c"
-#undef main
-#undef exit
+#include "options.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *argv[ARGS_MAX + 2], *copy;
-        volatile int argc = 1;
+        int argc = 1, status;
         struct cli c;
         size_t i = 0;
 
@@ -50,20 +38,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
          * position inside a cluster such as "-hq") the way glibc documents: optind = 0. */
         optind = 0;
         opterr = 0;
-        (void) getopt_long(1, argv, "", longopts, NULL);
+        (void) getopt_long(1, argv, "", (const struct option[]) { {} }, NULL);
 
-        if (setjmp(fuzz_exit_jmp) == 0) {
-                parse_argv(argc, argv, &c);
+        if (parse_argv(argc, argv, &c, &status)) {
                 /* What the commands rely on after a successful parse. */
-                if (!command || !c.command)
+                if (!c.command || c.command_id < 0 || c.command_id >= CMD_HELP)
                         abort();
-                if (command->takes_name && (!c.name || hc_name_valid(c.name) < 0))
+                if (command_takes_name(c.command_id) && (!c.name || hc_name_valid(c.name) < 0))
                         abort();
-                if (strcmp(c.command, "run") == 0 && (!c.cmd || !c.cmd[0] || c.max < 1))
+                if (c.command_id == CMD_RUN && (!c.cmd || !c.cmd[0] || c.max < 1))
                         abort();
-                if (strcmp(c.command, "wait") == 0 && c.below == 0)
+                if (c.command_id == CMD_WAIT && c.below == 0)
                         abort();
-        }
+        } else if (status != 0 && status != 64)
+                abort();                /* --help, --version, or a usage error: nothing else */
         free(copy);
         return 0;
 }

@@ -12,6 +12,7 @@
  * each bounded by a minute for a loaded machine; nothing asserts a duration.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -28,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "etcd-launch.h"
 #include "headcount.h"
 
 #ifndef HC_TEST_BUILDDIR
@@ -38,8 +40,9 @@
 #define BOUND_USEC (60LL * 1000 * 1000)
 
 static char base[] = "/tmp/check-fleet-XXXXXX";
-static char dir1[64], dir2[64], etcd_url[64];
-static pid_t etcd_pid, agent1_pid, agent2_pid;
+static char dir1[64], dir2[64], etcd_dir[64], etcd_url[256];
+static struct etcd_launch cluster;
+static pid_t etcd_pid, agent1_pid, agent2_pid;  /* etcd_pid: the member */
 
 #define H1(...) HC_OPTIONS(.scope = HC_SCOPE_FLEET, .dir = dir1, __VA_ARGS__)
 #define H2(...) HC_OPTIONS(.scope = HC_SCOPE_FLEET, .dir = dir2, __VA_ARGS__)
@@ -52,19 +55,6 @@ static long long now_usec(void) {
 }
 
 /* ---- The world: etcd and two agents ---- */
-
-static int free_port(void) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof sa;
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
-
-        if (fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0 &&
-            getsockname(fd, (struct sockaddr *) &sa, &len) == 0)
-                port = ntohs(sa.sin_port);
-        if (fd >= 0)
-                (void) close(fd);
-        return port;
-}
 
 /* Starts ARGV with its output in LOG; it dies with us. */
 static pid_t start(const char *log, char *const argv[]) {
@@ -87,24 +77,44 @@ static bool alive(pid_t pid) {
         return pid > 0 && waitpid(pid, NULL, WNOHANG) <= 0 && kill(pid, 0) == 0;
 }
 
-/* Waits until PID has exited: gone, or a zombie (its descriptors are all closed then). A
- * forked test cannot reap its parent's children, so it looks at /proc. */
+/* Whether task TID of PID is gone or a zombie. */
+static bool task_ended(pid_t pid, const char *tid) {
+        char path[384], buf[512], *s;
+        FILE *f;
+        size_t n;
+
+        (void) snprintf(path, sizeof path, "/proc/%d/task/%s/stat", (int) pid, tid);
+        f = fopen(path, "re");
+        if (!f)
+                return true;
+        n = fread(buf, 1, sizeof buf - 1, f);
+        (void) fclose(f);
+        buf[n] = '\0';
+        s = strrchr(buf, ')');            /* the command name may hold anything */
+        return n == 0 || (s && (s[2] == 'Z' || s[2] == 'X'));
+}
+
+/* Waits until PID has exited: every thread of it gone or a zombie (its descriptors are all
+ * closed then: the leader of a process with threads, as headcountd --etcd, is a zombie
+ * while another thread still holds them). A forked test cannot reap its parent's
+ * children, so it looks at /proc. */
 static bool exited(pid_t pid) {
         long long deadline = now_usec() + BOUND_USEC;
-        char path[64], buf[512], *s;
+        char path[64];
 
-        (void) snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        (void) snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
         while (now_usec() < deadline) {
-                FILE *f = fopen(path, "re");
-                size_t n;
+                DIR *d = opendir(path);
+                struct dirent *de;
+                bool live = false;
 
-                if (!f)
+                if (!d)
                         return true;
-                n = fread(buf, 1, sizeof buf - 1, f);
-                (void) fclose(f);
-                buf[n] = '\0';
-                s = strrchr(buf, ')');    /* the command name may hold anything */
-                if (n == 0 || (s && (s[2] == 'Z' || s[2] == 'X')))
+                while ((de = readdir(d)) && !live)
+                        if (de->d_name[0] != '.' && !task_ended(pid, de->d_name))
+                                live = true;
+                (void) closedir(d);
+                if (!live)
                         return true;
                 (void) usleep(20000);
         }
@@ -140,64 +150,14 @@ static pid_t start_agent(const char *dir, const char *host) {
         return pid;
 }
 
-/* Whether the file PATH contains TEXT (in its first 64 KiB). */
-static bool file_has(const char *path, const char *text) {
-        static char buf[65536];
-        FILE *f = fopen(path, "re");
-        size_t n;
-
-        if (!f)
-                return false;
-        n = fread(buf, 1, sizeof buf - 1, f);
-        buf[n] = '\0';
-        (void) fclose(f);
-        return strstr(buf, text) != NULL;
-}
-
-/* Starts etcd on two free loopback ports and waits until it serves. Another program may
- * bind one of them between our pick and etcd's bind (any outgoing connection takes a port
- * of the same range): then etcd exits, and it starts again on others. */
+/* Starts etcd (tests/common/etcd-launch.h) and waits until it serves. */
 static int etcd_start(void) {
-        char peer[64], cluster[96], data[96], log[96], cmd[160];
-
-        (void) snprintf(data, sizeof data, "%s/etcd", base);
-        (void) snprintf(log, sizeof log, "%s/etcd.log", base);
-        for (int attempt = 0; attempt < 5; attempt++) {
-                int client_port = free_port(), peer_port;
-                long long deadline = now_usec() + BOUND_USEC;
-
-                do
-                        peer_port = free_port();
-                while (peer_port == client_port && peer_port >= 0);
-                if (client_port < 0 || peer_port < 0)
-                        return -1;
-                (void) snprintf(etcd_url, sizeof etcd_url, "http://127.0.0.1:%d", client_port);
-                (void) snprintf(peer, sizeof peer, "http://127.0.0.1:%d", peer_port);
-                (void) snprintf(cluster, sizeof cluster, "t=%s", peer);
-                (void) snprintf(cmd, sizeof cmd, "rm -rf '%s'", data);
-                (void) !system(cmd);
-                etcd_pid = start(log, (char *[]) { ETCD_BIN, "--name", "t", "--data-dir", data,
-                                                   "--listen-client-urls", etcd_url,
-                                                   "--advertise-client-urls", etcd_url,
-                                                   "--listen-peer-urls", peer,
-                                                   "--initial-advertise-peer-urls", peer,
-                                                   "--initial-cluster", cluster, NULL });
-                if (etcd_pid < 0)
-                        return -1;
-                while (alive(etcd_pid) && now_usec() < deadline) {
-                        if (file_has(log, "ready to serve client requests"))
-                                return 0;
-                        (void) usleep(20000);
-                }
-                fprintf(stderr, "etcd did not start on ports %d and %d; see %s\n", client_port,
-                        peer_port, log);
-                if (alive(etcd_pid)) {          /* else it is reaped already */
-                        (void) kill(etcd_pid, SIGKILL);
-                        (void) waitpid(etcd_pid, NULL, 0);
-                }
-                etcd_pid = 0;
-        }
-        return -1;
+        (void) snprintf(etcd_dir, sizeof etcd_dir, "%s/etcd", base);
+        if (mkdir(etcd_dir, 0700) < 0 || etcd_launch(&cluster, etcd_dir, 1, NULL) < 0)
+                return -1;
+        (void) snprintf(etcd_url, sizeof etcd_url, "%s", cluster.endpoints);
+        etcd_pid = cluster.pid[0];
+        return 0;
 }
 
 static int world_start(void) {
@@ -225,6 +185,7 @@ static void world_stop(void) {
                         (void) kill(pids[i], SIGKILL);
                         (void) waitpid(pids[i], NULL, 0);
                 }
+        etcd_launch_stop(&cluster);
         (void) snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
         if (!strstr(base, "XXXXXX"))
                 (void) !system(cmd);

@@ -36,6 +36,8 @@ unsigned dir_entries(void);
 
 /* A microsecond clock for the generous wake-up bounds the tests assert. */
 long long mono_usec(void);
+/* The CPU time this process has used: what a test may bound (wall time is the load's). */
+long long cpu_usec(void);
 
 /* A process-shared counter page (for invariants that span processes). */
 void *shared_page(void);
@@ -57,16 +59,17 @@ void __gcov_dump(void);
 void die_at(const char *point);
 
 /* One suite per module of lib/. */
-Suite *suite_name(void);
+Suite *suite_scope(void);
 Suite *suite_region(void);
-Suite *suite_slot(void);
-Suite *suite_lock(void);
+Suite *suite_join(void);
+Suite *suite_mutex(void);
 Suite *suite_wait(void);
-Suite *suite_forward(void);
+Suite *suite_listen(void);
 Suite *suite_data(void);
 Suite *suite_section(void);
 Suite *suite_fleet(void);
 Suite *suite_seatfd(void);
+Suite *suite_damaged(void);
 /* Not a module: what hostile local users can do (black-box). */
 Suite *suite_hostile(void);
 

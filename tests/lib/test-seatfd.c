@@ -22,7 +22,8 @@ static int open_seat_file(const char *name, int flags) {
 }
 
 /* A seat taken through a descriptor that a child inherited stays after the child exits,
- * names the pid it was given, and goes when the last copy of the description is closed. */
+ * names the pid it was given (one that holds the description: the parent, as a shell
+ * whose fd 9 it is), and goes when the last copy of the description is closed. */
 START_TEST(test_seatfd_outlives_caller)
 {
         hc_instance *list = NULL;
@@ -32,12 +33,12 @@ START_TEST(test_seatfd_outlives_caller)
         child = fork();
         ck_assert_int_ge(child, 0);
         if (child == 0)
-                child_exit(hc_join_fd("sh", TOPT(.tag = "script"), fd, 4242) == 0 ? 0 : 1);
+                child_exit(hc_join_fd("sh", TOPT(.tag = "script"), fd, getppid()) == 0 ? 0 : 1);
         ck_assert_int_eq(waitpid(child, &status, 0), child);
         ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         ck_assert_int_eq(hc_count("sh", TOPT()), 1);
         ck_assert_int_eq(hc_list("sh", TOPT(), &list), 1);
-        ck_assert_int_eq(list[0].pid, 4242);
+        ck_assert_int_eq(list[0].pid, getpid());
         ck_assert_str_eq(list[0].tag, "script");
         free(list);
         close(fd);
@@ -129,6 +130,86 @@ START_TEST(test_seatfd_bad_descriptors)
 }
 END_TEST
 
+/* A child that holds a copy of FD (and so the seat taken through it) until it is killed:
+ * its pid. */
+static pid_t keeper(int fd) {
+        pid_t pid = fork();
+
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                (void) fd;
+                for (;;)
+                        pause();
+        }
+        return pid;
+}
+
+static void reap(pid_t pid) {
+        kill(pid, SIGKILL);
+        ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+}
+
+/* hc_region_holder() believes the kernel, not the record: the process named holds the
+ * seat only while a descriptor of its own is the seat's description; a search finds who
+ * does; a lock on another byte of the lock file is no seat. hc_join_fd() records another
+ * pid only when that pid holds the seat, and gives back a seat it took otherwise. */
+START_TEST(test_seatfd_holder_proven)
+{
+        hc_region *rg = NULL;
+        hc_instance *list = NULL;
+        int fd = open_seat_file("pr", O_RDWR), other, r;
+        pid_t child, bystander;
+
+        ck_assert_int_eq(hc_region_open("pr", TOPT(.flags = HC_NO_CREATE), &rg), 0);
+
+        /* a pid that does not hold the description is refused, and the seat given back */
+        ck_assert_int_eq(hc_join_fd("pr", TOPT(), fd, 1), -ESRCH);
+        ck_assert_int_eq(hc_count("pr", TOPT()), 0);
+
+        /* the script's pattern: it joins, a child keeps a copy, the script lets go */
+        ck_assert_int_eq(hc_join_fd("pr", TOPT(), fd, 0), 0);
+        child = keeper(fd);
+        ck_assert_int_eq(hc_region_holder(rg, 0, getpid()), getpid());
+        ck_assert_int_eq(hc_region_holder(rg, 0, child), child);
+        r = hc_region_holder(rg, 0, 0);
+        ck_assert(r == getpid() || r == child);
+        close(fd);
+        ck_assert_int_eq(hc_list("pr", TOPT(), &list), 1);
+        ck_assert_int_eq(list[0].pid, getpid());          /* the record still names us */
+        free(list);
+        ck_assert_int_eq(hc_region_holder(rg, 0, getpid()), -ESRCH);
+        ck_assert_int_eq(hc_region_holder(rg, 0, child), child);
+        ck_assert_int_eq(hc_region_holder(rg, 0, 0), child);
+
+        /* a free seat has no holder; a seat past the capacity is no seat */
+        ck_assert_int_eq(hc_region_holder(rg, 1, 0), -ESRCH);
+        ck_assert_int_eq(hc_region_holder(rg, 1, child), -ESRCH);
+        ck_assert_int_eq(hc_region_holder(rg, hc_region_capacity(rg), 0), -EINVAL);
+        ck_assert_int_eq(hc_region_holder(NULL, 0, 0), -EINVAL);
+        ck_assert_int_eq(hc_region_holder(rg, 0, -1), -EINVAL);
+
+        /* a write lock on a byte below the seats (where the region's own locks may live)
+         * is nobody's seat */
+        other = open_seat_file("pr", O_RDWR);
+        {
+                struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                                    .l_start = ((off_t) 1 << 40) - 3, .l_len = 1 };
+                ck_assert_int_eq(fcntl(other, F_OFD_SETLK, &fl), 0);
+        }
+        bystander = keeper(other);
+        close(other);
+        ck_assert_int_eq(hc_region_holder(rg, 0, bystander), -ESRCH);
+        ck_assert_int_eq(hc_region_holder(rg, 1, 0), -ESRCH);
+
+        /* the holder gone, nobody holds it */
+        reap(child);
+        ck_assert_int_eq(hc_region_holder(rg, 0, child), -ESRCH);
+        ck_assert_int_eq(hc_region_holder(rg, 0, 0), -ESRCH);
+        reap(bystander);
+        rg = hc_region_close(rg);
+}
+END_TEST
+
 Suite *suite_seatfd(void) {
         Suite *s = suite_create("seatfd");
         TCase *tc = tcase_new("core", 30);
@@ -136,6 +217,7 @@ Suite *suite_seatfd(void) {
         tcase_add_test(tc, test_seatfd_outlives_caller);
         tcase_add_test(tc, test_seatfd_limit_rejoin_leave);
         tcase_add_test(tc, test_seatfd_bad_descriptors);
+        tcase_add_test(tc, test_seatfd_holder_proven);
         suite_add_tcase(s, tc);
         tc = tcase_new("crash", 30);
         tcase_add_test(tc, test_seatfd_sigkill);

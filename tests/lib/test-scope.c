@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Names, scopes and directories (lib/name.c). */
+/* Names, scopes and directories (lib/scope.c, lib/files.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -223,8 +223,8 @@ START_TEST(test_name_agent_socket_ignored)
 }
 END_TEST
 
-Suite *suite_name(void) {
-        Suite *s = suite_create("name");
+Suite *suite_scope(void) {
+        Suite *s = suite_create("scope");
         TCase *tc;
 
         tc = tcase_new("core", 30);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Forwarding to the primary: hc_listen, hc_send and the framing (lib/forward.c). */
+/* Forwarding to the primary: hc_listen, hc_send and the framing (lib/listen.c,
+ * lib/send.c, lib/frame.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -622,8 +623,8 @@ START_TEST(test_forward_bad_arguments)
 }
 END_TEST
 
-Suite *suite_forward(void) {
-        Suite *s = suite_create("forward");
+Suite *suite_listen(void) {
+        Suite *s = suite_create("listen");
         TCase *tc;
 
         tc = tcase_new("core", 120);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The text around the etcd client: its endpoint lists, and the base64 in which etcd's JSON
- * gateway carries keys and values (Go's encoding/json: the standard alphabet, padded; a
- * few lines of our own, Debian has no small library worth a dependency for it).
+ * What etcd's JSON gateway reads and writes, as pure functions: the endpoint lists, the
+ * base64 in which it carries keys and values (Go's encoding/json: the standard alphabet,
+ * padded; a few lines of our own, Debian has no small library worth a dependency for it),
+ * range ends, and its error bodies. No state and no I/O: etcd.c is the client.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -11,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "etcd.h"
+#include "etcd-codec.h"
 
 /* "http[s]://host[:port]" with nothing after it but an optional slash. */
 static int endpoint_check(const char *url) {

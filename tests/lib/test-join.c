@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Seats: the limit, the exact count, records, crashes, fork and exec (lib/slot.c). */
+/* Joining: the limit, the exact count, records, crashes, fork and exec (lib/join.c,
+ * lib/seat.c, lib/count.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -136,9 +137,24 @@ START_TEST(test_slot_list_records)
         a = hc_leave(a);
         ck_assert_int_eq(hc_primary("l", TOPT(), &who), 0);
         ck_assert_uint_eq(who.slot, 1);
-        ck_assert_int_eq(hc_slot_set_pid(b, 1), 0);
+        /* a pid that does not hold the seat is refused; a child that does is recorded */
+        ck_assert_int_eq(hc_slot_set_pid(b, 1), -ESRCH);
         ck_assert_int_eq(hc_primary("l", TOPT(), &who), 0);
-        ck_assert_int_eq(who.pid, 1);
+        ck_assert_int_eq(who.pid, getpid());
+        {
+                pid_t c = fork();
+                ck_assert_int_ge(c, 0);
+                if (c == 0) {
+                        for (;;)
+                                pause();
+                }
+                ck_assert_int_eq(hc_slot_set_pid(b, c), 0);
+                ck_assert_int_eq(hc_primary("l", TOPT(), &who), 0);
+                ck_assert_int_eq(who.pid, c);
+                kill(c, SIGKILL);
+                ck_assert_int_eq(waitpid(c, NULL, 0), c);
+        }
+        ck_assert_int_eq(hc_slot_set_pid(b, getpid()), 0);
         ck_assert_int_eq(hc_slot_set_pid(NULL, 1), -EINVAL);
         ck_assert_int_eq(hc_slot_set_pid(b, 0), -EINVAL);
         b = hc_leave(b);
@@ -592,10 +608,10 @@ START_TEST(test_slot_handle_set_pid_and_fd)
 
         ck_assert_int_eq(hc_region_open("sp", TOPT(), &rg), 0);
         ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 2, .tag = "t"), &s), 0);
-        ck_assert_int_eq(hc_slot_set_pid(s, 4242), 0);
+        ck_assert_int_eq(hc_slot_set_pid(s, 4242), -ESRCH);    /* holds nothing */
         ck_assert_int_eq(hc_slot_set_pid(s, 0), -EINVAL);
         ck_assert_int_eq(hc_region_list(rg, &l), 1);
-        ck_assert_int_eq(l[0].pid, 4242);
+        ck_assert_int_eq(l[0].pid, getpid());
         ck_assert_str_eq(l[0].tag, "t");
         free(l);
         fd = hc_slot_fd(s);
@@ -860,8 +876,8 @@ START_TEST(test_slot_departure)
 }
 END_TEST
 
-Suite *suite_slot(void) {
-        Suite *s = suite_create("slot");
+Suite *suite_join(void) {
+        Suite *s = suite_create("join");
         TCase *tc;
 
         tc = tcase_new("core", 60);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The robust mutex and its repair after a holder died with it (lib/lock.c). */
+/* The region lock and its repair after a holder died with it (lib/mutex.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -124,8 +124,8 @@ START_TEST(test_lock_hostile_header_words)
 }
 END_TEST
 
-Suite *suite_lock(void) {
-        Suite *s = suite_create("lock");
+Suite *suite_mutex(void) {
+        Suite *s = suite_create("mutex");
         TCase *tc = tcase_new("crash", 60);
 
         tcase_add_test(tc, test_lock_holder_killed_inside_mutex);

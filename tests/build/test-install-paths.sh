@@ -1,0 +1,108 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# 'configure --prefix=DIR && make install' writes nothing outside DIR: units, tmpfiles.d,
+# the D-Bus policy and activation file, the bash completion, the pkg-config file, the
+# manuals and pkgdatadir all go under DIR; and with --prefix set to the prefix that
+# pkg-config reports (a distribution's /usr), their directories are pkg-config's.
+#
+# Cheap enough for 'make check': two configure runs (sharing a cache) in a scratch build
+# directory and 'make install-data' there, which builds nothing; the programs and the
+# library come from this build tree's own 'make install-exec', with DESTDIR.
+set -u
+: "${top_srcdir:=.}" "${top_builddir:=.}"
+top_srcdir=$(cd "$top_srcdir" && pwd)
+top_builddir=$(cd "$top_builddir" && pwd)
+MAKE=${MAKE:-make}
+failures=0
+
+fail() {
+        echo "FAIL: $*" >&2
+        failures=$((failures + 1))
+}
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/headcount-install.XXXXXX") || exit 99
+trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+prefix=$T/x                     # as a user's $HOME/x: no pkg-config file has it
+root=$T/root                    # DESTDIR: what lands outside $root$prefix is the bug
+
+# Files under $1 that are not under $1$2, one per line.
+outside() {
+        (cd "$1" && find . ! -type d) | sed 's|^\.||' | while IFS= read -r f; do
+                case $f in
+                "$2"/*) ;;
+                *) echo "$f" ;;
+                esac
+        done
+}
+
+# The daemon and its units when the build tree has them (--disable-daemon builds none).
+daemon_flag=
+"$top_builddir/config.status" --config | grep -q -- "--disable-daemon" && daemon_flag=--disable-daemon
+
+mkdir "$T/build"
+cd "$T/build" || exit 99
+if ! "$top_srcdir/configure" -q --cache-file="$T/cache" --prefix="$prefix" $daemon_flag \
+        >"$T/configure.out" 2>&1; then
+        cat "$T/configure.out" >&2
+        echo "FAIL: configure --prefix=$prefix" >&2
+        exit 1
+fi
+if ! $MAKE -s install-data DESTDIR="$root" >"$T/install.out" 2>&1; then
+        cat "$T/install.out" >&2
+        echo "FAIL: make install-data DESTDIR=$root" >&2
+        exit 1
+fi
+bad=$(outside "$root" "$prefix")
+[ -z "$bad" ] || fail "make install-data with --prefix=$prefix wrote outside it: $bad"
+
+# What must be there, under the prefix (with the daemon: its units and D-Bus files too).
+want="share/bash-completion/completions/headcount lib/tmpfiles.d/headcount.conf
+share/man/man1/headcount.1 include/headcount.h"
+[ -z "$daemon_flag" ] && want="$want lib/systemd/system/headcountd.service
+lib/systemd/user/headcountd.service share/dbus-1/system.d/org.headcount.Manager1.conf
+share/dbus-1/system-services/org.headcount.Manager1.service share/headcount/headcountd-fleet.conf"
+for f in $want; do
+        [ -f "$root$prefix/$f" ] || fail "--prefix=$prefix: $f is not installed under it"
+done
+[ -n "$(find "$root$prefix" -name headcount.pc)" ] || fail "--prefix=$prefix: no headcount.pc"
+
+# configure says where the D-Bus policy belongs when it is not installed there.
+if [ -z "$daemon_flag" ] && ! grep -q 'dbus-daemon does not look.*/etc/dbus-1/system.d' \
+        "$T/configure.out"; then
+        fail "configure does not say where the D-Bus policy belongs: $(cat "$T/configure.out")"
+fi
+
+# The library and the programs, from this build tree (its own prefix, whatever it is).
+build_prefix=$(sed -n 's/^prefix = //p' "$top_builddir/Makefile")
+if ! $MAKE -s -C "$top_builddir" install-exec DESTDIR="$T/exec" >"$T/exec.out" 2>&1; then
+        cat "$T/exec.out" >&2
+        fail "make install-exec DESTDIR=$T/exec"
+fi
+bad=$(outside "$T/exec" "$build_prefix")
+[ -z "$bad" ] || fail "make install-exec wrote outside $build_prefix: $bad"
+[ -x "$T/exec$build_prefix/bin/headcount" ] || fail "install-exec: no $build_prefix/bin/headcount"
+
+# With pkg-config's own prefix, the directories are pkg-config's (a distribution's
+# layout: /lib/systemd/system on bookworm, whatever systemd.pc says elsewhere).
+check_pc() {            # VARIABLE MODULE PC-VARIABLE [SUFFIX]
+        pc_prefix=$(pkg-config --variable=prefix "$2" 2>/dev/null) || return 0
+        [ -n "$pc_prefix" ] || return 0
+        (cd "$T/build" && "$top_srcdir/configure" -q --cache-file="$T/cache" \
+                --prefix="$pc_prefix" $daemon_flag >/dev/null 2>&1) ||
+                { fail "configure --prefix=$pc_prefix"; return 0; }
+        got=$(sed -n "s/^$1 = //p" "$T/build/Makefile")
+        want=$(pkg-config --variable="$3" "$2")${4:-}
+        [ "$got" = "$want" ] || fail "--prefix=$pc_prefix: $1 is '$got', not $2.pc's '$want'"
+}
+if command -v pkg-config >/dev/null; then
+        check_pc systemdsystemunitdir systemd systemdsystemunitdir
+        check_pc tmpfilesdir systemd tmpfilesdir
+        check_pc bashcompletiondir bash-completion completionsdir
+        check_pc dbuspolicydir dbus-1 datadir /dbus-1/system.d
+fi
+
+if [ "$failures" -gt 0 ]; then
+        echo "$failures check(s) failed" >&2
+        exit 1
+fi
+echo "install paths: all under --prefix=$prefix; pkg-config's under its own prefix"
