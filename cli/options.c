@@ -441,8 +441,8 @@ static int check_command(struct cli *c, const bool given[], bool scope_given) {
                 if (c->fd < 0)
                         return usage_error("'%s' needs --fd <fd>, the shell's descriptor",
                                            c->command);
-                if (c->max > 64)
-                        return usage_error("--max is at most 64 with 'join --fd' (the seats of "
+                if (c->max > 32)
+                        return usage_error("--max is at most 32 with 'join --fd' (the seats of "
                                            "one file)");
                 if (!given[O_WAIT])
                         c->timeout_ms = 0;

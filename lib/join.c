@@ -13,8 +13,15 @@
  * (a retirer read-locks every seat while it marks and unlinks the region, so the mark is
  * visible by then), and writes its record.
  *
+ * A seat that its holder hands to a command (HC_INHERIT, hc_slot_fd()) gets a lock file of
+ * its own for the command's descriptor (handed.c). Its byte in the lock file is then free
+ * when the holder died while the command lives on, with the record still there: a joiner
+ * that takes a byte whose record is there asks handed.c, and gives the seat back when the
+ * command still holds it (and does not count it as one that will be free in a moment).
+ *
  * Leaving clears the record first, and only then gives the seat back: a record found on
- * a free seat therefore always means that its holder died holding the seat. Closing the
+ * a free seat therefore always means that its holder died holding the seat (or handed it
+ * to a command that may still hold it). Closing the
  * description releases the lock; we also unlock explicitly when the description may have
  * other references (the process forked since it joined, or the descriptor was handed out
  * or made inheritable), because the joiner's hc_leave() gives the seat back for all of
@@ -27,6 +34,7 @@
 #include <string.h>
 
 #include "count.h"
+#include "handed.h"
 #include "hc-internal.h"
 #include "holder.h"
 #include "join.h"
@@ -38,8 +46,17 @@
 /* One freed seat struct kept for the next hc_join(): a loop of joins allocates nothing. */
 static hc_slot *spare_slot;
 
-static int try_one(hc_region *h, unsigned i, int *fds, int *ret_fd) {
+/* Seats whose byte was free but which a command holds through its own file: a joiner
+ * skips them and does not wait for them as for a reaper's read lock. */
+struct handed_seen {
+        uint64_t mask[HC_LOCK_FILES_MAX];
+};
+
+static int try_one(hc_region *h, unsigned i, int *fds, struct handed_seen *seen, uint32_t *ret_flags,
+                   int *ret_fd) {
         unsigned k = seat_file(i);
+        uint32_t flags;
+        bool present;
         int r;
 
         if (fds[k] < 0) {
@@ -51,29 +68,43 @@ static int try_one(hc_region *h, unsigned i, int *fds, int *ret_fd) {
                         return r;
         }
         r = seat_take(fds[k], i);
-        if (r == 0)
-                *ret_fd = TAKE_FD(fds[k]);
-        return r;
+        if (r < 0)
+                return r;
+        /* One look at the flags (retired under us?) and at the record: a record on a byte
+         * we could take is a dead holder's, or a handed seat's whose command lives on. */
+        r = region_seat_state(&h->r, i, h->from_copy, &flags, &present);
+        if (r < 0) {
+                seat_give_back(fds[k], i);
+                return r;                 /* not the header we started from: start over */
+        }
+        *ret_flags = flags;
+        if (_unlikely_(present) && handed_probe(h, i) != 0) {
+                seat_give_back(fds[k], i);
+                seen->mask[k] |= UINT64_C(1) << (i - seat_first(k));
+                return -EAGAIN;
+        }
+        *ret_fd = TAKE_FD(fds[k]);
+        return 0;
 }
 
 /* Tries the seat the handle had last, then 0..N-1. The seat, -EAGAIN when all are held,
  * or an error. */
-static int try_seats(hc_region *h, unsigned n, int *ret_fd) {
+static int try_seats(hc_region *h, unsigned n, struct handed_seen *seen, uint32_t *ret_flags, int *ret_fd) {
         int fds[HC_LOCK_FILES_MAX];
         unsigned last = __atomic_load_n(&h->last_seat, __ATOMIC_RELAXED);
         int r = -EAGAIN;
 
-        for (size_t k = 0; k < ELEMENTSOF(fds); k++)
+        for (unsigned k = 0; k < h->n_files; k++)
                 fds[k] = -EBADF;
         if (last < n) {
-                r = try_one(h, last, fds, ret_fd);
+                r = try_one(h, last, fds, seen, ret_flags, ret_fd);
                 if (r == 0)
                         r = (int) last;
         }
         for (unsigned i = 0; i < n && r == -EAGAIN; i++) {
                 if (i == last)
                         continue;
-                r = try_one(h, i, fds, ret_fd);
+                r = try_one(h, i, fds, seen, ret_flags, ret_fd);
                 if (r == 0) {
                         __atomic_store_n(&h->last_seat, i, __ATOMIC_RELAXED);
                         r = (int) i;
@@ -85,13 +116,15 @@ static int try_seats(hc_region *h, unsigned n, int *ret_fd) {
         return r;
 }
 
-/* 1 when one of seats 0..N-1 is only read-locked, or free by now. */
-static int transient(hc_region *h, unsigned n) {
+/* 1 when one of seats 0..N-1 is only read-locked, or free by now (but not one that a
+ * command holds through its own file). */
+static int transient(hc_region *h, unsigned n, const struct handed_seen *seen) {
         for (unsigned k = 0; seat_first(k) < n; k++) {
                 unsigned m = n - seat_first(k) < HC_SEATS_PER_FILE ? n - seat_first(k) : HC_SEATS_PER_FILE;
                 int fd;
 
-                if (handle_query_fd(h, k, &fd) == 0 && seat_transient(fd, seat_first(k), m))
+                if (handle_query_fd(h, k, &fd) == 0 &&
+                    (seat_transient(fd, seat_first(k), m) & ~seen->mask[k]) != 0)
                         return 1;
         }
         return 0;
@@ -100,10 +133,11 @@ static int transient(hc_region *h, unsigned n) {
 /* How many retirements in a row a joiner waits out (each holds the region lock). */
 #define TRANSIENT_LOCK_WAITS 64
 
-static int take_seat(hc_region *h, const hc_options *opt, int *ret_fd) {
+static int take_seat(hc_region *h, const hc_options *opt, uint32_t *ret_flags, int *ret_fd) {
         unsigned max = opt && opt->max ? opt->max : 1;
         unsigned n = max < h->r.capacity ? max : h->r.capacity, transient_waits = 0;
         int64_t deadline = deadline_from(opt ? opt->timeout_ms : 0);
+        struct handed_seen seen;
         struct waiter w;
         int seat;
 
@@ -113,14 +147,16 @@ static int take_seat(hc_region *h, const hc_options *opt, int *ret_fd) {
                  * otherwise, and only a mapping can sleep on it) */
                 uint32_t gen = h->r.mapped ? region_word(&h->r, WORD_GENERATION) : 0;
 
-                seat = try_seats(h, n, ret_fd);
+                for (unsigned k = 0; k < h->n_files; k++)
+                        seen.mask[k] = 0;
+                seat = try_seats(h, n, &seen, ret_flags, ret_fd);
                 if (seat != -EAGAIN)
                         break;            /* a seat, or an error; retirement is looked at next */
                 if (handle_retired(h)) {
                         seat = -ESTALE;
                         break;
                 }
-                if (transient_waits < 200 && transient(h, n)) {
+                if (transient_waits < 200 && transient(h, n, &seen)) {
                         transient_waits++;
                         sleep_usec(1000);
                         continue;
@@ -132,7 +168,7 @@ static int take_seat(hc_region *h, const hc_options *opt, int *ret_fd) {
                  * retirer at work then); read locks that stay under our region lock are
                  * someone else's, and we stop waiting. At most TRANSIENT_LOCK_WAITS times. */
                 if (transient_waits >= 200 && transient_waits < 200 + TRANSIENT_LOCK_WAITS &&
-                    transient(h, n)) {
+                    transient(h, n, &seen)) {
                         bool still;
 
                         transient_waits++;
@@ -140,7 +176,7 @@ static int take_seat(hc_region *h, const hc_options *opt, int *ret_fd) {
                                 transient_waits = 200 + TRANSIENT_LOCK_WAITS;
                                 continue;
                         }
-                        still = transient(h, n);
+                        still = transient(h, n, &seen);
                         handle_unlock(h);
                         if (still)
                                 transient_waits = 200 + TRANSIENT_LOCK_WAITS;
@@ -161,16 +197,18 @@ static int take_seat(hc_region *h, const hc_options *opt, int *ret_fd) {
 
 int join_handle(hc_region *h, const hc_options *opt, bool cold, hc_slot **ret) {
         int fd = -EBADF, seat, r;
+        uint32_t flags = 0;
         hc_slot *s;
 
         if (!h->r.writable)
                 return -EACCES;
-        seat = take_seat(h, opt, &fd);
+        seat = take_seat(h, opt, &flags, &fd);
         if (seat < 0)
                 return seat;
         /* Retired after our check and before our lock? The retirer held a read lock on
-         * every seat while it set the flag, so the flag is visible now if it happened. */
-        if (handle_retired(h)) {
+         * every seat while it set the flag, so the flag is visible now if it happened:
+         * try_one() read it once it had the seat. */
+        if (_unlikely_(flags & HC_REGION_RETIRED) && handle_retired(h)) {
                 r = -ESTALE;
                 goto fail;
         }
@@ -183,26 +221,31 @@ int join_handle(hc_region *h, const hc_options *opt, bool cold, hc_slot **ret) {
         }
         *s = (hc_slot) {
                 .fd = fd,
+                .own_fd = -EBADF,
                 .index = (unsigned) seat,
                 .pid = self_pid(),
                 .fork_count = self_fork_count(),
                 .rg = cold ? NULL : h,
                 .h = h,
         };
+        region_record_fill(&h->r, s->index, opt ? opt->tag : NULL, &s->rec);
         if (opt && (opt->flags & HC_INHERIT)) {
+                /* the command's descriptor: the seat's own lock file, made before the
+                 * record that names it is written */
                 s->inherit = true;
-                if (fcntl(fd, F_SETFD, 0) < 0) {
-                        r = -errno;
+                r = handed_open(h, s->index, &s->rec, true, &s->own_fd);
+                if (r < 0) {
                         free(s);
                         goto fail;
                 }
         }
-        region_record_fill(&h->r, s->index, opt ? opt->tag : NULL, &s->rec);
         r = opt && (opt->flags & HC_RECORD_LATER) ? 0 : region_record_write(&h->r, s->index, &s->rec);
         if (r < 0) {
+                handed_close(h, s->index, s->rec.seq, s->own_fd);
                 free(s);
                 goto fail;
         }
+        s->recorded = !(opt && (opt->flags & HC_RECORD_LATER));
         handle_ref(h);
         if (!cold)
                 region_poke(&h->r);       /* for hc_region_wait_change(): no open, no event */
@@ -220,14 +263,20 @@ int join_by_name(const struct scope *sc, const hc_options *opt, hc_slot **ret) {
                 hc_region *h = NULL;
                 int r;
 
-                r = handle_open(sc, opt, HANDLE_CREATE, &h);
+                r = handle_open(sc, opt, HANDLE_CREATE | HANDLE_COLD, &h);
                 if (r == -ESTALE)
                         continue;
                 if (r < 0)
                         return r;
                 r = join_handle(h, opt, true, ret);
-                if (r == 0)
-                        handle_trim(h);   /* the seat needs only the region file */
+                if (r == 0)               /* the seat needs only the region file (and a */
+                        handle_trim(h, (*ret)->own_fd >= 0);  /* handed one, its directory) */
+                else if (h->from_copy && r != -EBUSY && r != -ETIMEDOUT) {
+                        /* started from the process's copy of the header, which was not the
+                         * file's (any more): once more, from the file */
+                        handle_forget_copy();
+                        r = -ESTALE;
+                }
                 handle_unref(h);
                 if (r != -ESTALE)
                         return r;
@@ -240,6 +289,7 @@ static void leave(hc_slot *s, bool erase) {
 
         if (s->pid != self_pid()) {
                 /* a forked child: drop our reference, never the parent's seat */
+                safe_close(s->own_fd);
                 safe_close(s->fd);
                 handle_unref(h);
                 free(s);
@@ -249,6 +299,12 @@ static void leave(hc_slot *s, bool erase) {
          * it: a record left on a free seat means a holder that died (count.c) */
         if (erase)
                 region_record_erase(&h->r, s->index, s->rec.check);
+        /* then the command's hold, for all who share it; abandoned, it stays: that is a
+         * holder that died, whose command may live on */
+        if (erase)
+                handed_close(h, s->index, s->rec.seq, s->own_fd);
+        else
+                safe_close(s->own_fd);
         if (s->rg) {
                 seat_give_back(s->fd, s->index);
                 region_poke(&h->r);
@@ -261,10 +317,14 @@ static void leave(hc_slot *s, bool erase) {
                 return;
         }
         /* Closing the only reference drops the lock; with other references possible, the
-         * joiner's leave must release it for all of them. */
+         * joiner's leave must release it for all of them. A description that nobody else
+         * has is kept for the next join by name (handle.c): the region file's close below
+         * is the event for the waiters. */
+        seat_give_back(s->fd, s->index);
         if (s->inherit || s->fd_exposed || s->fork_count != self_fork_count())
-                seat_give_back(s->fd, s->index);
-        safe_close(s->fd);
+                safe_close(s->fd);
+        else
+                handle_cold_put(h, seat_file(s->index), s->fd);
         handle_unref(h);
         free(__atomic_exchange_n(&spare_slot, s, __ATOMIC_ACQ_REL));
 }
@@ -279,10 +339,39 @@ void slot_abandon(hc_slot *s) {
 
 /* Writes our record again after a change to it. */
 static int slot_rewrite(hc_slot *s) {
+        int r;
+
         if (s->pid != self_pid())
                 return -ESTALE;
         region_record_seal(&s->h->r, s->index, &s->rec);
-        return region_record_write(&s->h->r, s->index, &s->rec);
+        r = region_record_write(&s->h->r, s->index, &s->rec);
+        if (r == 0)
+                s->recorded = true;
+        return r;
+}
+
+int slot_own_fd(hc_slot *s) {
+        int r;
+
+        if (s->own_fd >= 0)
+                return s->own_fd;
+        if (s->pid != self_pid())
+                return -ESTALE;
+        /* A new name means a new seq, which the record must name before anyone looks
+         * for the file: handed_open() changes it only when the name was taken. */
+        {
+                uint64_t seq = s->rec.seq;
+
+                r = handed_open(s->h, s->index, &s->rec, s->inherit, &s->own_fd);
+                if (r < 0)
+                        return r;
+                if (s->recorded && s->rec.seq != seq) {
+                        r = region_record_write(&s->h->r, s->index, &s->rec);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return s->own_fd;
 }
 
 int slot_set_pid(hc_slot *s, pid_t pid) {
@@ -293,7 +382,7 @@ int slot_set_pid(hc_slot *s, pid_t pid) {
                 return -ESTALE;
         /* A record names only a process that holds the seat (ours does: we hold its
          * descriptor), so that nobody who reads it as verified is misled (holder.c). */
-        if (pid != s->pid && holder_check_fd(s->fd, s->index, pid) != pid)
+        if (pid != s->pid && holder_check_fd(s->own_fd >= 0 ? s->own_fd : s->fd, s->index, s->own_fd >= 0, pid) != pid)
                 return -ESRCH;
         s->rec.pid = pid;
         r = slot_rewrite(s);

@@ -91,9 +91,10 @@ root_locks='
 import fcntl, glob, os, signal, struct, sys
 F_OFD_SETLK, BASE = 37, 1 << 40
 d, name, kind, first, last = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-path = [p for p in glob.glob(os.path.join(d, "." + name + ".*.0"))][0]
+zero = [p for p in glob.glob(os.path.join(d, "." + name + ".*.0"))][0]
 fds = []
 for i in range(first, last + 1):
+    path = zero[:-1] + str(i // 32)           # 32 seats a lock file (format.h)
     fd = os.open(path, os.O_RDWR)
     t = fcntl.F_WRLCK if kind == "w" else fcntl.F_RDLCK
     fcntl.fcntl(fd, F_OFD_SETLK, struct.pack("hhqqi", t, 0, BASE + i, 1, 0))
@@ -202,7 +203,11 @@ bg_pids=
 
 # ---- Joins past seat 63, and the region lock, under a reader's read locks ----
 expect 0 hc create big --mode 0644 --capacity 128 --data-size 4096
-start_locker root64.out python3 -c "$root_locks" "$R" big w 0 63
+# seats 0-31 (lock file 0), then a join that tries past them (it raises the region's seat_hwm
+# over lock file 1, as every joiner does), then seats 32-63: held as joiners would hold them
+start_locker root32.out python3 -c "$root_locks" "$R" big w 0 31
+expect 0 hc run --max 64 big -- true
+start_locker root64.out python3 -c "$root_locks" "$R" big w 32 63
 expect 0 hc count big
 same "64 seats held" "$(cat "$T/out")" 64
 start_locker reader2.out rd python3 -c "$reader_locks" "$R" big
