@@ -79,14 +79,14 @@ F_OFD_SETLK = 37
 HC_LOCK_BASE = 1 << 40
 fd = os.open(os.path.join(d, name), os.O_RDWR)
 hdr = os.pread(fd, 192, 0)
-cap, = struct.unpack_from("=I", hdr, 16)
+cap, spf = struct.unpack_from("=II", hdr, 16)     # capacity, seats per lock file
 table, = struct.unpack_from("=Q", hdr, 24)
 rid, = struct.unpack_from("=Q", hdr, 56)
 locks = []
-for k in range((cap + 63) // 64):
+for k in range((cap + spf - 1) // spf):
     lf = os.open(os.path.join(d, ".%s.%016x.%d" % (name, rid, k)), os.O_RDWR)
-    n = min(64, cap - 64 * k)
-    fcntl.fcntl(lf, F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, HC_LOCK_BASE + 64 * k, n, 0))
+    n = min(spf, cap - spf * k)
+    fcntl.fcntl(lf, F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, HC_LOCK_BASE + spf * k, n, 0))
     locks.append(lf)
 row = bytes(((i * 37 + 11) & 0xff) | 1 for i in range(128))
 os.pwrite(fd, row * cap, table)
