@@ -28,7 +28,7 @@ def test_context_manager(d):
         assert abs(i.joined - datetime.datetime.now(datetime.timezone.utc)).total_seconds() < 60
         assert headcount.primary("cm", dir=d) == i
         assert headcount.names(dir=d) == [("cm", 1, 64)]
-    assert not seat.held
+    assert not seat.held and seat.index == 0
     seat.leave()                                   # once is enough
     assert headcount.count("cm", dir=d) == 0
     assert headcount.list("cm", dir=d) == []
