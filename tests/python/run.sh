@@ -13,8 +13,9 @@ init=$top_builddir/python/headcount/__init__.py
 [ -f "$init" ] || { echo "SKIP: the Python module is not built (--disable-python)"; exit 77; }
 
 # configure's Python first, then the one first on PATH, then Debian's.
+configured=$(sed -n 's/^PYTHON = //p' "$top_builddir/Makefile" 2>/dev/null)
 py=
-for p in "${PYTHON:-}" python3 /usr/bin/python3; do
+for p in "${PYTHON:-$configured}" python3 /usr/bin/python3; do
         [ -n "$p" ] && [ "$p" != : ] || continue
         if "$p" -c 'import pytest' 2>/dev/null; then
                 py=$p
