@@ -126,7 +126,8 @@ def main():
           f"{'ratio':>7} | target |")
     print(f"|{'-' * 20}|{'-' * 11}|{'-' * 29}|{'-' * 11}|{'-' * 9}|--------|")
     for what, c, refname, r, ratio, target, met in results:
-        print(f"| {what:<18} | {fmt(c):>9} | {refname:<27} | {fmt(r):>9} | {ratio:6.2f}x | "
+        shown = f"{ratio:.3f}x" if ratio < 0.1 else f"{ratio:.2f}x"
+        print(f"| {what:<18} | {fmt(c):>9} | {refname:<27} | {fmt(r):>9} | {shown:>7} | "
               f"{target}{'' if target.startswith('(') else (', met' if met else ', MISSES')} |")
     if not filelock:
         print("(no filelock here: install python3-filelock for that row)")
