@@ -234,22 +234,30 @@ def test_asyncio_wait_and_join(d, python_holder):
 
     async def main():
         assert await headcount.wait_async("aio", below=1, timeout=0.1, dir=d) is False
+        # it sleeps: a second of waiting costs little CPU (no loop that wakes itself)
+        cpu = time.process_time()
+        assert await headcount.wait_async("aio", below=1, timeout=1, dir=d) is False
+        assert time.process_time() - cpu < 0.3
         waiter = asyncio.ensure_future(headcount.wait_async("aio", below=1, timeout=30, dir=d))
-        joiner = asyncio.ensure_future(headcount.join_async("aio", wait=30, dir=d))
         await asyncio.sleep(0)
-        assert not waiter.done() and not joiner.done()
+        assert not waiter.done()
         p.send_signal(signal.SIGKILL)
         assert await asyncio.wait_for(waiter, 5) is True
-        seat = await asyncio.wait_for(joiner, 5)
-        assert seat.index == 0
-        with pytest.raises(headcount.Busy):
-            await headcount.join_async("aio", wait=0.05, dir=d)
+        seat = headcount.join("aio", dir=d)
+        joiner = asyncio.ensure_future(headcount.join_async("aio", wait=30, dir=d))
+        await asyncio.sleep(0)
+        assert not joiner.done()
         asyncio.get_running_loop().call_later(0.05, seat.leave)
-        with await headcount.join_async("aio", wait=30, dir=d) as again:
+        with await asyncio.wait_for(joiner, 5) as again:
             assert again.index == 0
+            assert headcount.count("aio", dir=d) == 1
+            with pytest.raises(headcount.Busy):
+                await headcount.join_async("aio", wait=0.05, dir=d)
+        assert await headcount.wait_async("never-made", timeout=0, dir=d) is True
 
     asyncio.run(main())
     assert threading.active_count() == 1           # no thread was needed
+    assert headcount.count("aio", dir=d) == 0
 
 
 def test_every_python3_imports_it(d):
