@@ -118,7 +118,8 @@ def test_four_threads_hold_four_seats(d):
     barrier.wait(10)
     assert sorted(seats) == [0, 1, 2, 3]
     assert headcount.count("pool", dir=d) == 4
-    assert sorted(i.tag for i in headcount.list("pool", dir=d)) == [f"thread {k}" for k in range(4)]
+    tags = sorted(i.tag for i in headcount.list("pool", dir=d))
+    assert tags == [f"thread {k}" for k in range(4)]
     with pytest.raises(headcount.Busy):
         headcount.join("pool", max=4, dir=d)
     barrier.wait(10)
