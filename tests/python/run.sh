@@ -56,5 +56,8 @@ export HEADCOUNT_LIBRARY LD_LIBRARY_PATH PYTHONPATH HC_TEST_CLI HC_TEST_HEADCOUN
         HC_TEST_LAYOUT HC_TEST_ETCD_LAUNCH PYTHONDONTWRITEBYTECODE
 unset HEADCOUNT_DIR
 cd "$top_builddir" || exit 99
-exec "$py" -m pytest -p no:cacheprovider -q -ra --rootdir="$top_srcdir/tests/python" \
-        "$top_srcdir/tests/python"
+# The tests' directories (the fleet test's etcd data among them) go with the run.
+T=$(mktemp -d "${TMPDIR:-/tmp}/headcount-python.XXXXXX") || exit 99
+trap 'rm -rf "$T"' EXIT
+"$py" -m pytest -p no:cacheprovider -q -ra --basetemp="$T/pytest" \
+        --rootdir="$top_srcdir/tests/python" "$top_srcdir/tests/python"
