@@ -230,6 +230,29 @@ def test_fork_child_inherits_the_seat(d):
     assert headcount.wait("forked", below=1, timeout=10, dir=d)
 
 
+HANDER = """
+import os, subprocess, sys, headcount
+seat = headcount.join("handed", dir=sys.argv[1])
+child = subprocess.Popen(["sleep", "60"], pass_fds=[seat.fileno()], start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(child.pid, flush=True)
+os._exit(0)                     # without leaving: the child's copy holds the seat
+"""
+
+
+def test_a_seat_handed_to_a_child_program(d):
+    r = subprocess.run([sys.executable, "-c", HANDER, d], capture_output=True, text=True,
+                       timeout=30)
+    child = int(r.stdout)
+    try:
+        assert headcount.count("handed", dir=d) == 1
+        with pytest.raises(headcount.Busy):
+            headcount.join("handed", dir=d)
+    finally:
+        os.kill(child, signal.SIGKILL)
+    assert headcount.wait("handed", below=1, timeout=10, dir=d)
+
+
 def test_asyncio_wait_and_join(d, python_holder):
     p = python_holder("aio", d)
 
