@@ -91,10 +91,10 @@ static int try_one(hc_region *h, unsigned i, int *fds, struct handed_seen *seen,
  * or an error. */
 static int try_seats(hc_region *h, unsigned n, struct handed_seen *seen, uint32_t *ret_flags, int *ret_fd) {
         int fds[HC_LOCK_FILES_MAX];
-        unsigned last = __atomic_load_n(&h->last_seat, __ATOMIC_RELAXED);
+        unsigned last = __atomic_load_n(&h->last_seat, __ATOMIC_RELAXED), n_files = h->n_files;
         int r = -EAGAIN;
 
-        for (unsigned k = 0; k < h->n_files; k++)
+        for (unsigned k = 0; k < n_files; k++)
                 fds[k] = -EBADF;
         if (last < n) {
                 r = try_one(h, last, fds, seen, ret_flags, ret_fd);
@@ -110,7 +110,7 @@ static int try_seats(hc_region *h, unsigned n, struct handed_seen *seen, uint32_
                         r = (int) i;
                 }
         }
-        for (unsigned k = 0; k < h->n_files; k++)
+        for (unsigned k = 0; k < n_files; k++)
                 if (fds[k] >= 0)
                         handle_put_fd(h, k, fds[k]);
         return r;
@@ -119,7 +119,7 @@ static int try_seats(hc_region *h, unsigned n, struct handed_seen *seen, uint32_
 /* 1 when one of seats 0..N-1 is only read-locked, or free by now (but not one that a
  * command holds through its own file). */
 static int transient(hc_region *h, unsigned n, const struct handed_seen *seen) {
-        for (unsigned k = 0; seat_first(k) < n; k++) {
+        for (unsigned k = 0; k < h->n_files && seat_first(k) < n; k++) {
                 unsigned m = n - seat_first(k) < HC_SEATS_PER_FILE ? n - seat_first(k) : HC_SEATS_PER_FILE;
                 int fd;
 
@@ -137,7 +137,7 @@ static int take_seat(hc_region *h, const hc_options *opt, uint32_t *ret_flags, i
         unsigned max = opt && opt->max ? opt->max : 1;
         unsigned n = max < h->r.capacity ? max : h->r.capacity, transient_waits = 0;
         int64_t deadline = deadline_from(opt ? opt->timeout_ms : 0);
-        struct handed_seen seen;
+        struct handed_seen seen = {};
         struct waiter w;
         int seat;
 

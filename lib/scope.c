@@ -284,6 +284,8 @@ static int dir_trust(const struct stat *st, bool user_default, uid_t euid) {
 static int stat_btime(int dirfd, const char *path, int flags, struct stat *st, uint64_t *ret_btime) {
         struct statx sx;
 
+        *st = (struct stat) {};          /* even on failure: the analyzer cannot tell */
+        *ret_btime = 0;
         if (statx(dirfd, path, flags | AT_STATX_SYNC_AS_STAT,
                   STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_INO | STATX_BTIME, &sx) < 0)
                 return -errno;
@@ -371,13 +373,13 @@ int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd) {
 
 static struct dir_entry {
         char *path;              /* NULL: free */
-        bool nofollow;
         dev_t dev;
         ino_t ino;
         uint64_t btime;          /* its birth time, 0 when the filesystem keeps none */
         int fd;
         unsigned users;          /* handles using fd */
         unsigned gen;            /* one more each time the entry is reused: tokens */
+        bool nofollow;
         bool stale;              /* the path leads elsewhere now: close when unused */
         bool lost;               /* the program closed fd under us: never close it */
 } dir_cache[DIR_CACHE];

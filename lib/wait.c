@@ -180,6 +180,7 @@ void waiter_init(struct waiter *w, hc_region *h) {
         w->ready = w->recent = false;
         w->step = 0;
         w->dir_wd = -1;
+        w->filter = false;
 }
 
 void waiter_done(struct waiter *w) {
