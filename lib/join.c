@@ -137,7 +137,7 @@ static int take_seat(hc_region *h, const hc_options *opt, uint32_t *ret_flags, i
         unsigned max = opt && opt->max ? opt->max : 1;
         unsigned n = max < h->r.capacity ? max : h->r.capacity, transient_waits = 0;
         int64_t deadline = deadline_from(opt ? opt->timeout_ms : 0);
-        struct handed_seen seen = {};
+        struct handed_seen seen = {};    /* (the loop resets what it uses: for the analyzer) */
         struct waiter w;
         int seat;
 

@@ -376,8 +376,11 @@ static bool same_header(const struct region *r, const struct hc_region_header *h
  * opened from a copy kept by the process, handle.c): -ESTALE when not. */
 int region_seat_state(struct region *r, unsigned seat, bool check, uint32_t *ret_flags, bool *ret_present) {
         size_t flags_off = offsetof(struct hc_region_header, flags), from, len;
-        uint64_t buf[160] = {};          /* what pread() fills; cppcheck cannot tell */
-        const struct hc_region_header *h = (const void *) buf;
+        uint64_t buf[160];
+        const struct hc_region_header *h;
+
+        memset(buf, 0, sizeof(struct hc_region_header));  /* pread() fills it; cppcheck cannot tell */
+        h = (const void *) buf;
 
         len = seat < r->capacity && !r->mapped ? (size_t) record_offset(r, seat) + 8 : SIZE_MAX;
         from = check && len <= sizeof buf ? 0 : flags_off;       /* both 8-aligned */
