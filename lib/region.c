@@ -376,7 +376,7 @@ static bool same_header(const struct region *r, const struct hc_region_header *h
  * opened from a copy kept by the process, handle.c): -ESTALE when not. */
 int region_seat_state(struct region *r, unsigned seat, bool check, uint32_t *ret_flags, bool *ret_present) {
         size_t flags_off = offsetof(struct hc_region_header, flags), from, len;
-        uint64_t buf[160];
+        uint64_t buf[160] __attribute__((aligned(64)));     /* it holds a header */
         const struct hc_region_header *h;
 
         memset(buf, 0, sizeof(struct hc_region_header));  /* pread() fills it; cppcheck cannot tell */

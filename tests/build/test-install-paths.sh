@@ -82,7 +82,16 @@ if [ -z "$python_flag" ]; then
                 [ -f "$root$pydir/$f" ] || fail "--prefix=$prefix: no $pydir/$f"
         done
         soname=$(sed -n 's/^_SONAME = "\(.*\)"$/\1/p' "$root$pydir/headcount/__init__.py")
+        # a library built with --enable-sanitize needs the sanitizers' runtimes first
+        preload=
+        if "$top_builddir/config.status" --config 2>/dev/null | grep -q -- "--enable-sanitize"; then
+                for rt in libasan.so libubsan.so; do
+                        f=$(${CC:-cc} -print-file-name=$rt 2>/dev/null)
+                        [ -f "$f" ] && preload=$preload${preload:+:}$f
+                done
+        fi
         got=$(cd / && PYTHONPATH=$root$pydir HEADCOUNT_LIBRARY=$top_builddir/lib/.libs/$soname \
+                LD_PRELOAD=$preload ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
                 "$py" -c 'import headcount; print(headcount.__file__)' 2>&1)
         [ "$got" = "$root$pydir/headcount/__init__.py" ] ||
                 fail "the installed Python module does not import from $root$pydir: $got"

@@ -49,7 +49,8 @@ trap cleanup EXIT
 
 # python3_lib ARG...: python3 for a script that loads libheadcount with ctypes: a library
 # built with --enable-sanitize needs the sanitizers' runtimes loaded first (python3 has
-# none), and Python's own allocations at exit are no leak of ours.
+# none), and Python's own allocations at exit are no leak of ours (the last of several
+# detect_leaks wins).
 python3_lib() {
         local preload= rt f
         if "$top_builddir/config.status" --config 2>/dev/null | grep -q -- "--enable-sanitize"; then
@@ -58,7 +59,7 @@ python3_lib() {
                         [ -f "$f" ] && preload=$preload${preload:+:}$f
                 done
                 LD_PRELOAD=$preload${LD_PRELOAD:+:$LD_PRELOAD} \
-                        ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS} python3 "$@"
+                        ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 python3 "$@"
                 return
         fi
         python3 "$@"

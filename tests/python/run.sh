@@ -44,7 +44,7 @@ if "$top_builddir/config.status" --config 2>/dev/null | grep -q -- "--enable-san
                 [ -f "$f" ] && preload=$preload${preload:+:}$f
         done
         LD_PRELOAD=$preload${LD_PRELOAD:+:$LD_PRELOAD}
-        ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
+        ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0     # the last one wins
         export LD_PRELOAD ASAN_OPTIONS
 elif "$top_builddir/config.status" --config 2>/dev/null | grep -q -- "--enable-tsan"; then
         echo "SKIP: the Python module is not tested on a ThreadSanitizer build"
