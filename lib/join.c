@@ -164,22 +164,14 @@ static int take_seat(hc_region *h, const hc_options *opt, uint32_t *ret_flags, i
                 /* Still read-locked after 200 looks: a retirer that lost its CPU holds them
                  * (on a loaded machine, for as long as the scheduler likes), or one after
                  * another does. A retirer holds the region lock all along: wait for that
-                 * and look again, as long as the seats are free once we hold it (no
-                 * retirer at work then); read locks that stay under our region lock are
-                 * someone else's, and we stop waiting. At most TRANSIENT_LOCK_WAITS times. */
+                 * and look again, for at most TRANSIENT_LOCK_WAITS retirers in a row. */
                 if (transient_waits >= 200 && transient_waits < 200 + TRANSIENT_LOCK_WAITS &&
                     transient(h, n, &seen)) {
-                        bool still;
-
                         transient_waits++;
-                        if (handle_lock(h, REGION_LOCK_TIMEOUT_MS) < 0) {
+                        if (handle_lock(h, REGION_LOCK_TIMEOUT_MS) < 0)
                                 transient_waits = 200 + TRANSIENT_LOCK_WAITS;
-                                continue;
-                        }
-                        still = transient(h, n, &seen);
-                        handle_unlock(h);
-                        if (still)
-                                transient_waits = 200 + TRANSIENT_LOCK_WAITS;
+                        else
+                                handle_unlock(h);
                         continue;
                 }
                 if (deadline == 0) {
