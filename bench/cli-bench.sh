@@ -22,7 +22,14 @@ fi
 LD_LIBRARY_PATH=$builddir/lib/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export LD_LIBRARY_PATH
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli-bench.XXXXXX") || exit 1
+# On tmpfs, where regions live (/run, /dev/shm, $XDG_RUNTIME_DIR), as bench-core's do: on a
+# disk, every file made or removed is a journal write, for flock's lock file and for the
+# seat's own file that 'run' hands to its command alike.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+        tmp=$(mktemp -d /dev/shm/cli-bench.XXXXXX) || exit 1
+else
+        tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli-bench.XXXXXX") || exit 1
+fi
 trap 'rm -rf "$tmp"' EXIT
 chmod 0700 "$tmp"
 

@@ -141,7 +141,7 @@ static int check_named_dir(const struct cli *c) {
 }
 
 /* Each command's function, by CMD_*. */
-static int (*const commands[_CMD_MAX])(const struct cli *c) = {
+static int (*const commands[N_COMMANDS])(const struct cli *c) = {
         [CMD_RUN]    = command_run,
         [CMD_COUNT]  = command_count,
         [CMD_LIST]   = command_list,

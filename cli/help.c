@@ -86,7 +86,7 @@ static const struct {
         { "max", "create",
           " -m, --max <n>                   with --fleet: the name's N, seats across hosts\n" },
         { "max", "join",
-          " -m, --max <n>|ncpus|<p>%        seats available (default 1, at most 64 here)\n" },
+          " -m, --max <n>|ncpus|<p>%        seats available (default 1, at most 32 here)\n" },
         { "max", NULL,
           " -m, --max <n>|ncpus|<p>%        seats available (default 1); ncpus: the CPUs\n"
           "                                   we may run on; <p>%: that share, at least 1\n" },

@@ -269,7 +269,7 @@ static int table_add(struct table *t, void *row, text_fn *text, json_fn *json) {
                         char key[16];
                         size_t k;
 
-                        for (k = 0; columns[t->sel.cols[i]].name[k] && k < sizeof key - 1; k++)
+                        for (k = 0; k < sizeof key - 1 && columns[t->sel.cols[i]].name[k]; k++)
                                 key[k] = (char) (columns[t->sel.cols[i]].name[k] | 0x20);
                         key[k] = '\0';
                         json_object_object_add(o, key, json(row, t->sel.cols[i]));

@@ -24,7 +24,7 @@
 static const struct {
         const char *name;
         bool takes_name;
-} commands[_CMD_MAX] = {
+} commands[N_COMMANDS] = {
         [CMD_RUN]    = { "run",    true  },
         [CMD_COUNT]  = { "count",  true  },
         [CMD_LIST]   = { "list",   true  },
@@ -47,7 +47,7 @@ enum {
         O_CAPACITY, O_DATA_SIZE, O_OUTPUT, O_OUTPUT_ALL, O_NOHEADINGS, O_RAW, O_TIME_FORMAT,
         O_FD, O_PID, O_REPLACE, O_KILL_AFTER, O_RESTART, O_RESTART_SEC, O_ON_LOST, O_OWNER,
         O_USER, O_SYSTEM, O_DIR, O_FLEET, O_HELP, O_VERSION,
-        _O_MAX,
+        N_OPTIONS,
 };
 
 #define C(x) (1u << CMD_##x)
@@ -61,7 +61,7 @@ static const struct option_row {
         int has_arg;
         int val;                        /* the short option; LONG_ONLY() for none */
         unsigned commands;              /* 1 << CMD_*, or EVERY */
-} rows[_O_MAX] = {
+} rows[N_OPTIONS] = {
         [O_MAX]         = { "max",                required_argument, 'm', C(RUN) | C(JOIN) | C(CREATE) },
         [O_WAIT]        = { "wait",               optional_argument, 'w', C(RUN) | C(JOIN) },
         [O_TAG]         = { "tag",                required_argument, LONG_ONLY(O_TAG), C(RUN) | C(JOIN) },
@@ -98,14 +98,14 @@ static const struct option_row {
 #define SHORT_OPTIONS "+:m:w::E:qo:nrJhV"
 
 static int find_command(const char *name) {
-        for (int i = 0; i < _CMD_MAX; i++)
+        for (int i = 0; i < N_COMMANDS; i++)
                 if (streq(commands[i].name, name))
                         return i;
         return -1;
 }
 
 bool command_takes_name(int id) {
-        return id >= 0 && id < _CMD_MAX && commands[id].takes_name;
+        return id >= 0 && id < N_COMMANDS && commands[id].takes_name;
 }
 
 /* 'headcount --help'. */
@@ -339,10 +339,10 @@ static const char *const on_lost_words[] = { "term", "kill", "ignore", NULL };
 /* Prints command ID's help (help.c) with the options the rows give it, and the scope
  * options, which every command takes. */
 static int usage_of(int id) {
-        const char *options[_O_MAX + 1], *scope[_O_MAX + 1];
+        const char *options[N_OPTIONS + 1], *scope[N_OPTIONS + 1];
         size_t n = 0, ns = 0;
 
-        for (int o = 0; o < _O_MAX; o++)
+        for (int o = 0; o < N_OPTIONS; o++)
                 if (rows[o].commands != EVERY && (rows[o].commands & (1u << id)))
                         options[n++] = rows[o].name;
                 else if (rows[o].commands == EVERY && o != O_HELP && o != O_VERSION)
@@ -415,7 +415,7 @@ static int check_fleet(struct cli *c, const bool given[], bool scope_given) {
 static int check_command(struct cli *c, const bool given[], bool scope_given) {
         int r;
 
-        for (int o = 0; o < _O_MAX; o++)
+        for (int o = 0; o < N_OPTIONS; o++)
                 if (given[o] && !(rows[o].commands & (1u << c->command_id)))
                         return usage_error("option '--%s' does not apply to '%s'", rows[o].name,
                                            c->command);
@@ -445,8 +445,8 @@ static int check_command(struct cli *c, const bool given[], bool scope_given) {
                 if (c->fd < 0)
                         return usage_error("'%s' needs --fd <fd>, the shell's descriptor",
                                            c->command);
-                if (c->max > 64)
-                        return usage_error("--max is at most 64 with 'join --fd' (the seats of "
+                if (c->max > 32)
+                        return usage_error("--max is at most 32 with 'join --fd' (the seats of "
                                            "one file)");
                 if (!given[O_WAIT])
                         c->timeout_ms = 0;
@@ -473,7 +473,7 @@ static int check_command(struct cli *c, const bool given[], bool scope_given) {
 /* One option's value into C. Returns 0, a usage error's status, or -1 for --help and
  * --version, which are done then (*RET_STATUS). */
 static int take_option(struct cli *c, int o, char *arg, int *ret_status) {
-        unsigned u;
+        unsigned u = 0;
         int r = 0;
 
         switch (o) {
@@ -570,13 +570,13 @@ static int take_option(struct cli *c, int o, char *arg, int *ret_status) {
 }
 
 bool parse_argv(int argc, char *argv[], struct cli *c, int *ret_status) {
-        static struct option longopts[_O_MAX + 1];
+        static struct option longopts[N_OPTIONS + 1];
         const char *positional[2] = {};
         unsigned npositional = 0;
-        bool given[_O_MAX] = {}, scope_given = false, help = false;
+        bool given[N_OPTIONS] = {}, scope_given = false, help = false;
         int id;
 
-        for (int o = 0; o < _O_MAX; o++)
+        for (int o = 0; o < N_OPTIONS; o++)
                 longopts[o] = (struct option) { rows[o].name, rows[o].has_arg, NULL, rows[o].val };
         *c = (struct cli) {
                 .scope = HC_SCOPE_USER,
@@ -651,7 +651,7 @@ bool parse_argv(int argc, char *argv[], struct cli *c, int *ret_status) {
                         return false;
                 }
                 if (o < 0)
-                        for (int i = 0; i < _O_MAX; i++)
+                        for (int i = 0; i < N_OPTIONS; i++)
                                 if (rows[i].val == ch)
                                         o = i;
                 if (o < 0) {

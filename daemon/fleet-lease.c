@@ -492,6 +492,16 @@ static void on_stop_revoked(Etcd *e, int r, json_object *reply, const char *erro
         l->stopped(l->stopped_userdata);
 }
 
+/* No call in flight, no timer armed: the lease does nothing more by itself. */
+static void lease_quiet(FleetLease *l) {
+        l->grant_call = etcd_call_cancel(l->grant_call);
+        l->keepalive_call = etcd_call_cancel(l->keepalive_call);
+        l->sweep_call = etcd_call_cancel(l->sweep_call);
+        l->lease_timer = sd_event_source_disable_unref(l->lease_timer);
+        l->danger_timer = sd_event_source_disable_unref(l->danger_timer);
+        l->late_timer = sd_event_source_disable_unref(l->late_timer);
+}
+
 /* Renews no more, and revokes the lease so that this host's seats leave the fleet at once
  * rather than after TTL: returns 1 when DONE will be called once etcd answered (a second
  * at most), 0 when there is nothing to wait for. */
@@ -499,12 +509,7 @@ int fleet_lease_stop(FleetLease *l, void (*done)(void *userdata), void *userdata
         json_object *req;
         int r;
 
-        l->grant_call = etcd_call_cancel(l->grant_call);
-        l->keepalive_call = etcd_call_cancel(l->keepalive_call);
-        l->sweep_call = etcd_call_cancel(l->sweep_call);
-        l->lease_timer = sd_event_source_disable_unref(l->lease_timer);
-        l->danger_timer = sd_event_source_disable_unref(l->danger_timer);
-        l->late_timer = sd_event_source_disable_unref(l->late_timer);
+        lease_quiet(l);
         if (l->id == 0)
                 return 0;
         l->stopped = done;
@@ -519,12 +524,7 @@ int fleet_lease_stop(FleetLease *l, void (*done)(void *userdata), void *userdata
 FleetLease *fleet_lease_free(FleetLease *l) {
         if (!l)
                 return NULL;
-        l->grant_call = etcd_call_cancel(l->grant_call);
-        l->keepalive_call = etcd_call_cancel(l->keepalive_call);
-        l->sweep_call = etcd_call_cancel(l->sweep_call);
-        l->lease_timer = sd_event_source_disable_unref(l->lease_timer);
-        l->danger_timer = sd_event_source_disable_unref(l->danger_timer);
-        l->late_timer = sd_event_source_disable_unref(l->late_timer);
+        lease_quiet(l);
         free(l->last_error_text);
         free(l);
         return NULL;

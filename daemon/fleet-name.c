@@ -194,14 +194,16 @@ static void on_name_count(Etcd *e, int r, json_object *reply, const char *error,
         count = fleet_held(reply, NULL);
         if (fleet_reply_def(reply, &n->def) < 0)
                 n->def = (FleetDef) {};
-        if (n->count != count && n->count_again == false)
-                n->fleet->hooks.count(n->fleet->hooks.userdata, n->name, (unsigned) count);
-        n->count = count;
         if (n->count_again) {
+                /* stale already: the next count is told, against the last one told (a
+                 * count stored here untold would keep that one from being told) */
                 n->count_again = false;
                 fleet_name_recount(n, false);
                 return;
         }
+        if (n->count != count)
+                n->fleet->hooks.count(n->fleet->hooks.userdata, n->name, (unsigned) count);
+        n->count = count;
         n->n_refs++;                    /* answering may drop the waiters' references */
         f_counted(n, 0);
         if (n->n_refs > 1)

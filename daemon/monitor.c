@@ -638,11 +638,13 @@ static int manager_scan(Manager *m) {
 }
 
 /* ".NAME.0123456789abcdef.K" and ".NAME.0123456789abcdef.tmp" belong to region NAME. */
-/* The region a lock file, temporary or socket belongs to, as the library names them. */
+/* The region a lock file (or a handed seat's own lock file, closed when a command that
+ * outlived its wrapper ends) belongs to, as the library names them. */
 static Region *region_of_lock_file(Manager *m, const char *file) {
         char name[HC_NAME_MAX + 1];
+        int kind = hc_file_region(file, name, sizeof name);
 
-        if (hc_file_region(file, name, sizeof name) != HC_FILE_LOCK)
+        if (kind != HC_FILE_LOCK && kind != HC_FILE_SEAT)
                 return NULL;
         return manager_find_region(m, name);
 }

@@ -141,9 +141,18 @@ _hc_public_ uint64_t hc_slot_seq(const hc_slot *slot) {
 }
 
 _hc_public_ int hc_slot_fd(hc_slot *slot) {
+        int fd;
+
         hc_assert_return(slot, -EINVAL);
-        slot->fd_exposed = true;          /* from now on, leave unlocks explicitly */
-        return slot->fd;
+        if (slot->fleet) {
+                slot->fd_exposed = true;
+                return slot->fd;
+        }
+        /* the seat's own lock file: a descriptor of the region's would reach every seat */
+        fd = slot_own_fd(slot);
+        if (fd >= 0)
+                slot->fd_exposed = true;  /* from now on, leave unlocks explicitly */
+        return fd;
 }
 
 _hc_public_ int hc_slot_set_pid(hc_slot *slot, pid_t pid) {

@@ -16,6 +16,12 @@
  * record only for a seat whose lock is held, and each record at most a few times
  * (region.c), so that nothing in the file multiplies the work.
  *
+ * A seat whose byte is free but whose record is there belongs to a holder that died, or
+ * to a command that a holder handed its seat to and that outlived it (handed.c): those
+ * are looked up in their own lock files, and count while that lock is held. Only such
+ * seats cost more than the probes of their lock file (one read of the records for a
+ * file with a free seat, and an open for each record on a free seat).
+ *
  * Readers. Whoever may read a region but not write it cannot open its lock files (they
  * carry no bit for that class: create.c), so a handle whose lock file cannot be opened for
  * EACCES counts from /proc/locks instead (proclocks.c): the lock files' inodes come from
@@ -39,18 +45,30 @@
 #include "count.h"
 #include "files.h"
 #include "format.h"
+#include "handed.h"
 #include "hc-internal.h"
 #include "proclocks.h"
 #include "seat.h"
 
-/* Clears record SEAT if its seat is still free, under a read lock on the seat. */
+/* Clears record SEAT if its seat is still free and not handed to a command that lives,
+ * under a read lock on the seat (no holder can come meanwhile), with its own file. */
 static unsigned reap_one(hc_region *h, int fd, unsigned seat) {
+        hc_instance rec;
+        unsigned done = 0;
+
         if (seat_read_lock(fd, seat, 1) < 0)
                 return 0;                 /* somebody took it meanwhile: not dead */
         HC_HOOK("reap-locked");
-        region_record_clear(&h->r, seat, 0);
+        if (handed_probe(h, seat) == 0) {
+                bool named = region_record_read(&h->r, seat, &rec, NULL) == 0;
+
+                region_record_clear(&h->r, seat, 0);
+                if (named)
+                        handed_remove(h, seat, rec.seq);
+                done = 1;
+        }
         seat_read_unlock(fd, seat, 1);
-        return 1;
+        return done;
 }
 
 /* Counts lock file K; fills *RET_MASK (and *RET_READ, the seats only read-locked by
@@ -58,6 +76,7 @@ static unsigned reap_one(hc_region *h, int fd, unsigned seat) {
 static int count_file(hc_region *h, unsigned k, bool reap, uint64_t *ret_mask, uint64_t *ret_read,
                       unsigned *reaped) {
         unsigned first = seat_first(k), n = seat_file_seats(h->r.capacity, k);
+        uint64_t all = n >= 64 ? UINT64_MAX : (UINT64_C(1) << n) - 1, left;
         int fd, c;
 
         c = handle_query_fd(h, k, &fd);
@@ -66,11 +85,22 @@ static int count_file(hc_region *h, unsigned k, bool reap, uint64_t *ret_mask, u
         c = seat_count(fd, first, n, ret_mask);
         if (c >= 0 && ret_read)
                 *ret_read = seat_read_locked(fd, first, n);
-        if (c < 0 || !reap)
+        if (c < 0 || (*ret_mask & all) == all)
                 return c;
-        for (unsigned i = 0; i < n; i++)
-                if (!(*ret_mask & (UINT64_C(1) << i)) && region_record_present(&h->r, first + i))
+        /* free bytes with a record: dead holders, or handed seats whose holder died */
+        left = region_records_present(&h->r, first, n) & ~*ret_mask & all;
+        for (unsigned i = 0; left; i++) {
+                uint64_t bit = UINT64_C(1) << i;
+
+                if (!(left & bit))
+                        continue;
+                left &= ~bit;
+                if (handed_probe(h, first + i) != 0) {
+                        *ret_mask |= bit;         /* a command holds it (or we cannot tell) */
+                        c++;
+                } else if (reap)
                         *reaped += reap_one(h, fd, first + i);
+        }
         return c;
 }
 
@@ -123,7 +153,7 @@ static int count_by_proc(hc_region *h, unsigned n_files, uint64_t *masks, uint64
                         return -errno;
                 }
                 /* as much trust as the region itself (region_open_lock_file()) */
-                r = h->r.foreign ? file_trust_foreign(&st) : file_trust(&st, h->sc.system);
+                r = h->r.foreign ? file_trust_foreign(&st, h->sc.euid) : file_trust(&st, h->sc.system, h->sc.euid);
                 if (r < 0)
                         return r;
                 if (st.st_dev != h->r.dev)
@@ -228,6 +258,10 @@ int handle_list(hc_region *h, hc_instance **ret) {
                         n += (unsigned) __builtin_popcountll(masks[k]);
                 }
         }
+        if (n == 0) {                     /* the seats were let go meanwhile */
+                free(list);
+                list = NULL;
+        }
         /* only when it changed: without a mapping the write is an IN_MODIFY, which a
          * monitor that lists on every event would otherwise raise for itself forever */
         if (h->r.writable && region_word(&h->r, WORD_LIVE) != n)
@@ -278,7 +312,7 @@ int handle_departure(hc_region *h, unsigned slot, uint64_t seq) {
                 r = count_by_proc(h, seat_file(slot) + 1, masks, NULL);
                 if (r < 0)
                         return r;
-                r = (masks[seat_file(slot)] >> (slot - seat_first(seat_file(slot)))) & 1;
+                r = (int) ((masks[seat_file(slot)] >> (slot - seat_first(seat_file(slot)))) & 1);
         } else if (r < 0)
                 return r;
         else {
@@ -288,6 +322,8 @@ int handle_departure(hc_region *h, unsigned slot, uint64_t seq) {
         }
         if (region_record_peek(&h->r, slot, &rec_seq, &pid) < 0)
                 return -ESTALE;
+        if (r == 0 && rec_seq == seq && pid > 0 && handed_probe(h, slot) != 0)
+                r = 1;                    /* its holder died, its command holds it still */
         if (r > 0)
                 return rec_seq == seq ? -EBUSY : -ESTALE;
         if (rec_seq == seq && pid > 0)

@@ -298,15 +298,16 @@ int region_sweep(int dirfd, bool system) {
                 int kind, fd;
 
                 kind = file_parse(de->d_name, name, &id, NULL);
-                if (kind != HC_FILE_TEMPORARY && kind != HC_FILE_LOCK)
+                if (kind != HC_FILE_TEMPORARY && kind != HC_FILE_LOCK && kind != HC_FILE_SEAT)
                         continue;
                 if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-                    file_trust(&st, system) < 0)
+                    file_trust(&st, system, geteuid()) < 0)
                         continue;
 
-                /* A temporary being built carries its creator's lock. */
+                /* A temporary being built carries its creator's lock. (A handed seat's own
+                 * file goes with its region: its holder removes it while the region lives.) */
                 (void) file_temp_name(tmp, sizeof tmp, name, id);
-                fd = openat(dirfd, tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+                fd = kind == HC_FILE_SEAT ? -1 : openat(dirfd, tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
                 if (fd >= 0) {
                         /* We take the creation lock ourselves, so that no creator can take
                          * it after our look; a creator that finds it taken, or its file
@@ -314,6 +315,7 @@ int region_sweep(int dirfd, bool system) {
                         struct stat tst, again;
                         bool dead = ofd_lock(fd, F_WRLCK, HC_LOCK_CREATE, 1) == 0 &&
                                     fstat(fd, &tst) == 0 &&
+                                    tst.st_uid == st.st_uid &&   /* another's: not ours to judge */
                                     fstatat(dirfd, tmp, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
                                     again.st_ino == tst.st_ino;
                         if (dead)

@@ -9,16 +9,19 @@
 
 #include "headcount.h"
 
-#define FILE_NAME_MAX (HC_NAME_MAX + 32)
+#define FILE_NAME_MAX (HC_NAME_MAX + 48)
 
 int file_lock_name(char *buf, size_t len, const char *name, uint64_t id, unsigned k);
+/* The own lock file of seat SEAT, handed to a command by the holder whose record has SEQ. */
+int file_seat_name(char *buf, size_t len, const char *name, uint64_t id, unsigned seat, uint64_t seq);
 int file_temp_name(char *buf, size_t len, const char *name, uint64_t id);
 int file_socket_name(char *buf, size_t len, const char *name, uint64_t nonce);
 
 /*
  * Parses a file name of the scope directory: returns HC_FILE_REGION (NAME itself),
- * HC_FILE_LOCK, HC_FILE_TEMPORARY or HC_FILE_SOCKET and fills RET_NAME (HC_NAME_MAX + 1
- * bytes), *RET_ID (the region id, or the socket's nonce) and *RET_K (lock file number);
+ * HC_FILE_LOCK, HC_FILE_SEAT, HC_FILE_TEMPORARY or HC_FILE_SOCKET and fills RET_NAME
+ * (HC_NAME_MAX + 1 bytes), *RET_ID (the region id, or the socket's nonce) and *RET_K (lock
+ * file number, or a seat file's seat);
  * -EINVAL for any other name. RET_ID and RET_K may be NULL.
  */
 int file_parse(const char *fn, char *ret_name, uint64_t *ret_id, unsigned *ret_k);

@@ -17,6 +17,12 @@
  *                              0644 -> 0600, 0664 -> 0660), so whoever may only read the
  *                              region cannot open it, and so cannot take a read lock that
  *                              would block a writer's lock
+ *   .NAME.<id>.s<i>-<seq>      the own lock file of seat i while its holder has handed
+ *                              the seat to a command (HC_INHERIT, hc_slot_fd()): holds no
+ *                              data; the command's description holds an OFD write lock
+ *                              on its byte HC_LOCK_BASE. <seq> is the seq of the seat's
+ *                              record (16 hex digits), so that nobody can make the name
+ *                              before the holder does and a record names only its own file
  *   .NAME.<id>.tmp             the region file while its creator builds it
  *   .NAME.<nonce>.sock         a primary's listening socket (listen.c); <nonce> is random
  *                              and published in the primary's record
@@ -62,11 +68,12 @@
 
 /*
  * Seats per lock file. The kernel keeps one lock list per inode and walks it on every
- * F_OFD_GETLK and F_OFD_SETLK, so N seats in one file make a full count O(N^2); 64 per
- * file keeps a count with every seat held within 1.5x of the bare probes
- * (bench/README.md).
+ * F_OFD_GETLK and F_OFD_SETLK, so N seats in one file make a full count O(N^2): with 64
+ * per file the walks alone cost 1.35x the bare probes on an idle machine and up to 1.8x
+ * on a loaded one, with 32 per file 1.2x (bench/README.md). A region of 4096 seats then
+ * has 128 lock files, opened only as far as seats are used (count.c).
  */
-#define HC_SEATS_PER_FILE 64
+#define HC_SEATS_PER_FILE 32
 #define HC_LOCK_FILES_MAX ((HC_CAPACITY_MAX + HC_SEATS_PER_FILE - 1) / HC_SEATS_PER_FILE)
 
 /* HC_DATA_SIZE_MAX: in headcount.h */

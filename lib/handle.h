@@ -17,6 +17,8 @@ struct hc_region {
         unsigned n_ref;                  /* the handle, plus each seat taken through it */
         struct scope sc;
         int dirfd;                       /* the checked scope directory */
+        unsigned dir_token;              /* its scope_get_dir() token */
+        bool dir_private;                /* nobody but us (and root) may reach its files */
         struct region r;
         struct mutex mutex;
         unsigned n_files;
@@ -30,6 +32,9 @@ struct hc_region {
         unsigned last_seat;              /* tried first by the next join */
         bool watching;                   /* HC_WATCH: counted in the header's waiters */
         bool lock_try;                   /* HC_LOCK_TRY: our own region locks try once */
+        bool cold;                       /* a call by name's: may use the process's spare */
+        bool from_copy;                  /* opened from the process's copy of its header:
+                                          * the join checks the header once it has a seat */
         bool by_proc_locks;              /* we may not open its lock files (a reader):
                                           * counted from /proc/locks (count.c) */
 };
@@ -39,6 +44,8 @@ enum {
         HANDLE_MAP = 1 << 1,             /* map it when that is safe */
         HANDLE_READ_ONLY = 1 << 2,       /* do not even try to open it read-write */
         HANDLE_FOREIGN = 1 << 3,         /* root may look at another user's region, read-only */
+        HANDLE_COLD = 1 << 4,            /* a join by name's: may use the process's spare
+                                          * lock file description (handle.c) */
 };
 
 #define HANDLE_RETRIES 100              /* retirements we sit out while opening one name */
@@ -54,6 +61,12 @@ int handle_query_fd(hc_region *h, unsigned k, int *ret_fd);
 int handle_take_fd(hc_region *h, unsigned k, int *ret_fd);
 void handle_put_fd(hc_region *h, unsigned k, int fd);
 
+/* Forgets the process's copy of a region header (a join from it found another). */
+void handle_forget_copy(void);
+
+/* A leave by name keeps FD (of lock file K, its seat given back) for the next join. */
+void handle_cold_put(hc_region *h, unsigned k, int fd);
+
 /* How long the library's own uses of the region lock wait through this handle: 0 (one
  * try) with HC_LOCK_TRY, else REGION_LOCK_TIMEOUT_MS. */
 int handle_lock_timeout(const hc_region *h);
@@ -61,7 +74,8 @@ int handle_lock_timeout(const hc_region *h);
 /* 1 when the region was retired after the handle opened it. */
 int handle_retired(hc_region *h);
 
-/* Closes what a seat taken through a short-lived handle does not need. */
-void handle_trim(hc_region *h);
+/* Closes what a seat taken through a short-lived handle does not need (the directory is
+ * kept with KEEP_DIR: a handed seat removes its own file when it leaves). */
+void handle_trim(hc_region *h, bool keep_dir);
 
 #endif

@@ -260,19 +260,24 @@ int hc_slot_set_pid(hc_slot *slot, pid_t pid);
 /*
  * The descriptor that holds the seat, for a wrapper that must hand it to a child it
  * execs (join with HC_INHERIT). The seat is held while any copy is open; do not close
- * it yourself. Returns the descriptor, or -EINVAL for NULL.
+ * it yourself. It is a description of a lock file of the seat's own, which reaches no
+ * other seat: a command run as another user cannot take more seats through it. The
+ * joiner keeps its seat in the region's lock file through a description of its own
+ * (close-on-exec); when the joiner dies and the command lives on, the seat still counts
+ * until the last copy is closed. Returns the descriptor, or -EINVAL for NULL, -errno
+ * when the seat's own file cannot be made.
  */
 int hc_slot_fd(hc_slot *slot);
 
 /* ---- Seats held by a descriptor of the caller (shell scripts) ---------------------------- */
 
 /*
- * hc_seat_path() writes the path of region NAME's first lock file (seats 0-63; data-less)
+ * hc_seat_path() writes the path of region NAME's first lock file (seats 0-31; data-less)
  * into BUF, creating the region unless HC_NO_CREATE; returns its length. hc_join_fd()
  * takes a seat through FD, open for writing on that file, and records PID (0: the caller)
  * as the holder; the seat is an OFD lock of FD's open file description, so it stays after
  * the caller exits until the last copy of the description is closed (however its holders
- * end), or hc_leave_fd() gives it back (the record first). opt->max (at most 64), tag and
+ * end), or hc_leave_fd() gives it back (the record first). opt->max (at most 32), tag and
  * timeout_ms are as for hc_join(); joining twice through one description keeps its seat.
  * Both return the seat's index. Errors as hc_join(), and: -EBADF FD not open, or not for
  * writing; -EXDEV FD is not on a lock file of NAME (or its seats lie beyond opt->max);
@@ -461,6 +466,7 @@ enum {
         HC_FILE_LOCK = 2,        /* one of its lock files (where the seats are) */
         HC_FILE_TEMPORARY = 3,   /* a region being created */
         HC_FILE_SOCKET = 4,      /* a primary's listening socket */
+        HC_FILE_SEAT = 5,        /* the lock file of a seat handed to a command */
 };
 
 /*

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "hc-internal.h"
+#include "handed.h"
 #include "holder.h"
 #include "seat.h"
 #include "util.h"
@@ -84,13 +85,27 @@ struct place {
         int hint;                 /* a descriptor number to look at first, or -1 */
 };
 
-/* Seat SEAT, whose lock file FD is a descriptor of. */
-static int place_of_fd(int fd, unsigned seat, struct place *ret) {
+/* Seat SEAT, whose lock file FD is a descriptor of (or, with OWN, its own lock file, where
+ * a command that a holder handed the seat to holds the byte of seat 0: handed.c). */
+static int place_of_fd(int fd, unsigned seat, bool own, struct place *ret) {
         struct stat st;
 
         if (fstat(fd, &st) < 0)
                 return -errno;
-        *ret = (struct place) { .dev = st.st_dev, .ino = st.st_ino, .byte = seat_byte(seat), .hint = -1 };
+        *ret = (struct place) { .dev = st.st_dev, .ino = st.st_ino, .byte = seat_byte(own ? 0 : seat),
+                                .hint = -1 };
+        return 0;
+}
+
+/* The own lock file of handed seat SEAT, as its record names it (handed.c). */
+static int own_place(hc_region *h, unsigned seat, struct place *ret) {
+        struct stat st;
+        int r;
+
+        r = handed_file(h, seat, &st);
+        if (r < 0)
+                return r;
+        *ret = (struct place) { .dev = st.st_dev, .ino = st.st_ino, .byte = seat_byte(0), .hint = -1 };
         return 0;
 }
 
@@ -103,7 +118,7 @@ static int seat_place(hc_region *h, unsigned seat, struct place *ret) {
         r = handle_query_fd(h, seat_file(seat), &fd);
         if (r < 0)
                 return r;
-        return place_of_fd(fd, seat, ret);
+        return place_of_fd(fd, seat, false, ret);
 }
 
 static int pidfd_open(pid_t pid) {
@@ -312,6 +327,49 @@ done:
         return r;
 }
 
+/* The start time of process PID (/proc/PID/stat's field 22, in clock ticks since boot),
+ * or 0 when it has none we can read. */
+static unsigned long long start_time(pid_t pid) {
+        char path[64], buf[1024], *p;
+        unsigned long long t = 0;
+        ssize_t n;
+        int fd;
+
+        (void) snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return 0;
+        n = read(fd, buf, sizeof buf - 1);
+        safe_close(fd);
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        p = strrchr(buf, ')');            /* the command name may hold anything */
+        if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+                                "%*d %*d %*d %*d %llu", &t) != 1)
+                return 0;
+        return t;
+}
+
+/* check_place() without a pidfd (no pidfd_open(): Linux before 5.3, or valgrind): the
+ * same process is the one with the same start time before and after the proof. /proc
+ * must number processes as we do. */
+static int check_place_by_start(const struct place *pl, pid_t pid) {
+        unsigned long long t0;
+        unsigned looks = 0;
+        int r;
+
+        if (!proc_ours())
+                return -EXDEV;
+        t0 = start_time(pid);
+        if (t0 == 0)
+                return -ESRCH;
+        r = check_pid(pl, pid, &looks);
+        if (r > 0 && start_time(pid) != t0)
+                r = -ESRCH;               /* it ended, and the pid is another's now */
+        return r;
+}
+
 /* PID (ours) when it holds the seat at PL: looked at in /proc under /proc's number for
  * it, through a pidfd that must still be alive after the proof. */
 static int check_place(const struct place *pl, pid_t pid) {
@@ -322,6 +380,8 @@ static int check_place(const struct place *pl, pid_t pid) {
         if (pid <= 0)
                 return -EINVAL;
         pidfd = pidfd_open(pid);
+        if (pidfd < 0 && (errno == ENOSYS || errno == EPERM))
+                return check_place_by_start(pl, pid);
         if (pidfd < 0)                    /* EINVAL: a thread's id, no process's */
                 return errno == ESRCH || errno == EINVAL ? -ESRCH : -errno;
         nr = proc_ours() ? pid : proc_pid_of(pidfd);
@@ -344,6 +404,8 @@ static int our_pid_of(long nr) {
         long depth, pid, back;
         int pidfd;
 
+        if (proc_ours())
+                return (int) nr;          /* /proc numbers processes as we do */
         depth = proc_field("/proc/self/status", "NSpid", 0, true);
         if (depth <= 0)
                 return -ESRCH;
@@ -361,33 +423,36 @@ static int our_pid_of(long nr) {
 
 int holder_check(hc_region *h, unsigned seat, pid_t pid) {
         struct place pl = { .hint = -1 };
-        int r;
+        int r, q;
 
         r = seat_place(h, seat, &pl);
-        return r < 0 ? r : check_place(&pl, pid);
+        if (r < 0)
+                return r;
+        r = check_place(&pl, pid);
+        /* a seat handed to a command: the command holds its own file's byte */
+        if (r != pid && own_place(h, seat, &pl) == 0 && (q = check_place(&pl, pid)) == pid)
+                r = q;
+        return r;
 }
 
-int holder_check_fd(int fd, unsigned seat, pid_t pid) {
+int holder_check_fd(int fd, unsigned seat, bool own, pid_t pid) {
         struct place pl = { .hint = -1 };
         int r;
 
-        r = place_of_fd(fd, seat, &pl);
+        r = place_of_fd(fd, seat, own, &pl);
         if (r < 0)
                 return r;
         pl.hint = fd;
         return check_place(&pl, pid);
 }
 
-int holder_find(hc_region *h, unsigned seat) {
+/* The search over all processes for PL. */
+static int find_place(const struct place *pl) {
         unsigned looks = 0;
-        struct place pl = { .hint = -1 };
         struct dirent *de;
         DIR *d;
         int r;
 
-        r = seat_place(h, seat, &pl);
-        if (r < 0)
-                return r;
         d = opendir("/proc");
         if (!d)
                 return -errno;
@@ -402,12 +467,26 @@ int holder_find(hc_region *h, unsigned seat) {
                 if (*e != '\0' || pid <= 0 || pid > INT32_MAX)
                         continue;
                 looks++;
-                r = check_pid(&pl, (pid_t) pid, &looks);
+                r = check_pid(pl, (pid_t) pid, &looks);
                 if (r > 0)
                         r = our_pid_of(pid);
                 if (r < 0)
                         r = -ESRCH;         /* gone, closed to us, or not ours to name */
         }
         (void) closedir(d);
+        return r;
+}
+
+int holder_find(hc_region *h, unsigned seat) {
+        struct place pl = { .hint = -1 };
+        int r;
+
+        r = seat_place(h, seat, &pl);
+        if (r < 0)
+                return r;
+        r = find_place(&pl);
+        /* a seat handed to a command: the command holds its own file's byte */
+        if (r == -ESRCH && own_place(h, seat, &pl) == 0)
+                r = find_place(&pl);
         return r;
 }

@@ -10,10 +10,13 @@
 #include "handle.h"
 
 struct hc_slot {
-        int fd;                  /* the seat's description (a lock file's) */
+        int fd;                  /* the seat's description (a lock file's), never handed out */
+        int own_fd;              /* a handed seat's description of its own lock file, the
+                                  * one a command inherits (handed.c); else -EBADF */
         unsigned index;
-        bool inherit;            /* HC_INHERIT: survives exec() */
-        bool fd_exposed;         /* hc_slot_fd() handed it out */
+        bool inherit;            /* HC_INHERIT: own_fd survives exec() */
+        bool fd_exposed;         /* hc_slot_fd() handed own_fd out */
+        bool recorded;           /* our record is written (not waiting for HC_RECORD_LATER) */
         pid_t pid;               /* the process that joined */
         uint64_t fork_count;     /* forks seen at join */
         hc_region *rg;           /* the handle it was taken through, or NULL for hc_join() */
@@ -38,6 +41,9 @@ int join_by_name(const struct scope *sc, const hc_options *opt, hc_slot **ret);
 
 void slot_leave(hc_slot *s);
 void slot_abandon(hc_slot *s);           /* leaves the record: reads as a death */
+
+/* hc_slot_fd(): the seat's own lock file's description, made on first use. */
+int slot_own_fd(hc_slot *s);
 
 /* Rewrites our record with another pid, or with the nonce of our listening socket. */
 int slot_set_pid(hc_slot *s, pid_t pid);

@@ -116,18 +116,18 @@ unsigned region_lock_files(const struct region *r) {
 
 /* ---- Opening ---- */
 
-static int trust(const struct stat *st, bool system, bool foreign) {
-        return foreign ? file_trust_foreign(st) : file_trust(st, system);
+static int trust(const struct stat *st, const struct scope *sc, bool foreign) {
+        return foreign ? file_trust_foreign(st, sc->euid) : file_trust(st, sc->system, sc->euid);
 }
 
 /* Why a file we could not use was refused: distrust comes before corruption. */
-static int refusal(int fd, bool system, bool foreign, int r) {
+static int refusal(int fd, const struct scope *sc, bool foreign, int r) {
         struct stat st;
         int t;
 
         if (fstat(fd, &st) < 0)
                 return -errno;
-        t = trust(&st, system, foreign);
+        t = trust(&st, sc, foreign);
         return t < 0 ? t : r;
 }
 
@@ -174,15 +174,15 @@ int region_open(int dirfd, const struct scope *sc, const hc_options *opt, unsign
 
         n = pread(fd, &h, sizeof h, 0);
         if (n < 0)
-                return refusal(fd, sc->system, foreign, errno == ESPIPE || errno == EISDIR ? -EPERM : -errno);
+                return refusal(fd, sc, foreign, errno == ESPIPE || errno == EISDIR ? -EPERM : -errno);
         if ((size_t) n < sizeof h)
-                return refusal(fd, sc->system, foreign, -EBADMSG);
+                return refusal(fd, sc, foreign, -EBADMSG);
         r = header_check(&h, UINT64_MAX);
         if (r < 0)
-                return refusal(fd, sc->system, foreign, r);
+                return refusal(fd, sc, foreign, r);
         if (fstat(fd, &st) < 0)
                 return -errno;
-        r = trust(&st, sc->system, foreign);
+        r = trust(&st, sc, foreign);
         if (r < 0)
                 return r;
         if ((uint64_t) st.st_size < h.file_size)
@@ -196,7 +196,7 @@ int region_open(int dirfd, const struct scope *sc, const hc_options *opt, unsign
                 .writable = write,
                 .foreign = foreign,
                 .others_write = (st.st_mode & 0022) != 0,
-                .ours_alone = st.st_uid == geteuid() && !(st.st_mode & 0022),
+                .ours_alone = st.st_uid == sc->euid && !(st.st_mode & 0022),
                 .capacity = h.capacity,
                 .table_offset = h.table_offset,
                 .data_offset = h.data_offset,
@@ -210,7 +210,7 @@ int region_open(int dirfd, const struct scope *sc, const hc_options *opt, unsign
         header_runs_layout(h.capacity, h.table_offset, &ret->marks_offset, &ret->runs_offset);
         /* Mapped only when nobody but us (and root) can write the file: nobody else can
          * then shrink it under the mapping or plant anything in it. */
-        if ((flags & REGION_MAP) && st.st_uid == geteuid() && !(st.st_mode & 0022)) {
+        if ((flags & REGION_MAP) && st.st_uid == sc->euid && !(st.st_mode & 0022)) {
                 void *p = mmap(NULL, (size_t) h.file_size, PROT_READ | (write ? PROT_WRITE : 0),
                                MAP_SHARED, fd, 0);
                 if (p == MAP_FAILED)
@@ -234,39 +234,6 @@ int region_unlinked(const struct region *r) {
         if (fstat(r->fd, &st) < 0)
                 return -errno;
         return st.st_nlink == 0;
-}
-
-/* Opens lock file K and checks that we may trust it as much as the region. A lock file
- * that is missing means the region was retired (-ESTALE when so) or damaged (-EBADMSG). */
-int region_open_lock_file(int dirfd, const struct scope *sc, const struct region *r, unsigned k,
-                          int oflags, int *ret_fd) {
-        char fn[FILE_NAME_MAX];
-        _cleanup_close_ int fd = -EBADF;
-        struct stat st;
-        int q;
-
-        q = file_lock_name(fn, sizeof fn, sc->name, r->region_id, k);
-        if (q < 0)
-                return q;
-        fd = xopenat(dirfd, fn, oflags | O_NOFOLLOW | O_NONBLOCK, 0);
-        if (fd < 0) {
-                if (fd == -ENOENT)
-                        return region_unlinked(r) > 0 ? -ESTALE : -EBADMSG;
-                return fd == -ELOOP ? -EPERM : fd;
-        }
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        q = trust(&st, sc->system, r->foreign);
-        if (q < 0)
-                return q;
-        if (st.st_nlink == 0)
-                return -ESTALE;
-        /* Its owner puts right a mode that lets in a class that may not write the region
-         * (the region's mode was changed since): nobody who may only read may lock. */
-        if (st.st_uid == geteuid() && !r->foreign && (st.st_mode & 07777) != lock_file_mode(r->mode))
-                (void) fchmod(fd, lock_file_mode(r->mode));
-        *ret_fd = TAKE_FD(fd);
-        return 0;
 }
 
 /* ---- Records ---- */
@@ -390,6 +357,53 @@ bool region_record_present(struct region *r, unsigned seat) {
         if (r->mapped)
                 return __atomic_load_n(&record_mapped(r, seat)->check, __ATOMIC_RELAXED) != 0;
         return pread(r->fd, &c, sizeof c, record_offset(r, seat)) == sizeof c && c != 0;
+}
+
+/* Bit i set when record FIRST + i (i < N <= 64) is there; unmapped, in one pread(). */
+uint64_t region_records_present(struct region *r, unsigned first, unsigned n) {
+        struct hc_slot_rec buf[64];
+        uint64_t mask = 0;
+        ssize_t got = r->mapped || first >= r->capacity ? 0 : pread(r->fd, buf,
+                (n < r->capacity - first ? n : r->capacity - first) * sizeof buf[0], record_offset(r, first));
+
+        for (unsigned i = 0; i < n && i < 64 && first + i < r->capacity; i++)
+                if (r->mapped ? region_record_present(r, first + i)
+                              : got >= (ssize_t) ((i + 1) * sizeof buf[0]) && buf[i].check != 0)
+                        mask |= UINT64_C(1) << i;
+        return mask;
+}
+
+static bool same_header(const struct region *r, const struct hc_region_header *h) {
+        return header_check(h, UINT64_MAX) == 0 && h->region_id == r->region_id &&
+               h->capacity == r->capacity && h->data_size == r->data_size;  /* the rest follows */
+}
+
+/* The flags and whether record SEAT is there, in one pread() when it is near the header.
+ * With CHECK, the header is read too and must be the one R was opened with (for a handle
+ * opened from a copy kept by the process, handle.c): -ESTALE when not. */
+int region_seat_state(struct region *r, unsigned seat, bool check, uint32_t *ret_flags, bool *ret_present) {
+        size_t flags_off = offsetof(struct hc_region_header, flags), from, len;
+        uint64_t buf[160] __attribute__((aligned(64)));     /* it holds a header */
+        const struct hc_region_header *h;
+
+        memset(buf, 0, sizeof(struct hc_region_header));  /* pread() fills it; cppcheck cannot tell */
+        h = (const void *) buf;
+
+        len = seat < r->capacity && !r->mapped ? (size_t) record_offset(r, seat) + 8 : SIZE_MAX;
+        from = check && len <= sizeof buf ? 0 : flags_off;       /* both 8-aligned */
+        if (check && from != 0 && (pread(r->fd, buf, sizeof *h, 0) != (ssize_t) sizeof *h ||
+                                   !same_header(r, h)))
+                return -ESTALE;
+        if (len - from > sizeof buf || pread(r->fd, buf, len - from, (off_t) from) != (ssize_t) (len - from)) {
+                *ret_flags = region_word(r, WORD_FLAGS);
+                *ret_present = region_record_present(r, seat);
+                return 0;
+        }
+        if (from == 0 && !same_header(r, h))
+                return -ESTALE;
+        memcpy(ret_flags, (const char *) buf + flags_off - from, sizeof *ret_flags);
+        *ret_present = buf[(len - from) / 8 - 1] != 0;
+        return 0;
 }
 
 /* One copy of record SEAT: from the mapping with atomic loads, or with one pread(). */

@@ -57,7 +57,7 @@ void region_close(struct region *r);
 int region_unlinked(const struct region *r);            /* 1: retired; 0; -errno */
 unsigned region_lock_files(const struct region *r);
 int region_open_lock_file(int dirfd, const struct scope *sc, const struct region *r, unsigned k,
-                          int oflags, int *ret_fd);
+                          int oflags, int *ret_fd);       /* lockfile.c */
 
 /* Records. */
 void region_record_fill(const struct region *r, unsigned seat, const char *tag, struct hc_slot_rec *ret);
@@ -67,6 +67,8 @@ void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check
 void region_record_erase(struct region *r, unsigned seat, uint64_t only_if_check);
 int region_record_peek(struct region *r, unsigned seat, uint64_t *ret_seq, int32_t *ret_pid);
 bool region_record_present(struct region *r, unsigned seat);
+uint64_t region_records_present(struct region *r, unsigned first, unsigned n);
+int region_seat_state(struct region *r, unsigned seat, bool check, uint32_t *ret_flags, bool *ret_present);
 int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64_t *ret_listen_id);
 void region_records_read(struct region *r, unsigned first, unsigned n, uint64_t mask, hc_instance *ret);
 

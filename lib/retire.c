@@ -55,6 +55,11 @@ int region_retire(hc_region *h) {
                 }
         }
         HC_HOOK("retire-locked");
+        /* no byte is held now, but a command whose holder died may hold its seat still */
+        if (handle_count(h, false, NULL) > 0) {
+                r = -EBUSY;
+                goto finish;
+        }
 
         /* The mark, then the name, then the rest. */
         region_flags_change(&h->r, HC_REGION_RETIRED, 0);

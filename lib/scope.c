@@ -28,9 +28,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -70,6 +73,7 @@ static int resolve_dir(const hc_options *opt, int prefix_scope, struct scope *re
         const char *dir = opt ? opt->dir : NULL, *env;
         int scope = prefix_scope >= 0 ? prefix_scope : (opt ? opt->scope : HC_SCOPE_USER);
 
+        ret->euid = geteuid();            /* once: each call is a system call */
         if (opt && opt->scope == HC_SCOPE_FLEET)
                 return -EOPNOTSUPP;       /* no region files: lib/fleet.c asks the agent */
         if (scope != HC_SCOPE_USER && scope != HC_SCOPE_SYSTEM)
@@ -97,7 +101,7 @@ static int resolve_dir(const hc_options *opt, int prefix_scope, struct scope *re
                         return -ENAMETOOLONG;
                 return 0;
         }
-        (void) snprintf(ret->dir, sizeof ret->dir, "/dev/shm/headcount-%u", (unsigned) geteuid());
+        (void) snprintf(ret->dir, sizeof ret->dir, "/dev/shm/headcount-%u", (unsigned) ret->euid);
         return 0;
 }
 
@@ -230,41 +234,41 @@ int fs_check_local(int fd, dev_t dev) {
         return 0;
 }
 
-int file_trust(const struct stat *st, bool system) {
+int file_trust(const struct stat *st, bool system, uid_t euid) {
         if (!S_ISREG(st->st_mode))
                 return -EPERM;
         if (st->st_nlink > 1)
                 return -EPERM;            /* a hard link planted under another name */
-        if (st->st_uid != geteuid() && st->st_uid != 0)
+        if (st->st_uid != euid && st->st_uid != 0)
                 return -EPERM;
         if ((st->st_mode & 0022) && !system && st->st_uid != 0)
                 return -EPERM;
         return 0;
 }
 
-int file_trust_foreign(const struct stat *st) {
-        if (!S_ISREG(st->st_mode) || st->st_nlink > 1 || geteuid() != 0)
+int file_trust_foreign(const struct stat *st, uid_t euid) {
+        if (!S_ISREG(st->st_mode) || st->st_nlink > 1 || euid != 0)
                 return -EPERM;
         return 0;
 }
 
 int mode_trusted(const struct scope *sc, unsigned mode) {
         /* what file_trust() would refuse afterwards for a file we own */
-        if ((mode & 0022) && !sc->system && geteuid() != 0)
+        if ((mode & 0022) && !sc->system && sc->euid != 0)
                 return -EINVAL;
         return 0;
 }
 
-static int dir_trust(const struct stat *st, bool user_default) {
+static int dir_trust(const struct stat *st, bool user_default, uid_t euid) {
         if (!S_ISDIR(st->st_mode))
                 return -ENOTDIR;
         if (user_default) {
                 /* ours alone: nobody else may even look at which programs we run */
-                if (st->st_uid != geteuid() || (st->st_mode & 0077))
+                if (st->st_uid != euid || (st->st_mode & 0077))
                         return -EPERM;
                 return 0;
         }
-        if (st->st_uid != geteuid() && st->st_uid != 0)
+        if (st->st_uid != euid && st->st_uid != 0)
                 return -EPERM;
         if ((st->st_mode & 0022) && !(st->st_mode & S_ISVTX))
                 return -EPERM;
@@ -275,8 +279,32 @@ static int dir_trust(const struct stat *st, bool user_default) {
  * Opens the scope directory and verifies it; with CREATE, creates the user scope's
  * default directory (0700) or, for root, the system directory (1777) when missing.
  */
-int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd) {
+/* stat() of PATH relative to DIRFD (AT_EMPTY_PATH with ""), and the birth time when the
+ * filesystem keeps one (*RET_BTIME 0 otherwise). */
+static int stat_btime(int dirfd, const char *path, int flags, struct stat *st, uint64_t *ret_btime) {
+        struct statx sx;
+
+        *st = (struct stat) {};          /* even on failure: the analyzer cannot tell */
+        *ret_btime = 0;
+        if (statx(dirfd, path, flags | AT_STATX_SYNC_AS_STAT,
+                  STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_INO | STATX_BTIME, &sx) < 0)
+                return -errno;
+        *st = (struct stat) {
+                .st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
+                .st_ino = sx.stx_ino,
+                .st_mode = sx.stx_mode,
+                .st_nlink = sx.stx_nlink,
+                .st_uid = sx.stx_uid,
+        };
+        *ret_btime = sx.stx_mask & STATX_BTIME ?
+                     (uint64_t) sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec : 0;
+        return 0;
+}
+
+static int open_dir(const struct scope *sc, bool create, int *ret_dirfd, struct stat *ret_st,
+                    uint64_t *ret_btime) {
         _cleanup_close_ int fd = -EBADF;
+        uint64_t btime;
         struct stat st;
         int r;
 
@@ -308,14 +336,192 @@ int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd) {
                 } else
                         return -ENOENT;
         }
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        r = dir_trust(&st, sc->user_default);
+        r = stat_btime(fd, "", AT_EMPTY_PATH, &st, &btime);
+        if (r < 0)
+                return r;
+        r = dir_trust(&st, sc->user_default, sc->euid);
         if (r < 0)
                 return r;
         r = fs_check_local(fd, st.st_dev);
         if (r < 0)
                 return r;
         *ret_dirfd = TAKE_FD(fd);
+        if (ret_st)
+                *ret_st = st;
+        if (ret_btime)
+                *ret_btime = btime;
         return 0;
+}
+
+int scope_open_dir(const struct scope *sc, bool create, int *ret_dirfd) {
+        return open_dir(sc, create, ret_dirfd, NULL, NULL);
+}
+
+/*
+ * The directory cache. Opening, checking and closing the scope directory were three of
+ * the fourteen system calls of a join by name. A process keeps the directories it used
+ * open (a few: DIR_CACHE entries), and each call checks that the path still leads to the
+ * very directory it has open, with the same stat() that checks its owner and mode: the
+ * same guarantee as opening it again (what we use is the directory that the path named
+ * when we looked, checked as it was then), for one system call. The very directory: the
+ * same device, inode and birth time, for a filesystem that gives a directory removed
+ * since its inode number back to a new one; where the filesystem keeps no birth time, an
+ * fstat() of the directory we have says it still has a name. An entry whose path now
+ * leads elsewhere is closed once the last handle that uses it gives it back.
+ */
+#define DIR_CACHE 4
+
+static struct dir_entry {
+        char *path;              /* NULL: free */
+        dev_t dev;
+        ino_t ino;
+        uint64_t btime;          /* its birth time, 0 when the filesystem keeps none */
+        int fd;
+        unsigned users;          /* handles using fd */
+        unsigned gen;            /* one more each time the entry is reused: tokens */
+        bool nofollow;
+        bool stale;              /* the path leads elsewhere now: close when unused */
+        bool lost;               /* the program closed fd under us: never close it */
+} dir_cache[DIR_CACHE];
+static pthread_mutex_t dir_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void entry_drop(struct dir_entry *e) {
+        unsigned gen = e->gen + 1;
+
+        if (e->path && !e->lost)
+                safe_close(e->fd);
+        free(e->path);
+        *e = (struct dir_entry) { .fd = -EBADF, .gen = gen };
+}
+
+static unsigned entry_token(const struct dir_entry *e) {
+        return (unsigned) (e - dir_cache) + 1 + (e->gen << 8);
+}
+
+static struct dir_entry *token_entry(unsigned token) {
+        struct dir_entry *e;
+
+        if (token == 0 || (token & 0xff) > DIR_CACHE)
+                return NULL;
+        e = &dir_cache[(token & 0xff) - 1];
+        return e->path && e->gen == token >> 8 && e->users > 0 ? e : NULL;
+}
+
+/* SCOPE_DIR_OURS: only our euid (and root) may make files in the directory of ST;
+ * SCOPE_DIR_PRIVATE: nobody else may even reach them. */
+static unsigned dir_flags(const struct stat *st, uid_t euid) {
+        if (st->st_uid != euid || (st->st_mode & 0022))
+                return 0;
+        return SCOPE_DIR_OURS | (st->st_mode & 0077 ? 0 : SCOPE_DIR_PRIVATE);
+}
+
+int scope_get_dir(const struct scope *sc, bool create, int *ret_dirfd, unsigned *ret_flags,
+                  unsigned *ret_token) {
+        bool nofollow = sc->user_default || sc->system;
+        unsigned token = 0;
+        uint64_t btime;
+        struct stat st, fst;
+        int fd = -EBADF, r;
+
+        if (stat_btime(AT_FDCWD, sc->dir, nofollow ? AT_SYMLINK_NOFOLLOW : 0, &st, &btime) == 0 &&
+            dir_trust(&st, sc->user_default, sc->euid) == 0) {
+                (void) pthread_mutex_lock(&dir_cache_lock);
+                for (unsigned i = 0; i < DIR_CACHE; i++) {
+                        struct dir_entry *e = &dir_cache[i];
+                        if (e->path && !e->stale && e->nofollow == nofollow && e->dev == st.st_dev &&
+                            e->ino == st.st_ino && e->btime == btime && strcmp(e->path, sc->dir) == 0) {
+                                e->users++;
+                                fd = e->fd;
+                                token = entry_token(e);
+                                break;
+                        }
+                }
+                (void) pthread_mutex_unlock(&dir_cache_lock);
+                if (fd >= 0 && btime == 0 && (fstat(fd, &fst) < 0 || fst.st_nlink == 0)) {
+                        scope_put_dir(fd, token);  /* removed; its inode number lives on */
+                        fd = -EBADF;
+                }
+                if (fd >= 0) {
+                        r = fs_check_local(fd, st.st_dev);
+                        if (r < 0) {
+                                scope_put_dir(fd, token);
+                                return r;
+                        }
+                        *ret_dirfd = fd;
+                        *ret_token = token;
+                        if (ret_flags)
+                                *ret_flags = dir_flags(&st, sc->euid);
+                        return 0;
+                }
+        }
+
+        /* Not cached, or not the directory we have: open and check it as always. */
+        r = open_dir(sc, create, &fd, &st, &btime);
+        if (r < 0)
+                return r;
+        (void) pthread_mutex_lock(&dir_cache_lock);
+        {
+                struct dir_entry *slot = NULL;
+
+                for (unsigned i = 0; i < DIR_CACHE; i++) {
+                        struct dir_entry *e = &dir_cache[i];
+                        if (e->path && e->nofollow == nofollow && strcmp(e->path, sc->dir) == 0) {
+                                if (e->users == 0)
+                                        entry_drop(e);
+                                else
+                                        e->stale = true;
+                        }
+                        if (!e->path && !slot)
+                                slot = e;
+                }
+                if (!slot)
+                        for (unsigned i = 0; i < DIR_CACHE && !slot; i++)
+                                if (dir_cache[i].users == 0) {
+                                        slot = &dir_cache[i];
+                                        entry_drop(slot);
+                                }
+                if (slot) {
+                        slot->path = strdup(sc->dir);
+                        if (slot->path) {
+                                slot->nofollow = nofollow;
+                                slot->dev = st.st_dev;
+                                slot->ino = st.st_ino;
+                                slot->btime = btime;
+                                slot->fd = fd;
+                                slot->users = 1;
+                                slot->stale = false;
+                                token = entry_token(slot);
+                        }
+                }
+        }
+        (void) pthread_mutex_unlock(&dir_cache_lock);
+        *ret_dirfd = fd;
+        *ret_token = token;               /* 0, not cached: scope_put_dir() closes it */
+        if (ret_flags)
+                *ret_flags = dir_flags(&st, sc->euid);
+        return 0;
+}
+
+void scope_put_dir(int dirfd, unsigned token) {
+        struct dir_entry *e;
+
+        if (token == 0) {
+                safe_close(dirfd);
+                return;
+        }
+        (void) pthread_mutex_lock(&dir_cache_lock);
+        e = token_entry(token);
+        if (e && --e->users == 0 && e->stale)
+                entry_drop(e);
+        (void) pthread_mutex_unlock(&dir_cache_lock);
+}
+
+void scope_lost_dir(unsigned token) {
+        struct dir_entry *e;
+
+        (void) pthread_mutex_lock(&dir_cache_lock);
+        e = token_entry(token);
+        if (e)
+                e->lost = e->stale = true;
+        (void) pthread_mutex_unlock(&dir_cache_lock);
 }

@@ -54,15 +54,17 @@ void seat_give_back(int fd, unsigned seat) {
         ofd_unlock(fd, SEAT_OFF(seat), 1);
 }
 
-int seat_transient(int fd, unsigned first, unsigned n) {
-        for (unsigned i = 0; i < n; i++) {
+uint64_t seat_transient(int fd, unsigned first, unsigned n) {
+        uint64_t mask = 0;
+
+        for (unsigned i = 0; i < n && i < 64; i++) {
                 struct flock fl = {
                         .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = SEAT_OFF(first + i), .l_len = 1,
                 };
                 if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_WRLCK)
-                        return 1;
+                        mask |= UINT64_C(1) << i;
         }
-        return 0;
+        return mask;
 }
 
 /* Counts the write locks on seats [A, B) of the file, recursing around each one found. */

@@ -18,9 +18,9 @@ off_t seat_byte(unsigned seat);
 int seat_take(int fd, unsigned seat);            /* 0, -EAGAIN when held, -errno */
 void seat_give_back(int fd, unsigned seat);
 
-/* 1 when one of seats FIRST..FIRST+N-1 is free or only read-locked by a reaper or a
- * retirer (worth another try in a moment); 0 when all are held. */
-int seat_transient(int fd, unsigned first, unsigned n);
+/* The seats of FIRST..FIRST+N-1 (bit i: FIRST + i) that are free or only read-locked by a
+ * reaper or a retirer (worth another try in a moment); 0 when all are held. */
+uint64_t seat_transient(int fd, unsigned first, unsigned n);
 
 /* Counts the held seats FIRST..FIRST+N-1 (N <= 64) and sets their bits in *RET_MASK. */
 int seat_count(int fd, unsigned first, unsigned n, uint64_t *ret_mask);

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 
 #include "files.h"
+#include "handed.h"
 #include "handle.h"
 #include "hc-internal.h"
 #include "holder.h"
@@ -102,13 +103,24 @@ static int take_through(hc_region *h, const hc_options *opt, unsigned k, int fd,
 
         waiter_init(&w, h);
         while (seat == -EAGAIN) {
+                uint64_t handed = 0;      /* free bytes of seats a command holds */
                 int qfd;
 
                 for (unsigned i = 0; i < n && seat == -EAGAIN; i++) {
                         int r = seat_take(fd, first + i);
-                        if (r == 0)
+                        uint32_t flags;
+                        bool present;
+
+                        if (r == 0) {
+                                /* a record on a free byte: a command may hold it (handed.c) */
+                                (void) region_seat_state(&h->r, first + i, false, &flags, &present);
+                                if (present && handed_probe(h, first + i) != 0) {
+                                        seat_give_back(fd, first + i);
+                                        handed |= UINT64_C(1) << i;
+                                        continue;
+                                }
                                 seat = (int) (first + i);
-                        else if (r != -EAGAIN)
+                        } else if (r != -EAGAIN)
                                 seat = r;
                 }
                 if (seat != -EAGAIN)
@@ -118,7 +130,7 @@ static int take_through(hc_region *h, const hc_options *opt, unsigned k, int fd,
                         break;
                 }
                 if (transient_waits < 200 && handle_query_fd(h, k, &qfd) == 0 &&
-                    seat_transient(qfd, first, n)) {
+                    (seat_transient(qfd, first, n) & ~handed) != 0) {
                         transient_waits++;
                         sleep_usec(1000);
                         continue;
@@ -248,7 +260,7 @@ _hc_public_ int hc_join_fd(const char *name, const hc_options *opt, int fd, pid_
                 /* Another process is named only when it holds the seat itself (a copy of
                  * the description: the shell whose fd 9 it is), so that no record names a
                  * bystander. A seat this call did not take stays as it was. */
-                if (pid > 0 && pid != self_pid() && holder_check_fd(fd, (unsigned) seat, pid) != pid) {
+                if (pid > 0 && pid != self_pid() && holder_check_fd(fd, (unsigned) seat, false, pid) != pid) {
                         if (taken)
                                 seat_give_back(fd, (unsigned) seat);
                         r = -ESRCH;

@@ -172,7 +172,15 @@ fail:
 }
 
 void waiter_init(struct waiter *w, hc_region *h) {
-        *w = (struct waiter) { .h = h, .ifd = -EBADF, .dir_wd = -1 };
+        /* field by field: wd[] is filled up to n_wd, and a join that gets its seat at
+         * once never arms the waiter */
+        w->h = h;
+        w->ifd = -EBADF;
+        w->n_wd = 0;
+        w->ready = w->recent = false;
+        w->step = 0;
+        w->dir_wd = -1;
+        w->filter = false;
 }
 
 void waiter_done(struct waiter *w) {

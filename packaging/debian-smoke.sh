@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Builds the Debian packages from a copy of the tree, installs them, and checks that
-# what a user gets works: the CLI, the daemon, pkg-config, and a program compiled
-# against the installed header. Run as root (CI) or with sudo available.
+# what a user gets works: the CLI, the daemon, pkg-config, a program compiled against
+# the installed header, and the Python module imported by Debian's python3. Run as root (CI) or with sudo available.
 #
 #   packaging/debian-smoke.sh            build, install, test, then purge the packages
 #   KEEP=1 packaging/debian-smoke.sh     leave them installed
@@ -12,7 +12,7 @@ set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/headcount-deb.XXXXXX")
-packages="headcount libheadcount-dev libheadcount0"
+packages="headcount libheadcount-dev libheadcount0 python3-headcount"
 installed=no
 
 sudo=
@@ -63,7 +63,8 @@ fi
 
 step "installing"
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        "$work"/headcount_*.deb "$work"/libheadcount0_*.deb "$work"/libheadcount-dev_*.deb
+        "$work"/headcount_*.deb "$work"/libheadcount0_*.deb "$work"/libheadcount-dev_*.deb \
+        "$work"/python3-headcount_*.deb
 installed=yes
 
 for f in /usr/include/headcount.h /usr/sbin/headcountd /usr/lib/tmpfiles.d/headcount.conf \
@@ -135,5 +136,25 @@ int main(int argc, char *argv[]) {
 EOF
 cc -o "$work/smoke" "$work/smoke.c" $(pkg-config --cflags --libs headcount)
 "$work/smoke" "$scope"
+
+step "the Python module (/usr/bin/python3)"
+dpkg -L python3-headcount | grep -q '/usr/lib/python3/dist-packages/headcount/py.typed$' ||
+        { echo "debian-smoke: python3-headcount has no py.typed" >&2; exit 1; }
+(cd / && env -u PYTHONPATH -u HEADCOUNT_LIBRARY /usr/bin/python3 - "$scope" <<'EOF'
+import sys
+import headcount
+
+d = sys.argv[1]
+assert headcount.__file__.startswith("/usr/lib/python3/dist-packages/"), headcount.__file__
+with headcount.join("pysmoke", max=1, dir=d) as seat:
+    assert headcount.count("pysmoke", dir=d) == 1
+    try:
+        headcount.join("pysmoke", max=1, dir=d)
+        sys.exit("a second seat was given")
+    except headcount.Busy:
+        pass
+print("python3: headcount", headcount.__version__, "seat", seat.index)
+EOF
+)
 
 echo "debian-smoke: all checks passed"

@@ -3,7 +3,9 @@
 # Builds the RPM packages from the release tarball with packaging/rpm/headcount.spec, as a
 # Fedora user would with 'rpmbuild -ta', and checks what they contain. On a Debian host
 # the build dependencies come from Debian (--nodeps) and the systemd path macros, which
-# Fedora's systemd-rpm-macros provide, are given here.
+# Fedora's systemd-rpm-macros provide, are given here, as are the Python macros that
+# python3-devel provides (Debian's python3 stands in). The library and the Python module
+# are unpacked (rpm2cpio, cpio) and the module imported from there.
 #   [RPM_NOCHECK=1] packaging/rpm-smoke.sh BUILDDIR
 # RPM_NOCHECK=1 skips the spec's %check (rpmbuild --nocheck), for a CI run whose
 # 'make distcheck' has already run the same suites on the same tarball.
@@ -16,7 +18,10 @@ command -v rpmbuild >/dev/null || { echo "rpm-smoke: rpmbuild is missing (Debian
 make -C "$build" -s dist >/dev/null
 tarball=$(ls "$build"/headcount-*.tar.xz | head -n 1)
 
+sitelib=$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib", "posix_prefix", vars={"base": "/usr"}))')
 rpmbuild --define "_topdir $top" \
+         --define "python3 $(command -v python3)" \
+         --define "python3_sitelib $sitelib" \
          --define "_unitdir /usr/lib/systemd/system" \
          --define "_userunitdir /usr/lib/systemd/user" \
          --define "_tmpfilesdir /usr/lib/tmpfiles.d" \
@@ -38,5 +43,26 @@ check headcount '/usr/bin/headcount'
 check headcount 'headcountd'
 check headcount 'headcountd\.service'
 check headcount 'tmpfiles\.d/headcount\.conf'
+check python3-headcount 'headcount/__init__\.py'
+check python3-headcount 'headcount/py\.typed'
+
+# The module, unpacked with the library, loads it by its soname and holds a seat.
+mkdir "$top/root" "$top/scope"
+chmod 0700 "$top/scope"
+for p in "$top"/RPMS/*/headcount-libs-0*.rpm "$top"/RPMS/*/python3-headcount-0*.rpm; do
+        (cd "$top/root" && rpm2cpio "$p" | cpio -idm --quiet) || fail=1
+done
+if (cd / && LD_LIBRARY_PATH=$(dirname "$(find "$top/root" -name 'libheadcount.so.0' | head -n 1)") \
+        PYTHONPATH=$top/root$sitelib python3 -c '
+import sys, headcount
+with headcount.join("rpmsmoke", dir=sys.argv[1]):
+    assert headcount.count("rpmsmoke", dir=sys.argv[1]) == 1
+assert headcount.__file__.startswith(sys.argv[2]), headcount.__file__
+' "$top/scope" "$top/root"); then
+        echo "rpm-smoke: python3-headcount imports and holds a seat"
+else
+        echo "rpm-smoke: python3-headcount does not work"
+        fail=1
+fi
 [ "$fail" = 0 ] && echo "rpm-smoke: all checks passed"
 exit "$fail"

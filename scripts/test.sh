@@ -23,6 +23,17 @@ jobs=$(nproc)
 HEADCOUNT_HARDENED=1 sh scripts/setup.sh --enable-werror
 status=0
 
+# The end of the log of each test that OUT (a 'make check' output in BUILDDIR) says failed:
+# the summary alone does not say which check of a suite failed, or why.
+show_failures() {
+        grep -E '^(FAIL|ERROR|XPASS): ' "$2" | while read -r _ t; do
+                [ -f "$1/$t.log" ] || continue
+                echo "-- the end of $1/$t.log"
+                grep -vE '^[0-9]+%: Checks|^Running suite' "$1/$t.log" | grep -E ':[FE]:|FAIL|not ok|error' | head -n 20 || true
+                tail -n 40 "$1/$t.log"
+        done
+}
+
 echo "== the README's first command, scripts/demo.sh: exits 0 and leaves nothing running"
 setsid sh scripts/demo.sh >build/demo.out 2>&1 &
 demo=$!
@@ -45,6 +56,7 @@ grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build-coverage/coverage.out || true
 if grep -qE '^(FAIL|ERROR|XPASS):' build-coverage/coverage.out || ! grep -qE '^coverage: ' build-coverage/coverage.out; then
         status=1
         tail -n 80 build-coverage/coverage.out
+        show_failures build-coverage build-coverage/coverage.out
 fi
 grep -E '^coverage: ' build-coverage/coverage.out || true
 
@@ -52,7 +64,8 @@ echo "== make check under ASan and UBSan"
 mkdir -p build-sanitize
 (cd build-sanitize && { [ -f Makefile ] || ../configure -q --enable-sanitize; } && make -s -j"$jobs" >/dev/null)
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        make -C build-sanitize -s -j"$jobs" check >build-sanitize/check.out 2>&1 || { status=1; cat build-sanitize/check.out; }
+        make -C build-sanitize -s -j"$jobs" check >build-sanitize/check.out 2>&1 ||
+        { status=1; cat build-sanitize/check.out; show_failures build-sanitize build-sanitize/check.out; }
 grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build-sanitize/check.out || true
 
 echo "== the threaded tests under ThreadSanitizer (threads only: TSan cannot see memory shared between processes)"

@@ -38,10 +38,13 @@ outside() {
 # The daemon and its units when the build tree has them (--disable-daemon builds none).
 daemon_flag=
 "$top_builddir/config.status" --config | grep -q -- "--disable-daemon" && daemon_flag=--disable-daemon
+# The Python module when the build tree has it (--disable-python, or no Python 3: none).
+python_flag=
+grep -q '^PYTHON = :\{0,1\}$' "$top_builddir/Makefile" && python_flag=--disable-python
 
 mkdir "$T/build"
 cd "$T/build" || exit 99
-if ! "$top_srcdir/configure" -q --cache-file="$T/cache" --prefix="$prefix" $daemon_flag \
+if ! "$top_srcdir/configure" -q --cache-file="$T/cache" --prefix="$prefix" $daemon_flag $python_flag \
         >"$T/configure.out" 2>&1; then
         cat "$T/configure.out" >&2
         echo "FAIL: configure --prefix=$prefix" >&2
@@ -66,6 +69,34 @@ for f in $want; do
 done
 [ -n "$(find "$root$prefix" -name headcount.pc)" ] || fail "--prefix=$prefix: no headcount.pc"
 
+# The Python module: in the site directory sysconfig gives for the prefix, importable
+# from there (with the build tree's library), its type information beside it.
+if [ -z "$python_flag" ]; then
+        pydir=$(sed -n 's/^pythondir = //p' "$T/build/Makefile" | sed "s|\${prefix}|$prefix|")
+        py=$(sed -n 's/^PYTHON = //p' "$T/build/Makefile")
+        case $pydir in
+        "$prefix"/*) ;;
+        *) fail "--prefix=$prefix: the Python module goes to $pydir, outside it" ;;
+        esac
+        for f in headcount/__init__.py headcount/py.typed; do
+                [ -f "$root$pydir/$f" ] || fail "--prefix=$prefix: no $pydir/$f"
+        done
+        soname=$(sed -n 's/^_SONAME = "\(.*\)"$/\1/p' "$root$pydir/headcount/__init__.py")
+        # a library built with --enable-sanitize needs the sanitizers' runtimes first
+        preload=
+        if "$top_builddir/config.status" --config 2>/dev/null | grep -q -- "--enable-sanitize"; then
+                for rt in libasan.so libubsan.so; do
+                        f=$(${CC:-cc} -print-file-name=$rt 2>/dev/null)
+                        [ -f "$f" ] && preload=$preload${preload:+:}$f
+                done
+        fi
+        got=$(cd / && PYTHONPATH=$root$pydir HEADCOUNT_LIBRARY=$top_builddir/lib/.libs/$soname \
+                LD_PRELOAD=$preload ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+                "$py" -c 'import headcount; print(headcount.__file__)' 2>&1)
+        [ "$got" = "$root$pydir/headcount/__init__.py" ] ||
+                fail "the installed Python module does not import from $root$pydir: $got"
+fi
+
 # configure says where the D-Bus policy belongs when it is not installed there.
 if [ -z "$daemon_flag" ] && ! grep -q 'dbus-daemon does not look.*/etc/dbus-1/system.d' \
         "$T/configure.out"; then
@@ -88,7 +119,7 @@ check_pc() {            # VARIABLE MODULE PC-VARIABLE [SUFFIX]
         pc_prefix=$(pkg-config --variable=prefix "$2" 2>/dev/null) || return 0
         [ -n "$pc_prefix" ] || return 0
         (cd "$T/build" && "$top_srcdir/configure" -q --cache-file="$T/cache" \
-                --prefix="$pc_prefix" $daemon_flag >/dev/null 2>&1) ||
+                --prefix="$pc_prefix" $daemon_flag $python_flag >/dev/null 2>&1) ||
                 { fail "configure --prefix=$pc_prefix"; return 0; }
         got=$(sed -n "s/^$1 = //p" "$T/build/Makefile")
         want=$(pkg-config --variable="$3" "$2")${4:-}
@@ -105,4 +136,4 @@ if [ "$failures" -gt 0 ]; then
         echo "$failures check(s) failed" >&2
         exit 1
 fi
-echo "install paths: all under --prefix=$prefix; pkg-config's under its own prefix"
+echo "install paths: all under --prefix=$prefix${python_flag:+ (no Python module)}; pkg-config's under its own prefix"

@@ -47,6 +47,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# python3_lib ARG...: python3 for a script that loads libheadcount with ctypes: a library
+# built with --enable-sanitize needs the sanitizers' runtimes loaded first (python3 has
+# none), and Python's own allocations at exit are no leak of ours (the last of several
+# detect_leaks wins).
+python3_lib() {
+        local preload= rt f
+        if "$top_builddir/config.status" --config 2>/dev/null | grep -q -- "--enable-sanitize"; then
+                for rt in libasan.so libubsan.so; do
+                        f=$(${CC:-cc} -print-file-name=$rt 2>/dev/null)
+                        [ -f "$f" ] && preload=$preload${preload:+:}$f
+                done
+                LD_PRELOAD=$preload${LD_PRELOAD:+:$LD_PRELOAD} \
+                        ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 python3 "$@"
+                return
+        fi
+        python3 "$@"
+}
+
 hc() {
         "$HEADCOUNT" "$@"
 }

@@ -114,7 +114,7 @@ expect 0 hc --system run free -- true &&
         one_error_line "replaced a damaged region 'free' in '$S' (nobody held a seat in it)"
 checks=$((checks + 1))
 [ "$(stat -c %i "$S/free")" != "$ino" ] || fail "run did not replace the damaged region"
-same "lock files after the replacement" "$(lock_files free | wc -l)" 1
+same "lock files after the replacement" "$(lock_files free | wc -l)" 2   # 64 seats, 32 a file
 same "mode of the new region, as the old one" "$(stat -c %a "$S/free")" 666
 expect 0 as_user "$HEADCOUNT" --system run free -- true
 # ... and so does create, with what it asks for
@@ -126,7 +126,7 @@ same "mode of the created region" "$(stat -c %a "$S/free")" 644
 chmod 0666 "$S/free"
 flip "$S/free" $OFF_ID
 expect 0 hc --system path free && one_error_line "replaced a damaged region 'free'"
-same "the path printed" "$(cat "$T/out")" "$S/$(lock_files free)"
+same "the path printed" "$(cat "$T/out")" "$S/$(lock_files free | grep '\.0$')"
 
 # ---- A seat is held: nothing is replaced or removed, and the error is clear --------------
 expect 0 hc --system create held --mode 0666 --capacity 4
@@ -149,7 +149,7 @@ same "inode while the seat is held" "$(stat -c %i "$S/held")" "$ino"
 release 1
 wait $holder
 expect 0 hc --system run held -- true && contains "$T/err" "replaced a damaged region 'held'"
-same "lock files after the holder left" "$(lock_files held | wc -l)" 1
+same "lock files after the holder left" "$(lock_files held | wc -l)" 2
 
 # ---- 5,000 planted names give a few lines, not 5,000 ------------------------------------
 as_user sh -c 'cd "$1" && i=0; while [ $i -lt 5000 ]; do : >"junk$i"; i=$((i + 1)); done' sh "$S"

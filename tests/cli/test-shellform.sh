@@ -138,7 +138,7 @@ one_error_line "descriptor 8 is not open"
 expect 0 hc count backup && same "count after bad descriptors" "$(cat "$T/out")" 0
 usage_fails "'join' needs --fd <fd>, the shell's descriptor" hc join backup
 usage_fails "'leave' needs --fd <fd>, the shell's descriptor" hc leave backup
-usage_fails "--max is at most 64 with 'join --fd' (the seats of one file)" hc join --fd 9 --max 65 backup
+usage_fails "--max is at most 32 with 'join --fd' (the seats of one file)" hc join --fd 9 --max 33 backup
 usage_fails "invalid --fd value 'x'" hc join --fd x backup
 usage_fails "option '--fd' does not apply to 'run'" hc run --fd 9 backup -- true
 

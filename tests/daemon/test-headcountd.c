@@ -510,7 +510,10 @@ START_TEST(test_daemon_leave_is_not_death)
                         _exit(0);         /* at once: the exit races the daemon's look */
                 }
                 close(go[0]);
-                ck_assert_int_eq(harness_wait_signal(&h, "CountChanged", "job", 1, T_MS, NULL), 0);
+                /* Its join event, not the count: the daemon may count a seat whose record
+                 * is still being written, and learns who holds it only at its next look.
+                 * A holder that left before that look would have no join to leave from. */
+                ck_assert_int_eq(harness_wait_signal(&h, "InstanceEvent:join", "job", pid, T_MS, NULL), 0);
                 ck_assert_int_eq(write(go[1], &c, 1), 1);
                 close(go[1]);
                 ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -763,8 +766,10 @@ START_TEST(test_daemon_region_lock_held)
         t0 = now_usec();
         harness_kill(a);
         ck_assert_uint_eq(wait_log_lines("died holding slot", 1), 1);
-        /* the reap is retried every 200 ms; the death itself is logged at once */
-        ck_assert_msg(now_usec() - t0 < 2500 * 1000, "the death was logged after %llu ms",
+        /* the reap is retried every 200 ms; the death itself is logged at once, where a
+         * daemon that waited for the lock logged it after the library's 5 s: a bound
+         * that only tells the two apart (the load can delay "at once", never to 5 s) */
+        ck_assert_msg(now_usec() - t0 < 4500 * 1000, "the death was logged after %llu ms",
                       (unsigned long long) (now_usec() - t0) / 1000);
 
         /* and other regions' events go on meanwhile */

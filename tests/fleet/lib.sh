@@ -243,6 +243,14 @@ wait_gone() {
         return 0
 }
 
+# cpu_ticks PID: the CPU time PID (all its threads) has used, utime + stime, in clock
+# ticks (HZ a second). What a process does costs the same ticks on a loaded machine,
+# where wall time does not: the tests bound work in ticks, never in wall time.
+cpu_ticks() {
+        awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+HZ=$(getconf CLK_TCK)
+
 # json_len FILE: how many instances 'list -J' printed in FILE ("invalid" when it is no
 # {"instances": [...]}).
 json_len() {

@@ -130,6 +130,13 @@ long long mono_usec(void) {
         return (long long) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+long long cpu_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return (long long) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void *shared_page(void) {
         void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 

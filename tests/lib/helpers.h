@@ -36,6 +36,8 @@ unsigned dir_entries(void);
 
 /* A microsecond clock for the generous wake-up bounds the tests assert. */
 long long mono_usec(void);
+/* The CPU time this process has used: what a test may bound (wall time is the load's). */
+long long cpu_usec(void);
 
 /* A process-shared counter page (for invariants that span processes). */
 void *shared_page(void);

@@ -676,6 +676,58 @@ START_TEST(test_slot_handle_inherit_flag)
 }
 END_TEST
 
+/* hc_slot_fd() hands out a descriptor that reaches its own seat only: whoever gets it
+ * can lock every byte of its file and still hold one seat. When the joiner goes without
+ * a leave (hc_abandon(), as a SIGKILLed wrapper does) while a child keeps the descriptor,
+ * the seat counts until the child ends, and no joiner takes it meanwhile. */
+START_TEST(test_slot_fd_reaches_one_seat)
+{
+        hc_region *rg = NULL;
+        hc_slot *s = NULL, *t = NULL;
+        int fd, p[2], status;
+        pid_t pid;
+
+        ck_assert_int_eq(hc_region_open("own", TOPT(), &rg), 0);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 8), &s), 0);
+        fd = hc_slot_fd(s);
+        ck_assert_int_ge(fd, 0);
+        for (int i = 0; i < 64; i++) {
+                struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                                   .l_start = ((off_t) 1 << 40) + i, .l_len = 1 };
+                (void) fcntl(fd, F_OFD_SETLK, &l);
+        }
+        ck_assert_int_eq(hc_region_count(rg), 1);
+        ck_assert_int_eq(hc_count("own", TOPT()), 1);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 8), &t), 0);
+        t = hc_leave(t);
+
+        /* the joiner dies (no leave), a child keeps the descriptor */
+        ck_assert_int_eq(pipe(p), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                char c;
+                close(p[1]);
+                child_exit(read(p[0], &c, 1) < 0);
+        }
+        close(p[0]);
+        s = hc_abandon(s);
+        ck_assert_int_eq(hc_count("own", TOPT()), 1);
+        ck_assert_int_eq(hc_region_count(rg), 1);       /* and it reaps nothing */
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 1), &t), -EBUSY);
+        ck_assert_int_eq(hc_join("own", TOPT(.max = 1), &t), -EBUSY);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 2), &t), 0);
+        ck_assert_int_eq(hc_slot_index(t), 1);
+        t = hc_leave(t);
+        close(p[1]);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_int_eq(hc_region_count(rg), 0);
+        ck_assert_int_eq(hc_region_join(rg, TOPT(.max = 1), &t), 0);
+        t = hc_leave(t);
+        rg = hc_region_close(rg);
+}
+END_TEST
+
 /* A handle whose region was removed: queries report nobody, joins say -ESTALE, waiting
  * returns at once, and removing it again says -ENOENT. */
 START_TEST(test_slot_handle_on_retired_region)
@@ -915,6 +967,7 @@ Suite *suite_join(void) {
         tcase_add_test(tc, test_slot_join_waits_for_seat);
         tcase_add_test(tc, test_slot_handle_set_pid_and_fd);
         tcase_add_test(tc, test_slot_handle_inherit_flag);
+        tcase_add_test(tc, test_slot_fd_reaches_one_seat);
         tcase_add_test(tc, test_slot_handle_on_retired_region);
         tcase_add_test(tc, test_slot_names_skips_other_files);
         suite_add_tcase(s, tc);

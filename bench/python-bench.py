@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The Python module's speed, as ratios to Python's own ways measured in the same rounds:
+
+  cold join+leave   ``with headcount.join(NAME): pass``, nothing open before, against
+                    a pidfile with fcntl.flock (os.open, flock(LOCK_EX|LOCK_NB), the pid
+                    written, os.close): target <= 2x; and against filelock.FileLock (a new
+                    lock object each time, ``with lock: pass``): target < 1x
+  (reported)        the library's bare hc_join + hc_leave (through ctypes, options built
+                    once) against the same pidfile: the floor under the module; and the
+                    module against it: what the binding adds
+  count             ``headcount.count(NAME)`` (one holder) against spawning the CLI's
+                    ``headcount count NAME``: target >= 20x faster
+
+Each of 15 rounds times the reference and then the candidate; the table gives the median
+of the per-round ratios and the median times. Usage: python-bench.py HEADCOUNT-CLI [ROUNDS]
+"""
+import fcntl
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import headcount
+
+try:
+    import filelock
+except ImportError:
+    filelock = None
+
+
+def per_op(fn, n):
+    t0 = time.perf_counter_ns()
+    fn(n)
+    return (time.perf_counter_ns() - t0) / n
+
+
+def fmt(ns):
+    return f"{ns / 1000:.1f} µs" if ns < 1e6 else f"{ns / 1e6:.2f} ms"
+
+
+def main():
+    cli = sys.argv[1]
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 15
+    d = tempfile.mkdtemp(prefix="headcount-pybench.", dir="/dev/shm")
+    os.chmod(d, 0o700)
+    pidfile = os.path.join(d, "flock.pid")
+    lockfile = os.path.join(d, "filelock.lock")
+    pid = str(os.getpid()).encode()
+    env = dict(os.environ, HEADCOUNT_DIR=d)
+
+    def hc_cold(n):
+        for _ in range(n):
+            with headcount.join("bench", dir=d):
+                pass
+
+    def flock_pidfile(n):
+        for _ in range(n):
+            fd = os.open(pidfile, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(fd, 0)
+            os.write(fd, pid)
+            os.close(fd)
+
+    def file_lock(n):
+        for _ in range(n):
+            with filelock.FileLock(lockfile, timeout=0):
+                pass
+
+    # the library's own cost: hc_join + hc_leave through ctypes with options built once
+    import ctypes
+    bare_o = headcount._opts(d, False, False)
+    bare_slot = ctypes.c_void_p()
+    bare_name = b"bench"
+
+    def hc_bare(n):
+        join, leave = headcount._lib.hc_join, headcount._lib.hc_leave
+        o, slot = ctypes.byref(bare_o), ctypes.byref(bare_slot)
+        for _ in range(n):
+            join(bare_name, o, slot)
+            leave(bare_slot)
+
+    def hc_count(n):
+        for _ in range(n):
+            headcount.count("counted", dir=d)
+
+    def cli_count(n):
+        for _ in range(n):
+            subprocess.run([cli, "count", "counted"], env=env, stdout=subprocess.DEVNULL,
+                           check=True)
+
+    holder = headcount.join("counted", dir=d)
+    rows = [("cold join+leave", hc_cold, "fcntl.flock pidfile", flock_pidfile, 2000, 2000,
+             "<= 2.00x", lambda r: r <= 2.0)]
+    if filelock:
+        rows.append(("cold join+leave", hc_cold, "filelock.FileLock", file_lock, 2000, 2000,
+                     "< 1.00x", lambda r: r < 1.0))
+    rows.append(("bare hc_join+leave", hc_bare, "fcntl.flock pidfile", flock_pidfile, 2000, 2000,
+                 "(the library's floor)", lambda r: True))
+    rows.append(("cold join+leave", hc_cold, "bare hc_join+leave (ctypes)", hc_bare, 2000, 2000,
+                 "(the module's overhead)", lambda r: True))
+    rows.append(("headcount.count()", hc_count, "spawning 'headcount count'", cli_count,
+                 2000, 40, "<= 0.05x (20x faster)", lambda r: r <= 0.05))
+    for _, cand, _, ref, nc, nr, _, _ in rows:          # warm up caches and the allocator
+        ref(max(1, nr // 10))
+        cand(max(1, nc // 10))
+    results = []
+    for what, cand, refname, ref, nc, nr, target, ok in rows:
+        ratios, tc, tr = [], [], []
+        for _ in range(rounds):
+            r = per_op(ref, nr)
+            c = per_op(cand, nc)
+            tr.append(r)
+            tc.append(c)
+            ratios.append(c / r)
+        results.append((what, statistics.median(tc), refname, statistics.median(tr),
+                        statistics.median(ratios), target, ok(statistics.median(ratios))))
+    holder.leave()
+    for f in os.listdir(d):
+        os.unlink(os.path.join(d, f))
+    os.rmdir(d)
+    print(f"Python {sys.version.split()[0]} ({sys.executable}), {rounds} rounds, "
+          "median of per-round ratios")
+    print(f"| {'operation':<18} | {'time':>9} | {'reference':<27} | {'time':>9} | "
+          f"{'ratio':>7} | target |")
+    print(f"|{'-' * 20}|{'-' * 11}|{'-' * 29}|{'-' * 11}|{'-' * 9}|--------|")
+    for what, c, refname, r, ratio, target, met in results:
+        shown = f"{ratio:.3f}x" if ratio < 0.1 else f"{ratio:.2f}x"
+        print(f"| {what:<18} | {fmt(c):>9} | {refname:<27} | {fmt(r):>9} | {shown:>7} | "
+              f"{target}{'' if target.startswith('(') else (', met' if met else ', MISSES')} |")
+    if not filelock:
+        print("(no filelock here: install python3-filelock for that row)")
+
+
+if __name__ == "__main__":
+    main()

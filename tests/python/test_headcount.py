@@ -1,0 +1,306 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The Python module against the real library, CLI and kernel: seats, counts, waits,
+messages, threads, fork and asyncio. Every test works in a scope directory of its own."""
+import asyncio
+import datetime
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import headcount
+from conftest import cli, until
+
+
+def test_context_manager(d):
+    with headcount.join("cm", tag="worker 3", dir=d) as seat:
+        assert seat.index == 0 and seat.fence is None and seat.held
+        assert headcount.count("cm", dir=d) == 1
+        [i] = headcount.list("cm", dir=d)
+        assert (i.seat, i.pid, i.uid, i.tag) == (0, os.getpid(), os.getuid(), "worker 3")
+        assert i.verified and i.host is None and i.user is not None
+        assert abs(i.joined - datetime.datetime.now(datetime.timezone.utc)).total_seconds() < 60
+        assert headcount.primary("cm", dir=d) == i
+        assert headcount.names(dir=d) == [("cm", 1, 64)]
+    assert not seat.held and seat.index == 0
+    seat.leave()                                   # once is enough
+    assert headcount.count("cm", dir=d) == 0
+    assert headcount.list("cm", dir=d) == []
+    assert headcount.primary("cm", dir=d) is None
+    assert headcount.count("never-made", dir=d) == 0
+
+
+def test_busy_and_the_cli_sees_the_seat(d):
+    with headcount.join("busy", max=1, dir=d):
+        with pytest.raises(headcount.Busy) as e:
+            headcount.join("busy", max=1, dir=d)
+        assert e.value.errno == errno.EBUSY
+        assert isinstance(e.value, headcount.Error) and isinstance(e.value, OSError)
+        r = cli("run", "busy", "--", "true")
+        assert r.returncode == 75, r.stderr
+        assert cli("count", "busy").stdout.strip() == "1"
+        assert str(os.getpid()) in cli("list", "busy").stdout
+    assert cli("run", "busy", "--", "true").returncode == 0
+
+
+def test_sigkill_of_a_python_holder_wakes_wait(d, python_holder):
+    p = python_holder("killed", d)
+    assert headcount.count("killed", dir=d) == 1
+    woke = threading.Event()
+    result = []
+
+    def waiter():
+        result.append(headcount.wait("killed", below=1, timeout=30, dir=d))
+        woke.set()
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    p.send_signal(signal.SIGKILL)
+    assert woke.wait(1.0), "wait(below=1) still asleep 1 s after the holder's SIGKILL"
+    t.join()
+    assert result == [True]
+    assert headcount.count("killed", dir=d) == 0
+
+
+def test_wait_times_out(d):
+    with headcount.join("stay", dir=d):
+        t0 = time.monotonic()
+        assert headcount.wait("stay", below=1, timeout=0.2, dir=d) is False
+        assert time.monotonic() - t0 >= 0.19
+        assert headcount.wait("stay", below=2, timeout=0, dir=d) is True
+    assert headcount.wait("stay", below=1, timeout=0, dir=d) is True
+
+
+def test_join_wait_is_admitted_when_a_cli_run_ends(d):
+    run = subprocess.Popen([os.environ["HC_TEST_CLI"], "run", "turn", "--", "cat"],
+                           stdin=subprocess.PIPE)
+    try:
+        until("the CLI holds its seat", lambda: headcount.count("turn", dir=d) == 1)
+        with pytest.raises(headcount.Busy):
+            headcount.join("turn", dir=d)
+        got = []
+        t = threading.Thread(target=lambda: got.append(headcount.join("turn", wait=30, dir=d)))
+        t.start()
+        run.stdin.close()                          # the command ends, and its seat with it
+        assert run.wait(10) == 0
+        t.join(10)
+        assert got and got[0].index == 0
+        got[0].leave()
+    finally:
+        run.kill()
+        run.wait()
+    with headcount.join("turn", dir=d), pytest.raises(headcount.Busy) as e:
+        headcount.join("turn", wait=0.1, dir=d)
+    assert e.value.errno == errno.ETIMEDOUT
+
+
+def test_four_threads_hold_four_seats(d):
+    barrier = threading.Barrier(5)
+    seats = []
+    lock = threading.Lock()
+
+    def worker(k):
+        with headcount.join("pool", max=4, tag=f"thread {k}", dir=d) as s:
+            with lock:
+                seats.append(s.index)
+            barrier.wait(10)                     # all four hold theirs now
+            barrier.wait(10)                     # until the main thread has looked
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    barrier.wait(10)
+    assert sorted(seats) == [0, 1, 2, 3]
+    assert headcount.count("pool", dir=d) == 4
+    tags = sorted(i.tag for i in headcount.list("pool", dir=d))
+    assert tags == [f"thread {k}" for k in range(4)]
+    with pytest.raises(headcount.Busy):
+        headcount.join("pool", max=4, dir=d)
+    barrier.wait(10)
+    for t in threads:
+        t.join(10)
+    assert headcount.count("pool", dir=d) == 0
+
+
+@pytest.mark.parametrize("name", ["", ".hidden", "a/b", "a\0b", "x" * 201, "with space",
+                                  "caf\u00e9", "..", b"bytes/slash"])
+def test_invalid_names(d, name):
+    for call in (lambda: headcount.join(name, dir=d), lambda: headcount.count(name, dir=d),
+                 lambda: headcount.list(name, dir=d), lambda: headcount.primary(name, dir=d),
+                 lambda: headcount.wait(name, timeout=0, dir=d),
+                 lambda: headcount.send(name, b"x", dir=d),
+                 lambda: headcount.listen(name, dir=d)):
+        with pytest.raises(ValueError):
+            call()
+    assert os.listdir(d) == []                     # nothing touched the disk
+
+
+def test_invalid_arguments(d):
+    for call in (lambda: headcount.join("a", max=0, dir=d),
+                 lambda: headcount.join("a", tag="t" * 65, dir=d),
+                 lambda: headcount.join("a", wait=-1, dir=d),
+                 lambda: headcount.wait("a", below=0, dir=d),
+                 lambda: headcount.count("a", system=True, fleet=True)):
+        with pytest.raises(ValueError):
+            call()
+
+
+def test_send_and_listen_round_trips(d):
+    with pytest.raises(headcount.Error) as e:
+        headcount.send("app", b"nobody", dir=d)
+    assert e.value.errno in (errno.ENOENT, errno.ECONNREFUSED)
+    ready = threading.Event()
+    seen = []
+
+    def primary():
+        with headcount.listen("app", dir=d) as inbox:
+            ready.set()
+            for msg in inbox:
+                seen.append((msg.data, msg.pid, msg.uid))
+                if msg.data == b"drop":
+                    msg.drop()
+                    continue
+                msg.reply(b"ok: " + msg.data)
+                if msg.data == b"quit":
+                    break
+
+    t = threading.Thread(target=primary)
+    t.start()
+    try:
+        assert ready.wait(10)
+        with pytest.raises(headcount.Busy):      # the primary listens already
+            headcount.listen("app", dir=d)
+        assert headcount.send("app", b"open file.txt", timeout=3, dir=d) == b"ok: open file.txt"
+        big = bytes(range(256)) * 100
+        assert headcount.send("app", big, dir=d) == b"ok: " + big
+        with pytest.raises(headcount.Error) as e:
+            headcount.send("app", b"drop", dir=d)
+        assert e.value.errno == errno.ECONNRESET
+        # from another process, through the same module
+        r = subprocess.run([sys.executable, "-c",
+                            "import headcount, sys; sys.stdout.buffer.write("
+                            "headcount.send('app', b'child', dir=sys.argv[1]))", d],
+                           capture_output=True, timeout=30)
+        assert r.stdout == b"ok: child", r.stderr
+    finally:
+        headcount.send("app", b"quit", dir=d)
+        t.join(10)
+    assert seen[0] == (b"open file.txt", os.getpid(), os.getuid())
+    assert headcount.count("app", dir=d) == 0      # listen() gave its own seat back
+
+
+FORKER = """
+import os, sys, headcount
+seat = headcount.join("forked", dir=sys.argv[1])
+if os.fork() == 0:              # the child inherits the seat, and holds it until stdin ends
+    sys.stdin.read()
+    os._exit(0)
+print("forked", flush=True)     # and the parent exits without leaving
+"""
+
+
+def test_fork_child_inherits_the_seat(d):
+    # the child's leave() drops only the child's copy
+    seat = headcount.join("forked", dir=d)
+    pid = os.fork()
+    if pid == 0:
+        seat.leave()
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert headcount.count("forked", dir=d) == 1
+    seat.leave()
+    assert headcount.count("forked", dir=d) == 0
+    # a child holds the inherited seat after its parent exits
+    p = subprocess.Popen([sys.executable, "-c", FORKER, d], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "forked\n"
+        assert p.wait(10) == 0
+        assert headcount.count("forked", dir=d) == 1
+        with pytest.raises(headcount.Busy):
+            headcount.join("forked", dir=d)
+    finally:
+        p.stdin.close()                            # the child ends, and the seat with it
+    assert headcount.wait("forked", below=1, timeout=10, dir=d)
+
+
+HANDER = """
+import os, subprocess, sys, headcount
+seat = headcount.join("handed", dir=sys.argv[1])
+child = subprocess.Popen(["sleep", "60"], pass_fds=[seat.fileno()], start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(child.pid, flush=True)
+os._exit(0)                     # without leaving: the child's copy holds the seat
+"""
+
+
+def test_a_seat_handed_to_a_child_program(d):
+    r = subprocess.run([sys.executable, "-c", HANDER, d], capture_output=True, text=True,
+                       timeout=30)
+    child = int(r.stdout)
+    try:
+        assert headcount.count("handed", dir=d) == 1
+        with pytest.raises(headcount.Busy):
+            headcount.join("handed", dir=d)
+    finally:
+        os.kill(child, signal.SIGKILL)
+    assert headcount.wait("handed", below=1, timeout=10, dir=d)
+
+
+def test_asyncio_wait_and_join(d, python_holder):
+    p = python_holder("aio", d)
+
+    async def main():
+        assert await headcount.wait_async("aio", below=1, timeout=0.1, dir=d) is False
+        # it sleeps: a second of waiting costs little CPU (no loop that wakes itself)
+        cpu = time.process_time()
+        assert await headcount.wait_async("aio", below=1, timeout=1, dir=d) is False
+        assert time.process_time() - cpu < 0.3
+        waiter = asyncio.ensure_future(headcount.wait_async("aio", below=1, timeout=30, dir=d))
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        p.send_signal(signal.SIGKILL)
+        assert await asyncio.wait_for(waiter, 5) is True
+        seat = headcount.join("aio", dir=d)
+        joiner = asyncio.ensure_future(headcount.join_async("aio", wait=30, dir=d))
+        await asyncio.sleep(0)
+        assert not joiner.done()
+        asyncio.get_running_loop().call_later(0.05, seat.leave)
+        with await asyncio.wait_for(joiner, 5) as again:
+            assert again.index == 0
+            assert headcount.count("aio", dir=d) == 1
+            with pytest.raises(headcount.Busy):
+                await headcount.join_async("aio", wait=0.05, dir=d)
+        assert await headcount.wait_async("never-made", timeout=0, dir=d) is True
+
+    asyncio.run(main())
+    assert threading.active_count() == 1           # no thread was needed
+    assert headcount.count("aio", dir=d) == 0
+
+
+def test_every_python3_imports_it(d):
+    """The python3 first on PATH and Debian's /usr/bin/python3 both load the module."""
+    pythons = {}
+    for p in (shutil.which("python3"), "/usr/bin/python3", sys.executable):
+        if p and os.path.exists(p):
+            real = subprocess.run([p, "-c", "import sys; print(sys.executable)"],
+                                  capture_output=True, text=True).stdout.strip()
+            pythons.setdefault(real, p)
+    for p in pythons.values():
+        r = subprocess.run([p, "-c", "import headcount, sys\n"
+                            "with headcount.join('py', dir=sys.argv[1]):\n"
+                            "    print(headcount.count('py', dir=sys.argv[1]))", d],
+                           capture_output=True, text=True, timeout=30)
+        assert (r.returncode, r.stdout) == (0, "1\n"), (p, r.stderr)
+
+
+def test_help_shows_docstrings():
+    assert "max" in headcount.join.__doc__ and "Busy" in headcount.join.__doc__
+    for f in headcount.__all__:
+        assert getattr(headcount, f).__doc__, f
