@@ -50,7 +50,7 @@
 #include "proclocks.h"
 #include "seat.h"
 
-/* Clears record SEAT if its seat is still free and not handed to a command that lives,
+/* Buries record SEAT (region_record_bury()) if its seat is still free and not handed to a command that lives,
  * under a read lock on the seat (no holder can come meanwhile), with its own file. */
 static unsigned reap_one(hc_region *h, int fd, unsigned seat) {
         hc_instance rec;
@@ -62,7 +62,9 @@ static unsigned reap_one(hc_region *h, int fd, unsigned seat) {
         if (handed_probe(h, seat) == 0) {
                 bool named = region_record_read(&h->r, seat, &rec, NULL) == 0;
 
-                region_record_clear(&h->r, seat, 0);
+                /* its run goes to the ring as a death; a record that names nobody goes */
+                if (region_record_bury(&h->r, seat) == 0)
+                        region_record_clear(&h->r, seat, 0);
                 if (named)
                         handed_remove(h, seat, rec.seq);
                 done = 1;

@@ -39,14 +39,9 @@ static uint64_t data_align(void) {
         return ps > 0 && (uint64_t) ps > 65536 ? (uint64_t) ps : 65536;
 }
 
-/* After the record table: the run marks (one word per seat), then the run rings. */
-void header_runs_layout(uint32_t capacity, uint64_t table, uint64_t *ret_marks, uint64_t *ret_runs) {
-        uint64_t marks = table + (uint64_t) capacity * sizeof(struct hc_slot_rec);
-
-        if (ret_marks)
-                *ret_marks = marks;
-        if (ret_runs)
-                *ret_runs = ALIGN_TO(marks + (uint64_t) capacity * sizeof(uint64_t), (uint64_t) 64);
+/* After the record table: the seats' run rings. */
+uint64_t header_runs_offset(uint32_t capacity, uint64_t table) {
+        return table + (uint64_t) capacity * sizeof(struct hc_slot_rec);
 }
 
 uint64_t header_file_size(uint32_t capacity, uint64_t data_size, uint64_t *ret_table,
@@ -54,8 +49,8 @@ uint64_t header_file_size(uint32_t capacity, uint64_t data_size, uint64_t *ret_t
         uint64_t table = ALIGN_TO((uint64_t) sizeof(struct hc_region_header), (uint64_t) 64);
         uint64_t end, data;
 
-        header_runs_layout(capacity, table, NULL, &end);
-        end += (uint64_t) capacity * HC_RUNS_PER_SEAT * sizeof(struct hc_run_rec);
+        end = header_runs_offset(capacity, table) +
+              (uint64_t) capacity * HC_RUNS_PER_SEAT * sizeof(struct hc_slot_rec);
 
         /* With user data, the data starts on a 64 KiB boundary, so it can be mapped over
          * a variable on any page size Linux uses (section.c). */

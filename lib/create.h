@@ -42,7 +42,7 @@ static inline mode_t lock_file_mode(mode_t mode) {
 }
 
 unsigned region_files_for(uint32_t capacity);
-void header_runs_layout(uint32_t capacity, uint64_t table, uint64_t *ret_marks, uint64_t *ret_runs);
+uint64_t header_runs_offset(uint32_t capacity, uint64_t table);
 uint64_t header_file_size(uint32_t capacity, uint64_t data_size, uint64_t *ret_table, uint64_t *ret_data);
 uint64_t header_layout_check(const struct hc_region_header *h);
 

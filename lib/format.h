@@ -7,7 +7,7 @@
  *
  * A region NAME is these files in its scope directory:
  *
- *   NAME                       the region file: header, record table, run marks, run
+ *   NAME                       the region file: header, record table, run
  *                              rings, user data
  *   .NAME.<id>.<k>             lock file k (k = 0, 1, ...): holds no data; seat i is an
  *                              OFD write lock on byte HC_LOCK_BASE + i of lock file
@@ -35,6 +35,7 @@
 #ifndef HC_FORMAT_H
 #define HC_FORMAT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -45,8 +46,10 @@
  * in a lock file; records carry a listening nonce.
  * 3: no lock on the region file, which readers can open: the region lock and the
  * listener's lock are on lock file 0, and lock files carry no read bit for a class that
- * may not write the region. Regions of versions 1 and 2 are refused. */
-#define HC_REGION_VERSION 3
+ * may not write the region.
+ * 4: records of 192 bytes carry their seat's run number; each seat has a ring of its last
+ * runs after the record table. Regions of versions 1 to 3 are refused. */
+#define HC_REGION_VERSION 4
 
 /*
  * Lock bytes. They lie far past the end of every file: a lock does not need the byte to
@@ -78,11 +81,36 @@
 
 /* HC_DATA_SIZE_MAX: in headcount.h */
 
-/* One seat's record: who holds it. Written only by the holder of the seat, cleared by the
- * holder when it leaves or by a reaper that holds a read lock on the free seat. */
+/*
+ * One seat's record: who holds it, and which of the seat's runs this is. Written only by
+ * the holder of the seat. The holder erases it when it leaves (everything but RUN, so
+ * that the next holder numbers its run after it); a reaper that holds a read lock on the
+ * free seat clears only the check word of a dead holder's record, so that a monitor can
+ * still tell that it died (hc_region_departure()).
+ *
+ * Runs. A holding of a seat is a run, numbered per seat (1, 2, ...). Each seat also has a
+ * ring of its last HC_RUNS_PER_SEAT finished runs: a run's record, with its end filled in,
+ * copied to place RUN % HC_RUNS_PER_SEAT of the seat's ring. The holder writes it when it
+ * leaves, before it erases its record; the death of a holder is written there by whoever
+ * finds its record on the free seat first (a reaper, or the next holder of the seat), and
+ * until then a valid record on a free seat is a death. So a run costs its holder one write
+ * more than a holding did (the copy, at the leave), and a count reads nothing more: the
+ * record table is where it was, and reads as it did.
+ *
+ * A region of 4096 seats carries 12 MiB of rings (allocated at creation, like the rest):
+ * 16 runs per seat is what keeps the last 16 runs of a region whose runs all take seat 0.
+ */
+#define HC_RUNS_PER_SEAT 16
+#define HC_RUN_LIMIT (UINT64_C(1) << 48)  /* run numbers stay below; past it, 1 again */
+enum {
+        HC_RUN_REC_LEFT = 2,             /* as HC_RUN_LEFT */
+        HC_RUN_REC_DIED = 3,             /* as HC_RUN_DIED */
+};
+
 struct hc_slot_rec {
-        uint64_t check;          /* record_check() of the rest; 0: empty. A record whose
-                                  * check does not match is being written (or damaged) */
+        uint64_t check;          /* record_check() of the fields up to END_CHECK; 0: empty.
+                                  * A record whose check does not match is being written
+                                  * (or damaged) */
         uint64_t seq;            /* the host's CLOCK_MONOTONIC at the join, in ns, with
                                   * the joiner's time-namespace offset taken out: orders
                                   * joins, and no namespace or clock step can shift it */
@@ -93,55 +121,18 @@ struct hc_slot_rec {
         uint32_t uid;            /* the holder's real uid */
         uint64_t listen_id;      /* non-zero while it listens: names its socket */
         char tag[HC_TAG_MAX];    /* NUL-padded, not NUL-terminated when full */
-};
-
-_Static_assert(sizeof(struct hc_slot_rec) == 128, "two records per 256 bytes");
-_Static_assert(sizeof(struct hc_slot_rec) % 64 == 0, "records never share a cache line");
-
-/*
- * Runs. Each seat has a ring of its last HC_RUNS_PER_SEAT runs, written only by the seat's
- * holder while it holds the seat (no mutex: the seat lock keeps every other writer out),
- * one entry per run: written when the holder's record first is ("running"), and again when
- * it leaves ("left", with its exit status), before the seat is given back. An entry that
- * still says "running" while a later run of its seat exists, or while its seat is free,
- * is a holder that died holding the seat: readers infer it, nobody writes it.
- *
- * The run marks (one word per seat, HC_RUN_MARK(run, HC_RUN_REC_RUNNING)) say the seat's
- * latest run; the holder writes its seat's mark before the entry when its run begins, so
- * that a reader (headcountd) finds which rings have new runs with one read of the marks,
- * not of every ring. A run's end moves no mark (it would cost every leave a write): a
- * reader that saw a run running looks at its ring again once the seat is free.
- *
- * A region of 4096 seats carries 8 MiB of rings (allocated at creation, like the rest):
- * 16 runs per seat is what keeps the last 16 runs of a region whose runs all take seat 0.
- */
-#define HC_RUNS_PER_SEAT 16
-#define HC_RUN_MARK(run, how) ((uint64_t) (run) << 2 | (uint64_t) (how))
-#define HC_RUN_MARK_RUN(mark) ((mark) >> 2)
-#define HC_RUN_MARK_HOW(mark) ((unsigned) ((mark) & 3))
-
-enum {
-        HC_RUN_REC_RUNNING = 1,
-        HC_RUN_REC_LEFT = 2,
-};
-
-struct hc_run_rec {
-        uint64_t check;          /* run_check() of the rest, salted with the seat, the
-                                  * region id and the slot in the ring; 0: empty */
-        uint64_t run;            /* the seat's run number, 1, 2, ...: slot run % 16 */
-        uint64_t seq;            /* the record's seq: the host's monotonic ns at the join */
-        uint64_t ended_seq;      /* the same clock at the leave; 0 while running */
-        int64_t started_usec;    /* CLOCK_REALTIME of the join */
-        uint64_t pidns;          /* the holder's PID namespace */
-        int32_t pid;             /* the holder, as its record names it */
-        uint32_t uid;
-        uint16_t how;            /* HC_RUN_REC_* */
+        uint64_t run;            /* the seat's run number, 1 .. HC_RUN_LIMIT - 1 */
+        /* In the ring only (zero in the table): how the run ended. */
+        uint64_t end_check;      /* end_check() of CHECK and the fields below */
+        uint64_t ended_seq;      /* the clock of SEQ at the leave, or when a death was found */
         int16_t status;          /* -1: none; 0..255: exit code; 256 + N: signal N */
-        uint32_t boot;           /* the first four bytes of the holder's boot id */
-        char tag[HC_TAG_MAX];    /* NUL-padded, not NUL-terminated when full */
+        uint16_t how;            /* HC_RUN_REC_* */
+        uint32_t reserved;       /* 0 */
+        uint64_t spare[4];       /* 0 */
 };
-
-_Static_assert(sizeof(struct hc_run_rec) == 128, "two entries per 256 bytes");
+_Static_assert(sizeof(struct hc_slot_rec) == 192, "three cache lines a record");
+_Static_assert(sizeof(struct hc_slot_rec) % 64 == 0, "records never share a cache line");
+_Static_assert(offsetof(struct hc_slot_rec, run) == 128, "the run number follows the tag");
 
 enum {
         HC_REGION_RETIRED = 1 << 0,      /* hc_remove() retired it; reopen by name */

@@ -39,7 +39,6 @@
 #include "holder.h"
 #include "join.h"
 #include "proc.h"
-#include "runs.h"
 #include "seat.h"
 #include "util.h"
 #include "wait.h"
@@ -54,9 +53,10 @@ struct handed_seen {
 };
 
 static int try_one(hc_region *h, unsigned i, int *fds, struct handed_seen *seen, uint32_t *ret_flags,
-                   int *ret_fd) {
+                   uint64_t *ret_run, int *ret_fd) {
         unsigned k = seat_file(i);
         uint32_t flags;
+        uint64_t run;
         bool present;
         int r;
 
@@ -73,24 +73,30 @@ static int try_one(hc_region *h, unsigned i, int *fds, struct handed_seen *seen,
                 return r;
         /* One look at the flags (retired under us?) and at the record: a record on a byte
          * we could take is a dead holder's, or a handed seat's whose command lives on. */
-        r = region_seat_state(&h->r, i, h->from_copy, &flags, &present);
+        r = region_seat_state(&h->r, i, h->from_copy, &flags, &present, &run);
         if (r < 0) {
                 seat_give_back(fds[k], i);
                 return r;                 /* not the header we started from: start over */
         }
         *ret_flags = flags;
-        if (_unlikely_(present) && handed_probe(h, i) != 0) {
-                seat_give_back(fds[k], i);
-                seen->mask[k] |= UINT64_C(1) << (i - seat_first(k));
-                return -EAGAIN;
+        if (_unlikely_(present)) {
+                if (handed_probe(h, i) != 0) {
+                        seat_give_back(fds[k], i);
+                        seen->mask[k] |= UINT64_C(1) << (i - seat_first(k));
+                        return -EAGAIN;
+                }
+                /* a dead holder's: its run goes to the ring as a death before ours */
+                (void) region_record_bury(&h->r, i);
         }
+        *ret_run = region_run_after(run);
         *ret_fd = TAKE_FD(fds[k]);
         return 0;
 }
 
 /* Tries the seat the handle had last, then 0..N-1. The seat, -EAGAIN when all are held,
  * or an error. */
-static int try_seats(hc_region *h, unsigned n, struct handed_seen *seen, uint32_t *ret_flags, int *ret_fd) {
+static int try_seats(hc_region *h, unsigned n, struct handed_seen *seen, uint32_t *ret_flags, uint64_t *ret_run,
+                     int *ret_fd) {
         int fds[HC_LOCK_FILES_MAX];
         unsigned last = __atomic_load_n(&h->last_seat, __ATOMIC_RELAXED), n_files = h->n_files;
         int r = -EAGAIN;
@@ -98,14 +104,14 @@ static int try_seats(hc_region *h, unsigned n, struct handed_seen *seen, uint32_
         for (unsigned k = 0; k < n_files; k++)
                 fds[k] = -EBADF;
         if (last < n) {
-                r = try_one(h, last, fds, seen, ret_flags, ret_fd);
+                r = try_one(h, last, fds, seen, ret_flags, ret_run, ret_fd);
                 if (r == 0)
                         r = (int) last;
         }
         for (unsigned i = 0; i < n && r == -EAGAIN; i++) {
                 if (i == last)
                         continue;
-                r = try_one(h, i, fds, seen, ret_flags, ret_fd);
+                r = try_one(h, i, fds, seen, ret_flags, ret_run, ret_fd);
                 if (r == 0) {
                         __atomic_store_n(&h->last_seat, i, __ATOMIC_RELAXED);
                         r = (int) i;
@@ -137,7 +143,7 @@ static int transient(hc_region *h, unsigned n, const struct handed_seen *seen) {
 /* How many retirements in a row a joiner waits out (each holds the region lock). */
 #define TRANSIENT_LOCK_WAITS 64
 
-static int take_seat(hc_region *h, const hc_options *opt, uint32_t *ret_flags, int *ret_fd) {
+static int take_seat(hc_region *h, const hc_options *opt, uint32_t *ret_flags, uint64_t *ret_run, int *ret_fd) {
         unsigned max = opt && opt->max ? opt->max : 1;
         unsigned n = max < h->r.capacity ? max : h->r.capacity, transient_waits = 0;
         int64_t deadline = deadline_from(opt ? opt->timeout_ms : 0);
@@ -153,7 +159,7 @@ static int take_seat(hc_region *h, const hc_options *opt, uint32_t *ret_flags, i
 
                 for (unsigned k = 0; k < h->n_files; k++)
                         seen.mask[k] = 0;
-                seat = try_seats(h, n, &seen, ret_flags, ret_fd);
+                seat = try_seats(h, n, &seen, ret_flags, ret_run, ret_fd);
                 if (seat != -EAGAIN)
                         break;            /* a seat, or an error; retirement is looked at next */
                 if (handle_retired(h)) {
@@ -194,11 +200,12 @@ static int take_seat(hc_region *h, const hc_options *opt, uint32_t *ret_flags, i
 int join_handle(hc_region *h, const hc_options *opt, bool cold, hc_slot **ret) {
         int fd = -EBADF, seat, r;
         uint32_t flags = 0;
+        uint64_t run = 0;
         hc_slot *s;
 
         if (!h->r.writable)
                 return -EACCES;
-        seat = take_seat(h, opt, &flags, &fd);
+        seat = take_seat(h, opt, &flags, &run, &fd);
         if (seat < 0)
                 return seat;
         /* Retired after our check and before our lock? The retirer held a read lock on
@@ -224,7 +231,7 @@ int join_handle(hc_region *h, const hc_options *opt, bool cold, hc_slot **ret) {
                 .rg = cold ? NULL : h,
                 .h = h,
         };
-        region_record_fill(&h->r, s->index, opt ? opt->tag : NULL, &s->rec);
+        region_record_fill(&h->r, s->index, opt ? opt->tag : NULL, run, &s->rec);
         if (opt && (opt->flags & HC_INHERIT)) {
                 /* the command's descriptor: the seat's own lock file, made before the
                  * record that names it is written */
@@ -236,8 +243,6 @@ int join_handle(hc_region *h, const hc_options *opt, bool cold, hc_slot **ret) {
                 }
         }
         r = opt && (opt->flags & HC_RECORD_LATER) ? 0 : region_record_write(&h->r, s->index, &s->rec);
-        if (r == 0 && !(opt && (opt->flags & HC_RECORD_LATER)))
-                r = runs_begin(h, s->index, &s->rec, &s->run);
         if (r < 0) {
                 handed_close(h, s->index, s->rec.seq, s->own_fd);
                 free(s);
@@ -295,10 +300,8 @@ static void leave(hc_slot *s, bool erase) {
         }
         /* the record goes first, so that nobody lists a seat we no longer hold, and all of
          * it: a record left on a free seat means a holder that died (count.c) */
-        if (erase) {
-                runs_end(h, s->index, &s->run, s->has_status ? s->status : RUNS_NO_STATUS);
-                region_record_erase(&h->r, s->index, s->rec.check);
-        }
+        if (erase && s->recorded)
+                region_record_end(&h->r, s->index, &s->rec, s->has_status ? s->status : RUNS_NO_STATUS);
         /* then the command's hold, for all who share it; abandoned, it stays: that is a
          * holder that died, whose command may live on */
         if (erase)
@@ -348,10 +351,6 @@ static int slot_rewrite(hc_slot *s) {
         if (r < 0)
                 return r;
         s->recorded = true;
-        /* the run begins with the first record (HC_RECORD_LATER: when it names the holder) */
-        if (s->run.run == 0)
-                return runs_begin(s->h, s->index, &s->rec, &s->run);
-        runs_update(s->h, s->index, &s->rec, &s->run);
         return 0;
 }
 

@@ -22,7 +22,6 @@ struct hc_slot {
         hc_region *rg;           /* the handle it was taken through, or NULL for hc_join() */
         hc_region *h;            /* the handle whose region holds our record */
         struct hc_slot_rec rec;  /* our record, as we wrote it */
-        struct hc_run_rec run;   /* our run in the seat's ring (runs.c); run 0: not begun */
         bool has_status;         /* hc_leave_status(): status is the run's wait status */
         int status;
         /* A fleet seat (fleet.c): fd is its connection to the agent, index its rank at

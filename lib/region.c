@@ -40,6 +40,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "create.h"
@@ -101,13 +102,16 @@ int header_check(const struct hc_region_header *h, uint64_t file_size) {
 
 uint64_t record_check(const struct hc_slot_rec *r, unsigned slot, uint64_t region_id) {
         return hash_words(region_id ^ ((uint64_t) slot << 32), (const uint8_t *) r + sizeof r->check,
-                          sizeof *r - sizeof r->check) | 1;      /* never 0, which means empty */
+                          offsetof(struct hc_slot_rec, end_check) - sizeof r->check) | 1;  /* 0: empty */
 }
 
-uint64_t run_check(const struct hc_run_rec *e, unsigned slot, uint64_t region_id) {
-        /* salted apart from records, so that neither passes for the other */
-        return hash_words(region_id ^ ((uint64_t) slot << 32) ^ UINT64_C(0x52554e5352554e53),
-                          (const uint8_t *) e + sizeof e->check, sizeof *e - sizeof e->check) | 1;
+/* The check of a ring entry's end: its record's check word and the end's fields. */
+uint64_t end_check(const struct hc_slot_rec *e, unsigned slot, uint64_t region_id) {
+        uint64_t w[3] = { e->check, e->ended_seq, 0 };
+
+        memcpy(&w[2], &e->status, sizeof w[2]);            /* status, how, reserved */
+        return hash_words(region_id ^ ((uint64_t) slot << 32) ^ UINT64_C(0x52554e5352554e53), w,
+                          sizeof w) | 1;
 }
 
 unsigned region_lock_files(const struct region *r) {
@@ -207,7 +211,7 @@ int region_open(int dirfd, const struct scope *sc, const hc_options *opt, unsign
                 .ino = st.st_ino,
                 .mode = st.st_mode & 07777,
         };
-        header_runs_layout(h.capacity, h.table_offset, &ret->marks_offset, &ret->runs_offset);
+        ret->runs_offset = header_runs_offset(h.capacity, h.table_offset);
         /* Mapped only when nobody but us (and root) can write the file: nobody else can
          * then shrink it under the mapping or plant anything in it. */
         if ((flags & REGION_MAP) && st.st_uid == sc->euid && !(st.st_mode & 0022)) {
@@ -246,14 +250,19 @@ static struct hc_slot_rec *record_mapped(struct region *r, unsigned seat) {
         return (struct hc_slot_rec *) ((char *) r->map + r->table_offset) + seat;
 }
 
+static int record_copy(struct region *r, unsigned seat, struct hc_slot_rec *copy);
+static int record_valid(const struct region *r, const struct hc_slot_rec *rec, unsigned seat);
+
 void region_record_seal(const struct region *r, unsigned seat, struct hc_slot_rec *rec) {
         rec->check = record_check(rec, seat, r->region_id);
 }
 
-void region_record_fill(const struct region *r, unsigned seat, const char *tag, struct hc_slot_rec *ret) {
+void region_record_fill(const struct region *r, unsigned seat, const char *tag, uint64_t run,
+                        struct hc_slot_rec *ret) {
         struct timespec ts;
 
         memset(ret, 0, sizeof *ret);
+        ret->run = run;
         (void) clock_gettime(CLOCK_REALTIME_COARSE, &ts);        /* to a tick: for people */
         ret->seq = host_monotonic_ns();
         ret->joined_usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
@@ -306,28 +315,124 @@ void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check
         (void) pwrite_all(r->fd, &zero, sizeof zero, record_offset(r, seat));
 }
 
+/* The number of the run after LAST, a seat's latest run as its record says (anyone may
+ * have written it: it only chooses a place in the seat's ring). */
+uint64_t region_run_after(uint64_t last) {
+        return last + 1 < HC_RUN_LIMIT ? last + 1 : 1;
+}
+
+static off_t run_offset(const struct region *r, unsigned seat, unsigned place) {
+        return (off_t) (r->runs_offset + ((uint64_t) seat * HC_RUNS_PER_SEAT + place) * sizeof(struct hc_slot_rec));
+}
+
+/* Writes the finished run E (a record with its end) to its place in SEAT's ring. */
+static int run_write(struct region *r, unsigned seat, const struct hc_slot_rec *e) {
+        off_t off = run_offset(r, seat, (unsigned) (e->run % HC_RUNS_PER_SEAT));
+
+        if (r->mapped) {
+                uint64_t *d = (uint64_t *) ((char *) r->map + off);
+                const uint64_t *s = (const uint64_t *) e;
+
+                /* as records: the check word cleared first and written last */
+                __atomic_store_n(&d[0], 0, __ATOMIC_RELAXED);
+                __atomic_thread_fence(__ATOMIC_RELEASE);
+                for (size_t i = 1; i < sizeof *e / 8; i++)
+                        __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
+                __atomic_store_n(&d[0], e->check, __ATOMIC_RELEASE);
+                return 0;
+        }
+        return pwrite_all(r->fd, e, sizeof *e, off);
+}
+
+/* REC's copy for the ring, ended HOW (HC_RUN_REC_*) with wait STATUS or RUNS_NO_STATUS. */
+static void run_finish(const struct region *r, unsigned seat, const struct hc_slot_rec *rec,
+                       unsigned how, int status, struct hc_slot_rec *ret) {
+        *ret = *rec;
+        ret->ended_seq = host_monotonic_ns();
+        if (ret->ended_seq < ret->seq)
+                ret->ended_seq = ret->seq;
+        if (status == RUNS_NO_STATUS)
+                ret->status = -1;
+        else if (WIFSIGNALED(status))
+                ret->status = (int16_t) (256 + (WTERMSIG(status) & 127));
+        else
+                ret->status = (int16_t) WEXITSTATUS(status);
+        ret->how = (uint16_t) how;
+        ret->reserved = 0;
+        memset(ret->spare, 0, sizeof ret->spare);
+        ret->end_check = end_check(ret, seat, r->region_id);
+}
+
 /*
- * A holder that leaves erases its whole record (check word first); a reaper only clears
- * the check word of a dead holder's record and leaves the rest, so that a monitor can
- * still tell afterwards that the holder died rather than left (hc_region_departure()).
+ * The leave of the holder whose record is REC: its run goes to the ring, ended with wait
+ * STATUS (or RUNS_NO_STATUS), then the record is erased, all but its run number (check
+ * word first), so that nobody lists a seat we are giving back. A reaper only clears the
+ * check word of a dead holder's record and leaves the rest (region_record_bury()), so
+ * that a monitor can still tell afterwards that the holder died rather than left
+ * (hc_region_departure()).
  */
-void region_record_erase(struct region *r, unsigned seat, uint64_t only_if_check) {
-        struct hc_slot_rec zero = {};
+void region_record_end(struct region *r, unsigned seat, const struct hc_slot_rec *rec, int status) {
+        struct hc_slot_rec e, zero = { .run = rec->run };
 
         if (seat >= r->capacity || !r->writable)
                 return;
+        if (rec->run > 0 && rec->run < HC_RUN_LIMIT) {
+                run_finish(r, seat, rec, HC_RUN_REC_LEFT, status, &e);
+                (void) run_write(r, seat, &e);
+                HC_HOOK("run-ended");     /* ended in the ring, the record still there */
+        }
         if (r->mapped) {
                 struct hc_slot_rec *dst = record_mapped(r, seat);
-                uint64_t *d = (uint64_t *) dst;
+                uint64_t *d = (uint64_t *) dst, only_if_check = rec->check;
 
                 if (!__atomic_compare_exchange_n(&dst->check, &only_if_check, 0, false,
                                                  __ATOMIC_RELEASE, __ATOMIC_RELAXED))
                         return;
-                for (size_t i = 1; i < sizeof zero / 8; i++)
+                for (size_t i = 1; i < offsetof(struct hc_slot_rec, run) / 8; i++)
                         __atomic_store_n(&d[i], 0, __ATOMIC_RELAXED);
                 return;
         }
-        (void) pwrite_all(r->fd, &zero, sizeof zero, record_offset(r, seat));
+        (void) pwrite_all(r->fd, &zero, offsetof(struct hc_slot_rec, end_check), record_offset(r, seat));
+}
+
+static bool run_valid(const struct region *r, const struct hc_slot_rec *e, unsigned seat, unsigned place);
+
+/* Whether SEAT's ring has run RUN, whole. */
+static bool run_in_ring(struct region *r, unsigned seat, uint64_t run) {
+        unsigned place = (unsigned) (run % HC_RUNS_PER_SEAT);
+        struct hc_slot_rec e;
+
+        if (r->mapped) {
+                const uint64_t *s = (const uint64_t *) ((char *) r->map + run_offset(r, seat, place));
+                uint64_t *d = (uint64_t *) &e;
+
+                for (size_t i = 0; i < sizeof e / 8; i++)
+                        d[i] = __atomic_load_n(&s[i], __ATOMIC_ACQUIRE);
+        } else if (pread(r->fd, &e, sizeof e, run_offset(r, seat, place)) != (ssize_t) sizeof e)
+                return false;
+        return e.run == run && run_valid(r, &e, seat, place);
+}
+
+/*
+ * A dead holder's record on the free seat SEAT (its lock or a read lock on it held by the
+ * caller, so no holder can come meanwhile): its run goes to the ring as a death, and the
+ * record's check word is cleared. 1 when there was one, 0 when not.
+ */
+int region_record_bury(struct region *r, unsigned seat) {
+        struct hc_slot_rec rec, e;
+
+        if (seat >= r->capacity || !r->writable)
+                return 0;
+        if (record_copy(r, seat, &rec) < 0 || record_valid(r, &rec, seat) < 0)
+                return 0;
+        /* not when its run is in the ring already: it left, and was killed before it
+         * erased its record */
+        if (rec.run > 0 && rec.run < HC_RUN_LIMIT && !run_in_ring(r, seat, rec.run)) {
+                run_finish(r, seat, &rec, HC_RUN_REC_DIED, RUNS_NO_STATUS, &e);
+                (void) run_write(r, seat, &e);
+        }
+        region_record_clear(r, seat, rec.check);
+        return 1;
 }
 
 /* The seq and pid of record SEAT as they are, checked or not (for hc_region_departure()). */
@@ -378,31 +483,52 @@ static bool same_header(const struct region *r, const struct hc_region_header *h
                h->capacity == r->capacity && h->data_size == r->data_size;  /* the rest follows */
 }
 
-/* The flags and whether record SEAT is there, in one pread() when it is near the header.
- * With CHECK, the header is read too and must be the one R was opened with (for a handle
- * opened from a copy kept by the process, handle.c): -ESTALE when not. */
-int region_seat_state(struct region *r, unsigned seat, bool check, uint32_t *ret_flags, bool *ret_present) {
+/* The flags, whether record SEAT is there, and the seat's latest run number (its record's,
+ * erased or not), in one pread() when the record is near the header. With CHECK, the
+ * header is read too and must be the one R was opened with (for a handle opened from a
+ * copy kept by the process, handle.c): -ESTALE when not. */
+int region_seat_state(struct region *r, unsigned seat, bool check, uint32_t *ret_flags, bool *ret_present,
+                      uint64_t *ret_run) {
         size_t flags_off = offsetof(struct hc_region_header, flags), from, len;
-        uint64_t buf[160] __attribute__((aligned(64)));     /* it holds a header */
+        size_t run_end = offsetof(struct hc_slot_rec, run) + sizeof(uint64_t);
+        uint64_t buf[512] __attribute__((aligned(64)));     /* it holds a header */
         const struct hc_region_header *h;
 
         memset(buf, 0, sizeof(struct hc_region_header));  /* pread() fills it; cppcheck cannot tell */
         h = (const void *) buf;
 
-        len = seat < r->capacity && !r->mapped ? (size_t) record_offset(r, seat) + 8 : SIZE_MAX;
+        if (seat >= r->capacity)
+                return -EINVAL;
+        if (r->mapped) {
+                const struct hc_slot_rec *rec = record_mapped(r, seat);
+
+                if (check && (pread(r->fd, buf, sizeof *h, 0) != (ssize_t) sizeof *h || !same_header(r, h)))
+                        return -ESTALE;
+                *ret_flags = region_word(r, WORD_FLAGS);
+                *ret_present = __atomic_load_n(&rec->check, __ATOMIC_ACQUIRE) != 0;
+                *ret_run = __atomic_load_n(&rec->run, __ATOMIC_RELAXED);
+                return 0;
+        }
+        len = (size_t) record_offset(r, seat) + run_end;
         from = check && len <= sizeof buf ? 0 : flags_off;       /* both 8-aligned */
         if (check && from != 0 && (pread(r->fd, buf, sizeof *h, 0) != (ssize_t) sizeof *h ||
                                    !same_header(r, h)))
                 return -ESTALE;
         if (len - from > sizeof buf || pread(r->fd, buf, len - from, (off_t) from) != (ssize_t) (len - from)) {
+                struct hc_slot_rec rec;
+
                 *ret_flags = region_word(r, WORD_FLAGS);
-                *ret_present = region_record_present(r, seat);
+                if (pread(r->fd, &rec, sizeof rec, record_offset(r, seat)) != (ssize_t) sizeof rec)
+                        return -EBADMSG;  /* shrunk under us: a damaged region */
+                *ret_present = rec.check != 0;
+                *ret_run = rec.run;
                 return 0;
         }
         if (from == 0 && !same_header(r, h))
                 return -ESTALE;
         memcpy(ret_flags, (const char *) buf + flags_off - from, sizeof *ret_flags);
-        *ret_present = buf[(len - from) / 8 - 1] != 0;
+        *ret_present = buf[(len - from - run_end) / 8] != 0;
+        *ret_run = buf[(len - from) / 8 - 1];
         return 0;
 }
 
@@ -474,36 +600,55 @@ static void record_missing(unsigned seat, const struct hc_slot_rec *last, hc_ins
                 ret->flags |= HC_INSTANCE_UNREADABLE;
 }
 
+/* Reads record SEAT into *RET, read again a few times while it is being written;
+ * -EBADMSG when it never was valid, and then *RET is the last copy read (check word 0 when
+ * there was none). */
+int region_record_get(struct region *r, unsigned seat, struct hc_slot_rec *ret) {
+        struct hc_slot_rec prev;
+        bool have_prev = false;           /* an earlier read gave a whole record */
+
+        memset(ret, 0, sizeof *ret);
+        if (seat >= r->capacity)
+                return -EINVAL;
+        for (unsigned attempt = 0;; attempt++) {
+                int q = record_copy(r, seat, ret);
+                if (q == 0 && record_valid(r, ret, seat) == 0)
+                        return 0;
+                if (q == -EBADMSG) {
+                        memset(ret, 0, sizeof *ret);
+                        return -EBADMSG;
+                }
+                if (q != 0)
+                        ret->check = 0;
+                if (attempt + 1 >= RECORD_READS ||
+                    (q == 0 && have_prev && memcmp(ret, &prev, sizeof prev) == 0))
+                        return -EBADMSG;
+                if (q == 0) {
+                        prev = *ret;
+                        have_prev = true;
+                }
+                if (attempt > 0)
+                        (void) sched_yield();      /* let a preempted writer finish */
+        }
+}
+
 /* Reads record SEAT of a held seat into *RET; a record being written is read again, a
  * few times. On failure *RET says only the seat (HC_INSTANCE_NO_RECORD, and
  * HC_INSTANCE_UNREADABLE when a record is there but never passed its check) and -EBADMSG
  * is returned. */
 int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64_t *ret_listen_id) {
-        struct hc_slot_rec rec, prev;
-        bool have_prev = false;           /* an earlier read gave a whole record */
+        struct hc_slot_rec rec;
+        int q;
 
         *ret = (hc_instance) { .slot = seat, .flags = HC_INSTANCE_NO_RECORD };
         if (ret_listen_id)
                 *ret_listen_id = 0;
         if (seat >= r->capacity)
                 return -EINVAL;
-        for (unsigned attempt = 0;; attempt++) {
-                int q = record_copy(r, seat, &rec);
-                if (q == 0 && record_valid(r, &rec, seat) == 0)
-                        break;
-                if (q == -EBADMSG)
-                        return -EBADMSG;
-                if (attempt + 1 >= RECORD_READS ||
-                    (q == 0 && have_prev && memcmp(&rec, &prev, sizeof rec) == 0)) {
-                        record_missing(seat, q == 0 ? &rec : NULL, ret);
-                        return -EBADMSG;
-                }
-                if (q == 0) {
-                        prev = rec;
-                        have_prev = true;
-                }
-                if (attempt > 0)
-                        (void) sched_yield();      /* let a preempted writer finish */
+        q = region_record_get(r, seat, &rec);
+        if (q < 0) {
+                record_missing(seat, &rec, ret);
+                return q;
         }
         record_instance(r, seat, &rec, ret);
         if (ret_listen_id)
@@ -576,120 +721,23 @@ void region_records_read(struct region *r, unsigned first, unsigned n, uint64_t 
 
 /* ---- Runs ---- */
 
-static off_t run_offset(const struct region *r, unsigned seat, unsigned place) {
-        return (off_t) (r->runs_offset + ((uint64_t) seat * HC_RUNS_PER_SEAT + place) * sizeof(struct hc_run_rec));
-}
-
-static off_t mark_offset(const struct region *r, unsigned seat) {
-        return (off_t) (r->marks_offset + (uint64_t) seat * sizeof(uint64_t));
-}
-
-void region_run_seal(const struct region *r, unsigned seat, struct hc_run_rec *e) {
-        e->check = run_check(e, seat, r->region_id);
-}
-
-void region_run_fill(const struct region *r, unsigned seat, const struct hc_slot_rec *rec, uint64_t run,
-                     struct hc_run_rec *ret) {
-        memset(ret, 0, sizeof *ret);
-        ret->run = run;
-        ret->seq = rec->seq;
-        ret->started_usec = rec->joined_usec;
-        ret->pidns = rec->pidns;
-        ret->pid = rec->pid;
-        ret->uid = rec->uid;
-        ret->how = HC_RUN_REC_RUNNING;
-        ret->status = -1;
-        memcpy(&ret->boot, rec->boot_id, sizeof ret->boot);
-        memcpy(ret->tag, rec->tag, sizeof ret->tag);
-        region_run_seal(r, seat, ret);
-}
-
-int region_run_write(struct region *r, unsigned seat, const struct hc_run_rec *e) {
-        unsigned place = (unsigned) (e->run % HC_RUNS_PER_SEAT);
-        int q;
-
-        uint64_t *mark_word;
-        bool mark = e->how == HC_RUN_REC_RUNNING;
-
-        if (seat >= r->capacity || !r->writable)
-                return -EINVAL;
-        /* A run's beginning moves the mark, first: a reader that finds a mark ahead of the
-         * entries comes back for them, and a holder killed between the two writes leaves a
-         * gap in the run numbers, which readers count. Its end does not move the mark (one
-         * write less on every leave): a reader that saw the run running looks again when
-         * it finds the seat free. */
-        if (r->mapped) {
-                uint64_t *d = (uint64_t *) ((char *) r->map + run_offset(r, seat, place));
-                const uint64_t *s = (const uint64_t *) e;
-
-                mark_word = (uint64_t *) ((char *) r->map + mark_offset(r, seat));
-                if (mark) {
-                        __atomic_store_n(mark_word, HC_RUN_MARK(e->run, e->how), __ATOMIC_RELEASE);
-                        HC_HOOK("run-marked");
-                }
-
-                /* as records: the check word cleared first and written last */
-                __atomic_store_n(&d[0], 0, __ATOMIC_RELAXED);
-                __atomic_thread_fence(__ATOMIC_RELEASE);
-                for (size_t i = 1; i < sizeof *e / 8; i++)
-                        __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
-                __atomic_store_n(&d[0], e->check, __ATOMIC_RELEASE);
-                return 0;
-        }
-        if (mark) {
-                uint64_t m = HC_RUN_MARK(e->run, e->how);
-
-                q = pwrite_all(r->fd, &m, sizeof m, mark_offset(r, seat));
-                if (q < 0)
-                        return q;
-                HC_HOOK("run-marked");
-        }
-        return pwrite_all(r->fd, e, sizeof *e, run_offset(r, seat, place));
-}
-
-uint64_t region_run_mark(struct region *r, unsigned seat) {
-        uint64_t v = 0;
-
-        if (seat >= r->capacity)
-                return 0;
-        if (r->mapped)
-                return __atomic_load_n((uint64_t *) ((char *) r->map + mark_offset(r, seat)), __ATOMIC_ACQUIRE);
-        if (pread(r->fd, &v, sizeof v, mark_offset(r, seat)) != sizeof v)
-                return 0;
-        return v;
-}
-
-int region_run_marks(struct region *r, uint64_t *ret) {
-        size_t size = (size_t) r->capacity * sizeof(uint64_t);
-
-        if (r->mapped) {
-                const uint64_t *m = (const uint64_t *) ((char *) r->map + r->marks_offset);
-                for (unsigned i = 0; i < r->capacity; i++)
-                        ret[i] = __atomic_load_n(&m[i], __ATOMIC_ACQUIRE);
-                return 0;
-        }
-        if (pread(r->fd, ret, size, (off_t) r->marks_offset) != (ssize_t) size)
-                return -EBADMSG;
-        return 0;
-}
-
 /* Whether entry E at PLACE of SEAT's ring is whole and says only what an entry may. */
-static bool run_valid(const struct region *r, const struct hc_run_rec *e, unsigned seat, unsigned place) {
-        return e->check != 0 && e->check == run_check(e, seat, r->region_id) &&
-                e->run > 0 && e->run % HC_RUNS_PER_SEAT == place && e->run < (UINT64_C(1) << 60) &&
-                (e->how == HC_RUN_REC_RUNNING || e->how == HC_RUN_REC_LEFT) &&
-                e->pid > 0 && e->status >= -1 && e->status < 256 + 128;
+static bool run_valid(const struct region *r, const struct hc_slot_rec *e, unsigned seat, unsigned place) {
+        return record_valid(r, e, seat) == 0 && e->end_check == end_check(e, seat, r->region_id) &&
+                e->run > 0 && e->run < HC_RUN_LIMIT && e->run % HC_RUNS_PER_SEAT == place &&
+                (e->how == HC_RUN_REC_LEFT || e->how == HC_RUN_REC_DIED) &&
+                e->status >= -1 && e->status < 256 + 128 && e->ended_seq >= e->seq;
 }
 
-int region_runs_read(struct region *r, unsigned seat, struct hc_run_rec *ret) {
-        struct hc_run_rec buf[HC_RUNS_PER_SEAT], prev[HC_RUNS_PER_SEAT];
+int region_runs_read(struct region *r, unsigned seat, struct hc_slot_rec *ret) {
+        struct hc_slot_rec buf[HC_RUNS_PER_SEAT], prev[HC_RUNS_PER_SEAT];
         unsigned todo = (1u << HC_RUNS_PER_SEAT) - 1, n = 0;
         size_t size = sizeof buf;
 
         if (seat >= r->capacity)
                 return -EINVAL;
         memset(ret, 0, size);
-        /* An entry caught while its holder writes it is read again, a few times, as
+        /* An entry caught while its writer writes it is read again, a few times, as
          * records are (RECORD_READS); one that reads the same twice and fails is empty,
          * damaged or forged, and is dropped. */
         for (unsigned attempt = 0; todo && attempt < RECORD_READS; attempt++) {
@@ -721,6 +769,32 @@ int region_runs_read(struct region *r, unsigned seat, struct hc_run_rec *ret) {
                         ret[p].run = 0;
         }
         return (int) n;
+}
+
+int region_run_marks(struct region *r, unsigned first, unsigned n, uint64_t *ret) {
+        struct hc_slot_rec rec[HC_SEATS_PER_FILE];
+
+        if (first > r->capacity || n > r->capacity - first)
+                return -EINVAL;
+        while (n > 0) {
+                unsigned m = n < HC_SEATS_PER_FILE ? n : HC_SEATS_PER_FILE;
+
+                if (r->mapped)
+                        for (unsigned i = 0; i < m; i++) {
+                                const struct hc_slot_rec *src = record_mapped(r, first + i);
+
+                                rec[i].check = __atomic_load_n(&src->check, __ATOMIC_ACQUIRE);
+                                rec[i].run = __atomic_load_n(&src->run, __ATOMIC_RELAXED);
+                        }
+                else if (pread(r->fd, rec, m * sizeof rec[0], record_offset(r, first)) !=
+                         (ssize_t) (m * sizeof rec[0]))
+                        return -EBADMSG;
+                for (unsigned i = 0; i < m; i++)
+                        *ret++ = (rec[i].run < HC_RUN_LIMIT ? rec[i].run : 0) << 2 | (rec[i].check != 0);
+                first += m;
+                n -= m;
+        }
+        return 0;
 }
 
 /* ---- Header words ---- */

@@ -35,7 +35,6 @@ struct region {
         uint64_t data_offset;
         uint64_t data_size;
         uint64_t file_size;
-        uint64_t marks_offset;
         uint64_t runs_offset;
         uint64_t region_id;
         dev_t dev;
@@ -60,30 +59,34 @@ int region_open_lock_file(int dirfd, const struct scope *sc, const struct region
                           int oflags, int *ret_fd);       /* lockfile.c */
 
 /* Records. */
-void region_record_fill(const struct region *r, unsigned seat, const char *tag, struct hc_slot_rec *ret);
+void region_record_fill(const struct region *r, unsigned seat, const char *tag, uint64_t run,
+                        struct hc_slot_rec *ret);
 void region_record_seal(const struct region *r, unsigned seat, struct hc_slot_rec *rec);
 int region_record_write(struct region *r, unsigned seat, const struct hc_slot_rec *rec);
 void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check);
-void region_record_erase(struct region *r, unsigned seat, uint64_t only_if_check);
+/* A wait status, or none: how a run ended (format.h). */
+#define RUNS_NO_STATUS INT32_MIN
+void region_record_end(struct region *r, unsigned seat, const struct hc_slot_rec *rec, int status);
+int region_record_bury(struct region *r, unsigned seat);
 int region_record_peek(struct region *r, unsigned seat, uint64_t *ret_seq, int32_t *ret_pid);
 bool region_record_present(struct region *r, unsigned seat);
 uint64_t region_records_present(struct region *r, unsigned first, unsigned n);
-int region_seat_state(struct region *r, unsigned seat, bool check, uint32_t *ret_flags, bool *ret_present);
+int region_seat_state(struct region *r, unsigned seat, bool check, uint32_t *ret_flags, bool *ret_present,
+                      uint64_t *ret_run);
 int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64_t *ret_listen_id);
 void region_records_read(struct region *r, unsigned first, unsigned n, uint64_t mask, hc_instance *ret);
+/* The record of SEAT itself, whole and valid, or -EBADMSG (read again a few times). */
+int region_record_get(struct region *r, unsigned seat, struct hc_slot_rec *ret);
 
-/* Runs (format.h). An entry is written at its place in its seat's ring, then the seat's
- * mark; the holder of the seat is the only writer. */
-struct hc_run_rec;
-void region_run_fill(const struct region *r, unsigned seat, const struct hc_slot_rec *rec, uint64_t run,
-                     struct hc_run_rec *ret);
-void region_run_seal(const struct region *r, unsigned seat, struct hc_run_rec *e);
-int region_run_write(struct region *r, unsigned seat, const struct hc_run_rec *e);
-uint64_t region_run_mark(struct region *r, unsigned seat);
-int region_run_marks(struct region *r, uint64_t *ret);          /* capacity words */
+/* Runs (format.h): each seat's ring of finished runs, written by the seat's holder at its
+ * leave, and by whoever buries a dead holder's record. */
+uint64_t region_run_after(uint64_t last);
 /* The valid entries of SEAT's ring, into RET[HC_RUNS_PER_SEAT] by place; an entry that
  * is empty, torn every time or invalid has run 0. The number of valid ones. */
-int region_runs_read(struct region *r, unsigned seat, struct hc_run_rec *ret);
+int region_runs_read(struct region *r, unsigned seat, struct hc_slot_rec *ret);
+/* For seats FIRST .. FIRST + N - 1: each one's run number (as its record claims) << 2,
+ * | 1 while its record is there. */
+int region_run_marks(struct region *r, unsigned first, unsigned n, uint64_t *ret);
 
 /* Header words: hints and markers. */
 enum region_word {
@@ -104,6 +107,6 @@ int region_data_map_over(struct region *r, void *addr, size_t size);
 /* Helpers for the tests and the fuzzers, which build headers of their own. */
 int header_check(const struct hc_region_header *h, uint64_t file_size);
 uint64_t record_check(const struct hc_slot_rec *r, unsigned slot, uint64_t region_id);
-uint64_t run_check(const struct hc_run_rec *e, unsigned slot, uint64_t region_id);
+uint64_t end_check(const struct hc_slot_rec *e, unsigned slot, uint64_t region_id);
 
 #endif

@@ -109,16 +109,19 @@ static int take_through(hc_region *h, const hc_options *opt, unsigned k, int fd,
                 for (unsigned i = 0; i < n && seat == -EAGAIN; i++) {
                         int r = seat_take(fd, first + i);
                         uint32_t flags;
+                        uint64_t run;
                         bool present;
 
                         if (r == 0) {
                                 /* a record on a free byte: a command may hold it (handed.c) */
-                                (void) region_seat_state(&h->r, first + i, false, &flags, &present);
+                                (void) region_seat_state(&h->r, first + i, false, &flags, &present, &run);
                                 if (present && handed_probe(h, first + i) != 0) {
                                         seat_give_back(fd, first + i);
                                         handed |= UINT64_C(1) << i;
                                         continue;
                                 }
+                                if (present)      /* a dead holder's: to the ring */
+                                        (void) region_record_bury(&h->r, first + i);
                                 seat = (int) (first + i);
                         } else if (r != -EAGAIN)
                                 seat = r;
@@ -149,18 +152,21 @@ static int take_through(hc_region *h, const hc_options *opt, unsigned k, int fd,
 
 static int write_record(hc_region *h, unsigned seat, const hc_options *opt, pid_t pid) {
         struct hc_slot_rec rec;
-        struct hc_run_rec run;
+        uint64_t last = 0;
+        uint32_t flags;
+        bool present;
         int r;
 
-        region_record_fill(&h->r, seat, opt ? opt->tag : NULL, &rec);
+        /* the seat's run after the last one (the seat is ours: nobody numbers one meanwhile) */
+        r = region_seat_state(&h->r, seat, false, &flags, &present, &last);
+        if (r < 0)
+                return r;
+        region_record_fill(&h->r, seat, opt ? opt->tag : NULL, region_run_after(last), &rec);
         if (pid > 0) {
                 rec.pid = pid;
                 region_record_seal(&h->r, seat, &rec);
         }
-        r = region_record_write(&h->r, seat, &rec);
-        if (r < 0)
-                return r;
-        return runs_begin(h, seat, &rec, &run);         /* the seat's run, as hc_join()'s */
+        return region_record_write(&h->r, seat, &rec);
 }
 
 /* The fleet scope's seats live in etcd, not in a lock file that a shell could open. */
@@ -301,10 +307,9 @@ _hc_public_ int hc_leave_fd(const char *name, const hc_options *opt, int fd) {
                 r = seat;
                 goto done;
         }
-        /* the run's end and the record first, as hc_leave() does: a run still open on a
-         * free seat means a death */
-        runs_end_current(h, (unsigned) seat);
-        region_record_erase(&h->r, (unsigned) seat, 0);
+        /* the run's end and the record first, as hc_leave() does: a record left on a free
+         * seat means a death */
+        runs_end_current(h, (unsigned) seat, RUNS_NO_STATUS);
         seat_give_back(fd, (unsigned) seat);
         region_poke(&h->r);
         /* Unlocking raises no inotify event; opening and closing a writable description

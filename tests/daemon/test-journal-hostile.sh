@@ -53,7 +53,8 @@ wait_for 30 "the real run is logged" grep -qF "shared: pid" "$L"
 
 # The forger, as another user: seat 2 gets three forged runs (the first left, with a tag
 # of terminal escapes and a line that names another region; the last still "running" on a
-# free seat), seat 3 one with a wrong check word, seat 1 a mark far in the future.
+# free seat, in its record), seat 3 one with a wrong check word, seat 1 a run number far
+# in the future.
 cat >"$T/forge.py" <<'PY'
 import struct, sys
 M64 = (1 << 64) - 1
@@ -69,27 +70,37 @@ hdr = f.read(64)
 capacity, = struct.unpack_from("<I", hdr, 16)
 table, = struct.unpack_from("<Q", hdr, 24)
 region_id, = struct.unpack_from("<Q", hdr, 56)
-marks = table + capacity * 128
-runs = (marks + capacity * 8 + 63) // 64 * 64
-def entry(slot, run, how, status, tag, good=True):
-    body = struct.pack("<QQQqQiIHhI64s", run, 1000 * run, 2000 * run if how == 2 else 0,
-                       1700000000000000, 0, 1, 0, how, status, 0, tag)
-    check = hash_words(region_id ^ (slot << 32) ^ 0x52554e5352554e53, body) | 1
+REC = 192
+runs = table + capacity * REC
+def record(slot, run, tag, good=True):
+    # up to the end's check word: seq, joined, pidns, boot id, pid, uid, listen id, tag, run
+    body = struct.pack("<QqQ16siIQ64sQ", 1000 * run, 1700000000000000, 0, b"\0" * 16, 1, 0, 0,
+                       tag, run)
+    check = hash_words(region_id ^ (slot << 32), body) | 1
     if not good:
         check ^= 2
-    f.seek(runs + (slot * 16 + run % 16) * 128)
-    f.write(struct.pack("<Q", check) + body)
-def mark(slot, value):
-    f.seek(marks + slot * 8)
-    f.write(struct.pack("<Q", value))
+    return struct.pack("<Q", check) + body, check
+def entry(slot, run, how, status, tag, good=True):
+    head, check = record(slot, run, tag, good)
+    ended = 2000 * run
+    end = hash_words(region_id ^ (slot << 32) ^ 0x52554e5352554e53,
+                     struct.pack("<QQhHI", check, ended, status, how, 0)) | 1
+    f.seek(runs + (slot * 16 + run % 16) * REC)
+    f.write(head + struct.pack("<QQhHI", end, ended, status, how, 0) + b"\0" * 32)
+def current(slot, run, tag):
+    head, check = record(slot, run, tag)
+    f.seek(table + slot * REC)
+    f.write(head)
+def erased(slot, run):
+    f.seek(table + slot * REC)
+    f.write(b"\0" * 128 + struct.pack("<Q", run))
 tag = b"\x1b]0;owned\x07\x1b[2J\nother: pid 1 joined, slot 0\r\xc2\x9b"
-mark(2, 3 << 2 | 1)
 entry(2, 1, 2, 0, tag)
 entry(2, 2, 2, 256 + 9, b"forged")
-entry(2, 3, 1, -1, b"forged")
-mark(3, 1 << 2 | 1)
+current(2, 3, b"forged")
 entry(3, 1, 2, 0, b"bad", good=False)
-mark(1, (1 << 58) << 2 | 1)
+erased(3, 1)
+erased(1, 1 << 58)
 f.close()
 PY
 expect 0 runuser -u "$user" -- python3 - /run/headcount/shared <"$T/forge.py"

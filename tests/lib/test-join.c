@@ -876,10 +876,11 @@ START_TEST(test_slot_departure)
 }
 END_TEST
 
-/* The runs of a seat (hc_history()) are right whenever a holder is SIGKILLed: between its
- * run's mark and its entry (the run is missing, never a false one), after it ended its run
- * but before it erased its record and gave the seat back (a leave with its status, not a
- * death), and while it holds the seat (a death). */
+/* The runs of a seat (hc_history()) are right whenever a holder is SIGKILLed: after it
+ * wrote its run to the ring but before it erased its record and gave the seat back (a
+ * leave with its status, not a death, and not twice), while it holds the seat (a death,
+ * before anyone buried it and after), and while a reader looks between the record and the
+ * ring (the record's run read running, then found in the ring). */
 static pid_t join_and_die(const char *point, bool leave, bool hold) {
         pid_t pid = fork();
 
@@ -913,20 +914,29 @@ START_TEST(test_runs_sigkill_at_every_point) {
         pid_t a, b, c;
         int n;
 
-        /* killed between its run's mark and its entry: no run of it, and run 1 is missing */
-        reap_killed(join_and_die("run-marked", false, false));
-        ck_assert_int_eq(hc_history("runs", TOPT(), &runs), 0);
-        /* killed after its run ended: a leave with exit 3, though its record outlived it */
+        /* killed after its run went to the ring: a leave with exit 3, though its record
+         * outlived it, and one run, not a leave and a death */
         reap_killed(b = join_and_die("run-ended", true, false));
-        /* killed holding the seat: a death */
+        n = hc_history("runs", TOPT(), &runs);
+        ck_assert_int_eq(n, 1);
+        ck_assert_int_eq(runs[0].how, HC_RUN_LEFT);
+        free(runs);
+        /* killed holding the seat: a death, unburied (the next join buries it) */
         reap_killed(c = join_and_die(NULL, false, true));
-        /* and a holder that is still there */
+        n = hc_history("runs", TOPT(), &runs);
+        ck_assert_int_eq(n, 2);
+        ck_assert_int_eq(runs[1].how, HC_RUN_DIED);
+        ck_assert_int_eq(runs[1].pid, c);
+        free(runs);
+        /* and a holder that is still there, which a reader finds in its record */
         ck_assert_int_eq(hc_join("runs", TOPT(), &s), 0);
         a = getpid();
 
         n = hc_history("runs", TOPT(), &runs);
         ck_assert_int_eq(n, 3);
-        ck_assert_uint_eq(runs[0].run, 2);              /* run 1 never got its entry */
+        ck_assert_uint_eq(runs[0].run, 1);
+        ck_assert_uint_eq(runs[1].run, 2);
+        ck_assert_uint_eq(runs[2].run, 3);
         ck_assert_int_eq(runs[0].pid, b);
         ck_assert_int_eq(runs[0].how, HC_RUN_LEFT);
         ck_assert_int_eq(runs[0].exit_status, 3);
