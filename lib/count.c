@@ -299,9 +299,8 @@ int handle_primary(hc_region *h, hc_instance *ret, uint64_t *ret_listen_id) {
 }
 
 int handle_departure(hc_region *h, unsigned slot, uint64_t seq) {
-        uint64_t mask, rec_seq;
-        int32_t pid;
-        int fd, r;
+        uint64_t mask;
+        int fd, r, how;
 
         if (slot >= h->r.capacity || seq == 0)
                 return -EINVAL;
@@ -322,17 +321,20 @@ int handle_departure(hc_region *h, unsigned slot, uint64_t seq) {
                 if (r < 0)
                         return r;
         }
-        if (region_record_peek(&h->r, slot, &rec_seq, &pid) < 0)
+        how = region_run_of(&h->r, slot, seq);
+        if (how < 0)
                 return -ESTALE;
-        if (r == 0 && rec_seq == seq && pid > 0 && handed_probe(h, slot) != 0)
+        if (how == HC_RUN_REC_LEFT)
+                return 0;                 /* it left: the ring has its end */
+        if (how == HC_RUN_REC_DIED)
+                return 1;                 /* buried as a death */
+        if (how != RUN_IN_RECORD)
+                return -ESTALE;           /* taken more than a ring's worth of times since */
+        if (r == 0 && handed_probe(h, slot) != 0)
                 r = 1;                    /* its holder died, its command holds it still */
         if (r > 0)
-                return rec_seq == seq ? -EBUSY : -ESTALE;
-        if (rec_seq == seq && pid > 0)
-                return 1;                 /* its record outlived its seat: it died */
-        if (rec_seq == 0 && pid == 0)
-                return 0;                 /* erased by its leave */
-        return -ESTALE;                   /* taken (and maybe left) since */
+                return -EBUSY;
+        return 1;                         /* its record outlived its seat: it died */
 }
 
 int handle_lock(hc_region *h, int timeout_ms) {

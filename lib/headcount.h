@@ -547,12 +547,13 @@ int hc_region_mapped(const hc_region *rg);
 /*
  * Tells how the holder that held seat SLOT with sequence number SEQ (both from its
  * hc_instance) went away, for monitors that report joins and departures: 0 when it gave
- * the seat back (hc_leave(), or it exited after leaving: a leave erases the record before
- * it lets go of the seat), 1 when it died holding the seat (the kernel freed the lock
- * while its record was still there; reaping keeps what tells so). Errors: -EBUSY when it
- * still holds the seat, -ESTALE when the seat was taken again since (the answer is lost),
- * -EINVAL, and those of hc_region_count(). In a region others may write, the answer is a
- * claim, as the record is.
+ * the seat back (hc_leave(), or it exited after leaving: a leave writes its run to the
+ * seat's history before it lets go of the seat), 1 when it died holding the seat (the
+ * kernel freed the lock while its record was still there; reaping keeps what tells so).
+ * Errors: -EBUSY when it still holds the seat, -ESTALE when the seat has had more than
+ * HC_RUNS_PER_SEAT_KEPT runs since (the answer is lost), -EINVAL, and those of
+ * hc_region_count(). In a region others may write, the answer is a claim, as the record
+ * is.
  */
 int hc_region_departure(hc_region *rg, unsigned slot, uint64_t seq);
 

@@ -153,11 +153,20 @@ uint64_t self_pidns(void) {
         return __atomic_load_n(&pidns_ino, __ATOMIC_RELAXED);
 }
 
-uint64_t host_monotonic_ns(void) {
+static uint64_t host_clock_ns(clockid_t clock) {
         struct timespec ts;
 
         ns_refresh();
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        (void) clock_gettime(clock, &ts);
         return (uint64_t) ((int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec -
                            __atomic_load_n(&timens_monotonic_ns, __ATOMIC_RELAXED));
+}
+
+uint64_t host_monotonic_ns(void) {
+        return host_clock_ns(CLOCK_MONOTONIC);
+}
+
+/* The same clock to the kernel's tick (1 to 10 ms), at a fifth of the cost here. */
+uint64_t host_monotonic_coarse_ns(void) {
+        return host_clock_ns(CLOCK_MONOTONIC_COARSE);
 }

@@ -19,5 +19,6 @@ uint64_t self_pidns(void);         /* inode of our PID namespace; 0 when unknown
  * and no clock step can move it, so it orders joins.
  */
 uint64_t host_monotonic_ns(void);
+uint64_t host_monotonic_coarse_ns(void);    /* to a tick */
 
 #endif

@@ -242,6 +242,12 @@ int region_unlinked(const struct region *r) {
 
 /* ---- Records ---- */
 
+/* The words of a record in the table, up to its run number: the end's words are written
+ * in the ring only, and are zero in the table from its creation on. */
+#define RECORD_WORDS (offsetof(struct hc_slot_rec, end_check) / 8)
+/* The words of a ring entry that anyone reads: the spare words stay as they are. */
+#define ENTRY_WORDS (offsetof(struct hc_slot_rec, spare) / 8)
+
 static off_t record_offset(const struct region *r, unsigned seat) {
         return (off_t) (r->table_offset + (uint64_t) seat * sizeof(struct hc_slot_rec));
 }
@@ -286,12 +292,12 @@ int region_record_write(struct region *r, unsigned seat, const struct hc_slot_re
                 /* readers may look meanwhile: relaxed atomic stores, the check word last */
                 __atomic_store_n(&dst->check, 0, __ATOMIC_RELAXED);
                 __atomic_thread_fence(__ATOMIC_RELEASE);
-                for (size_t i = 1; i < sizeof *rec / 8; i++)
+                for (size_t i = 1; i < RECORD_WORDS; i++)
                         __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
                 __atomic_store_n(&dst->check, rec->check, __ATOMIC_RELEASE);
                 return 0;
         }
-        return pwrite_all(r->fd, rec, sizeof *rec, record_offset(r, seat));
+        return pwrite_all(r->fd, rec, RECORD_WORDS * 8, record_offset(r, seat));
 }
 
 void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check) {
@@ -336,19 +342,21 @@ static int run_write(struct region *r, unsigned seat, const struct hc_slot_rec *
                 /* as records: the check word cleared first and written last */
                 __atomic_store_n(&d[0], 0, __ATOMIC_RELAXED);
                 __atomic_thread_fence(__ATOMIC_RELEASE);
-                for (size_t i = 1; i < sizeof *e / 8; i++)
+                for (size_t i = 1; i < ENTRY_WORDS; i++)
                         __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
                 __atomic_store_n(&d[0], e->check, __ATOMIC_RELEASE);
                 return 0;
         }
-        return pwrite_all(r->fd, e, sizeof *e, off);
+        return pwrite_all(r->fd, e, ENTRY_WORDS * 8, off);
 }
 
 /* REC's copy for the ring, ended HOW (HC_RUN_REC_*) with wait STATUS or RUNS_NO_STATUS. */
 static void run_finish(const struct region *r, unsigned seat, const struct hc_slot_rec *rec,
                        unsigned how, int status, struct hc_slot_rec *ret) {
         *ret = *rec;
-        ret->ended_seq = host_monotonic_ns();
+        /* to a tick: a leave's clock read costs a quarter of the rest of it in a mapped
+         * region, and a run's length to a few milliseconds is what people ask for */
+        ret->ended_seq = host_monotonic_coarse_ns();
         if (ret->ended_seq < ret->seq)
                 ret->ended_seq = ret->seq;
         if (status == RUNS_NO_STATUS)
@@ -365,14 +373,13 @@ static void run_finish(const struct region *r, unsigned seat, const struct hc_sl
 
 /*
  * The leave of the holder whose record is REC: its run goes to the ring, ended with wait
- * STATUS (or RUNS_NO_STATUS), then the record is erased, all but its run number (check
- * word first), so that nobody lists a seat we are giving back. A reaper only clears the
- * check word of a dead holder's record and leaves the rest (region_record_bury()), so
- * that a monitor can still tell afterwards that the holder died rather than left
- * (hc_region_departure()).
+ * STATUS (or RUNS_NO_STATUS), then the record's check word is cleared, so that nobody
+ * lists a seat we are giving back, and a record found whole on a free seat means a holder
+ * that died. The rest stays: the run number, which the next holder numbers its run after,
+ * and the seq, which with the ring tells a monitor how the run went (region_run_of()).
  */
 void region_record_end(struct region *r, unsigned seat, const struct hc_slot_rec *rec, int status) {
-        struct hc_slot_rec e, zero = { .run = rec->run };
+        struct hc_slot_rec e;
 
         if (seat >= r->capacity || !r->writable)
                 return;
@@ -381,18 +388,7 @@ void region_record_end(struct region *r, unsigned seat, const struct hc_slot_rec
                 (void) run_write(r, seat, &e);
                 HC_HOOK("run-ended");     /* ended in the ring, the record still there */
         }
-        if (r->mapped) {
-                struct hc_slot_rec *dst = record_mapped(r, seat);
-                uint64_t *d = (uint64_t *) dst, only_if_check = rec->check;
-
-                if (!__atomic_compare_exchange_n(&dst->check, &only_if_check, 0, false,
-                                                 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-                        return;
-                for (size_t i = 1; i < offsetof(struct hc_slot_rec, run) / 8; i++)
-                        __atomic_store_n(&d[i], 0, __ATOMIC_RELAXED);
-                return;
-        }
-        (void) pwrite_all(r->fd, &zero, offsetof(struct hc_slot_rec, end_check), record_offset(r, seat));
+        region_record_clear(r, seat, rec->check);
 }
 
 static bool run_valid(const struct region *r, const struct hc_slot_rec *e, unsigned seat, unsigned place);
@@ -435,23 +431,38 @@ int region_record_bury(struct region *r, unsigned seat) {
         return 1;
 }
 
-/* The seq and pid of record SEAT as they are, checked or not (for hc_region_departure()). */
-int region_record_peek(struct region *r, unsigned seat, uint64_t *ret_seq, int32_t *ret_pid) {
-        struct hc_slot_rec rec;
+/* How the run of SEAT that began at SEQ went (for hc_region_departure()): HC_RUN_REC_LEFT
+ * or HC_RUN_REC_DIED when the ring has it, RUN_IN_RECORD when the record names it still
+ * (valid, or with its check word cleared by a reaper), 0 when neither does, or -errno. */
+int region_run_of(struct region *r, unsigned seat, uint64_t seq) {
+        struct hc_slot_rec e[HC_RUNS_PER_SEAT];
+        uint64_t rec_seq;
+        int32_t pid;
+        int q;
 
         if (seat >= r->capacity)
                 return -EINVAL;
+        /* the ring first: a leave writes it before it erases the record */
+        q = region_runs_read(r, seat, e);
+        if (q < 0)
+                return q;
+        for (unsigned p = 0; p < HC_RUNS_PER_SEAT; p++)
+                if (e[p].run != 0 && e[p].seq == seq)
+                        return e[p].how;
         if (r->mapped) {
                 const struct hc_slot_rec *src = record_mapped(r, seat);
-                *ret_seq = __atomic_load_n(&src->seq, __ATOMIC_ACQUIRE);
-                *ret_pid = __atomic_load_n(&src->pid, __ATOMIC_RELAXED);
-                return 0;
+
+                rec_seq = __atomic_load_n(&src->seq, __ATOMIC_ACQUIRE);
+                pid = __atomic_load_n(&src->pid, __ATOMIC_RELAXED);
+        } else {
+                struct hc_slot_rec rec;
+
+                if (pread(r->fd, &rec, sizeof rec, record_offset(r, seat)) != (ssize_t) sizeof rec)
+                        return -EBADMSG;
+                rec_seq = rec.seq;
+                pid = rec.pid;
         }
-        if (pread(r->fd, &rec, sizeof rec, record_offset(r, seat)) != (ssize_t) sizeof rec)
-                return -EBADMSG;
-        *ret_seq = rec.seq;
-        *ret_pid = rec.pid;
-        return 0;
+        return rec_seq == seq && pid > 0 ? RUN_IN_RECORD : 0;
 }
 
 bool region_record_present(struct region *r, unsigned seat) {

@@ -68,7 +68,8 @@ void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check
 #define RUNS_NO_STATUS INT32_MIN
 void region_record_end(struct region *r, unsigned seat, const struct hc_slot_rec *rec, int status);
 int region_record_bury(struct region *r, unsigned seat);
-int region_record_peek(struct region *r, unsigned seat, uint64_t *ret_seq, int32_t *ret_pid);
+#define RUN_IN_RECORD 1
+int region_run_of(struct region *r, unsigned seat, uint64_t seq);
 bool region_record_present(struct region *r, unsigned seat);
 uint64_t region_records_present(struct region *r, unsigned first, unsigned n);
 int region_seat_state(struct region *r, unsigned seat, bool check, uint32_t *ret_flags, bool *ret_present,
