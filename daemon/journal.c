@@ -2,14 +2,17 @@
 /*
  * The daemon's journal of runs: every join and every leave or death of a region's holders,
  * logged once each, in order, even for a holder that joined and left long before we
- * looked. The holders write their runs in their seats' rings themselves (hc_history()), so
- * we read what happened rather than sample who holds a seat when an event wakes us.
+ * looked. The holders number their runs in their records and copy each finished run to
+ * their seat's ring themselves (hc_history()), so we read what happened rather than
+ * sample who holds a seat when an event wakes us.
  *
  * For each seat we keep the last run we logged and whether we logged its end. On each
- * refresh we read the seats' run marks (one word per seat, one read; a mark moves when a
- * run begins) and read again the rings of the seats whose mark moved, and of those whose
- * run we saw running while the listing just found the seat free (an end moves no mark; a
- * death is written by nobody: the library tells it from the free seat). Joins and ends from every seat are logged in the order of the clock the
+ * refresh we read the seats' run marks (one word per seat, from the record table: a mark
+ * moves when a run begins and when its record goes) and read again the runs of the seats
+ * whose mark moved, and of those whose run we saw running while the listing just found
+ * the seat free (a death is written by whoever finds it first: the library tells it from
+ * the free seat meanwhile). Joins and ends from every seat are logged in the order of the
+ * clock the
  * holders wrote. Runs that were overwritten before we read them (more than a ring's worth
  * of runs of one seat between two looks, while we were stopped or starved) are logged as
  * a number, with the region's name: never guessed, never a false death.

@@ -347,9 +347,9 @@ typedef struct hc_run {
         pid_t pid;               /* as its record named it (see hc_instance) */
         uid_t uid;
         uint64_t seq;            /* the join, as hc_instance.seq */
-        uint64_t ended_seq;      /* the end on the clock of seq: the leave, or for a death
-                                  * the moment it was seen (the next run's join, or the
-                                  * call); 0 while running */
+        uint64_t ended_seq;      /* the end on the clock of seq, to the kernel's tick (1 to
+                                  * 10 ms): the leave, or for a death the moment it was
+                                  * found; 0 while running */
         int64_t started_usec;    /* CLOCK_REALTIME of the join */
         int64_t ended_usec;      /* CLOCK_REALTIME of the leave; 0 while running or for a
                                   * death, whose moment nobody recorded */
@@ -365,9 +365,10 @@ typedef struct hc_run {
 
 /*
  * The region's recent runs, oldest first (by join): the last HC_RUNS_PER_SEAT_KEPT of
- * each seat, finished or not. A holder writes its run when its record is written and
- * again when it leaves; a run still "running" whose seat is free, or whose seat has had a
- * later run, died. Needs no daemon. Returns their number n >= 0 and a malloc()ed array in
+ * each seat, finished or not. A holder's record is its run while it holds the seat; its
+ * leave copies it, with its end, to the seat's history; a record still there on a free
+ * seat is a holder that died, copied to the history as a death by whoever finds it first
+ * (a count, a list, headcountd, or the seat's next holder). Needs no daemon. Returns their number n >= 0 and a malloc()ed array in
  * *ret (NULL when n is 0). Errors as hc_list(). See hc_history(3).
  */
 int hc_history(const char *name, const hc_options *opt, hc_run **ret);
@@ -376,10 +377,10 @@ int hc_region_history(hc_region *rg, hc_run **ret);
 /*
  * For monitors that follow every run (headcountd). hc_region_run_marks() stores in
  * ret[0..n-1] one word per seat (n at most the capacity) that changes whenever a run of
- * the seat begins: a cheap way to find the seats with new runs. Its value v says (v >> 2)
- * the seat's latest run number, as claimed by the region (v & 3 is HC_RUN_RUNNING). A run
- * that ends changes no word: a monitor that saw it running reads its seat again once the
- * seat is free. hc_region_seat_runs()
+ * the seat begins or leaves: a cheap way to find the seats with news. Its value v says
+ * (v >> 2) the seat's latest run number, as claimed by the region, and v & 3 is
+ * HC_RUN_RUNNING while that run's record is there (it holds the seat, or it died and
+ * nobody has found it yet), 0 when not. hc_region_seat_runs()
  * stores the runs of seat SLOT kept in the region, oldest first, in
  * ret[0..HC_RUNS_PER_SEAT_KEPT-1], and returns their number. Both return -EINVAL or the
  * errors of hc_region_list().

@@ -14,7 +14,7 @@ short=$(grep -oE -- '^ -[a-zA-Z],' "$T/help" | tr -d ' ,' | sort -u)
 commands=$(sed -n '/^Commands:/,/^$/p' "$T/help" | awk 'NR > 1 && NF { print $1 }')
 
 same "long options in --help" "$(echo "$long" | wc -l)" 31
-same "commands in --help" "$(echo $commands)" "run count list names wait create remove send path join leave status help"
+same "commands in --help" "$(echo $commands)" "run count list history names wait create remove send path join leave status help"
 
 for opt in $long; do
         roff=$(printf '%s' "$opt" | sed 's/-/\\\\-/g')

@@ -88,7 +88,7 @@ for k in range((cap + spf - 1) // spf):
     n = min(spf, cap - spf * k)
     fcntl.fcntl(lf, F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, HC_LOCK_BASE + spf * k, n, 0))
     locks.append(lf)
-row = bytes(((i * 37 + 11) & 0xff) | 1 for i in range(128))
+row = bytes(((i * 37 + 11) & 0xff) | 1 for i in range(192))   # a record (lib/format.h)
 os.pwrite(fd, row * cap, table)
 os.pwrite(fd, struct.pack("=I", 0), 148)
 open(ready, "w").close()
