@@ -7,6 +7,13 @@
 # has no event is polled for with wait_for, whose bound is for a hang, not for speed.
 
 set -u
+# A shell that starts with SIGINT or SIGQUIT ignored (a background job of a shell without
+# job control, as a CI runner may start us) hands that on to every command it runs, and
+# no 'trap' in those commands can undo it: start again with the defaults.
+if [ -z "${HC_TEST_SIGNALS_RESET-}" ] && [ -r /proc/$$/status ] &&
+   [ $((0x$(awk '/^SigIgn:/ { print $2 }' /proc/$$/status) & 6)) -ne 0 ]; then
+        HC_TEST_SIGNALS_RESET=1 exec env --default-signal=INT,QUIT "${BASH:-sh}" "$0" "$@"
+fi
 set -m          # background jobs get their own process group and keep SIGINT and SIGQUIT
 
 : "${srcdir:=.}"
