@@ -524,7 +524,8 @@ int main(int argc, char **argv) {
 
         snprintf(f.path, sizeof f.path, "%s/ref-flock", dir);
         hc_create(name, OPTS());
-        compare("cold join+leave", "open+flock+close", ref_flock_cycle, &f, cand_cold, name, 20000, 3.5);
+        /* 3.5x, and the 10% that keeping every run may cost (bench/README.md) */
+        compare("cold join+leave", "open+flock+close", ref_flock_cycle, &f, cand_cold, name, 20000, 3.85);
         {
                 /* the names of the region "cold" and its first lock file */
                 DIR *d = opendir(dir);
