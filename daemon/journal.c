@@ -153,7 +153,7 @@ static bool seat_listed(const hc_instance *list, int n, unsigned slot) {
 
 void journal_read(Region *r, const hc_instance *list, int n) {
         _cleanup_free_ uint64_t *marks = NULL;
-        _cleanup_free_ RunEvent *events = NULL;
+        RunEvent *events = NULL;
         hc_run runs[HC_RUNS_PER_SEAT_KEPT];
         size_t n_events = 0, cap_events = 0;
         uint64_t missed = 0;
@@ -195,7 +195,7 @@ void journal_read(Region *r, const hc_instance *list, int n) {
                         s->ended = runs[k - 1].how != HC_RUN_RUNNING;
                         continue;
                 }
-                if (cap_events < n_events + 2 * (size_t) k) {
+                if (!events || cap_events < n_events + 2 * (size_t) k) {
                         size_t c = (n_events + 2 * (size_t) k) * 2;
                         RunEvent *e = realloc(events, c * sizeof *e);
 
@@ -235,10 +235,9 @@ void journal_read(Region *r, const hc_instance *list, int n) {
                 log_warning("%s: %" PRIu64 " runs ended before headcountd could read them "
                             "(more than %u runs of one seat between two looks): they are not in this log",
                             r->name, missed, HC_RUNS_PER_SEAT_KEPT);
-        if (n_events == 0)
-                return;
-        qsort(events, n_events, sizeof *events, event_compare);
-        for (size_t e = 0; e < n_events; e++) {
+        if (events && n_events > 0)
+                qsort(events, n_events, sizeof *events, event_compare);
+        for (size_t e = 0; events && e < n_events; e++) {
                 count += events[e].end ? -1 : 1;
                 if (count < 0)
                         count = 0;
@@ -246,4 +245,5 @@ void journal_read(Region *r, const hc_instance *list, int n) {
                         count = (int) r->capacity;
                 log_run_event(r, &events[e], count);
         }
+        free(events);
 }

@@ -362,7 +362,7 @@ static void run_finish(const struct region *r, unsigned seat, const struct hc_sl
         if (status == RUNS_NO_STATUS)
                 ret->status = -1;
         else if (WIFSIGNALED(status))
-                ret->status = (int16_t) (256 + (WTERMSIG(status) & 127));
+                ret->status = (int16_t) (256 + WTERMSIG(status));
         else
                 ret->status = (int16_t) WEXITSTATUS(status);
         ret->how = (uint16_t) how;

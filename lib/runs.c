@@ -164,31 +164,25 @@ int runs_seat(hc_region *h, unsigned seat, hc_run *ret) {
 }
 
 int runs_history(hc_region *h, hc_run **ret) {
-        _cleanup_free_ uint64_t *marks = NULL;
-        _cleanup_free_ hc_run *all = NULL;
+        uint64_t *marks = malloc((size_t) h->r.capacity * sizeof *marks);
+        hc_run *all = malloc((size_t) h->r.capacity * HC_RUNS_PER_SEAT * sizeof *all);
         size_t n = 0;
-        int r;
+        int r = marks && all ? region_run_marks(&h->r, 0, h->r.capacity, marks) : -ENOMEM;
 
-        marks = malloc((size_t) h->r.capacity * sizeof *marks);
-        all = malloc((size_t) h->r.capacity * HC_RUNS_PER_SEAT * sizeof *all);
-        if (!marks || !all)
-                return -ENOMEM;
-        r = region_run_marks(&h->r, 0, h->r.capacity, marks);
-        if (r < 0)
-                return r;
-        for (unsigned i = 0; i < h->r.capacity; i++) {
+        for (unsigned i = 0; r >= 0 && i < h->r.capacity; i++) {
                 if (marks[i] == 0)
                         continue;         /* never held */
                 r = runs_seat(h, i, all + n);
-                if (r < 0)
-                        return r;
-                n += (size_t) r;
+                if (r >= 0)
+                        n += (size_t) r;
         }
-        if (n == 0) {
-                *ret = NULL;
-                return 0;
+        free(marks);
+        *ret = NULL;
+        if (r < 0 || n == 0) {
+                free(all);
+                return r < 0 ? r : 0;
         }
         qsort(all, n, sizeof *all, run_compare);
-        *ret = TAKE_PTR(all);
+        *ret = all;
         return (int) n;
 }
