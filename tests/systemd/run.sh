@@ -370,6 +370,24 @@ check "the journal has 4 leaves of job in all" equals "$(echo "$ev" | grep -c '^
 check "and no death" no_died
 echo
 
+# Every run is in the journal, not only in the stderr log target: 200 runs of true one
+# after another, and 100 at once, are exactly as many joins and leaves, and no death.
+header "200 runs of true in a row, and 100 at once, under the shipped unit"
+ctr sh -c 'for i in $(seq 200); do headcount --system run row -- true || exit 1; done' >/dev/null 2>&1 ||
+        fail "200 runs of row"
+ctr sh -c 'for i in $(seq 100); do headcount --system run --max 100 burst -- true & done; wait' \
+        >/dev/null 2>&1 || fail "100 runs of burst"
+t_mark=$(now_ms)
+while { [ "$(events row | grep -c '^leave ')" -lt 200 ] ||
+        [ "$(events burst | grep -c '^leave ')" -lt 100 ]; } && within; do sleep 0.2; done
+for n in row:200 burst:100; do
+        ev=$(events "${n%:*}")
+        check "the journal has ${n#*:} joins of ${n%:*}" equals "$(echo "$ev" | grep -c '^join ')" "${n#*:}"
+        check "the journal has ${n#*:} leaves of ${n%:*}" equals "$(echo "$ev" | grep -c '^leave ')" "${n#*:}"
+        check "and no death of ${n%:*}" equals "$(echo "$ev" | grep -c '^died ')" 0
+done
+echo
+
 out=$(mgr_nobody Count s job 2>&1)
 check "Count(\"job\") works as nobody" equals "$out" "u 0"
 out=$(ctr runuser -u nobody -- busctl call org.freedesktop.DBus /org/freedesktop/DBus \
