@@ -45,6 +45,22 @@ int main(void) {
         FIELD(hc_fleet_instance, fence);
         FIELD(hc_fleet_instance, host);
 
+        SIZE(hc_run);
+        FIELD(hc_run, slot);
+        FIELD(hc_run, run);
+        FIELD(hc_run, pid);
+        FIELD(hc_run, uid);
+        FIELD(hc_run, seq);
+        FIELD(hc_run, ended_seq);
+        FIELD(hc_run, started_usec);
+        FIELD(hc_run, ended_usec);
+        FIELD(hc_run, pidns);
+        FIELD(hc_run, how);
+        FIELD(hc_run, exit_status);
+        FIELD(hc_run, signal);
+        FIELD(hc_run, flags);
+        FIELD(hc_run, tag);
+
         SIZE(hc_message);
         FIELD(hc_message, data);
         FIELD(hc_message, size);
@@ -60,5 +76,7 @@ int main(void) {
                HC_ALLOW_ROOT);
         printf("HC_INSTANCE_NO_RECORD %d\nHC_INSTANCE_OTHER_PIDNS %d\nHC_INSTANCE_UNVERIFIED %d\n",
                HC_INSTANCE_NO_RECORD, HC_INSTANCE_OTHER_PIDNS, HC_INSTANCE_UNVERIFIED);
+        printf("HC_RUN_RUNNING %d\nHC_RUN_LEFT %d\nHC_RUN_DIED %d\n", HC_RUN_RUNNING,
+               HC_RUN_LEFT, HC_RUN_DIED);
         return 0;
 }

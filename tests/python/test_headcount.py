@@ -4,6 +4,7 @@ messages, threads, fork and asyncio. Every test works in a scope directory of it
 import asyncio
 import datetime
 import errno
+import json
 import os
 import shutil
 import signal
@@ -134,6 +135,7 @@ def test_invalid_names(d, name):
     for call in (lambda: headcount.join(name, dir=d), lambda: headcount.count(name, dir=d),
                  lambda: headcount.list(name, dir=d), lambda: headcount.primary(name, dir=d),
                  lambda: headcount.wait(name, timeout=0, dir=d),
+                 lambda: headcount.history(name, dir=d),
                  lambda: headcount.send(name, b"x", dir=d),
                  lambda: headcount.listen(name, dir=d)):
         with pytest.raises(ValueError):
@@ -282,6 +284,77 @@ def test_asyncio_wait_and_join(d, python_holder):
     asyncio.run(main())
     assert threading.active_count() == 1           # no thread was needed
     assert headcount.count("aio", dir=d) == 0
+
+
+def test_history_of_runs_that_left_died_and_run(d, python_holder):
+    assert headcount.history("hist", dir=d) == []  # no such region
+    pids = []                                      # (the command's, the wrapper's)
+    for script, code in (("exit 0", 0), ("exit 1", 1), ("kill -KILL $$", 128 + 9),
+                         ("exec sleep 0.2", 0)):
+        run = subprocess.Popen([os.environ["HC_TEST_CLI"], "run", "hist", "--", "sh", "-c",
+                                "echo $$; " + script], stdout=subprocess.PIPE, text=True)
+        out, _ = run.communicate(timeout=30)
+        assert run.returncode == code, script
+        pids.append((int(out), run.pid))
+    died = python_holder("hist", d)
+    died.kill()                                    # while it holds the seat
+    died.wait()
+    running = python_holder("hist", d)             # its join finds the death
+    runs = headcount.history("hist", dir=d)
+    # a run's record names its command, or the wrapper when the command let go of the
+    # seat before the wrapper could name it
+    assert all(x.pid in pair for x, pair in zip(runs, pids)), (runs, pids)
+    assert [x.pid for x in runs[4:]] == [died.pid, running.pid]
+    assert [(x.how, x.exit, x.signal) for x in runs] == [
+        ("left", 0, None), ("left", 1, None), ("left", None, signal.SIGKILL),
+        ("left", 0, None), ("died", None, None), ("running", None, None)]
+    assert [x.signal_name for x in runs] == [None, None, "KILL", None, None, None]
+    assert [(x.seat, x.run) for x in runs] == [(0, k) for k in range(1, 7)]
+    assert [x.seq for x in runs] == sorted(x.seq for x in runs)
+    assert len({x.seq for x in runs}) == 6
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for x in runs:
+        assert (x.uid, x.tag, x.verified) == (os.getuid(), "", True)
+        assert not x.other_pid_namespace
+        assert x.user is not None
+        assert x.started.tzinfo is not None and abs(x.started - now).total_seconds() < 60
+    for x in runs[:4]:                             # ended, on the kernel's tick
+        assert x.ended is not None and x.ended.tzinfo is not None
+        assert x.ended >= x.started and abs(x.ended - now).total_seconds() < 60
+        assert datetime.timedelta(0) <= x.duration < datetime.timedelta(seconds=5)
+        assert abs((x.ended - x.started) - x.duration) < datetime.timedelta(milliseconds=50)
+    assert datetime.timedelta(seconds=0.18) <= runs[3].duration < datetime.timedelta(seconds=5)
+    assert runs[0].duration < runs[3].duration
+    assert (runs[4].ended, runs[4].duration) == (None, None)      # nobody saw it die
+    assert runs[5].ended is None and runs[5].duration >= datetime.timedelta(0)
+    assert runs[5].duration < datetime.timedelta(seconds=60)
+    # headcount history says the same
+    r = cli("history", "hist", "--json")
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(r.stdout)["runs"]
+    assert [(j["pid"], j["how"], j["exit"], j["signal"]) for j in shown] == \
+        [(x.pid, x.how, x.exit, x.signal_name) for x in runs]
+    assert headcount.history("hist", dir=d)[:5] == runs[:5]      # the finished ones stay
+
+
+def test_history_of_a_python_seat_and_its_limits(d):
+    with headcount.join("seated", tag="worker 3", dir=d) as seat:
+        [x] = headcount.history("seated", dir=d)
+        assert (x.how, x.pid, x.tag, x.ended, x.exit) == ("running", os.getpid(), "worker 3",
+                                                          None, None)
+        time.sleep(0.05)
+    [y] = headcount.history("seated", dir=d)
+    assert (y.how, y.pid, y.tag, y.exit, y.signal) == ("left", os.getpid(), "worker 3",
+                                                      None, None)
+    assert (y.seat, y.run, y.seq, y.started) == (seat.index, x.run, x.seq, x.started)
+    assert y.ended is not None and y.duration >= datetime.timedelta(milliseconds=30)
+    assert headcount.history("never-made", dir=d) == []
+    assert "never-made" not in " ".join(os.listdir(d))    # looking made nothing
+    with pytest.raises(ValueError, match="fleet"):
+        headcount.history("seated", fleet=True)
+    with pytest.raises(ValueError):
+        headcount.history("seated", system=True, fleet=True)
+    assert cli("history", "--fleet", "seated").returncode == 64     # the CLI's usage error
 
 
 def test_every_python3_imports_it(d):

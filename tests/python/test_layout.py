@@ -13,6 +13,7 @@ STRUCTS = {
     "hc_options": headcount._Options,
     "hc_instance": headcount._Instance,
     "hc_fleet_instance": headcount._FleetInstance,
+    "hc_run": headcount._Run,
     "hc_message": headcount._Message,
 }
 
@@ -41,7 +42,7 @@ def test_struct_layouts():
             c_fields = {k.split(".", 1)[1] for k in c if k.startswith(struct + ".")}
             assert c_fields == {f[0] for f in cls._fields_}, struct
         checked += 1
-    assert checked == 4 + 14 + 9 + 3 + 5
+    assert checked == 5 + 14 + 9 + 3 + 14 + 5
 
 
 def test_constants():
