@@ -6,8 +6,10 @@
  *
  * The seat is joined once and held by the wrapper across restarts, so no other launch
  * can slip in between two runs of CMD. Each run of CMD inherits the seat and the record
- * names it, as for a plain run; between runs the record names the wrapper, so that it
- * always names a live process that holds the seat. A new CMD is held back until its pid
+ * names it, as for a plain run, and is a run of its own in the region's history: it ends
+ * with CMD's status (hc_slot_end_run()), and the next begins when the next CMD is named.
+ * Between runs the record names the wrapper, so that it always names a live process that
+ * holds the seat, and is no run. A new CMD is held back until its pid
  * is in the record (run_spawn() with a gate): no CMD ever holds the seat while the
  * record names somebody else, whenever the wrapper is killed.
  *
@@ -75,7 +77,10 @@ int run_restart(struct run *r) {
                         break;
 
                 lived = run_now_ms() - started;
-                (void) hc_slot_set_pid(r->slot, getpid());     /* the seat is ours now */
+                /* CMD's run ends with its status, as a leave's would; the seat is ours
+                 * until the next CMD, whose run begins when the gate names it */
+                if (hc_slot_end_run(r->slot, status) < 0)
+                        (void) hc_slot_set_pid(r->slot, getpid());
                 w = run_wait(r, (int) delay, NULL);
                 if (w != RUN_TIMEOUT)
                         break;

@@ -160,6 +160,11 @@ _hc_public_ int hc_slot_set_pid(hc_slot *slot, pid_t pid) {
         return slot->fleet ? fleet_set_pid(slot, pid) : slot_set_pid(slot, pid);
 }
 
+_hc_public_ int hc_slot_end_run(hc_slot *slot, int status) {
+        hc_assert_return(slot, -EINVAL);
+        return slot->fleet ? -EOPNOTSUPP : slot_end_run(slot, status);
+}
+
 _hc_public_ hc_region *hc_slot_region(const hc_slot *slot) {
         return slot ? slot->rg : NULL;
 }

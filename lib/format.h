@@ -102,6 +102,7 @@
  */
 #define HC_RUNS_PER_SEAT 16
 #define HC_RUN_LIMIT (UINT64_C(1) << 48)  /* run numbers stay below; past it, 1 again */
+#define HC_RUN_PAUSED (UINT64_C(1) << 62) /* in a record's run: between two runs */
 enum {
         HC_RUN_REC_LEFT = 2,             /* as HC_RUN_LEFT */
         HC_RUN_REC_DIED = 3,             /* as HC_RUN_DIED */
@@ -121,14 +122,20 @@ struct hc_slot_rec {
         uint32_t uid;            /* the holder's real uid */
         uint64_t listen_id;      /* non-zero while it listens: names its socket */
         char tag[HC_TAG_MAX];    /* NUL-padded, not NUL-terminated when full */
-        uint64_t run;            /* the seat's run number, 1 .. HC_RUN_LIMIT - 1 */
+        uint64_t run;            /* the seat's run number, 1 .. HC_RUN_LIMIT - 1; with
+                                  * HC_RUN_PAUSED, the holder holds the seat between two
+                                  * runs (a wrapper between two runs of its command, after
+                                  * hc_slot_end_run()): that run number has ended, and the
+                                  * record is no run */
+        uint64_t started_seq;    /* the run's start on the clock of SEQ: the join's for a
+                                  * holding's first run */
         /* In the ring only (zero in the table): how the run ended. */
         uint64_t end_check;      /* end_check() of CHECK and the fields below */
         uint64_t ended_seq;      /* the clock of SEQ at the leave, or when a death was found */
         int16_t status;          /* -1: none; 0..255: exit code; 256 + N: signal N */
         uint16_t how;            /* HC_RUN_REC_* */
         uint32_t reserved;       /* 0 */
-        uint64_t spare[4];       /* 0 */
+        uint64_t spare[3];       /* 0 */
 };
 _Static_assert(sizeof(struct hc_slot_rec) == 192, "three cache lines a record");
 _Static_assert(sizeof(struct hc_slot_rec) % 64 == 0, "records never share a cache line");

@@ -258,6 +258,17 @@ uint64_t hc_slot_seq(const hc_slot *slot);
 int hc_slot_set_pid(hc_slot *slot, pid_t pid);
 
 /*
+ * Ends the seat's current run in the region's history (hc_history()) with wait STATUS,
+ * as hc_leave_status() would, and keeps the seat: for a wrapper that runs its command
+ * again on the same seat (headcount run --restart). Until the next hc_slot_set_pid(),
+ * which begins the next run with the PID it names, the record names the caller, and the
+ * holding is no run. Returns 0, -EINVAL, -EOPNOTSUPP in the fleet scope (its seats keep
+ * no history), -ESTALE in another process than the one that joined, or an error of the
+ * write.
+ */
+int hc_slot_end_run(hc_slot *slot, int status);
+
+/*
  * The descriptor that holds the seat, for a wrapper that must hand it to a child it
  * execs (join with HC_INHERIT). The seat is held while any copy is open; do not close
  * it yourself. It is a description of a lock file of the seat's own, which reaches no
@@ -346,7 +357,9 @@ typedef struct hc_run {
         uint64_t run;            /* the seat's run number: 1, 2, ... */
         pid_t pid;               /* as its record named it (see hc_instance) */
         uid_t uid;
-        uint64_t seq;            /* the join, as hc_instance.seq */
+        uint64_t seq;            /* its start on the clock of hc_instance.seq: the join,
+                                  * or for a later run of one holding (hc_slot_end_run())
+                                  * when hc_slot_set_pid() named its process */
         uint64_t ended_seq;      /* the end on the clock of seq, to the kernel's tick (1 to
                                   * 10 ms): the leave, or for a death the moment it was
                                   * found; 0 while running */

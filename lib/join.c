@@ -379,7 +379,7 @@ int slot_own_fd(hc_slot *s) {
 }
 
 int slot_set_pid(hc_slot *s, pid_t pid) {
-        pid_t old = s->rec.pid;
+        struct hc_slot_rec old = s->rec;
         int r;
 
         if (s->pid != self_pid())
@@ -388,10 +388,42 @@ int slot_set_pid(hc_slot *s, pid_t pid) {
          * descriptor), so that nobody who reads it as verified is misled (holder.c). */
         if (pid != s->pid && holder_check_fd(s->own_fd >= 0 ? s->own_fd : s->fd, s->index, s->own_fd >= 0, pid) != pid)
                 return -ESRCH;
+        if (s->rec.run & HC_RUN_PAUSED) {
+                /* between two runs (slot_end_run()): the process named begins the next;
+                 * the holding keeps its seq (it names a handed seat's own file) */
+                struct timespec ts;
+
+                (void) clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+                s->rec.run = region_run_after(s->rec.run);
+                s->rec.started_seq = host_monotonic_ns();
+                if (s->rec.started_seq < s->rec.seq)
+                        s->rec.started_seq = s->rec.seq;
+                s->rec.joined_usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        }
         s->rec.pid = pid;
         r = slot_rewrite(s);
         if (r < 0)
-                s->rec.pid = old;
+                s->rec = old;
+        return r;
+}
+
+int slot_end_run(hc_slot *s, int status) {
+        struct hc_slot_rec old = s->rec;
+        int r;
+
+        if (s->pid != self_pid())
+                return -ESTALE;
+        if (s->rec.run & HC_RUN_PAUSED)
+                return 0;                 /* no run to end */
+        /* the run goes to the ring; the record, no run now, names us: we hold the seat */
+        if (s->recorded)
+                region_run_finish(&s->h->r, s->index, &s->rec, status);
+        HC_HOOK("run-ended-held");        /* ended in the ring, the record still the run's */
+        s->rec.run |= HC_RUN_PAUSED;
+        s->rec.pid = s->pid;
+        r = slot_rewrite(s);
+        if (r < 0)
+                s->rec = old;
         return r;
 }
 

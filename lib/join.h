@@ -46,6 +46,9 @@ int slot_own_fd(hc_slot *s);
 
 /* Rewrites our record with another pid, or with the nonce of our listening socket. */
 int slot_set_pid(hc_slot *s, pid_t pid);
+/* Ends the run with wait STATUS and keeps the seat; the next slot_set_pid() begins the
+ * next run (hc_slot_end_run()). */
+int slot_end_run(hc_slot *s, int status);
 int slot_set_listen_id(hc_slot *s, uint64_t id);
 
 #endif

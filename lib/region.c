@@ -271,6 +271,7 @@ void region_record_fill(const struct region *r, unsigned seat, const char *tag, 
         ret->run = run;
         (void) clock_gettime(CLOCK_REALTIME_COARSE, &ts);        /* to a tick: for people */
         ret->seq = host_monotonic_ns();
+        ret->started_seq = ret->seq;
         ret->joined_usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
         ret->pidns = self_pidns();
         memcpy(ret->boot_id, self_boot_id(), sizeof ret->boot_id);
@@ -324,6 +325,7 @@ void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check
 /* The number of the run after LAST, a seat's latest run as its record says (anyone may
  * have written it: it only chooses a place in the seat's ring). */
 uint64_t region_run_after(uint64_t last) {
+        last &= ~HC_RUN_PAUSED;
         return last + 1 < HC_RUN_LIMIT ? last + 1 : 1;
 }
 
@@ -357,8 +359,8 @@ static void run_finish(const struct region *r, unsigned seat, const struct hc_sl
         /* to a tick: a leave's clock read costs a quarter of the rest of it in a mapped
          * region, and a run's length to a few milliseconds is what people ask for */
         ret->ended_seq = host_monotonic_coarse_ns();
-        if (ret->ended_seq < ret->seq)
-                ret->ended_seq = ret->seq;
+        if (ret->ended_seq < ret->started_seq)
+                ret->ended_seq = ret->started_seq;
         if (status == RUNS_NO_STATUS)
                 ret->status = -1;
         else if (WIFSIGNALED(status))
@@ -379,16 +381,21 @@ static void run_finish(const struct region *r, unsigned seat, const struct hc_sl
  * and the seq, which with the ring tells a monitor how the run went (region_run_of()).
  */
 void region_record_end(struct region *r, unsigned seat, const struct hc_slot_rec *rec, int status) {
-        struct hc_slot_rec e;
-
         if (seat >= r->capacity || !r->writable)
                 return;
-        if (rec->run > 0 && rec->run < HC_RUN_LIMIT) {
-                run_finish(r, seat, rec, HC_RUN_REC_LEFT, status, &e);
-                (void) run_write(r, seat, &e);
-                HC_HOOK("run-ended");     /* ended in the ring, the record still there */
-        }
+        region_run_finish(r, seat, rec, status);
+        HC_HOOK("run-ended");             /* ended in the ring, the record still there */
         region_record_clear(r, seat, rec->check);
+}
+
+void region_run_finish(struct region *r, unsigned seat, const struct hc_slot_rec *rec, int status) {
+        struct hc_slot_rec e;
+
+        /* a record between two runs is no run (HC_RUN_PAUSED) */
+        if (seat >= r->capacity || !r->writable || rec->run == 0 || rec->run >= HC_RUN_LIMIT)
+                return;
+        run_finish(r, seat, rec, HC_RUN_REC_LEFT, status, &e);
+        (void) run_write(r, seat, &e);
 }
 
 static bool run_valid(const struct region *r, const struct hc_slot_rec *e, unsigned seat, unsigned place);
@@ -423,7 +430,7 @@ int region_record_bury(struct region *r, unsigned seat) {
                 return 0;
         /* not when its run is in the ring already: it left, and was killed before it
          * erased its record */
-        if (rec.run > 0 && rec.run < HC_RUN_LIMIT && !run_in_ring(r, seat, rec.run)) {
+        if (rec.run > 0 && rec.run < HC_RUN_LIMIT && !run_in_ring(r, seat, rec.run)) {  /* not paused */
                 run_finish(r, seat, &rec, HC_RUN_REC_DIED, RUNS_NO_STATUS, &e);
                 (void) run_write(r, seat, &e);
         }
@@ -435,34 +442,37 @@ int region_record_bury(struct region *r, unsigned seat) {
  * or HC_RUN_REC_DIED when the ring has it, RUN_IN_RECORD when the record names it still
  * (valid, or with its check word cleared by a reaper), 0 when neither does, or -errno. */
 int region_run_of(struct region *r, unsigned seat, uint64_t seq) {
-        struct hc_slot_rec e[HC_RUNS_PER_SEAT];
-        uint64_t rec_seq;
-        int32_t pid;
-        int q;
+        struct hc_slot_rec e[HC_RUNS_PER_SEAT], rec;
+        uint64_t last = 0;
+        int how = 0, q;
 
         if (seat >= r->capacity)
                 return -EINVAL;
-        /* the ring first: a leave writes it before it erases the record */
+        /* the ring first: a leave writes it before it erases the record. A holding that
+         * ran its command more than once (hc_slot_end_run()) has several runs: its latest
+         * tells. */
         q = region_runs_read(r, seat, e);
         if (q < 0)
                 return q;
         for (unsigned p = 0; p < HC_RUNS_PER_SEAT; p++)
-                if (e[p].run != 0 && e[p].seq == seq)
-                        return e[p].how;
+                if (e[p].run != 0 && e[p].seq == seq && e[p].run > last) {
+                        last = e[p].run;
+                        how = e[p].how;
+                }
         if (r->mapped) {
                 const struct hc_slot_rec *src = record_mapped(r, seat);
 
-                rec_seq = __atomic_load_n(&src->seq, __ATOMIC_ACQUIRE);
-                pid = __atomic_load_n(&src->pid, __ATOMIC_RELAXED);
-        } else {
-                struct hc_slot_rec rec;
-
-                if (pread(r->fd, &rec, sizeof rec, record_offset(r, seat)) != (ssize_t) sizeof rec)
-                        return -EBADMSG;
-                rec_seq = rec.seq;
-                pid = rec.pid;
-        }
-        return rec_seq == seq && pid > 0 ? RUN_IN_RECORD : 0;
+                rec.check = __atomic_load_n(&src->check, __ATOMIC_ACQUIRE);
+                rec.seq = __atomic_load_n(&src->seq, __ATOMIC_RELAXED);
+                rec.pid = __atomic_load_n(&src->pid, __ATOMIC_RELAXED);
+                rec.run = __atomic_load_n(&src->run, __ATOMIC_RELAXED);
+        } else if (pread(r->fd, &rec, sizeof rec, record_offset(r, seat)) != (ssize_t) sizeof rec)
+                return -EBADMSG;
+        if (rec.seq != seq || rec.pid <= 0)
+                return how;
+        if (rec.run & HC_RUN_PAUSED)      /* between two runs: still there, or left */
+                return rec.check != 0 ? RUN_IN_RECORD : how ? how : HC_RUN_REC_LEFT;
+        return rec.run > last ? RUN_IN_RECORD : how;
 }
 
 bool region_record_present(struct region *r, unsigned seat) {
@@ -737,7 +747,8 @@ static bool run_valid(const struct region *r, const struct hc_slot_rec *e, unsig
         return record_valid(r, e, seat) == 0 && e->end_check == end_check(e, seat, r->region_id) &&
                 e->run > 0 && e->run < HC_RUN_LIMIT && e->run % HC_RUNS_PER_SEAT == place &&
                 (e->how == HC_RUN_REC_LEFT || e->how == HC_RUN_REC_DIED) &&
-                e->status >= -1 && e->status < 256 + 128 && e->ended_seq >= e->seq;
+                e->status >= -1 && e->status < 256 + 128 && e->ended_seq >= e->started_seq &&
+                e->started_seq >= e->seq;
 }
 
 int region_runs_read(struct region *r, unsigned seat, struct hc_slot_rec *ret) {
@@ -800,8 +811,12 @@ int region_run_marks(struct region *r, unsigned first, unsigned n, uint64_t *ret
                 else if (pread(r->fd, rec, m * sizeof rec[0], record_offset(r, first)) !=
                          (ssize_t) (m * sizeof rec[0]))
                         return -EBADMSG;
-                for (unsigned i = 0; i < m; i++)
-                        *ret++ = (rec[i].run < HC_RUN_LIMIT ? rec[i].run : 0) << 2 | (rec[i].check != 0);
+                for (unsigned i = 0; i < m; i++) {
+                        uint64_t run = rec[i].run & ~HC_RUN_PAUSED;
+                        bool running = rec[i].check != 0 && !(rec[i].run & HC_RUN_PAUSED);
+
+                        *ret++ = (run < HC_RUN_LIMIT ? run : 0) << 2 | running;
+                }
                 first += m;
                 n -= m;
         }

@@ -75,7 +75,7 @@ static void run_public(const hc_region *h, unsigned seat, const struct hc_slot_r
                 .run = e->run,
                 .pid = e->pid,
                 .uid = e->uid,
-                .seq = e->seq,
+                .seq = e->started_seq,
                 .started_usec = e->joined_usec,
                 .pidns = e->pidns,
                 .how = (int) how,
@@ -86,9 +86,9 @@ static void run_public(const hc_region *h, unsigned seat, const struct hc_slot_r
         /* the end on the realtime clock: the join's, plus what the monotonic clock says the
          * run took (bounded: the words may be anyone's); a death's moment nobody recorded */
         if (how != HC_RUN_RUNNING)
-                ret->ended_seq = e->ended_seq > e->seq ? e->ended_seq : e->seq;
+                ret->ended_seq = e->ended_seq > e->started_seq ? e->ended_seq : e->started_seq;
         if (how == HC_RUN_LEFT) {
-                uint64_t d = ret->ended_seq - e->seq;
+                uint64_t d = ret->ended_seq - e->started_seq;
 
                 ret->ended_usec = e->joined_usec + (int64_t) (d / 1000 < INT64_MAX / 2 ? d / 1000 : 0);
                 ret->exit_status = e->status >= 0 && e->status < 256 ? e->status : -1;
@@ -130,6 +130,7 @@ int runs_seat(hc_region *h, unsigned seat, hc_run *ret) {
 
         if (seat >= h->r.capacity)
                 return -EINVAL;
+        /* (a record between two runs, HC_RUN_PAUSED, is no run) */
         have_rec = region_record_get(&h->r, seat, &rec) == 0 && rec.run > 0 && rec.run < HC_RUN_LIMIT;
         if (have_rec) {
                 HC_HOOK("runs-record-read");

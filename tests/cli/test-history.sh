@@ -3,7 +3,9 @@
 # 'headcount history': the last runs of a region with how each ended, from the region
 # alone (no daemon): exit 0, exit 1, a command that SIGKILLs itself (a leave with signal
 # KILL), a SIGTERMed 'headcount run' (a leave with signal TERM, the command's pid), and a
-# SIGKILLed wrapper and command (died); the table options of 'list' and {"runs": [...]}.
+# SIGKILLed wrapper and command (died); the table options of 'list' and {"runs": [...]};
+# run --restart, whose every run of the command is a run, and a wrapper SIGKILLed between
+# two of them.
 . "${srcdir:-.}/tests/cli/lib.sh"
 
 holder() {              # holder NAME: prints the pid that holds NAME's seat; fails if none
@@ -74,6 +76,35 @@ expect 0 hc history -n -r -o how job
 same "the last run is running" "$(tail -1 "$T/out")" "running"
 kill -TERM $w
 wait $w
+
+# run --restart: each run of the command is a run of its own, with its own pid and status,
+# and the wrapper between two runs is none. Here the command fails twice, then succeeds.
+cat >"$T/flaky" <<'SH'
+n=$(cat "$1" 2>/dev/null || echo 0)
+echo $((n + 1)) >"$1"
+echo "$$" >>"$1.pids"
+[ "$n" -ge 2 ]
+SH
+expect 0 hc run --restart=on-failure --restart-sec 0 flaky -- sh "$T/flaky" "$T/tries"
+expect 0 hc history -n -r -o pid,how,exit flaky
+same "three runs of the command, each with its status" "$(awk '{ print $2, $3 }' "$T/out" | tr '\n' ';')" \
+        "left 1;left 1;left 0;"
+same "each run names its own command" "$(awk '{ print $1 }' "$T/out" | tr '\n' ' ')" \
+        "$(tr '\n' ' ' <"$T/tries.pids")"
+
+# A wrapper SIGKILLed between two runs (it held the seat, no run ran): the runs before it
+# are left as they ended, and no death is made up for it.
+rm -f "$T/tries" "$T/tries.pids"
+"$HEADCOUNT" run --restart=always --restart-sec 600 pause -- sh -c 'echo "$$" >>"$1"; exit 4' sh "$T/paused" &
+w=$!
+track $w
+wait_for 30 "the wrapper between two runs holds the seat" sh -c "[ \"\$(\"$HEADCOUNT\" list -n -r -o pid pause)\" = $w ]"
+kill -KILL $w
+wait $w 2>/dev/null
+expect 0 hc history -n -r -o pid,how,exit pause
+same "the run before the SIGKILLed wrapper" "$(cat "$T/out" | tr -s ' ' | sed 's/^ //')" "$(cat "$T/paused") left 4"
+expect 0 hc count pause
+same "the seat of the SIGKILLed wrapper is free" "$(cat "$T/out")" 0
 
 usage_fails "unknown column 'NOPE' for 'history'" hc history -o NOPE job
 finish

@@ -73,9 +73,10 @@ region_id, = struct.unpack_from("<Q", hdr, 56)
 REC = 192
 runs = table + capacity * REC
 def record(slot, run, tag, good=True):
-    # up to the end's check word: seq, joined, pidns, boot id, pid, uid, listen id, tag, run
-    body = struct.pack("<QqQ16siIQ64sQ", 1000 * run, 1700000000000000, 0, b"\0" * 16, 1, 0, 0,
-                       tag, run)
+    # up to the end's check word: seq, joined, pidns, boot id, pid, uid, listen id, tag, run,
+    # the run's start
+    body = struct.pack("<QqQ16siIQ64sQQ", 1000 * run, 1700000000000000, 0, b"\0" * 16, 1, 0, 0,
+                       tag, run, 1000 * run)
     check = hash_words(region_id ^ (slot << 32), body) | 1
     if not good:
         check ^= 2
@@ -86,7 +87,7 @@ def entry(slot, run, how, status, tag, good=True):
     end = hash_words(region_id ^ (slot << 32) ^ 0x52554e5352554e53,
                      struct.pack("<QQhHI", check, ended, status, how, 0)) | 1
     f.seek(runs + (slot * 16 + run % 16) * REC)
-    f.write(head + struct.pack("<QQhHI", end, ended, status, how, 0) + b"\0" * 32)
+    f.write(head + struct.pack("<QQhHI", end, ended, status, how, 0) + b"\0" * 24)
 def current(slot, run, tag):
     head, check = record(slot, run, tag)
     f.seek(table + slot * REC)

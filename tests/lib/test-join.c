@@ -969,6 +969,73 @@ START_TEST(test_runs_sigkill_at_every_point) {
 }
 END_TEST
 
+/* hc_slot_end_run(): each run of a holding that runs its command again is a run of its
+ * own, whenever the holder is SIGKILLed: after the run went to the ring but before the
+ * record says so (one run, left with its status), during the next run (a death of that
+ * run), and between two runs (no run at all for the pause). */
+static pid_t rerun_and_die(const char *point, int code, bool again, bool hold) {
+        pid_t pid = fork();
+
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                hc_slot *s = NULL;
+
+                if (point)
+                        die_at(point);
+                if (hc_join("rerun", TOPT(), &s) != 0)
+                        child_exit(1);
+                if (hc_slot_end_run(s, W_EXITCODE(code, 0)) != 0)
+                        child_exit(2);
+                if (again && hc_slot_set_pid(s, getpid()) != 0)
+                        child_exit(3);
+                if (hold)
+                        raise(SIGKILL);
+                child_exit(0);
+        }
+        return pid;
+}
+
+START_TEST(test_runs_end_run_sigkill) {
+        hc_run *runs = NULL;
+        hc_slot *s = NULL;
+        int n;
+
+        reap_killed(rerun_and_die("run-ended-held", 5, false, false));
+        n = hc_history("rerun", TOPT(), &runs);
+        ck_assert_int_eq(n, 1);
+        ck_assert_int_eq(runs[0].how, HC_RUN_LEFT);
+        ck_assert_int_eq(runs[0].exit_status, 5);
+        free(runs);
+
+        reap_killed(rerun_and_die(NULL, 6, true, true));
+        reap_killed(rerun_and_die(NULL, 7, false, true));
+        ck_assert_int_eq(hc_count("rerun", TOPT()), 0);
+        n = hc_history("rerun", TOPT(), &runs);
+        ck_assert_int_eq(n, 4);
+        ck_assert_uint_eq(runs[1].run, 2);
+        ck_assert_int_eq(runs[1].how, HC_RUN_LEFT);
+        ck_assert_int_eq(runs[1].exit_status, 6);
+        ck_assert_uint_eq(runs[2].run, 3);            /* the next run, then the kill */
+        ck_assert_int_eq(runs[2].how, HC_RUN_DIED);
+        ck_assert_uint_eq(runs[3].run, 4);
+        ck_assert_int_eq(runs[3].how, HC_RUN_LEFT);
+        ck_assert_int_eq(runs[3].exit_status, 7);
+        ck_assert_uint_gt(runs[2].seq, runs[1].seq);  /* a run's start, not the holding's */
+        free(runs);
+
+        /* the seat is taken again: the pause left no run, and numbering goes on */
+        ck_assert_int_eq(hc_join("rerun", TOPT(), &s), 0);
+        ck_assert_int_eq(hc_slot_end_run(s, W_EXITCODE(8, 0)), 0);
+        ck_assert_int_eq(hc_slot_end_run(s, W_EXITCODE(9, 0)), 0);    /* no run: nothing */
+        s = hc_leave(s);
+        n = hc_history("rerun", TOPT(), &runs);
+        ck_assert_int_eq(n, 5);
+        ck_assert_uint_eq(runs[4].run, 5);
+        ck_assert_int_eq(runs[4].exit_status, 8);
+        free(runs);
+}
+END_TEST
+
 Suite *suite_join(void) {
         Suite *s = suite_create("join");
         TCase *tc;
@@ -1002,6 +1069,7 @@ Suite *suite_join(void) {
         tcase_add_test(tc, test_slot_inherit_across_exec);
         tcase_add_test(tc, test_slot_handle_after_fork);
         tcase_add_test(tc, test_runs_sigkill_at_every_point);
+        tcase_add_test(tc, test_runs_end_run_sigkill);
         suite_add_tcase(s, tc);
         return s;
 }
