@@ -79,9 +79,12 @@ cat >"$W/fake.py" <<'PY'
 import os, socket, sys, threading
 path, mode = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.bind(path)
-os.chmod(path, 0o666)
+# bound under another name and listening before it gets PATH, which the test waits for:
+# a socket file that is bound but not yet listening refuses connections
+s.bind(path + ".new")
+os.chmod(path + ".new", 0o666)
 s.listen(64)
+os.rename(path + ".new", path)
 
 def fields(*a):
     return b"\0".join(str(x).encode() for x in a)
