@@ -7,8 +7,9 @@
  *
  * A join through a handle keeps a spare description per lock file (idle_fd), so that a
  * join and leave in a loop costs one lock and one unlock; they are swapped atomically, so
- * threads need no lock for it. After fork() the spares are shared with the parent, so the
- * child drops them (cache_lock guards that one step).
+ * threads need no lock for it. After fork() the spares are shared by parent and child, so
+ * each side drops them (cache_lock guards that one step): a seat taken through a shared
+ * description would be held by both, and outlive the one that took it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -301,8 +302,8 @@ static void drop_spares_after_fork(hc_region *h) {
  * leave gives its seat back and keeps the description for the next join of that lock
  * file, which then opens one file instead of two. Nothing else depends on the close it
  * saves: the region file's close at the same leave wakes the waiters (wait.c watches
- * both), after the seat was given back. It is never used after fork() (it is the
- * parent's too), and a lock file that was retired with its region shows as retired to
+ * both), after the seat was given back. It is never used after fork() by either side
+ * (it is the other's too), and a lock file that was retired with its region shows as retired to
  * the joiner that took its byte, which then starts over by name.
  */
 static struct {

@@ -24,14 +24,20 @@ static uid_t cached_uid = (uid_t) -1;
 static uint64_t forks;
 static uint64_t epoch;
 
+/* A new epoch on both sides of a fork(): what a process keeps for reuse (spare lock-file
+ * descriptions, the region lock's, an inotify instance) is shared with the other side
+ * afterwards, and a seat or lock taken through a shared description would be held by both:
+ * a killed parent's seat would stay held while its child lives. Each side drops its spares
+ * and opens its own. */
 static void atfork_parent(void) {
         __atomic_add_fetch(&forks, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&epoch, 1, __ATOMIC_RELEASE);
 }
 
 static void atfork_child(void) {
         cached_pid = 0;
         forks++;
-        epoch++;
+        __atomic_add_fetch(&epoch, 1, __ATOMIC_RELEASE);
 }
 
 __attribute__((constructor)) static void proc_init(void) {
@@ -63,7 +69,7 @@ uint64_t self_fork_count(void) {
 }
 
 uint64_t self_epoch(void) {
-        return epoch;
+        return __atomic_load_n(&epoch, __ATOMIC_ACQUIRE);
 }
 
 static pthread_once_t ids_once = PTHREAD_ONCE_INIT;

@@ -1036,6 +1036,57 @@ START_TEST(test_runs_end_run_sigkill) {
 }
 END_TEST
 
+/* A process that forked joins again by name: its seat is its own, not shared with the
+ * child through a description kept from before the fork, so its death frees the seat
+ * while the child lives on. */
+START_TEST(test_join_after_fork_is_own) {
+        int p[2], status;
+        pid_t holder, child = 0;
+        char c;
+
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        holder = fork();
+        ck_assert_int_ge(holder, 0);
+        if (holder == 0) {
+                hc_slot *s = NULL;
+                hc_region *rg = NULL;
+                pid_t kid;
+
+                close(p[0]);
+                /* a spare of each kind: a cold join's, and a handle's */
+                if (hc_join("forked", TOPT(), &s) != 0)
+                        child_exit(1);
+                s = hc_leave(s);
+                if (hc_region_open("forked", TOPT(), &rg) != 0 || hc_region_join(rg, TOPT(), &s) != 0)
+                        child_exit(2);
+                s = hc_leave(s);
+                kid = fork();
+                if (kid == 0) {
+                        for (;;)
+                                pause();
+                }
+                if (kid < 0 || write(p[1], &kid, sizeof kid) != sizeof kid)
+                        child_exit(3);
+                if (hc_join("forked", TOPT(), &s) != 0 || hc_region_join(rg, TOPT(.max = 2), &s) != 0)
+                        child_exit(4);
+                if (write(p[1], "j", 1) != 1)
+                        child_exit(5);
+                for (;;)
+                        pause();
+        }
+        close(p[1]);
+        ck_assert_int_eq(read(p[0], &child, sizeof child), (ssize_t) sizeof child);
+        ck_assert_int_eq(read(p[0], &c, 1), 1);
+        close(p[0]);
+        ck_assert_int_eq(hc_count("forked", TOPT()), 2);
+        ck_assert_int_eq(kill(holder, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(holder, &status, 0), holder);
+        ck_assert_int_eq(hc_count("forked", TOPT()), 0);      /* the child holds nothing */
+        ck_assert_int_eq(kill(child, 0), 0);                   /* and still lives */
+        ck_assert_int_eq(kill(child, SIGKILL), 0);
+}
+END_TEST
+
 Suite *suite_join(void) {
         Suite *s = suite_create("join");
         TCase *tc;
@@ -1070,6 +1121,7 @@ Suite *suite_join(void) {
         tcase_add_test(tc, test_slot_handle_after_fork);
         tcase_add_test(tc, test_runs_sigkill_at_every_point);
         tcase_add_test(tc, test_runs_end_run_sigkill);
+        tcase_add_test(tc, test_join_after_fork_is_own);
         suite_add_tcase(s, tc);
         return s;
 }
