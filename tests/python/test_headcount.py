@@ -629,30 +629,26 @@ def test_eviction_keeps_a_held_seat_and_few_descriptors(d, fresh):
         assert cli("count", "held").stdout.strip() == "1"
 
 
-def test_wait_async_wakes_at_a_leave_through_a_region_kept_open(d, fresh):
+def test_wait_async_wakes_at_a_leave_through_a_region_kept_open(d, fresh, monkeypatch):
     # such a leave closes nothing: the waiter counts as one (HC_WATCH), so that the leave
-    # raises an event, instead of waking at its re-check every 100 ms
+    # raises an event. With the periodic re-check pushed far past the timeout, only that
+    # event can wake the waiter before it times out (at 20 s, it returns True too: the
+    # count is 0 by then).
+    monkeypatch.setattr(headcount, "HC_WAIT_RECHECK_MS", 3600 * 1000)
     for _ in range(2):
         with headcount.join("woken", dir=d):
             pass
     assert kept("woken")
 
     async def main():
-        late = []
-        for _ in range(5):
-            seat = headcount.join("woken", dir=d)
-            left = []
+        seat = headcount.join("woken", dir=d)
+        waiting = asyncio.ensure_future(headcount.wait_async("woken", below=1, timeout=20, dir=d))
+        await asyncio.sleep(0.2)            # the waiter is watching (it cannot return yet)
+        assert not waiting.done()
+        seat.leave()
+        left = time.monotonic()
+        assert await waiting is True
+        return time.monotonic() - left
 
-            def leave():
-                time.sleep(0.05)
-                left.append(time.monotonic())
-                seat.leave()
-
-            t = threading.Thread(target=leave)
-            t.start()
-            assert await headcount.wait_async("woken", below=1, timeout=10, dir=d) is True
-            late.append(time.monotonic() - left[0])
-            t.join()
-        return sorted(late)[len(late) // 2]
-
-    assert asyncio.run(main()) < 0.06
+    # woken by the event, not at its timeout (20 s) nor at a re-check (an hour)
+    assert asyncio.run(main()) < 10
