@@ -1,13 +1,19 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The Python module's speed, as ratios to Python's own ways measured in the same rounds:
 
-  cold join+leave   ``with headcount.join(NAME): pass``, nothing open before, against
-                    a pidfile with fcntl.flock (os.open, flock(LOCK_EX|LOCK_NB), the pid
-                    written, os.close): target <= 2x; and against filelock.FileLock (a new
-                    lock object each time, ``with lock: pass``): target < 1x
-  (reported)        the library's bare hc_join + hc_leave (through ctypes, options built
-                    once) against the same pidfile: the floor under the module; and the
-                    module against it: what the binding adds
+  join+leave        ``with headcount.join(NAME): pass`` in a loop (the module keeps the
+                    region open after the first join of NAME in the process, so these are
+                    warm joins), against a pidfile with fcntl.flock (os.open,
+                    flock(LOCK_EX|LOCK_NB), the pid written, os.close): target <= 2x; and
+                    against filelock.FileLock (a new lock object each time,
+                    ``with lock: pass``): target < 1x
+  (reported)        a process's first join of a name (cold, by name): the same, with the
+                    module's memory of the regions it joined emptied before each join (as
+                    in a fresh process), against the pidfile; the
+                    library's bare hc_join + hc_leave (a join by name, through ctypes,
+                    options built once) and bare hc_region_join + hc_leave (through a
+                    handle opened once) against the pidfile: the floors under the cold and
+                    the warm join; and the module against the latter: what the binding adds
   count             ``headcount.count(NAME)`` (one holder) against spawning the CLI's
                     ``headcount count NAME``: target >= 20x faster
 
@@ -50,8 +56,17 @@ def main():
     pid = str(os.getpid()).encode()
     env = dict(os.environ, HEADCOUNT_DIR=d)
 
-    def hc_cold(n):
+    def hc_join(n):
         for _ in range(n):
+            with headcount.join("bench", dir=d):
+                pass
+
+    def hc_first(n):
+        # the module's regions forgotten before each, as in a fresh process (or after a
+        # fork): every join is the process's first of the name
+        forget = headcount._regions_forget
+        for _ in range(n):
+            forget()
             with headcount.join("bench", dir=d):
                 pass
 
@@ -81,6 +96,17 @@ def main():
             join(bare_name, o, slot)
             leave(bare_slot)
 
+    warm_h = ctypes.c_void_p()
+    assert headcount._lib.hc_region_open(bare_name, ctypes.byref(bare_o),
+                                         ctypes.byref(warm_h)) == 0
+
+    def hc_bare_warm(n):
+        join, leave = headcount._lib.hc_region_join, headcount._lib.hc_leave
+        h, o, slot = warm_h, ctypes.byref(bare_o), ctypes.byref(bare_slot)
+        for _ in range(n):
+            join(h, o, slot)
+            leave(bare_slot)
+
     def hc_count(n):
         for _ in range(n):
             headcount.count("counted", dir=d)
@@ -91,14 +117,18 @@ def main():
                            check=True)
 
     holder = headcount.join("counted", dir=d)
-    rows = [("cold join+leave", hc_cold, "fcntl.flock pidfile", flock_pidfile, 2000, 2000,
+    rows = [("join+leave", hc_join, "fcntl.flock pidfile", flock_pidfile, 2000, 2000,
              "<= 2.00x", lambda r: r <= 2.0)]
     if filelock:
-        rows.append(("cold join+leave", hc_cold, "filelock.FileLock", file_lock, 2000, 2000,
+        rows.append(("join+leave", hc_join, "filelock.FileLock", file_lock, 2000, 2000,
                      "< 1.00x", lambda r: r < 1.0))
+    rows.append(("first join (cold)", hc_first, "fcntl.flock pidfile", flock_pidfile, 2000,
+                 2000, "(a name's first join)", lambda r: True))
     rows.append(("bare hc_join+leave", hc_bare, "fcntl.flock pidfile", flock_pidfile, 2000, 2000,
-                 "(the library's floor)", lambda r: True))
-    rows.append(("cold join+leave", hc_cold, "bare hc_join+leave (ctypes)", hc_bare, 2000, 2000,
+                 "(the cold floor)", lambda r: True))
+    rows.append(("bare region_join", hc_bare_warm, "fcntl.flock pidfile", flock_pidfile, 2000,
+                 2000, "(the warm floor)", lambda r: True))
+    rows.append(("join+leave", hc_join, "bare hc_region_join+leave", hc_bare_warm, 2000, 2000,
                  "(the module's overhead)", lambda r: True))
     rows.append(("headcount.count()", hc_count, "spawning 'headcount count'", cli_count,
                  2000, 40, "<= 0.05x (20x faster)", lambda r: r <= 0.05))
@@ -117,6 +147,8 @@ def main():
         results.append((what, statistics.median(tc), refname, statistics.median(tr),
                         statistics.median(ratios), target, ok(statistics.median(ratios))))
     holder.leave()
+    headcount._lib.hc_region_close(warm_h)
+    headcount._regions_forget()                 # the regions' files go below
     for f in os.listdir(d):
         os.unlink(os.path.join(d, f))
     os.rmdir(d)

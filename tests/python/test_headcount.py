@@ -377,3 +377,278 @@ def test_help_shows_docstrings():
     assert "max" in headcount.join.__doc__ and "Busy" in headcount.join.__doc__
     for f in headcount.__all__:
         assert getattr(headcount, f).__doc__, f
+
+
+# ---- The regions the module keeps open ------------------------------------------------
+
+
+def kept(name):
+    """Whether the module keeps region NAME open (any scope)."""
+    return any(key[0] == name.encode() for key in headcount._regions)
+
+
+@pytest.fixture
+def fresh():
+    """The module as in a process that has joined nothing and never forked (the children
+    of the tests before are gone)."""
+    headcount._regions_forget()
+    headcount._forks = 0
+    yield
+    headcount._regions_forget()
+
+
+def test_repeated_joins_keep_the_region_and_the_count(d, fresh):
+    with headcount.join("again", max=2, dir=d):    # the first: by name, nothing kept
+        assert cli("count", "again").stdout.strip() == "1"
+        assert not kept("again")
+    for k in range(5):
+        with headcount.join("again", max=2, dir=d) as a:
+            assert cli("count", "again").stdout.strip() == "1"
+            with headcount.join("again", max=2, dir=d) as b:
+                assert {a.index, b.index} == {0, 1}
+                assert cli("count", "again").stdout.strip() == "2"
+                with pytest.raises(headcount.Busy):
+                    headcount.join("again", max=2, dir=d)
+            assert cli("count", "again").stdout.strip() == "1"
+        assert cli("count", "again").stdout.strip() == "0"
+        assert headcount.count("again", dir=d) == 0
+        assert kept("again")                       # from the second join on: warm
+    runs = headcount.history("again", dir=d)
+    assert len(runs) == 11 and {r.how for r in runs} == {"left"}
+    assert {r.pid for r in runs} == {os.getpid()}
+
+
+def test_a_region_removed_between_joins_is_joined_again_by_name(d, fresh):
+    for _ in range(2):
+        with headcount.join("gone", dir=d):
+            pass
+    assert kept("gone")
+    before = [rg for key, rg in headcount._regions.items() if key[0] == b"gone"]
+    r = cli("remove", "gone")
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(os.path.join(d, "gone"))
+    with headcount.join("gone", dir=d):
+        assert os.path.exists(os.path.join(d, "gone"))
+        assert cli("count", "gone").stdout.strip() == "1"
+        assert str(os.getpid()) in cli("list", "gone").stdout
+        with pytest.raises(headcount.Busy):
+            headcount.join("gone", dir=d)
+    assert cli("count", "gone").stdout.strip() == "0"
+    after = [rg for key, rg in headcount._regions.items() if key[0] == b"gone"]
+    assert after and after != before and before[0].h is None   # the old handle was closed
+    # and once more, through the handle opened after the removal
+    with headcount.join("gone", dir=d):
+        assert cli("count", "gone").stdout.strip() == "1"
+
+
+def test_the_same_name_in_two_scopes_is_two_regions(d, fresh, tmp_path, monkeypatch):
+    other = tmp_path / "other"
+    other.mkdir(mode=0o700)
+    for _ in range(3):
+        with headcount.join("twin", dir=d) as a, headcount.join("twin", dir=str(other)) as b:
+            assert (a.index, b.index) == (0, 0)
+            assert cli("count", "twin").stdout.strip() == "1"
+            assert cli("--dir", str(other), "count", "twin").stdout.strip() == "1"
+            assert headcount.count("twin", dir=d) == 1
+            assert headcount.count("twin", dir=str(other)) == 1
+    # without dir=: $HEADCOUNT_DIR at the call decides
+    for _ in range(2):
+        with headcount.join("env"):
+            assert headcount.count("env", dir=d) == 1
+            assert headcount.count("env", dir=str(other)) == 0
+    monkeypatch.setenv("HEADCOUNT_DIR", str(other))
+    with headcount.join("env"):
+        assert headcount.count("env", dir=d) == 0
+        assert headcount.count("env", dir=str(other)) == 1
+    # a relative dir=: the working directory at the call decides
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        with headcount.join("rel", dir="scope"):
+            assert headcount.count("rel", dir=d) == 1
+    monkeypatch.chdir(other)
+    (other / "scope").mkdir(mode=0o700)
+    with headcount.join("rel", dir="scope"):
+        assert headcount.count("rel", dir=d) == 0
+        assert headcount.count("rel", dir=str(other / "scope")) == 1
+
+
+def test_a_fork_child_joins_after_its_parent(d, fresh):
+    for _ in range(2):
+        with headcount.join("fk", dir=d):
+            pass
+    assert kept("fk")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            fresh = not headcount._regions        # the child keeps nothing of its parent's
+            with headcount.join("fk", dir=d) as seat:
+                os.write(w, b"%d %d\n" % (fresh, seat.index))
+                time.sleep(0.5)
+            with headcount.join("fk", dir=d):        # a second join: through a handle of its own
+                time.sleep(0.5)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    before = [rg for key, rg in headcount._regions.items() if key[0] == b"fk"]
+    with os.fdopen(r) as f:
+        assert f.readline() == "1 0\n"
+    until("the child's seat", lambda: cli("count", "fk").stdout.strip() == "1")
+    with pytest.raises(headcount.Busy):
+        headcount.join("fk", dir=d)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert cli("count", "fk").stdout.strip() == "0"
+    with headcount.join("fk", dir=d):
+        assert cli("count", "fk").stdout.strip() == "1"
+    assert cli("count", "fk").stdout.strip() == "0"
+    # nor does the parent join through what it kept before fork(): it opened it again
+    after = [rg for key, rg in headcount._regions.items() if key[0] == b"fk"]
+    assert before and after and after[0] is not before[0] and before[0].h is None
+
+
+FORK_THEN_JOIN = """
+import os, sys, headcount
+d, how = sys.argv[1], sys.argv[2]
+# kept: the region kept open, with a spare description in it; once: joined by name, the
+# library's spare description of that lock file kept, and joined again after fork() by
+# another spelling of the directory (which the module cannot tell is the same region)
+for _ in range(3 if how == "kept" else 1):
+    with headcount.join("pf", dir=d):
+        pass
+child = os.fork()
+if child == 0:                     # lives on, touching nothing of headcount
+    sys.stdin.read()
+    os._exit(0)
+seat = headcount.join("pf", dir=d if how == "kept" else d + "/")
+print(child, flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("how", ["kept", "once"])
+def test_a_seat_taken_after_fork_dies_with_its_holder(d, how):
+    # A description the child inherited must not carry the parent's later seat: the
+    # parent's death frees it while the child lives on.
+    p = subprocess.Popen([sys.executable, "-c", FORK_THEN_JOIN, d, how],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = None
+    try:
+        child = int(p.stdout.readline())
+        assert cli("count", "pf").stdout.strip() == "1"
+        p.kill()
+        p.wait(10)
+        assert headcount.wait("pf", below=1, timeout=10, dir=d)
+        assert cli("count", "pf").stdout.strip() == "0"
+        os.kill(child, 0)                          # the child still lives
+    finally:
+        p.kill()
+        if child:
+            os.kill(child, signal.SIGKILL)
+
+
+def test_threads_join_and_leave_one_name_at_once(d, fresh, monkeypatch):
+    # one region kept, so that the evictor's joins close the one the workers use, and
+    # the threads switched often
+    monkeypatch.setattr(headcount, "REGIONS_KEPT", 1)
+    interval = sys.getswitchinterval()
+    held, most, errors, others = [0], [0], [], [0]
+    count_lock = threading.Lock()
+    stop = threading.Event()
+
+    def worker():
+        try:
+            for _ in range(150):
+                with headcount.join("crowd", max=3, wait=30, dir=d) as seat:
+                    assert 0 <= seat.index < 3
+                    with count_lock:
+                        held[0] += 1
+                        most[0] = max(most[0], held[0])
+                    assert headcount.count("crowd", dir=d) <= 3
+                    with count_lock:
+                        held[0] -= 1
+        except BaseException as e:                 # noqa: B036 - reported below
+            errors.append(e)
+
+    def evictor():
+        # other names, so that "crowd" is evicted and opened again while in use
+        k = 0
+        while not stop.is_set():
+            with headcount.join(f"other{k % 4}", dir=d):
+                pass
+            k += 1
+            others[0] += 1
+
+    sys.setswitchinterval(1e-5)
+    try:
+        ev = threading.Thread(target=evictor)
+        ev.start()
+        threads = [threading.Thread(target=worker) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        stop.set()
+        ev.join(30)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors
+    assert 1 <= most[0] <= 3
+    assert cli("count", "crowd").stdout.strip() == "0"
+    assert headcount.count("crowd", dir=d) == 0
+    assert len(headcount._regions) <= 1
+    assert others[0] > 0                          # each of them evicted another
+
+
+def test_eviction_keeps_a_held_seat_and_few_descriptors(d, fresh):
+    def fds():
+        return len(os.listdir("/proc/self/fd"))
+
+    with headcount.join("held", dir=d):
+        pass
+    seat = headcount.join("held", dir=d)          # through the handle kept open
+    assert kept("held")
+    base = fds()
+    for k in range(3 * headcount.REGIONS_KEPT):
+        for _ in range(2):
+            with headcount.join(f"many{k}", dir=d):
+                pass
+    assert not kept("held")                        # evicted, the seat still holds it
+    assert len(headcount._regions) == headcount.REGIONS_KEPT
+    assert fds() - base <= 3 * headcount.REGIONS_KEPT
+    assert cli("count", "held").stdout.strip() == "1"
+    assert str(os.getpid()) in cli("list", "held").stdout
+    with pytest.raises(headcount.Busy):
+        headcount.join("held", dir=d)
+    seat.leave()
+    assert cli("count", "held").stdout.strip() == "0"
+    assert [r.how for r in headcount.history("held", dir=d)][-1] == "left"
+    with headcount.join("held", dir=d):
+        assert cli("count", "held").stdout.strip() == "1"
+
+
+def test_wait_async_wakes_at_a_leave_through_a_region_kept_open(d, fresh, monkeypatch):
+    # such a leave closes nothing: the waiter counts as one (HC_WATCH), so that the leave
+    # raises an event. With the periodic re-check pushed far past the timeout, only that
+    # event can wake the waiter before it times out (at 20 s, it returns True too: the
+    # count is 0 by then).
+    monkeypatch.setattr(headcount, "HC_WAIT_RECHECK_MS", 3600 * 1000)
+    for _ in range(2):
+        with headcount.join("woken", dir=d):
+            pass
+    assert kept("woken")
+
+    async def main():
+        seat = headcount.join("woken", dir=d)
+        waiting = asyncio.ensure_future(headcount.wait_async("woken", below=1, timeout=20, dir=d))
+        await asyncio.sleep(0.2)            # the waiter is watching (it cannot return yet)
+        assert not waiting.done()
+        seat.leave()
+        left = time.monotonic()
+        assert await waiting is True
+        return time.monotonic() - left
+
+    # woken by the event, not at its timeout (20 s) nor at a re-check (an hour)
+    assert asyncio.run(main()) < 10
