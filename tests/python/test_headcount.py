@@ -397,6 +397,24 @@ def fresh():
     headcount._regions_forget()
 
 
+def test_a_join_with_max_1_is_at_seat_0_cold_and_warm(d, fresh):
+    # the module does not ask the library for the index of a seat taken with max 1: the
+    # library's own list says where it is, after seats 1 and 2 were the last ones taken
+    # through the region kept
+    for k in range(2):
+        with headcount.join("one", max=1, dir=d) as s:        # cold, then warm
+            assert s.index == 0
+            assert [i.seat for i in headcount.list("one", dir=d)] == [0]
+    a, b, c = (headcount.join("one", max=3, dir=d) for _ in range(3))
+    assert (a.index, b.index, c.index) == (0, 1, 2)
+    a.leave()
+    c.leave()
+    with headcount.join("one", max=1, dir=d) as s:
+        assert s.index == 0
+        assert sorted(i.seat for i in headcount.list("one", dir=d)) == [0, 1]
+    b.leave()
+
+
 def test_repeated_joins_keep_the_region_and_the_count(d, fresh):
     with headcount.join("again", max=2, dir=d):    # the first: by name, nothing kept
         assert cli("count", "again").stdout.strip() == "1"
