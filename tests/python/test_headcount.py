@@ -670,3 +670,14 @@ def test_wait_async_wakes_at_a_leave_through_a_region_kept_open(d, fresh, monkey
 
     # woken by the event, not at its timeout (20 s) nor at a re-check (an hour)
     assert asyncio.run(main()) < 10
+
+
+def test_join_arguments_are_checked_after_a_join_like_them(d):
+    # a join with max=1 (its options kept for the next) does not let max=1.0 in
+    with headcount.join("typed", dir=d):
+        pass
+    for bad in (1.0, 1.5):
+        with pytest.raises((TypeError, ValueError)):
+            headcount.join("typed", max=bad, dir=d)
+    with pytest.raises((TypeError, ValueError)):
+        headcount.join("typed", wait="1", dir=d)
