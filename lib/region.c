@@ -258,6 +258,7 @@ static struct hc_slot_rec *record_mapped(struct region *r, unsigned seat) {
 
 static int record_copy(struct region *r, unsigned seat, struct hc_slot_rec *copy);
 static int record_valid(const struct region *r, const struct hc_slot_rec *rec, unsigned seat);
+static unsigned record_flags(const struct region *r, const struct hc_slot_rec *rec);
 
 void region_record_seal(const struct region *r, unsigned seat, struct hc_slot_rec *rec) {
         rec->check = record_check(rec, seat, r->region_id);
@@ -605,12 +606,7 @@ static void record_instance(const struct region *r, unsigned seat, const struct 
         memcpy(ret->boot_id, rec->boot_id, sizeof ret->boot_id);
         memcpy(ret->tag, rec->tag, tag_len);
         ret->tag[tag_len] = '\0';
-        if (self_pidns() && rec->pidns != self_pidns())
-                ret->flags |= HC_INSTANCE_OTHER_PIDNS;
-        if (memcmp(rec->boot_id, self_boot_id(), sizeof rec->boot_id) != 0)
-                ret->flags |= HC_INSTANCE_OTHER_BOOT;
-        if (r->others_write)
-                ret->flags |= HC_INSTANCE_UNVERIFIED;
+        ret->flags |= record_flags(r, rec);
 }
 
 /* *RET for a seat whose record we gave up on: only the seat, and whether a record was
@@ -791,6 +787,86 @@ int region_runs_read(struct region *r, unsigned seat, struct hc_slot_rec *ret) {
                         ret[p].run = 0;
         }
         return (int) n;
+}
+
+/* The flags every reader of a record or a run gives it (hc_instance's, hc_run's). */
+static unsigned record_flags(const struct region *r, const struct hc_slot_rec *rec) {
+        unsigned flags = 0;
+
+        if (self_pidns() && rec->pidns != self_pidns())
+                flags |= HC_INSTANCE_OTHER_PIDNS;
+        if (memcmp(rec->boot_id, self_boot_id(), sizeof rec->boot_id) != 0)
+                flags |= HC_INSTANCE_OTHER_BOOT;
+        if (r->others_write)
+                flags |= HC_INSTANCE_UNVERIFIED;
+        return flags;
+}
+
+/* *RET from the valid record or ring entry E of SEAT, as HOW (HC_RUN_*). */
+static void run_public(const struct region *r, unsigned seat, const struct hc_slot_rec *e, int how,
+                       hc_run *ret) {
+        size_t tag_len = strnlen(e->tag, sizeof e->tag);
+
+        *ret = (hc_run) {
+                .slot = seat,
+                .run = e->run & ~HC_RUN_PAUSED,
+                .pid = e->pid,
+                .uid = e->uid,
+                .seq = e->started_seq,
+                .started_usec = e->joined_usec,
+                .pidns = e->pidns,
+                .how = how,
+                .exit_status = -1,
+                .flags = record_flags(r, e),
+        };
+        memcpy(ret->tag, e->tag, tag_len);
+        ret->tag[tag_len] = '\0';
+        /* the end on the realtime clock: the join's, plus what the monotonic clock says the
+         * run took (bounded: the words may be anyone's); a death's moment nobody recorded */
+        if (how != HC_RUN_RUNNING)
+                ret->ended_seq = e->ended_seq > e->started_seq ? e->ended_seq : e->started_seq;
+        if (how == HC_RUN_LEFT) {
+                uint64_t d = ret->ended_seq - e->started_seq;
+
+                ret->ended_usec = e->joined_usec + (int64_t) (d / 1000 < INT64_MAX / 2 ? d / 1000 : 0);
+                ret->exit_status = e->status >= 0 && e->status < 256 ? e->status : -1;
+                ret->signal = e->status >= 256 ? e->status - 256 : 0;
+        }
+}
+
+int region_ring_runs(struct region *r, unsigned seat, hc_run *ret) {
+        struct hc_slot_rec e[HC_RUNS_PER_SEAT];
+        int n = 0, q;
+
+        q = region_runs_read(r, seat, e);
+        if (q < 0)
+                return q;
+        for (unsigned p = 0; p < HC_RUNS_PER_SEAT; p++)
+                if (e[p].run != 0)
+                        run_public(r, seat, &e[p], e[p].how, &ret[n++]);
+        return n;
+}
+
+int region_record_run(struct region *r, unsigned seat, hc_run *ret) {
+        struct hc_slot_rec rec;
+        int q;
+
+        q = region_record_get(r, seat, &rec);
+        if (q < 0)
+                return q;
+        if (rec.run == 0 || rec.run >= HC_RUN_LIMIT)
+                return -ENOENT;           /* no run: between two (HC_RUN_PAUSED), or none */
+        run_public(r, seat, &rec, HC_RUN_RUNNING, ret);
+        return 0;
+}
+
+void region_record_end_current(struct region *r, unsigned seat, int status) {
+        struct hc_slot_rec rec;
+
+        if (region_record_get(r, seat, &rec) == 0)
+                region_record_end(r, seat, &rec, status);
+        else
+                region_record_clear(r, seat, 0);  /* whatever is there names nobody */
 }
 
 int region_run_marks(struct region *r, unsigned first, unsigned n, uint64_t *ret) {

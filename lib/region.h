@@ -91,6 +91,15 @@ int region_runs_read(struct region *r, unsigned seat, struct hc_slot_rec *ret);
 /* For seats FIRST .. FIRST + N - 1: each one's run number (as its record claims) << 2,
  * | 1 while its record is there. */
 int region_run_marks(struct region *r, unsigned first, unsigned n, uint64_t *ret);
+/* The runs of SEAT's ring, ended (left or died), into RET[HC_RUNS_PER_SEAT] in no order:
+ * how many. */
+int region_ring_runs(struct region *r, unsigned seat, hc_run *ret);
+/* The run in SEAT's record, as running (whether its holder still holds the seat is the
+ * caller's to find out); -ENOENT when the record is no run, -EBADMSG when unreadable. */
+int region_record_run(struct region *r, unsigned seat, hc_run *ret);
+/* Ends the run in SEAT's record, when there is one, with wait STATUS or RUNS_NO_STATUS:
+ * for a leave by another process than the one that joined (hc_leave_fd()). */
+void region_record_end_current(struct region *r, unsigned seat, int status);
 
 /* Header words: hints and markers. */
 enum region_word {

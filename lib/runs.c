@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The runs of a region: each seat's record (its run now, if any) and its ring of finished
- * runs (format.h), read back as history (hc_history()) and by monitors that must see
+ * runs (format.h; region.c reads them, as hc_run), read back as history (hc_history()) and by monitors that must see
  * every run (headcountd).
  *
  * Writers. A holder numbers its run when it joins (the record's run number, one after
@@ -22,26 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "format.h"
 #include "handed.h"
 #include "hc-internal.h"
 #include "proc.h"
 #include "region.h"
 #include "runs.h"
 #include "seat.h"
-
-_Static_assert(HC_RUNS_PER_SEAT == HC_RUNS_PER_SEAT_KEPT, "the header says how many runs are kept");
-_Static_assert((int) HC_RUN_REC_LEFT == (int) HC_RUN_LEFT && (int) HC_RUN_REC_DIED == (int) HC_RUN_DIED,
-               "one numbering");
-
-void runs_end_current(hc_region *h, unsigned seat, int status) {
-        struct hc_slot_rec rec;
-
-        if (region_record_get(&h->r, seat, &rec) == 0)
-                region_record_end(&h->r, seat, &rec, status);
-        else
-                region_record_clear(&h->r, seat, 0);      /* whatever is there names nobody */
-}
 
 int runs_marks(hc_region *h, uint64_t *ret, unsigned n) {
         if (n > h->r.capacity)
@@ -66,42 +52,6 @@ static int seat_held(hc_region *h, unsigned seat) {
         return r < 0 ? r : r > 0;
 }
 
-static void run_public(const hc_region *h, unsigned seat, const struct hc_slot_rec *e, unsigned how,
-                       hc_run *ret) {
-        size_t tag_len = strnlen(e->tag, sizeof e->tag);
-
-        *ret = (hc_run) {
-                .slot = seat,
-                .run = e->run,
-                .pid = e->pid,
-                .uid = e->uid,
-                .seq = e->started_seq,
-                .started_usec = e->joined_usec,
-                .pidns = e->pidns,
-                .how = (int) how,
-                .exit_status = -1,
-        };
-        memcpy(ret->tag, e->tag, tag_len);
-        ret->tag[tag_len] = '\0';
-        /* the end on the realtime clock: the join's, plus what the monotonic clock says the
-         * run took (bounded: the words may be anyone's); a death's moment nobody recorded */
-        if (how != HC_RUN_RUNNING)
-                ret->ended_seq = e->ended_seq > e->started_seq ? e->ended_seq : e->started_seq;
-        if (how == HC_RUN_LEFT) {
-                uint64_t d = ret->ended_seq - e->started_seq;
-
-                ret->ended_usec = e->joined_usec + (int64_t) (d / 1000 < INT64_MAX / 2 ? d / 1000 : 0);
-                ret->exit_status = e->status >= 0 && e->status < 256 ? e->status : -1;
-                ret->signal = e->status >= 256 ? e->status - 256 : 0;
-        }
-        if (self_pidns() && e->pidns != self_pidns())
-                ret->flags |= HC_INSTANCE_OTHER_PIDNS;
-        if (memcmp(e->boot_id, self_boot_id(), sizeof e->boot_id) != 0)
-                ret->flags |= HC_INSTANCE_OTHER_BOOT;
-        if (h->r.others_write)
-                ret->flags |= HC_INSTANCE_UNVERIFIED;
-}
-
 static int run_compare(const void *a, const void *b) {
         const hc_run *x = a, *y = b;
 
@@ -118,47 +68,41 @@ static int run_by_number(const void *a, const void *b) {
         return x->run < y->run ? -1 : x->run > y->run;
 }
 
-/* The runs of SEAT into RET[HC_RUNS_PER_SEAT], oldest first: the ring's, and the record's
- * when it is not in the ring yet (running, or a death nobody buried), keeping the latest
- * HC_RUNS_PER_SEAT. */
+/* The runs of SEAT into RET[HC_RUNS_PER_SEAT_KEPT], oldest first: the ring's, and the
+ * record's when it is not in the ring yet (running, or a death nobody buried), keeping the
+ * latest HC_RUNS_PER_SEAT_KEPT. */
 int runs_seat(hc_region *h, unsigned seat, hc_run *ret) {
-        struct hc_slot_rec e[HC_RUNS_PER_SEAT], rec;
-        hc_run all[HC_RUNS_PER_SEAT + 1];
+        hc_run all[HC_RUNS_PER_SEAT_KEPT + 1], rec;
         bool have_rec;
-        unsigned n = 0;
+        unsigned n;
         int held = -EAGAIN, r;
 
         if (seat >= h->r.capacity)
                 return -EINVAL;
-        /* (a record between two runs, HC_RUN_PAUSED, is no run) */
-        have_rec = region_record_get(&h->r, seat, &rec) == 0 && rec.run > 0 && rec.run < HC_RUN_LIMIT;
+        have_rec = region_record_run(&h->r, seat, &rec) == 0;
         if (have_rec) {
                 HC_HOOK("runs-record-read");
                 held = seat_held(h, seat);
         }
-        r = region_runs_read(&h->r, seat, e);
+        r = region_ring_runs(&h->r, seat, all);
         if (r < 0)
                 return r;
-        for (unsigned p = 0; p < HC_RUNS_PER_SEAT; p++) {
-                if (e[p].run == 0)
-                        continue;
-                if (have_rec && e[p].run == rec.run)
+        n = (unsigned) r;
+        for (unsigned i = 0; have_rec && i < n; i++)
+                if (all[i].run == rec.run)
                         have_rec = false;         /* ended meanwhile: the ring has it */
-                run_public(h, seat, &e[p], e[p].how, &all[n++]);
-        }
         if (have_rec) {
                 /* a free seat (and no command holding it) with its record: a death */
-                run_public(h, seat, &rec, held == 0 ? HC_RUN_DIED : HC_RUN_RUNNING, &all[n]);
                 if (held == 0) {
-                        all[n].ended_seq = host_monotonic_ns();
-                        all[n].ended_usec = 0;
+                        rec.how = HC_RUN_DIED;
+                        rec.ended_seq = host_monotonic_ns();
                 }
-                n++;
+                all[n++] = rec;
         }
         qsort(all, n, sizeof *all, run_by_number);
-        if (n > HC_RUNS_PER_SEAT) {
-                memmove(all, all + (n - HC_RUNS_PER_SEAT), HC_RUNS_PER_SEAT * sizeof *all);
-                n = HC_RUNS_PER_SEAT;
+        if (n > HC_RUNS_PER_SEAT_KEPT) {
+                memmove(all, all + (n - HC_RUNS_PER_SEAT_KEPT), HC_RUNS_PER_SEAT_KEPT * sizeof *all);
+                n = HC_RUNS_PER_SEAT_KEPT;
         }
         memcpy(ret, all, n * sizeof *all);
         return (int) n;
@@ -166,7 +110,7 @@ int runs_seat(hc_region *h, unsigned seat, hc_run *ret) {
 
 int runs_history(hc_region *h, hc_run **ret) {
         uint64_t *marks = malloc((size_t) h->r.capacity * sizeof *marks);
-        hc_run *all = malloc((size_t) h->r.capacity * HC_RUNS_PER_SEAT * sizeof *all);
+        hc_run *all = malloc((size_t) h->r.capacity * HC_RUNS_PER_SEAT_KEPT * sizeof *all);
         size_t n = 0;
         int r = marks && all ? region_run_marks(&h->r, 0, h->r.capacity, marks) : -ENOMEM;
 

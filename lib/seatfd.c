@@ -34,7 +34,6 @@
 #include "hc-internal.h"
 #include "holder.h"
 #include "proc.h"
-#include "runs.h"
 #include "seat.h"
 #include "util.h"
 #include "wait.h"
@@ -309,7 +308,7 @@ _hc_public_ int hc_leave_fd(const char *name, const hc_options *opt, int fd) {
         }
         /* the run's end and the record first, as hc_leave() does: a record left on a free
          * seat means a death */
-        runs_end_current(h, (unsigned) seat, RUNS_NO_STATUS);
+        region_record_end_current(&h->r, (unsigned) seat, RUNS_NO_STATUS);
         seat_give_back(fd, (unsigned) seat);
         region_poke(&h->r);
         /* Unlocking raises no inotify event; opening and closing a writable description
