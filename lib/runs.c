@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The runs of a region: each seat's record (its run now, if any) and its ring of finished
- * runs (format.h; region.c reads them, as hc_run), read back as history (hc_history()) and by monitors that must see
- * every run (headcountd).
+ * runs (format.h; region.c reads them, as hc_run), read back as history (hc_history())
+ * and by monitors that must see every run (headcountd).
  *
  * Writers. A holder numbers its run when it joins (the record's run number, one after
  * the one the seat's record had), copies its record with its end into the ring when it
