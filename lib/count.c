@@ -50,23 +50,24 @@
 #include "proclocks.h"
 #include "seat.h"
 
-/* Buries record SEAT (region_record_bury()) if its seat is still free and not handed to a command that lives,
- * under a read lock on the seat (no holder can come meanwhile), with its own file. */
+/* Buries record SEAT (region_record_bury()) if its seat is still free and not handed to
+ * a command that lives, under a read lock on the seat (no holder can come meanwhile), with
+ * its own file. */
 static unsigned reap_one(hc_region *h, int fd, unsigned seat) {
-        hc_instance rec;
         unsigned done = 0;
 
         if (seat_read_lock(fd, seat, 1) < 0)
                 return 0;                 /* somebody took it meanwhile: not dead */
         HC_HOOK("reap-locked");
         if (handed_probe(h, seat) == 0) {
-                bool named = region_record_read(&h->r, seat, &rec, NULL) == 0;
+                uint64_t seq;
 
-                /* its run goes to the ring as a death; a record that names nobody goes */
-                if (region_record_bury(&h->r, seat) == 0)
+                /* its run goes to the ring as a death, and its own file with it; a record
+                 * that names nobody just goes */
+                if (region_record_bury(&h->r, seat, &seq) > 0)
+                        handed_remove(h, seat, seq);
+                else
                         region_record_clear(&h->r, seat, 0);
-                if (named)
-                        handed_remove(h, seat, rec.seq);
                 done = 1;
         }
         seat_read_unlock(fd, seat, 1);

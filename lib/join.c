@@ -86,7 +86,7 @@ static int try_one(hc_region *h, unsigned i, int *fds, struct handed_seen *seen,
                         return -EAGAIN;
                 }
                 /* a dead holder's: its run goes to the ring as a death before ours */
-                (void) region_record_bury(&h->r, i);
+                (void) region_record_bury(&h->r, i, NULL);
         }
         *ret_run = region_run_after(run);
         *ret_fd = TAKE_FD(fds[k]);
@@ -298,8 +298,8 @@ static void leave(hc_slot *s, bool erase) {
                 free(s);
                 return;
         }
-        /* the record goes first, so that nobody lists a seat we no longer hold, and all of
-         * it: a record left on a free seat means a holder that died (count.c) */
+        /* the run to the ring and the record's check word first, so that nobody lists a
+         * seat we no longer hold: a record left on a free seat means a holder that died */
         if (erase && s->recorded)
                 region_record_end(&h->r, s->index, &s->rec, s->has_status ? s->status : RUNS_NO_STATUS);
         /* then the command's hold, for all who share it; abandoned, it stays: that is a

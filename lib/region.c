@@ -283,23 +283,42 @@ void region_record_fill(const struct region *r, unsigned seat, const char *tag, 
         region_record_seal(r, seat, ret);
 }
 
+/* Writes the first WORDS words of E at OFF: in a mapping with relaxed atomic stores, the
+ * check word cleared first and written last (readers may look meanwhile), else with one
+ * pwrite(). For records and ring entries alike. */
+static int entry_write(struct region *r, off_t off, const struct hc_slot_rec *e, size_t words) {
+        if (r->mapped) {
+                uint64_t *d = (uint64_t *) ((char *) r->map + off);
+                const uint64_t *s = (const uint64_t *) e;
+
+                __atomic_store_n(&d[0], 0, __ATOMIC_RELAXED);
+                __atomic_thread_fence(__ATOMIC_RELEASE);
+                for (size_t i = 1; i < words; i++)
+                        __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
+                __atomic_store_n(&d[0], e->check, __ATOMIC_RELEASE);
+                return 0;
+        }
+        return pwrite_all(r->fd, e, words * 8, off);
+}
+
+/* Reads SIZE bytes (whole words) at OFF into BUF: from the mapping with atomic loads, else
+ * with one pread(); -EBADMSG when the file was cut short under us (a damaged region). */
+static int words_read(struct region *r, off_t off, void *buf, size_t size) {
+        if (r->mapped) {
+                const uint64_t *s = (const uint64_t *) ((char *) r->map + off);
+                uint64_t *d = buf;
+
+                for (size_t i = 0; i < size / 8; i++)
+                        d[i] = __atomic_load_n(&s[i], __ATOMIC_ACQUIRE);
+                return 0;
+        }
+        return pread(r->fd, buf, size, off) == (ssize_t) size ? 0 : -EBADMSG;
+}
+
 int region_record_write(struct region *r, unsigned seat, const struct hc_slot_rec *rec) {
         if (seat >= r->capacity || !r->writable)
                 return -EINVAL;
-        if (r->mapped) {
-                struct hc_slot_rec *dst = record_mapped(r, seat);
-                uint64_t *d = (uint64_t *) dst;
-                const uint64_t *s = (const uint64_t *) rec;
-
-                /* readers may look meanwhile: relaxed atomic stores, the check word last */
-                __atomic_store_n(&dst->check, 0, __ATOMIC_RELAXED);
-                __atomic_thread_fence(__ATOMIC_RELEASE);
-                for (size_t i = 1; i < RECORD_WORDS; i++)
-                        __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
-                __atomic_store_n(&dst->check, rec->check, __ATOMIC_RELEASE);
-                return 0;
-        }
-        return pwrite_all(r->fd, rec, RECORD_WORDS * 8, record_offset(r, seat));
+        return entry_write(r, record_offset(r, seat), rec, RECORD_WORDS);
 }
 
 void region_record_clear(struct region *r, unsigned seat, uint64_t only_if_check) {
@@ -336,21 +355,7 @@ static off_t run_offset(const struct region *r, unsigned seat, unsigned place) {
 
 /* Writes the finished run E (a record with its end) to its place in SEAT's ring. */
 static int run_write(struct region *r, unsigned seat, const struct hc_slot_rec *e) {
-        off_t off = run_offset(r, seat, (unsigned) (e->run % HC_RUNS_PER_SEAT));
-
-        if (r->mapped) {
-                uint64_t *d = (uint64_t *) ((char *) r->map + off);
-                const uint64_t *s = (const uint64_t *) e;
-
-                /* as records: the check word cleared first and written last */
-                __atomic_store_n(&d[0], 0, __ATOMIC_RELAXED);
-                __atomic_thread_fence(__ATOMIC_RELEASE);
-                for (size_t i = 1; i < ENTRY_WORDS; i++)
-                        __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
-                __atomic_store_n(&d[0], e->check, __ATOMIC_RELEASE);
-                return 0;
-        }
-        return pwrite_all(r->fd, e, ENTRY_WORDS * 8, off);
+        return entry_write(r, run_offset(r, seat, (unsigned) (e->run % HC_RUNS_PER_SEAT)), e, ENTRY_WORDS);
 }
 
 /* REC's copy for the ring, ended HOW (HC_RUN_REC_*) with wait STATUS or RUNS_NO_STATUS. */
@@ -406,29 +411,25 @@ static bool run_in_ring(struct region *r, unsigned seat, uint64_t run) {
         unsigned place = (unsigned) (run % HC_RUNS_PER_SEAT);
         struct hc_slot_rec e;
 
-        if (r->mapped) {
-                const uint64_t *s = (const uint64_t *) ((char *) r->map + run_offset(r, seat, place));
-                uint64_t *d = (uint64_t *) &e;
-
-                for (size_t i = 0; i < sizeof e / 8; i++)
-                        d[i] = __atomic_load_n(&s[i], __ATOMIC_ACQUIRE);
-        } else if (pread(r->fd, &e, sizeof e, run_offset(r, seat, place)) != (ssize_t) sizeof e)
-                return false;
-        return e.run == run && run_valid(r, &e, seat, place);
+        return words_read(r, run_offset(r, seat, place), &e, sizeof e) == 0 && e.run == run &&
+                run_valid(r, &e, seat, place);
 }
 
 /*
  * A dead holder's record on the free seat SEAT (its lock or a read lock on it held by the
  * caller, so no holder can come meanwhile): its run goes to the ring as a death, and the
- * record's check word is cleared. 1 when there was one, 0 when not.
+ * record's check word is cleared. 1 when there was one (its seq in *RET_SEQ, when not
+ * NULL), 0 when not.
  */
-int region_record_bury(struct region *r, unsigned seat) {
+int region_record_bury(struct region *r, unsigned seat, uint64_t *ret_seq) {
         struct hc_slot_rec rec, e;
 
         if (seat >= r->capacity || !r->writable)
                 return 0;
         if (record_copy(r, seat, &rec) < 0 || record_valid(r, &rec, seat) < 0)
                 return 0;
+        if (ret_seq)
+                *ret_seq = rec.seq;
         /* not when its run is in the ring already: it left, and was killed before it
          * erased its record */
         if (rec.run > 0 && rec.run < HC_RUN_LIMIT && !run_in_ring(r, seat, rec.run)) {  /* not paused */
@@ -761,13 +762,7 @@ int region_runs_read(struct region *r, unsigned seat, struct hc_slot_rec *ret) {
         for (unsigned attempt = 0; todo && attempt < RECORD_READS; attempt++) {
                 if (attempt > 1)
                         (void) sched_yield();
-                if (r->mapped) {
-                        const uint64_t *s = (const uint64_t *) ((char *) r->map + run_offset(r, seat, 0));
-                        uint64_t *d = (uint64_t *) buf;
-
-                        for (size_t i = 0; i < size / 8; i++)
-                                d[i] = __atomic_load_n(&s[i], __ATOMIC_ACQUIRE);
-                } else if (pread(r->fd, buf, size, run_offset(r, seat, 0)) != (ssize_t) size)
+                if (words_read(r, run_offset(r, seat, 0), buf, size) < 0)
                         return -EBADMSG;          /* shrunk under us: a damaged region */
                 for (unsigned p = 0; p < HC_RUNS_PER_SEAT; p++) {
                         if (!(todo & (1u << p)))

@@ -70,7 +70,7 @@ void region_record_end(struct region *r, unsigned seat, const struct hc_slot_rec
 /* Only the first half of region_record_end(): the run of REC goes to the ring, ended with
  * STATUS, and the record stays (its holder keeps the seat, between two runs). */
 void region_run_finish(struct region *r, unsigned seat, const struct hc_slot_rec *rec, int status);
-int region_record_bury(struct region *r, unsigned seat);
+int region_record_bury(struct region *r, unsigned seat, uint64_t *ret_seq);
 #define RUN_IN_RECORD 1
 int region_run_of(struct region *r, unsigned seat, uint64_t seq);
 bool region_record_present(struct region *r, unsigned seat);

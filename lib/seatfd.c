@@ -120,7 +120,7 @@ static int take_through(hc_region *h, const hc_options *opt, unsigned k, int fd,
                                         continue;
                                 }
                                 if (present)      /* a dead holder's: to the ring */
-                                        (void) region_record_bury(&h->r, first + i);
+                                        (void) region_record_bury(&h->r, first + i, NULL);
                                 seat = (int) (first + i);
                         } else if (r != -EAGAIN)
                                 seat = r;

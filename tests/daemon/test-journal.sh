@@ -90,13 +90,19 @@ same "leaves of burst" "$(grep -F "burst: pid" "$L" | grep -cF " left, slot")" 1
 same "deaths of burst" "$(lines "died holding")" 0
 wait_for 30 "joins_total counts 300" metric_is headcount_joins_total 300
 
+# run_held NAME: 'headcount run NAME -- sleep 600' in the background, once its command's
+# join is logged; sets w (the wrapper) and cmd (the command).
+run_held() {
+        "$HEADCOUNT" run "$1" -- sleep 600 &
+        w=$!
+        track $w
+        wait_for 30 "the command of $1 holds its seat" holder "$1" >/dev/null
+        cmd=$("$HEADCOUNT" list -n -r -o pid "$1")
+        wait_for 30 "the join of $1" has_lines 1 "$1: pid $cmd joined, slot 0"
+}
+
 # SIGTERM to 'headcount run': it passes the signal on, waits, and leaves with the status.
-"$HEADCOUNT" run term -- sleep 600 &
-w=$!
-track $w
-wait_for 30 "the command of term holds its seat" holder term >/dev/null
-cmd=$("$HEADCOUNT" list -n -r -o pid term)
-wait_for 30 "the join of term" has_lines 1 "term: pid $cmd joined, slot 0"
+run_held term
 kill -TERM $w
 wait $w
 same "the exit status of a SIGTERMed run" $? 143
@@ -105,12 +111,7 @@ contains "$L" "term: pid $cmd left, slot 0 (0 of 64 seats held); signal TERM"
 same "deaths after SIGTERM" "$(lines "died holding")" 0
 
 # SIGKILL to the wrapper and its command at once: a death, named by the command's pid.
-"$HEADCOUNT" run kill -- sleep 600 &
-w=$!
-track $w
-wait_for 30 "the command of kill holds its seat" holder kill >/dev/null
-cmd=$("$HEADCOUNT" list -n -r -o pid kill)
-wait_for 30 "the join of kill" has_lines 1 "kill: pid $cmd joined, slot 0"
+run_held kill
 kill -KILL $w $cmd
 wait $w 2>/dev/null
 wait_for 30 "the death of kill" has_lines 1 "kill: pid $cmd died holding slot 0"
