@@ -259,6 +259,8 @@ static struct hc_slot_rec *record_mapped(struct region *r, unsigned seat) {
 static int record_copy(struct region *r, unsigned seat, struct hc_slot_rec *copy);
 static int record_valid(const struct region *r, const struct hc_slot_rec *rec, unsigned seat);
 static unsigned record_flags(const struct region *r, const struct hc_slot_rec *rec);
+static int region_record_get(struct region *r, unsigned seat, struct hc_slot_rec *ret);
+static int region_runs_read(struct region *r, unsigned seat, struct hc_slot_rec *ret);
 
 void region_record_seal(const struct region *r, unsigned seat, struct hc_slot_rec *rec) {
         rec->check = record_check(rec, seat, r->region_id);
@@ -621,7 +623,7 @@ static void record_missing(unsigned seat, const struct hc_slot_rec *last, hc_ins
 /* Reads record SEAT into *RET, read again a few times while it is being written;
  * -EBADMSG when it never was valid, and then *RET is the last copy read (check word 0 when
  * there was none). */
-int region_record_get(struct region *r, unsigned seat, struct hc_slot_rec *ret) {
+static int region_record_get(struct region *r, unsigned seat, struct hc_slot_rec *ret) {
         struct hc_slot_rec prev;
         bool have_prev = false;           /* an earlier read gave a whole record */
 
@@ -748,7 +750,9 @@ static bool run_valid(const struct region *r, const struct hc_slot_rec *e, unsig
                 e->started_seq >= e->seq;
 }
 
-int region_runs_read(struct region *r, unsigned seat, struct hc_slot_rec *ret) {
+/* The valid entries of SEAT's ring, into RET[HC_RUNS_PER_SEAT] by place; an entry that
+ * is empty, torn every time or invalid has run 0. The number of valid ones. */
+static int region_runs_read(struct region *r, unsigned seat, struct hc_slot_rec *ret) {
         struct hc_slot_rec buf[HC_RUNS_PER_SEAT], prev[HC_RUNS_PER_SEAT];
         unsigned todo = (1u << HC_RUNS_PER_SEAT) - 1, n = 0;
         size_t size = sizeof buf;

@@ -79,15 +79,10 @@ int region_seat_state(struct region *r, unsigned seat, bool check, uint32_t *ret
                       uint64_t *ret_run);
 int region_record_read(struct region *r, unsigned seat, hc_instance *ret, uint64_t *ret_listen_id);
 void region_records_read(struct region *r, unsigned first, unsigned n, uint64_t mask, hc_instance *ret);
-/* The record of SEAT itself, whole and valid, or -EBADMSG (read again a few times). */
-int region_record_get(struct region *r, unsigned seat, struct hc_slot_rec *ret);
 
 /* Runs (format.h): each seat's ring of finished runs, written by the seat's holder at its
  * leave, and by whoever buries a dead holder's record. */
 uint64_t region_run_after(uint64_t last);
-/* The valid entries of SEAT's ring, into RET[HC_RUNS_PER_SEAT] by place; an entry that
- * is empty, torn every time or invalid has run 0. The number of valid ones. */
-int region_runs_read(struct region *r, unsigned seat, struct hc_slot_rec *ret);
 /* For seats FIRST .. FIRST + N - 1: each one's run number (as its record claims) << 2,
  * | 1 while its record is there. */
 int region_run_marks(struct region *r, unsigned first, unsigned n, uint64_t *ret);
