@@ -8,7 +8,7 @@
                     against filelock.FileLock (a new lock object each time,
                     ``with lock: pass``): target < 1x
   (reported)        a process's first join of a name (cold, by name): the same, with the
-                    module's memory of the regions it joined emptied before each join (as
+                    module's memory of the names it joined emptied before each join (as
                     in a fresh process), against the pidfile; the
                     library's bare hc_join + hc_leave (a join by name, through ctypes,
                     options built once) and bare hc_region_join + hc_leave (through a
@@ -62,11 +62,13 @@ def main():
                 pass
 
     def hc_first(n):
-        # the module's regions forgotten before each, as in a fresh process (or after a
-        # fork): every join is the process's first of the name
-        forget = headcount._regions_forget
+        # every join the process's first of the name: the regions kept dropped once, and
+        # the module's memory of the names it joined emptied before each join, as in a
+        # fresh process (a dict's clear(), about 1% of the pidfile's cycle)
+        headcount._regions_forget()
+        seen = headcount._seen
         for _ in range(n):
-            forget()
+            seen.clear()
             with headcount.join("bench", dir=d):
                 pass
 

@@ -33,6 +33,9 @@ HC_TEST_CLI=$top_builddir/cli/.libs/headcount
 HC_TEST_HEADCOUNTD=$top_builddir/daemon/.libs/headcountd
 [ -x "$HC_TEST_HEADCOUNTD" ] || HC_TEST_HEADCOUNTD=$top_builddir/daemon/headcountd
 HC_TEST_LAYOUT=$top_builddir/tests/python/layout
+# whether the build made headcount._fast (configure found Python.h): the module must load it
+HC_TEST_PY_EXTENSION=no
+[ -f "$top_builddir/python/headcount/_fast.abi3.so" ] && HC_TEST_PY_EXTENSION=yes
 HC_TEST_ETCD_LAUNCH=$top_srcdir/tests/common/etcd-launch
 # A library built with --enable-sanitize needs the sanitizers' runtimes loaded first in
 # the Python process (they are not in python3); Python's own allocations at exit are no
@@ -53,7 +56,7 @@ fi
 # Nothing written into the source tree (read-only under distcheck).
 PYTHONDONTWRITEBYTECODE=1
 export HEADCOUNT_LIBRARY LD_LIBRARY_PATH PYTHONPATH HC_TEST_CLI HC_TEST_HEADCOUNTD \
-        HC_TEST_LAYOUT HC_TEST_ETCD_LAUNCH PYTHONDONTWRITEBYTECODE
+        HC_TEST_LAYOUT HC_TEST_ETCD_LAUNCH HC_TEST_PY_EXTENSION PYTHONDONTWRITEBYTECODE
 unset HEADCOUNT_DIR
 cd "$top_builddir" || exit 99
 # The tests' directories (the fleet test's etcd data among them) go with the run.

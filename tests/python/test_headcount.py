@@ -2,6 +2,7 @@
 """The Python module against the real library, CLI and kernel: seats, counts, waits,
 messages, threads, fork and asyncio. Every test works in a scope directory of its own."""
 import asyncio
+import ctypes
 import datetime
 import errno
 import json
@@ -365,12 +366,84 @@ def test_every_python3_imports_it(d):
             real = subprocess.run([p, "-c", "import sys; print(sys.executable)"],
                                   capture_output=True, text=True).stdout.strip()
             pythons.setdefault(real, p)
+    fast = "True" if EXTENSION else "False"      # an extension built loads in every CPython
     for p in pythons.values():
         r = subprocess.run([p, "-c", "import headcount, sys\n"
                             "with headcount.join('py', dir=sys.argv[1]):\n"
-                            "    print(headcount.count('py', dir=sys.argv[1]))", d],
+                            "    print(headcount.count('py', dir=sys.argv[1]))\n"
+                            "print(headcount._fast is not None)", d],
                            capture_output=True, text=True, timeout=30)
-        assert (r.returncode, r.stdout) == (0, "1\n"), (p, r.stderr)
+        assert (r.returncode, r.stdout) == (0, f"1\n{fast}\n"), (p, r.stderr)
+
+
+# tests/python/run.sh says whether this build has headcount._fast (configure found Python.h)
+EXTENSION = os.environ.get("HC_TEST_PY_EXTENSION") == "yes"
+
+
+def test_the_extension_makes_the_joins_and_leaves_when_built(d):
+    if not EXTENSION:
+        assert headcount._fast is None and headcount._leave is headcount._lib.hc_leave
+        pytest.skip("this build has no headcount._fast (configure found no Python.h)")
+    fast = headcount._fast
+    assert headcount._leave is fast.leave and headcount._fast_join is fast.join
+    o = headcount._opts(d, False, False)
+    oa = ctypes.addressof(o)
+    v = fast.join(b"direct", oa)                   # the seat's address
+    assert v > 0 and headcount.count("direct", dir=d) == 1
+    assert cli("count", "direct").stdout.strip() == "1"
+    assert fast.join(b"direct", oa) == -errno.EBUSY
+    h = ctypes.c_void_p()
+    assert headcount._lib.hc_region_open(b"direct", o, ctypes.byref(h)) == 0
+    assert fast.region_join(h.value, oa) == -errno.EBUSY
+    fast.leave(v)
+    assert cli("count", "direct").stdout.strip() == "0"
+    w = fast.region_join(h.value, oa)
+    assert w > 0 and cli("count", "direct").stdout.strip() == "1"
+    headcount._lib.hc_leave(w)                    # a seat of either path leaves through either
+    headcount._lib.hc_region_close(h)
+    assert cli("count", "direct").stdout.strip() == "0"
+    assert fast.join(b"no/such", oa) == -errno.EINVAL
+    for bad in ((), ("direct", oa), (b"direct", 0), (b"direct", -1), (b"direct", oa, 1)):
+        with pytest.raises((TypeError, ValueError, OverflowError)):
+            fast.join(*bad)
+    for bad in (0, None, "x"):
+        with pytest.raises((TypeError, ValueError)):
+            fast.leave(bad)
+
+
+CTYPES_ONLY = """
+import asyncio, sys
+sys.modules["headcount._fast"] = None          # as in a Python that cannot load it
+import headcount
+d = sys.argv[1]
+assert headcount._fast is None
+out = []
+for k in range(3):                             # cold, then warm through the region kept
+    with headcount.join("pure", max=2, dir=d) as a:
+        with headcount.join("pure", max=2, dir=d) as b:
+            out.append((sorted((a.index, b.index)), headcount.count("pure", dir=d)))
+            try:
+                headcount.join("pure", max=2, dir=d)
+            except headcount.Busy:
+                out.append("busy")
+    out.append(headcount.count("pure", dir=d))
+async def main():
+    s = await headcount.join_async("pure", max=1, dir=d)
+    out.append((s.index, headcount.count("pure", dir=d)))
+    s.leave()
+asyncio.run(main())
+out.append(headcount.count("pure", dir=d))
+print(out)
+"""
+
+
+def test_without_the_extension_the_joins_go_through_ctypes(d):
+    r = subprocess.run([sys.executable, "-c", CTYPES_ONLY, d], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str([([0, 1], 2), "busy", 0] * 3 + [(0, 1), 0])
+    runs = headcount.history("pure", dir=d)
+    assert len(runs) == 7 and {x.how for x in runs} == {"left"}
 
 
 def test_help_shows_docstrings():
