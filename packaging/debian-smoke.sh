@@ -140,12 +140,15 @@ cc -o "$work/smoke" "$work/smoke.c" $(pkg-config --cflags --libs headcount)
 step "the Python module (/usr/bin/python3)"
 dpkg -L python3-headcount | grep -q '/usr/lib/python3/dist-packages/headcount/py.typed$' ||
         { echo "debian-smoke: python3-headcount has no py.typed" >&2; exit 1; }
+dpkg -L python3-headcount | grep -q '/usr/lib/python3/dist-packages/headcount/_fast.abi3.so$' ||
+        { echo "debian-smoke: python3-headcount has no headcount/_fast.abi3.so" >&2; exit 1; }
 (cd / && env -u PYTHONPATH -u HEADCOUNT_LIBRARY /usr/bin/python3 - "$scope" <<'EOF'
 import sys
 import headcount
 
 d = sys.argv[1]
 assert headcount.__file__.startswith("/usr/lib/python3/dist-packages/"), headcount.__file__
+assert headcount._fast is not None, "headcount._fast does not load"
 with headcount.join("pysmoke", max=1, dir=d) as seat:
     assert headcount.count("pysmoke", dir=d) == 1
     try:
@@ -153,7 +156,7 @@ with headcount.join("pysmoke", max=1, dir=d) as seat:
         sys.exit("a second seat was given")
     except headcount.Busy:
         pass
-print("python3: headcount", headcount.__version__, "seat", seat.index)
+print("python3: headcount", headcount.__version__, "seat", seat.index, "through headcount._fast")
 EOF
 )
 

@@ -18,10 +18,10 @@ command -v rpmbuild >/dev/null || { echo "rpm-smoke: rpmbuild is missing (Debian
 make -C "$build" -s dist >/dev/null
 tarball=$(ls "$build"/headcount-*.tar.xz | head -n 1)
 
-sitelib=$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib", "posix_prefix", vars={"base": "/usr"}))')
+sitearch=$(python3 -c 'import sysconfig; print(sysconfig.get_path("platlib", "posix_prefix", vars={"platbase": "/usr"}))')
 rpmbuild --define "_topdir $top" \
          --define "python3 $(command -v python3)" \
-         --define "python3_sitelib $sitelib" \
+         --define "python3_sitearch $sitearch" \
          --define "_unitdir /usr/lib/systemd/system" \
          --define "_userunitdir /usr/lib/systemd/user" \
          --define "_tmpfilesdir /usr/lib/tmpfiles.d" \
@@ -45,6 +45,7 @@ check headcount 'headcountd\.service'
 check headcount 'tmpfiles\.d/headcount\.conf'
 check python3-headcount 'headcount/__init__\.py'
 check python3-headcount 'headcount/py\.typed'
+check python3-headcount 'headcount/_fast\.abi3\.so'
 
 # The module, unpacked with the library, loads it by its soname and holds a seat.
 mkdir "$top/root" "$top/scope"
@@ -53,13 +54,14 @@ for p in "$top"/RPMS/*/headcount-libs-0*.rpm "$top"/RPMS/*/python3-headcount-0*.
         (cd "$top/root" && rpm2cpio "$p" | cpio -idm --quiet) || fail=1
 done
 if (cd / && LD_LIBRARY_PATH=$(dirname "$(find "$top/root" -name 'libheadcount.so.0' | head -n 1)") \
-        PYTHONPATH=$top/root$sitelib python3 -c '
+        PYTHONPATH=$top/root$sitearch python3 -c '
 import sys, headcount
 with headcount.join("rpmsmoke", dir=sys.argv[1]):
     assert headcount.count("rpmsmoke", dir=sys.argv[1]) == 1
 assert headcount.__file__.startswith(sys.argv[2]), headcount.__file__
+assert headcount._fast is not None, "headcount._fast does not load"
 ' "$top/scope" "$top/root"); then
-        echo "rpm-smoke: python3-headcount imports and holds a seat"
+        echo "rpm-smoke: python3-headcount imports, loads headcount._fast and holds a seat"
 else
         echo "rpm-smoke: python3-headcount does not work"
         fail=1
