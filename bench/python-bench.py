@@ -7,13 +7,16 @@
                     flock(LOCK_EX|LOCK_NB), the pid written, os.close): target <= 2x; and
                     against filelock.FileLock (a new lock object each time,
                     ``with lock: pass``): target < 1x
-  (reported)        a process's first join of a name (cold, by name): the same, with the
+  first join        a process's first join of a name (cold, by name): the same, with the
                     module's memory of the names it joined emptied before each join (as
-                    in a fresh process), against the pidfile; the
-                    library's bare hc_join + hc_leave (a join by name, through ctypes,
-                    options built once) and bare hc_region_join + hc_leave (through a
-                    handle opened once) against the pidfile: the floors under the cold and
-                    the warm join; and the module against the latter: what the binding adds
+                    in a fresh process), against the pidfile: target <= 2x
+  (reported)        the library's bare hc_join + hc_leave (a join by name, options built
+                    once) and bare hc_region_join + hc_leave (through a handle opened
+                    once), made as the module makes them (through headcount._fast when it
+                    loads, else ctypes), against the pidfile: the floors under the cold and
+                    the warm join; the module against the latter: what the binding adds;
+                    and the bare cold pair through headcount._fast against the same through
+                    ctypes: what ctypes' calls would cost
   count             ``headcount.count(NAME)`` (one holder) against spawning the CLI's
                     ``headcount count NAME``: target >= 20x faster
 
@@ -85,29 +88,44 @@ def main():
             with filelock.FileLock(lockfile, timeout=0):
                 pass
 
-    # the library's own cost: hc_join + hc_leave through ctypes with options built once
+    # the library's own cost: hc_join + hc_leave with options built once, through
+    # headcount._fast as the module makes them when it loads, and through ctypes
     import ctypes
+    fast = headcount._fast
     bare_o = headcount._opts(d, False, False)
+    bare_oa = ctypes.addressof(bare_o)
     bare_slot = ctypes.c_void_p()
     bare_name = b"bench"
 
-    def hc_bare(n):
+    def hc_bare_ctypes(n):
         join, leave = headcount._lib.hc_join, headcount._lib.hc_leave
-        o, slot = ctypes.byref(bare_o), ctypes.byref(bare_slot)
+        o, slot = bare_o, bare_slot
         for _ in range(n):
             join(bare_name, o, slot)
-            leave(bare_slot)
+            leave(slot.value)
+
+    def hc_bare_fast(n):
+        join, leave, o = fast.join, fast.leave, bare_oa
+        for _ in range(n):
+            leave(join(bare_name, o))
 
     warm_h = ctypes.c_void_p()
     assert headcount._lib.hc_region_open(bare_name, ctypes.byref(bare_o),
                                          ctypes.byref(warm_h)) == 0
 
     def hc_bare_warm(n):
+        if fast:
+            join, leave, h, o = fast.region_join, fast.leave, warm_h.value, bare_oa
+            for _ in range(n):
+                leave(join(h, o))
+            return
         join, leave = headcount._lib.hc_region_join, headcount._lib.hc_leave
-        h, o, slot = warm_h, ctypes.byref(bare_o), ctypes.byref(bare_slot)
+        h, o, slot = warm_h, bare_o, bare_slot
         for _ in range(n):
             join(h, o, slot)
-            leave(bare_slot)
+            leave(slot.value)
+
+    hc_bare = hc_bare_fast if fast else hc_bare_ctypes
 
     def hc_count(n):
         for _ in range(n):
@@ -125,13 +143,16 @@ def main():
         rows.append(("join+leave", hc_join, "filelock.FileLock", file_lock, 2000, 2000,
                      "< 1.00x", lambda r: r < 1.0))
     rows.append(("first join (cold)", hc_first, "fcntl.flock pidfile", flock_pidfile, 2000,
-                 2000, "(a name's first join)", lambda r: True))
+                 2000, "<= 2.00x", lambda r: r <= 2.0))
     rows.append(("bare hc_join+leave", hc_bare, "fcntl.flock pidfile", flock_pidfile, 2000, 2000,
                  "(the cold floor)", lambda r: True))
     rows.append(("bare region_join", hc_bare_warm, "fcntl.flock pidfile", flock_pidfile, 2000,
                  2000, "(the warm floor)", lambda r: True))
     rows.append(("join+leave", hc_join, "bare hc_region_join+leave", hc_bare_warm, 2000, 2000,
                  "(the module's overhead)", lambda r: True))
+    if fast:
+        rows.append(("bare hc_join+leave", hc_bare_fast, "the same through ctypes",
+                     hc_bare_ctypes, 2000, 2000, "(ctypes' cost)", lambda r: True))
     rows.append(("headcount.count()", hc_count, "spawning 'headcount count'", cli_count,
                  2000, 40, "<= 0.05x (20x faster)", lambda r: r <= 0.05))
     for _, cand, _, ref, nc, nr, _, _ in rows:          # warm up caches and the allocator
@@ -155,7 +176,8 @@ def main():
         os.unlink(os.path.join(d, f))
     os.rmdir(d)
     print(f"Python {sys.version.split()[0]} ({sys.executable}), {rounds} rounds, "
-          "median of per-round ratios")
+          "median of per-round ratios; the module's joins and leaves through "
+          + ("headcount._fast" if fast else "ctypes (headcount._fast is not built here)"))
     print(f"| {'operation':<18} | {'time':>9} | {'reference':<27} | {'time':>9} | "
           f"{'ratio':>7} | target |")
     print(f"|{'-' * 20}|{'-' * 11}|{'-' * 29}|{'-' * 11}|{'-' * 9}|--------|")
