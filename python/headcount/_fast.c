@@ -2,13 +2,14 @@
 /*
  * headcount._fast: the calls of a join and a leave, for the Python module.
  *
- * The module reaches libheadcount through ctypes, which costs about half a microsecond a
- * call (it converts the arguments and prepares a libffi call each time): a join and its
- * leave by name are two such calls, a quarter of the time a Python pidfile with flock()
- * takes (bench/README.md, "The Python module"). These three calls are made here instead,
- * for a tenth of that; everything else stays in ctypes, and the module uses ctypes for
- * these too when this extension cannot be loaded (another Python implementation, or a
- * build without Python's headers).
+ * The module reaches libheadcount through ctypes, which costs a few tenths of a
+ * microsecond a call before the function does anything (it converts the arguments and
+ * prepares a libffi call each time), and a join and its leave are two such calls, where a
+ * Python pidfile with flock() takes three microseconds in all (bench/README.md, "The
+ * Python module"). These calls are made here instead, for less than half of that;
+ * everything else stays in ctypes, and the module makes these through ctypes too when
+ * this extension cannot be loaded (another Python implementation, or a build without
+ * Python's headers).
  *
  * It links to no libheadcount of its own: bind() hands it the addresses of the functions
  * that ctypes loaded, so that both reach the very same library (a second copy would keep
