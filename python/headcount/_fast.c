@@ -45,6 +45,7 @@ static void *address(PyObject *o) {
                         PyErr_SetString(PyExc_ValueError, "not an address");
                 return NULL;
         }
+        /* NOLINTNEXTLINE(performance-no-int-to-ptr): Python hands addresses as ints */
         return (void *) (uintptr_t) a;
 }
 
@@ -59,8 +60,12 @@ static PyObject *fast_bind(PyObject *self, PyObject *args) {
         if (!(j = address(PyTuple_GetItem(args, 0))) || !(rj = address(PyTuple_GetItem(args, 1))) ||
             !(l = address(PyTuple_GetItem(args, 2))))
                 return NULL;
+        /* From void * to function pointers through an integer, as POSIX allows dlsym()'s. */
+        /* NOLINTNEXTLINE(performance-no-int-to-ptr) */
         hc_join_p = (__typeof__(hc_join_p)) (uintptr_t) j;
+        /* NOLINTNEXTLINE(performance-no-int-to-ptr) */
         hc_region_join_p = (__typeof__(hc_region_join_p)) (uintptr_t) rj;
+        /* NOLINTNEXTLINE(performance-no-int-to-ptr) */
         hc_leave_p = (__typeof__(hc_leave_p)) (uintptr_t) l;
         Py_RETURN_NONE;
 }
