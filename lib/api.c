@@ -457,10 +457,8 @@ _hc_public_ int hc_create(const char *name, const hc_options *opt) {
                         /* damaged: ours to make again when nobody is in it (damaged.c) */
                         fd = safe_close(fd);
                         r = damaged_replace(dirfd, &sc, opt, &fd);
-                        if (r > 0) {
-                                damaged_note(opt, &sc);
+                        if (r > 0)
                                 return 2;
-                        }
                         if (r == -EAGAIN && attempt < RETIRE_RETRIES)
                                 continue;
                 }

@@ -36,6 +36,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,9 @@ struct lock_file {
 struct damaged {
         int fd;                  /* the region file; its region lock held when writable */
         bool writable;
+        uint32_t version;        /* the format its header names when its magic is ours and
+                                  * the format is an earlier one (a region an earlier
+                                  * release made), else 0: only for the note */
         struct stat st;
         struct lock_file *files;
         size_t n_files;
@@ -261,7 +265,27 @@ static int damaged_open(int dirfd, const struct scope *sc, bool replace, struct 
                 return r;
         if (replace && !id_seen && !(n >= 4 && h.magic == HC_REGION_MAGIC))
                 return -EBADMSG;          /* not recognisably a region: not ours to replace */
+        if (n >= 8 && h.magic == HC_REGION_MAGIC && h.version >= 1 && h.version < HC_REGION_VERSION)
+                d->version = h.version;
         return 0;
+}
+
+/* Says in opt->error_text, when the caller gave one, that SC's region was replaced, and
+ * why as far as its header tells (bytes others may have written: a claim, in words). */
+static void note_replaced(const hc_options *opt, const struct scope *sc, uint32_t version) {
+        if (!opt || opt->size < offsetof(hc_options, error_text_size) + sizeof(size_t) ||
+            !opt->error_text || opt->error_text_size == 0)
+                return;
+        if (version)
+                (void) snprintf(opt->error_text, opt->error_text_size,
+                                "replaced the region '%s' in '%s', made in format %" PRIu32
+                                " by an earlier release (this build's is format %d; nobody "
+                                "held a seat in it)", sc->name, sc->dir, version,
+                                HC_REGION_VERSION);
+        else
+                (void) snprintf(opt->error_text, opt->error_text_size,
+                                "replaced a damaged region '%s' in '%s' (nobody held a seat in it)",
+                                sc->name, sc->dir);
 }
 
 /* Marks the old region file retired, so that a joiner holding a handle on it starts over
@@ -331,16 +355,8 @@ int damaged_replace(int dirfd, const struct scope *sc, const hc_options *opt, in
                 HC_HOOK("damaged-replaced");
                 unlink_files(dirfd, &d);
                 files_remove_sockets(dirfd, sc->name, 0);
+                note_replaced(opt, sc, d.version);
         }
         damaged_done(&d);
         return r == -ESTALE ? -EAGAIN : r;
-}
-
-void damaged_note(const hc_options *opt, const struct scope *sc) {
-        if (!opt || opt->size < offsetof(hc_options, error_text_size) + sizeof(size_t) ||
-            !opt->error_text || opt->error_text_size == 0)
-                return;
-        (void) snprintf(opt->error_text, opt->error_text_size,
-                        "replaced a damaged region '%s' in '%s' (nobody held a seat in it)",
-                        sc->name, sc->dir);
 }

@@ -12,11 +12,10 @@
 int damaged_remove(int dirfd, const struct scope *sc);
 
 /* Replaces SC's damaged region file, which we own, with a new region made with OPT: 1 and
- * a read-write descriptor on it; errors as damaged_remove(), and -EBADMSG also when the
- * file is not recognisably a region (an empty file, another program's). */
+ * a read-write descriptor on it, and says so in opt->error_text when the caller gave one
+ * (with the format the old header named, when it was a region of another release);
+ * errors as damaged_remove(), and -EBADMSG also when the file is not recognisably a
+ * region (an empty file, another program's). */
 int damaged_replace(int dirfd, const struct scope *sc, const hc_options *opt, int *ret_fd);
-
-/* Says in opt->error_text, when the caller gave one, that SC's region was replaced. */
-void damaged_note(const hc_options *opt, const struct scope *sc);
 
 #endif

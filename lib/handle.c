@@ -188,8 +188,6 @@ static int handle_open_once(const struct scope *sc, const hc_options *opt, unsig
                         _cleanup_close_ int fd = -EBADF;
                         int q = damaged_replace(h->dirfd, sc, opt, &fd);
 
-                        if (q > 0)
-                                damaged_note(opt, sc);
                         if (q > 0 || q == -EAGAIN)
                                 r = region_open(h->dirfd, sc, opt, rflags, &h->r);
                 }

@@ -62,7 +62,8 @@ flip() {
         as_user sh -c 'printf "$(printf "\\%03o" "$1")" | dd of="$2" bs=1 seek="$3" conv=notrunc status=none' \
                 sh $(((b ^ 16) & 255)) "$1" "$2"
 }
-# The header: magic at 0, capacity at 16, region id at 56..63.
+# The header: magic at 0, format version at 4, capacity at 16, region id at 56..63.
+OFF_VERSION=4
 OFF_CAPACITY=16
 OFF_ID=60
 
@@ -117,6 +118,15 @@ checks=$((checks + 1))
 same "lock files after the replacement" "$(lock_files free | wc -l)" 2   # 64 seats, 32 a file
 same "mode of the new region, as the old one" "$(stat -c %a "$S/free")" 666
 expect 0 as_user "$HEADCOUNT" --system run free -- true
+# ... and a region that an earlier release made (its header names another format) is
+# replaced in the same way, with the format named
+expect 0 hc --system create older --capacity 4
+printf '\003' | dd of="$S/older" bs=1 seek=$OFF_VERSION conv=notrunc status=none
+expect 1 hc --system count older && contains "$T/err" "is not a headcount region"
+expect 0 hc --system run older -- true &&
+        one_error_line "replaced the region 'older' in '$S', made in format 3 by an earlier release (this build's is format 4; nobody held a seat in it)"
+expect 0 hc --system count older && same "count of the region made again" "$(cat "$T/out")" 0
+expect 0 hc --system remove older
 # ... and so does create, with what it asks for
 flip "$S/free" 0
 expect 0 hc --system create free --mode 0644 --capacity 4 &&
