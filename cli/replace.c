@@ -57,6 +57,7 @@
 #include "errors.h"
 #include "cleanup.h"
 #include "instance.h"
+#include "proc-stat.h"
 #include "run.h"
 
 #ifndef __NR_pidfd_open
@@ -93,29 +94,6 @@ static void target_close(struct target *t) {
         if (t->wrapper_pidfd >= 0)
                 (void) close(t->wrapper_pidfd);
         t->pidfd = t->wrapper_pidfd = -1;
-}
-
-/* The parent and the process group of PID, from /proc. */
-static int proc_stat(pid_t pid, pid_t *ret_ppid, pid_t *ret_pgrp) {
-        char path[64], buf[1024], *p;
-        int fd, ppid, pgrp;
-        ssize_t n;
-
-        (void) snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, sizeof buf - 1);
-        (void) close(fd);
-        if (n <= 0)
-                return -ESRCH;
-        buf[n] = '\0';
-        p = strrchr(buf, ')');          /* the command's name may hold anything */
-        if (!p || sscanf(p + 1, " %*c %d %d", &ppid, &pgrp) != 2)
-                return -EBADMSG;
-        *ret_ppid = ppid;
-        *ret_pgrp = pgrp;
-        return 0;
 }
 
 /* Whether PID is a 'headcount' process: the wrapper of a 'run'. */
@@ -208,27 +186,14 @@ static bool still_held(const struct cli *c, const hc_instance *in, pid_t pid) {
 /* Whether PID is ending: a zombie, or past the point of no return in exit (PF_EXITING),
  * when its descriptors may be closed already while it still has its pid. */
 static bool ending(pid_t pid) {
-        char path[64], buf[1024], *p;
-        unsigned long flags;
-        ssize_t n;
-        int fd;
+        struct proc_stat st;
+        int r = proc_stat_read(pid, &st);
 
-        (void) snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return true;
-        n = read(fd, buf, sizeof buf - 1);
-        (void) close(fd);
-        if (n <= 0)
-                return true;
-        buf[n] = '\0';
-        p = strrchr(buf, ')');          /* the command's name may hold anything */
-        if (!p || p[1] != ' ' || !p[2])
+        if (r == -EBADMSG)
                 return false;
-        if (p[2] == 'Z' || p[2] == 'X')
-                return true;
-        /* ") S ppid pgrp session tty_nr tpgid flags" */
-        return sscanf(p + 3, " %*d %*d %*d %*d %*d %lu", &flags) == 1 && (flags & 0x4);
+        if (r < 0)
+                return true;              /* gone already */
+        return st.state == 'Z' || st.state == 'X' || (st.flags & PROC_PF_EXITING);
 }
 
 /* Says that the process IN names does not hold its seat, and who does: nothing is
@@ -261,7 +226,8 @@ static int say_not_holder(const struct cli *c, const hc_instance *in, int proof)
  * why: EXIT_FAILURE, or the conflict status when it does not hold its seat.
  */
 static int target_open(const struct cli *c, struct target *t) {
-        pid_t ppid = 0, pgrp = 0;
+        struct proc_stat st;
+        pid_t ppid, pgrp;
         int proof;
 
         t->pidfd = t->wrapper_pidfd = -1;
@@ -292,8 +258,10 @@ static int target_open(const struct cli *c, struct target *t) {
                 say_denied(c, &t->in);
                 return EXIT_FAILURE;
         }
-        if (proc_stat(t->in.pid, &ppid, &pgrp) < 0)
+        if (proc_stat_read(t->in.pid, &st) < 0)
                 return -ESRCH;
+        ppid = st.ppid;
+        pgrp = st.pgrp;
         if (ppid > 1 && is_wrapper(ppid)) {
                 t->wrapper_pidfd = pidfd_open(ppid);
                 if (t->wrapper_pidfd >= 0 && pidfd_signal(t->wrapper_pidfd, 0) == 0)

@@ -21,6 +21,7 @@
 #include "fleet-access.h"
 #include "headcountd.h"
 #include "log.h"
+#include "proc-stat.h"
 
 /* How far up the parent chain a claimed pid may be from the peer. */
 #define PID_DEPTH_MAX 32
@@ -65,26 +66,11 @@ int fleet_access_error(const char *name, uid_t uid, const char *user, const Flee
         return r;
 }
 
-/* PID's parent, from /proc/PID/stat: after the last ')' come the state and the ppid. */
+/* PID's parent, from /proc/PID/stat, or -1. */
 static pid_t pid_parent(pid_t pid) {
-        char path[32], buf[512], *p;
-        ssize_t n;
-        long ppid;
-        int fd;
+        struct proc_stat st;
 
-        (void) snprintf(path, sizeof path, "/proc/%i/stat", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -1;
-        n = read(fd, buf, sizeof buf - 1);
-        (void) close(fd);
-        if (n <= 0)
-                return -1;
-        buf[n] = '\0';
-        p = strrchr(buf, ')');
-        if (!p || sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid < 0 || ppid > INT32_MAX)
-                return -1;
-        return (pid_t) ppid;
+        return proc_stat_read(pid, &st) < 0 ? -1 : st.ppid;
 }
 
 /* True when PID is ANCESTOR or descends from it (at most PID_DEPTH_MAX generations). */

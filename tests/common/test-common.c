@@ -4,12 +4,19 @@
  * escaped, nothing cut in half), and how an instance's holder is described.
  */
 #include <check.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "escape.h"
 #include "instance.h"
+#include "proc-stat.h"
 #include "utf8.h"
 
 /* Valid UTF-8 is decoded; overlong forms, surrogates, code points past U+10FFFF, stray
@@ -125,6 +132,45 @@ START_TEST(test_instance_describe)
 }
 END_TEST
 
+/* A child whose name looks like the end of the stat line's name field, in a process group
+ * of its own: read while it lives, as a zombie, and once reaped. */
+START_TEST(test_proc_stat_read) {
+        struct proc_stat st;
+        int p[2];
+        pid_t child;
+        char c;
+
+        ck_assert_int_eq(proc_stat_read(0, &st), -ESRCH);
+        ck_assert_int_eq(pipe(p), 0);
+        child = fork();
+        ck_assert_int_ge(child, 0);
+        if (child == 0) {
+                (void) prctl(PR_SET_NAME, "x) Z 1 1 9 (");
+                (void) setpgid(0, 0);
+                (void) !write(p[1], "r", 1);
+                for (;;)
+                        pause();
+        }
+        ck_assert_int_eq(read(p[0], &c, 1), 1);
+        ck_assert_int_eq(proc_stat_read(child, &st), 0);
+        ck_assert_msg(st.state == 'S' || st.state == 'R', "state %c", st.state);
+        ck_assert_int_eq(st.ppid, getpid());
+        ck_assert_int_eq(st.pgrp, child);
+        ck_assert_int_eq(kill(child, SIGKILL), 0);
+        for (int i = 0;; i++) {          /* dead, not reaped: a zombie, in a moment */
+                ck_assert_int_eq(proc_stat_read(child, &st), 0);
+                if (st.state == 'Z')
+                        break;
+                ck_assert_msg(i < 20000, "no zombie after 20 s: state %c", st.state);
+                nanosleep(&(struct timespec) { .tv_nsec = 1000000 }, NULL);
+        }
+        ck_assert_int_eq(waitpid(child, NULL, 0), child);
+        ck_assert_int_eq(proc_stat_read(child, &st), -ENOENT);
+        close(p[0]);
+        close(p[1]);
+}
+END_TEST
+
 static Suite *suite_common(void) {
         Suite *s = suite_create("common");
         TCase *tc;
@@ -134,6 +180,7 @@ static Suite *suite_common(void) {
         tcase_add_test(tc, test_escape_text_controls);
         tcase_add_test(tc, test_escape_json);
         tcase_add_test(tc, test_instance_describe);
+        tcase_add_test(tc, test_proc_stat_read);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("limits");
