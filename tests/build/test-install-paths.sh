@@ -83,17 +83,19 @@ if [ -z "$python_flag" ]; then
         done
         soname=$(sed -n 's/^_SONAME = "\(.*\)"$/\1/p' "$root$pydir/headcount/__init__.py")
         # a library built with --enable-sanitize needs the sanitizers' runtimes first
-        preload=
-        if "$top_builddir/config.status" --config 2>/dev/null | grep -q -- "--enable-sanitize"; then
-                for rt in libasan.so libubsan.so; do
-                        f=$(${CC:-cc} -print-file-name=$rt 2>/dev/null)
-                        [ -f "$f" ] && preload=$preload${preload:+:}$f
-                done
+        . "$top_srcdir/tests/common/sanitize.sh"
+        preload=$(sanitizer_preload "$top_builddir")
+        # headcount._fast beside it when configure found Python's headers, loaded from there
+        fast=None
+        if [ -n "$(sed -n 's/^PYTHON_CPPFLAGS = //p' "$T/build/Makefile")" ]; then
+                [ -f "$root$pydir/headcount/_fast.abi3.so" ] ||
+                        fail "--prefix=$prefix: no $pydir/headcount/_fast.abi3.so"
+                fast=$root$pydir/headcount/_fast.abi3.so
         fi
         got=$(cd / && PYTHONPATH=$root$pydir HEADCOUNT_LIBRARY=$top_builddir/lib/.libs/$soname \
                 LD_PRELOAD=$preload ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-                "$py" -c 'import headcount; print(headcount.__file__)' 2>&1)
-        [ "$got" = "$root$pydir/headcount/__init__.py" ] ||
+                "$py" -c 'import headcount; print(headcount.__file__, headcount._fast and headcount._fast.__file__)' 2>&1)
+        [ "$got" = "$root$pydir/headcount/__init__.py $fast" ] ||
                 fail "the installed Python module does not import from $root$pydir: $got"
 fi
 

@@ -25,6 +25,8 @@ if [ ! -x "$HEADCOUNT" ]; then
         exit 77
 fi
 
+. "$srcdir/tests/common/sanitize.sh"
+
 T=$(mktemp -d "${TMPDIR:-/tmp}/headcount-test.XXXXXX") || exit 99
 chmod 0700 "$T"
 export T
@@ -59,12 +61,9 @@ trap cleanup EXIT
 # none), and Python's own allocations at exit are no leak of ours (the last of several
 # detect_leaks wins).
 python3_lib() {
-        local preload= rt f
-        if "$top_builddir/config.status" --config 2>/dev/null | grep -q -- "--enable-sanitize"; then
-                for rt in libasan.so libubsan.so; do
-                        f=$(${CC:-cc} -print-file-name=$rt 2>/dev/null)
-                        [ -f "$f" ] && preload=$preload${preload:+:}$f
-                done
+        local preload
+        preload=$(sanitizer_preload "$top_builddir")
+        if [ -n "$preload" ]; then
                 LD_PRELOAD=$preload${LD_PRELOAD:+:$LD_PRELOAD} \
                         ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 python3 "$@"
                 return

@@ -40,12 +40,9 @@ HC_TEST_ETCD_LAUNCH=$top_srcdir/tests/common/etcd-launch
 # A library built with --enable-sanitize needs the sanitizers' runtimes loaded first in
 # the Python process (they are not in python3); Python's own allocations at exit are no
 # leak of ours.
-if "$top_builddir/config.status" --config 2>/dev/null | grep -q -- "--enable-sanitize"; then
-        preload=
-        for rt in libasan.so libubsan.so; do
-                f=$(${CC:-cc} -print-file-name=$rt 2>/dev/null)
-                [ -f "$f" ] && preload=$preload${preload:+:}$f
-        done
+. "$top_srcdir/tests/common/sanitize.sh"
+preload=$(sanitizer_preload "$top_builddir")
+if [ -n "$preload" ]; then
         LD_PRELOAD=$preload${LD_PRELOAD:+:$LD_PRELOAD}
         ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0     # the last one wins
         export LD_PRELOAD ASAN_OPTIONS
