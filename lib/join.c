@@ -8,7 +8,8 @@
  * When all are held it looks whether one is only read-locked by a reaper or a retirer
  * (then it tries again in a millisecond, and after 200 tries waits for the region lock,
  * which a retirer holds while it has the seats read-locked, for as many retirers in a row
- * as TRANSIENT_LOCK_WAITS), else it fails with -EBUSY or sleeps until a change (wait.c).
+ * as TRANSIENT_LOCK_WAITS), else, unless the region was retired meanwhile (then it starts
+ * over by name), it fails with -EBUSY or sleeps until a change (wait.c).
  * Once it has a seat it checks that the region was not retired under it
  * (a retirer read-locks every seat while it marks and unlinks the region, so the mark is
  * visible by then), and writes its record.
@@ -183,6 +184,13 @@ static int take_seat(hc_region *h, const hc_options *opt, uint32_t *ret_flags, u
                         else
                                 handle_unlock(h);
                         continue;
+                }
+                /* A retirement may have ended since the look above: its read locks went
+                 * with its lock files, which transient() cannot open any more. Busy only
+                 * in a region that is still the one of its name. */
+                if (handle_retired(h)) {
+                        seat = -ESTALE;
+                        break;
                 }
                 if (deadline == 0) {
                         seat = -EBUSY;
