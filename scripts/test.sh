@@ -97,7 +97,14 @@ make -C build -s check-valgrind >build/valgrind.out 2>&1 || { status=1; cat buil
 tail -n 1 build/valgrind.out
 
 echo "== make distcheck"
-make -C build -s distcheck >build/distcheck.out 2>&1 || { status=1; tail -n 40 build/distcheck.out; }
+make -C build -s distcheck >build/distcheck.out 2>&1 || {
+        status=1
+        tail -n 40 build/distcheck.out
+        # the tarball's build, left in place on a failure (the RPM step's 'make dist' removes it)
+        for d in build/headcount-*/_build/sub; do
+                [ -d "$d" ] && show_failures "$d" build/distcheck.out
+        done
+}
 grep -E 'archives ready|ready for distribution' build/distcheck.out || true
 
 echo "== systemd as PID 1 in a container: the installed daemon under its shipped unit"

@@ -26,6 +26,13 @@ closed() {
         esac
 }
 
+# What the commands write, to stdout, stderr and stdin: words long enough that the random
+# bytes of a region (ids, check words, clocks) never spell them by chance, as a two-letter
+# word can.
+OUT=headcount-stdio-test-stdout
+ERR=headcount-stdio-test-stderr
+IN=headcount-stdio-test-stdin
+
 # intact NAME: the region still works (it counts, lists and takes a seat), and nothing
 # that a command wrote is in any file of the scope.
 intact() {
@@ -33,29 +40,29 @@ intact() {
         expect 0 hc list "$1" && same "list of $1" "$(cat "$T/out")" ""
         expect 0 hc run "$1" -- true
         checks=$((checks + 1))
-        if grep -rlq -e hi -e oops -e junk "$D"; then
-                fail "output went into $(grep -rl -e hi -e oops -e junk "$D" | tr '\n' ' ')"
+        if grep -rlq -e $OUT -e $ERR -e $IN "$D"; then
+                fail "output went into $(grep -rl -e $OUT -e $ERR -e $IN "$D" | tr '\n' ' ')"
         fi
 }
 
 # Closed stdout: the command's output goes nowhere.
-expect 0 closed 1 run out -- sh -c 'echo hi'
+expect 0 closed 1 run out -- sh -c "echo $OUT"
 intact out
-expect 0 closed 1 run --max 2 out2 -- sh -c 'echo hi; echo hi >&1'
+expect 0 closed 1 run --max 2 out2 -- sh -c "echo $OUT; echo $OUT >&1"
 intact out2
 
 # Closed stdin: the command reads EOF, and what it writes to descriptor 0 goes nowhere.
-expect 0 closed 0 run in -- sh -c 'cat; echo junk >&0'
+expect 0 closed 0 run in -- sh -c "cat; echo $IN >&0"
 same "what the command read" "$(od -An -c "$T/out")" ""
 intact in
 
 # Closed stderr: the command's errors go nowhere.
-expect 0 closed 2 run err -- sh -c 'echo oops >&2'
+expect 0 closed 2 run err -- sh -c "echo $ERR >&2"
 intact err
 
 # All three, on a region that exists already.
 expect 0 hc create all
-expect 0 closed 012 run all -- sh -c 'cat; echo hi; echo oops >&2; echo junk >&0'
+expect 0 closed 012 run all -- sh -c "cat; echo $OUT; echo $ERR >&2; echo $IN >&0"
 intact all
 
 # The queries print into nothing.
